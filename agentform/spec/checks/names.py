@@ -1,0 +1,218 @@
+"""Checks on one object at a time: valid names, runtime URLs, MCP endpoints, model settings,
+cron expressions and prompt templates (AF202, AF207, AF209, AF210, AF211, AF213, AF014)."""
+
+from __future__ import annotations
+
+import functools
+from urllib.parse import urlparse
+
+from agentform.names import NAME_PATTERN, did_you_mean, is_valid_name
+from agentform.spec.checks import CheckContext
+
+__all__ = ["CHECKS"]
+
+_SECTIONS = (
+    "variables",
+    "environments",
+    "models",
+    "tools",
+    "memory",
+    "agents",
+    "policies",
+    "schedules",
+)
+_NAME_HINT = (
+    "use lower-case letters, digits, '-' and '_', starting with a letter "
+    f"(pattern {NAME_PATTERN}), at most 63 characters"
+)
+
+
+def check_names(ctx: CheckContext) -> None:
+    spec = ctx.spec
+    if not is_valid_name(spec.project):
+        ctx.error("AF202", f"invalid project name {spec.project!r}", ("project",), hint=_NAME_HINT)
+    for section in _SECTIONS:
+        names = getattr(spec, section)
+        if section == "variables":
+            for name in names:
+                if not name.isidentifier():
+                    ctx.error(
+                        "AF202",
+                        f"invalid variable name {name!r}",
+                        (section, name),
+                        at_key=True,
+                        hint="variable names are identifiers: letters, "
+                        "digits and '_', used as ${var.NAME}",
+                    )
+            continue
+        for name in names:
+            if not is_valid_name(name):
+                ctx.error(
+                    "AF202",
+                    f"invalid name {name!r} in {section}",
+                    (section, name),
+                    at_key=True,
+                    hint=_NAME_HINT,
+                )
+    for name in spec.access.roles:
+        if not is_valid_name(name):
+            ctx.error(
+                "AF202",
+                f"invalid role name {name!r}",
+                ("access", "roles", name),
+                at_key=True,
+                hint=_NAME_HINT,
+            )
+
+
+def check_target_and_runtime(ctx: CheckContext) -> None:
+    spec = ctx.spec
+    if ctx.providers is not None and spec.target.provider not in ctx.providers:
+        ctx.error(
+            "AF211",
+            f"provider {spec.target.provider!r} is not installed",
+            ("target", "provider"),
+            hint=did_you_mean(spec.target.provider, ctx.providers, "provider"),
+        )
+    bus = spec.runtime.bus.url
+    if bus != "embedded" and urlparse(bus).scheme not in ("nats", "tls", "ws", "wss"):
+        ctx.error(
+            "AF213",
+            f"unsupported bus URL {bus!r}",
+            ("runtime", "bus", "url"),
+            hint="use 'embedded' or nats://host:4222",
+        )
+    store = spec.runtime.store.url
+    scheme = urlparse(store).scheme.split("+")[0]
+    if scheme not in ("sqlite", "postgresql"):
+        ctx.error(
+            "AF213",
+            f"unsupported store URL {store!r}",
+            ("runtime", "store", "url"),
+            hint="use sqlite:///path/to.db or postgresql+psycopg://user@host/db",
+        )
+
+
+def check_models(ctx: CheckContext) -> None:
+    for name, model in ctx.spec.models.items():
+        path = ("models", name)
+        if model.provider == "scripted" and not model.script:
+            ctx.error(
+                "AF103",
+                f"scripted model {name!r} needs 'script'",
+                path,
+                hint="point 'script' at a rule file, relative to the spec",
+            )
+        if model.provider != "scripted" and not model.model:
+            ctx.error(
+                "AF103",
+                f"model {name!r} needs 'model' (the provider's model id)",
+                path,
+                hint="for example model: gpt-4o-mini",
+            )
+        if model.api_key and not model.api_key.startswith("${secret."):
+            ctx.warning(
+                "AF014",
+                f"api_key of model {name!r} is written in the spec",
+                (*path, "api_key"),
+                hint="anyone who can read the repository can read it; use "
+                "${secret.NAME} so the value stays out of git, plans and state",
+            )
+        if model.base_url and urlparse(model.base_url).scheme not in ("http", "https"):
+            ctx.error("AF213", f"base_url of model {name!r} must be http(s)", (*path, "base_url"))
+
+
+def check_tools(ctx: CheckContext) -> None:
+    for name, tool in ctx.spec.tools.items():
+        path = ("tools", name, "mcp")
+        mcp = tool.mcp
+        if (mcp.command is None) == (mcp.url is None):
+            ctx.error(
+                "AF210",
+                f"tool {name!r} needs exactly one of mcp.command and mcp.url",
+                path,
+                hint="command: [prog, args...] starts a stdio server; url: "
+                "http://host/mcp reaches a streamable HTTP server",
+            )
+        if mcp.url is not None and urlparse(mcp.url).scheme not in ("http", "https"):
+            ctx.error("AF213", f"MCP url of tool {name!r} must be http(s)", (*path, "url"))
+        if mcp.url is not None and (mcp.env or mcp.cwd):
+            ctx.error("AF210", f"tool {name!r}: env and cwd apply only to a command", path)
+        if mcp.command is not None and mcp.headers:
+            ctx.error("AF210", f"tool {name!r}: headers apply only to a url", path)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cron_problem(expr: str, timezone: str) -> str | None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(expr, timezone=timezone)
+    except Exception as exc:  # apscheduler raises ValueError, and others for timezones
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def check_schedules(ctx: CheckContext) -> None:
+    for name, schedule in ctx.spec.schedules.items():
+        path = ("schedules", name)
+        if (schedule.cron is None) == (schedule.interval is None):
+            ctx.error(
+                "AF210",
+                f"schedule {name!r} needs exactly one of cron and interval",
+                path,
+                hint="cron: '0 9 * * MON' or interval: 15m",
+            )
+            continue
+        if schedule.cron is not None:
+            problem = _cron_problem(schedule.cron, schedule.timezone)
+            if problem:
+                ctx.error(
+                    "AF207",
+                    f"invalid cron expression {schedule.cron!r}: {problem}",
+                    (*path, "cron"),
+                    hint="five fields: minute hour day-of-month month day-of-week, "
+                    "e.g. '0 9 * * MON'",
+                )
+        elif _cron_problem("0 0 * * *", schedule.timezone):
+            ctx.error(
+                "AF207",
+                f"unknown timezone {schedule.timezone!r}",
+                (*path, "timezone"),
+                hint="use an IANA name such as UTC or Europe/Berlin",
+            )
+
+
+@functools.lru_cache(maxsize=16384)
+def _template_problem(text: str) -> str | None:
+    from jinja2 import TemplateSyntaxError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    try:
+        SandboxedEnvironment().parse(text)
+    except TemplateSyntaxError as exc:
+        return f"line {exc.lineno}: {exc.message}"
+    return None
+
+
+def check_templates(ctx: CheckContext) -> None:
+    for name, agent in ctx.spec.agents.items():
+        if "{" in agent.instructions:
+            problem = _template_problem(agent.instructions)
+            if problem:
+                ctx.error(
+                    "AF209",
+                    f"instructions of agent {name!r} are not a valid template: {problem}",
+                    ("agents", name, "instructions"),
+                    hint="runtime templates use Jinja2 syntax: {{ customer.name }}",
+                )
+
+
+CHECKS = [
+    check_names,
+    check_target_and_runtime,
+    check_models,
+    check_tools,
+    check_schedules,
+    check_templates,
+]

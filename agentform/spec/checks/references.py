@@ -1,0 +1,125 @@
+"""Every name the spec uses must resolve to something it defines (AF201), with a suggestion.
+
+Covers an agent's model, tools, memory and delegates; model fallbacks; schedules' agents;
+policies' agents, tools (literal names, ``*`` or glob patterns) and approvers; and the roles of
+access members. Names of resources that failed schema validation count as defined, so one
+mistake is not reported twice.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Collection
+
+from agentform.names import did_you_mean
+from agentform.spec.checks import CheckContext
+from agentform.spec.sourcemap import Path
+
+__all__ = ["CHECKS", "is_pattern"]
+
+_GLOB = set("*?[")
+_SECTION = {"agent": "agents", "tool": "tools", "model": "models", "memory": "memory"}
+
+
+def is_pattern(name: str) -> bool:
+    return bool(_GLOB & set(name))
+
+
+def _resolve(
+    ctx: CheckContext, kind: str, name: str, names: Collection[str], path: Path, user: str
+) -> None:
+    if ctx.exists(kind, name, names):
+        return
+    where = "access.roles" if kind == "role" else _SECTION[kind]
+    ctx.error(
+        "AF201",
+        f"{user} refers to unknown {kind} {name!r}",
+        path,
+        hint=did_you_mean(name, names, kind) or f"define it under '{where}:'",
+    )
+
+
+def check_agent_references(ctx: CheckContext) -> None:
+    spec = ctx.spec
+    for name, agent in spec.agents.items():
+        base = ("agents", name)
+        user = f"agent {name!r}"
+        _resolve(ctx, "model", agent.model, spec.models, (*base, "model"), user)
+        for i, tool in enumerate(agent.tools):
+            _resolve(ctx, "tool", tool, spec.tools, (*base, "tools", i), user)
+        for i, store in enumerate(agent.memory):
+            _resolve(ctx, "memory", store, spec.memory, (*base, "memory", i), user)
+        for i, other in enumerate(agent.delegates):
+            _resolve(ctx, "agent", other, spec.agents, (*base, "delegates", i), user)
+
+
+def check_model_references(ctx: CheckContext) -> None:
+    for name, model in ctx.spec.models.items():
+        for i, other in enumerate(model.fallback):
+            _resolve(
+                ctx,
+                "model",
+                other,
+                ctx.spec.models,
+                ("models", name, "fallback", i),
+                f"model {name!r}",
+            )
+
+
+def check_schedule_references(ctx: CheckContext) -> None:
+    for name, schedule in ctx.spec.schedules.items():
+        _resolve(
+            ctx,
+            "agent",
+            schedule.agent,
+            ctx.spec.agents,
+            ("schedules", name, "agent"),
+            f"schedule {name!r}",
+        )
+
+
+def _patterns(
+    ctx: CheckContext, kind: str, entries: list[str], names: Collection[str], path: Path, user: str
+) -> None:
+    for i, entry in enumerate(entries):
+        if entry == "*":
+            continue
+        if is_pattern(entry):
+            if not fnmatch.filter(names, entry):
+                ctx.warning(
+                    "AF201",
+                    f"{user}: pattern {entry!r} matches no {kind}",
+                    (*path, i),
+                    hint="check the pattern; it has no effect as written",
+                )
+            continue
+        _resolve(ctx, kind, entry, names, (*path, i), user)
+
+
+def check_policy_references(ctx: CheckContext) -> None:
+    spec = ctx.spec
+    for name, policy in spec.policies.items():
+        base = ("policies", name)
+        user = f"policy {name!r}"
+        _patterns(ctx, "agent", policy.agents, spec.agents, (*base, "agents"), user)
+        _patterns(ctx, "tool", policy.tools, spec.tools, (*base, "tools"), user)
+        for i, role in enumerate(policy.approvers):
+            _resolve(ctx, "role", role, spec.access.roles, (*base, "approvers", i), user)
+
+
+def check_access_references(ctx: CheckContext) -> None:
+    roles = ctx.spec.access.roles
+    for subject, assigned in ctx.spec.access.members.items():
+        for i, role in enumerate(assigned):
+            _resolve(
+                ctx, "role", role, roles, ("access", "members", subject, i), f"member {subject!r}"
+            )
+
+
+CHECKS = [
+    check_agent_references,
+    check_model_references,
+    check_schedule_references,
+    check_policy_references,
+    check_access_references,
+]

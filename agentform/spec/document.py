@@ -1,0 +1,262 @@
+"""Turn the text of one YAML file into plain Python values with a location for every node.
+
+PyYAML silently keeps the last of two equal keys and forgets where values came from, so this
+module composes the node graph with libyaml (fast) and builds the values itself: it refuses
+duplicate keys, keeps every key's and value's line and column in a
+:class:`~agentform.spec.sourcemap.SourceMap`, resolves ``<<`` merge keys, and bounds the work
+an adversarial file can cause (alias bombs, absurd nesting). Mapping keys are kept as written
+(``no:`` is the string ``"no"``, not ``False``). Called by the loader, one file at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from agentform.diagnostics import Diagnostic, Location, Severity
+from agentform.spec.sourcemap import Path, SourceMap
+
+__all__ = ["MAX_DEPTH", "MAX_NODES", "parse_document"]
+
+MAX_NODES = 5_000_000
+MAX_DEPTH = 64
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_MERGE = "tag:yaml.org,2002:merge"
+_PLAIN_TAGS = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_TRUE = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"}
+
+
+class _Abort(Exception):
+    """The document is too large or deep to continue; a diagnostic has been recorded."""
+
+
+class _Builder:
+    def __init__(self, file: str, smap: SourceMap, diagnostics: list[Diagnostic]) -> None:
+        self.file = file
+        self.smap = smap
+        self.diagnostics = diagnostics
+        self.budget = MAX_NODES
+        self.stack: set[int] = set()
+        self._constructor = yaml.SafeLoader("")
+
+    def loc(self, node: Node) -> Location:
+        mark = node.start_mark
+        return Location(self.file, mark.line + 1, mark.column + 1)
+
+    def error(
+        self,
+        code: str,
+        summary: str,
+        node: Node,
+        hint: str | None = None,
+        related: tuple[Location, ...] = (),
+    ) -> None:
+        self.diagnostics.append(
+            Diagnostic(
+                Severity.ERROR, code, summary, location=self.loc(node), hint=hint, related=related
+            )
+        )
+
+    def build(self, node: Node, path: Path, depth: int) -> Any:
+        self.budget -= 1
+        if self.budget < 0 or depth > MAX_DEPTH:
+            what = (
+                f"nesting deeper than {MAX_DEPTH} levels"
+                if depth > MAX_DEPTH
+                else f"more than {MAX_NODES:,} nodes once aliases are expanded"
+            )
+            self.error(
+                "AF007",
+                f"document has {what}",
+                node,
+                hint="split the spec into smaller files, and avoid recursive or "
+                "repeatedly nested YAML aliases",
+            )
+            raise _Abort
+        self.smap.values[path] = self.loc(node)
+        if isinstance(node, ScalarNode):
+            return self.scalar(node)
+        key = id(node)
+        if key in self.stack:
+            self.error(
+                "AF013",
+                "recursive YAML alias: a node contains itself",
+                node,
+                hint="an alias (*name) may not refer to an anchor that encloses it",
+            )
+            return None
+        self.stack.add(key)
+        try:
+            if isinstance(node, SequenceNode):
+                if node.tag != _SEQ:
+                    self.unsupported_tag(node)
+                return [
+                    self.build(child, (*path, i), depth + 1) for i, child in enumerate(node.value)
+                ]
+            assert isinstance(node, MappingNode)
+            if node.tag != _MAP:
+                self.unsupported_tag(node)
+            return self.mapping(node, path, depth)
+        finally:
+            self.stack.discard(key)
+
+    def mapping(self, node: MappingNode, path: Path, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        first_seen: dict[str, Location] = {}
+        merged: list[tuple[MappingNode, Path]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                merged.extend(self.merge_sources(value_node))
+                continue
+            if not isinstance(key_node, ScalarNode):
+                self.error(
+                    "AF013",
+                    "mapping keys must be plain scalars, not lists or mappings",
+                    key_node,
+                    hint="use a simple name as the key",
+                )
+                continue
+            key = key_node.value
+            key_loc = self.loc(key_node)
+            if key in first_seen:
+                prev = first_seen[key]
+                self.error(
+                    "AF002",
+                    f"duplicate key {key!r}",
+                    key_node,
+                    hint=f"{key!r} is already defined at line {prev.line}; "
+                    "remove or rename one of them",
+                    related=(prev,),
+                )
+                continue
+            first_seen[key] = key_loc
+            child = (*path, key)
+            self.smap.keys[child] = key_loc
+            result[key] = self.build(value_node, child, depth + 1)
+        # explicit keys win over merged ones, earlier merge sources over later ones (YAML spec)
+        for source, _ in merged:
+            for key_node, value_node in source.value:
+                key = key_node.value if isinstance(key_node, ScalarNode) else None
+                if key is None or key in result:
+                    continue
+                child = (*path, key)
+                self.smap.keys[child] = self.loc(key_node)
+                result[key] = self.build(value_node, child, depth + 1)
+        return result
+
+    def merge_sources(self, node: Node) -> list[tuple[MappingNode, Path]]:
+        if isinstance(node, MappingNode):
+            return [(node, ())]
+        if isinstance(node, SequenceNode) and all(isinstance(n, MappingNode) for n in node.value):
+            return [(n, ()) for n in node.value]
+        self.error("AF013", "a '<<' merge key needs a mapping or a list of mappings", node)
+        return []
+
+    def unsupported_tag(self, node: Node) -> None:
+        self.error(
+            "AF013",
+            f"unsupported YAML tag {node.tag!r}",
+            node,
+            hint="agentform specs use plain YAML; remove the tag",
+        )
+
+    def scalar(self, node: ScalarNode) -> Any:
+        tag, text = node.tag, node.value
+        if tag == _STR:
+            return text
+        if tag == _NULL:
+            return None
+        if tag == _BOOL:
+            return text in _TRUE
+        if tag == _INT:
+            try:
+                return int(text)
+            except ValueError:
+                return self._constructor.construct_yaml_int(node)
+        if tag == _FLOAT:
+            return self._constructor.construct_yaml_float(node)
+        if tag not in _PLAIN_TAGS:
+            self.unsupported_tag(node)
+        return text
+
+
+def parse_document(text: str, file: str, smap: SourceMap) -> tuple[Any, list[Diagnostic]]:
+    """Parse one YAML document; return its value (``None`` on failure) and the problems found.
+
+    Locations are recorded into ``smap`` under paths relative to the document root.
+    """
+    diagnostics: list[Diagnostic] = []
+    smap.texts[file] = text
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        diagnostics.append(_syntax_diagnostic(exc, file, text))
+        return None, diagnostics
+    except yaml.YAMLError as exc:  # errors without a mark (e.g. reader errors)
+        diagnostics.append(
+            Diagnostic(
+                Severity.ERROR, "AF001", f"invalid YAML: {exc}", location=Location(file, 1, 1)
+            )
+        )
+        return None, diagnostics
+    except RecursionError:
+        diagnostics.append(
+            Diagnostic(
+                Severity.ERROR,
+                "AF007",
+                "document is nested too deeply",
+                location=Location(file, 1, 1),
+            )
+        )
+        return None, diagnostics
+    if root is None:
+        return None, diagnostics
+    builder = _Builder(file, smap, diagnostics)
+    try:
+        value = builder.build(root, (), 0)
+    except _Abort:
+        return None, diagnostics
+    return value, diagnostics
+
+
+def _tab_at(text: str, line: int) -> bool:
+    lines = text.split("\n", line + 1)
+    if line >= len(lines):
+        return False
+    row = lines[line]
+    return "\t" in row[: len(row) - len(row.lstrip())]
+
+
+def _syntax_diagnostic(exc: yaml.MarkedYAMLError, file: str, text: str) -> Diagnostic:
+    mark = exc.problem_mark or exc.context_mark
+    location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
+    problem = exc.problem or "invalid YAML"
+    summary = f"invalid YAML: {problem}"
+    if exc.context:
+        summary += f" ({exc.context}"
+        if exc.context_mark and exc.problem_mark and exc.context_mark.line != mark.line:
+            summary += f" at line {exc.context_mark.line + 1}"
+        summary += ")"
+    hint = None
+    code = "AF001"
+    if mark is not None and _tab_at(text, mark.line):
+        code = "AF003"
+        summary = "tab character in indentation"
+        hint = "YAML indentation must use spaces; replace the tab with spaces"
+    elif "expected a single document" in (exc.context or "") or "single document" in problem:
+        hint = "a spec file holds one YAML document; split the '---' documents into files"
+    elif "mapping values are not allowed" in problem:
+        hint = "check the indentation of this line and quote values that contain ': '"
+    elif "found undefined alias" in (exc.context or "") + problem:
+        hint = "define the anchor (&name) before using the alias (*name)"
+    return Diagnostic(Severity.ERROR, code, summary, location=location, hint=hint)

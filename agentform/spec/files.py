@@ -1,0 +1,345 @@
+"""Reading spec files from disk: a file, a directory of ``*.yaml``, and ``include:`` chains.
+
+This is the only part of the spec package that touches the file system. It refuses what is not a
+spec before YAML ever sees it (missing files, directories without specs, binary data, non-UTF-8
+text, files over :data:`MAX_FILE_BYTES`), follows ``include:`` entries (globs allowed, relative to
+the including file), detects include cycles and names the loop, and merges the fragments: named
+sections (``agents``, ``tools`` ...) are unions where a name defined twice is an error, and
+singular settings (``project``, ``target`` ...) must agree. Called by :mod:`agentform.spec.loader`.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+from agentform.diagnostics import Diagnostic, Location, Severity
+from agentform.spec.document import parse_document
+from agentform.spec.sourcemap import SourceMap
+
+__all__ = ["MAX_FILE_BYTES", "RawSpec", "read_spec"]
+
+MAX_FILE_BYTES = 32 * 1024 * 1024
+SPEC_SUFFIXES = (".yaml", ".yml")
+_NAMED = {
+    "variables",
+    "environments",
+    "models",
+    "tools",
+    "memory",
+    "agents",
+    "policies",
+    "schedules",
+}
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass
+class RawSpec:
+    """The merged, not yet interpolated document, its locations and the files it came from."""
+
+    document: dict[str, Any] | None
+    smap: SourceMap
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    base_dir: str = "."
+
+
+def display_name(path: FsPath) -> str:
+    """A short, stable name for diagnostics: relative to the working directory when inside it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def _error(
+    code: str,
+    summary: str,
+    location: Location | None,
+    hint: str | None = None,
+    related: tuple[Location, ...] = (),
+) -> Diagnostic:
+    return Diagnostic(Severity.ERROR, code, summary, location=location, hint=hint, related=related)
+
+
+def _read_text(
+    path: FsPath, name: str, origin: Location | None
+) -> tuple[str | None, Diagnostic | None]:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None, _error(
+                "AF007",
+                f"{name} is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit for a spec file",
+                Location(name, 1, 1),
+                hint="split it with 'include:'",
+            )
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None, _error(
+            "AF004",
+            f"file not found: {name}",
+            origin,
+            hint="check the path; include paths are relative to the including file",
+        )
+    except IsADirectoryError:
+        return None, _error("AF004", f"{name} is a directory, not a spec file", origin)
+    except OSError as exc:
+        return None, _error("AF004", f"cannot read {name}: {exc.strerror}", origin)
+    if b"\x00" in data:
+        offset = data.index(b"\x00")
+        line = data.count(b"\n", 0, offset) + 1
+        return None, _error(
+            "AF006",
+            f"{name} contains binary data (a NUL byte), not YAML text",
+            Location(name, line, offset - data.rfind(b"\n", 0, offset)),
+            hint="spec files must be UTF-8 YAML text",
+        )
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
+        return None, _error(
+            "AF006",
+            f"{name} is not valid UTF-8 (byte 0x{data[exc.start]:02x})",
+            Location(name, line, column),
+            hint="save the file as UTF-8",
+        )
+
+
+class _Reader:
+    def __init__(self) -> None:
+        self.smap = SourceMap()
+        self.document: dict[str, Any] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self.files: list[str] = []
+        self.seen: set[FsPath] = set()
+        self.stack: list[FsPath] = []
+
+    def read(self, path: FsPath, origin: Location | None) -> None:
+        resolved = path.resolve()
+        name = display_name(path)
+        if resolved in self.stack:
+            chain = [display_name(p) for p in self.stack[self.stack.index(resolved) :]]
+            self.diagnostics.append(
+                _error(
+                    "AF005",
+                    f"include cycle: {' -> '.join([*chain, name])}",
+                    origin,
+                    hint="remove one of the include entries that close the loop",
+                )
+            )
+            return
+        if resolved in self.seen:
+            return
+        self.seen.add(resolved)
+        text, problem = _read_text(path, name, origin)
+        if problem:
+            self.diagnostics.append(problem)
+            return
+        assert text is not None
+        self.files.append(name)
+        local = SourceMap()
+        value, problems = parse_document(text, name, local)
+        self.diagnostics.extend(problems)
+        self.smap.texts.update(local.texts)
+        if value is None:
+            if not problems:
+                self.diagnostics.append(
+                    _error(
+                        "AF011",
+                        f"{name} is empty",
+                        Location(name, 1, 1),
+                        hint="a spec file needs at least 'version' and "
+                        "'project', or delete the file",
+                    )
+                )
+            return
+        if not isinstance(value, dict):
+            self.diagnostics.append(
+                _error(
+                    "AF011",
+                    f"{name} must be a mapping of sections, not a {type(value).__name__}",
+                    local.value(()),
+                    hint="start the file with 'version: 1' and 'project: NAME'",
+                )
+            )
+            return
+        self.stack.append(resolved)
+        try:
+            for entry, entry_loc in self._includes(value, local):
+                self._include(path.parent, entry, entry_loc)
+        finally:
+            self.stack.pop()
+        self._merge(value, local)
+
+    def _includes(self, value: dict[str, Any], local: SourceMap) -> list[tuple[str, Location]]:
+        raw = value.get("include")
+        if raw is None:
+            return []
+        entries = [raw] if isinstance(raw, str) else raw
+        if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+            self.diagnostics.append(
+                _error("AF102", "include must be a list of file paths", local.value(("include",)))
+            )
+            return []
+        out = []
+        for i, e in enumerate(entries):
+            loc = (
+                local.value(("include", i)) if isinstance(raw, list) else local.value(("include",))
+            )
+            assert loc is not None
+            out.append((e, loc))
+        return out
+
+    def _include(self, base: FsPath, entry: str, loc: Location) -> None:
+        target = base / entry
+        if _GLOB_CHARS & set(entry):
+            matches = sorted(glob.glob(str(target), recursive=True))
+            if not matches:
+                self.diagnostics.append(
+                    Diagnostic(
+                        Severity.WARNING,
+                        "AF004",
+                        f"include pattern {entry!r} matches no file",
+                        location=loc,
+                    )
+                )
+            for match in matches:
+                self.read(FsPath(match), loc)
+            return
+        if target.is_dir():
+            for child in _spec_files(target):
+                self.read(child, loc)
+            return
+        self.read(target, loc)
+
+    def _merge(self, value: dict[str, Any], local: SourceMap) -> None:
+        doc = self.document
+        skipped: set[tuple[str, ...]] = set()
+        for key, item in value.items():
+            if key == "include":
+                doc.setdefault("include", [])
+                doc["include"] = doc["include"] + (
+                    [item]
+                    if isinstance(item, str)
+                    else list(item)
+                    if isinstance(item, list)
+                    else []
+                )
+                skipped.add(("include",))
+                continue
+            if key in _NAMED and isinstance(item, dict) and isinstance(doc.get(key), dict):
+                for name, body in item.items():
+                    if name in doc[key]:
+                        prev = self.smap.key((key, name))
+                        self.diagnostics.append(
+                            _error(
+                                "AF012",
+                                f"{key}.{name} is defined more than once",
+                                local.key((key, name)),
+                                hint=f"it is already defined at {prev}; names must be unique "
+                                "across all spec files",
+                                related=(prev,) if prev else (),
+                            )
+                        )
+                        skipped.add((key, name))
+                    else:
+                        doc[key][name] = body
+                continue
+            if key in _NAMED and isinstance(item, dict) and key not in doc:
+                doc[key] = dict(item)
+                continue
+            if key == "access" and isinstance(item, dict) and isinstance(doc.get(key), dict):
+                self._merge_access(item, local, skipped)
+                continue
+            if key in doc:
+                if doc[key] != item:
+                    prev = self.smap.key((key,))
+                    self.diagnostics.append(
+                        _error(
+                            "AF012",
+                            f"{key!r} is set differently in two spec files",
+                            local.key((key,)),
+                            hint=f"it is already set at {prev}; set it in one file only",
+                            related=(prev,) if prev else (),
+                        )
+                    )
+                skipped.add((key,))
+                continue
+            doc[key] = item
+        for p, loc in local.values.items():
+            if not _under(p, skipped):
+                self.smap.values[p] = loc
+        for p, loc in local.keys.items():
+            if not _under(p, skipped):
+                self.smap.keys[p] = loc
+
+    def _merge_access(
+        self, item: dict[str, Any], local: SourceMap, skipped: set[tuple[str, ...]]
+    ) -> None:
+        access = dict(self.document["access"])
+        for sub, entries in item.items():
+            if isinstance(entries, dict) and isinstance(access.get(sub), dict):
+                merged = dict(access[sub])
+                for name, body in entries.items():
+                    if name in merged:
+                        prev = self.smap.key(("access", sub, name))
+                        self.diagnostics.append(
+                            _error(
+                                "AF012",
+                                f"access.{sub}.{name} is defined more than once",
+                                local.key(("access", sub, name)),
+                                hint=f"it is already defined at {prev}",
+                                related=(prev,) if prev else (),
+                            )
+                        )
+                        skipped.add(("access", sub, name))
+                    else:
+                        merged[name] = body
+                access[sub] = merged
+            elif sub not in access:
+                access[sub] = entries
+            else:
+                skipped.add(("access", sub))
+        self.document["access"] = access
+
+
+def _under(path: tuple[Any, ...], prefixes: set[tuple[str, ...]]) -> bool:
+    return any(path[: len(p)] == p for p in prefixes) if prefixes else False
+
+
+def _spec_files(directory: FsPath) -> list[FsPath]:
+    return sorted(p for p in directory.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
+
+
+def read_spec(path: str | os.PathLike[str]) -> RawSpec:
+    """Read a spec file, or every ``*.yaml``/``*.yml`` file of a directory, with its includes."""
+    root = FsPath(path)
+    reader = _Reader()
+    if root.is_dir():
+        files = _spec_files(root)
+        if not files:
+            reader.diagnostics.append(
+                _error(
+                    "AF004",
+                    f"no *.yaml spec files in directory {display_name(root)}",
+                    None,
+                    hint="pass a spec file, or a directory that holds one (agentform init creates "
+                    "one)",
+                )
+            )
+        for f in files:
+            reader.read(f, None)
+        base_dir = root
+    else:
+        reader.read(root, None)
+        base_dir = root.parent
+    document = reader.document if reader.files and reader.document else None
+    return RawSpec(document, reader.smap, reader.diagnostics, reader.files, str(base_dir))

@@ -1,0 +1,228 @@
+"""Spec-time interpolation: ``${var.x}``, ``${env.X}`` and ``${secret.X}`` in spec values.
+
+Expressions are Jinja2 expressions evaluated in a *sandboxed* environment with
+``StrictUndefined`` (a spec from an untrusted pull request is validated in CI, so it must not be
+able to run code, and a typo must fail rather than render empty). Only ``${ }`` is ours:
+``{{ }}`` and ``{% %}`` are runtime prompt templates and are left untouched; ``$${`` writes a
+literal ``${``. A value that is exactly one ``${expr}`` keeps the expression's type
+(``replicas: ${var.replicas}`` is an integer); anything else is text.
+
+Secrets are references, never values: ``${secret.NAME}`` is kept verbatim so the runtime resolves
+it when it needs it, and the names used are collected so state can store fingerprints. A secret
+inside a larger expression (``${secret.X | upper}``) is refused, since it would need the value.
+Called by the loader after overlays are merged and before the models validate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentform.diagnostics import Diagnostic, Severity
+from agentform.names import did_you_mean
+from agentform.spec.sourcemap import Path, SourceMap
+
+__all__ = ["Interpolation", "interpolate", "split_template"]
+
+_SECRET_ONLY = re.compile(r"^\s*secret\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
+_SECRET_ANY = re.compile(r"\bsecret\b")
+_REF = re.compile(r"\b(var|env)\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
+_NOT_INTERPOLATED = {"variables", "environments", "include"}
+
+
+class TemplateSyntaxError(ValueError):
+    """A ``${`` without its closing ``}``."""
+
+
+def split_template(text: str) -> list[tuple[bool, str]]:
+    """Split text into ``(is_expression, part)`` pieces; ``$${`` is a literal ``${``."""
+    parts: list[tuple[bool, str]] = []
+    buf: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text.startswith("$${", i):
+            buf.append("${")
+            i += 3
+            continue
+        if not text.startswith("${", i):
+            buf.append(text[i])
+            i += 1
+            continue
+        j, depth, quote = i + 2, 1, ""
+        while j < n:
+            ch = text[j]
+            if quote:
+                if ch == "\\":
+                    j += 1
+                elif ch == quote:
+                    quote = ""
+            elif ch in "'\"":
+                quote = ch
+            elif ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            j += 1
+        if j >= n:
+            raise TemplateSyntaxError(f"'${{' at offset {i} has no closing '}}'")
+        if buf:
+            parts.append((False, "".join(buf)))
+            buf = []
+        parts.append((True, text[i + 2 : j]))
+        i = j + 1
+    if buf:
+        parts.append((False, "".join(buf)))
+    return parts
+
+
+@dataclass
+class Interpolation:
+    """What rendering found: the rendered value, its problems and the secrets it references."""
+
+    value: Any
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    secrets: dict[str, list[Path]] = field(default_factory=dict)
+
+
+class _Renderer:
+    def __init__(
+        self, variables: Mapping[str, Any], environ: Mapping[str, str], smap: SourceMap
+    ) -> None:
+        from jinja2 import StrictUndefined
+        from jinja2.sandbox import SandboxedEnvironment
+
+        self.env = SandboxedEnvironment(undefined=StrictUndefined)
+        self.context = {"var": dict(variables), "env": dict(environ)}
+        self.smap = smap
+        self.out = Interpolation(None)
+        self.cache: dict[str, Callable[..., Any]] = {}
+
+    def error(self, code: str, summary: str, path: Path, hint: str | None = None) -> None:
+        self.out.diagnostics.append(
+            Diagnostic(Severity.ERROR, code, summary, location=self.smap.value(path), hint=hint)
+        )
+
+    def walk(self, value: Any, path: Path) -> Any:
+        if isinstance(value, str):
+            return self.render(value, path) if "${" in value else value
+        if isinstance(value, dict):
+            return {
+                k: (v if not path and k in _NOT_INTERPOLATED else self.walk(v, (*path, k)))
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [self.walk(v, (*path, i)) for i, v in enumerate(value)]
+        return value
+
+    def render(self, text: str, path: Path) -> Any:
+        try:
+            parts = split_template(text)
+        except TemplateSyntaxError as exc:
+            self.error(
+                "AF009",
+                f"unterminated interpolation in {text!r}: {exc}",
+                path,
+                hint="close the expression with '}', or write '$${' for a literal '${'",
+            )
+            return text
+        if len(parts) == 1 and parts[0][0]:
+            return self.evaluate(parts[0][1], path)
+        rendered: list[str] = []
+        for is_expr, part in parts:
+            if not is_expr:
+                rendered.append(part)
+                continue
+            result = self.evaluate(part, path)
+            rendered.append("" if result is None else str(result))
+        return "".join(rendered)
+
+    def evaluate(self, expr: str, path: Path) -> Any:
+        secret = _SECRET_ONLY.match(expr)
+        if secret:
+            self.out.secrets.setdefault(secret.group(1), []).append(path)
+            return "${secret." + secret.group(1) + "}"
+        if _SECRET_ANY.search(expr):
+            self.error(
+                "AF014",
+                f"secret used inside an expression: ${{{expr}}}",
+                path,
+                hint="a secret may only appear alone as ${secret.NAME}; its value is "
+                "resolved at run time and never enters the spec, plans or state",
+            )
+            return None
+        if not expr.strip():
+            self.error(
+                "AF009",
+                "empty interpolation '${}'",
+                path,
+                hint="write ${var.NAME}, ${env.NAME} or ${secret.NAME}",
+            )
+            return None
+        from jinja2 import TemplateSyntaxError as JinjaSyntaxError
+        from jinja2 import Undefined, UndefinedError
+        from jinja2.exceptions import SecurityError
+
+        fn = self.cache.get(expr)
+        try:
+            if fn is None:
+                fn = self.cache[expr] = self.env.compile_expression(expr, undefined_to_none=False)
+            result = fn(**self.context)
+            if isinstance(result, Undefined):
+                self.undefined(expr, path)
+                return None
+            return result
+        except JinjaSyntaxError as exc:
+            self.error("AF009", f"invalid expression ${{{expr}}}: {exc.message}", path)
+        except UndefinedError:
+            self.undefined(expr, path)
+        except SecurityError as exc:
+            self.error(
+                "AF009",
+                f"expression ${{{expr}}} is not allowed: {exc}",
+                path,
+                hint="interpolation runs sandboxed: only plain values and filters",
+            )
+        except Exception as exc:  # any evaluation error is the spec's, not ours
+            self.error("AF009", f"expression ${{{expr}}} failed: {exc}", path)
+        return None
+
+    def undefined(self, expr: str, path: Path) -> None:
+        for kind, name in _REF.findall(expr):
+            scope = self.context[kind]
+            if name in scope:
+                continue
+            if kind == "var":
+                self.error(
+                    "AF008",
+                    f"undefined variable {name!r} in ${{{expr}}}",
+                    path,
+                    hint=did_you_mean(name, scope, "variable") or "declare it under 'variables:'",
+                )
+            else:
+                self.error(
+                    "AF008",
+                    f"environment variable {name!r} is not set (${{{expr}}})",
+                    path,
+                    hint=f"export {name}=..., or give a fallback: "
+                    f"${{env.{name} | default('value')}}",
+                )
+            return
+        self.error(
+            "AF008",
+            f"undefined name in ${{{expr}}}",
+            path,
+            hint="expressions may use var.NAME, env.NAME and secret.NAME",
+        )
+
+
+def interpolate(
+    document: Any, variables: Mapping[str, Any], environ: Mapping[str, str], smap: SourceMap
+) -> Interpolation:
+    """Render every ``${...}`` in ``document`` (except under variables/environments/include)."""
+    renderer = _Renderer(variables, environ, smap)
+    renderer.out.value = renderer.walk(document, ())
+    return renderer.out

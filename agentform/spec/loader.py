@@ -1,0 +1,236 @@
+"""Load a spec: files → merged document → overlay → variables → interpolation → models → checks.
+
+:func:`load_spec` is the entry point every command uses. It never raises for bad input: it
+returns a :class:`LoadResult` whose ``diagnostics`` hold every problem found, in one run, each
+with a location; ``spec`` is the typed :class:`~agentform.spec.models.Spec` when there are no
+errors. :func:`build_spec` lets ``validate`` read the files once and check the base spec and
+every environment. Called by the CLI (and later by plan and apply).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+import yaml
+
+from agentform.diagnostics import Diagnostic, Severity, has_errors, sort_key
+from agentform.names import did_you_mean
+from agentform.spec.checks import CheckContext, run_checks
+from agentform.spec.files import RawSpec, read_spec
+from agentform.spec.interpolation import interpolate
+from agentform.spec.models import Spec
+from agentform.spec.overlay import apply_overlay
+from agentform.spec.sourcemap import SourceMap
+from agentform.spec.validation import validate_document
+
+__all__ = ["LoadResult", "build_spec", "load_spec", "parse_var_assignments"]
+
+VAR_ENV_PREFIX = "AGENTFORM_VAR_"
+
+
+@dataclass
+class LoadResult:
+    """The outcome of loading: the spec (``None`` when it has errors) and every diagnostic."""
+
+    spec: Spec | None
+    diagnostics: list[Diagnostic]
+    smap: SourceMap
+    files: list[str] = field(default_factory=list)
+    environment: str | None = None
+    secrets: dict[str, list[tuple[str | int, ...]]] = field(default_factory=dict)
+    base_dir: str = "."
+
+    @property
+    def ok(self) -> bool:
+        return self.spec is not None and not has_errors(self.diagnostics)
+
+
+def parse_var_assignments(items: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """Split ``--var name=value`` arguments; return the values and the malformed items."""
+    values: dict[str, str] = {}
+    bad: list[str] = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            bad.append(item)
+        else:
+            values[name.strip()] = value
+    return values, bad
+
+
+def _coerce(text: str) -> Any:
+    """A --var or AGENTFORM_VAR_ value is YAML: ``3`` is a number, ``[a, b]`` a list."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "number": (int, float),
+    "integer": (int,),
+    "boolean": (bool,),
+    "list": (list,),
+    "map": (dict,),
+}
+
+
+def _resolve_variables(
+    document: dict[str, Any], smap: SourceMap, given: Mapping[str, str], environ: Mapping[str, str]
+) -> tuple[dict[str, Any], list[Diagnostic]]:
+    declared = document.get("variables")
+    declared = declared if isinstance(declared, dict) else {}
+    values: dict[str, Any] = {}
+    problems: list[Diagnostic] = []
+    for name in given:
+        if name not in declared:
+            problems.append(
+                Diagnostic(
+                    Severity.ERROR,
+                    "AF008",
+                    f"--var {name} is not a declared variable",
+                    hint=did_you_mean(name, declared, "variable")
+                    or "declare it under 'variables:'",
+                )
+            )
+    for name, decl in declared.items():
+        decl = decl if isinstance(decl, dict) else {}
+        if name in given:
+            value, source = _coerce(given[name]), f"--var {name}"
+        elif VAR_ENV_PREFIX + name in environ:
+            value, source = _coerce(environ[VAR_ENV_PREFIX + name]), VAR_ENV_PREFIX + name
+        elif "default" in decl:
+            value, source = decl["default"], "its default"
+        else:
+            problems.append(
+                Diagnostic(
+                    Severity.ERROR,
+                    "AF008",
+                    f"variable {name!r} has no value",
+                    address=f"variable.{name}",
+                    location=smap.key(("variables", name)),
+                    hint=f"pass --var {name}=VALUE, set {VAR_ENV_PREFIX}{name}, or give it a "
+                    "default",
+                )
+            )
+            continue
+        kind = decl.get("type", "any")
+        expected = _TYPES.get(kind) if isinstance(kind, str) else None
+        if (
+            value is not None
+            and expected
+            and (not isinstance(value, expected) or (kind != "boolean" and isinstance(value, bool)))
+        ):
+            problems.append(
+                Diagnostic(
+                    Severity.ERROR,
+                    "AF104",
+                    f"variable {name!r} is declared as {kind} but {source} is {value!r}",
+                    address=f"variable.{name}",
+                    location=smap.key(("variables", name)),
+                )
+            )
+        values[name] = value
+    return values, problems
+
+
+def _file_references(spec: Spec, smap: SourceMap, base_dir: str) -> list[Diagnostic]:
+    """Files the spec points at must exist (checked here: the loader owns the file system)."""
+    out = []
+    for name, model in spec.models.items():
+        if model.script and not (FsPath(base_dir) / model.script).is_file():
+            out.append(
+                Diagnostic(
+                    Severity.ERROR,
+                    "AF212",
+                    f"script file {model.script!r} of model {name!r} does not exist",
+                    address=f"model.{name}",
+                    location=smap.value(("models", name, "script")),
+                    hint=f"paths are relative to the spec directory ({base_dir})",
+                )
+            )
+    return out
+
+
+def build_spec(
+    raw: RawSpec,
+    *,
+    env: str | None = None,
+    variables: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    providers: frozenset[str] | None = None,
+) -> LoadResult:
+    """Turn a read spec into a typed, checked spec for one environment (or the base)."""
+    environ = dict(os.environ if environ is None else environ)
+    diagnostics = list(raw.diagnostics)
+    smap = raw.smap.copy()
+    result = LoadResult(None, diagnostics, smap, raw.files, env, base_dir=raw.base_dir)
+    if raw.document is None:
+        return _finish(result)
+    document = raw.document
+    if env is not None:
+        envs = document.get("environments")
+        envs = envs if isinstance(envs, dict) else {}
+        overlay = envs.get(env)
+        if env not in envs:
+            diagnostics.append(
+                Diagnostic(
+                    Severity.ERROR,
+                    "AF010",
+                    f"environment {env!r} is not declared",
+                    location=smap.key(("environments",)),
+                    hint=did_you_mean(env, envs, "environment")
+                    or "declare it under 'environments:'",
+                )
+            )
+        elif overlay is not None and not isinstance(overlay, dict):
+            diagnostics.append(
+                Diagnostic(
+                    Severity.ERROR,
+                    "AF102",
+                    f"environment {env!r} must be a mapping of overrides",
+                    location=smap.value(("environments", env)),
+                )
+            )
+        elif overlay:
+            document = apply_overlay(document, overlay, smap, ("environments", env))
+    values, problems = _resolve_variables(document, smap, variables or {}, environ)
+    diagnostics.extend(problems)
+    rendered = interpolate(document, values, environ, smap)
+    diagnostics.extend(rendered.diagnostics)
+    result.secrets = rendered.secrets
+    validated = validate_document(rendered.value, smap)
+    diagnostics.extend(validated.diagnostics)
+    if validated.spec is not None:
+        diagnostics.extend(_file_references(validated.spec, smap, raw.base_dir))
+        ctx = CheckContext(validated.spec, smap, frozenset(validated.broken), providers)
+        diagnostics.extend(run_checks(ctx))
+        result.spec = validated.spec
+    return _finish(result)
+
+
+def _finish(result: LoadResult) -> LoadResult:
+    unique = {(d.code, d.summary, d.location): d for d in result.diagnostics}
+    result.diagnostics[:] = sorted(unique.values(), key=sort_key)
+    if has_errors(result.diagnostics):
+        result.spec = None
+    return result
+
+
+def load_spec(
+    path: str | os.PathLike[str],
+    *,
+    env: str | None = None,
+    variables: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    providers: frozenset[str] | None = None,
+) -> LoadResult:
+    """Read and check the spec at ``path`` (a file or a directory) for one environment."""
+    return build_spec(
+        read_spec(path), env=env, variables=variables, environ=environ, providers=providers
+    )
