@@ -1,0 +1,43 @@
+"""The ``agentform`` command line: the only layer that prints, prompts or exits.
+
+Each command lives in its own module and imports heavy libraries (pydantic, jinja2, rich) inside
+the command body, so ``agentform --help`` starts fast. Exit codes: 0 success, 1 the input is
+invalid or an operation failed, 2 usage error (bad flags or arguments).
+"""
+
+from __future__ import annotations
+
+import click
+
+from agentform import __version__
+from agentform.cli import fmt, graph, init, schema, validate
+
+__all__ = ["cli", "main"]
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, prog_name="agentform")
+@click.option("--color/--no-color", default=None,
+              help="Force colour on or off (default: on for terminals, off when NO_COLOR is set).")
+@click.pass_context
+def cli(ctx: click.Context, color: bool | None) -> None:
+    """agentform: infrastructure-as-code for production AI agent systems.
+
+    Describe agents, models, tools, memory, policies and schedules in YAML kept in git;
+    validate them here and in CI.
+
+    \b
+    Start:    agentform init support-desk && agentform validate
+    In CI:    agentform validate --format github && agentform fmt --check
+    """
+    ctx.color = color
+
+
+for _module in (init, validate, fmt, schema, graph):
+    cli.add_command(_module.command)
+
+
+def main() -> None:
+    cli(prog_name="agentform")

@@ -1,0 +1,37 @@
+"""Options shared by every command that loads a spec: ``--env`` and ``--var``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+__all__ = ["spec_options", "spec_path_argument", "var_values"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def spec_path_argument(func: F) -> F:
+    return click.argument(
+        "path", required=False, default=".",
+        type=click.Path(exists=True, file_okay=True, dir_okay=True, readable=True),
+    )(func)
+
+
+def spec_options(func: F) -> F:
+    func = click.option("--var", "variables", multiple=True, metavar="NAME=VALUE",
+                        help="Set a variable (repeatable); the value is parsed as YAML. "
+                             "AGENTFORM_VAR_NAME works too.")(func)
+    return click.option("--env", "-e", "env", metavar="NAME",
+                        help="Merge the environment overlay NAME over the base spec.")(func)
+
+
+def var_values(items: tuple[str, ...]) -> dict[str, str]:
+    """Parse ``--var`` items or stop with a usage error naming the malformed one."""
+    from agentform.spec.loader import parse_var_assignments
+
+    values, bad = parse_var_assignments(items)
+    if bad:
+        raise click.BadParameter(f"{bad[0]!r} is not NAME=VALUE", param_hint="--var")
+    return values

@@ -1,0 +1,16 @@
+"""The ``local`` provider: deploys agents to the local machine: an engine process with embedded NATS and agent worker processes.
+
+Registered through the ``agentform.providers`` entry point ``local``, like any third-party
+provider. Only its identity exists so far; create/read/update/delete arrive with the plan/apply
+engine (milestone 1, step 2) and the runtime (step 3).
+"""
+
+from __future__ import annotations
+
+__all__ = ["LocalProvider"]
+
+
+class LocalProvider:
+    """Provider ``local``."""
+
+    name = "local"
