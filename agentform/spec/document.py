@@ -20,7 +20,7 @@ from agentform.spec.sourcemap import Path, SourceMap
 
 __all__ = ["MAX_DEPTH", "MAX_NODES", "parse_document"]
 
-MAX_NODES = 5_000_000
+MAX_NODES = 3_000_000
 MAX_DEPTH = 64
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -222,11 +222,34 @@ def parse_document(text: str, file: str, smap: SourceMap) -> tuple[Any, list[Dia
     if root is None:
         return None, diagnostics
     builder = _Builder(file, smap, diagnostics)
+    if _expanded_size(root, {}, set(), 0) > MAX_NODES:
+        builder.error("AF007", f"document has more than {MAX_NODES:,} nodes once aliases are "
+                      "expanded", root, hint="split the spec into smaller files, and avoid "
+                      "repeatedly nested YAML aliases (a 'billion laughs' document)")
+        return None, diagnostics
     try:
         value = builder.build(root, (), 0)
     except _Abort:
         return None, diagnostics
     return value, diagnostics
+
+
+def _expanded_size(node: Node, memo: dict[int, int], stack: set[int], depth: int) -> int:
+    """Node count after alias expansion, in time linear in the *unique* nodes."""
+    if isinstance(node, ScalarNode):
+        return 1
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in stack or depth > MAX_DEPTH:
+        return 1  # reported precisely by the builder
+    stack.add(key)
+    children = node.value if isinstance(node, SequenceNode) else [
+        n for pair in node.value for n in pair]
+    total = 1 + sum(_expanded_size(c, memo, stack, depth + 1) for c in children)
+    stack.discard(key)
+    memo[key] = total
+    return total
 
 
 def _tab_at(text: str, line: int) -> bool:

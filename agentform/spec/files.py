@@ -171,13 +171,15 @@ class _Reader:
                 )
             )
             return
+        # the including file is merged before what it includes, so a name defined twice is
+        # reported at the included (later) definition
+        self._merge(value, local)
         self.stack.append(resolved)
         try:
             for entry, entry_loc in self._includes(value, local):
                 self._include(path.parent, entry, entry_loc)
         finally:
             self.stack.pop()
-        self._merge(value, local)
 
     def _includes(self, value: dict[str, Any], local: SourceMap) -> list[tuple[str, Location]]:
         raw = value.get("include")

@@ -92,29 +92,42 @@ def _invocable(ctx: CheckContext) -> tuple[bool, set[str]]:
     return everyone, named
 
 
+def _agents_broken(ctx: CheckContext) -> bool:
+    """With an agent that failed validation, who uses what is unknown: skip usage warnings."""
+    return any(b.startswith(("agent.", "schedule.")) for b in ctx.broken)
+
+
 def check_reachability(ctx: CheckContext) -> None:
+    """Agents reached from an entry point (a role that may invoke it, a schedule) along
+    delegation edges; a loop of agents delegating to each other is not an entry point."""
     spec = ctx.spec
+    if _agents_broken(ctx):
+        return
     everyone, named = _invocable(ctx)
     if everyone:
         return
-    reached = set(named)
-    reached.update(s.agent for s in spec.schedules.values())
-    for agent in spec.agents.values():
-        reached.update(agent.delegates)
+    frontier = [a for a in (*named, *(s.agent for s in spec.schedules.values()))
+                if a in spec.agents]
+    reached = set(frontier)
+    while frontier:
+        for other in spec.agents[frontier.pop()].delegates:
+            if other in spec.agents and other not in reached:
+                reached.add(other)
+                frontier.append(other)
     for name in spec.agents:
         if name not in reached:
-            ctx.warning(
-                "AF204",
-                f"agent {name!r} cannot be reached",
-                ("agents", name),
-                at_key=True,
-                hint="no schedule, delegating agent or access role (invoke:"
-                f"{name}) sends it work; add one or remove the agent",
-            )
+            ctx.warning("AF204", f"agent {name!r} cannot be reached", ("agents", name),
+                        at_key=True,
+                        hint="no schedule, access role (invoke:"
+                             f"{name}) or agent reachable from one sends it work; add one or "
+                             "remove the agent")
 
 
 def check_unused(ctx: CheckContext) -> None:
     spec = ctx.spec
+    # with an unresolved reference the "unused" thing is most likely the one meant: say it once
+    if _agents_broken(ctx) or any(d.code == "AF201" for d in ctx.diagnostics):
+        return
     used_models = {a.model for a in spec.agents.values()}
     used_models.update(f for m in spec.models.values() for f in m.fallback)
     used_tools = {t for a in spec.agents.values() for t in a.tools}
