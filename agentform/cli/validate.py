@@ -106,7 +106,12 @@ def command(path: str, env: str | None, variables: tuple[str, ...], fmt: str, st
     elif fmt == "sarif":
         from agentform.diagnostics.sarif import render_sarif
 
-        text = render_sarif(diagnostics, tool_version=__version__)  # type: ignore[arg-type]
+        # GitHub code scanning rejects a result without a location: pin those to the spec file
+        text = render_sarif(
+            diagnostics,  # type: ignore[arg-type]
+            tool_version=__version__,
+            fallback_file=files[0] if files else None,
+        )
     else:
         from agentform.diagnostics.machine import render_github
 

@@ -52,16 +52,16 @@ def check_delegation_cycles(ctx: CheckContext) -> None:
     agents = ctx.spec.agents
     edges = {name: agent.delegates for name, agent in agents.items()}
     for loop in find_cycles(edges):
-        if all(agents[a].limits.max_depth for a in loop[:-1]):
-            continue  # a bounded loop is allowed: the runtime stops it at max_depth
+        if any(agents[a].limits.max_depth for a in loop[:-1]):
+            continue  # a bounded loop is allowed: the runtime stops the chain at max_depth
         first = loop[0]
         index = agents[first].delegates.index(loop[1])
         ctx.error(
             "AF203",
             f"delegation cycle: {' -> '.join(loop)}",
             ("agents", first, "delegates", index),
-            hint="remove one delegation in the loop, or set limits.max_depth on every "
-            "agent in it to bound the recursion",
+            hint="remove one delegation in the loop, or set limits.max_depth on an agent "
+            "in it to bound the recursion",
         )
 
 
@@ -106,8 +106,9 @@ def check_reachability(ctx: CheckContext) -> None:
     everyone, named = _invocable(ctx)
     if everyone:
         return
-    frontier = [a for a in (*named, *(s.agent for s in spec.schedules.values()))
-                if a in spec.agents]
+    frontier = [
+        a for a in (*named, *(s.agent for s in spec.schedules.values())) if a in spec.agents
+    ]
     reached = set(frontier)
     while frontier:
         for other in spec.agents[frontier.pop()].delegates:
@@ -116,11 +117,15 @@ def check_reachability(ctx: CheckContext) -> None:
                 frontier.append(other)
     for name in spec.agents:
         if name not in reached:
-            ctx.warning("AF204", f"agent {name!r} cannot be reached", ("agents", name),
-                        at_key=True,
-                        hint="no schedule, access role (invoke:"
-                             f"{name}) or agent reachable from one sends it work; add one or "
-                             "remove the agent")
+            ctx.warning(
+                "AF204",
+                f"agent {name!r} cannot be reached",
+                ("agents", name),
+                at_key=True,
+                hint="no schedule, access role (invoke:"
+                f"{name}) or agent reachable from one sends it work; add one or "
+                "remove the agent",
+            )
 
 
 def check_unused(ctx: CheckContext) -> None:
