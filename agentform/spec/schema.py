@@ -4,7 +4,8 @@
 (``# yaml-language-server: $schema=...``) and CI can use it without agentform installed; a test
 fails when the committed file is stale (``agentform schema --write`` regenerates it). The schema
 describes the file *as written*, so wherever a number or boolean is expected it also accepts a
-string that is exactly one ``${...}`` interpolation (``replicas: ${var.replicas}``). Called by
+string that is exactly one ``${...}`` interpolation (``replicas: ${var.replicas}``), and no
+top-level key is required, since each file of a split spec is checked on its own. Called by
 the ``schema`` command and the tests.
 """
 
@@ -46,6 +47,9 @@ class _SpecSchema(GenerateJsonSchema):
 def build_schema() -> dict[str, Any]:
     """The spec's JSON Schema (draft 2020-12) as a dict."""
     body = Spec.model_json_schema(schema_generator=_SpecSchema)
+    # a spec may be split across files (include:, directories), and the schema checks each
+    # file on its own: version and project are required of the whole spec, by the loader
+    body.pop("required", None)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
