@@ -88,8 +88,10 @@ def build_graph(spec: Spec) -> Graph:
         g.need(address, BUS, STORE, f"model.{agent.model}")
         g.need(address, *(f"tool.{t}" for t in agent.tools))
         g.need(address, *(f"memory.{m}" for m in agent.memory))
-        g.need(address, *(f"policy.{p}" for p, pol in spec.policies.items()
-                          if _matches(pol.agents, name)))
+        g.need(
+            address,
+            *(f"policy.{p}" for p, pol in spec.policies.items() if _matches(pol.agents, name)),
+        )
         g.delegates[address] = [f"agent.{d}" for d in agent.delegates]
     for name, schedule in spec.schedules.items():
         address = g.add("schedule", name, schedule.cron or "every interval")
@@ -115,8 +117,15 @@ def _nodes(g: Graph, view: View) -> list[Resource]:
     return [r for r in g.resources.values() if kinds is None or r.kind in kinds]
 
 
-_SHAPES = {"agent": "box", "model": "ellipse", "tool": "component", "memory": "cylinder",
-           "policy": "octagon", "schedule": "note", "runtime": "box3d"}
+_SHAPES = {
+    "agent": "box",
+    "model": "ellipse",
+    "tool": "component",
+    "memory": "cylinder",
+    "policy": "octagon",
+    "schedule": "note",
+    "runtime": "box3d",
+}
 
 
 def to_dot(g: Graph, view: View = "resources") -> str:
@@ -131,9 +140,15 @@ def to_dot(g: Graph, view: View = "resources") -> str:
     return "\n".join(lines) + "\n"
 
 
-_MERMAID = {"agent": ('["', '"]'), "model": ('("', '")'), "tool": ('[["', '"]]'),
-            "memory": ('[("', '")]'), "policy": ('{{"', '"}}'), "schedule": ('>"', '"]'),
-            "runtime": ('[/"', '"/]')}
+_MERMAID = {
+    "agent": ('["', '"]'),
+    "model": ('("', '")'),
+    "tool": ('[["', '"]]'),
+    "memory": ('[("', '")]'),
+    "policy": ('{{"', '"}}'),
+    "schedule": ('>"', '"]'),
+    "runtime": ('[/"', '"/]'),
+}
 
 
 def to_mermaid(g: Graph, view: View = "resources") -> str:

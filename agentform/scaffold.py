@@ -53,18 +53,24 @@ def templates() -> dict[str, Template]:
     return {}
 
 
-def copy_template(template: Template, target: Path, *, project: str, schema_text: str,
-                  force: bool = False) -> list[Path]:
+def copy_template(
+    template: Template, target: Path, *, project: str, schema_text: str, force: bool = False
+) -> list[Path]:
     """Copy ``template`` into ``target``; return the files written (relative to target)."""
-    sources = [p for p in sorted(template.path.rglob("*"))
-               if p.is_file() and not _SKIP & set(p.relative_to(template.path).parts)]
+    sources = [
+        p
+        for p in sorted(template.path.rglob("*"))
+        if p.is_file() and not _SKIP & set(p.relative_to(template.path).parts)
+    ]
     plan = [(src, target / src.relative_to(template.path)) for src in sources]
     plan.append((None, target / SCHEMA_FILE))  # type: ignore[arg-type]
     existing = [dst for src, dst in plan if dst.exists() and src is not None]
     if existing and not force:
         names = ", ".join(str(p.relative_to(target)) for p in existing[:3])
-        raise ScaffoldError(f"{names}{' ...' if len(existing) > 3 else ''} already exist in "
-                            f"{target}; use --force to overwrite, or choose another directory")
+        raise ScaffoldError(
+            f"{names}{' ...' if len(existing) > 3 else ''} already exist in "
+            f"{target}; use --force to overwrite, or choose another directory"
+        )
     written: list[Path] = []
     for src, dst in plan:
         dst.parent.mkdir(parents=True, exist_ok=True)

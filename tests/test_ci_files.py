@@ -17,23 +17,25 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def workflow_commands() -> list[list[str]]:
     workflow = yaml.safe_load((ROOT / "docs" / "ci" / "agentform.yml").read_text())
-    runs = [step["run"] for job in workflow["jobs"].values() for step in job["steps"]
-            if "run" in step]
+    runs = [
+        step["run"] for job in workflow["jobs"].values() for step in job["steps"] if "run" in step
+    ]
     return [shlex.split(r)[1:] for r in runs if r.startswith("agentform ")]
 
 
-@pytest.mark.parametrize("args", workflow_commands(), ids=lambda a: " ".join(a))
-def test_workflow_commands_pass_on_a_valid_project(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch,
-                                                   args: list[str]) -> None:
+@pytest.mark.parametrize("args", workflow_commands(), ids=" ".join)
+def test_workflow_commands_pass_on_a_valid_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
     shutil.copytree(ROOT / "examples" / "support-desk", tmp_path, dirs_exist_ok=True)
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
 
 
-def test_workflow_fails_on_a_broken_project(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workflow_fails_on_a_broken_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shutil.copytree(ROOT / "examples" / "hello", tmp_path, dirs_exist_ok=True)
     spec = tmp_path / "agentform.yaml"
     spec.write_text(spec.read_text().replace("version: 1", "version: 1\nbogus: true"))

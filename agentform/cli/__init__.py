@@ -19,8 +19,11 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="agentform")
-@click.option("--color/--no-color", default=None,
-              help="Force colour on or off (default: on for terminals, off when NO_COLOR is set).")
+@click.option(
+    "--color/--no-color",
+    default=None,
+    help="Force colour on or off (default: on for terminals, off when NO_COLOR is set).",
+)
 @click.pass_context
 def cli(ctx: click.Context, color: bool | None) -> None:
     """agentform: infrastructure-as-code for production AI agent systems.

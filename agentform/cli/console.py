@@ -28,8 +28,9 @@ def use_color(stream: TextIO | None = None) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
-def echo_diagnostics(diagnostics: Sequence[Diagnostic], sources: Mapping[str, str],
-                     *, err: bool = False) -> None:
+def echo_diagnostics(
+    diagnostics: Sequence[Diagnostic], sources: Mapping[str, str], *, err: bool = False
+) -> None:
     from agentform.diagnostics.human import render_human
 
     color = use_color(sys.stderr if err else sys.stdout)

@@ -26,8 +26,9 @@ def _spec_files(paths: tuple[str, ...]) -> list[Path]:
 
 @click.command("fmt")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
-@click.option("--check", is_flag=True,
-              help="Change nothing; exit 1 if any file is not formatted (for CI).")
+@click.option(
+    "--check", is_flag=True, help="Change nothing; exit 1 if any file is not formatted (for CI)."
+)
 @click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff of the changes.")
 def command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
     """Format spec files: canonical key order and indentation, comments kept.
@@ -51,9 +52,18 @@ def command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
             formatted = format_text(text)
         except FormatError as exc:
             broken = True
-            echo_diagnostics([Diagnostic(Severity.ERROR, "AF001", f"cannot format: {exc}",
-                                         location=Location(str(file), exc.line, exc.column))],
-                             {str(file): text}, err=True)
+            echo_diagnostics(
+                [
+                    Diagnostic(
+                        Severity.ERROR,
+                        "AF001",
+                        f"cannot format: {exc}",
+                        location=Location(str(file), exc.line, exc.column),
+                    )
+                ],
+                {str(file): text},
+                err=True,
+            )
             continue
         if formatted == text:
             continue
@@ -66,7 +76,10 @@ def command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
     for file in changed:
         click.echo(f"{verb} {file}", err=True)
     unchanged = len(files) - len(changed)
-    click.echo(f"{len(changed)} file{'s' if len(changed) != 1 else ''} {verb}, "
-               f"{unchanged} already formatted", err=True)
+    click.echo(
+        f"{len(changed)} file{'s' if len(changed) != 1 else ''} {verb}, "
+        f"{unchanged} already formatted",
+        err=True,
+    )
     if broken or (check and changed):
         sys.exit(1)

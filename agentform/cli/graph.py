@@ -15,14 +15,24 @@ __all__ = ["command"]
 @click.command("graph")
 @spec_path_argument
 @spec_options
-@click.option("--format", "-f", "fmt", type=click.Choice(["dot", "mermaid", "text"]),
-              default="dot", show_default=True, help="Graphviz dot, Mermaid flowchart or "
-                                                     "apply order as text.")
-@click.option("--view", type=click.Choice(["resources", "coordination"]), default="resources",
-              show_default=True, help="resources: what depends on what (apply order); "
-                                      "coordination: who delegates to whom, what schedules run.")
-def command(path: str, env: str | None, variables: tuple[str, ...], fmt: str,
-            view: str) -> None:
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["dot", "mermaid", "text"]),
+    default="dot",
+    show_default=True,
+    help="Graphviz dot, Mermaid flowchart or apply order as text.",
+)
+@click.option(
+    "--view",
+    type=click.Choice(["resources", "coordination"]),
+    default="resources",
+    show_default=True,
+    help="resources: what depends on what (apply order); "
+    "coordination: who delegates to whom, what schedules run.",
+)
+def command(path: str, env: str | None, variables: tuple[str, ...], fmt: str, view: str) -> None:
     """Draw the graph of the spec at PATH.
 
     \b
@@ -35,8 +45,7 @@ def command(path: str, env: str | None, variables: tuple[str, ...], fmt: str,
 
     result = load_spec(path, env=env, variables=var_values(variables), environ=os.environ)
     if result.spec is None:
-        echo_diagnostics([d for d in result.diagnostics if d.is_error], result.smap.texts,
-                         err=True)
+        echo_diagnostics([d for d in result.diagnostics if d.is_error], result.smap.texts, err=True)
         click.echo("the spec is invalid; run 'agentform validate' for details", err=True)
         sys.exit(1)
     graph = build_graph(result.spec)

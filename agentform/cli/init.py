@@ -12,13 +12,18 @@ __all__ = ["command"]
 
 @click.command("init")
 @click.argument("template", required=False, default="hello")
-@click.option("--dir", "directory", default=".", show_default=True,
-              type=click.Path(file_okay=False), help="Where to create the project.")
+@click.option(
+    "--dir",
+    "directory",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where to create the project.",
+)
 @click.option("--name", help="Project name (default: the directory's name).")
 @click.option("--list", "list_only", is_flag=True, help="List the templates and exit.")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
-def command(template: str, directory: str, name: str | None, list_only: bool,
-            force: bool) -> None:
+def command(template: str, directory: str, name: str | None, list_only: bool, force: bool) -> None:
     """Create a project from TEMPLATE (default: hello) in --dir.
 
     Templates are complete, valid specs: hello, support-desk, research-crew,
@@ -35,22 +40,27 @@ def command(template: str, directory: str, name: str | None, list_only: bool,
         return
     if template not in available:
         hint = did_you_mean(template, available, "template") or ""
-        raise click.BadParameter(f"unknown template {template!r}. {hint}".strip(),
-                                 param_hint="TEMPLATE")
+        raise click.BadParameter(
+            f"unknown template {template!r}. {hint}".strip(), param_hint="TEMPLATE"
+        )
     target = Path(directory)
     project = name or target.resolve().name.lower().replace(" ", "-")
     if not is_valid_name(project):
         raise click.BadParameter(
             f"{project!r} is not a valid project name (lower-case letters, digits, '-', '_')",
-            param_hint="--name")
+            param_hint="--name",
+        )
     try:
-        written = copy_template(available[template], target, project=project,
-                                schema_text=render_schema(), force=force)
+        written = copy_template(
+            available[template], target, project=project, schema_text=render_schema(), force=force
+        )
     except ScaffoldError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     for path in written:
         click.echo(f"  created {target / path}")
     where = "" if directory == "." else f" {directory}"
-    click.echo(f"\nProject {project!r} created from template {template!r}. Next:\n"
-               f"  agentform validate{where}")
+    click.echo(
+        f"\nProject {project!r} created from template {template!r}. Next:\n"
+        f"  agentform validate{where}"
+    )

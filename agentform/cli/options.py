@@ -14,17 +14,29 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def spec_path_argument(func: F) -> F:
     return click.argument(
-        "path", required=False, default=".",
+        "path",
+        required=False,
+        default=".",
         type=click.Path(exists=True, file_okay=True, dir_okay=True, readable=True),
     )(func)
 
 
 def spec_options(func: F) -> F:
-    func = click.option("--var", "variables", multiple=True, metavar="NAME=VALUE",
-                        help="Set a variable (repeatable); the value is parsed as YAML. "
-                             "AGENTFORM_VAR_NAME works too.")(func)
-    return click.option("--env", "-e", "env", metavar="NAME",
-                        help="Merge the environment overlay NAME over the base spec.")(func)
+    func = click.option(
+        "--var",
+        "variables",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Set a variable (repeatable); the value is parsed as YAML. "
+        "AGENTFORM_VAR_NAME works too.",
+    )(func)
+    return click.option(
+        "--env",
+        "-e",
+        "env",
+        metavar="NAME",
+        help="Merge the environment overlay NAME over the base spec.",
+    )(func)
 
 
 def var_values(items: tuple[str, ...]) -> dict[str, str]:

@@ -11,12 +11,22 @@ __all__ = ["command"]
 
 
 @click.command("schema")
-@click.option("--write", "write", is_flag=True,
-              help="Write the schema to --path instead of printing it.")
-@click.option("--check", is_flag=True,
-              help="Exit 1 if the file at --path differs from the generated schema (CI).")
-@click.option("--path", "target", default="schemas/agentform.schema.json", show_default=True,
-              type=click.Path(dir_okay=False), help="Where --write and --check look.")
+@click.option(
+    "--write", "write", is_flag=True, help="Write the schema to --path instead of printing it."
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 1 if the file at --path differs from the generated schema (CI).",
+)
+@click.option(
+    "--path",
+    "target",
+    default="schemas/agentform.schema.json",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where --write and --check look.",
+)
 def command(write: bool, check: bool, target: str) -> None:
     """Print the JSON Schema of agentform specs (generated from the models).
 

@@ -18,9 +18,14 @@ FORMATS = ("human", "json", "sarif", "github")
 
 def _inventory(spec: object) -> str:
     parts = []
-    for section, word in (("agents", "agent"), ("models", "model"), ("tools", "tool"),
-                          ("memory", "memory store"), ("policies", "polic"),
-                          ("schedules", "schedule")):
+    for section, word in (
+        ("agents", "agent"),
+        ("models", "model"),
+        ("tools", "tool"),
+        ("memory", "memory store"),
+        ("policies", "polic"),
+        ("schedules", "schedule"),
+    ):
         n = len(getattr(spec, section))
         if n:
             plural = ("y" if n == 1 else "ies") if word == "polic" else ("" if n == 1 else "s")
@@ -31,14 +36,31 @@ def _inventory(spec: object) -> str:
 @click.command("validate")
 @spec_path_argument
 @spec_options
-@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="human",
-              show_default=True, help="human: compiler-style text; json: machine-readable; "
-                                      "sarif: GitHub code scanning; github: workflow annotations.")
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="human",
+    show_default=True,
+    help="human: compiler-style text; json: machine-readable; "
+    "sarif: GitHub code scanning; github: workflow annotations.",
+)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
-              help="Write the report to a file instead of standard output.")
-def command(path: str, env: str | None, variables: tuple[str, ...], fmt: str, strict: bool,
-            output: str | None) -> None:
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the report to a file instead of standard output.",
+)
+def command(
+    path: str,
+    env: str | None,
+    variables: tuple[str, ...],
+    fmt: str,
+    strict: bool,
+    output: str | None,
+) -> None:
     """Check the spec at PATH (a file, or a directory of *.yaml; default: .).
 
     Without --env, the base spec and every declared environment are checked. Every problem
@@ -47,7 +69,7 @@ def command(path: str, env: str | None, variables: tuple[str, ...], fmt: str, st
     Exit status: 0 valid, 1 invalid (or warnings with --strict), 2 usage error.
     """
     from agentform import __version__
-    from agentform.diagnostics import Severity, sort_key
+    from agentform.diagnostics import Diagnostic, Location, Severity, sort_key
     from agentform.provider import provider_names
     from agentform.spec import build_spec, read_spec
 
@@ -59,30 +81,35 @@ def command(path: str, env: str | None, variables: tuple[str, ...], fmt: str, st
         declared = raw.document.get("environments") if raw.document else None
         targets = [None, *(sorted(declared) if isinstance(declared, dict) else [])]
     providers = provider_names()
-    merged: dict[tuple[str, str, object], object] = {}
+    merged: dict[tuple[str, str, Location | None], Diagnostic] = {}
     results = []
     for target in targets:
-        result = build_spec(raw, env=target, variables=values, environ=os.environ,
-                            providers=providers)
+        result = build_spec(
+            raw, env=target, variables=values, environ=os.environ, providers=providers
+        )
         results.append(result)
-        for d in result.diagnostics:
-            key = (d.code, d.summary, d.location)
-            if key not in merged:
-                if target is not None and env is None:
-                    note = f"in environment {target!r}"
-                    d = dataclasses.replace(d, detail=f"{d.detail} ({note})" if d.detail
-                                            else note)
-                merged[key] = d
-    diagnostics = sorted(merged.values(), key=sort_key)  # type: ignore[arg-type]
-    failed = any(d.severity is Severity.ERROR or (strict and d.severity is Severity.WARNING)
-                 for d in diagnostics)  # type: ignore[attr-defined]
+        for found in result.diagnostics:
+            key = (found.code, found.summary, found.location)
+            if key in merged:
+                continue
+            if target is not None and env is None:
+                note = f"in environment {target!r}"
+                found = dataclasses.replace(  # noqa: PLW2901
+                    found, detail=f"{found.detail} ({note})" if found.detail else note
+                )
+            merged[key] = found
+    diagnostics = sorted(merged.values(), key=sort_key)
+    failed = any(
+        d.severity is Severity.ERROR or (strict and d.severity is Severity.WARNING)
+        for d in diagnostics
+    )
     files = raw.files
     if fmt == "human":
         from agentform.cli.console import echo_diagnostics, use_color
         from agentform.diagnostics.human import summary_line
 
         sources = results[0].smap.texts
-        echo_diagnostics(diagnostics, sources)  # type: ignore[arg-type]
+        echo_diagnostics(diagnostics, sources)
         name = path if path != "." else str(Path.cwd().name)
         what = f"{name} ({len(files)} file{'' if len(files) == 1 else 's'}"
         if len(targets) > 1:
@@ -91,34 +118,38 @@ def command(path: str, env: str | None, variables: tuple[str, ...], fmt: str, st
         elif env:
             what += f", environment {env!r}"
         what += ")"
-        line = summary_line(diagnostics, what)  # type: ignore[arg-type]
+        line = summary_line(diagnostics, what)
         spec = results[0].spec
         if spec is not None and not failed:
             line += f": {_inventory(spec)}" if _inventory(spec) else ""
-        mark = click.style("✗", fg="red", bold=True) if failed else click.style(
-            "✓", fg="green", bold=True)
+        mark = (
+            click.style("✗", fg="red", bold=True)
+            if failed
+            else click.style("✓", fg="green", bold=True)
+        )
         click.echo(f"{mark} {line}", color=use_color())
         sys.exit(1 if failed else 0)
     if fmt == "json":
         from agentform.diagnostics.machine import render_json
 
-        text = render_json(diagnostics, files=files, environment=env)  # type: ignore[arg-type]
+        text = render_json(diagnostics, files=files, environment=env)
     elif fmt == "sarif":
         from agentform.diagnostics.sarif import render_sarif
 
         # GitHub code scanning rejects a result without a location: pin those to the spec file
         text = render_sarif(
-            diagnostics,  # type: ignore[arg-type]
+            diagnostics,
             tool_version=__version__,
             fallback_file=files[0] if files else None,
         )
     else:
         from agentform.diagnostics.machine import render_github
 
-        text = render_github(diagnostics)  # type: ignore[arg-type]
+        text = render_github(diagnostics)
     if output:
-        Path(output).write_text(text if text.endswith("\n") or not text else text + "\n",
-                                encoding="utf-8")
+        Path(output).write_text(
+            text if text.endswith("\n") or not text else text + "\n", encoding="utf-8"
+        )
     else:
         click.echo(text, nl=not text.endswith("\n"))
     sys.exit(1 if failed else 0)

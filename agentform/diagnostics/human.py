@@ -94,8 +94,9 @@ def summary_line(diagnostics: Sequence[Diagnostic], what: str) -> str:
     return f"{what} is valid"
 
 
-def render_human(diagnostics: Sequence[Diagnostic], sources: Mapping[str, str], *,
-                 color: bool = False) -> str:
+def render_human(
+    diagnostics: Sequence[Diagnostic], sources: Mapping[str, str], *, color: bool = False
+) -> str:
     """All diagnostics, separated by blank lines, ending with a newline (empty if none)."""
     blocks = ["\n".join(_render_one(d, sources, color)) for d in diagnostics]
     return "\n\n".join(blocks) + ("\n" if blocks else "")

@@ -223,9 +223,13 @@ def parse_document(text: str, file: str, smap: SourceMap) -> tuple[Any, list[Dia
         return None, diagnostics
     builder = _Builder(file, smap, diagnostics)
     if _expanded_size(root, {}, set(), 0) > MAX_NODES:
-        builder.error("AF007", f"document has more than {MAX_NODES:,} nodes once aliases are "
-                      "expanded", root, hint="split the spec into smaller files, and avoid "
-                      "repeatedly nested YAML aliases (a 'billion laughs' document)")
+        builder.error(
+            "AF007",
+            f"document has more than {MAX_NODES:,} nodes once aliases are expanded",
+            root,
+            hint="split the spec into smaller files, and avoid "
+            "repeatedly nested YAML aliases (a 'billion laughs' document)",
+        )
         return None, diagnostics
     try:
         value = builder.build(root, (), 0)
@@ -244,8 +248,9 @@ def _expanded_size(node: Node, memo: dict[int, int], stack: set[int], depth: int
     if key in stack or depth > MAX_DEPTH:
         return 1  # reported precisely by the builder
     stack.add(key)
-    children = node.value if isinstance(node, SequenceNode) else [
-        n for pair in node.value for n in pair]
+    children = (
+        node.value if isinstance(node, SequenceNode) else [n for pair in node.value for n in pair]
+    )
     total = 1 + sum(_expanded_size(c, memo, stack, depth + 1) for c in children)
     stack.discard(key)
     memo[key] = total
@@ -267,7 +272,7 @@ def _syntax_diagnostic(exc: yaml.MarkedYAMLError, file: str, text: str) -> Diagn
     summary = f"invalid YAML: {problem}"
     if exc.context:
         summary += f" ({exc.context}"
-        if exc.context_mark and exc.problem_mark and exc.context_mark.line != mark.line:
+        if exc.context_mark and exc.problem_mark and exc.context_mark.line != exc.problem_mark.line:
             summary += f" at line {exc.context_mark.line + 1}"
         summary += ")"
     hint = None

@@ -1,4 +1,4 @@
-"""Durations written as ``30s``, ``5m``, ``1h30m``, ``30d``: parsing, printing and the pydantic type.
+"""Durations written as ``30s``, ``5m``, ``1h30m``, ``30d``: parsing, printing, pydantic type.
 
 A duration is always a string with units in the spec (a bare number would be ambiguous between
 seconds and milliseconds), parsed into :class:`datetime.timedelta`. Used by the spec models for

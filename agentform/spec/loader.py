@@ -98,8 +98,8 @@ def _resolve_variables(
                     or "declare it under 'variables:'",
                 )
             )
-    for name, decl in declared.items():
-        decl = decl if isinstance(decl, dict) else {}
+    for name, raw_decl in declared.items():
+        decl = raw_decl if isinstance(raw_decl, dict) else {}
         if name in given:
             value, source = _coerce(given[name]), f"--var {name}"
         elif VAR_ENV_PREFIX + name in environ:

@@ -48,7 +48,7 @@ class _Model(BaseModel):
 
 
 class Variable(_Model):
-    """An input to the spec, used as ``${var.NAME}``; set by --var, AGENTFORM_VAR_NAME or default."""
+    """An input, used as ``${var.NAME}``; set by --var, AGENTFORM_VAR_NAME or its default."""
 
     description: str = ""
     type: Literal["string", "number", "integer", "boolean", "list", "map", "any"] = "any"

@@ -152,7 +152,7 @@ def validate_document(document: Any, smap: SourceMap) -> Validated:
         section = loc[0]
         if section in KIND_OF_SECTION and len(loc) >= 2 and isinstance(pruned.get(section), dict):
             sect = dict(pruned[section])
-            sect.pop(loc[1], None)  # type: ignore[call-overload]
+            sect.pop(str(loc[1]), None)
             pruned[str(section)] = sect
             out.broken.add(f"{KIND_OF_SECTION[str(section)]}.{loc[1]}")
         elif section in _PLACEHOLDERS:

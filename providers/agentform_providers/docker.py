@@ -1,4 +1,4 @@
-"""The ``docker`` provider: deploys agents to a Docker engine: one labelled container per agent replica.
+"""The ``docker`` provider: runs agents on a Docker engine (one labelled container per replica).
 
 Registered through the ``agentform.providers`` entry point ``docker``, like any third-party
 provider. Only its identity exists so far; create/read/update/delete arrive with the plan/apply

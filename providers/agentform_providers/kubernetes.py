@@ -1,4 +1,4 @@
-"""The ``kubernetes`` provider: deploys agents to a Kubernetes cluster: Deployments, Services, ConfigMaps and NetworkPolicies.
+"""The ``kubernetes`` provider: runs agents on a Kubernetes cluster.
 
 Registered through the ``agentform.providers`` entry point ``kubernetes``, like any third-party
 provider. Only its identity exists so far; create/read/update/delete arrive with the plan/apply

@@ -1,4 +1,4 @@
-"""The ``local`` provider: deploys agents to the local machine: an engine process with embedded NATS and agent worker processes.
+"""The ``local`` provider: runs agents as processes on this machine.
 
 Registered through the ``agentform.providers`` entry point ``local``, like any third-party
 provider. Only its identity exists so far; create/read/update/delete arrive with the plan/apply
