@@ -35,8 +35,15 @@ def command(template: str, directory: str, name: str | None, list_only: bool, fo
 
     available = templates()
     if list_only:
+        from rich.console import Console
+        from rich.table import Table
+
+        from agentform.cli.console import use_color
+
+        table = Table("template", "what it shows", box=None, pad_edge=False)
         for t in available.values():
-            click.echo(f"{t.name:<20} {t.summary}")
+            table.add_row(t.name, t.summary)
+        Console(no_color=not use_color(), highlight=False, soft_wrap=True).print(table)
         return
     if template not in available:
         hint = did_you_mean(template, available, "template") or ""

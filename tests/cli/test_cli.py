@@ -8,11 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 
 from agentform.cli import cli
 from tests.conftest import BASE_SPEC, WriteSpec
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -40,7 +43,9 @@ def test_invalid_spec_shows_source_line_caret_and_hint(write_spec: WriteSpec) ->
 
 
 def test_strict_fails_on_warnings(write_spec: WriteSpec) -> None:
-    write_spec(BASE_SPEC.replace("    memory: [notes]\n", "    memory: [notes]\n  lonely: {model: fast}\n"))
+    write_spec(
+        BASE_SPEC.replace("    memory: [notes]\n", "    memory: [notes]\n  lonely: {model: fast}\n")
+    )
     assert run("validate")[0] == 0
     assert run("validate", "--strict")[0] == 1
 
@@ -64,6 +69,8 @@ def test_machine_formats(write_spec: WriteSpec, fmt: str) -> None:
         assert [d["code"] for d in report["diagnostics"]] == ["AF201"]
     elif fmt == "sarif":
         log = json.loads(out)
+        schema = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
+        jsonschema.Draft4Validator(schema).validate(log)
         assert log["version"] == "2.1.0"
         assert [r["ruleId"] for r in log["runs"][0]["results"]] == ["AF201"]
     else:
@@ -79,8 +86,13 @@ def test_output_file(write_spec: WriteSpec, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["validate", "no/such/dir"], ["validate", "--format", "xml"], ["validate", "--var", "x"],
-     ["nonsense"], ["graph", "--format", "png"]],
+    [
+        ["validate", "no/such/dir"],
+        ["validate", "--format", "xml"],
+        ["validate", "--var", "x"],
+        ["nonsense"],
+        ["graph", "--format", "png"],
+    ],
     ids=["missing-path", "bad-format", "bad-var", "unknown-command", "bad-graph-format"],
 )
 def test_usage_errors_exit_two(write_spec: WriteSpec, args: list[str]) -> None:
@@ -127,7 +139,12 @@ def test_help_on_every_command() -> None:
 def test_entry_points_run_as_module_and_script(write_spec: WriteSpec) -> None:
     write_spec()
     env = {**os.environ, "NO_COLOR": "1"}
-    proc = subprocess.run([sys.executable, "-m", "agentform", "validate"], capture_output=True,
-                          text=True, env=env, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "agentform", "validate"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "is valid" in proc.stdout
