@@ -30,8 +30,14 @@ def test_dependencies_and_levels(write_spec: WriteSpec) -> None:
     result = load_spec(write_spec(SPEC), environ={})
     assert result.spec is not None, result.diagnostics
     g = build_graph(result.spec)
-    assert g.depends["agent.lead"] == {"runtime.bus", "runtime.store", "model.main", "tool.kb",
-                                       "memory.board", "policy.guard"}
+    assert g.depends["agent.lead"] == {
+        "runtime.bus",
+        "runtime.store",
+        "model.main",
+        "tool.kb",
+        "memory.board",
+        "policy.guard",
+    }
     assert g.depends["model.main"] == {"model.backup"}
     order = g.order()
     for address, deps in g.depends.items():
@@ -50,5 +56,5 @@ def test_drawings(write_spec: WriteSpec) -> None:
     assert 'n_schedule_nightly -> n_agent_lead [label="triggers"];' in dot
     assert "model" not in dot
     mermaid = to_mermaid(g)
-    assert "n_memory_board[(\"memory.board<br/>shared\")]" in mermaid
+    assert 'n_memory_board[("memory.board<br/>shared")]' in mermaid
     assert "n_agent_lead --> n_tool_kb" in mermaid

@@ -50,8 +50,10 @@ def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["init", "helo"], "did you mean 'hello'?"),
-     (["init", "hello", "--name", "Bad Name"], "not a valid project name")],
+    [
+        (["init", "helo"], "did you mean 'hello'?"),
+        (["init", "hello", "--name", "Bad Name"], "not a valid project name"),
+    ],
     ids=["unknown-template", "bad-name"],
 )
 def test_init_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:

@@ -178,13 +178,24 @@ class _Builder:
             return None
         if tag == _BOOL:
             return text in _TRUE
-        if tag == _INT:
+        if tag in (_INT, _FLOAT):
             try:
-                return int(text)
-            except ValueError:
-                return self._constructor.construct_yaml_int(node)
-        if tag == _FLOAT:
-            return self._constructor.construct_yaml_float(node)
+                if tag == _FLOAT:
+                    return self._constructor.construct_yaml_float(node)
+                try:
+                    return int(text)
+                except ValueError:
+                    return self._constructor.construct_yaml_int(node)
+            except (ValueError, IndexError):  # '!!int abc', or more digits than int() accepts
+                shown = text if len(text) <= 40 else text[:37] + "..."
+                self.error(
+                    "AF104",
+                    f"{shown!r} is not a number agentform can read",
+                    node,
+                    hint="write a plain number of at most 4,300 digits, or quote the value "
+                    "to make it text",
+                )
+                return text
         if tag not in _PLAIN_TAGS:
             self.unsupported_tag(node)
         return text

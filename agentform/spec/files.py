@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import glob
 import os
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
@@ -35,6 +37,7 @@ _NAMED = {
     "schedules",
 }
 _GLOB_CHARS = set("*?[")
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
 
 @dataclass
@@ -71,7 +74,16 @@ def _read_text(
     path: FsPath, name: str, origin: Location | None
 ) -> tuple[str | None, Diagnostic | None]:
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+            # reading /dev/zero or a named pipe would never end
+            return None, _error(
+                "AF004",
+                f"{name} is not a regular file (a device, pipe or socket)",
+                origin,
+                hint="include only YAML spec files",
+            )
+        size = info.st_size
         if size > MAX_FILE_BYTES:
             return None, _error(
                 "AF007",
@@ -93,24 +105,27 @@ def _read_text(
         return None, _error("AF004", f"cannot read {name}: {exc.strerror}", origin)
     if b"\x00" in data:
         offset = data.index(b"\x00")
-        line = data.count(b"\n", 0, offset) + 1
         return None, _error(
             "AF006",
             f"{name} contains binary data (a NUL byte), not YAML text",
-            Location(name, line, offset - data.rfind(b"\n", 0, offset)),
+            _byte_location(name, data, offset),
             hint="spec files must be UTF-8 YAML text",
         )
     try:
         return data.decode("utf-8-sig"), None
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - data.rfind(b"\n", 0, exc.start)
         return None, _error(
             "AF006",
             f"{name} is not valid UTF-8 (byte 0x{data[exc.start]:02x})",
-            Location(name, line, column),
+            _byte_location(name, data, exc.start),
             hint="save the file as UTF-8",
         )
+
+
+def _byte_location(name: str, data: bytes, offset: int) -> Location:
+    """Where byte ``offset`` is, counted as YAML does: characters, and every YAML line break."""
+    lines = _LINE_BREAK.split(data[:offset].decode("utf-8-sig", errors="replace"))
+    return Location(name, len(lines), len(lines[-1]) + 1)
 
 
 class _Reader:
@@ -201,6 +216,11 @@ class _Reader:
         return out
 
     def _include(self, base: FsPath, entry: str, loc: Location) -> None:
+        if "\x00" in entry:  # the OS cannot take it: pathlib raises ValueError
+            self.diagnostics.append(
+                _error("AF004", f"include path {entry!r} contains a NUL character", loc)
+            )
+            return
         target = base / entry
         if _GLOB_CHARS & set(entry):
             matches = sorted(glob.glob(str(target), recursive=True))
@@ -216,7 +236,11 @@ class _Reader:
             for match in matches:
                 self.read(FsPath(match), loc)
             return
-        if target.is_dir():
+        try:
+            is_dir = target.is_dir()
+        except OSError:  # e.g. a name too long for the file system: read() reports it
+            is_dir = False
+        if is_dir:
             for child in _spec_files(target):
                 self.read(child, loc)
             return

@@ -208,7 +208,13 @@ def build_spec(
     diagnostics.extend(validated.diagnostics)
     if validated.spec is not None:
         diagnostics.extend(_file_references(validated.spec, smap, raw.base_dir))
-        ctx = CheckContext(validated.spec, smap, frozenset(validated.broken), providers)
+        ctx = CheckContext(
+            validated.spec,
+            smap,
+            frozenset(validated.broken),
+            providers,
+            incomplete=has_errors(raw.diagnostics),
+        )
         diagnostics.extend(run_checks(ctx))
         result.spec = validated.spec
     return _finish(result)

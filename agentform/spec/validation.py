@@ -8,6 +8,7 @@ references to them as missing. Called by the loader.
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ __all__ = ["Validated", "validate_document"]
 
 _TYPE_ERRORS = ("_type", "_parsing")
 _PLACEHOLDERS: dict[str, Any] = {"version": 1, "project": "invalid"}
+_DICTIONARY = re.compile(r"a valid dictionary( or instance of \w+)?")
 
 
 @dataclass
@@ -83,6 +85,9 @@ def _diagnostic(error: Any, smap: SourceMap) -> Diagnostic:
     address = address_of_path(loc)
     if msg.startswith(("Value error, ", "Assertion failed, ")):
         msg = msg.split(", ", 1)[1]
+    if msg.startswith("Input "):  # pydantic's sentence follows our "invalid value for X:"
+        msg = "input " + msg[len("Input ") :]
+    msg = _DICTIONARY.sub("a mapping", msg)  # YAML has mappings; "instance of Agent" is Python
     if kind == "extra_forbidden":
         key = str(loc[-1]) if loc else ""
         owner = _model_at(loc[:-1])

@@ -12,8 +12,9 @@ ACCESS = 'access:\n  roles:\n    users: ["invoke:triage"]\n'
 BASE = BASE_SPEC.replace(ACCESS, "")
 
 
-def diagnostics(write_spec: WriteSpec, extra: str, access: str = ACCESS,
-                providers: frozenset[str] | None = None) -> list[tuple[str, str, str | None]]:
+def diagnostics(
+    write_spec: WriteSpec, extra: str, access: str = ACCESS, providers: frozenset[str] | None = None
+) -> list[tuple[str, str, str | None]]:
     result = load_spec(write_spec(BASE + extra + access), environ={}, providers=providers)
     return [(d.code, d.severity.value, d.address) for d in result.diagnostics]
 
@@ -21,33 +22,62 @@ def diagnostics(write_spec: WriteSpec, extra: str, access: str = ACCESS,
 INVOKE_ALL = 'access:\n  roles:\n    users: ["invoke:*"]\n'
 CASES = [
     ("valid", "", ACCESS, []),
-    ("bad-agent-name", "  Triage Bot: {model: fast}\n", INVOKE_ALL,
-     [("AF202", "error", "agent.Triage Bot")]),
+    (
+        "bad-agent-name",
+        "  Triage Bot: {model: fast}\n",
+        INVOKE_ALL,
+        [("AF202", "error", "agent.Triage Bot")],
+    ),
     ("unknown-model", "  b: {model: fsat}\n", INVOKE_ALL, [("AF201", "error", "agent.b")]),
-    ("delegation-cycle", "  a: {model: fast, delegates: [b]}\n  b: {model: fast, "
-     "delegates: [c]}\n  c: {model: fast, delegates: [a]}\n", INVOKE_ALL,
-     [("AF203", "error", "agent.a")]),
-    ("bounded-cycle-allowed", "  a: {model: fast, delegates: [b], limits: {max_depth: 3}}\n"
-     "  b: {model: fast, delegates: [a], limits: {max_depth: 3}}\n", INVOKE_ALL, []),
-    ("self-delegation", "  a: {model: fast, delegates: [a]}\n", INVOKE_ALL,
-     [("AF203", "error", "agent.a")]),
-    ("unreachable", "  lonely: {model: fast}\n", ACCESS,
-     [("AF204", "warning", "agent.lonely")]),
-    ("island-loop-unreachable", "  a: {model: fast, delegates: [b], limits: {max_depth: 2}}\n"
-     "  b: {model: fast, delegates: [a], limits: {max_depth: 2}}\n", ACCESS,
-     [("AF204", "warning", "agent.a"), ("AF204", "warning", "agent.b")]),
-    ("reached-through-delegation", "  a: {model: fast}\n",
-     ACCESS.replace('"invoke:triage"', '"invoke:triage"') + "",
-     [("AF204", "warning", "agent.a")]),
-    ("invoke-unknown-agent", "", 'access:\n  roles:\n    users: ["invoke:triage", "invoke:b"]\n',
-     [("AF201", "error", "role.users")]),
+    (
+        "delegation-cycle",
+        "  a: {model: fast, delegates: [b]}\n  b: {model: fast, "
+        "delegates: [c]}\n  c: {model: fast, delegates: [a]}\n",
+        INVOKE_ALL,
+        [("AF203", "error", "agent.a")],
+    ),
+    (
+        "bounded-cycle-allowed",
+        "  a: {model: fast, delegates: [b], limits: {max_depth: 3}}\n"
+        "  b: {model: fast, delegates: [a], limits: {max_depth: 3}}\n",
+        INVOKE_ALL,
+        [],
+    ),
+    (
+        "self-delegation",
+        "  a: {model: fast, delegates: [a]}\n",
+        INVOKE_ALL,
+        [("AF203", "error", "agent.a")],
+    ),
+    ("unreachable", "  lonely: {model: fast}\n", ACCESS, [("AF204", "warning", "agent.lonely")]),
+    (
+        "island-loop-unreachable",
+        "  a: {model: fast, delegates: [b], limits: {max_depth: 2}}\n"
+        "  b: {model: fast, delegates: [a], limits: {max_depth: 2}}\n",
+        ACCESS,
+        [("AF204", "warning", "agent.a"), ("AF204", "warning", "agent.b")],
+    ),
+    (
+        "reached-through-delegation",
+        "  a: {model: fast}\n",
+        ACCESS.replace('"invoke:triage"', '"invoke:triage"') + "",
+        [("AF204", "warning", "agent.a")],
+    ),
+    (
+        "invoke-unknown-agent",
+        "",
+        'access:\n  roles:\n    users: ["invoke:triage", "invoke:b"]\n',
+        [("AF201", "error", "role.users")],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("extra", "access", "expected"), [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])
-def test_agent_checks(write_spec: WriteSpec, extra: str, access: str,
-                      expected: list[tuple[str, str, str]]) -> None:
+@pytest.mark.parametrize(
+    ("extra", "access", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_agent_checks(
+    write_spec: WriteSpec, extra: str, access: str, expected: list[tuple[str, str, str]]
+) -> None:
     assert diagnostics(write_spec, extra, access) == expected
 
 
@@ -84,68 +114,134 @@ schedules:
 
 GOVERNANCE = [
     ("valid", [], []),
-    ("unguarded-unsafe-tool", [("    effect: require_approval\n", "    effect: allow\n"),
-                               ("    approvers: [lead]\n", "")],
-     [("AF205", "warning", "tool.refunds"), ("AF214", "warning", "role.lead")]),
-    ("bad-condition-syntax", [('args.amount > 100', 'args.amount >')],
-     [("AF206", "error", "policy.approve-refunds")]),
-    ("condition-unknown-name", [('args.amount > 100', 'argz.amount > 100')],
-     [("AF206", "error", "policy.approve-refunds")]),
-    ("no-approvers", [("    approvers: [lead]\n", "")],
-     [("AF217", "error", "policy.approve-refunds")]),
-    ("unknown-approver", [("approvers: [lead]", "approvers: [leed]")],
-     [("AF201", "error", "policy.approve-refunds")]),
-    ("denied-tool", [("policies:\n", "policies:\n  no-kb: {tools: [kb], effect: deny}\n")],
-     [("AF208", "error", "agent.triage")]),
-    ("conditional-deny-is-fine",
-     [("policies:\n", "policies:\n  no-kb: {tools: [kb], effect: deny, when: 'args.q == 1'}\n")],
-     []),
-    ("bad-permission", [('"invoke:*"', '"invoke *"')],
-     [("AF214", "error", "role.lead")]),
-    ("unknown-verb", [('"invoke:*"', '"invok:*"')],
-     [("AF214", "error", "role.lead")]),
-    ("invoke-unknown-agent", [('"invoke:*"', '"invoke:triage", "invoke:biling"')],
-     [("AF201", "error", "role.lead")]),
-    ("bad-cron", [("0 9 * * MON-FRI", "0 9 * MON-FRI")],
-     [("AF207", "error", "schedule.daily")]),
-    ("bad-timezone", [("Europe/Berlin", "Mars/Olympus")],
-     [("AF207", "error", "schedule.daily")]),
-    ("cron-and-interval", [("agent: triage,", "agent: triage, interval: 5m,")],
-     [("AF210", "error", "schedule.daily")]),
-    ("mcp-command-and-url", [("{command: [python, kb.py]}",
-                              "{command: [python, kb.py], url: 'http://x/mcp'}")],
-     [("AF210", "error", "tool.kb")]),
+    (
+        "unguarded-unsafe-tool",
+        [
+            ("    effect: require_approval\n", "    effect: allow\n"),
+            ("    approvers: [lead]\n", ""),
+        ],
+        [("AF205", "warning", "tool.refunds"), ("AF214", "warning", "role.lead")],
+    ),
+    (
+        "bad-condition-syntax",
+        [("args.amount > 100", "args.amount >")],
+        [("AF206", "error", "policy.approve-refunds")],
+    ),
+    (
+        "condition-unknown-name",
+        [("args.amount > 100", "argz.amount > 100")],
+        [("AF206", "error", "policy.approve-refunds")],
+    ),
+    (
+        "no-approvers",
+        [("    approvers: [lead]\n", "")],
+        [("AF217", "error", "policy.approve-refunds")],
+    ),
+    (
+        "unknown-approver",
+        [("approvers: [lead]", "approvers: [leed]")],
+        [("AF201", "error", "policy.approve-refunds")],
+    ),
+    (
+        "denied-tool",
+        [("policies:\n", "policies:\n  no-kb: {tools: [kb], effect: deny}\n")],
+        [("AF208", "error", "agent.triage")],
+    ),
+    (
+        "conditional-deny-is-fine",
+        [("policies:\n", "policies:\n  no-kb: {tools: [kb], effect: deny, when: 'args.q == 1'}\n")],
+        [],
+    ),
+    ("bad-permission", [('"invoke:*"', '"invoke *"')], [("AF214", "error", "role.lead")]),
+    ("unknown-verb", [('"invoke:*"', '"invok:*"')], [("AF214", "error", "role.lead")]),
+    (
+        "invoke-unknown-agent",
+        [('"invoke:*"', '"invoke:triage", "invoke:biling"')],
+        [("AF201", "error", "role.lead")],
+    ),
+    ("bad-cron", [("0 9 * * MON-FRI", "0 9 * MON-FRI")], [("AF207", "error", "schedule.daily")]),
+    ("bad-timezone", [("Europe/Berlin", "Mars/Olympus")], [("AF207", "error", "schedule.daily")]),
+    (
+        "cron-and-interval",
+        [("agent: triage,", "agent: triage, interval: 5m,")],
+        [("AF210", "error", "schedule.daily")],
+    ),
+    (
+        "mcp-command-and-url",
+        [("{command: [python, kb.py]}", "{command: [python, kb.py], url: 'http://x/mcp'}")],
+        [("AF210", "error", "tool.kb")],
+    ),
     ("mcp-neither", [("{command: [python, kb.py]}", "{}")], [("AF210", "error", "tool.kb")]),
-    ("ftp-mcp-url", [('"http://billing/mcp"', '"ftp://billing/mcp"')],
-     [("AF213", "error", "tool.refunds")]),
-    ("fallback-loop", [("  fast: {provider: scripted, script: scripts/rules.yaml}\n",
-                        "  fast: {provider: scripted, script: scripts/rules.yaml, fallback: [slow]}\n"
-                        "  slow: {provider: scripted, script: scripts/rules.yaml, fallback: [fast]}\n")],
-     [("AF216", "error", "model.fast")]),
-    ("plain-api-key", [("  fast: {provider: scripted, script: scripts/rules.yaml}\n",
-                        "  fast: {provider: openai, model: gpt-4o, api_key: sk-123}\n")],
-     [("AF014", "warning", "model.fast")]),
-    ("openai-needs-model", [("  fast: {provider: scripted, script: scripts/rules.yaml}\n",
-                             "  fast: {provider: openai}\n")],
-     [("AF103", "error", "model.fast")]),
-    ("missing-script", [("scripts/rules.yaml}", "scripts/nope.yaml}")],
-     [("AF212", "error", "model.fast")]),
-    ("bad-template", [("  triage: {model: fast,", "  triage: {model: fast, instructions: '{{ x',")],
-     [("AF209", "error", "agent.triage")]),
-    ("bad-store-url", [("schedules:\n", "runtime: {store: {url: 'mysql://db'}}\nschedules:\n")],
-     [("AF213", "error", None)]),
-    ("unused-tool", [("agents:\n", "  spare: {mcp: {url: 'http://s/mcp'}, side_effects: none}\n"
-                                  "agents:\n")],
-     [("AF215", "warning", "tool.spare")]),
-    ("pattern-matches-nothing", [("    agents: [billing]\n", "    agents: [billing, 'x-*']\n")],
-     [("AF201", "warning", "policy.approve-refunds")]),
+    (
+        "ftp-mcp-url",
+        [('"http://billing/mcp"', '"ftp://billing/mcp"')],
+        [("AF213", "error", "tool.refunds")],
+    ),
+    (
+        "fallback-loop",
+        [
+            (
+                "  fast: {provider: scripted, script: scripts/rules.yaml}\n",
+                "  fast: {provider: scripted, script: scripts/rules.yaml, fallback: [slow]}\n"
+                "  slow: {provider: scripted, script: scripts/rules.yaml, fallback: [fast]}\n",
+            )
+        ],
+        [("AF216", "error", "model.fast")],
+    ),
+    (
+        "plain-api-key",
+        [
+            (
+                "  fast: {provider: scripted, script: scripts/rules.yaml}\n",
+                "  fast: {provider: openai, model: gpt-4o, api_key: sk-123}\n",
+            )
+        ],
+        [("AF014", "warning", "model.fast")],
+    ),
+    (
+        "openai-needs-model",
+        [
+            (
+                "  fast: {provider: scripted, script: scripts/rules.yaml}\n",
+                "  fast: {provider: openai}\n",
+            )
+        ],
+        [("AF103", "error", "model.fast")],
+    ),
+    (
+        "missing-script",
+        [("scripts/rules.yaml}", "scripts/nope.yaml}")],
+        [("AF212", "error", "model.fast")],
+    ),
+    (
+        "bad-template",
+        [("  triage: {model: fast,", "  triage: {model: fast, instructions: '{{ x',")],
+        [("AF209", "error", "agent.triage")],
+    ),
+    (
+        "bad-store-url",
+        [("schedules:\n", "runtime: {store: {url: 'mysql://db'}}\nschedules:\n")],
+        [("AF213", "error", None)],
+    ),
+    (
+        "unused-tool",
+        [("agents:\n", "  spare: {mcp: {url: 'http://s/mcp'}, side_effects: none}\nagents:\n")],
+        [("AF215", "warning", "tool.spare")],
+    ),
+    (
+        "pattern-matches-nothing",
+        [("    agents: [billing]\n", "    agents: [billing, 'x-*']\n")],
+        [("AF201", "warning", "policy.approve-refunds")],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("edits", "expected"), [(c[1], c[2]) for c in GOVERNANCE],
-                         ids=[c[0] for c in GOVERNANCE])
-def test_spec_checks(write_spec: WriteSpec, edits: list[tuple[str, str]],
-                     expected: list[tuple[str, str, str | None]]) -> None:
+@pytest.mark.parametrize(
+    ("edits", "expected"), [(c[1], c[2]) for c in GOVERNANCE], ids=[c[0] for c in GOVERNANCE]
+)
+def test_spec_checks(
+    write_spec: WriteSpec, edits: list[tuple[str, str]], expected: list[tuple[str, str, str | None]]
+) -> None:
     text = FULL
     for old, new in edits:
         assert old in text, old
@@ -157,16 +253,20 @@ def test_spec_checks(write_spec: WriteSpec, edits: list[tuple[str, str]],
 
 def test_unknown_provider_is_reported_with_suggestion(write_spec: WriteSpec) -> None:
     text = FULL + "target: {provider: dokcer}\n"
-    result = load_spec(write_spec(text), environ={},
-                       providers=frozenset({"local", "docker", "kubernetes"}))
+    result = load_spec(
+        write_spec(text), environ={}, providers=frozenset({"local", "docker", "kubernetes"})
+    )
     assert [(d.code, d.hint) for d in result.diagnostics] == [("AF211", "did you mean 'docker'?")]
 
 
 def test_cycle_message_names_the_loop(write_spec: WriteSpec) -> None:
-    extra = ("  a: {model: fast, delegates: [b]}\n  b: {model: fast, delegates: [c]}\n"
-             "  c: {model: fast, delegates: [a]}\n")
-    result = load_spec(write_spec(BASE + extra + 'access: {roles: {u: ["invoke:*"]}}\n'),
-                       environ={})
+    extra = (
+        "  a: {model: fast, delegates: [b]}\n  b: {model: fast, delegates: [c]}\n"
+        "  c: {model: fast, delegates: [a]}\n"
+    )
+    result = load_spec(
+        write_spec(BASE + extra + 'access: {roles: {u: ["invoke:*"]}}\n'), environ={}
+    )
     assert [d.summary for d in result.diagnostics] == ["delegation cycle: a -> b -> c -> a"]
 
 
@@ -187,3 +287,24 @@ def test_find_cycles(edges: dict[str, list[str]], loops: list[list[str]] | str) 
         assert len(found) == 1 and len(found[0]) == 5002
     else:
         assert found == loops
+
+
+def test_invoke_patterns_reach_agents(write_spec: WriteSpec) -> None:
+    text = BASE + "  support-a: {model: fast}\n  support-b: {model: fast}\n"
+    text += 'access:\n  roles:\n    users: ["invoke:triage", "invoke:support-*"]\n'
+    assert load_spec(write_spec(text), environ={}).diagnostics == []
+
+
+def test_secret_urls_are_not_parsed(write_spec: WriteSpec) -> None:
+    text = BASE + ACCESS + "runtime: {store: {url: '${secret.DB_URL}'}, bus: {url: '${secret.NATS'}}}\n"
+    text = text.replace("'${secret.NATS'}}}", "'${secret.NATS}'}}")
+    result = load_spec(write_spec(text), environ={})
+    assert result.diagnostics == []
+    assert set(result.secrets) == {"DB_URL", "NATS"}
+
+
+def test_a_definition_error_is_not_followed_by_usage_noise(write_spec: WriteSpec) -> None:
+    path = write_spec(BASE + ACCESS + "include: [more.yaml]\n",
+                      **{"more.yaml": "agents:\n  triage: {model: fast}\n"})
+    result = load_spec(path, environ={})
+    assert [d.code for d in result.diagnostics] == ["AF012"]

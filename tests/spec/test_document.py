@@ -35,8 +35,17 @@ def test_locations_of_keys_and_values() -> None:
         ("? [a, b]\n: 1\n", [("AF013", 1, 3)]),
         ("a: *nope\n", [("AF001", 1, 4)]),
     ],
-    ids=["duplicate-top", "duplicate-nested", "tab", "unclosed-flow", "two-documents",
-         "recursive-alias", "python-tag", "complex-key", "undefined-alias"],
+    ids=[
+        "duplicate-top",
+        "duplicate-nested",
+        "tab",
+        "unclosed-flow",
+        "two-documents",
+        "recursive-alias",
+        "python-tag",
+        "complex-key",
+        "undefined-alias",
+    ],
 )
 def test_bad_documents_are_located(text: str, expected: list[tuple[str, int, int]]) -> None:
     _, diags, _ = parse(text)

@@ -34,9 +34,20 @@ def render(value: Any) -> tuple[Any, list[str], dict[str, Any]]:
         ("literal $${var.tier}", "literal ${var.tier}"),
         ("${ {'a': 1}['a'] }", 1),
     ],
-    ids=["string", "typed-int", "arithmetic", "list", "concat", "filter", "env-default",
-         "runtime-template-kept", "runtime-block-kept", "lone-dollar", "escape",
-         "braces-in-expression"],
+    ids=[
+        "string",
+        "typed-int",
+        "arithmetic",
+        "list",
+        "concat",
+        "filter",
+        "env-default",
+        "runtime-template-kept",
+        "runtime-block-kept",
+        "lone-dollar",
+        "escape",
+        "braces-in-expression",
+    ],
 )
 def test_renders(text: str, expected: Any) -> None:
     value, codes, _ = render(text)
@@ -58,9 +69,18 @@ def test_renders(text: str, expected: Any) -> None:
         ("${ ''.__class__.__subclasses__() }", "AF009"),
         ("${ 1 / 0 }", "AF009"),
     ],
-    ids=["undefined-var", "unset-env", "unknown-name", "unterminated", "syntax",
-         "empty", "secret-in-expression", "dunder-attribute", "sandbox-escape",
-         "runtime-error"],
+    ids=[
+        "undefined-var",
+        "unset-env",
+        "unknown-name",
+        "unterminated",
+        "syntax",
+        "empty",
+        "secret-in-expression",
+        "dunder-attribute",
+        "sandbox-escape",
+        "runtime-error",
+    ],
 )
 def test_errors(text: str, code: str) -> None:
     _, codes, _ = render(text)
@@ -74,16 +94,19 @@ def test_undefined_variable_suggests_the_close_name() -> None:
 
 def test_secrets_are_references_never_values() -> None:
     env = {"API_KEY": "sk-live-123"}
-    out = interpolate({"a": "${secret.API_KEY}", "b": ["Bearer ${secret.API_KEY}"]}, {}, env,
-                      SourceMap())
+    out = interpolate(
+        {"a": "${secret.API_KEY}", "b": ["Bearer ${secret.API_KEY}"]}, {}, env, SourceMap()
+    )
     assert out.value == {"a": "${secret.API_KEY}", "b": ["Bearer ${secret.API_KEY}"]}
     assert "sk-live-123" not in repr(out.value)
     assert out.secrets == {"API_KEY": [("a",), ("b", 0)]}
 
 
 def test_variables_and_environments_sections_are_not_rendered() -> None:
-    doc = {"variables": {"x": {"default": "${env.NOPE}"}},
-           "environments": {"prod": {"agents": {"a": {"instructions": "${var.x}"}}}}}
+    doc = {
+        "variables": {"x": {"default": "${env.NOPE}"}},
+        "environments": {"prod": {"agents": {"a": {"instructions": "${var.x}"}}}},
+    }
     out = interpolate(doc, {}, {}, SourceMap())
     assert out.diagnostics == []
     assert out.value == doc

@@ -23,13 +23,17 @@ def test_base_spec_is_valid(write_spec: WriteSpec) -> None:
 
 
 def test_directory_of_files_merges_named_sections(write_spec: WriteSpec, tmp_path: Path) -> None:
-    write_spec(**{"more.yaml": """
+    write_spec(
+        **{
+            "more.yaml": """
         agents:
           helper: {model: fast}
         access:
           roles:
             helpers: ["invoke:helper"]
-    """})
+    """
+        }
+    )
     result = load_spec(tmp_path, environ={})
     assert codes(result) == []
     assert result.spec is not None
@@ -54,37 +58,65 @@ def test_includes_with_globs_and_locations(write_spec: WriteSpec) -> None:
     ("files", "expected"),
     [
         ({"agentform.yaml": BASE_SPEC + "include: [missing.yaml]\n"}, ["AF004"]),
-        ({"agentform.yaml": BASE_SPEC + "include: [a.yaml]\n",
-          "a.yaml": "include: [b.yaml]\n", "b.yaml": "include: [a.yaml]\n"}, ["AF005"]),
+        (
+            {
+                "agentform.yaml": BASE_SPEC + "include: [a.yaml]\n",
+                "a.yaml": "include: [b.yaml]\n",
+                "b.yaml": "include: [a.yaml]\n",
+            },
+            ["AF005"],
+        ),
         ({"agentform.yaml": BASE_SPEC + "include: [nothing/*.yaml]\n"}, ["AF004"]),
-        ({"agentform.yaml": BASE_SPEC + "include: [a.yaml]\n",
-          "a.yaml": "agents:\n  triage: {model: fast}\n"}, ["AF012"]),
-        ({"agentform.yaml": BASE_SPEC + "include: [a.yaml]\n",
-          "a.yaml": "project: other\n"}, ["AF012"]),
-        ({"agentform.yaml": BASE_SPEC + "include: [a.yaml]\n",
-          "a.yaml": "project: demo\n"}, []),
-        ({"agentform.yaml": BASE_SPEC + "include: [a.yaml, a.yaml]\n",
-          "a.yaml": "tools:\n  t: {mcp: {url: 'http://x/mcp'}, side_effects: none}\n"},
-         ["AF215"]),
+        (
+            {
+                "agentform.yaml": BASE_SPEC + "include: [a.yaml]\n",
+                "a.yaml": "agents:\n  triage: {model: fast}\n",
+            },
+            ["AF012"],
+        ),
+        (
+            {"agentform.yaml": BASE_SPEC + "include: [a.yaml]\n", "a.yaml": "project: other\n"},
+            ["AF012"],
+        ),
+        ({"agentform.yaml": BASE_SPEC + "include: [a.yaml]\n", "a.yaml": "project: demo\n"}, []),
+        (
+            {
+                "agentform.yaml": BASE_SPEC + "include: [a.yaml, a.yaml]\n",
+                "a.yaml": "tools:\n  t: {mcp: {url: 'http://x/mcp'}, side_effects: none}\n",
+            },
+            ["AF215"],
+        ),
     ],
-    ids=["missing", "cycle", "glob-matches-nothing", "same-agent-twice",
-         "conflicting-singular", "agreeing-singular", "included-twice-is-once"],
+    ids=[
+        "missing",
+        "cycle",
+        "glob-matches-nothing",
+        "same-agent-twice",
+        "conflicting-singular",
+        "agreeing-singular",
+        "included-twice-is-once",
+    ],
 )
-def test_include_problems(write_spec: WriteSpec, files: dict[str, str],
-                          expected: list[str]) -> None:
+def test_include_problems(
+    write_spec: WriteSpec, files: dict[str, str], expected: list[str]
+) -> None:
     main = files.pop("agentform.yaml")
     result = load_spec(write_spec(main, **files), environ={})
     assert codes(result) == expected
 
 
 def test_include_cycle_names_the_loop(write_spec: WriteSpec) -> None:
-    path = write_spec(BASE_SPEC + "include: [a.yaml]\n", **{
-        "a.yaml": "include: [b.yaml]\n", "b.yaml": "include: [a.yaml]\n"})
+    path = write_spec(
+        BASE_SPEC + "include: [a.yaml]\n",
+        **{"a.yaml": "include: [b.yaml]\n", "b.yaml": "include: [a.yaml]\n"},
+    )
     (diag,) = load_spec(path, environ={}).diagnostics
     assert diag.summary == "include cycle: a.yaml -> b.yaml -> a.yaml"
 
 
-ENVS = BASE_SPEC + """\
+ENVS = (
+    BASE_SPEC
+    + """\
 variables:
   replicas: {type: integer, default: 1}
   tier: {default: standard}
@@ -97,6 +129,7 @@ environments:
   broken:
     agents: {triage: {replicas: lots}}
 """
+)
 
 
 def test_overlay_merges_maps_replaces_values_and_null_removes(write_spec: WriteSpec) -> None:
@@ -116,8 +149,10 @@ def test_overlay_errors_point_at_the_overlay(write_spec: WriteSpec) -> None:
     result = load_spec(write_spec(ENVS), env="broken", environ={})
     assert codes(result) == ["AF102"]
     loc = result.diagnostics[0].location
-    assert loc is not None and loc.line == ENVS.splitlines().index(
-        "    agents: {triage: {replicas: lots}}") + 1
+    assert (
+        loc is not None
+        and loc.line == ENVS.splitlines().index("    agents: {triage: {replicas: lots}}") + 1
+    )
 
 
 def test_unknown_environment_suggests(write_spec: WriteSpec) -> None:
@@ -138,8 +173,13 @@ def test_unknown_environment_suggests(write_spec: WriteSpec) -> None:
     ],
     ids=["default", "cli", "environment", "cli-wins", "wrong-type", "undeclared"],
 )
-def test_variable_values(write_spec: WriteSpec, given: dict[str, str], environ: dict[str, str],
-                         replicas: int | None, expected: list[str]) -> None:
+def test_variable_values(
+    write_spec: WriteSpec,
+    given: dict[str, str],
+    environ: dict[str, str],
+    replicas: int | None,
+    expected: list[str],
+) -> None:
     text = ENVS.replace("    tools: [kb]\n", "    tools: [kb]\n    replicas: ${var.replicas}\n")
     result = load_spec(write_spec(text), variables=given, environ=environ)
     assert codes(result, errors_only=True) == expected
@@ -155,11 +195,14 @@ def test_variable_without_value(write_spec: WriteSpec) -> None:
 
 
 def test_one_bad_agent_does_not_hide_problems_elsewhere(write_spec: WriteSpec) -> None:
-    text = BASE_SPEC + """\
+    text = (
+        BASE_SPEC
+        + """\
   broken: {model: fast, replicas: -1}
   other: {model: nope, delegates: [broken]}
 """
-    text = text.replace("access:\n  roles:\n    users: [\"invoke:triage\"]\n", "")
+    )
+    text = text.replace('access:\n  roles:\n    users: ["invoke:triage"]\n', "")
     text += 'access: {roles: {users: ["invoke:*"]}}\n'
     result = load_spec(write_spec(text), environ={})
     assert codes(result) == ["AF104", "AF201"]

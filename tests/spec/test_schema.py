@@ -14,8 +14,9 @@ from agentform.spec.schema import SCHEMA_PATH, build_schema, render_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if (p / "agentform.yaml").is_file())
-SPEC_FILES = sorted(f for e in EXAMPLES for f in e.rglob("*.yaml")
-                    if "scripts" not in f.relative_to(e).parts)
+SPEC_FILES = sorted(
+    f for e in EXAMPLES for f in e.rglob("*.yaml") if "scripts" not in f.relative_to(e).parts
+)
 
 
 def validator() -> jsonschema.Draft202012Validator:

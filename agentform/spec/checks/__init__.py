@@ -29,6 +29,7 @@ class CheckContext:
     smap: SourceMap
     broken: frozenset[str] = frozenset()
     providers: frozenset[str] | None = None
+    incomplete: bool = False  # earlier stages reported errors: part of the spec is missing
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def report(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping, Sequence
 
 from agentform.spec.checks import CheckContext
@@ -88,13 +89,14 @@ def _invocable(ctx: CheckContext) -> tuple[bool, set[str]]:
                 if target in ("*", ""):
                     everyone = True
                 else:
-                    named.add(target)
+                    named.update(fnmatch.filter(ctx.spec.agents, target))
     return everyone, named
 
 
 def _agents_broken(ctx: CheckContext) -> bool:
-    """With an agent that failed validation, who uses what is unknown: skip usage warnings."""
-    return any(b.startswith(("agent.", "schedule.")) for b in ctx.broken)
+    """With an agent that failed validation, or files that did not load, who uses what is
+    unknown: usage warnings would be noise on top of the real error."""
+    return ctx.incomplete or any(b.startswith(("agent.", "schedule.")) for b in ctx.broken)
 
 
 def check_reachability(ctx: CheckContext) -> None:

@@ -46,6 +46,8 @@ def _condition_problem(expr: str) -> tuple[str, str | None] | None:
         ast = env.parse("{{ (" + expr + ") }}")
     except TemplateSyntaxError as exc:
         return f"does not parse: {exc.message}", None
+    except RecursionError:  # jinja's parser recurses once per nesting level
+        return "does not parse: it is nested too deeply", None
     unknown = sorted(meta.find_undeclared_variables(ast) - CONDITION_NAMES)
     if unknown:
         return (

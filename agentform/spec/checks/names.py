@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 from agentform.names import NAME_PATTERN, did_you_mean, is_valid_name
 from agentform.spec.checks import CheckContext
+from agentform.spec.cron import check_cron
 
 __all__ = ["CHECKS"]
 
@@ -65,6 +66,20 @@ def check_names(ctx: CheckContext) -> None:
             )
 
 
+def _scheme(url: str) -> str:
+    """The URL's scheme, or "" when urlparse rejects it (``http://[::1`` raises ValueError).
+
+    A URL given whole as a secret reference (a database URL with its password) is resolved
+    only at run time: its scheme cannot be checked here, so it passes as ``"secret"``.
+    """
+    if url.startswith("${secret."):
+        return "secret"
+    try:
+        return urlparse(url).scheme
+    except ValueError:
+        return ""
+
+
 def check_target_and_runtime(ctx: CheckContext) -> None:
     spec = ctx.spec
     if ctx.providers is not None and spec.target.provider not in ctx.providers:
@@ -75,7 +90,7 @@ def check_target_and_runtime(ctx: CheckContext) -> None:
             hint=did_you_mean(spec.target.provider, ctx.providers, "provider"),
         )
     bus = spec.runtime.bus.url
-    if bus != "embedded" and urlparse(bus).scheme not in ("nats", "tls", "ws", "wss"):
+    if bus != "embedded" and _scheme(bus) not in ("nats", "tls", "ws", "wss", "secret"):
         ctx.error(
             "AF213",
             f"unsupported bus URL {bus!r}",
@@ -83,8 +98,8 @@ def check_target_and_runtime(ctx: CheckContext) -> None:
             hint="use 'embedded' or nats://host:4222",
         )
     store = spec.runtime.store.url
-    scheme = urlparse(store).scheme.split("+")[0]
-    if scheme not in ("sqlite", "postgresql"):
+    scheme = _scheme(store).split("+")[0]
+    if scheme not in ("sqlite", "postgresql", "secret"):
         ctx.error(
             "AF213",
             f"unsupported store URL {store!r}",
@@ -118,7 +133,7 @@ def check_models(ctx: CheckContext) -> None:
                 hint="anyone who can read the repository can read it; use "
                 "${secret.NAME} so the value stays out of git, plans and state",
             )
-        if model.base_url and urlparse(model.base_url).scheme not in ("http", "https"):
+        if model.base_url and _scheme(model.base_url) not in ("http", "https", "secret"):
             ctx.error("AF213", f"base_url of model {name!r} must be http(s)", (*path, "base_url"))
 
 
@@ -134,23 +149,12 @@ def check_tools(ctx: CheckContext) -> None:
                 hint="command: [prog, args...] starts a stdio server; url: "
                 "http://host/mcp reaches a streamable HTTP server",
             )
-        if mcp.url is not None and urlparse(mcp.url).scheme not in ("http", "https"):
+        if mcp.url is not None and _scheme(mcp.url) not in ("http", "https", "secret"):
             ctx.error("AF213", f"MCP url of tool {name!r} must be http(s)", (*path, "url"))
         if mcp.url is not None and (mcp.env or mcp.cwd):
             ctx.error("AF210", f"tool {name!r}: env and cwd apply only to a command", path)
         if mcp.command is not None and mcp.headers:
             ctx.error("AF210", f"tool {name!r}: headers apply only to a url", path)
-
-
-@functools.lru_cache(maxsize=4096)
-def _cron_problem(expr: str, timezone: str) -> str | None:
-    from apscheduler.triggers.cron import CronTrigger
-
-    try:
-        CronTrigger.from_crontab(expr, timezone=timezone)
-    except Exception as exc:  # apscheduler raises ValueError, and others for timezones
-        return str(exc) or type(exc).__name__
-    return None
 
 
 def check_schedules(ctx: CheckContext) -> None:
@@ -165,7 +169,7 @@ def check_schedules(ctx: CheckContext) -> None:
             )
             continue
         if schedule.cron is not None:
-            problem = _cron_problem(schedule.cron, schedule.timezone)
+            problem = check_cron(schedule.cron, schedule.timezone)
             if problem:
                 ctx.error(
                     "AF207",
@@ -174,7 +178,7 @@ def check_schedules(ctx: CheckContext) -> None:
                     hint="five fields: minute hour day-of-month month day-of-week, "
                     "e.g. '0 9 * * MON'",
                 )
-        elif _cron_problem("0 0 * * *", schedule.timezone):
+        elif check_cron("0 0 * * *", schedule.timezone):
             ctx.error(
                 "AF207",
                 f"unknown timezone {schedule.timezone!r}",
@@ -192,6 +196,8 @@ def _template_problem(text: str) -> str | None:
         SandboxedEnvironment().parse(text)
     except TemplateSyntaxError as exc:
         return f"line {exc.lineno}: {exc.message}"
+    except RecursionError:  # jinja's parser recurses once per nesting level
+        return "it is nested too deeply"
     return None
 
 

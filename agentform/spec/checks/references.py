@@ -31,11 +31,13 @@ def _resolve(
     if ctx.exists(kind, name, names):
         return
     where = "access.roles" if kind == "role" else _SECTION[kind]
+    # suggest names that failed validation too: they are defined, just not valid yet
+    defined = {*names, *(b.partition(".")[2] for b in ctx.broken if b.startswith(f"{kind}."))}
     ctx.error(
         "AF201",
         f"{user} refers to unknown {kind} {name!r}",
         path,
-        hint=did_you_mean(name, names, kind) or f"define it under '{where}:'",
+        hint=did_you_mean(name, defined, kind) or f"define it under '{where}:'",
     )
 
 
