@@ -72,9 +72,11 @@ def command(
     from agentform.diagnostics import Diagnostic, Location, Severity, sort_key
     from agentform.provider import provider_names
     from agentform.spec import build_spec, read_spec
+    from agentform.spec.collector import paused_collector
 
     values = var_values(variables)
-    raw = read_spec(path)
+    with paused_collector():
+        raw = read_spec(path)
     if env is not None:
         targets: list[str | None] = [env]
     else:

@@ -42,15 +42,16 @@ def split_template(text: str) -> list[tuple[bool, str]]:
     buf: list[str] = []
     i, n = 0, len(text)
     while i < n:
-        if text.startswith("$${", i):
-            buf.append("${")
-            i += 3
+        k = text.find("${", i)
+        if k < 0:
+            buf.append(text[i:])
+            break
+        if k > 0 and text[k - 1] == "$":  # "$${" is the escape for a literal "${"
+            buf.append(text[i : k - 1] + "${")
+            i = k + 2
             continue
-        if not text.startswith("${", i):
-            buf.append(text[i])
-            i += 1
-            continue
-        j, depth, quote = i + 2, 1, ""
+        buf.append(text[i:k])
+        j, depth, quote = k + 2, 1, ""
         while j < n:
             ch = text[j]
             if quote:
@@ -68,14 +69,16 @@ def split_template(text: str) -> list[tuple[bool, str]]:
                     break
             j += 1
         if j >= n:
-            raise TemplateSyntaxError(f"'${{' at offset {i} has no closing '}}'")
-        if buf:
-            parts.append((False, "".join(buf)))
-            buf = []
-        parts.append((True, text[i + 2 : j]))
+            raise TemplateSyntaxError(f"'${{' at offset {k} has no closing '}}'")
+        literal = "".join(buf)
+        if literal:
+            parts.append((False, literal))
+        buf = []
+        parts.append((True, text[k + 2 : j]))
         i = j + 1
-    if buf:
-        parts.append((False, "".join(buf)))
+    literal = "".join(buf)
+    if literal:
+        parts.append((False, literal))
     return parts
 
 

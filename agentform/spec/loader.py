@@ -20,6 +20,7 @@ import yaml
 from agentform.diagnostics import Diagnostic, Severity, has_errors, sort_key
 from agentform.names import did_you_mean
 from agentform.spec.checks import CheckContext, run_checks
+from agentform.spec.collector import paused_collector
 from agentform.spec.files import RawSpec, read_spec
 from agentform.spec.interpolation import interpolate
 from agentform.spec.models import Spec
@@ -166,6 +167,18 @@ def build_spec(
     providers: frozenset[str] | None = None,
 ) -> LoadResult:
     """Turn a read spec into a typed, checked spec for one environment (or the base)."""
+    with paused_collector():
+        return _build(raw, env=env, variables=variables, environ=environ, providers=providers)
+
+
+def _build(
+    raw: RawSpec,
+    *,
+    env: str | None,
+    variables: Mapping[str, str] | None,
+    environ: Mapping[str, str] | None,
+    providers: frozenset[str] | None,
+) -> LoadResult:
     environ = dict(os.environ if environ is None else environ)
     diagnostics = list(raw.diagnostics)
     smap = raw.smap.copy()
@@ -237,6 +250,6 @@ def load_spec(
     providers: frozenset[str] | None = None,
 ) -> LoadResult:
     """Read and check the spec at ``path`` (a file or a directory) for one environment."""
-    return build_spec(
-        read_spec(path), env=env, variables=variables, environ=environ, providers=providers
-    )
+    with paused_collector():
+        raw = read_spec(path)
+    return build_spec(raw, env=env, variables=variables, environ=environ, providers=providers)

@@ -88,8 +88,10 @@ def _invocable(ctx: CheckContext) -> tuple[bool, set[str]]:
             if verb in ("invoke", "admin"):
                 if target in ("*", ""):
                     everyone = True
-                else:
+                elif any(c in target for c in "*?["):
                     named.update(fnmatch.filter(ctx.spec.agents, target))
+                else:
+                    named.add(target)
     return everyone, named
 
 

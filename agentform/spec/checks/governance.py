@@ -96,11 +96,22 @@ def check_approvals(ctx: CheckContext) -> None:
 def check_unsafe_tools(ctx: CheckContext) -> None:
     spec = ctx.spec
     guards = [p for p in spec.policies.values() if p.effect in ("require_approval", "deny")]
+    users_of: dict[str, list[str]] = {}
+    for agent_name, agent in spec.agents.items():
+        for tool_name in agent.tools:
+            users_of.setdefault(tool_name, []).append(agent_name)
     for tool_name, tool in spec.tools.items():
-        if tool.side_effects != "unsafe":
+        if tool.side_effects != "unsafe" or tool_name not in users_of:
             continue
-        users = [a for a, agent in spec.agents.items() if tool_name in agent.tools]
-        unguarded = [a for a in users if not any(policy_matches(p, a, tool_name) for p in guards)]
+        # index first: policies on this tool, then their agents (linear in agents x guards-of-T)
+        mine = [p for p in guards if any(fnmatch.fnmatchcase(tool_name, t) for t in p.tools)]
+        if any("*" in p.agents for p in mine):
+            continue
+        unguarded = [
+            a
+            for a in users_of[tool_name]
+            if not any(any(fnmatch.fnmatchcase(a, pat) for pat in p.agents) for p in mine)
+        ]
         if unguarded:
             ctx.warning(
                 "AF205",

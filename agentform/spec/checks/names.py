@@ -3,12 +3,12 @@ cron expressions and prompt templates (AF202, AF207, AF209, AF210, AF211, AF213,
 
 from __future__ import annotations
 
-import functools
 from urllib.parse import urlparse
 
 from agentform.names import NAME_PATTERN, did_you_mean, is_valid_name
 from agentform.spec.checks import CheckContext
 from agentform.spec.cron import check_cron
+from agentform.spec.templates import template_problem
 
 __all__ = ["CHECKS"]
 
@@ -187,24 +187,10 @@ def check_schedules(ctx: CheckContext) -> None:
             )
 
 
-@functools.lru_cache(maxsize=16384)
-def _template_problem(text: str) -> str | None:
-    from jinja2 import TemplateSyntaxError
-    from jinja2.sandbox import SandboxedEnvironment
-
-    try:
-        SandboxedEnvironment().parse(text)
-    except TemplateSyntaxError as exc:
-        return f"line {exc.lineno}: {exc.message}"
-    except RecursionError:  # jinja's parser recurses once per nesting level
-        return "it is nested too deeply"
-    return None
-
-
 def check_templates(ctx: CheckContext) -> None:
     for name, agent in ctx.spec.agents.items():
         if "{" in agent.instructions:
-            problem = _template_problem(agent.instructions)
+            problem = template_problem(agent.instructions)
             if problem:
                 ctx.error(
                     "AF209",

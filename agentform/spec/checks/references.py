@@ -87,7 +87,7 @@ def _patterns(
         if entry == "*":
             continue
         if is_pattern(entry):
-            if not fnmatch.filter(names, entry):
+            if not any(fnmatch.fnmatchcase(n, entry) for n in names):
                 ctx.warning(
                     "AF201",
                     f"{user}: pattern {entry!r} matches no {kind}",
