@@ -17,7 +17,13 @@ def _spec_files(paths: tuple[str, ...]) -> list[Path]:
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            files.extend(Path(f) for f in read_spec(path).files)
+            found = read_spec(path).files
+            if not found:
+                raise click.UsageError(
+                    f"no *.yaml spec files in directory {p}; pass spec files or the "
+                    "directory that holds agentform.yaml"
+                )
+            files.extend(Path(f) for f in found)
         else:
             files.append(path)
     seen: set[Path] = set()

@@ -1,6 +1,6 @@
 """Spec-time interpolation: ``${var.x}``, ``${env.X}`` and ``${secret.X}`` in spec values.
 
-Expressions are Jinja2 expressions evaluated in a *sandboxed* environment with
+Expressions are Jinja2 expressions evaluated in :mod:`agentform.expressions`' sandbox with
 ``StrictUndefined`` (a spec from an untrusted pull request is validated in CI, so it must not be
 able to run code, and a typo must fail rather than render empty). Only ``${ }`` is ours:
 ``{{ }}`` and ``{% %}`` are runtime prompt templates and are left untouched; ``$${`` writes a
@@ -15,6 +15,8 @@ Called by the loader after overlays are merged and before the models validate.
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -91,18 +93,23 @@ class Interpolation:
     secrets: dict[str, list[Path]] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=4096)
+def _compiled(expr: str) -> Callable[..., Any]:
+    from agentform.expressions import safe_environment
+
+    env = safe_environment()
+    return env.compile_expression(expr, undefined_to_none=False)
+
+
 class _Renderer:
     def __init__(
         self, variables: Mapping[str, Any], environ: Mapping[str, str], smap: SourceMap
     ) -> None:
-        from jinja2 import StrictUndefined
-        from jinja2.sandbox import SandboxedEnvironment
-
-        self.env = SandboxedEnvironment(undefined=StrictUndefined)
         self.context = {"var": dict(variables), "env": dict(environ)}
         self.smap = smap
         self.out = Interpolation(None)
-        self.cache: dict[str, Callable[..., Any]] = {}
+        # one context per render: an expression that evaluated once has the same value everywhere
+        self.results: dict[str, Any] = {}
 
     def error(self, code: str, summary: str, path: Path, hint: str | None = None) -> None:
         self.out.diagnostics.append(
@@ -169,15 +176,16 @@ class _Renderer:
         from jinja2 import Undefined, UndefinedError
         from jinja2.exceptions import SecurityError
 
-        fn = self.cache.get(expr)
+        if expr in self.results:
+            cached = self.results[expr]
+            return copy.deepcopy(cached) if isinstance(cached, dict | list) else cached
         try:
-            if fn is None:
-                fn = self.cache[expr] = self.env.compile_expression(expr, undefined_to_none=False)
-            result = fn(**self.context)
+            result = _compiled(expr)(**self.context)
             if isinstance(result, Undefined):
                 self.undefined(expr, path)
                 return None
-            return result
+            self.results[expr] = result
+            return copy.deepcopy(result) if isinstance(result, dict | list) else result
         except JinjaSyntaxError as exc:
             self.error("AF009", f"invalid expression ${{{expr}}}: {exc.message}", path)
         except UndefinedError:

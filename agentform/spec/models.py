@@ -263,7 +263,6 @@ class Spec(_Model):
         default_factory=list, description="Other spec files (globs allowed), relative to this file."
     )
     variables: dict[Name, Variable] = Field(default_factory=dict)
-    environments: dict[Name, EnvironmentOverlay] = Field(default_factory=dict)
     target: Target = Field(default_factory=Target)
     runtime: Runtime = Field(default_factory=Runtime)
     models: dict[Name, Model] = Field(default_factory=dict)
@@ -273,3 +272,6 @@ class Spec(_Model):
     policies: dict[Name, Policy] = Field(default_factory=dict)
     access: Access = Field(default_factory=Access)
     schedules: dict[Name, Schedule] = Field(default_factory=dict)
+    environments: dict[Name, EnvironmentOverlay] = Field(
+        default_factory=dict, description="Overlays merged over this spec by --env NAME."
+    )

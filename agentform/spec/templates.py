@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
 
 __all__ = ["template_problem"]
 
@@ -22,23 +21,22 @@ _TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 _OPENERS = ("{{", "{%", "{#")
 
 
-@functools.cache
-def _environment() -> Any:
-    from jinja2.sandbox import SandboxedEnvironment
-
-    return SandboxedEnvironment()
-
-
 @functools.lru_cache(maxsize=16384)
 def _parse_problem(text: str) -> str | None:
-    from jinja2 import TemplateSyntaxError
+    from jinja2 import TemplateSyntaxError, nodes
 
+    from agentform.expressions import safe_environment
+
+    env = safe_environment()
     try:
-        _environment().parse(text)
+        ast = env.parse(text)
     except TemplateSyntaxError as exc:
         return f"line {exc.lineno}: {exc.message}"
     except RecursionError:  # jinja's parser recurses once per nesting level
         return "it is nested too deeply"
+    for node in ast.find_all(nodes.Filter):
+        if node.name not in env.filters:
+            return f"line {node.lineno}: unknown filter {node.name!r}"
     return None
 
 

@@ -38,9 +38,10 @@ def policy_matches(policy: Policy, agent: str, tool: str) -> bool:
 @functools.lru_cache(maxsize=16384)
 def _condition_problem(expr: str) -> tuple[str, str | None] | None:
     from jinja2 import TemplateSyntaxError, meta
-    from jinja2.sandbox import SandboxedEnvironment
 
-    env = SandboxedEnvironment()
+    from agentform.expressions import safe_environment
+
+    env = safe_environment()
     try:
         env.compile_expression(expr)
         ast = env.parse("{{ (" + expr + ") }}")
