@@ -14,9 +14,15 @@ import functools
 __all__ = ["CronError", "check_cron", "to_apscheduler"]
 
 _DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
-_ALIASES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
-            "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
-            "@hourly": "0 * * * *"}
+_ALIASES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
 
 
 class CronError(ValueError):
@@ -29,8 +35,10 @@ def _day(token: str) -> int:
         return _DAYS.index(lowered)
     if token.isdigit() and 0 <= int(token) <= 7:
         return int(token) % 7
-    raise CronError(f"invalid day of week {token!r}: use 0-7 (0 and 7 are Sunday) or "
-                    "sun, mon, tue, wed, thu, fri, sat")
+    raise CronError(
+        f"invalid day of week {token!r}: use 0-7 (0 and 7 are Sunday) or "
+        "sun, mon, tue, wed, thu, fri, sat"
+    )
 
 
 def _days_of_week(field: str) -> str:

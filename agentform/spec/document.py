@@ -10,6 +10,7 @@ an adversarial file can cause (alias bombs, absurd nesting). Mapping keys are ke
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -34,6 +35,7 @@ _PLAIN_TAGS = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _TRUE = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"}
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what YAML counts as a new line
 
 
 class _Abort(Exception):
@@ -48,9 +50,13 @@ class _Builder:
         self.budget = MAX_NODES
         self.stack: set[int] = set()
         self._constructor = yaml.SafeLoader("")
+        lines = _LINE_BREAK.split(smap.texts.get(file, ""))
+        self.end = Location(file, len(lines), len(lines[-1]) + 1)
 
     def loc(self, node: Node) -> Location:
         mark = node.start_mark
+        if mark.line >= self.end.line:  # an empty value at the end of a file without a final
+            return self.end  # line break: libyaml marks it on the line after the last
         return Location(self.file, mark.line + 1, mark.column + 1)
 
     def error(
@@ -213,7 +219,20 @@ def parse_document(text: str, file: str, smap: SourceMap) -> tuple[Any, list[Dia
     except yaml.MarkedYAMLError as exc:
         diagnostics.append(_syntax_diagnostic(exc, file, text))
         return None, diagnostics
-    except yaml.YAMLError as exc:  # errors without a mark (e.g. reader errors)
+    except yaml.reader.ReaderError as exc:  # a character YAML refuses: no mark, a position
+        before = _LINE_BREAK.split(text[: exc.position])
+        found = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        diagnostics.append(
+            Diagnostic(
+                Severity.ERROR,
+                "AF001",
+                f"invalid YAML: {exc.reason} (found {found!r})",
+                location=Location(file, len(before), len(before[-1]) + 1),
+                hint="remove it, or write it as an escape such as \\x1b inside double quotes",
+            )
+        )
+        return None, diagnostics
+    except yaml.YAMLError as exc:  # errors without a mark
         diagnostics.append(
             Diagnostic(
                 Severity.ERROR, "AF001", f"invalid YAML: {exc}", location=Location(file, 1, 1)
@@ -279,6 +298,9 @@ def _tab_at(text: str, line: int) -> bool:
 def _syntax_diagnostic(exc: yaml.MarkedYAMLError, file: str, text: str) -> Diagnostic:
     mark = exc.problem_mark or exc.context_mark
     location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
+    lines = _LINE_BREAK.split(text)
+    if location.line > len(lines):  # libyaml puts "end of file" on the line after a last line
+        location = Location(file, len(lines), len(lines[-1]) + 1)  # that has no line break
     problem = exc.problem or "invalid YAML"
     summary = f"invalid YAML: {problem}"
     if exc.context:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
-from agentform.diagnostics import Diagnostic, Location, Severity
+from agentform.diagnostics import Diagnostic, Location, Severity, has_errors
 from agentform.spec.document import parse_document
 from agentform.spec.sourcemap import SourceMap
 
@@ -367,5 +367,7 @@ def read_spec(path: str | os.PathLike[str]) -> RawSpec:
     else:
         reader.read(root, None)
         base_dir = root.parent
-    document = reader.document if reader.files and reader.document else None
+    # an empty mapping ('{}') is still a document to validate, unless nothing could be read
+    readable = reader.document or not has_errors(reader.diagnostics)
+    document = reader.document if reader.files and readable else None
     return RawSpec(document, reader.smap, reader.diagnostics, reader.files, str(base_dir))
