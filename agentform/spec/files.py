@@ -11,6 +11,7 @@ singular settings (``project``, ``target`` ...) must agree. Called by :mod:`agen
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import re
 import stat
@@ -25,6 +26,7 @@ from agentform.spec.sourcemap import SourceMap
 __all__ = ["MAX_FILE_BYTES", "RawSpec", "read_spec"]
 
 MAX_FILE_BYTES = 32 * 1024 * 1024
+MAX_MATCHES = 1000  # files one include pattern may bring in
 SPEC_SUFFIXES = (".yaml", ".yml")
 _NAMED = {
     "variables",
@@ -129,7 +131,8 @@ def _byte_location(name: str, data: bytes, offset: int) -> Location:
 
 
 class _Reader:
-    def __init__(self) -> None:
+    def __init__(self, root: FsPath) -> None:
+        self.root = root.resolve()
         self.smap = SourceMap()
         self.document: dict[str, Any] = {}
         self.diagnostics: list[Diagnostic] = []
@@ -221,9 +224,36 @@ class _Reader:
                 _error("AF004", f"include path {entry!r} contains a NUL character", loc)
             )
             return
+        if not entry.strip():
+            self.diagnostics.append(_error("AF004", "include path is empty", loc))
+            return
+        # confined to the project: a spec (perhaps from a pull request) must not make the
+        # validator read /etc/passwd or walk the whole file system
+        if FsPath(entry).is_absolute() or ".." in FsPath(entry).parts:
+            self.diagnostics.append(
+                _error(
+                    "AF004",
+                    f"include {entry!r} points outside the project directory",
+                    loc,
+                    hint="includes are relative paths that stay inside the spec's directory; "
+                    "move the file into the project",
+                )
+            )
+            return
         target = base / entry
         if _GLOB_CHARS & set(entry):
-            matches = sorted(glob.glob(str(target), recursive=True))
+            found = itertools.islice(glob.iglob(str(target), recursive=True), MAX_MATCHES + 1)
+            matches = sorted(m for m in found if self._inside(FsPath(m)))
+            if len(matches) > MAX_MATCHES:
+                self.diagnostics.append(
+                    _error(
+                        "AF007",
+                        f"include pattern {entry!r} matches more than {MAX_MATCHES:,} files",
+                        loc,
+                        hint="narrow the pattern",
+                    )
+                )
+                return
             if not matches:
                 self.diagnostics.append(
                     Diagnostic(
@@ -238,6 +268,16 @@ class _Reader:
             return
         try:
             is_dir = target.is_dir()
+            if not self._inside(target):
+                self.diagnostics.append(
+                    _error(
+                        "AF004",
+                        f"include {entry!r} leads outside the project directory "
+                        "(through a symbolic link)",
+                        loc,
+                    )
+                )
+                return
         except OSError:  # e.g. a name too long for the file system: read() reports it
             is_dir = False
         if is_dir:
@@ -245,6 +285,13 @@ class _Reader:
                 self.read(child, loc)
             return
         self.read(target, loc)
+
+    def _inside(self, path: FsPath) -> bool:
+        try:
+            path.resolve().relative_to(self.root)
+        except ValueError:
+            return False
+        return True
 
     def _merge(self, value: dict[str, Any], local: SourceMap) -> None:
         doc = self.document
@@ -348,7 +395,7 @@ def _spec_files(directory: FsPath) -> list[FsPath]:
 def read_spec(path: str | os.PathLike[str]) -> RawSpec:
     """Read a spec file, or every ``*.yaml``/``*.yml`` file of a directory, with its includes."""
     root = FsPath(path)
-    reader = _Reader()
+    reader = _Reader(root if root.is_dir() else root.parent)
     if root.is_dir():
         files = _spec_files(root)
         if not files:

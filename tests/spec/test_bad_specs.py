@@ -48,15 +48,7 @@ MAX_SECONDS = 5.0
 # Reproducers of loader bugs that are not fixed yet. They are skipped, not run, because running
 # them exhausts the time or memory of the test machine. Fixing one: delete its entry, run with
 # AGENTFORM_UPDATE_GOLDEN=1 and review the new expected.json.
-KNOWN_BUGS = {
-    "dos-alias-bomb-under-node-limit": "a 400-byte file expands to ~2.4M nodes, under MAX_NODES: "
-    "about 20 s and 800 MB to load",
-    "dos-interpolation-lipsum": "jinja globals (lipsum, range, cycler...) are reachable from "
-    "${...}: lipsum(1000000) takes about a minute and 1.7 GB",
-    "dos-interpolation-repeat": "${ 'x' * 10000000000 } builds a 10 GB string: the process is "
-    "killed for lack of memory",
-    "dos-include-glob-filesystem": "include: ['/**/*.yaml'] walks the whole file system",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def _relative(text: str, case_dir: Path) -> str:
