@@ -91,6 +91,7 @@ class Interpolation:
     value: Any
     diagnostics: list[Diagnostic] = field(default_factory=list)
     secrets: dict[str, list[Path]] = field(default_factory=dict)
+    failed: set[Path] = field(default_factory=set)  # paths left unrendered by an error
 
 
 @functools.lru_cache(maxsize=4096)
@@ -110,8 +111,10 @@ class _Renderer:
         self.out = Interpolation(None)
         # one context per render: an expression that evaluated once has the same value everywhere
         self.results: dict[str, Any] = {}
+        self.unresolved: frozenset[str] = frozenset()
 
     def error(self, code: str, summary: str, path: Path, hint: str | None = None) -> None:
+        self.out.failed.add(path)
         self.out.diagnostics.append(
             Diagnostic(Severity.ERROR, code, summary, location=self.smap.value(path), hint=hint)
         )
@@ -206,6 +209,9 @@ class _Renderer:
             scope = self.context[kind]
             if name in scope:
                 continue
+            if kind == "var" and name in self.unresolved:
+                self.out.failed.add(path)  # "has no value" is already reported
+                return
             if kind == "var":
                 self.error(
                     "AF008",
@@ -231,9 +237,18 @@ class _Renderer:
 
 
 def interpolate(
-    document: Any, variables: Mapping[str, Any], environ: Mapping[str, str], smap: SourceMap
+    document: Any,
+    variables: Mapping[str, Any],
+    environ: Mapping[str, str],
+    smap: SourceMap,
+    unresolved: frozenset[str] = frozenset(),
 ) -> Interpolation:
-    """Render every ``${...}`` in ``document`` (except under variables/environments/include)."""
+    """Render every ``${...}`` in ``document`` (except under variables/environments/include).
+
+    ``unresolved`` are declared variables without a value (already reported): using one fails
+    the value silently instead of reporting it again as undefined.
+    """
     renderer = _Renderer(variables, environ, smap)
+    renderer.unresolved = unresolved
     renderer.out.value = renderer.walk(document, ())
     return renderer.out

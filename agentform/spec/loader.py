@@ -83,11 +83,13 @@ _TYPES: dict[str, tuple[type, ...]] = {
 
 def _resolve_variables(
     document: dict[str, Any], smap: SourceMap, given: Mapping[str, str], environ: Mapping[str, str]
-) -> tuple[dict[str, Any], list[Diagnostic]]:
+) -> tuple[dict[str, Any], list[Diagnostic], frozenset[str]]:
+    """Each declared variable's value; the problems; the names left without a usable value."""
     declared = document.get("variables")
     declared = declared if isinstance(declared, dict) else {}
     values: dict[str, Any] = {}
     problems: list[Diagnostic] = []
+    unresolved: set[str] = set()
     for name in given:
         if name not in declared:
             problems.append(
@@ -107,7 +109,11 @@ def _resolve_variables(
             value, source = _coerce(environ[VAR_ENV_PREFIX + name]), VAR_ENV_PREFIX + name
         elif "default" in decl:
             value, source = decl["default"], "its default"
+        elif not isinstance(raw_decl, dict):  # the schema reports the malformed declaration
+            unresolved.add(name)
+            continue
         else:
+            unresolved.add(name)
             problems.append(
                 Diagnostic(
                     Severity.ERROR,
@@ -136,8 +142,10 @@ def _resolve_variables(
                     location=smap.key(("variables", name)),
                 )
             )
+            unresolved.add(name)
+            continue
         values[name] = value
-    return values, problems
+    return values, problems, frozenset(unresolved)
 
 
 def _file_references(spec: Spec, smap: SourceMap, base_dir: str) -> list[Diagnostic]:
@@ -212,12 +220,12 @@ def _build(
             )
         elif overlay:
             document = apply_overlay(document, overlay, smap, ("environments", env))
-    values, problems = _resolve_variables(document, smap, variables or {}, environ)
+    values, problems, unresolved = _resolve_variables(document, smap, variables or {}, environ)
     diagnostics.extend(problems)
-    rendered = interpolate(document, values, environ, smap)
+    rendered = interpolate(document, values, environ, smap, unresolved)
     diagnostics.extend(rendered.diagnostics)
     result.secrets = rendered.secrets
-    validated = validate_document(rendered.value, smap)
+    validated = validate_document(rendered.value, smap, rendered.failed)
     diagnostics.extend(validated.diagnostics)
     if validated.spec is not None:
         diagnostics.extend(_file_references(validated.spec, smap, raw.base_dir))
@@ -227,6 +235,7 @@ def _build(
             frozenset(validated.broken),
             providers,
             incomplete=has_errors(raw.diagnostics),
+            document=rendered.value if isinstance(rendered.value, dict) else {},
         )
         diagnostics.extend(run_checks(ctx))
         result.spec = validated.spec

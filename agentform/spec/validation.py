@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,8 +131,37 @@ def _diagnostic(error: Any, smap: SourceMap) -> Diagnostic:
     )
 
 
-def validate_document(document: Any, smap: SourceMap) -> Validated:
-    """Validate ``document`` against :class:`Spec`; keep a partial spec for the checks."""
+def _prune(document: dict[str, Any], loc: Path) -> str | None:
+    """Remove the smallest part of ``document`` holding ``loc``; return what broke (an address,
+    ``kind.*`` for a whole section), or ``None`` when nothing could be set aside."""
+    if not loc:
+        return None
+    section = str(loc[0])
+    body = document.get(section)
+    if section in KIND_OF_SECTION and len(loc) >= 2 and isinstance(body, dict):
+        document[section] = {k: v for k, v in body.items() if k != loc[1]}
+        return f"{KIND_OF_SECTION[section]}.{loc[1]}"
+    if section == "access" and len(loc) >= 3 and isinstance(body, dict):
+        part = body.get(str(loc[1]))
+        if loc[1] in ("roles", "members") and isinstance(part, dict):
+            document["access"] = {
+                **body,
+                str(loc[1]): {k: v for k, v in part.items() if k != loc[2]},
+            }
+            return f"role.{loc[2]}" if loc[1] == "roles" else "member.*"
+    if section in _PLACEHOLDERS:
+        document[section] = _PLACEHOLDERS[section]
+        return None
+    document.pop(section, None)
+    return "role.*" if section == "access" else None
+
+
+def validate_document(document: Any, smap: SourceMap, failed: Iterable[Path] = ()) -> Validated:
+    """Validate ``document`` against :class:`Spec`; keep a partial spec for the checks.
+
+    ``failed`` are paths whose interpolation failed (already reported): the resources holding
+    them are set aside before validating, so a missing value is not reported twice.
+    """
     if not isinstance(document, dict):
         return Validated(
             None,
@@ -144,26 +174,28 @@ def validate_document(document: Any, smap: SourceMap) -> Validated:
                 )
             ],
         )
+    out = Validated(None)
+    document = dict(document)
+    for path in failed:
+        broken = _prune(document, path)
+        if broken:
+            out.broken.add(broken)
     try:
-        return Validated(Spec.model_validate(document))
+        out.spec = Spec.model_validate(document)
+        return out
     except ValidationError as exc:
-        errors = exc.errors()
-    out = Validated(None, [_diagnostic(e, smap) for e in errors])
+        # include: is reported, with its locations, by the file reader
+        errors = [e for e in exc.errors() if e["loc"][:1] != ("include",)]
+    out.diagnostics = [_diagnostic(e, smap) for e in errors]
     pruned = dict(document)
     for e in errors:
         loc = tuple(e["loc"])
         if not loc:
             return out
-        section = loc[0]
-        if section in KIND_OF_SECTION and len(loc) >= 2 and isinstance(pruned.get(section), dict):
-            sect = dict(pruned[section])
-            sect.pop(str(loc[1]), None)
-            pruned[str(section)] = sect
-            out.broken.add(f"{KIND_OF_SECTION[str(section)]}.{loc[1]}")
-        elif section in _PLACEHOLDERS:
-            pruned[str(section)] = _PLACEHOLDERS[str(section)]
-        else:
-            pruned.pop(str(section), None)
+        broken = _prune(pruned, loc)
+        if broken:
+            out.broken.add(broken)
+    pruned.pop("include", None)
     try:
         out.spec = Spec.model_validate(pruned)
     except ValidationError:

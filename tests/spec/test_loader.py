@@ -168,7 +168,7 @@ def test_unknown_environment_suggests(write_spec: WriteSpec) -> None:
         ({"replicas": "5"}, {}, 5, []),
         ({}, {"AGENTFORM_VAR_replicas": "7"}, 7, []),
         ({"replicas": "5"}, {"AGENTFORM_VAR_replicas": "7"}, 5, []),
-        ({"replicas": "many"}, {}, None, ["AF102", "AF104"]),
+        ({"replicas": "many"}, {}, None, ["AF104"]),
         ({"replicaz": "1"}, {}, None, ["AF008"]),
     ],
     ids=["default", "cli", "environment", "cli-wins", "wrong-type", "undeclared"],

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from agentform.addresses import address_of_path
 from agentform.diagnostics import Diagnostic, Severity
@@ -30,6 +31,7 @@ class CheckContext:
     broken: frozenset[str] = frozenset()
     providers: frozenset[str] | None = None
     incomplete: bool = False  # earlier stages reported errors: part of the spec is missing
+    document: dict[str, Any] = field(default_factory=dict)  # as rendered, before validation
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def report(
@@ -64,7 +66,11 @@ class CheckContext:
 
     def exists(self, kind: str, name: str, names: object) -> bool:
         """True if ``name`` is defined, or was defined but failed validation (already reported)."""
-        return name in names or f"{kind}.{name}" in self.broken  # type: ignore[operator]
+        return (
+            name in names  # type: ignore[operator]
+            or f"{kind}.{name}" in self.broken
+            or f"{kind}.*" in self.broken
+        )
 
 
 Check = Callable[[CheckContext], None]

@@ -98,7 +98,7 @@ def _invocable(ctx: CheckContext) -> tuple[bool, set[str]]:
 def _agents_broken(ctx: CheckContext) -> bool:
     """With an agent that failed validation, or files that did not load, who uses what is
     unknown: usage warnings would be noise on top of the real error."""
-    return ctx.incomplete or any(b.startswith(("agent.", "schedule.")) for b in ctx.broken)
+    return ctx.incomplete or any(b.startswith(("agent.", "schedule.", "role.")) for b in ctx.broken)
 
 
 def check_reachability(ctx: CheckContext) -> None:

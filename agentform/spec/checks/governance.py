@@ -152,11 +152,15 @@ def check_permissions(ctx: CheckContext) -> None:
             path = ("access", "roles", role, i)
             verb, sep, target = permission.partition(":")
             if not sep or not target:
+                words = permission.replace("=", " ").split()
+                meant = f"{words[0]}:{words[1]}" if len(words) == 2 else None
                 ctx.error(
                     "AF214",
                     f"permission {permission!r} of role {role!r} is not verb:target",
                     path,
-                    hint="for example invoke:triage, approve:refund-approval, read:traces",
+                    hint=f"did you mean {meant!r}?"
+                    if meant and words[0] in PERMISSION_VERBS
+                    else "for example invoke:triage, approve:refund-approval, read:traces",
                 )
                 continue
             if verb not in PERMISSION_VERBS:

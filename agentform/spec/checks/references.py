@@ -118,7 +118,41 @@ def check_access_references(ctx: CheckContext) -> None:
             )
 
 
+def check_broken_references(ctx: CheckContext) -> None:
+    """References inside agents and schedules that failed validation are still checked, from
+    the document as written, so one run reports both the bad field and the bad reference."""
+    spec, raw = ctx.spec, ctx.document
+    fields = (
+        ("model", "model", spec.models),
+        ("tools", "tool", spec.tools),
+        ("memory", "memory", spec.memory),
+        ("delegates", "agent", spec.agents),
+    )
+    for address in sorted(ctx.broken):
+        kind, _, name = address.partition(".")
+        section = {"agent": "agents", "schedule": "schedules"}.get(kind)
+        body = raw.get(section, {}).get(name) if section else None
+        if not isinstance(body, dict):
+            continue
+        user = f"{kind} {name!r}"
+        if kind == "schedule":
+            if isinstance(body.get("agent"), str):
+                _resolve(
+                    ctx, "agent", body["agent"], spec.agents, ("schedules", name, "agent"), user
+                )
+            continue
+        for key, ref_kind, names in fields:
+            value = body.get(key)
+            if isinstance(value, str) and key == "model":
+                _resolve(ctx, ref_kind, value, names, ("agents", name, key), user)
+            elif isinstance(value, list):
+                for i, item in enumerate(value):
+                    if isinstance(item, str):
+                        _resolve(ctx, ref_kind, item, names, ("agents", name, key, i), user)
+
+
 CHECKS = [
+    check_broken_references,
     check_agent_references,
     check_model_references,
     check_schedule_references,
