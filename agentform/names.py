@@ -12,10 +12,26 @@ import difflib
 import re
 from collections.abc import Iterable
 
-__all__ = ["NAME_PATTERN", "did_you_mean", "is_valid_name", "suggest"]
+__all__ = ["NAME_PATTERN", "did_you_mean", "is_valid_name", "suggest", "yaml_type"]
 
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
 _NAME_RE = re.compile(NAME_PATTERN)
+
+
+_YAML_TYPES = {
+    "dict": "mapping",
+    "list": "list",
+    "str": "string",
+    "int": "number",
+    "float": "number",
+    "bool": "boolean",
+    "NoneType": "null",
+}
+
+
+def yaml_type(value: object) -> str:
+    """What a YAML author calls the type of ``value``: mapping, list, string, number..."""
+    return _YAML_TYPES.get(type(value).__name__, type(value).__name__)
 
 
 def is_valid_name(name: str) -> bool:

@@ -20,6 +20,7 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from agentform.diagnostics import Diagnostic, Location, Severity, has_errors
+from agentform.names import yaml_type
 from agentform.spec.document import parse_document
 from agentform.spec.sourcemap import SourceMap
 
@@ -183,7 +184,7 @@ class _Reader:
             self.diagnostics.append(
                 _error(
                     "AF011",
-                    f"{name} must be a mapping of sections, not a {type(value).__name__}",
+                    f"{name} must be a mapping of sections, not a {yaml_type(value)}",
                     local.value(()),
                     hint="start the file with 'version: 1' and 'project: NAME'",
                 )

@@ -217,7 +217,9 @@ class _Renderer:
                     "AF008",
                     f"undefined variable {name!r} in ${{{expr}}}",
                     path,
-                    hint=did_you_mean(name, scope, "variable") or "declare it under 'variables:'",
+                    hint=did_you_mean(name, scope, "variable")
+                    if scope
+                    else "declare it under 'variables:', with a default or set by --var",
                 )
             else:
                 self.error(

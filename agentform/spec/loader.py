@@ -21,7 +21,7 @@ from agentform.diagnostics import Diagnostic, Severity, has_errors, sort_key
 from agentform.names import did_you_mean
 from agentform.spec.checks import CheckContext, run_checks
 from agentform.spec.collector import paused_collector
-from agentform.spec.files import RawSpec, read_spec
+from agentform.spec.files import RawSpec, display_name, read_spec
 from agentform.spec.interpolation import interpolate
 from agentform.spec.models import Spec
 from agentform.spec.overlay import apply_overlay
@@ -160,7 +160,13 @@ def _file_references(spec: Spec, smap: SourceMap, base_dir: str) -> list[Diagnos
                     f"script file {model.script!r} of model {name!r} does not exist",
                     address=f"model.{name}",
                     location=smap.value(("models", name, "script")),
-                    hint=f"paths are relative to the spec directory ({base_dir})",
+                    hint="paths are relative to the directory of the spec ("
+                    + (
+                        display_name(FsPath(base_dir)).replace(".", "the current directory")
+                        if display_name(FsPath(base_dir)) == "."
+                        else display_name(FsPath(base_dir))
+                    )
+                    + ")",
                 )
             )
     return out

@@ -19,12 +19,13 @@ from pydantic import BaseModel, ValidationError
 
 from agentform.addresses import KIND_OF_SECTION, address_of_path, format_path
 from agentform.diagnostics import Diagnostic, Severity
-from agentform.names import did_you_mean
+from agentform.names import did_you_mean, yaml_type
 from agentform.spec.models import Spec
 from agentform.spec.sourcemap import Path, SourceMap
 
 __all__ = ["Validated", "validate_document"]
 
+_QUOTED = re.compile(r"'([^']*)'")
 _TYPE_ERRORS = ("_type", "_parsing")
 _PLACEHOLDERS: dict[str, Any] = {"version": 1, "project": "invalid"}
 _DICTIONARY = re.compile(r"a valid dictionary( or instance of \w+)?")
@@ -75,7 +76,7 @@ def _describe(value: Any) -> str:
     text = repr(value)
     if len(text) > 40:
         text = text[:37] + "..."
-    return f"{text} ({type(value).__name__})"
+    return f"{text} ({yaml_type(value)})"
 
 
 def _diagnostic(error: Any, smap: SourceMap) -> Diagnostic:
@@ -102,13 +103,24 @@ def _diagnostic(error: Any, smap: SourceMap) -> Diagnostic:
             hint=did_you_mean(key, fields, "key"),
         )
     if kind == "missing":
+        owner = f"in {format_path(loc[:-1])}" if len(loc) > 1 else "at the top level"
         return Diagnostic(
             Severity.ERROR,
             "AF103",
-            f"missing required key {str(loc[-1])!r} in {format_path(loc[:-1])}",
+            f"missing required key {str(loc[-1])!r} {owner}",
             address=address,
             location=smap.value(loc[:-1]),
             hint=f"add '{loc[-1]}:' here",
+        )
+    if error.get("input", "") is None and kind != "literal_error":
+        return Diagnostic(
+            Severity.ERROR,
+            "AF102",
+            f"{where} has no value",
+            detail=msg,
+            address=address,
+            location=smap.value(loc),
+            hint="give it a value, or remove the key to use the default",
         )
     if kind.endswith(_TYPE_ERRORS) or kind in ("model_type", "model_attributes_type"):
         expected = msg[0].lower() + msg[1:] if msg else "a different type"
@@ -121,6 +133,10 @@ def _diagnostic(error: Any, smap: SourceMap) -> Diagnostic:
             location=smap.value(loc),
         )
     detail = "" if kind == "value_error" else f"got {_describe(error.get('input'))}"
+    hint = None
+    if kind == "literal_error" and isinstance(error.get("input"), str):
+        choices = _QUOTED.findall(str(error.get("ctx", {}).get("expected", "")))
+        hint = did_you_mean(error["input"], choices)
     return Diagnostic(
         Severity.ERROR,
         "AF104",
@@ -128,6 +144,7 @@ def _diagnostic(error: Any, smap: SourceMap) -> Diagnostic:
         detail=detail,
         address=address,
         location=smap.value(loc),
+        hint=hint,
     )
 
 

@@ -168,17 +168,15 @@ def check_schedules(ctx: CheckContext) -> None:
                 hint="cron: '0 9 * * MON' or interval: 15m",
             )
             continue
-        if schedule.cron is not None:
-            problem = check_cron(schedule.cron, schedule.timezone)
-            if problem:
-                ctx.error(
-                    "AF207",
-                    f"invalid cron expression {schedule.cron!r}: {problem}",
-                    (*path, "cron"),
-                    hint="five fields: minute hour day-of-month month day-of-week, "
-                    "e.g. '0 9 * * MON'",
-                )
-        elif check_cron("0 0 * * *", schedule.timezone):
+        if schedule.cron is not None and check_cron(schedule.cron, "UTC"):
+            problem = check_cron(schedule.cron, "UTC") or ""
+            ctx.error(
+                "AF207",
+                f"invalid cron expression {schedule.cron!r}: {problem[:1].lower()}{problem[1:]}",
+                (*path, "cron"),
+                hint="five fields: minute hour day-of-month month day-of-week, e.g. '0 9 * * MON'",
+            )
+        if check_cron("0 0 * * *", schedule.timezone):
             ctx.error(
                 "AF207",
                 f"unknown timezone {schedule.timezone!r}",
