@@ -30,8 +30,21 @@ def evaluate(expr: str) -> object:
         ("99 ** 99999999", SecurityError),
         ("''.__class__.__mro__", SecurityError),
     ],
-    ids=["str-times", "times-str", "list-times", "lipsum", "range", "cycler", "center",
-         "indent", "format", "percent-format", "replace-growth", "power", "dunder"],
+    ids=[
+        "str-times",
+        "times-str",
+        "list-times",
+        "lipsum",
+        "range",
+        "cycler",
+        "center",
+        "indent",
+        "format",
+        "percent-format",
+        "replace-growth",
+        "power",
+        "dunder",
+    ],
 )
 def test_refused(expr: str, error: type[Exception]) -> None:
     with pytest.raises(error):

@@ -25,4 +25,7 @@ def paused_collector() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            # what loading built is alive until the caller drops it: keep the collector from
+            # scanning it all again on its next full pass
+            gc.freeze()
             gc.enable()

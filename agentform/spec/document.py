@@ -10,6 +10,7 @@ an adversarial file can cause (alias bombs, absurd nesting). Mapping keys are ke
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Any
 
@@ -25,7 +26,32 @@ MAX_NODES = 3_000_000
 MAX_ALIAS_NODES = 100_000  # nodes that aliases may add beyond those written out
 MAX_DEPTH = 64
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    """libyaml's safe loader with tag resolution memoised per scalar text.
+
+    PyYAML resolves every plain scalar's implicit tag with Python regexes, one call per node
+    (half a million in a 10,000-agent spec); specs repeat the same keys and values endlessly.
+    """
+
+    _resolved: dict[str, str] = {}  # noqa: RUF012  # shared on purpose, bounded below
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is ScalarNode:
+            if not implicit[0]:  # quoted: always a string in the safe schema
+                return _STR_TAG
+            tag = self._resolved.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(value) <= 64 and len(self._resolved) < 100_000:
+                    self._resolved[value] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
@@ -51,14 +77,11 @@ class _Builder:
         self.budget = MAX_NODES
         self.stack: set[int] = set()
         self._constructor = yaml.SafeLoader("")
-        lines = _LINE_BREAK.split(smap.texts.get(file, ""))
-        self.end = Location(file, len(lines), len(lines[-1]) + 1)
 
     def loc(self, node: Node) -> Location:
-        mark = node.start_mark
-        if mark.line >= self.end.line:  # an empty value at the end of a file without a final
-            return self.end  # line break: libyaml marks it on the line after the last
-        return Location(self.file, mark.line + 1, mark.column + 1)
+        location = self.smap.locate(node.start_mark)
+        assert location is not None
+        return location
 
     def error(
         self,
@@ -90,9 +113,12 @@ class _Builder:
                 "repeatedly nested YAML aliases",
             )
             raise _Abort
-        self.smap.values[path] = self.loc(node)
+        self.smap.values[path] = node.start_mark  # a Location only if a diagnostic needs it
         if isinstance(node, ScalarNode):
-            return self.scalar(node)
+            value = self.scalar(node)
+            if type(value) is str and "${" in value:
+                self.smap.templated.add(path)
+            return value
         key = id(node)
         if key in self.stack:
             self.error(
@@ -119,7 +145,7 @@ class _Builder:
 
     def mapping(self, node: MappingNode, path: Path, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
-        first_seen: dict[str, Location] = {}
+        keys = self.smap.keys
         merged: list[tuple[MappingNode, Path]] = []
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:
@@ -134,9 +160,10 @@ class _Builder:
                 )
                 continue
             key = key_node.value
-            key_loc = self.loc(key_node)
-            if key in first_seen:
-                prev = first_seen[key]
+            child = (*path, key)
+            if key in result:
+                prev = self.smap.locate(keys[child])
+                assert prev is not None
                 self.error(
                     "AF002",
                     f"duplicate key {key!r}",
@@ -146,9 +173,7 @@ class _Builder:
                     related=(prev,),
                 )
                 continue
-            first_seen[key] = key_loc
-            child = (*path, key)
-            self.smap.keys[child] = key_loc
+            keys[child] = key_node.start_mark
             result[key] = self.build(value_node, child, depth + 1)
         # explicit keys win over merged ones, earlier merge sources over later ones (YAML spec)
         for source, _ in merged:
@@ -157,7 +182,7 @@ class _Builder:
                 if key is None or key in result:
                     continue
                 child = (*path, key)
-                self.smap.keys[child] = self.loc(key_node)
+                keys[child] = key_node.start_mark
                 result[key] = self.build(value_node, child, depth + 1)
         return result
 
@@ -216,7 +241,9 @@ def parse_document(text: str, file: str, smap: SourceMap) -> tuple[Any, list[Dia
     diagnostics: list[Diagnostic] = []
     smap.texts[file] = text
     try:
-        root = yaml.compose(text, Loader=_Loader)
+        stream = io.StringIO(text)
+        stream.name = file  # the parser's marks then name the file
+        root = yaml.compose(stream, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         diagnostics.append(_syntax_diagnostic(exc, file, text))
         return None, diagnostics

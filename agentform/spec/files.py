@@ -348,12 +348,24 @@ class _Reader:
                 skipped.add((key,))
                 continue
             doc[key] = item
+        if skipped == {("include",)} or not skipped:  # the usual case: copy in bulk
+            raw = value.get("include")
+            count = len(raw) if isinstance(raw, list) else 0
+            include_entries = [("include",), *((("include", i)) for i in range(count))]
+            self.smap.values.update(local.values)
+            self.smap.keys.update(local.keys)
+            self.smap.templated.update(local.templated)
+            for p in include_entries:  # include positions are file-local; never merged
+                self.smap.values.pop(p, None)
+                self.smap.keys.pop(p, None)
+            return
         for p, loc in local.values.items():
             if not _under(p, skipped):
                 self.smap.values[p] = loc
         for p, loc in local.keys.items():
             if not _under(p, skipped):
                 self.smap.keys[p] = loc
+        self.smap.templated.update(p for p in local.templated if not _under(p, skipped))
 
     def _merge_access(
         self, item: dict[str, Any], local: SourceMap, skipped: set[tuple[str, ...]]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +94,19 @@ class Interpolation:
     failed: set[Path] = field(default_factory=set)  # paths left unrendered by an error
 
 
+def _path_order(path: Path) -> tuple[tuple[int, str], ...]:
+    return tuple((0, str(p)) if isinstance(p, int) else (1, p) for p in path)
+
+
+def _child(node: Any, part: str | int) -> Any:
+    """``node[part]`` if it exists (an overlay may have removed or reshaped it), else None."""
+    if isinstance(node, dict) and isinstance(part, str):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
+
+
 @functools.lru_cache(maxsize=4096)
 def _compiled(expr: str) -> Callable[..., Any]:
     from agentform.expressions import safe_environment
@@ -130,6 +143,29 @@ class _Renderer:
         if isinstance(value, list):
             return [self.walk(v, (*path, i)) for i, v in enumerate(value)]
         return value
+
+    def visit(self, document: dict[str, Any], paths: Iterable[Path]) -> dict[str, Any]:
+        root = dict(document)
+        copied = {id(root)}
+        for path in sorted(paths, key=_path_order):
+            if not path or path[0] in _NOT_INTERPOLATED:
+                continue
+            node: Any = root
+            for part in path[:-1]:
+                child = _child(node, part)
+                if not isinstance(child, dict | list):
+                    node = None
+                    break
+                if id(child) not in copied:
+                    child = dict(child) if isinstance(child, dict) else list(child)
+                    copied.add(id(child))
+                    node[part] = child
+                node = child
+            last = path[-1]
+            value = _child(node, last) if node is not None else None
+            if isinstance(value, str) and "${" in value:
+                node[last] = self.render(value, path)
+        return root
 
     def render(self, text: str, path: Path) -> Any:
         try:
@@ -244,13 +280,19 @@ def interpolate(
     environ: Mapping[str, str],
     smap: SourceMap,
     unresolved: frozenset[str] = frozenset(),
+    paths: Iterable[Path] | None = None,
 ) -> Interpolation:
     """Render every ``${...}`` in ``document`` (except under variables/environments/include).
 
     ``unresolved`` are declared variables without a value (already reported): using one fails
-    the value silently instead of reporting it again as undefined.
+    the value silently instead of reporting it again as undefined. ``paths``, when known (the
+    YAML reader records them), are the only places holding ``${``: only they are visited, and
+    only the containers on the way to them are copied, instead of walking every node.
     """
     renderer = _Renderer(variables, environ, smap)
     renderer.unresolved = unresolved
-    renderer.out.value = renderer.walk(document, ())
+    if paths is None or not isinstance(document, dict):
+        renderer.out.value = renderer.walk(document, ())
+    else:
+        renderer.out.value = renderer.visit(document, paths)
     return renderer.out

@@ -228,7 +228,7 @@ def _build(
             document = apply_overlay(document, overlay, smap, ("environments", env))
     values, problems, unresolved = _resolve_variables(document, smap, variables or {}, environ)
     diagnostics.extend(problems)
-    rendered = interpolate(document, values, environ, smap, unresolved)
+    rendered = interpolate(document, values, environ, smap, unresolved, smap.templated)
     diagnostics.extend(rendered.diagnostics)
     result.secrets = rendered.secrets
     validated = validate_document(rendered.value, smap, rendered.failed)

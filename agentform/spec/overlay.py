@@ -23,6 +23,7 @@ def apply_overlay(
     merged = _merge(base, overlay, ())
     smap.values.update(rebased.values)
     smap.keys.update(rebased.keys)
+    smap.templated.update(rebased.templated)
     return merged
 
 

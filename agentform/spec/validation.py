@@ -103,11 +103,11 @@ def _diagnostic(error: Any, smap: SourceMap) -> Diagnostic:
             hint=did_you_mean(key, fields, "key"),
         )
     if kind == "missing":
-        owner = f"in {format_path(loc[:-1])}" if len(loc) > 1 else "at the top level"
+        where_key = f"in {format_path(loc[:-1])}" if len(loc) > 1 else "at the top level"
         return Diagnostic(
             Severity.ERROR,
             "AF103",
-            f"missing required key {str(loc[-1])!r} {owner}",
+            f"missing required key {str(loc[-1])!r} {where_key}",
             address=address,
             location=smap.value(loc[:-1]),
             hint=f"add '{loc[-1]}:' here",

@@ -296,7 +296,11 @@ def test_invoke_patterns_reach_agents(write_spec: WriteSpec) -> None:
 
 
 def test_secret_urls_are_not_parsed(write_spec: WriteSpec) -> None:
-    text = BASE + ACCESS + "runtime: {store: {url: '${secret.DB_URL}'}, bus: {url: '${secret.NATS'}}}\n"
+    text = (
+        BASE
+        + ACCESS
+        + "runtime: {store: {url: '${secret.DB_URL}'}, bus: {url: '${secret.NATS'}}}\n"
+    )
     text = text.replace("'${secret.NATS'}}}", "'${secret.NATS}'}}")
     result = load_spec(write_spec(text), environ={})
     assert result.diagnostics == []
@@ -304,7 +308,9 @@ def test_secret_urls_are_not_parsed(write_spec: WriteSpec) -> None:
 
 
 def test_a_definition_error_is_not_followed_by_usage_noise(write_spec: WriteSpec) -> None:
-    path = write_spec(BASE + ACCESS + "include: [more.yaml]\n",
-                      **{"more.yaml": "agents:\n  triage: {model: fast}\n"})
+    path = write_spec(
+        BASE + ACCESS + "include: [more.yaml]\n",
+        **{"more.yaml": "agents:\n  triage: {model: fast}\n"},
+    )
     result = load_spec(path, environ={})
     assert [d.code for d in result.diagnostics] == ["AF012"]

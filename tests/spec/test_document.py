@@ -18,8 +18,10 @@ def test_locations_of_keys_and_values() -> None:
     value, diags, smap = parse("a: 1\nb:\n  c: [x, y]\n")
     assert value == {"a": 1, "b": {"c": ["x", "y"]}}
     assert diags == []
-    assert (smap.values[("b", "c", 1)].line, smap.values[("b", "c", 1)].column) == (3, 10)
-    assert (smap.keys[("b", "c")].line, smap.keys[("b", "c")].column) == (3, 3)
+    value_loc, key_loc = smap.value(("b", "c", 1)), smap.key(("b", "c"))
+    assert value_loc is not None and key_loc is not None
+    assert (value_loc.file, value_loc.line, value_loc.column) == ("f.yaml", 3, 10)
+    assert (key_loc.line, key_loc.column) == (3, 3)
 
 
 @pytest.mark.parametrize(

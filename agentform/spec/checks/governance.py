@@ -28,6 +28,10 @@ PERMISSION_VERBS = {
 _READABLE = {"tasks", "traces", "audit", "memory", "*"}
 
 
+def _is_pattern(name: str) -> bool:
+    return any(c in name for c in "*?[")
+
+
 def policy_matches(policy: Policy, agent: str, tool: str) -> bool:
     """Whether ``policy`` applies to ``agent`` calling ``tool`` (names, ``*`` or globs)."""
     return any(fnmatch.fnmatchcase(agent, p) for p in policy.agents) and any(
@@ -101,11 +105,20 @@ def check_unsafe_tools(ctx: CheckContext) -> None:
     for agent_name, agent in spec.agents.items():
         for tool_name in agent.tools:
             users_of.setdefault(tool_name, []).append(agent_name)
+    by_tool: dict[str, list[Policy]] = {}  # guards naming a tool literally
+    by_pattern: list[Policy] = []  # guards with a pattern among their tools
+    for p in guards:
+        if any(_is_pattern(t) for t in p.tools):
+            by_pattern.append(p)
+        for t in p.tools:
+            if not _is_pattern(t):
+                by_tool.setdefault(t, []).append(p)
     for tool_name, tool in spec.tools.items():
         if tool.side_effects != "unsafe" or tool_name not in users_of:
             continue
-        # index first: policies on this tool, then their agents (linear in agents x guards-of-T)
-        mine = [p for p in guards if any(fnmatch.fnmatchcase(tool_name, t) for t in p.tools)]
+        mine = by_tool.get(tool_name, []) + [
+            p for p in by_pattern if any(fnmatch.fnmatchcase(tool_name, t) for t in p.tools)
+        ]
         if any("*" in p.agents for p in mine):
             continue
         unguarded = [
