@@ -199,6 +199,16 @@ GOVERNANCE = [
         [("AF014", "warning", "model.fast")],
     ),
     (
+        "script-on-openai-model",
+        [
+            (
+                "  fast: {provider: scripted, script: scripts/rules.yaml}\n",
+                "  fast: {provider: openai, model: gpt-4o, script: scripts/rules.yaml}\n",
+            )
+        ],
+        [("AF210", "error", "model.fast")],
+    ),
+    (
         "openai-needs-model",
         [
             (

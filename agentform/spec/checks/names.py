@@ -125,6 +125,21 @@ def check_models(ctx: CheckContext) -> None:
                 path,
                 hint="for example model: gpt-4o-mini",
             )
+        if model.provider != "scripted" and model.script:
+            ctx.error(
+                "AF210",
+                f"model {name!r} has a 'script' but its provider is {model.provider!r}",
+                (*path, "script"),
+                hint="only scripted models read a rule file; in an environment overlay that "
+                "switches the provider, remove it with 'script: null'",
+            )
+        if model.provider == "scripted" and (model.base_url or model.api_key):
+            ctx.error(
+                "AF210",
+                f"scripted model {name!r} takes no base_url or api_key",
+                path,
+                hint="a scripted model runs offline from its rule file",
+            )
         if model.api_key and not model.api_key.startswith("${secret."):
             ctx.warning(
                 "AF014",
