@@ -7,6 +7,7 @@ timeouts, TTLs, retention and intervals.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 from typing import Annotated, Any
@@ -22,6 +23,7 @@ _WHOLE = re.compile(DURATION_PATTERN)
 _MAX = timedelta(days=36500)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_duration(text: str) -> timedelta:
     """Parse ``"1h30m"`` into a timedelta; raise ``ValueError`` with a helpful message."""
     compact = text.strip()

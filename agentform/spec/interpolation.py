@@ -22,6 +22,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jinja2 import TemplateSyntaxError as JinjaSyntaxError
+from jinja2 import Undefined, UndefinedError
+from jinja2.exceptions import SecurityError
+
 from agentform.diagnostics import Diagnostic, Severity
 from agentform.names import did_you_mean
 from agentform.spec.sourcemap import Path, SourceMap
@@ -190,6 +194,9 @@ class _Renderer:
         return "".join(rendered)
 
     def evaluate(self, expr: str, path: Path) -> Any:
+        if expr in self.results:  # the same expression has the same value all over the spec
+            cached = self.results[expr]
+            return copy.deepcopy(cached) if isinstance(cached, dict | list) else cached
         secret = _SECRET_ONLY.match(expr)
         if secret:
             self.out.secrets.setdefault(secret.group(1), []).append(path)
@@ -211,13 +218,6 @@ class _Renderer:
                 hint="write ${var.NAME}, ${env.NAME} or ${secret.NAME}",
             )
             return None
-        from jinja2 import TemplateSyntaxError as JinjaSyntaxError
-        from jinja2 import Undefined, UndefinedError
-        from jinja2.exceptions import SecurityError
-
-        if expr in self.results:
-            cached = self.results[expr]
-            return copy.deepcopy(cached) if isinstance(cached, dict | list) else cached
         try:
             result = _compiled(expr)(**self.context)
             if isinstance(result, Undefined):
