@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
+from agentform.addresses import KIND_OF_SECTION
 from agentform.diagnostics import Diagnostic, Location, Severity, has_errors
 from agentform.names import yaml_type
 from agentform.spec.document import parse_document
@@ -29,16 +30,7 @@ __all__ = ["MAX_FILE_BYTES", "RawSpec", "read_spec"]
 MAX_FILE_BYTES = 32 * 1024 * 1024
 MAX_MATCHES = 1000  # files one include pattern may bring in
 SPEC_SUFFIXES = (".yaml", ".yml")
-_NAMED = {
-    "variables",
-    "environments",
-    "models",
-    "tools",
-    "memory",
-    "agents",
-    "policies",
-    "schedules",
-}
+_NAMED = frozenset(KIND_OF_SECTION)  # named maps merge as unions across files
 _GLOB_CHARS = set("*?[")
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
+from agentform.addresses import KIND_OF_SECTION
 from agentform.names import NAME_PATTERN, did_you_mean, is_valid_name
 from agentform.spec.checks import CheckContext
 from agentform.spec.cron import check_cron
@@ -12,16 +13,7 @@ from agentform.spec.templates import template_problem
 
 __all__ = ["CHECKS"]
 
-_SECTIONS = (
-    "variables",
-    "environments",
-    "models",
-    "tools",
-    "memory",
-    "agents",
-    "policies",
-    "schedules",
-)
+_SECTIONS = tuple(KIND_OF_SECTION)  # the named maps: agents, tools, models ...
 _NAME_HINT = (
     "use lower-case letters, digits, '-' and '_', starting with a letter "
     f"(pattern {NAME_PATTERN}), at most 63 characters"
