@@ -1,0 +1,50 @@
+"""Recorded state: every serial of what apply made, for one project and environment, and its lock.
+
+* :mod:`agentform.state.snapshot`: the format (``StateSnapshot``), serial/lineage rules, secret
+  fingerprints, ``StateError`` and ``StateCorrupt``;
+* :mod:`agentform.state.lock`: ``LockInfo``, ``StateLocked`` and when a holder is gone;
+* :mod:`agentform.state.store`: ``StateStore`` over SQLite or PostgreSQL, and ``open_store``.
+
+The error tree is drawn in :mod:`agentform.state.store`. This package does no printing; it is
+called by the plan/apply engine and the CLI. See ``docs/state.md``.
+"""
+
+from __future__ import annotations
+
+from agentform.state.lock import LockInfo, LockNotFound, StateLocked
+from agentform.state.snapshot import (
+    FORMAT_VERSION,
+    RecordedResource,
+    StateCorrupt,
+    StateError,
+    StateSnapshot,
+    empty,
+    fingerprint,
+)
+from agentform.state.store import (
+    DEFAULT_LOCK_TTL,
+    HistoryEntry,
+    LineageMismatch,
+    StateConflict,
+    StateStore,
+    open_store,
+)
+
+__all__ = [
+    "DEFAULT_LOCK_TTL",
+    "FORMAT_VERSION",
+    "HistoryEntry",
+    "LineageMismatch",
+    "LockInfo",
+    "LockNotFound",
+    "RecordedResource",
+    "StateConflict",
+    "StateCorrupt",
+    "StateError",
+    "StateLocked",
+    "StateSnapshot",
+    "StateStore",
+    "empty",
+    "fingerprint",
+    "open_store",
+]

@@ -1,0 +1,147 @@
+"""The recorded state format: what one serial of state holds, as it crosses the byte boundary.
+
+This module owns :class:`StateSnapshot` and :class:`RecordedResource` (the JSON body stored for
+every serial), the rules for making the next serial (:func:`empty`, :meth:`StateSnapshot.next`),
+parsing a stored body back (:func:`parse_body`, which raises :class:`StateCorrupt` instead of
+guessing), :func:`fingerprint` for secrets, and :class:`StateError`, the root of the state
+errors. It does no I/O. Called by :mod:`agentform.state.store` (which persists snapshots) and by
+the plan/apply engine (which reads recorded values and produces the next snapshot).
+
+Lineage and serial follow Terraform: a lineage (uuid4) is minted once when a state is created and
+never changes; every write produces serial + 1 with the same lineage. Two snapshots with
+different lineages are different states, never versions of one another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = [
+    "FORMAT_VERSION",
+    "RecordedResource",
+    "StateCorrupt",
+    "StateError",
+    "StateSnapshot",
+    "empty",
+    "fingerprint",
+    "parse_body",
+]
+
+FORMAT_VERSION = 1  # the only ``version`` this code reads and writes
+
+
+class StateError(Exception):
+    """Root of every state error; the message is a sentence saying what to do."""
+
+
+class StateCorrupt(StateError):
+    """A stored body could not be read back; nothing was changed."""
+
+    def __init__(self, serial: int, problem: str) -> None:
+        self.serial = serial
+        super().__init__(
+            f"state serial {serial} is corrupt ({problem}); nothing was changed. "
+            'Run "agentform state history" to see earlier serials and roll back to the last '
+            "good one; retrying will not help."
+        )
+
+
+class RecordedResource(BaseModel):
+    """What apply recorded about one resource: its identity and the values it was made with.
+
+    ``values`` hold fingerprints (see :func:`fingerprint`) where the spec had secrets, never the
+    secret values themselves.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str
+    name: str
+    provider: str
+    id: str | None = None
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class StateSnapshot(BaseModel):
+    """One serial of state for one (project, environment)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: Literal[1] = 1
+    lineage: str
+    serial: int = Field(ge=0)
+    project: str
+    environment: str
+    resources: dict[str, RecordedResource] = Field(default_factory=dict)
+    spec_revision: str = ""
+    git_commit: str | None = None
+
+    def next(
+        self,
+        resources: dict[str, RecordedResource] | None = None,
+        *,
+        spec_revision: str | None = None,
+        git_commit: str | None = None,
+    ) -> StateSnapshot:
+        """The snapshot that follows this one: serial + 1, same lineage, given changes applied.
+
+        Arguments left as ``None`` keep this snapshot's value.
+        """
+        return self.model_copy(
+            update={
+                "serial": self.serial + 1,
+                "resources": dict(self.resources if resources is None else resources),
+                "spec_revision": self.spec_revision if spec_revision is None else spec_revision,
+                "git_commit": self.git_commit if git_commit is None else git_commit,
+            }
+        )
+
+    def summary(self) -> str:
+        """One line for ``history``: resource count, spec revision and commit."""
+        count = len(self.resources)
+        parts = [f"{count} resource{'s' if count != 1 else ''}"]
+        if self.spec_revision:
+            parts.append(f"spec {self.spec_revision[:12]}")
+        if self.git_commit:
+            parts.append(f"commit {self.git_commit[:12]}")
+        return ", ".join(parts)
+
+
+def empty(project: str, environment: str) -> StateSnapshot:
+    """A new state: fresh lineage, serial 0, no resources. Serial 0 is never stored."""
+    return StateSnapshot(
+        lineage=str(uuid.uuid4()), serial=0, project=project, environment=environment
+    )
+
+
+def parse_body(body: str, serial: int) -> StateSnapshot:
+    """Parse a stored body; raise :class:`StateCorrupt` naming ``serial`` if it is not valid."""
+    try:
+        snapshot = StateSnapshot.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise StateCorrupt(serial, f"{where}: {first['msg']}") from exc
+    if snapshot.serial != serial:
+        raise StateCorrupt(serial, f"the body claims serial {snapshot.serial}")
+    return snapshot
+
+
+_FINGERPRINT_DOMAIN = b"agentform-secret-fingerprint:v1:"
+
+
+def fingerprint(secret_value: str) -> str:
+    """A stable, one-way stand-in for a secret, recorded in state instead of the value.
+
+    ``sha256:`` followed by the first 16 hex digits of SHA-256 over a fixed domain prefix and the
+    value. It tells plan whether a secret changed without storing it. It is unsalted (so the same
+    value always gives the same fingerprint, across projects too) and not an HMAC: a guessable,
+    low-entropy secret can be confirmed by someone who can read the state, a random token cannot
+    be recovered from it.
+    """
+    digest = hashlib.sha256(_FINGERPRINT_DOMAIN + secret_value.encode("utf-8")).hexdigest()
+    return f"sha256:{digest[:16]}"

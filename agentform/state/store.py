@@ -1,0 +1,382 @@
+"""The state store: every serial of one (project, environment), and its lock, in a SQL database.
+
+This module owns :class:`StateStore` and :func:`open_store`: reading and compare-and-set writing
+of serials, history, and taking, releasing and breaking the lock on each backend; and the errors
+of writing (:class:`StateConflict`, :class:`LineageMismatch`). It and :mod:`.tables` (the schema
+and the engine) are the only modules that talk to the database, through SQLAlchemy. Called by
+the plan/apply engine (``read``, ``write``, ``lock``) and by the CLI's ``state`` and
+``force-unlock`` commands (``history``, ``read_serial``, ``force_unlock``).
+
+Errors::
+
+    StateError                  (snapshot.py) root; every message says what to do
+     ├── StateCorrupt           (snapshot.py) a stored body does not parse; nothing changed
+     ├── StateConflict          a write was based on a serial that is no longer the latest
+     ├── LineageMismatch        a write or a snapshot belongs to another state
+     ├── StateLocked            (lock.py) someone else holds the lock, raised at once
+     └── LockNotFound           (lock.py) force_unlock was given an id that is not the lock
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from sqlalchemy import Engine, Table, delete, insert, select, text, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from agentform.state.lock import LockInfo, LockNotFound, StateLocked, advisory_key, is_stale
+from agentform.state.snapshot import StateCorrupt, StateError, StateSnapshot, parse_body
+from agentform.state.tables import connect, lock_table, state_table, utc
+
+__all__ = [
+    "DEFAULT_LOCK_TTL",
+    "HistoryEntry",
+    "LineageMismatch",
+    "StateConflict",
+    "StateStore",
+    "open_store",
+]
+
+DEFAULT_LOCK_TTL = timedelta(minutes=15)
+
+
+class HistoryEntry(NamedTuple):
+    """One stored serial, as ``history`` lists it (read from columns, so corrupt bodies show)."""
+
+    serial: int
+    written_at: datetime
+    summary: str
+
+
+class StateConflict(StateError):
+    """The write expected a latest serial that is no longer the latest; nothing was written."""
+
+    def __init__(self, expected: int, latest: int) -> None:
+        self.expected = expected
+        self.latest = latest
+        super().__init__(
+            f"this write was based on state serial {expected}, but state is now {latest}: "
+            'another run changed it meanwhile; nothing was written. Run "agentform plan" again.'
+        )
+
+
+class LineageMismatch(StateError):
+    """The snapshot belongs to another state (another project, or a re-created state)."""
+
+    def __init__(self, what: str, store: StateStore) -> None:
+        super().__init__(
+            f"{what}, but this store holds project {store.project!r} environment "
+            f"{store.environment!r} at {store.url}: the snapshot comes from another state; "
+            "nothing was written. Check the project, --env and --state-url; retrying will not help."
+        )
+
+
+class StateStore:
+    """Every serial of one (project, environment), and its lock. Close it (or use ``with``)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        project: str,
+        environment: str,
+        *,
+        lock_ttl: timedelta = DEFAULT_LOCK_TTL,
+    ) -> None:
+        self.project = project
+        self.environment = environment
+        self.lock_ttl = lock_ttl
+        self._engine = engine
+        self._held: LockInfo | None = None
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password hidden."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._engine.dialect.name
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- serials ----------------------------------------------------------------------------
+
+    def read(self) -> StateSnapshot | None:
+        """The latest serial, or ``None`` when nothing was ever written."""
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                self._rows().order_by(state_table.c.serial.desc()).limit(1)
+            ).one_or_none()
+        return None if row is None else self._parse(row)
+
+    def read_serial(self, serial: int) -> StateSnapshot:
+        """A given serial from history."""
+        with self._engine.connect() as conn:
+            row = conn.execute(self._rows().where(state_table.c.serial == serial)).one_or_none()
+        if row is None:
+            raise StateError(
+                f"there is no state serial {serial} for project {self.project!r} environment "
+                f'{self.environment!r}; run "agentform state history" to list the serials'
+            )
+        return self._parse(row)
+
+    def history(self) -> list[HistoryEntry]:
+        """Every stored serial, oldest first."""
+        query = (
+            select(state_table.c.serial, state_table.c.written_at, state_table.c.summary)
+            .where(*self._where(state_table))
+            .order_by(state_table.c.serial)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [HistoryEntry(r.serial, utc(r.written_at), r.summary) for r in rows]
+
+    def write(self, snapshot: StateSnapshot, expected_serial: int) -> None:
+        """Store ``snapshot`` if the latest serial is still ``expected_serial`` (0: none yet).
+
+        ``snapshot.serial`` must be ``expected_serial + 1`` (use :meth:`StateSnapshot.next`).
+        Old serials are never changed, so a failed write loses nothing.
+        """
+        if (snapshot.project, snapshot.environment) != (self.project, self.environment):
+            raise LineageMismatch(
+                f"the snapshot is for project {snapshot.project!r} environment "
+                f"{snapshot.environment!r}",
+                self,
+            )
+        if snapshot.serial != expected_serial + 1:
+            raise ValueError(
+                f"snapshot serial {snapshot.serial} does not follow expected serial "
+                f"{expected_serial}; make it with StateSnapshot.next()"
+            )
+        now = datetime.now(UTC)
+        try:
+            with self._engine.begin() as conn:
+                head = conn.execute(
+                    select(state_table.c.serial, state_table.c.lineage)
+                    .where(*self._where(state_table))
+                    .order_by(state_table.c.serial.desc())
+                    .limit(1)
+                ).one_or_none()
+                latest = 0 if head is None else int(head.serial)
+                if latest != expected_serial:
+                    raise StateConflict(expected_serial, latest)
+                if head is not None and head.lineage != snapshot.lineage:
+                    raise LineageMismatch(
+                        f"the snapshot has lineage {snapshot.lineage} and the recorded state "
+                        f"has lineage {head.lineage}",
+                        self,
+                    )
+                conn.execute(
+                    insert(state_table).values(
+                        project=self.project,
+                        environment=self.environment,
+                        serial=snapshot.serial,
+                        lineage=snapshot.lineage,
+                        written_at=now,
+                        summary=snapshot.summary(),
+                        body=snapshot.model_dump_json(),
+                    )
+                )
+                if self._held is not None:
+                    # a holder that keeps writing keeps its lock: the expiry only frees locks
+                    # whose holder went quiet on another host
+                    conn.execute(
+                        update(lock_table)
+                        .where(lock_table.c.id == self._held.id)
+                        .values(expires_at=now + self.lock_ttl)
+                    )
+        except IntegrityError:
+            # another writer inserted the same serial between our read and our insert
+            raise StateConflict(expected_serial, snapshot.serial) from None
+
+    # -- lock -------------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, operation: str) -> Iterator[LockInfo]:
+        """Hold the state lock for ``operation``; raise :class:`StateLocked` at once if held."""
+        info = LockInfo.for_this_process(operation)
+        if self.backend == "postgresql":
+            session = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                self._acquire_advisory(session, info)
+            except BaseException:
+                session.close()
+                raise
+        else:
+            session = None
+            self._acquire_row(info)
+        self._held = info
+        try:
+            yield info
+        finally:
+            self._held = None
+            self._release(info, session)
+
+    def current_lock(self) -> LockInfo | None:
+        """Who holds the lock according to the lock row (which may be stale), if anyone."""
+        with self._engine.connect() as conn:
+            row = self._lock_row(conn)
+        return None if row is None else _lock_info(row)
+
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        """Release lock ``lock_id`` whoever holds it; return who held it.
+
+        On PostgreSQL the holder's database session is terminated, since only the session that
+        took an advisory lock can release it.
+        """
+        current = self.current_lock()
+        if current is None or current.id != lock_id:
+            raise LockNotFound(lock_id, current)
+        if self.backend == "postgresql":
+            self._terminate_advisory_holder()
+        with self._engine.begin() as conn:
+            conn.execute(delete(lock_table).where(lock_table.c.id == lock_id))
+        return current
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _acquire_row(self, info: LockInfo) -> None:
+        """SQLite: insert the lock row, taking over a row whose holder is gone."""
+        with self._engine.begin() as conn:
+            row = self._lock_row(conn)
+            if row is not None:
+                if not is_stale(_lock_info(row), utc(row.expires_at), datetime.now(UTC)):
+                    raise StateLocked(_lock_info(row))
+                conn.execute(delete(lock_table).where(lock_table.c.id == row.id))
+            conn.execute(insert(lock_table).values(**self._lock_values(info)))
+
+    def _acquire_advisory(self, session: Connection, info: LockInfo) -> None:
+        """PostgreSQL: the advisory lock decides; the row only tells others who holds it."""
+        with self._engine.begin() as conn:
+            # taking (or giving up) the lock and writing its row happen under a short
+            # transaction lock, so a loser never sees the lock held without its holder's row
+            self._row_guard(conn)
+            got = session.scalar(
+                text("SELECT pg_try_advisory_lock(CAST(:k AS BIGINT))"),
+                {"k": advisory_key(self.project, self.environment)},
+            )
+            row = self._lock_row(conn)
+            if not got:
+                raise StateLocked(None if row is None else _lock_info(row))
+            # a row left here belongs to a holder whose session ended without cleaning up
+            conn.execute(delete(lock_table).where(*self._where(lock_table)))
+            conn.execute(insert(lock_table).values(**self._lock_values(info)))
+
+    def _release(self, info: LockInfo, session: Connection | None) -> None:
+        try:
+            with self._engine.begin() as conn:
+                if session is not None:
+                    self._row_guard(conn)
+                conn.execute(delete(lock_table).where(lock_table.c.id == info.id))
+                if session is not None:
+                    # a session ended by force-unlock fails here; the server released its lock
+                    with suppress(DBAPIError):
+                        session.execute(
+                            text("SELECT pg_advisory_unlock(CAST(:k AS BIGINT))"),
+                            {"k": advisory_key(self.project, self.environment)},
+                        )
+        finally:
+            if session is not None:
+                session.close()
+
+    def _row_guard(self, conn: Connection) -> None:
+        key = advisory_key(self.project, f"{self.environment}:lock-row")
+        conn.execute(text("SELECT pg_advisory_xact_lock(CAST(:k AS BIGINT))"), {"k": key})
+
+    def _terminate_advisory_holder(self) -> None:
+        key = advisory_key(self.project, self.environment) & 0xFFFFFFFFFFFFFFFF
+        holders = text(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND classid::bigint = :hi AND objid::bigint = :lo AND objsubid = 1"
+        )
+        params = {"hi": key >> 32, "lo": key & 0xFFFFFFFF}
+        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            try:
+                for pid in conn.scalars(holders, params).all():
+                    conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            except DBAPIError as exc:
+                raise StateError(
+                    f"could not end the session holding the state lock ({exc.orig}); ask a "
+                    "database administrator to run pg_terminate_backend on it"
+                ) from None
+            deadline = time.monotonic() + 5
+            while conn.scalars(holders, params).first() is not None:
+                if time.monotonic() > deadline:
+                    raise StateError(
+                        "the session holding the state lock did not end within 5 seconds; "
+                        "try force-unlock again"
+                    )
+                time.sleep(0.05)
+
+    def _lock_values(self, info: LockInfo) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "environment": self.environment,
+            "id": info.id,
+            "owner": info.owner,
+            "host": info.host,
+            "pid": info.pid,
+            "operation": info.operation,
+            "since": info.since,
+            "expires_at": info.since + self.lock_ttl,
+        }
+
+    def _lock_row(self, conn: Connection) -> Any:
+        return conn.execute(select(lock_table).where(*self._where(lock_table))).one_or_none()
+
+    def _rows(self) -> Any:
+        return select(state_table).where(*self._where(state_table))
+
+    def _where(self, table: Table) -> tuple[Any, ...]:
+        return (table.c.project == self.project, table.c.environment == self.environment)
+
+    def _parse(self, row: Any) -> StateSnapshot:
+        snapshot = parse_body(row.body, row.serial)
+        if snapshot.lineage != row.lineage:
+            raise StateCorrupt(row.serial, f"the body has lineage {snapshot.lineage}")
+        if (snapshot.project, snapshot.environment) != (self.project, self.environment):
+            raise StateCorrupt(
+                row.serial, f"the body is for {snapshot.project}/{snapshot.environment}"
+            )
+        return snapshot
+
+
+def _lock_info(row: Any) -> LockInfo:
+    return LockInfo(
+        id=row.id,
+        owner=row.owner,
+        host=row.host,
+        pid=row.pid,
+        operation=row.operation,
+        since=utc(row.since),
+    )
+
+
+def open_store(
+    url: str | None,
+    project: str,
+    environment: str,
+    base_dir: str | Path,
+    *,
+    lock_ttl: timedelta = DEFAULT_LOCK_TTL,
+) -> StateStore:
+    """Open (creating the tables if needed) the store for one project and environment.
+
+    ``url`` ``None`` means ``sqlite:///<base_dir>/.agentform/state.db``; see
+    :func:`agentform.state.tables.connect` for the URLs accepted.
+    """
+    return StateStore(connect(url, base_dir), project, environment, lock_ttl=lock_ttl)
