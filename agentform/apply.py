@@ -1,0 +1,290 @@
+"""Apply: carry out a plan through a provider, recording state after every change.
+
+This module owns :func:`apply_plan`, its outcome :class:`ApplyResult`, and the errors that stop
+an apply before anything is touched (:class:`StalePlan`, :class:`ProtectedResource`, both
+:class:`ApplyError`). It walks ``Plan.changes`` with bounded parallelism: a change starts only
+when every change it waits for has succeeded; a failed change skips its dependants while
+independent branches finish. Temporary provider errors are retried with backoff; anything else
+fails the resource. Every provider mutation is followed by a compare-and-set state write, made
+one at a time under a lock so serials stay consecutive (a replace writes twice: after the
+delete and after the create).
+
+Called by the CLI (``apply``, ``destroy``) and by tests with the fake provider.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from agentform.plan import Action, Change, Plan
+from agentform.provider import ObservedResource, Provider, ResourceValue, TemporaryProviderError
+from agentform.state.snapshot import RecordedResource, StateSnapshot, empty
+from agentform.state.store import StateStore
+
+__all__ = [
+    "ApplyError",
+    "ApplyEvent",
+    "ApplyResult",
+    "ProtectedResource",
+    "StalePlan",
+    "apply_plan",
+    "exponential_backoff",
+]
+
+_T = TypeVar("_T")
+
+
+class ApplyError(Exception):
+    """Apply refused to start; nothing was changed. The message says what to do."""
+
+
+class StalePlan(ApplyError):
+    """State moved on since the plan was made."""
+
+
+class ProtectedResource(ApplyError):
+    """The plan would destroy data (a memory store) and ``allow_data_loss`` was not given."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyEvent:
+    """Progress for ``on_event``: ``status`` is started, retrying, done, failed or skipped.
+
+    ``started`` and ``retrying`` come from worker threads; the callback must be thread-safe.
+    """
+
+    address: str
+    action: Action
+    status: str
+    message: str = ""
+
+
+@dataclass
+class ApplyResult:
+    """What happened to each change; ``serial`` is the last state serial written."""
+
+    serial: int
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.skipped
+
+
+def exponential_backoff(attempt: int) -> float:
+    """Seconds to wait before retry ``attempt`` (0-based): 0.5, 1, 2, 4 ... at most 30."""
+    return float(min(30.0, 0.5 * 2**attempt))
+
+
+class _StateWriter:
+    """The single writer: one compare-and-set per recorded change, serials consecutive."""
+
+    def __init__(self, store: StateStore, snapshot: StateSnapshot) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self.snapshot = snapshot
+
+    def record(self, address: str, resource: RecordedResource | None) -> None:
+        with self._lock:
+            resources = dict(self.snapshot.resources)
+            if resource is None:
+                resources.pop(address, None)
+            else:
+                resources[address] = resource
+            new = self.snapshot.next(resources)
+            self._store.write(new, expected_serial=self.snapshot.serial)
+            self.snapshot = new
+
+
+def apply_plan(
+    plan: Plan,
+    provider: Provider,
+    store: StateStore,
+    *,
+    parallelism: int = 10,
+    retries: int = 3,
+    backoff: Callable[[int], float] = exponential_backoff,
+    on_event: Callable[[ApplyEvent], None] | None = None,
+    allow_data_loss: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ApplyResult:
+    """Carry out ``plan`` under the state lock; return what was done, failed and skipped.
+
+    Raises :class:`StalePlan` when the store's latest serial or lineage is not the plan's,
+    :class:`ProtectedResource` when the plan deletes or replaces a memory store and
+    ``allow_data_loss`` is false, and :class:`~agentform.state.StateLocked` when another run
+    holds the lock. After those checks it raises nothing for a failed resource: see the result.
+    """
+    emit = on_event or (lambda event: None)
+    with store.lock("apply"):
+        start = _check_fresh(plan, store)
+        _check_protected(plan, allow_data_loss)
+        writer = _StateWriter(store, start)
+        if plan.refresh_only:
+            _refresh(plan, writer)
+            return ApplyResult(serial=writer.snapshot.serial)
+
+        def run(change: Change) -> None:
+            _carry_out(change, provider, writer, retries, backoff, sleep, emit)
+
+        result = _walk(plan, run, parallelism, emit)
+        result.serial = writer.snapshot.serial
+        return result
+
+
+def _check_fresh(plan: Plan, store: StateStore) -> StateSnapshot:
+    latest = store.read()
+    serial = latest.serial if latest else 0
+    if plan.serial != serial:
+        raise StalePlan(
+            f"plan was made against state serial {plan.serial}, state is now {serial}; "
+            'run "agentform plan" again.'
+        )
+    if latest is not None and plan.lineage != latest.lineage:
+        raise StalePlan(
+            f"plan was made against state lineage {plan.lineage}, but the state has lineage "
+            f'{latest.lineage}; run "agentform plan" again.'
+        )
+    if latest is not None:
+        return latest
+    start = empty(store.project, store.environment)
+    return start.model_copy(update={"lineage": plan.lineage}) if plan.lineage else start
+
+
+def _check_protected(plan: Plan, allow_data_loss: bool) -> None:
+    doomed = [
+        c.address
+        for c in plan.changes
+        if c.kind == "memory" and c.action in (Action.DELETE, Action.REPLACE)
+    ]
+    if doomed and not allow_data_loss:
+        raise ProtectedResource(
+            f"the plan would destroy {', '.join(doomed)} and the data it holds; nothing was "
+            "changed. Keep it in the spec, or pass --allow-data-loss to delete it."
+        )
+
+
+def _refresh(plan: Plan, writer: _StateWriter) -> None:
+    """Record what was observed: drifted values replace recorded ones, vanished ones go."""
+    for drift in plan.drift:
+        current = writer.snapshot.resources.get(drift.address)
+        if current is None:
+            continue
+        if drift.observed is None:
+            writer.record(drift.address, None)
+        else:
+            values = {k: drift.observed.get(k) for k in current.values}
+            writer.record(drift.address, current.model_copy(update={"values": values}))
+
+
+def _walk(
+    plan: Plan,
+    run: Callable[[Change], None],
+    parallelism: int,
+    emit: Callable[[ApplyEvent], None],
+) -> ApplyResult:
+    """Start each change once everything it waits for succeeded; skip it if any did not."""
+    result = ApplyResult(serial=plan.serial)
+    pending = [c for c in plan.changes if c.action is not Action.NOOP]
+    succeeded: set[str] = set()
+    running: dict[Future[None], Change] = {}
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        while pending or running:
+            before = len(pending)
+            for change in list(pending):
+                blocked = [w for w in change.waits_for if w in result.failed or w in result.skipped]
+                if blocked:
+                    pending.remove(change)
+                    why = "failed" if blocked[0] in result.failed else "was skipped"
+                    reason = f"depends on {blocked[0]}, which {why}"
+                    result.skipped[change.address] = reason
+                    emit(ApplyEvent(change.address, change.action, "skipped", reason))
+                elif all(w in succeeded for w in change.waits_for):
+                    pending.remove(change)
+                    running[pool.submit(run, change)] = change
+            if not running:
+                if len(pending) == before:  # stuck: the plan waits for a change it does not have
+                    for change in pending:
+                        result.skipped[change.address] = "waits for a change not in the plan"
+                    pending.clear()
+                continue
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                change = running.pop(future)
+                error = future.exception()
+                if error is None:
+                    succeeded.add(change.address)
+                    _done_list(result, change.action).append(change.address)
+                    emit(ApplyEvent(change.address, change.action, "done"))
+                else:
+                    result.failed[change.address] = str(error) or type(error).__name__
+                    emit(ApplyEvent(change.address, change.action, "failed", str(error)))
+    return result
+
+
+def _done_list(result: ApplyResult, action: Action) -> list[str]:
+    return {
+        Action.CREATE: result.created,
+        Action.UPDATE: result.updated,
+        Action.REPLACE: result.replaced,
+        Action.DELETE: result.deleted,
+    }[action]
+
+
+def _carry_out(
+    change: Change,
+    provider: Provider,
+    writer: _StateWriter,
+    retries: int,
+    backoff: Callable[[int], float],
+    sleep: Callable[[float], None],
+    emit: Callable[[ApplyEvent], None],
+) -> None:
+    """Do one change through the provider, recording state after each mutation."""
+    emit(ApplyEvent(change.address, change.action, "started"))
+
+    def attempt(operation: Callable[[], _T]) -> _T:
+        for n in range(retries + 1):
+            try:
+                return operation()
+            except TemporaryProviderError as exc:
+                if n == retries:
+                    raise TemporaryProviderError(
+                        f"{exc} (still failing after {retries} retries; try again later)",
+                        exc.delay,
+                    ) from exc
+                delay = max(exc.delay, backoff(n))
+                emit(ApplyEvent(change.address, change.action, "retrying", f"{exc}; in {delay}s"))
+                sleep(delay)
+        raise AssertionError("unreachable")
+
+    old = ObservedResource(change.address, change.id or "", dict(change.before or {}))
+    if change.action in (Action.DELETE, Action.REPLACE):
+        attempt(lambda: provider.delete(old))
+        # persist after every change: a crash mid-apply must not forget what is gone
+        writer.record(change.address, None)
+    if change.after is None:
+        return
+    desired = ResourceValue.of(change.address, change.after)
+    if change.action is Action.UPDATE:
+        made = attempt(lambda: provider.update(desired, old))
+    else:
+        made = attempt(lambda: provider.create(desired))
+    record = RecordedResource(
+        kind=desired.kind,
+        name=desired.name,
+        provider=provider.name,
+        id=made.id,
+        values=dict(desired.values),
+    )
+    writer.record(change.address, record)

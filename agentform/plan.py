@@ -1,0 +1,398 @@
+"""Plans: what apply would change, why, and how risky it is, computed before anything is touched.
+
+This module owns :class:`Action` (which knows its symbol, ``+ ~ -/+ -``), :class:`Change` (one
+address: action, before/after values, changed fields, reasons, risks), :class:`Risk`,
+:class:`Drift` (observed differs from recorded) and :class:`Plan` (the changes in apply order
+plus the project, environment, lineage and serial of the state they were computed against), and
+:func:`make_plan`, which diffs desired against recorded (and observed when given). Every change
+carries a reason, no-ops included ("up to date"): the diff explains itself before anything acts.
+
+Pure: no I/O, no printing. Called by the CLI (``plan``, ``apply``) and by
+:func:`agentform.apply.apply_plan`, which walks ``Plan.changes``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import graphlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from agentform.provider import ObservedResource, ResourceValue
+from agentform.resources import dependencies
+from agentform.spec.durations import parse_duration
+from agentform.state.snapshot import StateSnapshot
+
+__all__ = ["Action", "Change", "Drift", "Plan", "PlanError", "Risk", "make_plan"]
+
+Values = Mapping[str, Any]
+
+
+class Action(enum.Enum):
+    """What apply does to one address; ``.symbol`` is how a plan shows it."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+    NOOP = "no-op"
+
+    @property
+    def symbol(self) -> str:
+        return _SYMBOLS[self]
+
+
+_SYMBOLS = {
+    Action.CREATE: "+",
+    Action.UPDATE: "~",
+    Action.REPLACE: "-/+",
+    Action.DELETE: "-",
+    Action.NOOP: " ",
+}
+
+
+class PlanError(ValueError):
+    """The plan request itself is wrong (an unknown ``--target`` or ``--replace`` address)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Risk:
+    """A behaviour change a reviewer should look at before applying."""
+
+    level: Literal["low", "medium", "high"]
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One address: the action, the values before and after, and why.
+
+    ``before`` is what is there now (observed when the plan refreshed, else recorded), ``after``
+    the desired values; ``id`` the provider id recorded in state. ``waits_for`` names the other
+    changes of the plan that must succeed before this one starts.
+    """
+
+    address: str
+    action: Action
+    before: Values | None
+    after: Values | None
+    changed: tuple[str, ...] = ()
+    replace_fields: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    risks: tuple[Risk, ...] = ()
+    id: str | None = None
+    waits_for: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return self.address.partition(".")[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """A recorded resource whose observed values differ (``observed`` None: deleted outside)."""
+
+    address: str
+    fields: tuple[str, ...]
+    recorded: Values
+    observed: Values | None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Changes in apply order and the state (lineage, serial) they were computed against.
+
+    Creates, updates and replaces come in dependency order, then deletes in reverse dependency
+    order. ``lineage`` is None when there was no state yet.
+    """
+
+    project: str
+    environment: str
+    lineage: str | None
+    serial: int
+    changes: tuple[Change, ...] = ()
+    drift: tuple[Drift, ...] = ()
+    refresh_only: bool = False
+
+    @property
+    def has_changes(self) -> bool:
+        if self.refresh_only:
+            return bool(self.drift)
+        return any(c.action is not Action.NOOP for c in self.changes)
+
+    def count(self, action: Action) -> int:
+        return sum(1 for c in self.changes if c.action is action)
+
+
+def make_plan(
+    desired: Mapping[str, ResourceValue],
+    recorded: StateSnapshot | None,
+    observed: Mapping[str, ObservedResource | None] | None = None,
+    *,
+    replace_fields: Mapping[str, Iterable[str]] | None = None,
+    targets: Iterable[str] = (),
+    force_replace: Iterable[str] = (),
+    refresh_only: bool = False,
+    project: str = "",
+    environment: str = "",
+) -> Plan:
+    """Diff desired against recorded (and observed, when the caller refreshed) into a plan.
+
+    ``observed`` maps recorded addresses to what the provider reads now (None: gone); addresses
+    it does not name are compared with recorded values only. ``replace_fields`` maps a kind to
+    the fields that cannot change in place. ``targets`` limits the plan to those addresses and
+    their dependencies; ``force_replace`` replaces addresses even when nothing changed.
+    ``project``/``environment`` name the state when ``recorded`` is None.
+    """
+    state = recorded.resources if recorded is not None else {}
+    seen = observed or {}
+    drift = tuple(
+        d for a in sorted(state) if a in seen and (d := _drift(a, state[a].values, seen[a]))
+    )
+    plan = Plan(
+        project=recorded.project if recorded else project,
+        environment=recorded.environment if recorded else environment,
+        lineage=recorded.lineage if recorded else None,
+        serial=recorded.serial if recorded else 0,
+        drift=drift,
+        refresh_only=refresh_only,
+    )
+    replace = {kind: frozenset(f) for kind, f in (replace_fields or {}).items()}
+    forced = frozenset(force_replace)
+    for address in sorted(forced | frozenset(targets)):
+        if address not in desired and address not in state:
+            raise PlanError(
+                f"{address} is neither in the spec nor in state; check the address "
+                '(run "agentform graph" to list them)'
+            )
+    if refresh_only:
+        return plan
+    wanted = _with_dependencies(frozenset(targets), desired) if targets else None
+
+    changes: dict[str, Change] = {}
+    for address, value in desired.items():
+        if wanted is not None and address not in wanted:
+            continue
+        rec = state.get(address)
+        if rec is None or (address in seen and seen[address] is None):
+            reason = "not in state" if rec is None else "deleted outside agentform"
+            changes[address] = Change(
+                address, Action.CREATE, None, value.values, tuple(sorted(value.values)),
+                reasons=(reason,), risks=_create_risks(address, value.values),
+                id=rec.id if rec else None,
+            )  # fmt: skip
+            continue
+        live = seen.get(address)
+        changes[address] = _compare(
+            address, rec.values, live.values if live else None, value.values, rec.id,
+            replace.get(value.kind, frozenset()), forced=address in forced,
+        )  # fmt: skip
+    for address, rec in state.items():
+        if address in desired or (wanted is not None and address not in wanted):
+            continue
+        gone = address in seen and seen[address] is None
+        reason = "removed from the spec" + (" (already deleted outside agentform)" if gone else "")
+        risks: tuple[Risk, ...] = ()
+        if rec.kind == "memory":
+            risks = (Risk("high", f"deleting {address} destroys its data"),)
+        changes[address] = Change(
+            address, Action.DELETE, dict(rec.values), None, reasons=(reason,), risks=risks,
+            id=rec.id,
+        )  # fmt: skip
+    return _ordered(plan, changes, desired, {a: r.values for a, r in state.items()})
+
+
+def _with_dependencies(targets: frozenset[str], desired: Mapping[str, ResourceValue]) -> set[str]:
+    out: set[str] = set()
+    todo = list(targets)
+    while todo:
+        address = todo.pop()
+        if address in out:
+            continue
+        out.add(address)
+        if address in desired:
+            todo.extend(dependencies(address, desired[address].values))
+    return out
+
+
+def _drift(address: str, recorded: Values, live: ObservedResource | None) -> Drift | None:
+    if live is None:
+        return Drift(address, tuple(sorted(recorded)), recorded, None)
+    fields = tuple(k for k in sorted(recorded) if live.values.get(k) != recorded[k])
+    return Drift(address, fields, recorded, live.values) if fields else None
+
+
+def _compare(
+    address: str,
+    recorded: Values,
+    live: Values | None,
+    after: Values,
+    id: str | None,
+    replace_fields: frozenset[str],
+    *,
+    forced: bool,
+) -> Change:
+    # compare with what is there now; fields only the provider reports (ids, status) are ignored
+    before = dict(live) if live is not None else dict(recorded)
+    keys = sorted(set(recorded) | set(after))
+    changed = tuple(k for k in keys if before.get(k) != after.get(k))
+    reasons = [_reason(k, before.get(k), after.get(k)) for k in changed]
+    if live is not None and any(live.get(k) != recorded.get(k) for k in changed):
+        reasons.append("changed outside agentform")
+    stuck = tuple(k for k in changed if k in replace_fields)
+    reasons += [f"{k} cannot change in place" for k in stuck]
+    if forced:
+        reasons.append("replace requested")
+    if not changed and not forced:
+        return Change(address, Action.NOOP, before, after, reasons=("up to date",), id=id)
+    action = Action.REPLACE if stuck or forced else Action.UPDATE
+    risks = _update_risks(address, before, after)
+    if action is Action.REPLACE and address.startswith("memory."):
+        risks += (Risk("high", f"replacing {address} destroys its data"),)
+    return Change(address, action, before, after, changed, stuck, tuple(reasons), risks, id)
+
+
+def _reason(key: str, old: Any, new: Any) -> str:
+    if isinstance(old, list) or isinstance(new, list):
+        old_items, new_items = _as_list(old), _as_list(new)
+        added = [f"+ {x}" for x in new_items if x not in old_items]
+        removed = [f"- {x}" for x in old_items if x not in new_items]
+        if (added or removed) and all(isinstance(x, str) for x in old_items + new_items):
+            return f"{key}: {' '.join(added + removed)}"
+        return f"{key} changed"
+    if key == "instructions" or any(
+        isinstance(v, dict) or (isinstance(v, str) and len(v) > 40) for v in (old, new)
+    ):
+        return f"{key} changed"
+    if old is None:
+        return f"{key} set to {new!r}"
+    if new is None:
+        return f"{key} unset (was {old!r})"
+    return f"{key}: {old!r} → {new!r}"
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
+
+
+# -- risks ------------------------------------------------------------------------------------
+
+_EFFECT_RANK = {"deny": 0, "require_approval": 1, "allow": 2}
+
+
+def _create_risks(address: str, after: Values) -> tuple[Risk, ...]:
+    if address.startswith("policy.") and after.get("effect") == "allow":
+        return (Risk("high", f"new allow policy {address} widens what agents may call"),)
+    return ()
+
+
+def _update_risks(address: str, before: Values, after: Values) -> tuple[Risk, ...]:
+    kind = address.partition(".")[0]
+    check = _RISK_CHECKS.get(kind)
+    return tuple(check(address, before, after)) if check else ()
+
+
+def _added(before: Values, after: Values, key: str) -> list[Any]:
+    old = _as_list(before.get(key))
+    return [x for x in _as_list(after.get(key)) if x not in old]
+
+
+def _agent_risks(address: str, before: Values, after: Values) -> Iterable[Risk]:
+    for tool in _added(before, after, "tools"):
+        yield Risk("medium", f"{address} may now call tool {tool}")
+    for agent in _added(before, after, "delegates"):
+        yield Risk("medium", f"new delegation edge {address} → agent.{agent}")
+    if before.get("instructions") != after.get("instructions"):
+        yield Risk("medium", f"instructions of {address} changed: its behaviour will change")
+
+
+def _policy_risks(address: str, before: Values, after: Values) -> Iterable[Risk]:
+    old, new = before.get("effect"), after.get("effect")
+    if _EFFECT_RANK.get(str(new), 0) > _EFFECT_RANK.get(str(old), 2):
+        yield Risk("high", f"{address} widened: {old} → {new}")
+    if before.get("when") and not after.get("when"):
+        level: Literal["low", "high"] = "high" if new == "allow" else "low"
+        yield Risk(level, f"{address} no longer has a condition: it applies to every call")
+    if new == "allow":
+        for key in ("agents", "tools"):
+            for item in _added(before, after, key):
+                yield Risk("high", f"allow policy {address} now covers {key}: + {item}")
+
+
+def _memory_risks(address: str, before: Values, after: Values) -> Iterable[Risk]:
+    for key, level in (("retention", "high"), ("ttl", "medium")):
+        if _shorter(before.get(key), after.get(key)):
+            yield Risk(
+                "high" if level == "high" else "medium",
+                f"{key} of {address} shortened: {before.get(key) or 'unlimited'}"
+                f" → {after.get(key)}; data expires sooner",
+            )
+
+
+def _shorter(old: Any, new: Any) -> bool:
+    if not isinstance(new, str):
+        return False
+    if not isinstance(old, str):
+        return True  # unlimited → limited
+    try:
+        return parse_duration(new) < parse_duration(old)
+    except ValueError:
+        return False
+
+
+_RISK_CHECKS: dict[str, Callable[[str, Values, Values], Iterable[Risk]]] = {
+    "agent": _agent_risks,
+    "policy": _policy_risks,
+    "memory": _memory_risks,
+}
+
+
+# -- ordering ---------------------------------------------------------------------------------
+
+
+def _topological(addresses: Iterable[str], needs: Callable[[str], Iterable[str]]) -> list[str]:
+    present = set(addresses)
+    sorter = graphlib.TopologicalSorter({a: {d for d in needs(a) if d in present} for a in present})
+    sorter.prepare()
+    out: list[str] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())
+        out.extend(ready)
+        sorter.done(*ready)
+    return out
+
+
+def _ordered(
+    plan: Plan,
+    changes: dict[str, Change],
+    desired: Mapping[str, ResourceValue],
+    recorded: Mapping[str, Values],
+) -> Plan:
+    """Put changes in apply order and tell each which other changes it waits for."""
+    acting = {a for a, c in changes.items() if c.action is not Action.NOOP}
+    deletes = {a for a, c in changes.items() if c.action is Action.DELETE}
+
+    def needs(address: str) -> frozenset[str]:
+        value = desired.get(address)
+        return dependencies(address, value.values) if value else frozenset()
+
+    def needs_recorded(address: str) -> frozenset[str]:
+        return dependencies(address, recorded.get(address, {}))
+
+    ordered: list[Change] = []
+    for address in _topological(set(changes) - deletes, needs):
+        waits = sorted(d for d in needs(address) if d in acting and d not in deletes)
+        ordered.append(_with_waits(changes[address], waits))
+    # deletes go dependants first: a delete waits for every change to what recorded used it
+    for address in reversed(_topological(deletes, needs_recorded)):
+        waits = sorted(a for a in acting if a != address and address in needs_recorded(a))
+        ordered.append(_with_waits(changes[address], waits))
+    return Plan(
+        plan.project, plan.environment, plan.lineage, plan.serial, tuple(ordered), plan.drift
+    )
+
+
+def _with_waits(change: Change, waits: list[str]) -> Change:
+    return dataclasses.replace(change, waits_for=tuple(waits)) if waits else change

@@ -1,0 +1,87 @@
+"""Desired resources: the plain values a provider is asked to make real, derived from a spec.
+
+This module owns the translation from typed spec models to plain
+:class:`~agentform.provider.ResourceValue` (:func:`desired_resources`) and the one rule that
+reads dependencies back out of those plain values (:func:`dependencies`), so the planner can
+order recorded resources that are no longer in the spec. Values are the JSON-able dump of the
+spec object (``model_dump(mode="json")``); an agent also carries ``policies``, the names of the
+policies that govern it, resolved here because a provider deploying the agent must know them and
+must not match globs itself. Secrets stay ``${secret.NAME}`` references: nothing here resolves
+them.
+
+Pure. Called by the planner (:mod:`agentform.plan`) and, through plans, by apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from agentform.graph import BUS, STORE, build_graph
+from agentform.provider import ResourceValue
+from agentform.spec.models import Spec
+
+__all__ = ["dependencies", "desired_resources"]
+
+
+def desired_resources(spec: Spec) -> dict[str, ResourceValue]:
+    """Every resource the spec declares, keyed by address, in dependency (graph) order.
+
+    One per agent, model, tool, memory store, policy and schedule, plus ``runtime.bus`` and
+    ``runtime.store``.
+    """
+    graph = build_graph(spec)
+    values: dict[str, dict[str, Any]] = {
+        BUS: spec.runtime.bus.model_dump(mode="json"),
+        STORE: spec.runtime.store.model_dump(mode="json"),
+    }
+    sections: Mapping[str, Mapping[str, Any]] = {
+        "model": spec.models,
+        "tool": spec.tools,
+        "memory": spec.memory,
+        "policy": spec.policies,
+        "agent": spec.agents,
+        "schedule": spec.schedules,
+    }
+    for kind, items in sections.items():
+        for name, item in items.items():
+            values[f"{kind}.{name}"] = item.model_dump(mode="json")
+    for name in spec.agents:
+        address = f"agent.{name}"
+        values[address]["policies"] = sorted(
+            d.partition(".")[2] for d in graph.depends[address] if d.startswith("policy.")
+        )
+    return {address: ResourceValue.of(address, values[address]) for address in graph.order()}
+
+
+def _names(values: Mapping[str, Any], key: str) -> list[str]:
+    found = values.get(key)
+    if isinstance(found, str):
+        return [found]
+    if isinstance(found, list):
+        return [str(item) for item in found]
+    return []
+
+
+def dependencies(address: str, values: Mapping[str, Any]) -> frozenset[str]:
+    """The addresses ``address`` needs, read from its plain values (desired or recorded).
+
+    Mirrors :func:`agentform.graph.build_graph` (a test holds them equal) but needs no spec, so
+    it works for resources that exist only in state. Delegation edges are not dependencies.
+    """
+    kind = address.partition(".")[0]
+    if kind == "agent":
+        return frozenset(
+            [BUS, STORE]
+            + [f"model.{m}" for m in _names(values, "model")]
+            + [f"tool.{t}" for t in _names(values, "tools")]
+            + [f"memory.{m}" for m in _names(values, "memory")]
+            + [f"policy.{p}" for p in _names(values, "policies")]
+        )
+    if kind == "memory":
+        return frozenset([STORE])
+    if kind == "model":
+        return frozenset(f"model.{m}" for m in _names(values, "fallback"))
+    if kind == "schedule":
+        return frozenset(f"agent.{a}" for a in _names(values, "agent"))
+    return frozenset()

@@ -1,0 +1,136 @@
+"""Desired resources: one value per spec object, graph order, policies resolved, secrets kept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agentform.graph import build_graph
+from agentform.resources import dependencies, desired_resources
+from agentform.spec.loader import load_spec
+from agentform.spec.models import Spec
+from tests.conftest import WriteSpec
+
+SPEC = """\
+version: 1
+project: desk
+models:
+  fast: {provider: openai, model: gpt-4o-mini, api_key: "${secret.OPENAI_API_KEY}",
+         fallback: [offline]}
+  offline: {provider: scripted, script: scripts/rules.yaml}
+tools:
+  kb: {mcp: {command: [python, kb.py]}, side_effects: none}
+  refunds: {mcp: {url: "http://billing:8080/mcp"}, side_effects: idempotent}
+memory:
+  facts: {kind: long_term, scope: customer, retention: 365d}
+agents:
+  triage:
+    model: fast
+    instructions: "Help {{ customer }}"
+    tools: [kb]
+    memory: [facts]
+    delegates: [billing]
+  billing: {model: fast, tools: [refunds]}
+policies:
+  refund-approval: {agents: [billing], tools: [refunds], effect: require_approval,
+                    approvers: [lead]}
+  read-only: {agents: ["*"], tools: [kb], effect: allow}
+access: {roles: {lead: ["approve:refund-approval"]}}
+schedules:
+  weekly: {cron: "0 9 * * MON", agent: triage, input: "Summarise last week"}
+"""
+
+
+@pytest.fixture
+def spec(write_spec: WriteSpec) -> Spec:
+    result = load_spec(write_spec(SPEC), environ={})
+    assert result.spec is not None, result.diagnostics
+    return result.spec
+
+
+def test_one_resource_per_spec_object_in_graph_order(spec: Spec) -> None:
+    desired = desired_resources(spec)
+    assert list(desired) == build_graph(spec).order()
+    assert sorted(desired) == [
+        "agent.billing",
+        "agent.triage",
+        "memory.facts",
+        "model.fast",
+        "model.offline",
+        "policy.read-only",
+        "policy.refund-approval",
+        "runtime.bus",
+        "runtime.store",
+        "schedule.weekly",
+        "tool.kb",
+        "tool.refunds",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("address", "key", "expected"),
+    [
+        ("memory.facts", "retention", "365d"),
+        ("model.fast", "api_key", "${secret.OPENAI_API_KEY}"),
+        ("model.fast", "fallback", ["offline"]),
+        (
+            "tool.refunds",
+            "mcp",
+            {
+                "command": None,
+                "env": {},
+                "cwd": None,
+                "url": "http://billing:8080/mcp",
+                "headers": {},
+            },
+        ),
+        ("agent.triage", "policies", ["read-only"]),
+        ("agent.billing", "policies", ["read-only", "refund-approval"]),
+        ("agent.triage", "instructions", "Help {{ customer }}"),
+        ("runtime.bus", "url", "embedded"),
+        ("schedule.weekly", "agent", "triage"),
+    ],
+    ids=[
+        "duration-as-text",
+        "secret-stays-a-reference",
+        "list",
+        "nested",
+        "policies-resolved",
+        "glob-and-named-policies",
+        "prompt-template-kept",
+        "runtime",
+        "schedule",
+    ],
+)
+def test_values_are_json_dumps(spec: Spec, address: str, key: str, expected: Any) -> None:
+    value = desired_resources(spec)[address]
+    assert value.values[key] == expected
+    assert (value.kind, value.name) == tuple(address.split(".", 1))
+
+
+def test_dependencies_from_values_match_the_graph(spec: Spec) -> None:
+    graph = build_graph(spec)
+    for address, value in desired_resources(spec).items():
+        assert dependencies(address, value.values) == graph.depends[address], address
+
+
+@pytest.mark.parametrize(
+    ("address", "values", "expected"),
+    [
+        ("tool.kb", {}, set()),
+        ("memory.m", {"kind": "session"}, {"runtime.store"}),
+        ("schedule.s", {"agent": "a"}, {"agent.a"}),
+        ("model.m", {"fallback": ["x", "y"]}, {"model.x", "model.y"}),
+        (
+            "agent.a",
+            {"model": "m", "tools": ["t"], "memory": [], "policies": ["p"], "delegates": ["b"]},
+            {"runtime.bus", "runtime.store", "model.m", "tool.t", "policy.p"},
+        ),
+    ],
+    ids=["tool", "memory", "schedule", "model-fallback", "agent-without-delegates"],
+)
+def test_dependencies_of_recorded_values(
+    address: str, values: dict[str, Any], expected: set[str]
+) -> None:
+    assert dependencies(address, values) == expected
