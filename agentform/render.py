@@ -1,0 +1,112 @@
+"""Plans for people: Terraform-style text with symbols, field-level before/after and risks.
+
+::
+
+    ~ agent.triage  (update in place)
+        # instructions changed; tools: + refunds
+        ~ instructions: "You triage…" -> "You triage and route…"
+        ~ tools: ["kb"] -> ["kb", "refunds"]
+      ! medium: agent.triage may now call tool refunds
+
+    Plan: 1 to add, 1 to change, 0 to replace, 0 to destroy.
+
+Pure: returns a string (ANSI colours when asked) and never prints. Called by the CLI ``plan``
+and ``apply`` commands. The machine-readable form is :mod:`agentform.planfile`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from agentform.plan import Action, Change, Plan
+
+__all__ = ["render_plan", "summary"]
+
+_COLOR = {
+    Action.CREATE: "\x1b[32m",
+    Action.UPDATE: "\x1b[33m",
+    Action.REPLACE: "\x1b[35m",
+    Action.DELETE: "\x1b[31m",
+    Action.NOOP: "",
+}
+_RISK = {"high": "\x1b[1;31m", "medium": "\x1b[33m", "low": "\x1b[2m"}
+_RESET = "\x1b[0m"
+_WHAT = {
+    Action.CREATE: "create",
+    Action.UPDATE: "update in place",
+    Action.REPLACE: "replace",
+    Action.DELETE: "destroy",
+}
+_MAX = 60
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    if isinstance(value, str) and "\n" in value:
+        lines = value.count("\n") + 1
+        first = value.split("\n", 1)[0]
+        text = json.dumps(first[:_MAX] + ("…" if len(first) > _MAX else ""), ensure_ascii=False)
+        return f"{text} (+{lines - 1} more lines)"
+    return text if len(text) <= _MAX else text[: _MAX - 1] + "…"
+
+
+def _fields(change: Change) -> list[str]:
+    before: Mapping[str, Any] = change.before or {}
+    after: Mapping[str, Any] = change.after or {}
+    if change.action is Action.CREATE:
+        return [f"+ {k}: {_show(v)}" for k, v in after.items() if v not in (None, "", [], {})]
+    if change.action is Action.DELETE:
+        return []
+    out = []
+    for key in change.changed:
+        mark = "  # forces replacement" if key in change.replace_fields else ""
+        if key not in before:
+            out.append(f"+ {key}: {_show(after.get(key))}{mark}")
+        elif key not in after:
+            out.append(f"- {key}: {_show(before.get(key))}{mark}")
+        else:
+            out.append(f"~ {key}: {_show(before.get(key))} -> {_show(after.get(key))}{mark}")
+    return out
+
+
+def summary(plan: Plan) -> str:
+    """``Plan: 2 to add, 1 to change, 0 to replace, 1 to destroy.`` (or "No changes.")."""
+    if plan.refresh_only:
+        n = len(plan.drift)
+        return f"Refresh: {n} object{'s' if n != 1 else ''} changed outside agentform."
+    if not plan.has_changes:
+        return "No changes. The running system matches the spec."
+    return (
+        f"Plan: {plan.count(Action.CREATE)} to add, {plan.count(Action.UPDATE)} to change, "
+        f"{plan.count(Action.REPLACE)} to replace, {plan.count(Action.DELETE)} to destroy."
+    )
+
+
+def render_plan(plan: Plan, *, color: bool = False) -> str:
+    """The whole plan: drift first, then each change with its reasons, fields and risks."""
+
+    def paint(code: str, text: str) -> str:
+        return f"{code}{text}{_RESET}" if color and code else text
+
+    lines: list[str] = []
+    if plan.drift:
+        lines.append("Objects changed outside agentform:")
+        for drift in plan.drift:
+            what = "deleted" if drift.observed is None else ", ".join(drift.fields)
+            lines.append(f"  ~ {drift.address}: {what}")
+        lines.append("")
+    for change in plan.changes:
+        if change.action is Action.NOOP or plan.refresh_only:
+            continue
+        symbol = paint(_COLOR[change.action], change.action.symbol)
+        lines.append(f"{symbol} {change.address}  ({_WHAT[change.action]})")
+        if change.reasons:
+            lines.append(f"    # {'; '.join(change.reasons)}")
+        lines.extend(f"    {field}" for field in _fields(change))
+        for risk in change.risks:
+            lines.append("  " + paint(_RISK[risk.level], f"! {risk.level}: {risk.message}"))
+        lines.append("")
+    lines.append(summary(plan))
+    return "\n".join(lines) + "\n"
