@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from agentform import __version__
-from agentform.cli import fmt, graph, init, schema, state, validate
+from agentform.cli import fmt, graph, init, plan, schema, state, validate
 
 __all__ = ["cli", "main"]
 
@@ -40,6 +40,8 @@ def cli(ctx: click.Context, color: bool | None) -> None:
 
 for _module in (init, validate, fmt, schema, graph):
     cli.add_command(_module.command)
+cli.add_command(plan.plan_command)
+cli.add_command(plan.show_command)
 cli.add_command(state.group)
 cli.add_command(state.force_unlock_command)
 
