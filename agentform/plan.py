@@ -176,6 +176,20 @@ def make_plan(
         if wanted is not None and address not in wanted:
             continue
         rec = state.get(address)
+        orphan = seen.get(address) if rec is None else None
+        if orphan is not None:
+            # made by an apply that was interrupted before it recorded it: adopt, never duplicate
+            found = _compare(
+                address, orphan.values, orphan.values, value.values, orphan.id,
+                replace.get(value.kind, frozenset()), forced=address in forced,
+            )  # fmt: skip
+            changes[address] = dataclasses.replace(
+                found,
+                action=Action.UPDATE if found.action is Action.NOOP else found.action,
+                reasons=("exists but is not in state (an interrupted apply?): adopting it",
+                         *(r for r in found.reasons if r != "up to date")),
+            )  # fmt: skip
+            continue
         if rec is None or (address in seen and seen[address] is None):
             reason = "not in state" if rec is None else "deleted outside agentform"
             changes[address] = Change(

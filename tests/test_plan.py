@@ -369,3 +369,16 @@ def test_replace_forces_a_replace_with_a_reason() -> None:
 def test_unknown_addresses_are_refused(options: dict[str, Any]) -> None:
     with pytest.raises(PlanError, match="is neither in the spec nor in state"):
         make_plan(desired(tool__t={}), state(), **options)
+
+
+def test_an_unrecorded_object_at_a_desired_address_is_adopted() -> None:
+    from agentform.plan import Action, make_plan
+    from agentform.provider import ObservedResource, ResourceValue
+
+    desired = {"tool.kb": ResourceValue.of("tool.kb", {"side_effects": "none"})}
+    orphan = ObservedResource("tool.kb", "tool-1", {"side_effects": "none"})
+    plan = make_plan(desired, None, {"tool.kb": orphan}, project="p", environment="e")
+    (change,) = plan.changes
+    assert change.action is Action.UPDATE
+    assert change.id == "tool-1"
+    assert change.reasons[0].startswith("exists but is not in state")
