@@ -5,9 +5,10 @@ an apply before anything is touched (:class:`StalePlan`, :class:`ProtectedResour
 :class:`ApplyError`). It walks ``Plan.changes`` with bounded parallelism: a change starts only
 when every change it waits for has succeeded; a failed change skips its dependants while
 independent branches finish. Temporary provider errors are retried with backoff; anything else
-fails the resource. Every provider mutation is followed by a compare-and-set state write, made
-one at a time under a lock so serials stay consecutive (a replace writes twice: after the
-delete and after the create).
+fails the resource. Every provider mutation is recorded by a compare-and-set state write before
+the change counts as done; writes are made one at a time so serials stay consecutive, and
+changes that finish while a write is in flight share the next one (group commit). A replace
+records twice: after the delete and after the create.
 
 Called by the CLI (``apply``, ``destroy``) and by tests with the fake provider.
 """
@@ -87,23 +88,64 @@ def exponential_backoff(attempt: int) -> float:
 
 
 class _StateWriter:
-    """The single writer: one compare-and-set per recorded change, serials consecutive."""
+    """The single writer, with group commit: serials stay consecutive, and a change is durable
+    before :meth:`record` returns (so before anything that depends on it starts).
+
+    Changes that finish while a write is in flight are written together by the next write:
+    with ten workers, one compare-and-set carries several changes instead of ten queueing for
+    ten writes of the whole snapshot. A worker whose change was in a failed write gets that
+    error.
+    """
 
     def __init__(self, store: StateStore, snapshot: StateSnapshot) -> None:
         self._store = store
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._pending: list[tuple[str, RecordedResource | None]] = []
+        self._queued = 0  # tickets handed out
+        self._durable = 0  # tickets whose change is written
+        self._writing = False
+        self._error: BaseException | None = None
         self.snapshot = snapshot
 
     def record(self, address: str, resource: RecordedResource | None) -> None:
-        with self._lock:
-            resources = dict(self.snapshot.resources)
+        with self._cond:
+            self._queued += 1
+            ticket = self._queued
+            self._pending.append((address, resource))
+            while self._durable < ticket:
+                if self._error is not None:
+                    raise self._error
+                if self._writing:
+                    self._cond.wait()
+                    continue
+                self._write_pending()
+
+    def _write_pending(self) -> None:
+        """Write everything queued; called with the condition held, releases it meanwhile."""
+        self._writing = True
+        batch, self._pending = self._pending, []
+        upto, before = self._queued, self.snapshot
+        resources = dict(before.resources)
+        for address, resource in batch:
             if resource is None:
                 resources.pop(address, None)
             else:
                 resources[address] = resource
-            new = self.snapshot.next(resources)
-            self._store.write(new, expected_serial=self.snapshot.serial)
-            self.snapshot = new
+        new = before.next(resources)
+        self._cond.release()
+        try:
+            self._store.write(new, expected_serial=before.serial)
+        except BaseException as exc:
+            self._cond.acquire()
+            self._error = exc
+            self._writing = False
+            self._cond.notify_all()
+            raise
+        self._cond.acquire()
+        self.snapshot = new
+        self._durable = upto
+        self._writing = False
+        self._cond.notify_all()
 
 
 def apply_plan(

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from agentform.provider import ObservedResource, ResourceValue
 from agentform.resources import dependencies
+from agentform.spec.collector import paused_collector
 from agentform.spec.durations import parse_duration
 from agentform.state.snapshot import StateSnapshot
 
@@ -146,6 +147,28 @@ def make_plan(
     their dependencies; ``force_replace`` replaces addresses even when nothing changed.
     ``project``/``environment`` name the state when ``recorded`` is None.
     """
+    # a 10,000-resource plan allocates many long-lived objects: keep the cyclic collector from
+    # rescanning them while it grows (see agentform.spec.collector)
+    with paused_collector():
+        return _make_plan(
+            desired, recorded, observed, replace_fields=replace_fields, targets=targets,
+            force_replace=force_replace, refresh_only=refresh_only, project=project,
+            environment=environment,
+        )  # fmt: skip
+
+
+def _make_plan(
+    desired: Mapping[str, ResourceValue],
+    recorded: StateSnapshot | None,
+    observed: Mapping[str, ObservedResource | None] | None = None,
+    *,
+    replace_fields: Mapping[str, Iterable[str]] | None = None,
+    targets: Iterable[str] = (),
+    force_replace: Iterable[str] = (),
+    refresh_only: bool = False,
+    project: str = "",
+    environment: str = "",
+) -> Plan:
     state = recorded.resources if recorded is not None else {}
     seen = observed or {}
     drift = tuple(

@@ -88,7 +88,7 @@ def test_apply_then_plan_is_empty(store: StateStore) -> None:
 
 def test_state_is_written_after_every_change(store: StateStore) -> None:
     provider = FakeProvider(replace_fields=REPLACE)
-    plan, result = converge(make_spec(), provider, store, parallelism=4)
+    plan, result = converge(make_spec(), provider, store, parallelism=1)
     creates = plan.count(Action.CREATE)
     assert [h.serial for h in store.history()] == list(range(1, creates + 1))
     assert result.serial == creates
@@ -324,3 +324,25 @@ def test_a_plan_waiting_for_a_missing_change_skips_it(store: StateStore) -> None
     )
     result = apply_plan(broken, FakeProvider(), store)
     assert result.skipped == {plan.changes[0].address: "waits for a change not in the plan"}
+
+
+def test_parallel_changes_share_writes_and_each_is_recorded_before_it_is_done(
+    store: StateStore,
+) -> None:
+    recorded_when_done: list[bool] = []
+
+    def on_event(event: ApplyEvent) -> None:
+        if event.status == "done":
+            latest = store.read()
+            recorded_when_done.append(latest is not None and event.address in latest.resources)
+
+    provider = FakeProvider(replace_fields=REPLACE, latency=0.01)
+    spec = make_spec(agents={f"a{i}": {"model": "fast", "tools": ["kb"]} for i in range(20)})
+    plan, result = converge(spec, provider, store, parallelism=10, on_event=on_event)
+    creates = plan.count(Action.CREATE)
+    serials = [h.serial for h in store.history()]
+    assert result.ok and serials == list(range(1, len(serials) + 1))
+    assert len(serials) <= creates  # group commit: fewer writes than changes under parallelism
+    latest = store.read()
+    assert latest is not None and set(latest.resources) == {c.address for c in plan.changes}
+    assert recorded_when_done and all(recorded_when_done)
