@@ -127,6 +127,7 @@ class Plan:
         return sum(1 for c in self.changes if c.action is action)
 
 
+@paused_collector()  # a 10,000-resource plan allocates many long-lived objects
 def make_plan(
     desired: Mapping[str, ResourceValue],
     recorded: StateSnapshot | None,
@@ -141,34 +142,14 @@ def make_plan(
 ) -> Plan:
     """Diff desired against recorded (and observed, when the caller refreshed) into a plan.
 
-    ``observed`` maps recorded addresses to what the provider reads now (None: gone); addresses
-    it does not name are compared with recorded values only. ``replace_fields`` maps a kind to
+    ``observed`` maps addresses to what the provider reads now (None: gone); recorded addresses
+    it does not name are compared with recorded values only, and an observed object at a desired
+    address that state does not record (made by an interrupted apply) is adopted by an update,
+    never created twice. ``replace_fields`` maps a kind to
     the fields that cannot change in place. ``targets`` limits the plan to those addresses and
     their dependencies; ``force_replace`` replaces addresses even when nothing changed.
     ``project``/``environment`` name the state when ``recorded`` is None.
     """
-    # a 10,000-resource plan allocates many long-lived objects: keep the cyclic collector from
-    # rescanning them while it grows (see agentform.spec.collector)
-    with paused_collector():
-        return _make_plan(
-            desired, recorded, observed, replace_fields=replace_fields, targets=targets,
-            force_replace=force_replace, refresh_only=refresh_only, project=project,
-            environment=environment,
-        )  # fmt: skip
-
-
-def _make_plan(
-    desired: Mapping[str, ResourceValue],
-    recorded: StateSnapshot | None,
-    observed: Mapping[str, ObservedResource | None] | None = None,
-    *,
-    replace_fields: Mapping[str, Iterable[str]] | None = None,
-    targets: Iterable[str] = (),
-    force_replace: Iterable[str] = (),
-    refresh_only: bool = False,
-    project: str = "",
-    environment: str = "",
-) -> Plan:
     state = recorded.resources if recorded is not None else {}
     seen = observed or {}
     drift = tuple(
