@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from agentform import __version__
-from agentform.cli import fmt, graph, init, plan, schema, state, validate
+from agentform.cli import apply, fmt, graph, init, plan, schema, state, validate
 
 __all__ = ["cli", "main"]
 
@@ -42,6 +42,8 @@ for _module in (init, validate, fmt, schema, graph):
     cli.add_command(_module.command)
 cli.add_command(plan.plan_command)
 cli.add_command(plan.show_command)
+cli.add_command(apply.apply_command)
+cli.add_command(apply.destroy_command)
 cli.add_command(state.group)
 cli.add_command(state.force_unlock_command)
 

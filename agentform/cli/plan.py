@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from agentform.cli.options import spec_path_argument, var_values
 
-__all__ = ["plan_command", "show_command"]
+__all__ = ["Prepared", "plan_command", "prepare", "show_command"]
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
 
@@ -34,6 +35,89 @@ def _observe(provider: Any, kinds: set[str], recorded: Any) -> dict[str, Any]:
     for address in recorded.resources if recorded else {}:
         observed.setdefault(address, None)
     return observed
+
+
+@dataclass
+class Prepared:
+    """A plan and what made it: the spec, the provider (None without refresh), the store URL."""
+
+    spec: Any
+    plan: Any
+    provider: Any
+    base_dir: str
+    state_url: str | None
+    environment: str
+
+
+def prepare(
+    path: str,
+    env: str | None,
+    variables: tuple[str, ...],
+    state_url: str | None,
+    *,
+    refresh: bool,
+    targets: tuple[str, ...] = (),
+    replace: tuple[str, ...] = (),
+    refresh_only: bool = False,
+    destroy: bool = False,
+    need_provider: bool = False,
+) -> Prepared:
+    """Load the spec, read state, observe through the provider, and make the plan; or stop
+    with a message (exit 1) saying what is wrong."""
+    from agentform.cli.console import echo_diagnostics
+    from agentform.plan import PlanError, make_plan
+    from agentform.provider import ProviderError, ProviderLoadError, load_provider
+    from agentform.resources import desired_resources
+    from agentform.spec import load_spec
+    from agentform.state import StateError, open_store
+
+    result = load_spec(path, env=env, variables=var_values(variables), environ=os.environ)
+    if result.spec is None:
+        echo_diagnostics([d for d in result.diagnostics if d.is_error], result.smap.texts, err=True)
+        _fail("the spec is invalid; run 'agentform validate' for details")
+    spec = result.spec
+    assert spec is not None
+    environment = env or "default"
+    desired = {} if destroy else desired_resources(spec)
+    try:
+        with open_store(state_url, spec.project, environment, result.base_dir) as store:
+            recorded = store.read()
+    except StateError as exc:
+        _fail(str(exc))
+    observed = None
+    provider = None
+    replace_fields: dict[str, Any] = {}
+    if refresh or need_provider:
+        try:
+            provider = load_provider(spec.target.provider, spec.target.config)
+        except ProviderLoadError as exc:
+            hint = (
+                "" if need_provider else "; to plan against recorded state only, pass --no-refresh"
+            )
+            _fail(f"{exc}{hint}")
+        replace_fields = dict(getattr(provider, "replace_fields", {}) or {})
+    if refresh and provider is not None:
+        try:
+            kinds = {v.kind for v in desired.values()}
+            kinds |= {r.kind for r in recorded.resources.values()} if recorded else set()
+            observed = _observe(provider, kinds, recorded)
+        except ProviderError as exc:
+            _fail(f"provider {spec.target.provider!r} could not read what runs: {exc}")
+    try:
+        plan = make_plan(
+            desired,
+            recorded,
+            observed,
+            replace_fields=replace_fields,
+            targets=targets,
+            force_replace=replace,
+            refresh_only=refresh_only,
+            project=spec.project,
+            environment=environment,
+        )
+    except PlanError as exc:
+        _fail(str(exc))
+    return Prepared(spec, plan, provider, result.base_dir, state_url, environment)
 
 
 @click.command("plan")
@@ -96,57 +180,15 @@ def plan_command(
     Exit status: 0 success, 1 error (invalid spec, state or provider problem), and with
     --detailed-exitcode 2 when there are changes.
     """
-    from agentform.cli.console import echo_diagnostics, use_color
-    from agentform.plan import PlanError, make_plan
+    from agentform.cli.console import use_color
     from agentform.planfile import dumps
-    from agentform.provider import ProviderError, ProviderLoadError, load_provider
     from agentform.render import render_plan
-    from agentform.resources import desired_resources
-    from agentform.spec import load_spec
-    from agentform.state import StateError, open_store
 
-    result = load_spec(path, env=env, variables=var_values(variables), environ=os.environ)
-    if result.spec is None:
-        echo_diagnostics([d for d in result.diagnostics if d.is_error], result.smap.texts, err=True)
-        _fail("the spec is invalid; run 'agentform validate' for details")
-        return
-    spec = result.spec
-    environment = env or "default"
-    desired = desired_resources(spec)
-    try:
-        with open_store(state_url, spec.project, environment, result.base_dir) as store:
-            recorded = store.read()
-    except StateError as exc:
-        _fail(str(exc))
-        return
-    observed = None
-    replace_fields: dict[str, Any] = {}
-    if refresh or refresh_only:
-        try:
-            provider = load_provider(spec.target.provider, spec.target.config)
-            replace_fields = dict(getattr(provider, "replace_fields", {}) or {})
-            kinds = {v.kind for v in desired.values()}
-            kinds |= {r.kind for r in recorded.resources.values()} if recorded else set()
-            observed = _observe(provider, kinds, recorded)
-        except ProviderLoadError as exc:
-            _fail(f"{exc}; to plan against recorded state only, pass --no-refresh")
-        except ProviderError as exc:
-            _fail(f"provider {spec.target.provider!r} could not read what runs: {exc}")
-    try:
-        plan = make_plan(
-            desired,
-            recorded,
-            observed,
-            replace_fields=replace_fields,
-            targets=targets,
-            force_replace=replace,
-            refresh_only=refresh_only,
-            project=spec.project,
-            environment=environment,
-        )
-    except PlanError as exc:
-        _fail(str(exc))
-        return
+    prepared = prepare(
+        path, env, variables, state_url, refresh=refresh or refresh_only, targets=targets,
+        replace=replace, refresh_only=refresh_only,
+    )  # fmt: skip
+    plan = prepared.plan
     if out:
         Path(out).write_text(dumps(plan), encoding="utf-8")
     if as_json:

@@ -1,0 +1,214 @@
+"""``agentform apply`` and ``agentform destroy``: make the spec real, or remove what it made.
+
+``apply [PATH]`` plans (refreshing through the target provider), shows the plan, asks for
+confirmation (``--auto-approve`` skips it; without a terminal it is required), then carries it
+out with :func:`agentform.apply.apply_plan`, printing progress. ``apply --plan FILE`` carries out
+a saved plan instead, refused if the state has moved past it. ``destroy`` plans the deletion of
+everything recorded. Exit status: 0 done, 1 refused or anything failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agentform.cli.plan import Prepared, prepare
+
+__all__ = ["apply_command", "destroy_command"]
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _confirm(auto_approve: bool, question: str) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        _fail("no terminal to confirm on; pass --auto-approve to apply without asking")
+    if not click.confirm(question, default=False):
+        click.echo("Nothing was changed.")
+        sys.exit(1)
+
+
+def _carry_out(prepared: Prepared, plan: Any, parallelism: int, allow_data_loss: bool) -> None:
+    from agentform.apply import ApplyError, ApplyEvent, apply_plan
+    from agentform.state import StateError, open_store
+
+    printing = threading.Lock()
+
+    def progress(event: ApplyEvent) -> None:
+        if event.status in ("done", "failed", "skipped", "retrying"):
+            with printing:
+                suffix = f": {event.message}" if event.message else ""
+                click.echo(f"  {event.action.symbol:>3} {event.address} {event.status}{suffix}")
+
+    spec = prepared.spec
+    try:
+        with open_store(
+            prepared.state_url, spec.project, prepared.environment, prepared.base_dir
+        ) as store:
+            result = apply_plan(
+                plan,
+                prepared.provider,
+                store,
+                parallelism=parallelism,
+                on_event=progress,
+                allow_data_loss=allow_data_loss,
+            )
+    except (ApplyError, StateError) as exc:
+        _fail(str(exc))
+        return
+    counts = (
+        f"{len(result.created)} created, {len(result.updated)} updated, "
+        f"{len(result.replaced)} replaced, {len(result.deleted)} destroyed"
+    )
+    if result.ok:
+        click.echo(f"\nApply complete: {counts} (state serial {result.serial}).")
+        return
+    click.echo(
+        f"\nApply finished with errors: {counts}; "
+        f"{len(result.failed)} failed, {len(result.skipped)} skipped.",
+        err=True,
+    )
+    for address, reason in {**result.failed, **result.skipped}.items():
+        click.echo(f"  {address}: {reason}", err=True)
+    sys.exit(1)
+
+
+def _common(func: Any) -> Any:
+    for option in reversed(
+        [
+            click.option(
+                "--env", "-e", "env", metavar="NAME", help="Environment overlay and its own state."
+            ),
+            click.option(
+                "--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set a variable."
+            ),
+            click.option(
+                "--state-url",
+                envvar="AGENTFORM_STATE_URL",
+                metavar="URL",
+                help="State store URL (env AGENTFORM_STATE_URL).",
+            ),
+            click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation."),
+            click.option(
+                "--parallelism",
+                default=10,
+                show_default=True,
+                type=click.IntRange(1, 256),
+                help="Changes carried out at once.",
+            ),
+            click.option(
+                "--allow-data-loss",
+                is_flag=True,
+                help="Allow destroying or replacing memory stores that hold data.",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+@click.command("apply")
+@click.argument(
+    "path", required=False, default=".", type=click.Path(exists=True, file_okay=True, dir_okay=True)
+)
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Carry out a plan saved with 'agentform plan --out FILE'.",
+)
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="ADDR",
+    help="Apply only ADDR and what it depends on (repeatable).",
+)
+@click.option(
+    "--replace",
+    "replace",
+    multiple=True,
+    metavar="ADDR",
+    help="Replace ADDR even if it is up to date (repeatable).",
+)
+@_common
+def apply_command(
+    path: str,
+    plan_file: str | None,
+    targets: tuple[str, ...],
+    replace: tuple[str, ...],
+    env: str | None,
+    variables: tuple[str, ...],
+    state_url: str | None,
+    auto_approve: bool,
+    parallelism: int,
+    allow_data_loss: bool,
+) -> None:
+    """Make the spec at PATH real through its target provider, recording state as it goes."""
+    from agentform.cli.console import use_color
+    from agentform.planfile import PlanFileError, loads
+    from agentform.render import render_plan
+
+    prepared = prepare(
+        path,
+        env,
+        variables,
+        state_url,
+        refresh=plan_file is None,
+        targets=targets,
+        replace=replace,
+        need_provider=True,
+    )
+    plan = prepared.plan
+    if plan_file is not None:
+        try:
+            plan = loads(Path(plan_file).read_text(encoding="utf-8"), source=plan_file)
+        except PlanFileError as exc:
+            _fail(str(exc))
+        if (plan.project, plan.environment) != (prepared.spec.project, prepared.environment):
+            _fail(
+                f"{plan_file} is a plan for {plan.project} ({plan.environment}), not for "
+                f"{prepared.spec.project} ({prepared.environment})"
+            )
+    click.echo(render_plan(plan, color=use_color()), nl=False, color=use_color())
+    if not plan.has_changes:
+        return
+    if plan_file is None:
+        _confirm(auto_approve, "Apply these changes?")
+    _carry_out(prepared, plan, parallelism, allow_data_loss)
+
+
+@click.command("destroy")
+@click.argument(
+    "path", required=False, default=".", type=click.Path(exists=True, file_okay=True, dir_okay=True)
+)
+@_common
+def destroy_command(
+    path: str,
+    env: str | None,
+    variables: tuple[str, ...],
+    state_url: str | None,
+    auto_approve: bool,
+    parallelism: int,
+    allow_data_loss: bool,
+) -> None:
+    """Destroy everything the spec at PATH made (in reverse dependency order)."""
+    from agentform.cli.console import use_color
+    from agentform.render import render_plan
+
+    prepared = prepare(
+        path, env, variables, state_url, refresh=True, destroy=True, need_provider=True
+    )
+    click.echo(render_plan(prepared.plan, color=use_color()), nl=False, color=use_color())
+    if not prepared.plan.has_changes:
+        return
+    _confirm(auto_approve, "Destroy all of these?")
+    _carry_out(prepared, prepared.plan, parallelism, allow_data_loss)

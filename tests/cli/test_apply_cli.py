@@ -1,0 +1,105 @@
+"""``agentform apply`` / ``destroy`` end to end through a provider entry point and real state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from importlib.metadata import EntryPoint
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from agentform import provider as provider_module
+from agentform.cli import cli
+from agentform.provider import ENTRY_POINT_GROUP, PermanentProviderError
+from agentform.state import open_store
+from agentform.testing import FakeProvider
+from tests.conftest import BASE_SPEC, WriteSpec
+
+SPEC = BASE_SPEC + "target: {provider: fake}\n"
+_PROVIDER: FakeProvider | None = None
+
+
+def _shared(**config: object) -> FakeProvider:
+    """Entry-point target: the provider instance of the running test."""
+    assert _PROVIDER is not None
+    return _PROVIDER
+
+
+@pytest.fixture
+def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProvider]:
+    shared = FakeProvider()
+    registered = dict(provider_module.available_providers())
+    registered["fake"] = EntryPoint("fake", f"{__name__}:_shared", ENTRY_POINT_GROUP)
+    monkeypatch.setattr(provider_module, "available_providers", lambda: registered)
+    monkeypatch.setattr(f"{__name__}._PROVIDER", shared)
+    yield shared
+
+
+def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["--no-color", *args], input=stdin, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def serials(base: Path) -> list[int]:
+    with open_store(None, "demo", "default", base) as store:
+        return [h.serial for h in store.history()]
+
+
+def test_apply_then_plan_is_empty_then_destroy(
+    write_spec: WriteSpec, tmp_path: Path, provider: FakeProvider
+) -> None:
+    write_spec(SPEC)
+    code, out = run("apply", "--auto-approve")
+    assert code == 0, out
+    assert "+ agent.triage  (create)" in out
+    assert "agent.triage done" in out
+    assert "Apply complete: 6 created, 0 updated, 0 replaced, 0 destroyed" in out
+    assert len(provider.objects) == 6
+    assert run("plan", "--detailed-exitcode")[0] == 0
+    code, out = run("destroy", "--auto-approve")
+    assert code == 1 and "memory.notes" in out and "--allow-data-loss" in out
+    code, out = run("destroy", "--auto-approve", "--allow-data-loss")
+    assert code == 0, out
+    assert provider.objects == {}
+    assert run("plan", "--detailed-exitcode")[0] == 2
+
+
+def test_apply_asks_and_without_a_terminal_needs_auto_approve(
+    write_spec: WriteSpec, tmp_path: Path, provider: FakeProvider
+) -> None:
+    write_spec(SPEC)
+    code, out = run("apply")
+    assert code == 1
+    assert "pass --auto-approve" in out
+    assert provider.objects == {}
+    assert serials(tmp_path) == []
+
+
+def test_saved_plan_is_applied_and_refused_once_stale(
+    write_spec: WriteSpec, tmp_path: Path, provider: FakeProvider
+) -> None:
+    write_spec(SPEC)
+    assert run("plan", "--out", "first.json")[0] == 0
+    assert run("plan", "--out", "second.json")[0] == 0
+    code, out = run("apply", "--plan", "first.json")
+    assert code == 0, out
+    code, out = run("apply", "--plan", "second.json")
+    assert code == 1
+    assert 'run "agentform plan" again' in out
+    assert len(provider.objects) == 6
+
+
+def test_a_failed_resource_skips_its_dependants_and_exits_one(
+    write_spec: WriteSpec, tmp_path: Path, provider: FakeProvider
+) -> None:
+    write_spec(SPEC)
+    provider.fail_next("model.fast", PermanentProviderError("quota exceeded"))
+    code, out = run("apply", "--auto-approve")
+    assert code == 1
+    assert "model.fast: quota exceeded" in out
+    assert "agent.triage: depends on model.fast, which failed" in out
+    assert "tool.kb" in {o.address for o in provider.objects.values()}
+    code, out = run("apply", "--auto-approve")
+    assert code == 0, out
+    assert "2 created" in out
