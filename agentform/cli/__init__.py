@@ -44,6 +44,8 @@ cli.add_command(plan.plan_command)
 cli.add_command(plan.show_command)
 cli.add_command(apply.apply_command)
 cli.add_command(apply.destroy_command)
+cli.add_command(apply.import_command)
+cli.add_command(apply.rollback_command)
 cli.add_command(state.group)
 cli.add_command(state.force_unlock_command)
 

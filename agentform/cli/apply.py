@@ -16,9 +16,9 @@ from typing import Any
 
 import click
 
-from agentform.cli.plan import Prepared, prepare
+from agentform.cli.plan import Prepared, observe, prepare
 
-__all__ = ["apply_command", "destroy_command"]
+__all__ = ["apply_command", "destroy_command", "import_command", "rollback_command"]
 
 
 def _fail(message: str) -> None:
@@ -212,3 +212,135 @@ def destroy_command(
         return
     _confirm(auto_approve, "Destroy all of these?")
     _carry_out(prepared, prepared.plan, parallelism, allow_data_loss)
+
+
+@click.command("import")
+@click.argument("address")
+@click.argument("object_id", metavar="ID")
+@click.option(
+    "--path",
+    "path",
+    default=".",
+    show_default=True,
+    type=click.Path(exists=True),
+    help="The spec (file or directory) that declares ADDRESS.",
+)
+@click.option("--env", "-e", "env", metavar="NAME", help="Environment whose state to use.")
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set a variable.")
+@click.option(
+    "--state-url",
+    envvar="AGENTFORM_STATE_URL",
+    metavar="URL",
+    help="State store URL (env AGENTFORM_STATE_URL).",
+)
+def import_command(
+    address: str,
+    object_id: str,
+    path: str,
+    env: str | None,
+    variables: tuple[str, ...],
+    state_url: str | None,
+) -> None:
+    """Adopt the existing object ID as ADDRESS (which the spec must declare).
+
+    The object is recorded as it is; the next plan shows what differs from the spec.
+    """
+    from agentform.provider import ProviderError
+    from agentform.state import RecordedResource, StateError, empty, open_store
+
+    prepared = prepare(path, env, variables, state_url, refresh=False, need_provider=True)
+    spec = prepared.spec
+    if address not in {c.address for c in prepared.plan.changes}:
+        _fail(f"{address} is not declared in the spec; add it first, then import it")
+    kind, _, name = address.partition(".")
+    try:
+        observed = prepared.provider.import_(kind, object_id)
+    except ProviderError as exc:
+        _fail(f"could not import {object_id!r}: {exc}")
+        return
+    try:
+        store = open_store(state_url, spec.project, prepared.environment, prepared.base_dir)
+        with store, store.lock("import"):
+            latest = store.read() or empty(spec.project, prepared.environment)
+            if address in latest.resources:
+                _fail(
+                    f"{address} is already in the state; 'agentform state rm {address}' "
+                    "first if it should track another object"
+                )
+            resources = dict(latest.resources)
+            resources[address] = RecordedResource(
+                kind=kind, name=name, provider=spec.target.provider, id=observed.id,
+                values=dict(observed.values),
+            )  # fmt: skip
+            store.write(latest.next(resources), expected_serial=latest.serial)
+    except StateError as exc:
+        _fail(str(exc))
+    click.echo(
+        f"imported {object_id} as {address}; run 'agentform plan' to see how it differs "
+        "from the spec"
+    )
+
+
+@click.command("rollback")
+@click.option(
+    "--to",
+    "serial",
+    required=True,
+    type=click.IntRange(1),
+    metavar="SERIAL",
+    help="The state serial to return to ('agentform state history' lists them).",
+)
+@click.option(
+    "--path",
+    "path",
+    default=".",
+    show_default=True,
+    type=click.Path(exists=True),
+    help="The spec (file or directory) that names the project.",
+)
+@_common
+def rollback_command(
+    serial: int,
+    path: str,
+    env: str | None,
+    variables: tuple[str, ...],
+    state_url: str | None,
+    auto_approve: bool,
+    parallelism: int,
+    allow_data_loss: bool,
+) -> None:
+    """Return what runs to how it was at state serial SERIAL (plan, confirm, apply).
+
+    The recorded values of that serial become the desired state; the spec files are not
+    touched, so revert them in git too or the next plan will undo the rollback.
+    """
+    from agentform.cli.console import use_color
+    from agentform.plan import make_plan
+    from agentform.provider import ResourceValue
+    from agentform.render import render_plan
+    from agentform.state import StateError, open_store
+
+    prepared = prepare(path, env, variables, state_url, refresh=True, need_provider=True)
+    spec = prepared.spec
+    try:
+        with open_store(state_url, spec.project, prepared.environment, prepared.base_dir) as store:
+            target = store.read_serial(serial)
+            current = store.read()
+    except StateError as exc:
+        _fail(str(exc))
+        return
+    desired = {
+        a: ResourceValue(a, r.kind, r.name, dict(r.values)) for a, r in target.resources.items()
+    }
+    kinds = {r.kind for r in target.resources.values()}
+    kinds |= {r.kind for r in current.resources.values()} if current else set()
+    observed = observe(prepared.provider, kinds, current)
+    plan = make_plan(
+        desired, current, observed, project=spec.project, environment=prepared.environment
+    )
+    click.echo(f"Rollback to state serial {serial}:\n")
+    click.echo(render_plan(plan, color=use_color()), nl=False, color=use_color())
+    if not plan.has_changes:
+        return
+    _confirm(auto_approve, f"Return to state serial {serial}?")
+    _carry_out(prepared, plan, parallelism, allow_data_loss)

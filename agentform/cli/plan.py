@@ -19,7 +19,7 @@ import click
 
 from agentform.cli.options import spec_path_argument, var_values
 
-__all__ = ["Prepared", "plan_command", "prepare", "show_command"]
+__all__ = ["Prepared", "observe", "plan_command", "prepare", "show_command"]
 
 
 def _fail(message: str) -> NoReturn:
@@ -27,7 +27,9 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
-def _observe(provider: Any, kinds: set[str], recorded: Any) -> dict[str, Any]:
+def observe(provider: Any, kinds: set[str], recorded: Any) -> dict[str, Any]:
+    """Bulk refresh: every object of ``kinds`` the provider lists, and None for recorded
+    addresses it no longer has."""
     observed: dict[str, Any] = {}
     for kind in sorted(kinds):
         for resource in provider.list(kind):
@@ -100,7 +102,7 @@ def prepare(
         try:
             kinds = {v.kind for v in desired.values()}
             kinds |= {r.kind for r in recorded.resources.values()} if recorded else set()
-            observed = _observe(provider, kinds, recorded)
+            observed = observe(provider, kinds, recorded)
         except ProviderError as exc:
             _fail(f"provider {spec.target.provider!r} could not read what runs: {exc}")
     try:

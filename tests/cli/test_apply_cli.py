@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from agentform import provider as provider_module
 from agentform.cli import cli
-from agentform.provider import ENTRY_POINT_GROUP, PermanentProviderError
+from agentform.provider import ENTRY_POINT_GROUP, PermanentProviderError, ResourceValue
 from agentform.state import open_store
 from agentform.testing import FakeProvider
 from tests.conftest import BASE_SPEC, WriteSpec
@@ -103,3 +103,55 @@ def test_a_failed_resource_skips_its_dependants_and_exits_one(
     code, out = run("apply", "--auto-approve")
     assert code == 0, out
     assert "2 created" in out
+
+
+def test_import_adopts_an_existing_object(
+    write_spec: WriteSpec, tmp_path: Path, provider: FakeProvider
+) -> None:
+    write_spec(SPEC)
+    made = provider.create(ResourceValue.of("tool.kb", {"side_effects": "none"}))
+    code, out = run("import", "tool.kb", made.id)
+    assert code == 0, out
+    assert f"imported {made.id} as tool.kb" in out
+    with open_store(None, "demo", "default", tmp_path) as store:
+        latest = store.read()
+        assert latest is not None and latest.resources["tool.kb"].id == made.id
+    assert run("import", "tool.kb", made.id)[1].count("already in the state") == 1
+    code, out = run("apply", "--auto-approve")
+    assert code == 0, out
+    assert sum(1 for o in provider.objects.values() if o.address == "tool.kb") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["import", "tool.nope", "x"], "tool.nope is not declared in the spec"),
+        (["import", "tool.kb", "no-such-id"], "could not import 'no-such-id'"),
+    ],
+    ids=["undeclared", "unknown-id"],
+)
+def test_import_errors(
+    write_spec: WriteSpec, provider: FakeProvider, args: list[str], message: str
+) -> None:
+    write_spec(SPEC)
+    code, out = run(*args)
+    assert code == 1 and message in out
+
+
+def test_rollback_returns_to_an_earlier_serial(
+    write_spec: WriteSpec, tmp_path: Path, provider: FakeProvider
+) -> None:
+    write_spec(SPEC)
+    assert run("apply", "--auto-approve")[0] == 0
+    first = serials(tmp_path)[-1]
+    write_spec(SPEC.replace('instructions: "Help {{ customer }}"', 'instructions: "Be brief"'))
+    assert run("apply", "--auto-approve")[0] == 0
+    triage = next(o for o in provider.objects.values() if o.address == "agent.triage")
+    assert triage.values["instructions"] == "Be brief"
+    code, out = run("rollback", "--to", str(first), "--auto-approve")
+    assert code == 0, out
+    assert "~ agent.triage  (update in place)" in out
+    triage = next(o for o in provider.objects.values() if o.address == "agent.triage")
+    assert triage.values["instructions"] == "Help {{ customer }}"
+    code, out = run("rollback", "--to", "999", "--auto-approve")
+    assert code == 1 and "there is no state serial 999" in out
