@@ -18,12 +18,12 @@ import enum
 import graphlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from agentform.provider import ObservedResource, ResourceValue
 from agentform.resources import dependencies
+from agentform.risks import Risk, create_risks, update_risks
 from agentform.spec.collector import paused_collector
-from agentform.spec.durations import parse_duration
 from agentform.state.snapshot import StateSnapshot
 
 __all__ = ["Action", "Change", "Drift", "Plan", "PlanError", "Risk", "make_plan"]
@@ -56,14 +56,6 @@ _SYMBOLS = {
 
 class PlanError(ValueError):
     """The plan request itself is wrong (an unknown ``--target`` or ``--replace`` address)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Risk:
-    """A behaviour change a reviewer should look at before applying."""
-
-    level: Literal["low", "medium", "high"]
-    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +190,7 @@ def make_plan(
             reason = "not in state" if rec is None else "deleted outside agentform"
             changes[address] = Change(
                 address, Action.CREATE, None, value.values, tuple(sorted(value.values)),
-                reasons=(reason,), risks=_create_risks(address, value.values),
+                reasons=(reason,), risks=create_risks(address, value.values),
                 id=rec.id if rec else None,
             )  # fmt: skip
             continue
@@ -266,10 +258,14 @@ def _compare(
     if not changed and not forced:
         return Change(address, Action.NOOP, before, after, reasons=("up to date",), id=id)
     action = Action.REPLACE if stuck or forced else Action.UPDATE
-    risks = _update_risks(address, before, after)
+    risks = update_risks(address, before, after)
     if action is Action.REPLACE and address.startswith("memory."):
         risks += (Risk("high", f"replacing {address} destroys its data"),)
     return Change(address, action, before, after, changed, stuck, tuple(reasons), risks, id)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
 
 
 def _reason(key: str, old: Any, new: Any) -> str:
@@ -289,85 +285,6 @@ def _reason(key: str, old: Any, new: Any) -> str:
     if new is None:
         return f"{key} unset (was {old!r})"
     return f"{key}: {old!r} → {new!r}"
-
-
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else []
-
-
-# -- risks ------------------------------------------------------------------------------------
-
-_EFFECT_RANK = {"deny": 0, "require_approval": 1, "allow": 2}
-
-
-def _create_risks(address: str, after: Values) -> tuple[Risk, ...]:
-    if address.startswith("policy.") and after.get("effect") == "allow":
-        return (Risk("high", f"new allow policy {address} widens what agents may call"),)
-    return ()
-
-
-def _update_risks(address: str, before: Values, after: Values) -> tuple[Risk, ...]:
-    kind = address.partition(".")[0]
-    check = _RISK_CHECKS.get(kind)
-    return tuple(check(address, before, after)) if check else ()
-
-
-def _added(before: Values, after: Values, key: str) -> list[Any]:
-    old = _as_list(before.get(key))
-    return [x for x in _as_list(after.get(key)) if x not in old]
-
-
-def _agent_risks(address: str, before: Values, after: Values) -> Iterable[Risk]:
-    for tool in _added(before, after, "tools"):
-        yield Risk("medium", f"{address} may now call tool {tool}")
-    for agent in _added(before, after, "delegates"):
-        yield Risk("medium", f"new delegation edge {address} → agent.{agent}")
-    if before.get("instructions") != after.get("instructions"):
-        yield Risk("medium", f"instructions of {address} changed: its behaviour will change")
-
-
-def _policy_risks(address: str, before: Values, after: Values) -> Iterable[Risk]:
-    old, new = before.get("effect"), after.get("effect")
-    if _EFFECT_RANK.get(str(new), 0) > _EFFECT_RANK.get(str(old), 2):
-        yield Risk("high", f"{address} widened: {old} → {new}")
-    if before.get("when") and not after.get("when"):
-        level: Literal["low", "high"] = "high" if new == "allow" else "low"
-        yield Risk(level, f"{address} no longer has a condition: it applies to every call")
-    if new == "allow":
-        for key in ("agents", "tools"):
-            for item in _added(before, after, key):
-                yield Risk("high", f"allow policy {address} now covers {key}: + {item}")
-
-
-def _memory_risks(address: str, before: Values, after: Values) -> Iterable[Risk]:
-    for key, level in (("retention", "high"), ("ttl", "medium")):
-        if _shorter(before.get(key), after.get(key)):
-            yield Risk(
-                "high" if level == "high" else "medium",
-                f"{key} of {address} shortened: {before.get(key) or 'unlimited'}"
-                f" → {after.get(key)}; data expires sooner",
-            )
-
-
-def _shorter(old: Any, new: Any) -> bool:
-    if not isinstance(new, str):
-        return False
-    if not isinstance(old, str):
-        return True  # unlimited → limited
-    try:
-        return parse_duration(new) < parse_duration(old)
-    except ValueError:
-        return False
-
-
-_RISK_CHECKS: dict[str, Callable[[str, Values, Values], Iterable[Risk]]] = {
-    "agent": _agent_risks,
-    "policy": _policy_risks,
-    "memory": _memory_risks,
-}
-
-
-# -- ordering ---------------------------------------------------------------------------------
 
 
 def _topological(addresses: Iterable[str], needs: Callable[[str], Iterable[str]]) -> list[str]:
