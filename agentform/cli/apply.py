@@ -16,21 +16,18 @@ from typing import Any
 
 import click
 
+from agentform.cli.console import fail
+from agentform.cli.options import spec_options, state_url_option
 from agentform.cli.plan import Prepared, observe, prepare
 
 __all__ = ["apply_command", "destroy_command", "import_command", "rollback_command"]
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
 
 
 def _confirm(auto_approve: bool, question: str) -> None:
     if auto_approve:
         return
     if not sys.stdin.isatty():
-        _fail("no terminal to confirm on; pass --auto-approve to apply without asking")
+        fail("no terminal to confirm on; pass --auto-approve to apply without asking")
     if not click.confirm(question, default=False):
         click.echo("Nothing was changed.")
         sys.exit(1)
@@ -62,8 +59,7 @@ def _carry_out(prepared: Prepared, plan: Any, parallelism: int, allow_data_loss:
                 allow_data_loss=allow_data_loss,
             )
     except (ApplyError, StateError) as exc:
-        _fail(str(exc))
-        return
+        fail(str(exc))
     counts = (
         f"{len(result.created)} created, {len(result.updated)} updated, "
         f"{len(result.replaced)} replaced, {len(result.deleted)} destroyed"
@@ -82,34 +78,23 @@ def _carry_out(prepared: Prepared, plan: Any, parallelism: int, allow_data_loss:
 
 
 def _common(func: Any) -> Any:
-    for option in reversed(
-        [
-            click.option(
-                "--env", "-e", "env", metavar="NAME", help="Environment overlay and its own state."
-            ),
-            click.option(
-                "--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set a variable."
-            ),
-            click.option(
-                "--state-url",
-                envvar="AGENTFORM_STATE_URL",
-                metavar="URL",
-                help="State store URL (env AGENTFORM_STATE_URL).",
-            ),
-            click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation."),
-            click.option(
-                "--parallelism",
-                default=10,
-                show_default=True,
-                type=click.IntRange(1, 256),
-                help="Changes carried out at once.",
-            ),
-            click.option(
-                "--allow-data-loss",
-                is_flag=True,
-                help="Allow destroying or replacing memory stores that hold data.",
-            ),
-        ]
+    """The options apply, destroy and rollback share: what to plan, and how to carry it out."""
+    for option in (
+        click.option(
+            "--allow-data-loss",
+            is_flag=True,
+            help="Allow destroying or replacing memory stores that hold data.",
+        ),
+        click.option(
+            "--parallelism",
+            default=10,
+            show_default=True,
+            type=click.IntRange(1, 256),
+            help="Changes carried out at once.",
+        ),
+        click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation."),
+        state_url_option,
+        spec_options,
     ):
         func = option(func)
     return func
@@ -172,9 +157,9 @@ def apply_command(
         try:
             plan = loads(Path(plan_file).read_text(encoding="utf-8"), source=plan_file)
         except PlanFileError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         if (plan.project, plan.environment) != (prepared.spec.project, prepared.environment):
-            _fail(
+            fail(
                 f"{plan_file} is a plan for {plan.project} ({plan.environment}), not for "
                 f"{prepared.spec.project} ({prepared.environment})"
             )
@@ -225,14 +210,8 @@ def destroy_command(
     type=click.Path(exists=True),
     help="The spec (file or directory) that declares ADDRESS.",
 )
-@click.option("--env", "-e", "env", metavar="NAME", help="Environment whose state to use.")
-@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set a variable.")
-@click.option(
-    "--state-url",
-    envvar="AGENTFORM_STATE_URL",
-    metavar="URL",
-    help="State store URL (env AGENTFORM_STATE_URL).",
-)
+@spec_options
+@state_url_option
 def import_command(
     address: str,
     object_id: str,
@@ -251,19 +230,18 @@ def import_command(
     prepared = prepare(path, env, variables, state_url, refresh=False, need_provider=True)
     spec = prepared.spec
     if address not in {c.address for c in prepared.plan.changes}:
-        _fail(f"{address} is not declared in the spec; add it first, then import it")
+        fail(f"{address} is not declared in the spec; add it first, then import it")
     kind, _, name = address.partition(".")
     try:
         observed = prepared.provider.import_(kind, object_id)
     except ProviderError as exc:
-        _fail(f"could not import {object_id!r}: {exc}")
-        return
+        fail(f"could not import {object_id!r}: {exc}")
     try:
         store = open_store(state_url, spec.project, prepared.environment, prepared.base_dir)
         with store, store.lock("import"):
             latest = store.read() or empty(spec.project, prepared.environment)
             if address in latest.resources:
-                _fail(
+                fail(
                     f"{address} is already in the state; 'agentform state rm {address}' "
                     "first if it should track another object"
                 )
@@ -274,7 +252,7 @@ def import_command(
             )  # fmt: skip
             store.write(latest.next(resources), expected_serial=latest.serial)
     except StateError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(
         f"imported {object_id} as {address}; run 'agentform plan' to see how it differs "
         "from the spec"
@@ -327,8 +305,7 @@ def rollback_command(
             target = store.read_serial(serial)
             current = store.read()
     except StateError as exc:
-        _fail(str(exc))
-        return
+        fail(str(exc))
     desired = {
         a: ResourceValue(a, r.kind, r.name, dict(r.values)) for a, r in target.resources.items()
     }

@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 import click
 
 from agentform.diagnostics import Diagnostic
 
-__all__ = ["echo_diagnostics", "use_color"]
+__all__ = ["echo_diagnostics", "fail", "use_color"]
 
 
 def use_color(stream: TextIO | None = None) -> bool:
@@ -37,3 +37,9 @@ def echo_diagnostics(
     text = render_human(diagnostics, sources, color=color)
     if text:
         click.echo(text, err=err, color=color)
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``error: MESSAGE`` on standard error and exit 1 (the command could not be done)."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)

@@ -1,4 +1,4 @@
-"""Options shared by every command that loads a spec: ``--env`` and ``--var``."""
+"""Options shared by the commands: the spec path, ``--env``, ``--var`` and ``--state-url``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-__all__ = ["spec_options", "spec_path_argument", "var_values"]
+__all__ = ["spec_options", "spec_path_argument", "state_url_option", "var_values"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,3 +47,13 @@ def var_values(items: tuple[str, ...]) -> dict[str, str]:
     if bad:
         raise click.BadParameter(f"{bad[0]!r} is not NAME=VALUE", param_hint="--var")
     return values
+
+
+def state_url_option(func: F) -> F:
+    return click.option(
+        "--state-url",
+        envvar="AGENTFORM_STATE_URL",
+        metavar="URL",
+        help="State store: sqlite:///path or postgresql+psycopg://... "
+        "(default: SQLite in the spec's .agentform/; env AGENTFORM_STATE_URL).",
+    )(func)

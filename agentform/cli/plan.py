@@ -13,18 +13,14 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-from agentform.cli.options import spec_path_argument, var_values
+from agentform.cli.console import fail
+from agentform.cli.options import spec_options, spec_path_argument, state_url_option, var_values
 
 __all__ = ["Prepared", "observe", "plan_command", "prepare", "show_command"]
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
 
 
 def observe(provider: Any, kinds: set[str], recorded: Any) -> dict[str, Any]:
@@ -76,7 +72,7 @@ def prepare(
     result = load_spec(path, env=env, variables=var_values(variables), environ=os.environ)
     if result.spec is None:
         echo_diagnostics([d for d in result.diagnostics if d.is_error], result.smap.texts, err=True)
-        _fail("the spec is invalid; run 'agentform validate' for details")
+        fail("the spec is invalid; run 'agentform validate' for details")
     spec = result.spec
     assert spec is not None
     environment = env or "default"
@@ -85,7 +81,7 @@ def prepare(
         with open_store(state_url, spec.project, environment, result.base_dir) as store:
             recorded = store.read()
     except StateError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     observed = None
     provider = None
     replace_fields: dict[str, Any] = {}
@@ -96,7 +92,7 @@ def prepare(
             hint = (
                 "" if need_provider else "; to plan against recorded state only, pass --no-refresh"
             )
-            _fail(f"{exc}{hint}")
+            fail(f"{exc}{hint}")
         replace_fields = dict(getattr(provider, "replace_fields", {}) or {})
     if refresh and provider is not None:
         try:
@@ -104,7 +100,7 @@ def prepare(
             kinds |= {r.kind for r in recorded.resources.values()} if recorded else set()
             observed = observe(provider, kinds, recorded)
         except ProviderError as exc:
-            _fail(f"provider {spec.target.provider!r} could not read what runs: {exc}")
+            fail(f"provider {spec.target.provider!r} could not read what runs: {exc}")
     try:
         plan = make_plan(
             desired,
@@ -118,20 +114,14 @@ def prepare(
             environment=environment,
         )
     except PlanError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     return Prepared(spec, plan, provider, result.base_dir, state_url, environment)
 
 
 @click.command("plan")
 @spec_path_argument
-@click.option("--env", "-e", "env", metavar="NAME", help="Environment overlay and its own state.")
-@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set a variable.")
-@click.option(
-    "--state-url",
-    envvar="AGENTFORM_STATE_URL",
-    metavar="URL",
-    help="State store URL (default: SQLite in .agentform/; env AGENTFORM_STATE_URL).",
-)
+@spec_options
+@state_url_option
 @click.option(
     "--refresh/--no-refresh",
     default=True,
@@ -215,8 +205,7 @@ def show_command(plan_file: str, as_json: bool) -> None:
     try:
         plan = loads(Path(plan_file).read_text(encoding="utf-8"), source=plan_file)
     except PlanFileError as exc:
-        _fail(str(exc))
-        return
+        fail(str(exc))
     where = f"state serial {plan.serial}" if plan.lineage else "no state yet"
     if as_json:
         click.echo(dumps(plan), nl=False)

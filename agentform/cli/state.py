@@ -9,11 +9,13 @@ nothing is ever overwritten, so ``state history`` shows every step.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+from agentform.cli.console import fail
+from agentform.cli.options import state_url_option
 
 if TYPE_CHECKING:
     from agentform.state import StateStore
@@ -25,13 +27,7 @@ DEFAULT_ENVIRONMENT = "default"
 
 
 def _store_options(func: F) -> F:
-    func = click.option(
-        "--state-url",
-        envvar="AGENTFORM_STATE_URL",
-        metavar="URL",
-        help="State store: sqlite:///path or postgresql+psycopg://... "
-        "(default: SQLite in the spec's .agentform/; env AGENTFORM_STATE_URL).",
-    )(func)
+    func = state_url_option(func)
     func = click.option(
         "--env",
         "-e",
@@ -51,11 +47,6 @@ def _store_options(func: F) -> F:
     )(func)
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
-
-
 def _open(path: str, env: str, state_url: str | None) -> StateStore:
     from agentform.spec import read_spec
     from agentform.state import open_store
@@ -63,11 +54,11 @@ def _open(path: str, env: str, state_url: str | None) -> StateStore:
     raw = read_spec(path)
     project = raw.document.get("project") if raw.document else None
     if not isinstance(project, str) or not project:
-        _fail(f"cannot tell the project from the spec at {path}; run 'agentform validate'")
+        fail(f"cannot tell the project from the spec at {path}; run 'agentform validate'")
     try:
         return open_store(state_url, str(project), env, raw.base_dir)
     except Exception as exc:  # the store explains what it could not open
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _run(action: Callable[[], None]) -> None:
@@ -76,7 +67,7 @@ def _run(action: Callable[[], None]) -> None:
     try:
         action()
     except StateError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @click.group("state")
@@ -112,7 +103,7 @@ def show_command(address: str, path: str, env: str, state_url: str | None) -> No
             snapshot = store.read()
             resource = snapshot.resources.get(address) if snapshot else None
             if resource is None:
-                _fail(f"{address} is not in the state; 'agentform state list' shows what is")
+                fail(f"{address} is not in the state; 'agentform state list' shows what is")
             click.echo(json.dumps(resource.model_dump(mode="json"), indent=2, sort_keys=True))
 
     _run(action)
@@ -146,7 +137,7 @@ def _edit(
         with _open(path, env, state_url) as store, store.lock(operation):
             snapshot = store.read()
             if snapshot is None:
-                _fail(f"no state yet for this project in environment {env!r}")
+                fail(f"no state yet for this project in environment {env!r}")
             resources = dict(snapshot.resources)
             message = change(resources)
             store.write(snapshot.next(resources), expected_serial=snapshot.serial)
@@ -167,7 +158,7 @@ def rm_command(addresses: tuple[str, ...], path: str, env: str, state_url: str |
     def change(resources: dict[str, Any]) -> str:
         missing = [a for a in addresses if a not in resources]
         if missing:
-            _fail(f"not in the state: {', '.join(missing)}; nothing was changed")
+            fail(f"not in the state: {', '.join(missing)}; nothing was changed")
         for address in addresses:
             del resources[address]
         return f"removed {len(addresses)} resource{'s' if len(addresses) != 1 else ''}"
@@ -184,13 +175,13 @@ def mv_command(source: str, destination: str, path: str, env: str, state_url: st
 
     def change(resources: dict[str, Any]) -> str:
         if source not in resources:
-            _fail(f"{source} is not in the state; nothing was changed")
+            fail(f"{source} is not in the state; nothing was changed")
         if destination in resources:
-            _fail(f"{destination} is already in the state; nothing was changed")
+            fail(f"{destination} is already in the state; nothing was changed")
         kind, _, name = destination.partition(".")
         recorded = resources.pop(source)
         if kind != recorded.kind or not name:
-            _fail(
+            fail(
                 f"{destination} is not a valid address for this {recorded.kind}: use "
                 f"{recorded.kind}.NAME"
             )
