@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agentform.spec.durations import parse_duration
+from agentform.durations import parse_duration
 
 __all__ = ["Risk", "create_risks", "update_risks"]
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentform.spec.durations import Duration
+from agentform.durations import Duration
 
 __all__ = [
     "Access",
