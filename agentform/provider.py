@@ -27,6 +27,7 @@ Any other exception escaping a provider is treated like a permanent error.
 from __future__ import annotations
 
 import builtins
+import inspect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
@@ -39,6 +40,7 @@ __all__ = [
     "ObservedResource",
     "PermanentProviderError",
     "Provider",
+    "ProviderContext",
     "ProviderError",
     "ProviderLoadError",
     "ProviderPlan",
@@ -72,6 +74,20 @@ class ResourceValue:
         if not sep or not kind or not name:
             raise ValueError(f"invalid address {address!r}: expected KIND.NAME, e.g. agent.triage")
         return cls(address, kind, name, dict(values or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderContext:
+    """Where a provider works: the project, the environment, and the spec's directory.
+
+    Passed as the keyword ``context`` to provider factories that accept it (a provider running
+    things on this machine needs a directory for them; a cloud provider may ignore it). Relative
+    paths in resource values (scripts, MCP server commands) are relative to ``base_dir``.
+    """
+
+    project: str
+    environment: str = "default"
+    base_dir: str = "."
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +227,9 @@ def provider_names() -> frozenset[str]:
     return frozenset(available_providers())
 
 
-def load_provider(name: str, config: Mapping[str, Any] | None = None) -> Provider:
+def load_provider(
+    name: str, config: Mapping[str, Any] | None = None, context: ProviderContext | None = None
+) -> Provider:
     """Import the provider registered as ``name`` and build it with ``config`` as keywords.
 
     The entry point names a callable (usually the provider class) taking the provider's
@@ -234,8 +252,11 @@ def load_provider(name: str, config: Mapping[str, Any] | None = None) -> Provide
         raise ProviderLoadError(
             f"provider {name!r} ({entry.value}) could not be imported: {exc}; reinstall its package"
         ) from exc
+    kwargs = dict(config or {})
+    if context is not None and _accepts_context(factory):
+        kwargs["context"] = context
     try:
-        provider = factory(**dict(config or {}))
+        provider = factory(**kwargs)
     except TypeError as exc:
         raise ProviderLoadError(
             f"provider {name!r} ({entry.value}) refused its configuration: {exc};"
@@ -250,3 +271,13 @@ def load_provider(name: str, config: Mapping[str, Any] | None = None) -> Provide
             f" (missing: {', '.join(missing)}); upgrade the package that provides it"
         )
     return provider
+
+
+def _accepts_context(factory: Any) -> bool:
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return "context" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )

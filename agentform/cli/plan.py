@@ -64,7 +64,12 @@ def prepare(
     with a message (exit 1) saying what is wrong."""
     from agentform.cli.console import echo_diagnostics
     from agentform.plan import PlanError, make_plan
-    from agentform.provider import ProviderError, ProviderLoadError, load_provider
+    from agentform.provider import (
+        ProviderContext,
+        ProviderError,
+        ProviderLoadError,
+        load_provider,
+    )
     from agentform.resources import desired_resources
     from agentform.spec import load_spec
     from agentform.state import StateError, open_store
@@ -87,7 +92,8 @@ def prepare(
     replace_fields: dict[str, Any] = {}
     if refresh or need_provider:
         try:
-            provider = load_provider(spec.target.provider, spec.target.config)
+            context = ProviderContext(spec.project, env or "default", str(result.base_dir))
+            provider = load_provider(spec.target.provider, spec.target.config, context)
         except ProviderLoadError as exc:
             hint = (
                 "" if need_provider else "; to plan against recorded state only, pass --no-refresh"

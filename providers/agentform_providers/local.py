@@ -1,16 +1,129 @@
-"""The ``local`` provider: runs agents as processes on this machine.
+"""The ``local`` provider: runs agents as processes on this machine, through the local engine.
 
 Registered through the ``agentform.providers`` entry point ``local``, like any third-party
-provider. Only its identity exists so far; create/read/update/delete arrive with the plan/apply
-engine (milestone 1, step 2) and the runtime (step 3).
+provider. Every resource is handed to the project's local engine (started detached when absent;
+see :mod:`agentform.runtime.engine`), which runs the embedded NATS, the runtime store and the
+agents' workers. ``read`` and ``list`` report what the engine really runs: an agent with fewer
+live workers than its ``replicas`` reads back with the smaller number, so ``plan`` shows the drift
+and ``apply`` restores it. Without a running engine nothing runs, so nothing is observed; reading
+never starts an engine.
+
+Errors: an engine that does not answer, or a bus or store that is unavailable, is a
+:class:`~agentform.provider.TemporaryProviderError` (apply retries); a refused request is a
+:class:`~agentform.provider.PermanentProviderError` with the engine's sentence.
 """
 
 from __future__ import annotations
 
+import builtins
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from agentform.provider import (
+    ObservedResource,
+    PermanentProviderError,
+    ProviderContext,
+    ProviderPlan,
+    ResourceValue,
+    TemporaryProviderError,
+    diff_values,
+)
+from agentform.runtime.client import (
+    EngineClient,
+    EngineRequestError,
+    EngineUnavailable,
+    engine_dir,
+    runtime_project,
+)
+
 __all__ = ["LocalProvider"]
+
+T = TypeVar("T")
 
 
 class LocalProvider:
     """Provider ``local``."""
 
     name = "local"
+    replace_fields: dict[str, list[str]] = {}  # noqa: RUF012 - everything rolls in place
+
+    def __init__(self, context: ProviderContext | None = None, **config: Any) -> None:
+        if config:
+            unknown = ", ".join(sorted(config))
+            raise TypeError(f"the local provider takes no settings (got {unknown})")
+        self.context = context or ProviderContext(project="default", base_dir=str(Path.cwd()))
+        self.base_dir = Path(self.context.base_dir).resolve()
+        self.client = EngineClient(engine_dir(self.base_dir, self.context.environment))
+        self._starting = threading.Lock()
+
+    def _project(self) -> str:
+        return runtime_project(self.context.project, self.context.environment)
+
+    def _call(self, what: str, action: Callable[[], T]) -> T:
+        try:
+            return action()
+        except EngineUnavailable as exc:
+            raise TemporaryProviderError(f"{what}: {exc}", delay=1.0) from exc
+        except EngineRequestError as exc:
+            if exc.status in (502, 503, 504):
+                raise TemporaryProviderError(f"{what}: {exc}", delay=1.0) from exc
+            raise PermanentProviderError(f"{what}: {exc}") from exc
+
+    def _observed(self) -> dict[str, Any]:
+        if not self.client.running():
+            return {}
+        found = self._call("reading what runs", lambda: self.client.request("GET", "/v1/resources"))
+        return found if isinstance(found, dict) else {}
+
+    def read(self, address: str, id: str) -> ObservedResource | None:
+        values = self._observed().get(address)
+        return ObservedResource(address, address, values) if isinstance(values, dict) else None
+
+    def list(self, kind: str) -> builtins.list[ObservedResource]:
+        return [
+            ObservedResource(address, address, values)
+            for address, values in sorted(self._observed().items())
+            if address.partition(".")[0] == kind and isinstance(values, dict)
+        ]
+
+    def plan(self, desired: ResourceValue, observed: ObservedResource | None) -> ProviderPlan:
+        return diff_values(desired, observed)
+
+    def _put(self, desired: ResourceValue) -> ObservedResource:
+        def put() -> Any:
+            with self._starting:  # apply creates in parallel: start one engine, not ten
+                self.client.start(project=self._project(), base_dir=self.base_dir)
+            return self.client.request(
+                "PUT",
+                f"/v1/resources/{desired.address}",
+                body={"values": dict(desired.values)},
+                timeout=120,
+            )
+
+        values = self._call(f"deploying {desired.address}", put)
+        return ObservedResource(desired.address, desired.address, dict(values or desired.values))
+
+    def create(self, desired: ResourceValue) -> ObservedResource:
+        return self._put(desired)
+
+    def update(self, desired: ResourceValue, observed: ObservedResource) -> ObservedResource:
+        return self._put(desired)
+
+    def delete(self, observed: ObservedResource) -> None:
+        if not self.client.running():
+            return  # no engine, nothing runs: already gone
+        self._call(
+            f"deleting {observed.address}",
+            lambda: self.client.request("DELETE", f"/v1/resources/{observed.address}", timeout=120),
+        )
+
+    def import_(self, kind: str, id: str) -> ObservedResource:
+        address = id if "." in id else f"{kind}.{id}"
+        found = self.read(address, address)
+        if found is None:
+            raise PermanentProviderError(
+                f"the local engine runs no {address}; 'agentform engine status' lists what runs"
+            )
+        return found

@@ -1,0 +1,92 @@
+"""``python -m agentform.runtime``: the entry point of the runtime's processes.
+
+``engine --dir DIR --project NAME --base-dir PATH`` runs the local engine in the foreground (the
+local provider starts it detached); ``worker --config FILE --id ID`` runs one worker (the engine
+starts these). argparse, not click: the runtime does not depend on the CLI's libraries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+
+def _engine(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from agentform.runtime.control import build_app
+    from agentform.runtime.engine import Engine, EngineError
+
+    workdir = Path(args.dir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=os.environ.get("AGENTFORM_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s engine %(message)s",
+    )
+    engine = Engine(workdir, project=args.project, base_dir=Path(args.base_dir))
+
+    async def main() -> int:
+        try:
+            await engine.start(args.port)
+        except EngineError as exc:
+            print(f"agentform engine: {exc}", file=sys.stderr)
+            return 3
+        config = uvicorn.Config(
+            build_app(engine),
+            host="127.0.0.1",
+            port=engine.api_port,
+            log_level="warning",
+            lifespan="off",
+        )
+        server = uvicorn.Server(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, engine.stopping.set)
+        api = asyncio.create_task(server._serve())
+        supervise = asyncio.create_task(engine.supervise())
+        logging.getLogger("agentform.engine").info(
+            "engine for %s up: api http://127.0.0.1:%d", args.project, engine.api_port
+        )
+        await engine.stopping.wait()
+        await engine.shutdown()
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(api, 5)
+        supervise.cancel()
+        return 0
+
+    return asyncio.run(main())
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from agentform.runtime.worker import run_worker
+
+    return run_worker(Path(args.config), args.id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agentform.runtime")
+    commands = parser.add_subparsers(dest="command", required=True)
+    engine = commands.add_parser("engine", help="run the local engine in the foreground")
+    engine.add_argument("--dir", required=True, help="the engine's directory (.agentform/engine)")
+    engine.add_argument("--project", required=True)
+    engine.add_argument("--base-dir", required=True, help="the spec's directory")
+    engine.add_argument("--port", type=int, default=0, help="control API port (default: free)")
+    engine.set_defaults(run=_engine)
+    worker = commands.add_parser("worker", help="run one worker of one agent")
+    worker.add_argument("--config", required=True)
+    worker.add_argument("--id", required=True)
+    worker.set_defaults(run=_worker)
+    args = parser.parse_args(argv)
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

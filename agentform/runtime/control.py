@@ -1,0 +1,244 @@
+"""The engine's control API: HTTP+JSON on 127.0.0.1, every request with the engine's token.
+
+Owns the routes the local provider and the CLI use (the client side is
+:mod:`agentform.runtime.client`):
+
+=========================================  ===================================================
+``GET    /v1/status``                      engine, bus, store, agents with their workers
+``GET    /v1/resources``                   what is registered and observed, by address
+``PUT    /v1/resources/{address}``         create or update one resource (``{"values": ...}``)
+``DELETE /v1/resources/{address}``         delete one resource
+``POST   /v1/tasks``                       submit ``{agent, input, id?, context_id?, inputs?}``
+``GET    /v1/tasks``                       newest tasks (``agent``, ``status``, ``limit``)
+``GET    /v1/tasks/{id}``                  one task with every recorded step
+``GET    /v1/tasks/{id}/events``           NDJSON stream of steps then the final status
+``GET    /v1/logs/{agent}``                the agent's log from byte ``offset``
+``POST   /v1/shutdown``                    stop the workers, the bus and the engine
+=========================================  ===================================================
+
+Errors are JSON ``{"error": sentence}`` with a meaningful status. Built with Starlette and served
+by uvicorn inside the engine's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from agentform.runtime.engine import Engine, EngineError
+from agentform.runtime.store import TERMINAL, StepRecord, TaskRecord, TaskStatus
+
+__all__ = ["build_app", "step_json", "task_json"]
+
+MAX_BODY = 1_000_000
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def task_json(task: TaskRecord) -> dict[str, Any]:
+    data = asdict(task)
+    for key in ("created_at", "updated_at", "finished_at"):
+        data[key] = data[key].isoformat() if data[key] else None
+    data["status"] = str(task.status)
+    return data
+
+
+def step_json(step: StepRecord) -> dict[str, Any]:
+    data = asdict(step)
+    data["created_at"] = step.created_at.isoformat()
+    return data
+
+
+def _error(message: str, status: int) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def build_app(engine: Engine) -> Starlette:
+    def guarded(handler: Handler) -> Handler:
+        async def wrapper(request: Request) -> Response:
+            supplied = request.headers.get("authorization", "")
+            if not hmac.compare_digest(supplied.encode(), f"Bearer {engine.token}".encode()):
+                return _error("missing or wrong token; read it from the engine's engine.token", 401)
+            try:
+                return await handler(request)
+            except EngineError as exc:
+                return _error(str(exc), exc.status)
+            except _BadRequest as exc:
+                return _error(str(exc), 400)
+
+        return wrapper
+
+    async def status(request: Request) -> Response:
+        return JSONResponse(await asyncio.to_thread(engine.status))
+
+    async def resources(request: Request) -> Response:
+        return JSONResponse({a: engine.observe(a) for a in engine.resources})
+
+    async def put_resource(request: Request) -> Response:
+        body = await _json(request)
+        values = body.get("values")
+        if not isinstance(values, dict):
+            raise _BadRequest('the body must be {"values": {...}}')
+        observed = await engine.put(request.path_params["address"], values)
+        return JSONResponse(observed)
+
+    async def delete_resource(request: Request) -> Response:
+        await engine.delete(request.path_params["address"])
+        return Response(status_code=204)
+
+    async def submit(request: Request) -> Response:
+        body = await _json(request)
+        agent, text = body.get("agent"), body.get("input")
+        if not isinstance(agent, str) or not isinstance(text, str):
+            raise _BadRequest('a task needs "agent" and "input" strings')
+        inputs = body.get("inputs") or {}
+        if not isinstance(inputs, dict):
+            raise _BadRequest('"inputs" must be an object')
+        task = await engine.submit(
+            agent,
+            text,
+            task_id=_opt_str(body, "id"),
+            context_id=_opt_str(body, "context_id"),
+            inputs=inputs,
+        )
+        return JSONResponse(task_json(task), status_code=202)
+
+    async def list_tasks(request: Request) -> Response:
+        store = _store()
+        status_text = request.query_params.get("status")
+        try:
+            status = TaskStatus(status_text) if status_text else None
+            limit = int(request.query_params.get("limit", "50"))
+        except ValueError as exc:
+            raise _BadRequest(str(exc)) from exc
+        tasks = await asyncio.to_thread(
+            lambda: store.list_tasks(
+                agent=request.query_params.get("agent"), status=status, limit=limit
+            )
+        )
+        return JSONResponse([task_json(t) for t in tasks])
+
+    async def get_task(request: Request) -> Response:
+        store = _store()
+        task_id = request.path_params["id"]
+        task = await asyncio.to_thread(store.get_task, task_id)
+        if task is None:
+            return _error(f"no task {task_id!r}", 404)
+        steps = await asyncio.to_thread(store.steps, task_id)
+        return JSONResponse({**task_json(task), "steps": [step_json(s) for s in steps]})
+
+    async def events(request: Request) -> Response:
+        store = _store()
+        task_id = request.path_params["id"]
+        if await asyncio.to_thread(store.get_task, task_id) is None:
+            return _error(f"no task {task_id!r}", 404)
+        return StreamingResponse(_follow(engine, task_id), media_type="application/x-ndjson")
+
+    async def logs(request: Request) -> Response:
+        path = engine.files.dir / "logs" / f"{request.path_params['agent']}.log"
+        if request.path_params["agent"] not in engine.groups and not path.exists():
+            return _error(f"no agent named {request.path_params['agent']!r} runs here", 404)
+        offset = int(request.query_params.get("offset", "0") or 0)
+        data, end = await asyncio.to_thread(_read_from, path, offset)
+        return Response(data, media_type="text/plain", headers={"x-offset": str(end)})
+
+    async def shutdown(request: Request) -> Response:
+        asyncio.get_running_loop().call_later(
+            0.05, lambda: asyncio.ensure_future(engine.shutdown())
+        )
+        return JSONResponse({"stopping": True}, status_code=202)
+
+    def _store() -> Any:
+        if engine.store is None:
+            raise EngineError("no runtime store is set up; run 'agentform apply' first", 409)
+        return engine.store
+
+    routes = [
+        Route("/v1/status", guarded(status)),
+        Route("/v1/resources", guarded(resources)),
+        Route("/v1/resources/{address}", guarded(put_resource), methods=["PUT"]),
+        Route("/v1/resources/{address}", guarded(delete_resource), methods=["DELETE"]),
+        Route("/v1/tasks", guarded(submit), methods=["POST"]),
+        Route("/v1/tasks", guarded(list_tasks), methods=["GET"]),
+        Route("/v1/tasks/{id}", guarded(get_task)),
+        Route("/v1/tasks/{id}/events", guarded(events)),
+        Route("/v1/logs/{agent}", guarded(logs)),
+        Route("/v1/shutdown", guarded(shutdown), methods=["POST"]),
+    ]
+    return Starlette(routes=routes)
+
+
+class _BadRequest(Exception):
+    pass
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise _BadRequest("send a JSON body with content-type application/json")
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise _BadRequest(f"the body is larger than {MAX_BODY:,} bytes")
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise _BadRequest(f"the body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise _BadRequest("the body must be a JSON object")
+    return body
+
+
+def _opt_str(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > 200:
+        raise _BadRequest(f"{key!r} must be a non-empty string of at most 200 characters")
+    return value
+
+
+def _read_from(path: Any, offset: int) -> tuple[bytes, int]:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, offset))
+            data = handle.read(1_000_000)
+            return data, handle.tell()
+    except FileNotFoundError:
+        return b"", 0
+
+
+async def _follow(engine: Engine, task_id: str) -> AsyncIterator[bytes]:
+    """Recorded steps first, then live ones as workers announce them, until the task ends."""
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    sub = None
+    if engine.nc is not None:
+
+        async def on_event(msg: Any) -> None:
+            await queue.put(msg.data)
+
+        sub = await engine.nc.subscribe(engine.layout.events_subject(task_id), cb=on_event)
+    store = engine.store
+    assert store is not None
+    seen = -1
+    try:
+        while True:
+            for step in await asyncio.to_thread(store.steps, task_id, after=seen):
+                seen = step.seq
+                yield (json.dumps({"kind": "step", "step": step_json(step)}) + "\n").encode()
+            task = await asyncio.to_thread(store.get_task, task_id)
+            if task is not None and task.status in TERMINAL:
+                yield (json.dumps({"kind": "status", "task": task_json(task)}) + "\n").encode()
+                return
+            # wake on any announcement; poll anyway in case one was missed
+            with __import__("contextlib").suppress(TimeoutError):
+                await asyncio.wait_for(queue.get(), 0.5)
+    finally:
+        if sub is not None:
+            await sub.unsubscribe()

@@ -1,0 +1,497 @@
+"""The local engine: the supervisor process behind the ``local`` provider, one per project.
+
+Started detached (``python -m agentform.runtime engine --dir DIR ...``) by the local provider when
+absent, or by ``agentform engine start``. It owns, for one project directory and environment:
+
+* the resources the provider registered (``resources.json``, rewritten atomically after every
+  change so a restarted engine brings back exactly what ran);
+* the bus: an embedded ``nats-server`` (:mod:`agentform.runtime.natsd`, restarted on the same port
+  if it dies) or an existing NATS, with the task stream, consumers and health bucket
+  (:mod:`agentform.runtime.bus`);
+* the runtime store the tasks are recorded in (:mod:`agentform.runtime.store`);
+* the agents' worker processes (:mod:`agentform.runtime.supervisor`) and their health: a worker
+  that stops heartbeating or stops making progress on its task is reported, then killed and
+  restarted; tasks that exhaust their deliveries get a dead-letter record;
+* the control API (:mod:`agentform.runtime.control`) on 127.0.0.1, guarded by a token file.
+
+Only one engine runs per directory: an exclusive ``flock`` on ``engine.lock`` says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from nats.aio.client import Client as NATS
+
+from agentform.runtime import bus
+from agentform.runtime.bus import BusLayout, TaskMessage
+from agentform.runtime.natsd import NatsServer, free_port
+from agentform.runtime.store import RuntimeStore, TaskRecord
+from agentform.runtime.supervisor import AgentGroup
+from agentform.runtime.worker import WorkerConfig
+
+__all__ = ["Engine", "EngineError", "EngineFiles"]
+
+log = logging.getLogger("agentform.engine")
+STALE_HEARTBEAT = 10.0  # seconds without a heartbeat before a worker counts as hung
+DEFAULT_STALL = 300.0  # seconds without progress on a task, for agents without a timeout
+
+
+class EngineError(Exception):
+    """A request to the engine cannot be done; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class EngineFiles:
+    """The files of one engine directory (``.agentform/engine`` or ``engine-<env>``)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.dir = Path(workdir)
+        self.info = self.dir / "engine.json"
+        self.token = self.dir / "engine.token"
+        self.lock = self.dir / "engine.lock"
+        self.log = self.dir / "engine.log"
+        self.resources = self.dir / "resources.json"
+        self.nats = self.dir / "nats"
+
+
+def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    tmp.replace(path)
+
+
+def config_hash(values: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class Engine:
+    def __init__(self, workdir: Path, *, project: str, base_dir: Path) -> None:
+        self.files = EngineFiles(workdir)
+        self.project = project
+        self.base_dir = Path(base_dir).resolve()
+        self.resources: dict[str, dict[str, Any]] = {}
+        self.groups: dict[str, AgentGroup] = {}
+        self.nats_server: NatsServer | None = None
+        self.nc: NATS | None = None
+        self.layout = BusLayout(project=project)
+        self.bus_url: str | None = None
+        self.store: RuntimeStore | None = None
+        self.store_url: str | None = None
+        self.token = ""
+        self.api_port = 0
+        self.started = time.time()
+        self.stopping = asyncio.Event()
+        self.notes: list[str] = []
+        self._lock_file: IO[str] | None = None
+        self._mutex = asyncio.Lock()
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def acquire(self) -> None:
+        """Take the one-engine-per-directory lock or raise naming the engine that holds it."""
+        self.files.dir.mkdir(parents=True, exist_ok=True)
+        handle = self.files.lock.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            holder = "another process"
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                holder = f"pid {json.loads(self.files.info.read_text())['pid']}"
+            raise EngineError(
+                f"an engine already runs for {self.files.dir} ({holder}); use it, or stop it with"
+                " 'agentform engine stop'",
+                409,
+            ) from None
+        self._lock_file = handle
+
+    async def start(self, api_port: int = 0) -> None:
+        self.acquire()
+        self.token = secrets.token_urlsafe(32)
+        _write_atomic(self.files.token, self.token, 0o600)
+        self.api_port = api_port or free_port()
+        if self.files.resources.exists():
+            try:
+                saved = json.loads(self.files.resources.read_text())
+            except (OSError, ValueError) as exc:
+                raise EngineError(f"{self.files.resources} is damaged ({exc}); remove it") from exc
+            for address in _ordered(saved):
+                await self.put(address, saved[address], persist=False)
+        self.write_info()
+
+    def write_info(self) -> None:
+        info = {
+            "pid": os.getpid(),
+            "project": self.project,
+            "base_dir": str(self.base_dir),
+            "api": f"http://127.0.0.1:{self.api_port}",
+            "bus_url": self.bus_url,
+            "nats_pid": self.nats_server.pid if self.nats_server else None,
+            "nats_port": self.nats_server.port if self.nats_server else None,
+            "store_url": self.store_url,
+            "started_at": self.started,
+        }
+        _write_atomic(self.files.info, json.dumps(info, indent=2))
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(*(g.stop_all() for g in self.groups.values()))
+        self.groups.clear()
+        await self._close_bus()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        with contextlib.suppress(OSError):
+            self.files.info.unlink()
+        self.stopping.set()
+
+    async def _close_bus(self) -> None:
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.close()
+            self.nc = None
+        if self.nats_server is not None:
+            await asyncio.to_thread(self.nats_server.stop)
+            self.nats_server = None
+
+    # -- resources --------------------------------------------------------------------------
+
+    async def put(
+        self, address: str, values: Mapping[str, Any], *, persist: bool = True
+    ) -> dict[str, Any]:
+        """Create or update one resource; returns what is observed afterwards."""
+        kind = address.partition(".")[0]
+        async with self._mutex:
+            if address == "runtime.bus":
+                await self._set_bus(values)
+            elif address == "runtime.store":
+                await self._set_store(values)
+            elif kind == "agent" and (self.nc is None or self.store is None):
+                raise EngineError(
+                    f"{address} needs the bus and the store; create runtime.bus and"
+                    " runtime.store first",
+                    409,
+                )
+            self.resources[address] = dict(values)
+            if kind == "agent":
+                await bus.ensure_agent(self.nc.jetstream(), self.layout, address.partition(".")[2])  # type: ignore[union-attr]
+            self._reconfigure()
+            if persist:
+                self._persist()
+        return self.observe(address) or {}
+
+    async def delete(self, address: str) -> None:
+        async with self._mutex:
+            if address not in self.resources:
+                return
+            kind, _, name = address.partition(".")
+            if address in ("runtime.bus", "runtime.store") and any(
+                a.startswith("agent.") for a in self.resources
+            ):
+                raise EngineError(f"{address} is still used by agents; delete them first", 409)
+            del self.resources[address]
+            if kind == "agent" and name in self.groups:
+                await self.groups.pop(name).stop_all()
+                if self.nc is not None:
+                    await bus.remove_agent(self.nc.jetstream(), self.layout, name)
+            if address == "runtime.bus":
+                await self._close_bus()
+                self.bus_url = None
+            if address == "runtime.store" and self.store is not None:
+                self.store.close()
+                self.store, self.store_url = None, None
+            self._reconfigure()
+            self._persist()
+            if not self.resources:
+                log.info("nothing left to run; the engine stops")
+                self.stopping.set()
+
+    def observe(self, address: str) -> dict[str, Any] | None:
+        values = self.resources.get(address)
+        if values is None:
+            return None
+        observed = dict(values)
+        kind, _, name = address.partition(".")
+        if kind == "agent" and name in self.groups:
+            group = self.groups[name]
+            # report what really runs: fewer live workers than replicas is drift
+            running = group.running()
+            starting = any(r.alive and not r.ready for r in group.members)
+            if running < group.replicas and not starting:
+                observed["replicas"] = running
+            observed["status"] = group.status()
+        if address == "runtime.bus":
+            observed["status"] = {
+                "url": self.bus_url,
+                "connected": bool(self.nc and self.nc.is_connected),
+            }
+        return observed
+
+    def _persist(self) -> None:
+        _write_atomic(self.files.resources, json.dumps(self.resources, indent=1, sort_keys=True))
+        self.write_info()
+
+    async def _set_bus(self, values: Mapping[str, Any]) -> None:
+        url = str(values.get("url") or "embedded")
+        prefix = str(values.get("stream_prefix") or "agentform")
+        layout = BusLayout(project=self.project, prefix=prefix)
+        if self.nc is not None and self.resources.get("runtime.bus") == dict(values):
+            return
+        await self._close_bus()
+        if url == "embedded":
+            port = None
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                port = int(json.loads(self.files.info.read_text())["nats_port"])
+            self.nats_server = NatsServer(self.files.nats, port=port)
+            try:
+                url = await asyncio.to_thread(self.nats_server.start)
+            except Exception as exc:
+                self.nats_server = NatsServer(self.files.nats)  # the old port may be taken
+                url = await asyncio.to_thread(self.nats_server.start)
+                log.info("nats-server moved to a new port (%s)", exc)
+        try:
+            self.nc = await bus.connect(url, name=f"agentform-engine-{self.project}")
+        except Exception as exc:
+            raise EngineError(f"cannot connect to NATS at {url}: {exc}", 503) from exc
+        self.layout, self.bus_url = layout, url
+        js = self.nc.jetstream()
+        await bus.ensure_stream(js, layout)
+        for agent in self.groups:
+            await bus.ensure_agent(js, layout, agent)
+        await self.nc.subscribe(layout.max_deliveries_advisory(), cb=self._on_max_deliveries)
+        self.write_info()
+
+    async def _set_store(self, values: Mapping[str, Any]) -> None:
+        url = resolve_store_url(
+            str(values.get("url") or "sqlite:///.agentform/runtime.db"), self.base_dir
+        )
+        if url == self.store_url and self.store is not None:
+            return
+        try:
+            store = await asyncio.to_thread(RuntimeStore, url)
+        except Exception as exc:
+            raise EngineError(f"the runtime store is not usable: {exc}", 503) from exc
+        if self.store is not None:
+            self.store.close()
+        self.store, self.store_url = store, url
+
+    def _reconfigure(self) -> None:
+        """Recompute every agent's worker configuration and hand it to its group."""
+        models = {
+            a.partition(".")[2]: v for a, v in self.resources.items() if a.startswith("model.")
+        }
+        tools = {a.partition(".")[2]: v for a, v in self.resources.items() if a.startswith("tool.")}
+        agents = {
+            a.partition(".")[2]: v for a, v in self.resources.items() if a.startswith("agent.")
+        }
+        for name in list(self.groups):
+            if name not in agents:
+                del self.groups[name]
+        if self.bus_url is None or self.store_url is None:
+            return
+        for name, values in agents.items():
+            mine = {t: tools[t] for t in values.get("tools") or [] if t in tools}
+            body = {
+                "agent": values,
+                "models": models,
+                "tools": mine,
+                "bus": self.bus_url,
+                "store": self.store_url,
+                "layout": self.layout.to_dict(),
+            }
+            config = WorkerConfig(
+                project=self.project,
+                agent=name,
+                base_dir=str(self.base_dir),
+                bus_url=self.bus_url,
+                layout=self.layout,
+                store_url=self.store_url,
+                agent_values=values,
+                models=models,
+                tools=mine,
+                config_hash=config_hash(body),
+            )
+            replicas = int(values.get("replicas", 1))
+            group = self.groups.get(name)
+            if group is None:
+                self.groups[name] = AgentGroup(name, config, replicas, self.files.dir)
+            else:
+                group.config, group.replicas = config, replicas
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        agent: str,
+        text: str,
+        *,
+        task_id: str | None = None,
+        context_id: str | None = None,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> TaskRecord:
+        """Record and publish a task; it is accepted once JetStream has stored it."""
+        if f"agent.{agent}" not in self.resources:
+            known = ", ".join(sorted(self.groups)) or "none"
+            raise EngineError(f"no agent named {agent!r} runs here (agents: {known})", 404)
+        if self.store is None or self.nc is None:
+            raise EngineError("the runtime is not set up; run 'agentform apply' first", 409)
+        store = self.store
+        task, _ = await asyncio.to_thread(
+            lambda: store.create_task(
+                id=task_id or os.urandom(16).hex(),
+                agent=agent,
+                input=text,
+                context_id=context_id,
+                inputs=inputs,
+            )
+        )
+        message = TaskMessage(task.id, agent, text, task.context_id, task.inputs, task.parent_id)
+        try:
+            await bus.publish_task(self.nc.jetstream(), self.layout, message)
+        except Exception as exc:
+            raise EngineError(
+                f"the bus did not accept task {task.id} ({exc or type(exc).__name__}); it is"
+                " recorded but not queued: send it again with the same --id",
+                503,
+            ) from exc
+        return task
+
+    async def _on_max_deliveries(self, msg: Any) -> None:
+        try:
+            advisory = json.loads(msg.data)
+            seq = int(advisory["stream_seq"])
+            deliveries = int(advisory.get("deliveries", self.layout.max_deliver))
+            assert self.nc is not None and self.store is not None
+            js = self.nc.jetstream()
+            raw = await js.get_msg(self.layout.stream, seq)
+            task = TaskMessage.decode(raw.data or b"")
+            reason = (
+                f"no worker could finish it in {deliveries} deliveries"
+                " (each attempt crashed or hung)"
+            )
+            store = self.store
+            await asyncio.to_thread(
+                lambda: store.dead_letter(
+                    task.id, agent=task.agent, reason=reason, deliveries=deliveries
+                )
+            )
+            await js.delete_msg(self.layout.stream, seq)
+            log.warning("task %s dead-lettered: %s", task.id, reason)
+        except Exception:
+            log.exception("could not dead-letter after a max-deliveries advisory")
+
+    # -- health -----------------------------------------------------------------------------
+
+    async def supervise(self) -> None:
+        """Every second: bus alive, heartbeats read, groups reconciled, files still there."""
+        while not self.stopping.is_set():
+            try:
+                await self._tick()
+            except Exception:
+                log.exception("supervision pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), 1.0)
+
+    async def _tick(self) -> None:
+        if self.nats_server is not None and not self.nats_server.running():
+            self.note(f"nats-server (port {self.nats_server.port}) exited; restarting it")
+            await asyncio.to_thread(self.nats_server.start)
+            self.write_info()
+        if not self.files.info.exists() or not self.files.token.exists():
+            self.note(f"{self.files.dir} was deleted while running; restoring the engine's files")
+            _write_atomic(self.files.token, self.token, 0o600)
+            self._persist()
+        await self._check_heartbeats()
+        for group in list(self.groups.values()):
+            await group.reconcile()
+
+    async def _check_heartbeats(self) -> None:
+        if self.nc is None or not self.nc.is_connected:
+            return
+        try:
+            kv = await bus.health_bucket(self.nc.jetstream(), self.layout)
+            keys = await kv.keys()
+        except Exception:
+            return  # no heartbeats yet (nats.js.errors.NoKeysError) or the bus is restarting
+        now = time.time()
+        for key in keys:
+            agent, _, worker_id = key.partition(".")
+            group = self.groups.get(agent)
+            if group is None:
+                continue
+            with contextlib.suppress(Exception):
+                entry = await kv.get(key)
+                beat = json.loads(entry.value or b"{}")
+                if now - float(beat["at"]) > STALE_HEARTBEAT:
+                    if any(r.worker_id == worker_id and r.alive for r in group.members):
+                        group.kill(
+                            worker_id, f"has not heartbeaten for {now - float(beat['at']):.0f}s"
+                        )
+                    continue
+                group.mark_ready(worker_id)
+                stall = _stall_limit(group.config.agent_values)
+                for task_id, progress in dict(beat.get("tasks") or {}).items():
+                    if now - float(progress) > stall:
+                        group.kill(
+                            worker_id, f"made no progress on task {task_id} for {stall:.0f}s"
+                        )
+
+    def note(self, text: str) -> None:
+        log.warning(text)
+        self.notes = [*self.notes[-49:], f"{time.strftime('%H:%M:%S')} {text}"]
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "project": self.project,
+            "base_dir": str(self.base_dir),
+            "uptime": time.time() - self.started,
+            "bus": {
+                "url": self.bus_url,
+                "embedded": self.nats_server is not None,
+                "nats_pid": self.nats_server.pid if self.nats_server else None,
+                "connected": bool(self.nc and self.nc.is_connected),
+            },
+            "store": self.store_url,
+            "agents": [g.status() for g in self.groups.values()],
+            "tasks": self.store.counts() if self.store is not None else {},
+            "events": list(self.notes[-10:]),
+        }
+
+
+def _stall_limit(agent: Mapping[str, Any]) -> float:
+    from agentform.durations import parse_duration
+
+    timeout = (agent.get("limits") or {}).get("timeout")
+    # a task past its own wall-time limit fails by itself; give it some slack before killing
+    return parse_duration(timeout).total_seconds() + 30 if timeout else DEFAULT_STALL
+
+
+def _ordered(saved: Mapping[str, Any]) -> list[str]:
+    rank = {"runtime": 0, "model": 1, "tool": 1, "memory": 1, "policy": 1, "agent": 2}
+    return sorted(saved, key=lambda a: (rank.get(a.partition(".")[0], 3), a))
+
+
+def resolve_store_url(url: str, base_dir: Path) -> str:
+    """``sqlite:///relative.db`` is relative to the spec's directory, not the process's cwd."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+        return prefix + str((base_dir / url[len(prefix) :]).resolve())
+    return url

@@ -1,0 +1,320 @@
+"""The agent loop: instructions → model → tool calls → model … → answer, recorded step by step.
+
+Owns the one rule that makes tasks survive crashes: **every step is recorded in the store before
+it is acted on**, and a task is always run by first replaying what is recorded. A recorded model
+answer is never requested again and a recorded tool result is never called again; a tool call
+that was recorded but has no result (the worker died while it ran) is repeated with the same
+idempotency key when the tool is safe to repeat, and fails the task when it is ``unsafe``
+(its outcome is unknown and money may have moved). Limits (steps, tool calls, tokens, wall time)
+are checked before every step. Called by the worker (:mod:`agentform.runtime.worker`) for each
+task it takes; knows nothing of NATS.
+
+Step kinds recorded (``agentform_steps.kind``): ``start`` (rendered instructions, limits),
+``model`` (the answer, tokens, latency), ``tool_call`` (name, arguments, idempotency key),
+``tool_result`` (content, is_error), ``final`` (the answer) and ``error`` (why it failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from agentform.durations import parse_duration
+from agentform.runtime.conversation import Message, ModelResponse, ToolCall, ToolSpec
+from agentform.runtime.prompts import PromptError, render_instructions
+from agentform.runtime.store import RuntimeStore, StepRecord, TaskRecord
+
+__all__ = ["AgentLoop", "Limits", "Outcome", "TaskFailed"]
+
+
+class ChatModelLike(Protocol):
+    async def complete(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec]
+    ) -> ModelResponse: ...
+
+
+class ToolResultLike(Protocol):
+    @property
+    def content(self) -> str: ...
+
+    @property
+    def is_error(self) -> bool: ...
+
+
+class ToolboxLike(Protocol):
+    def specs(self) -> list[ToolSpec]: ...
+
+    def side_effects(self, name: str) -> str: ...
+
+    def owner(self, name: str) -> str | None: ...
+
+    async def call(
+        self, name: str, arguments: Mapping[str, Any], *, idempotency_key: str
+    ) -> ToolResultLike: ...
+
+
+class TaskFailed(Exception):
+    """The task cannot finish: a limit, an unknown unsafe outcome, a model that keeps failing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_steps: int | None = None
+    max_tool_calls: int | None = None
+    max_tokens: int | None = None
+    timeout: float | None = None  # seconds of wall time from the task's first start
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> Limits:
+        timeout = values.get("timeout")
+        return cls(
+            max_steps=values.get("max_steps"),
+            max_tool_calls=values.get("max_tool_calls"),
+            max_tokens=values.get("max_tokens"),
+            timeout=parse_duration(timeout).total_seconds() if timeout else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    completed: bool
+    text: str
+
+
+@dataclass
+class _Progress:
+    """What the records say so far: the conversation and the counters the limits check."""
+
+    messages: list[Message] = field(default_factory=list)
+    seq: int = 0
+    model_calls: int = 0
+    tool_calls: int = 0
+    tokens: int = 0
+    started: float = 0.0  # epoch seconds of the first start
+    pending: list[ToolCall] = field(default_factory=list)  # asked for, no result yet
+    called: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # call id -> tool_call
+    final: str | None = None
+    failed: str | None = None
+
+
+Notify = Callable[[StepRecord], Awaitable[None]]
+
+
+class AgentLoop:
+    """Runs tasks of one agent with one model and one toolbox."""
+
+    def __init__(
+        self,
+        *,
+        store: RuntimeStore,
+        model: ChatModelLike,
+        tools: ToolboxLike,
+        instructions: str,
+        limits: Limits,
+        notify: Notify | None = None,
+    ) -> None:
+        self.store = store
+        self.model = model
+        self.tools = tools
+        self.instructions = instructions
+        self.limits = limits
+        self.notify = notify
+
+    async def run(self, task: TaskRecord) -> Outcome:
+        """Replay ``task``'s records, then carry on until an answer; failures become outcomes."""
+        progress: _Progress | None = None
+        try:
+            progress = await self._replay(task)
+            if progress.failed is not None:
+                return Outcome(False, progress.failed)
+            if progress.final is not None:
+                return Outcome(True, progress.final)
+            return Outcome(True, await self._carry_on(task, progress))
+        except (TaskFailed, PromptError) as exc:
+            seq = progress.seq if progress is not None else 0
+            await self._record(task.id, seq, "error", {"reason": str(exc)})
+            return Outcome(False, str(exc))
+
+    async def _record(
+        self, task_id: str, seq: int, kind: str, data: Mapping[str, Any], **usage: Any
+    ) -> StepRecord:
+        step = await asyncio.to_thread(self.store.append_step, task_id, seq, kind, data, **usage)
+        if self.notify is not None:
+            await self.notify(step)
+        return step
+
+    async def _replay(self, task: TaskRecord) -> _Progress:
+        records = await asyncio.to_thread(self.store.steps, task.id)
+        progress = _Progress()
+        if not records:
+            system = render_instructions(self.instructions, task.inputs)
+            start = {"instructions": system, "started_at": time.time()}
+            records = [await self._record(task.id, 0, "start", start)]
+        for step in records:
+            _apply(progress, step)
+            if step.kind == "start":
+                progress.messages.append(Message("user", task.input))
+        progress.seq = records[-1].seq + 1
+        if progress.failed is None and records[0].kind != "start":
+            raise TaskFailed("the task's records do not begin with a start step; they are damaged")
+        return progress
+
+    async def _carry_on(self, task: TaskRecord, progress: _Progress) -> str:
+        while True:
+            if progress.pending:
+                await self._finish_calls(task, progress)
+                continue
+            self._check_limits(progress, next_kind="model")
+            response = await self._ask(progress)
+            await self._record(
+                task.id,
+                progress.seq,
+                "model",
+                {"response": response.to_dict()},
+                input_tokens=response.input_tokens,
+                output_tokens=response.output_tokens,
+                latency_ms=response.latency_ms,
+            )
+            _account(progress, response)
+            progress.seq += 1
+            if not response.tool_calls:
+                await self._record(task.id, progress.seq, "final", {"text": response.text})
+                return response.text
+
+    async def _ask(self, progress: _Progress) -> ModelResponse:
+        from agentform.runtime.models import ModelError
+
+        try:
+            return await asyncio.wait_for(
+                self.model.complete(progress.messages, self.tools.specs()),
+                timeout=self._remaining(progress),
+            )
+        except TimeoutError as exc:
+            raise TaskFailed(f"wall-time limit of {self.limits.timeout:g}s reached") from exc
+        except ModelError as exc:
+            raise TaskFailed(f"the model failed: {exc}") from exc
+
+    async def _finish_calls(self, task: TaskRecord, progress: _Progress) -> None:
+        for call in list(progress.pending):
+            recorded = progress.called.get(call.id)
+            unsafe = self.tools.owner(call.name) is not None and (
+                self.tools.side_effects(call.name) == "unsafe"
+            )
+            if recorded is not None and unsafe:
+                raise TaskFailed(
+                    f"the unsafe tool call {call.name} (idempotency key"
+                    f" {recorded['idempotency_key']}) was interrupted by a crash and its outcome"
+                    " is unknown; it was not repeated. Check the tool's side of things, then send"
+                    " the task again."
+                )
+            if recorded is None:
+                self._check_limits(progress, next_kind="tool")
+                key = f"{task.id}/{progress.seq}/{call.id}"
+                await self._record(
+                    task.id,
+                    progress.seq,
+                    "tool_call",
+                    {
+                        "id": call.id,
+                        "name": call.name,
+                        "arguments": dict(call.arguments),
+                        "idempotency_key": key,
+                    },
+                )
+                progress.tool_calls += 1
+                progress.seq += 1
+            else:
+                key = str(recorded["idempotency_key"])
+            started = time.perf_counter()
+            try:
+                result = await asyncio.wait_for(
+                    self.tools.call(call.name, call.arguments, idempotency_key=key),
+                    timeout=self._remaining(progress),
+                )
+            except TimeoutError as exc:
+                raise TaskFailed(f"wall-time limit of {self.limits.timeout:g}s reached") from exc
+            latency = (time.perf_counter() - started) * 1000
+            data = {
+                "id": call.id,
+                "name": call.name,
+                "content": result.content,
+                "is_error": result.is_error,
+            }
+            step = await self._record(
+                task.id, progress.seq, "tool_result", data, latency_ms=latency
+            )
+            _apply(progress, step)
+            progress.seq += 1
+
+    def _remaining(self, progress: _Progress) -> float | None:
+        if self.limits.timeout is None:
+            return None
+        return max(0.001, progress.started + self.limits.timeout - time.time())
+
+    def _check_limits(self, progress: _Progress, *, next_kind: str) -> None:
+        limits = self.limits
+        if (
+            next_kind == "model"
+            and limits.max_steps is not None
+            and progress.model_calls >= limits.max_steps
+        ):
+            raise TaskFailed(
+                f"step limit reached: {progress.model_calls} model calls"
+                f" (max_steps {limits.max_steps})"
+            )
+        if (
+            next_kind == "tool"
+            and limits.max_tool_calls is not None
+            and progress.tool_calls >= limits.max_tool_calls
+        ):
+            raise TaskFailed(
+                f"tool-call limit reached: {progress.tool_calls} calls"
+                f" (max_tool_calls {limits.max_tool_calls})"
+            )
+        if limits.max_tokens is not None and progress.tokens >= limits.max_tokens:
+            raise TaskFailed(
+                f"token limit reached: {progress.tokens} tokens (max_tokens {limits.max_tokens})"
+            )
+        if limits.timeout is not None and time.time() - progress.started >= limits.timeout:
+            raise TaskFailed(f"wall-time limit of {limits.timeout:g}s reached")
+
+
+def _account(progress: _Progress, response: ModelResponse) -> None:
+    progress.model_calls += 1
+    progress.tokens += response.input_tokens + response.output_tokens
+    progress.messages.append(response.message)
+    progress.pending = list(response.tool_calls)
+
+
+def _apply(progress: _Progress, step: StepRecord) -> None:
+    """Fold one recorded step into the progress (replay and live share this)."""
+    data = step.data
+    if step.kind == "start":
+        progress.messages.append(Message("system", str(data["instructions"])))
+        progress.started = float(data.get("started_at") or datetime.now(UTC).timestamp())
+    elif step.kind == "model":
+        _account(progress, ModelResponse.from_dict(data["response"]))
+    elif step.kind == "tool_call":
+        progress.called[str(data["id"])] = data
+        progress.tool_calls += 1
+    elif step.kind == "tool_result":
+        call_id = str(data["id"])
+        progress.messages.append(
+            Message(
+                "tool",
+                str(data["content"]),
+                tool_call_id=call_id,
+                name=str(data["name"]),
+                is_error=bool(data["is_error"]),
+            )
+        )
+        progress.pending = [c for c in progress.pending if c.id != call_id]
+        progress.called.pop(call_id, None)
+    elif step.kind == "final":
+        progress.final = str(data["text"])
+    elif step.kind == "error":
+        progress.failed = str(data.get("reason", "the task failed"))

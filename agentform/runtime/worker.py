@@ -1,0 +1,300 @@
+"""The worker process: one replica of one agent, pulling tasks from JetStream and running them.
+
+Started by the local engine as ``python -m agentform.runtime worker --config FILE --id ID``.
+Owns the life of a task message: take it from the agent's durable pull consumer (shared by the
+replicas), keep it from being redelivered with ``in_progress()`` while the agent loop
+(:mod:`agentform.runtime.loop`) runs, record the outcome in the store, then ``ack``. A worker that
+dies before the ack leaves the message to be redelivered to another replica (or to itself after
+the engine restarts it), which replays the task from its records. A task whose message keeps
+coming back is given up after ``max_deliver`` attempts with a dead-letter record.
+
+Also heartbeats into the JetStream KV bucket (what it runs, when it last made progress) so the
+engine can tell a live worker from a hung one, and exits when its engine is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+
+from agentform.runtime.bus import BusLayout, TaskMessage, connect, health_bucket
+from agentform.runtime.loop import AgentLoop, Limits
+from agentform.runtime.store import TERMINAL, RuntimeStore, StepRecord, TaskStatus
+
+__all__ = ["WorkerConfig", "run_worker"]
+
+log = logging.getLogger("agentform.worker")
+HEARTBEAT_EVERY = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """Everything a worker needs, written by the engine as JSON (plain values only)."""
+
+    project: str
+    agent: str
+    base_dir: str
+    bus_url: str
+    layout: BusLayout
+    store_url: str
+    agent_values: Mapping[str, Any]
+    models: Mapping[str, Mapping[str, Any]]
+    tools: Mapping[str, Mapping[str, Any]]
+    config_hash: str
+    concurrency: int = 4
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "agent": self.agent,
+            "base_dir": self.base_dir,
+            "bus_url": self.bus_url,
+            "layout": self.layout.to_dict(),
+            "store_url": self.store_url,
+            "agent_values": dict(self.agent_values),
+            "models": {k: dict(v) for k, v in self.models.items()},
+            "tools": {k: dict(v) for k, v in self.tools.items()},
+            "config_hash": self.config_hash,
+            "concurrency": self.concurrency,
+            "extra": dict(self.extra),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WorkerConfig:
+        return cls(
+            project=str(data["project"]),
+            agent=str(data["agent"]),
+            base_dir=str(data["base_dir"]),
+            bus_url=str(data["bus_url"]),
+            layout=BusLayout.from_dict(data["layout"]),
+            store_url=str(data["store_url"]),
+            agent_values=dict(data["agent_values"]),
+            models=dict(data["models"]),
+            tools=dict(data["tools"]),
+            config_hash=str(data["config_hash"]),
+            concurrency=int(data.get("concurrency", 4)),
+            extra=dict(data.get("extra") or {}),
+        )
+
+
+def _secret(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+class Worker:
+    def __init__(self, config: WorkerConfig, worker_id: str) -> None:
+        self.config = config
+        self.id = worker_id
+        self.layout = config.layout
+        self.stopping = asyncio.Event()
+        self.inflight: dict[str, float] = {}  # task id -> last progress (epoch seconds)
+        self.nc: NATS | None = None
+        self.parent = os.getppid()
+
+    async def run(self) -> None:
+        from agentform.runtime.models import build_model
+        from agentform.runtime.tools import Toolbox
+
+        config = self.config
+        base_dir = Path(config.base_dir)
+        store = RuntimeStore(config.store_url)
+        model = build_model(
+            str(config.agent_values["model"]), config.models, base_dir=base_dir, secret=_secret
+        )
+        toolbox = Toolbox(config.tools, base_dir=base_dir, secret=_secret, log=log)
+        self.nc = await connect(config.bus_url, name=self.id)
+        try:
+            await toolbox.start()
+            loop = AgentLoop(
+                store=store,
+                model=model,
+                tools=toolbox,
+                instructions=str(config.agent_values.get("instructions") or ""),
+                limits=Limits.from_values(config.agent_values.get("limits") or {}),
+                notify=self._notify,
+            )
+            js = self.nc.jetstream()
+            sub = await js.pull_subscribe_bind(
+                durable=self.layout.consumer(config.agent), stream=self.layout.stream
+            )
+            beat = asyncio.create_task(self._heartbeat())
+            log.info(
+                "worker %s of agent %s ready (config %s)",
+                self.id,
+                config.agent,
+                config.config_hash[:12],
+            )
+            running: set[asyncio.Task[None]] = set()
+            while not self.stopping.is_set():
+                free = config.concurrency - len(running)
+                if free <= 0:
+                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                try:
+                    msgs = await sub.fetch(free, timeout=0.5)
+                except NatsTimeout:
+                    continue
+                except Exception as exc:  # the bus is restarting: wait for the reconnect
+                    log.warning("fetching tasks failed (%s); retrying", exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                for msg in msgs:
+                    job = asyncio.create_task(self._handle(msg, store, loop))
+                    running.add(job)
+                    job.add_done_callback(running.discard)
+            if running:
+                await asyncio.wait(running, timeout=30)
+            beat.cancel()
+        finally:
+            await toolbox.aclose()
+            with contextlib.suppress(Exception):
+                await model.aclose()
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+            store.close()
+
+    async def _handle(self, msg: Msg, store: RuntimeStore, loop: AgentLoop) -> None:
+        try:
+            message = TaskMessage.decode(msg.data)
+        except ValueError as exc:
+            log.error("dropping a message that is not a task: %s", exc)
+            await msg.term()
+            return
+        found = await asyncio.to_thread(store.get_task, message.id)
+        if found is not None:
+            task = found
+        else:  # published straight to the bus: the message is the truth
+            task, _ = await asyncio.to_thread(
+                lambda: store.create_task(
+                    id=message.id,
+                    agent=message.agent,
+                    input=message.input,
+                    context_id=message.context_id,
+                    inputs=message.inputs,
+                    parent_id=message.parent_id,
+                )
+            )
+        if task.status in TERMINAL:
+            await msg.ack()
+            return
+        started = await asyncio.to_thread(store.start_attempt, task.id, self.id)
+        if started is None:
+            await msg.ack()
+            return
+        self.inflight[task.id] = time.time()
+        keep_alive = asyncio.create_task(self._keep_alive(msg))
+        try:
+            outcome = await loop.run(started)
+        except Exception as exc:
+            deliveries = msg.metadata.num_delivered or 1
+            log.exception("task %s failed on attempt %d", task.id, deliveries)
+            if deliveries >= self.layout.max_deliver:
+                reason = f"gave up after {deliveries} attempts; last error: {exc}"
+                await asyncio.to_thread(
+                    lambda: store.dead_letter(
+                        task.id, agent=self.config.agent, reason=reason, deliveries=deliveries
+                    )
+                )
+                await self._announce(
+                    task.id, {"kind": "status", "status": "failed", "error": reason}
+                )
+                await msg.ack()
+            else:
+                await msg.nak(delay=1)
+            return
+        finally:
+            keep_alive.cancel()
+            self.inflight.pop(task.id, None)
+        status = TaskStatus.COMPLETED if outcome.completed else TaskStatus.FAILED
+        await asyncio.to_thread(
+            lambda: store.finish_task(
+                task.id,
+                status,
+                result=outcome.text if outcome.completed else None,
+                error=None if outcome.completed else outcome.text,
+            )
+        )
+        await self._announce(
+            task.id, {"kind": "status", "status": str(status), "text": outcome.text}
+        )
+        await msg.ack()
+
+    async def _keep_alive(self, msg: Msg) -> None:
+        # the consumer's ack_wait is short so crashed workers' tasks return quickly
+        while True:
+            await asyncio.sleep(self.layout.ack_wait / 3)
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
+
+    async def _notify(self, step: StepRecord) -> None:
+        self.inflight[step.task_id] = time.time()
+        summary = {"kind": "step", "seq": step.seq, "step": step.kind, "data": step.data}
+        await self._announce(step.task_id, summary)
+
+    async def _announce(self, task_id: str, event: Mapping[str, Any]) -> None:
+        if self.nc is None or not self.nc.is_connected:
+            return
+        with contextlib.suppress(Exception):
+            await self.nc.publish(
+                self.layout.events_subject(task_id), json.dumps(event, default=str).encode()
+            )
+
+    async def _heartbeat(self) -> None:
+        assert self.nc is not None
+        kv = None
+        key = f"{self.config.agent}.{self.id}"
+        while not self.stopping.is_set():
+            if os.getppid() != self.parent:  # the engine is gone: nobody supervises us
+                log.warning("engine (pid %d) is gone; worker %s stops", self.parent, self.id)
+                self.stopping.set()
+                return
+            beat = {
+                "worker": self.id,
+                "pid": os.getpid(),
+                "config_hash": self.config.config_hash,
+                "at": time.time(),
+                "tasks": dict(self.inflight),
+            }
+            try:
+                kv = kv or await health_bucket(self.nc.jetstream(), self.layout)
+                await kv.put(key, json.dumps(beat).encode())
+            except Exception as exc:
+                log.debug("heartbeat failed: %s", exc)
+                kv = None
+            await asyncio.sleep(HEARTBEAT_EVERY)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def run_worker(config_path: Path, worker_id: str) -> int:
+    """Entry point of ``python -m agentform.runtime worker``."""
+    logging.basicConfig(
+        level=os.environ.get("AGENTFORM_LOG_LEVEL", "INFO"),
+        format=f"%(asctime)s %(levelname)s {worker_id} %(message)s",
+    )
+    config = WorkerConfig.from_dict(json.loads(config_path.read_text()))
+    worker = Worker(config, worker_id)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.stop)
+        await worker.run()
+
+    asyncio.run(main())
+    return 0
