@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from agentform import __version__
-from agentform.cli import apply, fmt, graph, init, plan, schema, state, validate
+from agentform.cli import apply, fmt, graph, init, plan, runtime, schema, state, validate
 
 __all__ = ["cli", "main"]
 
@@ -48,6 +48,11 @@ cli.add_command(apply.import_command)
 cli.add_command(apply.rollback_command)
 cli.add_command(state.group)
 cli.add_command(state.force_unlock_command)
+cli.add_command(runtime.send_command)
+cli.add_command(runtime.status_command)
+cli.add_command(runtime.tasks_group)
+cli.add_command(runtime.logs_command)
+cli.add_command(runtime.engine_group)
 
 
 def main() -> None:

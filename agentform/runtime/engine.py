@@ -102,6 +102,7 @@ class Engine:
         self.notes: list[str] = []
         self._lock_file: IO[str] | None = None
         self._mutex = asyncio.Lock()
+        self.closing = False
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -152,6 +153,7 @@ class Engine:
         _write_atomic(self.files.info, json.dumps(info, indent=2))
 
     async def shutdown(self) -> None:
+        self.closing = True  # no supervision pass may restart what is being stopped
         await asyncio.gather(*(g.stop_all() for g in self.groups.values()))
         self.groups.clear()
         await self._close_bus()
@@ -410,6 +412,8 @@ class Engine:
                 await asyncio.wait_for(self.stopping.wait(), 1.0)
 
     async def _tick(self) -> None:
+        if self.closing:
+            return
         if self.nats_server is not None and not self.nats_server.running():
             self.note(f"nats-server (port {self.nats_server.port}) exited; restarting it")
             await asyncio.to_thread(self.nats_server.start)
@@ -428,15 +432,17 @@ class Engine:
         try:
             kv = await bus.health_bucket(self.nc.jetstream(), self.layout)
             keys = await kv.keys()
-        except Exception:
-            return  # no heartbeats yet (nats.js.errors.NoKeysError) or the bus is restarting
+        except Exception as exc:
+            # no heartbeats yet (nats.js.errors.NoKeysError) or the bus is restarting
+            log.debug("no heartbeats read: %r", exc)
+            return
         now = time.time()
         for key in keys:
             agent, _, worker_id = key.partition(".")
             group = self.groups.get(agent)
             if group is None:
                 continue
-            with contextlib.suppress(Exception):
+            try:
                 entry = await kv.get(key)
                 beat = json.loads(entry.value or b"{}")
                 if now - float(beat["at"]) > STALE_HEARTBEAT:
@@ -452,6 +458,8 @@ class Engine:
                         group.kill(
                             worker_id, f"made no progress on task {task_id} for {stall:.0f}s"
                         )
+            except Exception as exc:
+                log.warning("unreadable heartbeat %s: %r", key, exc)
 
     def note(self, text: str) -> None:
         log.warning(text)

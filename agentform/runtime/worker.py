@@ -149,7 +149,7 @@ class Worker:
                 except NatsTimeout:
                     continue
                 except Exception as exc:  # the bus is restarting: wait for the reconnect
-                    log.warning("fetching tasks failed (%s); retrying", exc)
+                    log.warning("fetching tasks failed (%r); retrying", exc)
                     await asyncio.sleep(0.5)
                     continue
                 for msg in msgs:

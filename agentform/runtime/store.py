@@ -1,0 +1,469 @@
+"""The runtime store: every task and every step of the agent loop, recorded in a SQL database.
+
+This module owns :class:`RuntimeStore` and the records it returns (:class:`TaskRecord`,
+:class:`StepRecord`, :class:`TaskStatus`). A worker records each step as it happens, so a worker
+that crashes can be replaced by another that rebuilds the task from its records; the engine reads
+tasks, counts and dead letters for its control API and status pages. Called by
+:mod:`agentform.runtime.worker` and :mod:`agentform.runtime.engine`; the schema and the engine
+setup live in :mod:`.store_tables` (tables are made with ``create_all`` until Alembic arrives).
+
+Every method is one short transaction, safe with several processes and threads on one database:
+state changes are compare-and-set in a single ``UPDATE ... WHERE`` (a finished task stays
+finished), and re-recording a step or re-submitting a task is idempotent, so a replayed worker
+or a retried submit does no harm. Every expected failure (database unreachable, a row changed by
+hand into something unreadable, a conflicting id or step) raises :class:`StoreError` with a
+sentence saying what happened and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Insert, Row, Table, Update, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from agentform.runtime.store_tables import (
+    READ_ONLY,
+    acquire,
+    dead_letters_table,
+    release,
+    steps_table,
+    tasks_table,
+    utc,
+)
+
+__all__ = ["TERMINAL", "RuntimeStore", "StepRecord", "StoreError", "TaskRecord", "TaskStatus"]
+
+
+class TaskStatus(StrEnum):
+    """Where a task is in its life; the values are the A2A task states."""
+
+    SUBMITTED = "submitted"
+    WORKING = "working"
+    INPUT_REQUIRED = "input-required"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+TERMINAL: frozenset[TaskStatus] = frozenset(
+    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELED}
+)
+_TERMINAL_VALUES = sorted(s.value for s in TERMINAL)
+
+
+class StoreError(Exception):
+    """The runtime store could not do what was asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """One task as recorded; ``input_tokens``/``output_tokens`` are totals over its steps."""
+
+    id: str
+    agent: str
+    context_id: str
+    input: str
+    inputs: dict[str, Any]
+    status: TaskStatus
+    result: str | None
+    error: str | None
+    attempts: int
+    worker: str | None
+    parent_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One step of the agent loop: ``kind`` is model, tool_call, tool_result, final, error, note."""
+
+    task_id: str
+    seq: int
+    kind: str
+    data: dict[str, Any]
+    input_tokens: int
+    output_tokens: int
+    latency_ms: float
+    created_at: datetime
+
+
+class RuntimeStore:
+    """Tasks, steps and dead letters in the database at ``url`` (SQLite file or PostgreSQL)."""
+
+    def __init__(self, url: str) -> None:
+        self._shown = _shown(url)
+        try:
+            self._engine: Engine | None = acquire(url)
+        except ValueError as exc:
+            raise StoreError(str(exc)) from None
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot open the runtime store {self._shown} ({_reason(exc)}); check the URL "
+                "and that the database is reachable; retrying helps if it was starting up"
+            ) from None
+        self._insert = (
+            postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
+        )
+
+    def close(self) -> None:
+        """Give back the connections; the store cannot be used afterwards."""
+        if self._engine is not None:
+            release(self._engine)
+            self._engine = None
+
+    def __enter__(self) -> RuntimeStore:
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _exc: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # tasks
+
+    def create_task(
+        self,
+        *,
+        id: str,
+        agent: str,
+        input: str,
+        context_id: str | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        parent_id: str | None = None,
+    ) -> tuple[TaskRecord, bool]:
+        """Record a submitted task; ``(existing, False)`` if ``id`` is already recorded."""
+        now = _now()
+        values = {
+            "id": id,
+            "agent": agent,
+            "context_id": context_id or uuid.uuid4().hex,
+            "input": input,
+            "inputs": _dumps(dict(inputs or {}), f"the inputs of task {id}"),
+            "status": TaskStatus.SUBMITTED.value,
+            "attempts": 0,
+            "parent_id": parent_id,
+            "created_at": now,
+            "updated_at": now,
+            "input_tokens": 0,
+            "output_tokens": 0,
+        }
+        with self._begin() as conn:
+            row = conn.execute(
+                self._insert_new(tasks_table, ["id"]).values(values).returning(tasks_table)
+            ).first()
+            if row is not None:
+                return _task(row), True
+            existing = conn.execute(select(tasks_table).where(tasks_table.c.id == id)).one()
+        task = _task(existing)
+        if task.agent != agent:
+            raise StoreError(
+                f"task {id} already exists for agent {task.agent!r}, not {agent!r}; "
+                "task ids must be unique across agents: submit with a new id"
+            )
+        return task, False
+
+    def get_task(self, id: str) -> TaskRecord | None:
+        with self._begin(read=True) as conn:
+            row = conn.execute(select(tasks_table).where(tasks_table.c.id == id)).first()
+        return None if row is None else _task(row)
+
+    def list_tasks(
+        self,
+        *,
+        agent: str | None = None,
+        status: TaskStatus | None = None,
+        context_id: str | None = None,
+        limit: int = 50,
+    ) -> list[TaskRecord]:
+        """Tasks matching every filter given, newest first, at most ``limit``."""
+        query = select(tasks_table)
+        if agent is not None:
+            query = query.where(tasks_table.c.agent == agent)
+        if status is not None:
+            query = query.where(tasks_table.c.status == TaskStatus(status).value)
+        if context_id is not None:
+            query = query.where(tasks_table.c.context_id == context_id)
+        query = query.order_by(tasks_table.c.created_at.desc(), tasks_table.c.id.desc())
+        with self._begin(read=True) as conn:
+            rows = conn.execute(query.limit(max(limit, 0))).all()
+        return [_task(row) for row in rows]
+
+    def start_attempt(self, id: str, worker: str) -> TaskRecord | None:
+        """Mark the task working for ``worker`` and count the attempt; None if terminal/unknown."""
+        with self._begin() as conn:
+            row = conn.execute(
+                self._task_update(id)
+                .values(
+                    status=TaskStatus.WORKING.value,
+                    attempts=tasks_table.c.attempts + 1,
+                    worker=worker,
+                    updated_at=_now(),
+                )
+                .returning(tasks_table)
+            ).first()
+        return None if row is None else _task(row)
+
+    def finish_task(
+        self,
+        id: str,
+        status: TaskStatus,
+        *,
+        result: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Move a task that is not yet finished to terminal ``status``; False if it was already."""
+        if TaskStatus(status) not in TERMINAL:
+            raise ValueError(f"finish_task needs a terminal status, not {status!r}")
+        now = _now()
+        statement = self._task_update(id).values(
+            status=TaskStatus(status).value,
+            result=result,
+            error=error,
+            updated_at=now,
+            finished_at=now,
+        )
+        with self._begin() as conn:
+            return conn.execute(statement).rowcount == 1
+
+    def set_status(self, id: str, status: TaskStatus) -> bool:
+        """Move a task that is not finished to another non-terminal status; False otherwise."""
+        if TaskStatus(status) in TERMINAL:
+            raise ValueError(f"set_status cannot finish a task ({status!r}): use finish_task")
+        statement = self._task_update(id).values(status=TaskStatus(status).value, updated_at=_now())
+        with self._begin() as conn:
+            return conn.execute(statement).rowcount == 1
+
+    def counts(self) -> dict[str, int]:
+        """How many tasks are in each status (every status present, zeros included)."""
+        query = select(tasks_table.c.status, func.count()).group_by(tasks_table.c.status)
+        with self._begin(read=True) as conn:
+            rows = conn.execute(query).all()
+        found = {str(status): int(n) for status, n in rows}
+        return {s.value: found.pop(s.value, 0) for s in TaskStatus} | found
+
+    # steps
+
+    def append_step(
+        self,
+        task_id: str,
+        seq: int,
+        kind: str,
+        data: Mapping[str, Any],
+        *,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        latency_ms: float = 0.0,
+    ) -> StepRecord:
+        """Record step ``seq`` and add its tokens to the task; re-recording it is harmless."""
+        values = {
+            "task_id": task_id,
+            "seq": seq,
+            "kind": kind,
+            "data": _dumps(dict(data), f"step {seq} of task {task_id}"),
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "latency_ms": latency_ms,
+            "created_at": _now(),
+        }
+        with self._begin() as conn:
+            row = conn.execute(
+                self._insert_new(steps_table, ["task_id", "seq"])
+                .values(values)
+                .returning(steps_table)
+            ).first()
+            if row is None:
+                existing = _step(
+                    conn.execute(
+                        select(steps_table).where(
+                            steps_table.c.task_id == task_id, steps_table.c.seq == seq
+                        )
+                    ).one()
+                )
+                if existing.kind != kind:
+                    raise StoreError(
+                        f"step {seq} of task {task_id} is already recorded as {existing.kind!r}, "
+                        f"not {kind!r}; two workers are running this task, or a replay diverged"
+                    )
+                return existing
+            totals = conn.execute(
+                update(tasks_table)
+                .where(tasks_table.c.id == task_id)
+                .values(
+                    input_tokens=tasks_table.c.input_tokens + input_tokens,
+                    output_tokens=tasks_table.c.output_tokens + output_tokens,
+                    updated_at=values["created_at"],
+                )
+            )
+            if totals.rowcount != 1:
+                raise StoreError(f"no task {task_id} to record step {seq} for; create it first")
+        return _step(row)
+
+    def steps(self, task_id: str, *, after: int = -1) -> list[StepRecord]:
+        """The task's steps with ``seq > after``, in order."""
+        query = (
+            select(steps_table)
+            .where(steps_table.c.task_id == task_id, steps_table.c.seq > after)
+            .order_by(steps_table.c.seq)
+        )
+        with self._begin(read=True) as conn:
+            rows = conn.execute(query).all()
+        return [_step(row) for row in rows]
+
+    # dead letters
+
+    def dead_letter(self, task_id: str, *, agent: str, reason: str, deliveries: int) -> None:
+        """Record that the task's message was given up on, and fail the task if still running."""
+        now = _now()
+        values = {
+            "task_id": task_id,
+            "agent": agent,
+            "reason": reason,
+            "deliveries": deliveries,
+            "created_at": now,
+        }
+        with self._begin() as conn:
+            conn.execute(self._insert_new(dead_letters_table, ["task_id"]).values(values))
+            conn.execute(
+                self._task_update(task_id).values(
+                    status=TaskStatus.FAILED.value, error=reason, updated_at=now, finished_at=now
+                )
+            )
+
+    def dead_letters(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        """Dead letters newest first: task_id, agent, reason, deliveries, created_at (UTC)."""
+        query = (
+            select(dead_letters_table)
+            .order_by(dead_letters_table.c.created_at.desc(), dead_letters_table.c.task_id.desc())
+            .limit(max(limit, 0))
+        )
+        with self._begin(read=True) as conn:
+            rows = conn.execute(query).all()
+        return [{**row._asdict(), "created_at": utc(row.created_at)} for row in rows]
+
+    # plumbing
+
+    @contextmanager
+    def _begin(self, *, read: bool = False) -> Iterator[Connection]:
+        if self._engine is None:
+            raise StoreError("the runtime store is closed; open a new RuntimeStore")
+        try:
+            with self._engine.connect() as conn:
+                if read:
+                    conn.execution_options(**{READ_ONLY: True})
+                with conn.begin():
+                    yield conn
+        except DBAPIError as exc:
+            raise StoreError(
+                f"the runtime store {self._shown} failed: {_reason(exc)}; retrying helps only if "
+                "the database was unreachable or busy"
+            ) from None
+
+    def _insert_new(self, table: Table, key: list[str]) -> Insert:
+        # ON CONFLICT DO NOTHING: a concurrent or repeated insert is a no-op, not an error
+        return self._insert(table).on_conflict_do_nothing(index_elements=key)
+
+    @staticmethod
+    def _task_update(id: str) -> Update:
+        # compare-and-set: only a task that is not finished may change
+        return update(tasks_table).where(
+            tasks_table.c.id == id, tasks_table.c.status.not_in(_TERMINAL_VALUES)
+        )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _shown(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except SQLAlchemyError:
+        return "(unparsable URL)"
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    return " ".join(str(orig if orig is not None else exc).split())
+
+
+def _dumps(value: dict[str, Any], what: str) -> str:
+    try:
+        # ASCII escapes keep any string (lone surrogates, NUL) storable in any text column
+        return json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise StoreError(
+            f"{what} cannot be stored as JSON ({exc}); pass plain JSON values"
+        ) from None
+
+
+def _loads(raw: Any, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(
+            f"{what} is corrupt in the runtime store ({exc}); it was changed outside agentform"
+        ) from None
+    if not isinstance(value, dict):
+        raise StoreError(f"{what} is corrupt in the runtime store (not a JSON object)")
+    return value
+
+
+def _task(row: Row[Any]) -> TaskRecord:
+    m = row._mapping
+    try:
+        status = TaskStatus(m["status"])
+    except ValueError:
+        raise StoreError(
+            f"task {m['id']} has unknown status {m['status']!r} in the runtime store; "
+            "it was changed outside agentform"
+        ) from None
+    return TaskRecord(
+        id=m["id"],
+        agent=m["agent"],
+        context_id=m["context_id"],
+        input=m["input"],
+        inputs=_loads(m["inputs"], f"the inputs of task {m['id']}"),
+        status=status,
+        result=m["result"],
+        error=m["error"],
+        attempts=int(m["attempts"]),
+        worker=m["worker"],
+        parent_id=m["parent_id"],
+        created_at=utc(m["created_at"]),
+        updated_at=utc(m["updated_at"]),
+        finished_at=None if m["finished_at"] is None else utc(m["finished_at"]),
+        input_tokens=int(m["input_tokens"]),
+        output_tokens=int(m["output_tokens"]),
+    )
+
+
+def _step(row: Row[Any]) -> StepRecord:
+    m = row._mapping
+    return StepRecord(
+        task_id=m["task_id"],
+        seq=int(m["seq"]),
+        kind=m["kind"],
+        data=_loads(m["data"], f"step {m['seq']} of task {m['task_id']}"),
+        input_tokens=int(m["input_tokens"]),
+        output_tokens=int(m["output_tokens"]),
+        latency_ms=float(m["latency_ms"]),
+        created_at=utc(m["created_at"]),
+    )

@@ -1,0 +1,213 @@
+"""The runtime database: its three tables, and one shared engine per database URL.
+
+This module owns the SQL schema of the runtime (``agentform_tasks``: one row per task with its
+status, attempts and token totals; ``agentform_steps``: one row per recorded step of the agent
+loop, unique on ``(task_id, seq)``; ``agentform_dead_letters``: at most one row per task whose
+message was given up on) and :func:`acquire`/:func:`release`, which hand out a process-wide,
+reference-counted engine per URL with the tables created. Called only by
+:mod:`agentform.runtime.store`, which turns the SQLAlchemy errors raised here into ``StoreError``.
+
+Tables are created with ``metadata.create_all`` for now; once the schema first changes they will
+be managed by Alembic migrations instead, and this ``create_all`` will become "upgrade to head".
+
+SQLite is opened for several worker processes writing one file at once: WAL (readers never block
+the writer), ``synchronous=NORMAL``, a 10 s busy timeout, and ``BEGIN IMMEDIATE`` for writes so
+two writers queue on the lock instead of failing with "database is locked" when one upgrades a
+read transaction. PostgreSQL is driven by psycopg 3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.engine import URL, Connection, make_url
+
+__all__ = [
+    "READ_ONLY",
+    "acquire",
+    "dead_letters_table",
+    "release",
+    "steps_table",
+    "tasks_table",
+    "utc",
+]
+
+BUSY_TIMEOUT_S = 10.0
+# execution option asking for a plain (deferred) BEGIN on SQLite: reads need no write lock
+READ_ONLY = "agentform_read_only"
+_SCHEMA_KEY = int.from_bytes(
+    hashlib.sha256(b"agentform-runtime:schema").digest()[:8], "big", signed=True
+)
+
+metadata = MetaData()
+tasks_table = Table(
+    "agentform_tasks",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("agent", String(200), nullable=False),
+    Column("context_id", String(255), nullable=False),
+    Column("input", Text, nullable=False),
+    Column("inputs", Text, nullable=False),  # JSON object
+    Column("status", String(20), nullable=False),
+    Column("result", Text),
+    Column("error", Text),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("worker", String(255)),
+    Column("parent_id", String(255)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("input_tokens", BigInteger, nullable=False, default=0),
+    Column("output_tokens", BigInteger, nullable=False, default=0),
+    Index("ix_agentform_tasks_created", "created_at"),
+    Index("ix_agentform_tasks_agent_created", "agent", "created_at"),
+    Index("ix_agentform_tasks_status", "status"),
+    Index("ix_agentform_tasks_context", "context_id"),
+)
+steps_table = Table(
+    "agentform_steps",
+    metadata,
+    Column("task_id", String(255), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(50), nullable=False),
+    Column("data", Text, nullable=False),  # JSON object
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+dead_letters_table = Table(
+    "agentform_dead_letters",
+    metadata,
+    Column("task_id", String(255), primary_key=True),
+    Column("agent", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("deliveries", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_agentform_dead_letters_created", "created_at"),
+)
+
+_lock = threading.Lock()
+_engines: dict[str, tuple[Engine, int]] = {}
+
+
+def acquire(url: str) -> Engine:
+    """The shared engine for ``url`` (created, with the tables, on first use); pair with release.
+
+    Raises ``ValueError`` for a URL that names no usable database, and SQLAlchemy's errors when
+    the database cannot be reached.
+    """
+    key = _normalise(url).render_as_string(hide_password=False)
+    with _lock:
+        if key in _engines:
+            engine, users = _engines[key]
+            _engines[key] = (engine, users + 1)
+            return engine
+        engine = _create(_normalise(url))
+        _engines[key] = (engine, 1)
+        return engine
+
+
+def release(engine: Engine) -> None:
+    """Give back an engine from :func:`acquire`; the last user closes its connections."""
+    with _lock:
+        for key, (known, users) in list(_engines.items()):
+            if known is engine:
+                if users > 1:
+                    _engines[key] = (known, users - 1)
+                else:
+                    del _engines[key]
+                    known.dispose()
+                return
+    engine.dispose()
+
+
+def utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything stored is UTC
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _normalise(url: str) -> URL:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend in {"postgresql", "postgres"}:
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if not database or database == ":memory:" or not Path(database).is_absolute():
+            raise ValueError(
+                f"runtime store URL {url!r} must name an absolute file path "
+                "(sqlite:////abs/path/runtime.db): several processes share the file"
+            )
+        return parsed.set(drivername="sqlite")
+    raise ValueError(
+        f"unsupported runtime store URL {parsed.render_as_string(hide_password=True)}: "
+        "use sqlite:////ABSOLUTE/PATH or postgresql+psycopg://USER@HOST/DATABASE"
+    )
+
+
+def _create(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        Path(url.database or "").parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+        _sqlite_pragmas(engine)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                # two workers starting at once must not both create the tables
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_KEY})
+            metadata.create_all(conn)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # SQLAlchemy emits BEGIN itself (below); the driver must not open transactions
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+        dbapi_connection.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _forget_after_fork() -> None:
+    # a forked child must not reuse its parent's sockets or SQLite handles, nor wait on a lock
+    # another parent thread held at the fork
+    global _lock  # noqa: PLW0603
+    _lock = threading.Lock()
+    for engine, _users in _engines.values():
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)

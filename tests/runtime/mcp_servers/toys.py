@@ -1,0 +1,90 @@
+"""Test MCP server for ``tests/runtime/test_tools.py``: small tools that each prove one behaviour.
+
+Run over stdio (``python toys.py``) or streamable HTTP (``python toys.py --http PORT``).
+Environment: ``TOYS_PID_FILE`` (the server writes its pid there at start, so tests can check it
+is gone after ``aclose``), ``TOYS_COUNTER_FILE`` (``counter`` appends a line there),
+``TOYS_SECRET`` (returned by ``secret``), ``TOYS_NAME`` (the server's name, to tell two apart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+mcp = MCPServer(os.environ.get("TOYS_NAME", "toys"))
+
+
+@mcp.tool()
+def echo(text: str) -> str:
+    """Return the text unchanged."""
+    return f"{os.environ.get('TOYS_NAME', 'toys')}:{text}"
+
+
+@mcp.tool()
+def add(a: int, b: int) -> dict[str, int]:
+    """Add two integers."""
+    return {"sum": a + b}
+
+
+@mcp.tool()
+def fail(reason: str = "broken") -> str:
+    """Always fail with a ToolError."""
+    raise ToolError(f"failed on purpose: {reason}")
+
+
+@mcp.tool()
+async def slow(seconds: float) -> str:
+    """Sleep, then answer."""
+    await asyncio.sleep(seconds)
+    return "done"
+
+
+@mcp.tool()
+def counter(label: str = "x") -> int:
+    """Append a line to $TOYS_COUNTER_FILE and return how many lines it has."""
+    path = Path(os.environ["TOYS_COUNTER_FILE"])
+    with path.open("a", encoding="utf-8") as f:
+        f.write(label + "\n")
+    return len(path.read_text(encoding="utf-8").splitlines())
+
+
+@mcp.tool()
+def crash(once_file: str = "") -> str:
+    """Exit the process at once; with ``once_file``, only when that file does not exist yet."""
+    if once_file and Path(once_file).exists():
+        return "survived"
+    if once_file:
+        Path(once_file).write_text("crashed", encoding="utf-8")
+    os._exit(3)
+
+
+@mcp.tool()
+def secret() -> str:
+    """Return $TOYS_SECRET."""
+    return os.environ.get("TOYS_SECRET", "")
+
+
+@mcp.tool()
+def meta(ctx: Context) -> str:
+    """Return the request's _meta and headers as JSON."""
+    m: Any = ctx.request_context.meta or {}
+    headers = dict(ctx.headers or {})
+    return json.dumps({"meta": dict(m), "authorization": headers.get("authorization")})
+
+
+if __name__ == "__main__":
+    pid_file = os.environ.get("TOYS_PID_FILE")
+    if pid_file:
+        Path(pid_file).write_text(str(os.getpid()), encoding="utf-8")
+    print("toys server starting", file=sys.stderr)
+    if len(sys.argv) == 3 and sys.argv[1] == "--http":
+        mcp.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        mcp.run()
