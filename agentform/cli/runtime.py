@@ -183,9 +183,8 @@ def send_command(
         if event.get("kind") == "status":
             final = event["task"]
     if final is None:
-        fail(
-            f"task {task['id']} did not finish within {timeout:.0f}s; see 'agentform tasks show {task['id']}'"
-        )
+        hint = f"see 'agentform tasks show {task['id']}'"
+        fail(f"task {task['id']} did not finish within {timeout:.0f}s; {hint}")
     if as_json:
         click.echo(json.dumps(final, indent=2))
     elif final["status"] == "completed":

@@ -111,6 +111,7 @@ class Worker:
 
         config = self.config
         base_dir = Path(config.base_dir)
+        watchdog = asyncio.create_task(self._watch_parent())
         store = RuntimeStore(config.store_url)
         model = build_model(
             str(config.agent_values["model"]), config.models, base_dir=base_dir, secret=_secret
@@ -160,6 +161,7 @@ class Worker:
                 await asyncio.wait(running, timeout=30)
             beat.cancel()
         finally:
+            watchdog.cancel()
             await toolbox.aclose()
             with contextlib.suppress(Exception):
                 await model.aclose()
@@ -258,10 +260,6 @@ class Worker:
         kv = None
         key = f"{self.config.agent}.{self.id}"
         while not self.stopping.is_set():
-            if os.getppid() != self.parent:  # the engine is gone: nobody supervises us
-                log.warning("engine (pid %d) is gone; worker %s stops", self.parent, self.id)
-                self.stopping.set()
-                return
             beat = {
                 "worker": self.id,
                 "pid": os.getpid(),
@@ -276,6 +274,15 @@ class Worker:
                 log.debug("heartbeat failed: %s", exc)
                 kv = None
             await asyncio.sleep(HEARTBEAT_EVERY)
+
+    async def _watch_parent(self) -> None:
+        """Exit when the engine is gone: an unsupervised worker must not linger."""
+        while os.getppid() == self.parent:
+            await asyncio.sleep(1.0)
+        log.warning("engine (pid %d) is gone; worker %s stops", self.parent, self.id)
+        self.stopping.set()
+        await asyncio.sleep(5.0)  # in-flight tasks are redelivered to the next engine's workers
+        os._exit(1)
 
     def stop(self) -> None:
         self.stopping.set()
