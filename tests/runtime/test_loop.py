@@ -1,0 +1,216 @@
+"""The agent loop: records before acting, replays instead of repeating, stops at its limits.
+
+Runs :class:`agentform.runtime.loop.AgentLoop` against a real SQLite runtime store with the fake
+model and toolbox from :mod:`agentform.testing`. A "crash" is simulated by making the model or
+a tool raise ``SystemExit``-like errors mid-task and then running the task again with a fresh
+loop, exactly what a redelivery to another worker does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentform.runtime.conversation import ModelResponse, ToolCall
+from agentform.runtime.loop import AgentLoop, Limits
+from agentform.runtime.models import PermanentModelError
+from agentform.runtime.store import RuntimeStore, TaskRecord
+from agentform.testing import FakeModel, FakeToolbox
+
+
+class Crash(BaseException):
+    """Stands for the worker dying: not an Exception, so nothing in the loop catches it."""
+
+
+def call(name: str, n: int = 0, **arguments: Any) -> ModelResponse:
+    return ModelResponse(
+        tool_calls=(ToolCall(f"call_{n}", name, arguments),), input_tokens=10, output_tokens=5
+    )
+
+
+def answer(text: str) -> ModelResponse:
+    return ModelResponse(text=text, input_tokens=10, output_tokens=5)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[RuntimeStore]:
+    with RuntimeStore(f"sqlite:///{tmp_path / 'runtime.db'}") as opened:
+        yield opened
+
+
+def new_task(store: RuntimeStore, text: str = "hello", **inputs: Any) -> TaskRecord:
+    task, _ = store.create_task(id="t1", agent="a", input=text, inputs=inputs)
+    return task
+
+
+def run(
+    store: RuntimeStore,
+    model: FakeModel,
+    tools: FakeToolbox,
+    *,
+    instructions: str = "Be brief.",
+    limits: Limits | None = None,
+) -> Any:
+    loop = AgentLoop(
+        store=store, model=model, tools=tools, instructions=instructions, limits=limits or Limits()
+    )
+    task = store.get_task("t1")
+    assert task is not None
+    return asyncio.run(loop.run(task))
+
+
+def kinds(store: RuntimeStore) -> list[str]:
+    return [s.kind for s in store.steps("t1")]
+
+
+def test_records_every_step_in_order(store: RuntimeStore) -> None:
+    new_task(store, "add 2 and 3")
+    tools = FakeToolbox({"add": lambda a: str(a["x"] + a["y"])}, {"add": "none"})
+    model = FakeModel([call("add", x=2, y=3), answer("5")])
+    outcome = run(store, model, tools)
+    assert (outcome.completed, outcome.text) == (True, "5")
+    assert kinds(store) == ["start", "model", "tool_call", "tool_result", "model", "final"]
+    result = store.steps("t1")[3].data
+    assert (result["content"], result["is_error"]) == ("5", False)
+    # the model saw system, user, its own call, and the tool's result
+    assert [m.role for m in model.seen[1]] == ["system", "user", "assistant", "tool"]
+    task = store.get_task("t1")
+    assert task is not None and (task.input_tokens, task.output_tokens) == (20, 10)
+
+
+def test_instructions_are_rendered_with_the_task_inputs(store: RuntimeStore) -> None:
+    new_task(store, "hi", user={"name": "Ada"})
+    model = FakeModel([answer("hello Ada")])
+    run(store, model, FakeToolbox({}), instructions="Greet {{ user.name }}.")
+    assert model.seen[0][0].content == "Greet Ada."
+
+
+def test_missing_template_input_fails_the_task_naming_it(store: RuntimeStore) -> None:
+    new_task(store, "hi")
+    outcome = run(store, FakeModel([]), FakeToolbox({}), instructions="Hi {{ customer.name }}")
+    assert not outcome.completed
+    assert "customer" in outcome.text and "--input" in outcome.text
+    assert kinds(store) == ["error"]
+
+
+def test_crash_after_tool_result_reuses_the_result(store: RuntimeStore) -> None:
+    new_task(store)
+    counted: list[str] = []
+    tools = FakeToolbox({"count": lambda a: counted.append("x") or str(len(counted))})
+    first = FakeModel([call("count"), Crash()])
+    with pytest.raises(Crash):
+        run(store, first, tools)
+    assert kinds(store) == ["start", "model", "tool_call", "tool_result"]
+    # redelivered: a new loop replays the records; the model is asked once more, the tool never
+    second = FakeModel([answer("counted 1")])
+    outcome = run(store, second, tools)
+    assert (outcome.completed, outcome.text, counted) == (True, "counted 1", ["x"])
+    assert len(second.seen) == 1 and second.seen[0][-1].content == "1"
+
+
+def test_crash_after_model_answer_does_not_ask_the_model_again(store: RuntimeStore) -> None:
+    new_task(store)
+    tools = FakeToolbox({"t": lambda a: "ok"}, {"t": "none"})
+    first = FakeModel([call("t")])
+
+    async def crash(*args: Any, **kwargs: Any) -> Any:
+        raise Crash()
+
+    tools_crashing = FakeToolbox({"t": lambda a: "ok"}, {"t": "none"})
+    tools_crashing.call = crash  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        run(store, first, tools_crashing)
+    assert kinds(store) == ["start", "model", "tool_call"]
+    second = FakeModel([answer("done")])
+    outcome = run(store, second, tools)
+    assert outcome.completed
+    # the recorded model answer was reused; the safe tool was called again with the same key
+    key = store.steps("t1")[2].data["idempotency_key"]
+    assert tools.calls == [("t", {}, key)]
+    assert len(second.seen) == 1
+
+
+def test_unsafe_call_with_unknown_outcome_is_not_repeated(store: RuntimeStore) -> None:
+    new_task(store)
+    refunds: list[str] = []
+
+    async def crash(*args: Any, **kwargs: Any) -> Any:
+        raise Crash()
+
+    crashing = FakeToolbox({"refund": lambda a: "x"}, {"refund": "unsafe"})
+    crashing.call = crash  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        run(store, FakeModel([call("refund", amount=10)]), crashing)
+    tools = FakeToolbox(
+        {"refund": lambda a: refunds.append("paid") or "paid"}, {"refund": "unsafe"}
+    )
+    outcome = run(store, FakeModel([]), tools)
+    assert not outcome.completed
+    assert "outcome is unknown" in outcome.text and "t1/" in outcome.text
+    assert refunds == []
+    # and a later redelivery does not change its mind
+    again = run(store, FakeModel([]), tools)
+    assert (again.completed, again.text) == (False, outcome.text)
+
+
+def test_finished_task_replays_to_the_same_answer_without_work(store: RuntimeStore) -> None:
+    new_task(store)
+    run(store, FakeModel([answer("once")]), FakeToolbox({}))
+    model = FakeModel([])
+    outcome = run(store, model, FakeToolbox({}))
+    assert (outcome.text, model.seen) == ("once", [])
+
+
+def test_unknown_tool_goes_back_to_the_model(store: RuntimeStore) -> None:
+    new_task(store)
+    model = FakeModel([call("nope"), answer("sorry")])
+    outcome = run(store, model, FakeToolbox({"real": lambda a: "x"}))
+    assert outcome.completed
+    result = store.steps("t1")[3].data
+    assert result["is_error"] and "nope" in result["content"]
+
+
+@pytest.mark.parametrize(
+    ("limits", "answers", "reason"),
+    [
+        (Limits(max_steps=2), [call("t", 0), call("t", 1), call("t", 2)], "step limit"),
+        (Limits(max_tool_calls=1), [call("t", 0), call("t", 1)], "tool-call limit"),
+        (Limits(max_tokens=20), [call("t", 0), call("t", 1), call("t", 2)], "token limit"),
+    ],
+    ids=["max_steps", "max_tool_calls", "max_tokens"],
+)
+def test_limits_fail_the_task(
+    store: RuntimeStore, limits: Limits, answers: list[ModelResponse], reason: str
+) -> None:
+    new_task(store)
+    outcome = run(store, FakeModel(answers), FakeToolbox({"t": lambda a: "x"}), limits=limits)
+    assert not outcome.completed and reason in outcome.text
+    assert kinds(store)[-1] == "error"
+
+
+def test_wall_time_limit(store: RuntimeStore) -> None:
+    new_task(store)
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(5)
+
+    tools = FakeToolbox({"t": lambda a: "x"})
+    tools.call = slow  # type: ignore[method-assign]
+    outcome = run(store, FakeModel([call("t")]), tools, limits=Limits(timeout=0.2))
+    assert not outcome.completed and "wall-time limit" in outcome.text
+
+
+def test_model_failure_fails_the_task_with_the_reason(store: RuntimeStore) -> None:
+    new_task(store)
+    model = FakeModel([PermanentModelError("malformed response from http://x: not JSON")])
+    outcome = run(store, model, FakeToolbox({}))
+    assert not outcome.completed and "malformed response" in outcome.text
+
+
+def test_limits_from_spec_values() -> None:
+    limits = Limits.from_values({"max_steps": 3, "timeout": "1m30s", "max_tokens": None})
+    assert limits == Limits(max_steps=3, timeout=90.0)
