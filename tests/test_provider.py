@@ -14,6 +14,7 @@ from agentform.provider import (
     ObservedResource,
     PermanentProviderError,
     Provider,
+    ProviderContext,
     ProviderError,
     ProviderLoadError,
     ProviderPlan,
@@ -34,6 +35,7 @@ def test_public_api() -> None:
         "ObservedResource",
         "PermanentProviderError",
         "Provider",
+        "ProviderContext",
         "ProviderError",
         "ProviderLoadError",
         "ProviderPlan",
@@ -50,7 +52,11 @@ def test_fake_provider_implements_the_protocol() -> None:
     assert isinstance(FakeProvider(), Provider)
 
 
-@pytest.mark.parametrize("name", ["local", "docker", "kubernetes"])
+def test_local_provider_implements_the_protocol() -> None:
+    assert isinstance(provider_module.available_providers()["local"].load()(), Provider)
+
+
+@pytest.mark.parametrize("name", ["docker", "kubernetes"])
 def test_builtin_stubs_do_not_claim_the_protocol(name: str) -> None:
     stub = provider_module.available_providers()[name].load()()
     assert not isinstance(stub, Provider)
@@ -197,14 +203,14 @@ def test_error_tree() -> None:
     assert (str(copied), copied.delay) == ("engine busy", 3.0)
 
 
-def test_load_provider_real_entry_point_local() -> None:
-    # ``local`` is registered but still an identity-only stub: loading it finds and builds it,
+def test_load_provider_real_entry_point_stub() -> None:
+    # ``docker`` is registered but still an identity-only stub: loading it finds and builds it,
     # then refuses it with a sentence saying what is missing
-    assert "local" in provider_names()
+    assert "docker" in provider_names()
     with pytest.raises(ProviderLoadError) as caught:
-        load_provider("local")
+        load_provider("docker")
     message = str(caught.value)
-    assert "provider 'local' (agentform_providers.local:LocalProvider)" in message
+    assert "provider 'docker' (agentform_providers.docker:DockerProvider)" in message
     assert "does not implement the provider protocol (missing: read, list, plan," in message
 
 
@@ -242,3 +248,9 @@ def test_load_provider_unknown_name_suggests(name: str, hint: str) -> None:
         f"no provider named {name!r} is installed; {hint}; install the package that registers"
         " it in the 'agentform.providers' entry-point group"
     )
+
+
+def test_load_provider_passes_the_context_to_factories_that_take_it() -> None:
+    context = ProviderContext("demo", "prod", "/srv/demo")
+    local = load_provider("local", {}, context)
+    assert local.context == context  # type: ignore[attr-defined]

@@ -85,7 +85,8 @@ def test_json_and_saved_plans(write_spec: WriteSpec, tmp_path: Path) -> None:
 
 
 def test_refresh_needs_a_real_provider(write_spec: WriteSpec) -> None:
-    write_spec()
+    # docker is still an identity-only stub: refreshing through it cannot work
+    write_spec(BASE_SPEC + "target: {provider: docker}\n")
     code, out = run("plan")
     assert code == 1
     assert "does not implement the provider protocol" in out
