@@ -194,10 +194,40 @@ class Engine:
             self.resources[address] = dict(values)
             if kind == "agent":
                 await bus.ensure_agent(self.nc.jetstream(), self.layout, address.partition(".")[2])  # type: ignore[union-attr]
+            before = {name: g.config.config_hash for name, g in self.groups.items()}
             self._reconfigure()
+            changed = [n for n, g in self.groups.items() if before.get(n) != g.config.config_hash]
             if persist:
                 self._persist()
+        if persist and changed:  # an agent, or a model or tool agents use, changed: roll out
+            await asyncio.gather(*(self._rolled_out(name) for name in changed))
         return self.observe(address) or {}
+
+    async def _rolled_out(self, agent: str, timeout: float = 60.0) -> None:
+        """Wait until a worker of the agent's current configuration heartbeats.
+
+        Apply must not report an agent deployed whose workers die at start (a missing secret, a
+        tool server that cannot start): it fails with the worker's last log lines instead.
+        """
+        group = self.groups.get(agent)
+        if group is None or group.replicas == 0:
+            return
+        await group.reconcile()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            await self._check_heartbeats()
+            if group.running() >= 1:
+                return
+            current = [r for r in group.members if r.config_hash == group.config.config_hash]
+            if any(r.quick_exits >= 2 for r in current):
+                tail = _tail(group.log_path(), 6)
+                raise EngineError(
+                    f"agent {agent}'s workers exit at start (restarting with backoff); last log"
+                    f" lines:\n{tail}",
+                    422,
+                )
+            await asyncio.sleep(0.2)
+        raise EngineError(f"agent {agent}'s workers did not become ready in {timeout:.0f}s", 504)
 
     async def delete(self, address: str) -> None:
         async with self._mutex:
@@ -482,6 +512,14 @@ class Engine:
             "tasks": self.store.counts() if self.store is not None else {},
             "events": list(self.notes[-10:]),
         }
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.strip().splitlines()[-lines:])
 
 
 def _stall_limit(agent: Mapping[str, Any]) -> float:

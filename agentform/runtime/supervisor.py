@@ -80,6 +80,8 @@ class AgentGroup:
     workdir: Path
     members: list[Replica] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
+    # the engine's supervision pass and an apply waiting for a rollout both reconcile
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def config_path(self, config_hash: str) -> Path:
         return self.workdir / "workers" / f"{self.agent}-{config_hash[:16]}.json"
@@ -93,6 +95,10 @@ class AgentGroup:
 
     async def reconcile(self) -> None:
         """One supervision pass: start, restart, roll out and retire as needed."""
+        async with self.lock:
+            await self._reconcile()
+
+    async def _reconcile(self) -> None:
         now = time.monotonic()
         current = self.config.config_hash
         for replica in self.members:
@@ -173,6 +179,9 @@ class AgentGroup:
         process = replica.process
         if process is None or process.returncode is not None:
             return
+        log.info(
+            "agent %s: stopping worker %s (pid %d)", self.agent, replica.worker_id, process.pid
+        )
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)
         try:

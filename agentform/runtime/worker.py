@@ -166,7 +166,9 @@ class Worker:
             with contextlib.suppress(Exception):
                 await model.aclose()
             with contextlib.suppress(Exception):
-                await self.nc.drain()
+                # not drain(): it waits for the pull subscription's queue, which nothing ever
+                # joins, so every stop took drain's 30 s timeout; close() flushes pending acks
+                await self.nc.close()
             store.close()
 
     async def _handle(self, msg: Msg, store: RuntimeStore, loop: AgentLoop) -> None:
@@ -303,5 +305,14 @@ def run_worker(config_path: Path, worker_id: str) -> int:
             loop.add_signal_handler(sig, worker.stop)
         await worker.run()
 
-    asyncio.run(main())
+    from agentform.runtime.models import ModelError
+    from agentform.runtime.store import StoreError
+    from agentform.runtime.tools import ToolStartError
+
+    try:
+        asyncio.run(main())
+    except (ModelError, ToolStartError, StoreError, OSError) as exc:
+        # a configuration problem: one clear line for 'agentform logs' and apply's report
+        log.error("worker cannot run: %s", exc)
+        return 2
     return 0
