@@ -191,6 +191,7 @@ class Engine:
                     " runtime.store first",
                     409,
                 )
+            previous = self.resources.get(address)
             self.resources[address] = dict(values)
             if kind == "agent":
                 await bus.ensure_agent(self.nc.jetstream(), self.layout, address.partition(".")[2])  # type: ignore[union-attr]
@@ -200,8 +201,26 @@ class Engine:
             if persist:
                 self._persist()
         if persist and changed:  # an agent, or a model or tool agents use, changed: roll out
-            await asyncio.gather(*(self._rolled_out(name) for name in changed))
+            try:
+                await asyncio.gather(*(self._rolled_out(name) for name in changed))
+            except EngineError:
+                await self._roll_back(address, previous)
+                raise
         return self.observe(address) or {}
+
+    async def _roll_back(self, address: str, previous: dict[str, Any] | None) -> None:
+        """A failed rollout leaves what ran before: the old workers were never stopped."""
+        async with self._mutex:
+            if previous is None:
+                self.resources.pop(address, None)
+                name = address.partition(".")[2]
+                if address.startswith("agent.") and name in self.groups:
+                    await self.groups.pop(name).stop_all()
+            else:
+                self.resources[address] = previous
+            self._reconfigure()
+            self._persist()
+        self.note(f"rolled {address} back: its new configuration did not start")
 
     async def _rolled_out(self, agent: str, timeout: float = 60.0) -> None:
         """Wait until a worker of the agent's current configuration heartbeats.
