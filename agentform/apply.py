@@ -15,6 +15,8 @@ Called by the CLI (``apply``, ``destroy``) and by tests with the fake provider.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +37,7 @@ __all__ = [
     "StalePlan",
     "apply_plan",
     "exponential_backoff",
+    "spec_revision",
 ]
 
 _T = TypeVar("_T")
@@ -97,8 +100,15 @@ class _StateWriter:
     error.
     """
 
-    def __init__(self, store: StateStore, snapshot: StateSnapshot) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        snapshot: StateSnapshot,
+        spec_revision: str | None = None,
+        git_commit: str | None = None,
+    ) -> None:
         self._store = store
+        self._revision = (spec_revision, git_commit)
         self._cond = threading.Condition()
         self._pending: list[tuple[str, RecordedResource | None]] = []
         self._queued = 0  # tickets handed out
@@ -131,7 +141,9 @@ class _StateWriter:
                 resources.pop(address, None)
             else:
                 resources[address] = resource
-        new = before.next(resources)
+        new = before.next(
+            resources, spec_revision=self._revision[0], git_commit=self._revision[1]
+        )
         self._cond.release()
         try:
             self._store.write(new, expected_serial=before.serial)
@@ -148,6 +160,13 @@ class _StateWriter:
         self._cond.notify_all()
 
 
+def spec_revision(plan: Plan) -> str:
+    """A fingerprint of what the plan makes desired: equal specs give equal revisions."""
+    desired = {c.address: c.after for c in plan.changes if c.action is not Action.DELETE}
+    text = json.dumps(desired, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def apply_plan(
     plan: Plan,
     provider: Provider,
@@ -159,8 +178,12 @@ def apply_plan(
     on_event: Callable[[ApplyEvent], None] | None = None,
     allow_data_loss: bool = False,
     sleep: Callable[[float], None] = time.sleep,
+    git_commit: str | None = None,
 ) -> ApplyResult:
     """Carry out ``plan`` under the state lock; return what was done, failed and skipped.
+
+    Every snapshot written records :func:`spec_revision` of the plan and ``git_commit`` (the
+    commit the spec was checked out at, if the caller knows it).
 
     Raises :class:`StalePlan` when the store's latest serial or lineage is not the plan's,
     :class:`ProtectedResource` when the plan deletes or replaces a memory store and
@@ -171,7 +194,7 @@ def apply_plan(
     with store.lock("apply"):
         start = _check_fresh(plan, store)
         _check_protected(plan, allow_data_loss)
-        writer = _StateWriter(store, start)
+        writer = _StateWriter(store, start, spec_revision(plan), git_commit)
         if plan.refresh_only:
             _refresh(plan, writer)
             return ApplyResult(serial=writer.snapshot.serial)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentform.apply import ApplyEvent, ProtectedResource, StalePlan, apply_plan
+from agentform.apply import ApplyEvent, ProtectedResource, StalePlan, apply_plan, spec_revision
 from agentform.plan import Action, make_plan
 from agentform.provider import (
     ObservedResource,
@@ -346,3 +346,20 @@ def test_parallel_changes_share_writes_and_each_is_recorded_before_it_is_done(
     latest = store.read()
     assert latest is not None and set(latest.resources) == {c.address for c in plan.changes}
     assert recorded_when_done and all(recorded_when_done)
+
+
+def test_snapshots_record_the_spec_revision_and_git_commit(store: StateStore) -> None:
+    provider = FakeProvider(replace_fields=REPLACE)
+    plan, result = converge(make_spec(), provider, store, git_commit="abc123")
+    snapshot = store.read()
+    assert snapshot is not None and result.ok
+    assert (snapshot.spec_revision, snapshot.git_commit) == (spec_revision(plan), "abc123")
+    # the same spec planned again (no changes) has the same revision; an edit changes it
+    same = make_plan(desired_resources(make_spec()), snapshot, project="demo", environment="dev")
+    edited = make_plan(
+        desired_resources(make_spec(models={"fast": "openai"})),
+        snapshot,
+        project="demo",
+        environment="dev",
+    )
+    assert spec_revision(same) == snapshot.spec_revision != spec_revision(edited)

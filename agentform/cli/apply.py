@@ -57,6 +57,7 @@ def _carry_out(prepared: Prepared, plan: Any, parallelism: int, allow_data_loss:
                 parallelism=parallelism,
                 on_event=progress,
                 allow_data_loss=allow_data_loss,
+                git_commit=git_commit(prepared.base_dir),
             )
     except (ApplyError, StateError) as exc:
         fail(str(exc))
@@ -321,3 +322,27 @@ def rollback_command(
         return
     _confirm(auto_approve, f"Return to state serial {serial}?")
     _carry_out(prepared, plan, parallelism, allow_data_loss)
+
+
+def git_commit(directory: Any) -> str | None:
+    """The commit the spec's directory is checked out at (``+dirty`` with local changes)."""
+    import subprocess
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(directory), *args],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return None
+    dirty = git("status", "--porcelain", "--", ".", ":!.agentform")
+    return f"{commit}+dirty" if dirty else commit
