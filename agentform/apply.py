@@ -79,10 +79,11 @@ class ApplyResult:
     deleted: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    interrupted: bool = False  # Ctrl-C: changes in flight finished, the rest never started
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.skipped
+        return not self.failed and not self.skipped and not self.interrupted
 
 
 def exponential_backoff(attempt: int) -> float:
@@ -141,9 +142,7 @@ class _StateWriter:
                 resources.pop(address, None)
             else:
                 resources[address] = resource
-        new = before.next(
-            resources, spec_revision=self._revision[0], git_commit=self._revision[1]
-        )
+        new = before.next(resources, spec_revision=self._revision[0], git_commit=self._revision[1])
         self._cond.release()
         try:
             self._store.write(new, expected_serial=before.serial)
@@ -265,36 +264,58 @@ def _walk(
     running: dict[Future[None], Change] = {}
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         while pending or running:
-            before = len(pending)
-            for change in list(pending):
-                blocked = [w for w in change.waits_for if w in result.failed or w in result.skipped]
-                if blocked:
-                    pending.remove(change)
-                    why = "failed" if blocked[0] in result.failed else "was skipped"
-                    reason = f"depends on {blocked[0]}, which {why}"
-                    result.skipped[change.address] = reason
-                    emit(ApplyEvent(change.address, change.action, "skipped", reason))
-                elif all(w in succeeded for w in change.waits_for):
-                    pending.remove(change)
-                    running[pool.submit(run, change)] = change
-            if not running:
-                if len(pending) == before:  # stuck: the plan waits for a change it does not have
-                    for change in pending:
-                        result.skipped[change.address] = "waits for a change not in the plan"
-                    pending.clear()
-                continue
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                change = running.pop(future)
-                error = future.exception()
-                if error is None:
-                    succeeded.add(change.address)
-                    _done_list(result, change.action).append(change.address)
-                    emit(ApplyEvent(change.address, change.action, "done"))
-                else:
-                    result.failed[change.address] = str(error) or type(error).__name__
-                    emit(ApplyEvent(change.address, change.action, "failed", str(error)))
+            try:
+                _step(pending, running, succeeded, result, pool, run, emit)
+            except KeyboardInterrupt:
+                # Ctrl-C: start nothing new; let the changes in flight finish and be recorded,
+                # so state says exactly what exists (a second Ctrl-C stops waiting)
+                result.interrupted = True
+                for change in pending:
+                    result.skipped[change.address] = "not started: apply was interrupted"
+                    emit(ApplyEvent(change.address, change.action, "skipped", "interrupted"))
+                pending.clear()
     return result
+
+
+def _step(
+    pending: list[Change],
+    running: dict[Future[None], Change],
+    succeeded: set[str],
+    result: ApplyResult,
+    pool: ThreadPoolExecutor,
+    run: Callable[[Change], None],
+    emit: Callable[[ApplyEvent], None],
+) -> None:
+    """Start what can start, then wait for one change in flight to end and book it."""
+    before = len(pending)
+    for change in list(pending):
+        blocked = [w for w in change.waits_for if w in result.failed or w in result.skipped]
+        if blocked:
+            pending.remove(change)
+            why = "failed" if blocked[0] in result.failed else "was skipped"
+            reason = f"depends on {blocked[0]}, which {why}"
+            result.skipped[change.address] = reason
+            emit(ApplyEvent(change.address, change.action, "skipped", reason))
+        elif all(w in succeeded for w in change.waits_for):
+            pending.remove(change)
+            running[pool.submit(run, change)] = change
+    if not running:
+        if len(pending) == before:  # stuck: the plan waits for a change it does not have
+            for change in pending:
+                result.skipped[change.address] = "waits for a change not in the plan"
+            pending.clear()
+        return
+    done, _ = wait(running, return_when=FIRST_COMPLETED)
+    for future in done:
+        change = running.pop(future)
+        error = future.exception()
+        if error is None:
+            succeeded.add(change.address)
+            _done_list(result, change.action).append(change.address)
+            emit(ApplyEvent(change.address, change.action, "done"))
+        else:
+            result.failed[change.address] = str(error) or type(error).__name__
+            emit(ApplyEvent(change.address, change.action, "failed", str(error)))
 
 
 def _done_list(result: ApplyResult, action: Action) -> list[str]:

@@ -363,3 +363,24 @@ def test_snapshots_record_the_spec_revision_and_git_commit(store: StateStore) ->
         environment="dev",
     )
     assert spec_revision(same) == snapshot.spec_revision != spec_revision(edited)
+
+
+def test_ctrl_c_lets_changes_in_flight_finish_and_records_them(store: StateStore) -> None:
+    import _thread
+
+    provider = FakeProvider(latency=0.2)
+    spec = make_spec(agents={f"a{i}": {"model": "fast"} for i in range(6)})
+    threading.Timer(0.3, _thread.interrupt_main).start()  # Ctrl-C while the models are created
+    plan, result = converge(spec, provider, store, parallelism=2)
+    assert result.interrupted and not result.ok
+    done = set(result.created)
+    snapshot = store.read()
+    assert snapshot is not None
+    # everything that was created is recorded, nothing else exists, nothing is half-done
+    assert set(snapshot.resources) == done
+    assert {o.address for o in provider.objects.values()} == done
+    assert set(result.skipped) == {c.address for c in plan.changes} - done
+    assert all("interrupted" in why for why in result.skipped.values())
+    # the lock was released: the next apply finishes the job
+    _, again = converge(spec, provider, store)
+    assert again.ok and set(again.created) == {c.address for c in plan.changes} - done

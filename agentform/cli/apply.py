@@ -68,6 +68,14 @@ def _carry_out(prepared: Prepared, plan: Any, parallelism: int, allow_data_loss:
     if result.ok:
         click.echo(f"\nApply complete: {counts} (state serial {result.serial}).")
         return
+    if result.interrupted:
+        click.echo(
+            f"\nInterrupted: {counts}; the changes in flight finished and are recorded (state"
+            f" serial {result.serial}), {len(result.skipped)} never started. Run"
+            " 'agentform apply' again to finish.",
+            err=True,
+        )
+        sys.exit(130)
     click.echo(
         f"\nApply finished with errors: {counts}; "
         f"{len(result.failed)} failed, {len(result.skipped)} skipped.",
