@@ -25,7 +25,13 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from agentform.plan import Action, Change, Plan
-from agentform.provider import ObservedResource, Provider, ResourceValue, TemporaryProviderError
+from agentform.provider import (
+    ObservedResource,
+    Provider,
+    ResourceValue,
+    TemporaryProviderError,
+    bounded_call,
+)
 from agentform.state.snapshot import RecordedResource, StateSnapshot, empty
 from agentform.state.store import StateStore
 
@@ -178,6 +184,7 @@ def apply_plan(
     allow_data_loss: bool = False,
     sleep: Callable[[float], None] = time.sleep,
     git_commit: str | None = None,
+    call_timeout: float | None = 600.0,
 ) -> ApplyResult:
     """Carry out ``plan`` under the state lock; return what was done, failed and skipped.
 
@@ -199,7 +206,7 @@ def apply_plan(
             return ApplyResult(serial=writer.snapshot.serial)
 
         def run(change: Change) -> None:
-            _carry_out(change, provider, writer, retries, backoff, sleep, emit)
+            _carry_out(change, provider, writer, retries, backoff, sleep, emit, call_timeout)
 
         result = _walk(plan, run, parallelism, emit)
         result.serial = writer.snapshot.serial
@@ -335,6 +342,7 @@ def _carry_out(
     backoff: Callable[[int], float],
     sleep: Callable[[float], None],
     emit: Callable[[ApplyEvent], None],
+    timeout: float | None = None,
 ) -> None:
     """Do one change through the provider, recording state after each mutation."""
     emit(ApplyEvent(change.address, change.action, "started"))
@@ -342,7 +350,7 @@ def _carry_out(
     def attempt(operation: Callable[[], _T]) -> _T:
         for n in range(retries + 1):
             try:
-                return operation()
+                return bounded_call(operation, timeout, change.address)
             except TemporaryProviderError as exc:
                 if n == retries:
                     raise TemporaryProviderError(

@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import builtins
 import inspect
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from agentform.names import did_you_mean
 
@@ -44,15 +45,19 @@ __all__ = [
     "ProviderError",
     "ProviderLoadError",
     "ProviderPlan",
+    "ProviderTimeout",
     "ResourceValue",
     "TemporaryProviderError",
     "available_providers",
+    "bounded_call",
     "diff_values",
     "load_provider",
     "provider_names",
 ]
 
 ENTRY_POINT_GROUP = "agentform.providers"
+
+_T = TypeVar("_T")
 
 # the methods a provider must have; ``name`` is checked separately (it is an attribute)
 PROTOCOL_METHODS = ("read", "list", "plan", "create", "update", "delete", "import_")
@@ -172,6 +177,40 @@ class TemporaryProviderError(ProviderError):
 
 class PermanentProviderError(ProviderError):
     """Retrying will not help: the resource fails and its dependants are skipped."""
+
+
+class ProviderTimeout(ProviderError):
+    """A provider call did not return in time; the change it made may be half done."""
+
+
+def bounded_call(operation: Callable[[], _T], timeout: float | None, what: str) -> _T:
+    """Run ``operation``, giving up after ``timeout`` seconds with :class:`ProviderTimeout`.
+
+    A hung provider must not hang apply or plan (holding the state lock) forever; the abandoned
+    call keeps its daemon thread until it returns, if ever.
+    """
+    if timeout is None:
+        return operation()
+    box: list[tuple[bool, Any]] = []
+
+    def call() -> None:
+        try:
+            box.append((True, operation()))
+        except BaseException as exc:
+            box.append((False, exc))
+
+    worker = threading.Thread(target=call, name=f"provider call: {what}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not box:
+        raise ProviderTimeout(
+            f"the provider did not answer within {timeout:g}s ({what}); the change may be half"
+            " done: run 'agentform plan' to see what exists, then apply again"
+        )
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
 
 
 class ProviderLoadError(Exception):

@@ -384,3 +384,22 @@ def test_ctrl_c_lets_changes_in_flight_finish_and_records_them(store: StateStore
     # the lock was released: the next apply finishes the job
     _, again = converge(spec, provider, store)
     assert again.ok and set(again.created) == {c.address for c in plan.changes} - done
+
+
+def test_a_hung_provider_call_fails_that_change_and_apply_goes_on(store: StateStore) -> None:
+    release = threading.Event()
+
+    class Hanging(FakeProvider):
+        def create(self, desired: ResourceValue) -> ObservedResource:
+            if desired.address == "tool.kb":
+                release.wait(30)
+            return super().create(desired)
+
+    provider = Hanging()
+    try:
+        _, result = converge(make_spec(), provider, store, call_timeout=0.3)
+    finally:
+        release.set()
+    assert "did not answer within 0.3s" in result.failed["tool.kb"]
+    assert result.skipped["agent.triage"] == "depends on tool.kb, which failed"
+    assert "model.fast" in result.created

@@ -9,6 +9,7 @@ everything recorded. Exit status: 0 done, 1 refused or anything failed, 2 usage 
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from pathlib import Path
@@ -58,6 +59,7 @@ def _carry_out(prepared: Prepared, plan: Any, parallelism: int, allow_data_loss:
                 on_event=progress,
                 allow_data_loss=allow_data_loss,
                 git_commit=git_commit(prepared.base_dir),
+                call_timeout=_provider_timeout(),
             )
     except (ApplyError, StateError) as exc:
         fail(str(exc))
@@ -354,3 +356,15 @@ def git_commit(directory: Any) -> str | None:
         return None
     dirty = git("status", "--porcelain", "--", ".", ":!.agentform")
     return f"{commit}+dirty" if dirty else commit
+
+
+def _provider_timeout() -> float:
+    """Seconds one provider call may take (``AGENTFORM_PROVIDER_TIMEOUT``, default 600)."""
+    raw = os.environ.get("AGENTFORM_PROVIDER_TIMEOUT", "600")
+    try:
+        value = float(raw)
+    except ValueError:
+        fail(f"AGENTFORM_PROVIDER_TIMEOUT={raw!r} is not a number of seconds")
+    if value <= 0:
+        fail("AGENTFORM_PROVIDER_TIMEOUT must be a positive number of seconds")
+    return value

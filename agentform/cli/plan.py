@@ -23,12 +23,17 @@ from agentform.cli.options import spec_options, spec_path_argument, state_url_op
 __all__ = ["Prepared", "observe", "plan_command", "prepare", "show_command"]
 
 
-def observe(provider: Any, kinds: set[str], recorded: Any) -> dict[str, Any]:
+def observe(
+    provider: Any, kinds: set[str], recorded: Any, timeout: float = 300.0
+) -> dict[str, Any]:
     """Bulk refresh: every object of ``kinds`` the provider lists, and None for recorded
-    addresses it no longer has."""
+    addresses it no longer has. A provider that does not answer in ``timeout`` is an error."""
+    from agentform.provider import bounded_call
+
     observed: dict[str, Any] = {}
     for kind in sorted(kinds):
-        for resource in provider.list(kind):
+        listed = bounded_call(lambda: provider.list(kind), timeout, f"list {kind}")  # noqa: B023
+        for resource in listed:
             observed[resource.address] = resource
     for address in recorded.resources if recorded else {}:
         observed.setdefault(address, None)
