@@ -301,6 +301,16 @@ def tasks_show(task_id: str, spec: str, env: str | None, as_json: bool) -> None:
         click.echo(f"error    {task['error']}")
 
 
+@tasks_group.command("cancel")
+@click.argument("task_id")
+@_project_options
+def tasks_cancel(task_id: str, spec: str, env: str | None) -> None:
+    """Cancel TASK_ID: a queued task never starts, a running one stops before its next step."""
+    client = _client(spec, env)
+    _call(lambda: client.request("POST", f"/v1/tasks/{task_id}/cancel"))
+    click.echo(f"task {task_id} canceled")
+
+
 @click.command("logs")
 @click.argument("agent")
 @_project_options

@@ -12,6 +12,8 @@ Owns the routes the local provider and the CLI use (the client side is
 ``GET    /v1/tasks``                       newest tasks (``agent``, ``status``, ``limit``)
 ``GET    /v1/tasks/{id}``                  one task with every recorded step
 ``GET    /v1/tasks/{id}/events``           NDJSON stream of steps then the final status
+``POST   /v1/tasks/{id}/cancel``           cancel: a queued task never starts, a running one
+                                           stops before its next step
 ``GET    /v1/logs/{agent}``                the agent's log from byte ``offset``
 ``POST   /v1/shutdown``                    stop the workers, the bus and the engine
 =========================================  ===================================================
@@ -135,6 +137,19 @@ def build_app(engine: Engine) -> Starlette:
         steps = await asyncio.to_thread(store.steps, task_id)
         return JSONResponse({**task_json(task), "steps": [step_json(s) for s in steps]})
 
+    async def cancel(request: Request) -> Response:
+        store = _store()
+        task_id = request.path_params["id"]
+        task = await asyncio.to_thread(store.get_task, task_id)
+        if task is None:
+            return _error(f"no task {task_id!r}", 404)
+        changed = await asyncio.to_thread(
+            lambda: store.finish_task(task_id, TaskStatus.CANCELED, error="canceled on request")
+        )
+        if not changed:
+            return _error(f"task {task_id} already ended ({task.status}); nothing to cancel", 409)
+        return JSONResponse(task_json(await asyncio.to_thread(store.get_task, task_id)))
+
     async def events(request: Request) -> Response:
         store = _store()
         task_id = request.path_params["id"]
@@ -170,6 +185,7 @@ def build_app(engine: Engine) -> Starlette:
         Route("/v1/tasks", guarded(list_tasks), methods=["GET"]),
         Route("/v1/tasks/{id}", guarded(get_task)),
         Route("/v1/tasks/{id}/events", guarded(events)),
+        Route("/v1/tasks/{id}/cancel", guarded(cancel), methods=["POST"]),
         Route("/v1/logs/{agent}", guarded(logs)),
         Route("/v1/shutdown", guarded(shutdown), methods=["POST"]),
     ]

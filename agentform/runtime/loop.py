@@ -26,9 +26,9 @@ from typing import Any, Protocol
 from agentform.durations import parse_duration
 from agentform.runtime.conversation import Message, ModelResponse, ToolCall, ToolSpec
 from agentform.runtime.prompts import PromptError, render_instructions
-from agentform.runtime.store import RuntimeStore, StepRecord, TaskRecord
+from agentform.runtime.store import RuntimeStore, StepRecord, TaskRecord, TaskStatus
 
-__all__ = ["AgentLoop", "Limits", "Outcome", "TaskFailed"]
+__all__ = ["AgentLoop", "Limits", "Outcome", "TaskCanceled", "TaskFailed"]
 
 
 class ChatModelLike(Protocol):
@@ -83,6 +83,11 @@ class Limits:
 class Outcome:
     completed: bool
     text: str
+    canceled: bool = False
+
+
+class TaskCanceled(Exception):
+    """Someone canceled the task (``agentform tasks cancel``); it stops before its next step."""
 
 
 @dataclass
@@ -134,6 +139,8 @@ class AgentLoop:
             if progress.final is not None:
                 return Outcome(True, progress.final)
             return Outcome(True, await self._carry_on(task, progress))
+        except TaskCanceled:
+            return Outcome(False, "the task was canceled", canceled=True)
         except (TaskFailed, PromptError) as exc:
             seq = progress.seq if progress is not None else 0
             await self._record(task.id, seq, "error", {"reason": str(exc)})
@@ -165,6 +172,7 @@ class AgentLoop:
 
     async def _carry_on(self, task: TaskRecord, progress: _Progress) -> str:
         while True:
+            await self._check_canceled(task.id)
             if progress.pending:
                 await self._finish_calls(task, progress)
                 continue
@@ -184,6 +192,11 @@ class AgentLoop:
             if not response.tool_calls:
                 await self._record(task.id, progress.seq, "final", {"text": response.text})
                 return response.text
+
+    async def _check_canceled(self, task_id: str) -> None:
+        current = await asyncio.to_thread(self.store.get_task, task_id)
+        if current is not None and current.status is TaskStatus.CANCELED:
+            raise TaskCanceled(task_id)
 
     async def _ask(self, progress: _Progress) -> ModelResponse:
         from agentform.runtime.models import ModelError

@@ -223,6 +223,10 @@ class Worker:
         finally:
             keep_alive.cancel()
             self.inflight.pop(task.id, None)
+        if outcome.canceled:
+            await self._announce(task.id, {"kind": "status", "status": "canceled"})
+            await msg.ack()
+            return
         status = TaskStatus.COMPLETED if outcome.completed else TaskStatus.FAILED
         await asyncio.to_thread(
             lambda: store.finish_task(

@@ -18,7 +18,7 @@ import pytest
 from agentform.runtime.conversation import ModelResponse, ToolCall
 from agentform.runtime.loop import AgentLoop, Limits
 from agentform.runtime.models import PermanentModelError
-from agentform.runtime.store import RuntimeStore, TaskRecord
+from agentform.runtime.store import RuntimeStore, TaskRecord, TaskStatus
 from agentform.testing import FakeModel, FakeToolbox
 
 
@@ -214,3 +214,21 @@ def test_model_failure_fails_the_task_with_the_reason(store: RuntimeStore) -> No
 def test_limits_from_spec_values() -> None:
     limits = Limits.from_values({"max_steps": 3, "timeout": "1m30s", "max_tokens": None})
     assert limits == Limits(max_steps=3, timeout=90.0)
+
+
+def test_a_canceled_task_stops_before_its_next_step(store: RuntimeStore) -> None:
+    new_task(store)
+    calls: list[str] = []
+
+    def tool(arguments: Any) -> str:
+        # someone cancels while the tool runs: the model is not asked again
+        store.finish_task("t1", TaskStatus.CANCELED, error="canceled on request")
+        calls.append("ran")
+        return "x"
+
+    model = FakeModel([call("t"), answer("never")])
+    outcome = run(store, model, FakeToolbox({"t": tool}, {"t": "none"}))
+    assert (outcome.completed, outcome.canceled) == (False, True)
+    assert calls == ["ran"] and len(model.seen) == 1
+    task = store.get_task("t1")
+    assert task is not None and task.status is TaskStatus.CANCELED
