@@ -76,6 +76,7 @@ def prepare(
         load_provider,
     )
     from agentform.resources import desired_resources
+    from agentform.secrets import with_fingerprints
     from agentform.spec import load_spec
     from agentform.state import StateError, open_store
 
@@ -87,6 +88,8 @@ def prepare(
     assert spec is not None
     environment = env or "default"
     desired = {} if destroy else desired_resources(spec)
+    # a rotated secret is a change too: fingerprints of the values, never the values
+    desired = with_fingerprints(desired, os.environ, spec.project)
     try:
         with open_store(state_url, spec.project, environment, result.base_dir) as store:
             recorded = store.read()

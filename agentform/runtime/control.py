@@ -6,7 +6,7 @@ Owns the routes the local provider and the CLI use (the client side is
 =========================================  ===================================================
 ``GET    /v1/status``                      engine, bus, store, agents with their workers
 ``GET    /v1/resources``                   what is registered and observed, by address
-``PUT    /v1/resources/{address}``         create or update one resource (``{"values": ...}``)
+``PUT    /v1/resources/{address}``         create or update one resource (``{values, secrets?}``)
 ``DELETE /v1/resources/{address}``         delete one resource
 ``POST   /v1/tasks``                       submit ``{agent, input, id?, context_id?, inputs?}``
 ``GET    /v1/tasks``                       newest tasks (``agent``, ``status``, ``limit``)
@@ -89,7 +89,12 @@ def build_app(engine: Engine) -> Starlette:
         values = body.get("values")
         if not isinstance(values, dict):
             raise _BadRequest('the body must be {"values": {...}}')
-        observed = await engine.put(request.path_params["address"], values)
+        secrets = body.get("secrets") or {}
+        if not isinstance(secrets, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in secrets.items()
+        ):
+            raise _BadRequest('"secrets" must map names to string values')
+        observed = await engine.put(request.path_params["address"], values, secrets=secrets)
         return JSONResponse(observed)
 
     async def delete_resource(request: Request) -> Response:

@@ -36,7 +36,7 @@ from nats.aio.client import Client as NATS
 
 from agentform.runtime import bus
 from agentform.runtime.bus import BusLayout, TaskMessage
-from agentform.runtime.natsd import NatsServer, free_port
+from agentform.runtime.natsd import NatsServer, free_port, stop_orphan
 from agentform.runtime.store import RuntimeStore, TaskRecord
 from agentform.runtime.supervisor import AgentGroup
 from agentform.runtime.worker import WorkerConfig
@@ -88,6 +88,7 @@ class Engine:
         self.project = project
         self.base_dir = Path(base_dir).resolve()
         self.resources: dict[str, dict[str, Any]] = {}
+        self.secrets: dict[str, str] = {}  # never written anywhere
         self.groups: dict[str, AgentGroup] = {}
         self.nats_server: NatsServer | None = None
         self.nc: NATS | None = None
@@ -176,10 +177,20 @@ class Engine:
     # -- resources --------------------------------------------------------------------------
 
     async def put(
-        self, address: str, values: Mapping[str, Any], *, persist: bool = True
+        self,
+        address: str,
+        values: Mapping[str, Any],
+        *,
+        persist: bool = True,
+        secrets: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Create or update one resource; returns what is observed afterwards."""
+        """Create or update one resource; returns what is observed afterwards.
+
+        ``secrets`` are the values of the secrets the resource references, from the environment
+        of the apply that sends them; they are kept in memory only (values carry fingerprints).
+        """
         kind = address.partition(".")[0]
+        self.secrets.update(secrets or {})
         async with self._mutex:
             if address == "runtime.bus":
                 await self._set_bus(values)
@@ -309,7 +320,11 @@ class Engine:
         if url == "embedded":
             port = None
             with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-                port = int(json.loads(self.files.info.read_text())["nats_port"])
+                info = json.loads(self.files.info.read_text())
+                port = int(info["nats_port"])
+                # the nats-server of an engine that was killed still runs: stop it, then reuse
+                # its port (one server per store directory)
+                await asyncio.to_thread(stop_orphan, int(info["nats_pid"]), self.files.nats)
             self.nats_server = NatsServer(self.files.nats, port=port)
             try:
                 url = await asyncio.to_thread(self.nats_server.start)
@@ -382,9 +397,10 @@ class Engine:
             replicas = int(values.get("replicas", 1))
             group = self.groups.get(name)
             if group is None:
-                self.groups[name] = AgentGroup(name, config, replicas, self.files.dir)
+                group = self.groups[name] = AgentGroup(name, config, replicas, self.files.dir)
             else:
                 group.config, group.replicas = config, replicas
+            group.secret_env = self.secrets
 
     # -- tasks ------------------------------------------------------------------------------
 
@@ -471,9 +487,31 @@ class Engine:
             self.note(f"{self.files.dir} was deleted while running; restoring the engine's files")
             _write_atomic(self.files.token, self.token, 0o600)
             self._persist()
+            if self.nats_server is not None and not self.files.nats.exists():
+                await self._renew_bus()
         await self._check_heartbeats()
         for group in list(self.groups.values()):
             await group.reconcile()
+
+    async def _renew_bus(self) -> None:
+        """JetStream's files went with the directory: a server without them stores no task, so
+        start it afresh on the same port and lay the stream and consumers out again (tasks that
+        were queued in the deleted files are lost; their records stay in the store)."""
+        assert self.nats_server is not None
+        self.note("the embedded nats-server's files were deleted too; restarting it")
+        await asyncio.to_thread(self.nats_server.stop)
+        await asyncio.to_thread(self.nats_server.start)
+        self.write_info()
+        for _ in range(100):  # the client reconnects by itself within reconnect_time_wait
+            if self.nc is not None and self.nc.is_connected:
+                break
+            await asyncio.sleep(0.1)
+        if self.nc is None:
+            return
+        js = self.nc.jetstream()
+        await bus.ensure_stream(js, self.layout)
+        for agent in self.groups:
+            await bus.ensure_agent(js, self.layout, agent)
 
     async def _check_heartbeats(self) -> None:
         if self.nc is None or not self.nc.is_connected:

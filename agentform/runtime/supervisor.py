@@ -80,6 +80,8 @@ class AgentGroup:
     workdir: Path
     members: list[Replica] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
+    # secret values handed over by apply (in memory only), added to the workers' environment
+    secret_env: dict[str, str] = field(default_factory=dict)
     # the engine's supervision pass and an apply waiting for a rollout both reconcile
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -135,7 +137,8 @@ class AgentGroup:
         replica.restarts += 1
         replica.quick_exits = replica.quick_exits + 1 if lived < QUICK_EXIT else 0
         delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, replica.quick_exits - 1))
-        replica.next_start = now + (delay if replica.quick_exits else BACKOFF_FIRST)
+        # a worker that ran for a while is replaced in this same pass: its task is waiting
+        replica.next_start = now + (delay if replica.quick_exits else 0.0)
         state = " (crash-looping)" if replica.quick_exits >= CRASH_LOOP_AFTER else ""
         self.note(
             f"worker {replica.worker_id} exited with code {code} after {lived:.1f}s;"
@@ -165,7 +168,7 @@ class AgentGroup:
                 stdout=out,
                 stderr=out,
                 cwd=self.config.base_dir,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, **self.secret_env, "PYTHONUNBUFFERED": "1"},
             )
         replica.started_at = time.monotonic()
         log.info(

@@ -16,6 +16,7 @@ Errors: an engine that does not answer, or a bus or store that is unavailable, i
 from __future__ import annotations
 
 import builtins
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,7 @@ from agentform.runtime.client import (
     engine_dir,
     runtime_project,
 )
+from agentform.secrets import FIELD, values_of
 
 __all__ = ["LocalProvider"]
 
@@ -92,13 +94,18 @@ class LocalProvider:
         return diff_values(desired, observed)
 
     def _put(self, desired: ResourceValue) -> ObservedResource:
+        # the values of the secrets this resource references travel to the engine (loopback,
+        # token) and stay in its memory; state and the engine's files hold fingerprints only
+        names = dict(desired.values.get(FIELD) or {})
+        secrets = values_of(names, os.environ)
+
         def put() -> Any:
             with self._starting:  # apply creates in parallel: start one engine, not ten
                 self.client.start(project=self._project(), base_dir=self.base_dir)
             return self.client.request(
                 "PUT",
                 f"/v1/resources/{desired.address}",
-                body={"values": dict(desired.values)},
+                body={"values": dict(desired.values), "secrets": secrets},
                 timeout=120,
             )
 
