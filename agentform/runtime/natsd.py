@@ -20,7 +20,7 @@ import sysconfig
 import time
 from pathlib import Path
 
-__all__ = ["NatsServer", "NatsServerError", "free_port", "server_binary"]
+__all__ = ["NatsServer", "NatsServerError", "free_port", "server_binary", "stop_orphan"]
 
 
 class NatsServerError(Exception):
@@ -133,3 +133,36 @@ class NatsServer:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             process.wait()
+
+
+def stop_orphan(pid: int, data_dir: Path, timeout: float = 10.0) -> bool:
+    """Stop the nats-server ``pid`` left running by an engine that was killed, if it is ours.
+
+    It runs in its own session, so it outlives a SIGKILLed engine; a new engine must not start a
+    second server on the same JetStream store. Only a ``nats-server`` serving ``data_dir`` is
+    touched (the pid may have been reused). Returns True if one was stopped.
+    """
+    try:
+        command = subprocess.run(
+            ["ps", "-o", "command=", "-p", str(pid)],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    if "nats-server" not in command or str(Path(data_dir) / "jetstream") not in command:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)  # lets JetStream flush what it stored
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    return True

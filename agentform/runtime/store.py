@@ -17,7 +17,10 @@ sentence saying what happened and what to do.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -364,8 +367,12 @@ class RuntimeStore:
     def _begin(self, *, read: bool = False) -> Iterator[Connection]:
         if self._engine is None:
             raise StoreError("the runtime store is closed; open a new RuntimeStore")
+        # SQLite has one writer at a time, and a writer that finds the file locked sleeps in
+        # growing steps (1, 2, 5, 10 ... 100 ms) before it tries again; the threads of one
+        # process take turns on a lock instead, which hands over at once
+        serial = _sqlite_writer(self._engine) if not read else contextlib.nullcontext()
         try:
-            with self._engine.connect() as conn:
+            with serial, self._engine.connect() as conn:
                 if read:
                     conn.execution_options(**{READ_ONLY: True})
                 with conn.begin():
@@ -386,6 +393,19 @@ class RuntimeStore:
         return update(tasks_table).where(
             tasks_table.c.id == id, tasks_table.c.status.not_in(_TERMINAL_VALUES)
         )
+
+
+_writers: dict[str, threading.Lock] = {}
+
+
+def _sqlite_writer(engine: Engine) -> contextlib.AbstractContextManager[Any]:
+    """The process's write lock for this SQLite database (a no-op for PostgreSQL)."""
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    return _writers.setdefault(str(engine.url), threading.Lock())  # atomic under the GIL
+
+
+os.register_at_fork(after_in_child=_writers.clear)  # a held lock must not follow a fork
 
 
 def _now() -> datetime:
