@@ -1,7 +1,7 @@
 """Recorded state: every serial of what apply made, for one project and environment, and its lock.
 
-* :mod:`agentform.state.snapshot`: the format (``StateSnapshot``), serial/lineage rules, secret
-  fingerprints, ``StateError`` and ``StateCorrupt``;
+* :mod:`agentform.state.snapshot`: the format (``StateSnapshot``), serial/lineage rules,
+  ``StateError`` and ``StateCorrupt`` (secret fingerprints live in :mod:`agentform.secrets`);
 * :mod:`agentform.state.lock`: ``LockInfo``, ``StateLocked`` and when a holder is gone;
 * :mod:`agentform.state.store`: ``StateStore`` over SQLite or PostgreSQL, and ``open_store``.
 
@@ -19,7 +19,6 @@ from agentform.state.snapshot import (
     StateError,
     StateSnapshot,
     empty,
-    fingerprint,
 )
 from agentform.state.store import (
     DEFAULT_LOCK_TTL,
@@ -45,6 +44,5 @@ __all__ = [
     "StateSnapshot",
     "StateStore",
     "empty",
-    "fingerprint",
     "open_store",
 ]

@@ -3,7 +3,7 @@
 This module owns :class:`StateSnapshot` and :class:`RecordedResource` (the JSON body stored for
 every serial), the rules for making the next serial (:func:`empty`, :meth:`StateSnapshot.next`),
 parsing a stored body back (:func:`parse_body`, which raises :class:`StateCorrupt` instead of
-guessing), :func:`fingerprint` for secrets, and :class:`StateError`, the root of the state
+guessing), and :class:`StateError`, the root of the state
 errors. It does no I/O. Called by :mod:`agentform.state.store` (which persists snapshots) and by
 the plan/apply engine (which reads recorded values and produces the next snapshot).
 
@@ -14,7 +14,6 @@ different lineages are different states, never versions of one another.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from typing import Any, Literal
 
@@ -27,7 +26,6 @@ __all__ = [
     "StateError",
     "StateSnapshot",
     "empty",
-    "fingerprint",
     "parse_body",
 ]
 
@@ -129,19 +127,3 @@ def parse_body(body: str, serial: int) -> StateSnapshot:
     if snapshot.serial != serial:
         raise StateCorrupt(serial, f"the body claims serial {snapshot.serial}")
     return snapshot
-
-
-_FINGERPRINT_DOMAIN = b"agentform-secret-fingerprint:v1:"
-
-
-def fingerprint(secret_value: str) -> str:
-    """A stable, one-way stand-in for a secret, recorded in state instead of the value.
-
-    ``sha256:`` followed by the first 16 hex digits of SHA-256 over a fixed domain prefix and the
-    value. It tells plan whether a secret changed without storing it. It is unsalted (so the same
-    value always gives the same fingerprint, across projects too) and not an HMAC: a guessable,
-    low-entropy secret can be confirmed by someone who can read the state, a random token cannot
-    be recovered from it.
-    """
-    digest = hashlib.sha256(_FINGERPRINT_DOMAIN + secret_value.encode("utf-8")).hexdigest()
-    return f"sha256:{digest[:16]}"

@@ -1,4 +1,4 @@
-"""The state format: serial/lineage rules, corrupt bodies, secret fingerprints."""
+"""The state format: serial/lineage rules, corrupt bodies."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from agentform.state import RecordedResource, StateCorrupt, StateSnapshot, empty, fingerprint
+from agentform.state import RecordedResource, StateCorrupt, StateSnapshot, empty
 from agentform.state.snapshot import parse_body
 
 AGENT = RecordedResource(kind="agent", name="triage", provider="local", id="a1", values={"x": 1})
@@ -71,24 +71,3 @@ def test_corrupt_bodies_name_the_serial(body: str, problem: str) -> None:
     assert problem in str(caught.value)
     assert "agentform state history" in str(caught.value)
     assert caught.value.serial == 1
-
-
-@pytest.mark.parametrize(
-    ("a", "b", "same"),
-    [("hunter2", "hunter2", True), ("hunter2", "hunter3", False), ("", " ", False)],
-    ids=["stable", "changes-with-value", "whitespace-matters"],
-)
-def test_fingerprint(a: str, b: str, same: bool) -> None:
-    assert (fingerprint(a) == fingerprint(b)) is same
-    assert fingerprint(a).startswith("sha256:")
-    assert len(fingerprint(a)) == len("sha256:") + 16
-
-
-def test_fingerprint_never_contains_the_secret() -> None:
-    secret = "sk-live-0123456789abcdef"
-    resource = RecordedResource(
-        kind="model", name="m", provider="local", values={"api_key": fingerprint(secret)}
-    )
-    body = empty("p", "e").next({"model.m": resource}).model_dump_json()
-    assert secret not in body
-    assert fingerprint(secret) in body
