@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = [
     "FORMAT_VERSION",
+    "ROW_LAYOUT",
     "RecordedResource",
     "StateCorrupt",
     "StateError",
@@ -64,12 +65,17 @@ class RecordedResource(BaseModel):
     values: dict[str, Any] = Field(default_factory=dict)
 
 
+ROW_LAYOUT = 2
+
+
 class StateSnapshot(BaseModel):
     """One serial of state for one (project, environment)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    version: Literal[1] = 1
+    # 1: the resources are in this body; 2 (ROW_LAYOUT, only in stored bodies): they are in the
+    # store's per-resource rows. Snapshots in memory are always 1.
+    version: Literal[1, 2] = 1
     lineage: str
     serial: int = Field(ge=0)
     project: str

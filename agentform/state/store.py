@@ -20,19 +20,27 @@ Errors::
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, Table, delete, insert, select, text, update
+from pydantic import ValidationError
+from sqlalchemy import Engine, Table, delete, insert, or_, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from agentform.state.lock import LockInfo, LockNotFound, StateLocked, advisory_key, is_stale
-from agentform.state.snapshot import StateCorrupt, StateError, StateSnapshot, parse_body
-from agentform.state.tables import connect, lock_table, state_table, utc
+from agentform.state.snapshot import (
+    ROW_LAYOUT,
+    RecordedResource,
+    StateCorrupt,
+    StateError,
+    StateSnapshot,
+    parse_body,
+)
+from agentform.state.tables import connect, lock_table, resource_table, state_table, utc
 
 __all__ = [
     "DEFAULT_LOCK_TTL",
@@ -121,18 +129,18 @@ class StateStore:
             row = conn.execute(
                 self._rows().order_by(state_table.c.serial.desc()).limit(1)
             ).one_or_none()
-        return None if row is None else self._parse(row)
+            return None if row is None else self._parse(row, conn, latest=True)
 
     def read_serial(self, serial: int) -> StateSnapshot:
         """A given serial from history."""
         with self._engine.connect() as conn:
             row = conn.execute(self._rows().where(state_table.c.serial == serial)).one_or_none()
-        if row is None:
-            raise StateError(
-                f"there is no state serial {serial} for project {self.project!r} environment "
-                f'{self.environment!r}; run "agentform state history" to list the serials'
-            )
-        return self._parse(row)
+            if row is None:
+                raise StateError(
+                    f"there is no state serial {serial} for project {self.project!r} environment"
+                    f' {self.environment!r}; run "agentform state history" to list the serials'
+                )
+            return self._parse(row, conn, latest=False)
 
     def history(self) -> list[HistoryEntry]:
         """Every stored serial, oldest first."""
@@ -145,11 +153,18 @@ class StateStore:
             rows = conn.execute(query).all()
         return [HistoryEntry(r.serial, utc(r.written_at), r.summary) for r in rows]
 
-    def write(self, snapshot: StateSnapshot, expected_serial: int) -> None:
+    def write(
+        self,
+        snapshot: StateSnapshot,
+        expected_serial: int,
+        changed: Collection[str] | None = None,
+    ) -> None:
         """Store ``snapshot`` if the latest serial is still ``expected_serial`` (0: none yet).
 
         ``snapshot.serial`` must be ``expected_serial + 1`` (use :meth:`StateSnapshot.next`).
-        Old serials are never changed, so a failed write loses nothing.
+        Old serials are never changed, so a failed write loses nothing. ``changed`` may name the
+        only addresses that differ from the previous serial (apply knows them): the write then
+        costs those resources, not all of them.
         """
         if (snapshot.project, snapshot.environment) != (self.project, self.environment):
             raise LineageMismatch(
@@ -166,7 +181,7 @@ class StateStore:
         try:
             with self._engine.begin() as conn:
                 head = conn.execute(
-                    select(state_table.c.serial, state_table.c.lineage)
+                    select(state_table.c.serial, state_table.c.lineage, state_table.c.body)
                     .where(*self._where(state_table))
                     .order_by(state_table.c.serial.desc())
                     .limit(1)
@@ -180,6 +195,9 @@ class StateStore:
                         f"has lineage {head.lineage}",
                         self,
                     )
+                rows_hold_head = head is not None and _layout(head.body) == ROW_LAYOUT
+                self._write_rows(conn, snapshot, changed if rows_hold_head else None)
+                body = snapshot.model_copy(update={"version": ROW_LAYOUT, "resources": {}})
                 conn.execute(
                     insert(state_table).values(
                         project=self.project,
@@ -188,7 +206,7 @@ class StateStore:
                         lineage=snapshot.lineage,
                         written_at=now,
                         summary=snapshot.summary(),
-                        body=snapshot.model_dump_json(),
+                        body=body.model_dump_json(),
                     )
                 )
                 if self._held is not None:
@@ -344,8 +362,78 @@ class StateStore:
     def _where(self, table: Table) -> tuple[Any, ...]:
         return (table.c.project == self.project, table.c.environment == self.environment)
 
-    def _parse(self, row: Any) -> StateSnapshot:
+    def _write_rows(
+        self, conn: Connection, snapshot: StateSnapshot, changed: Collection[str] | None
+    ) -> None:
+        """Close the rows of resources that changed or went, open rows for new versions.
+
+        ``changed`` None: compare every resource with the open rows (the first write after a
+        layout-1 serial finds none, so it writes every resource once).
+        """
+        table, serial = resource_table, snapshot.serial
+        query = select(table.c.address, table.c.body).where(
+            *self._where(table), table.c.serial_to.is_(None)
+        )
+        if changed is not None:
+            query = query.where(table.c.address.in_(sorted(changed)))
+        current = {r.address: r.body for r in conn.execute(query)}
+        candidates = set(snapshot.resources) | set(current) if changed is None else set(changed)
+        closing: list[str] = []
+        opening: list[dict[str, Any]] = []
+        for address in sorted(candidates):
+            resource = snapshot.resources.get(address)
+            body = None if resource is None else resource.model_dump_json()
+            if current.get(address) == body:
+                continue
+            if address in current:
+                closing.append(address)
+            if body is not None:
+                opening.append(
+                    {
+                        "project": self.project,
+                        "environment": self.environment,
+                        "address": address,
+                        "serial_from": serial,
+                        "serial_to": None,
+                        "body": body,
+                    }
+                )
+        for chunk in _chunks(closing, 500):
+            conn.execute(
+                update(table)
+                .where(*self._where(table), table.c.serial_to.is_(None))
+                .where(table.c.address.in_(chunk))
+                .values(serial_to=serial)
+            )
+        if opening:
+            conn.execute(insert(table), opening)
+
+    def _resources_at(
+        self, conn: Connection, serial: int, *, latest: bool
+    ) -> dict[str, RecordedResource]:
+        table = resource_table
+        query = select(table.c.address, table.c.body).where(*self._where(table))
+        if latest:
+            query = query.where(table.c.serial_to.is_(None))
+        else:
+            query = query.where(
+                table.c.serial_from <= serial,
+                or_(table.c.serial_to.is_(None), table.c.serial_to > serial),
+            )
+        out: dict[str, RecordedResource] = {}
+        for row in conn.execute(query):
+            try:
+                out[row.address] = RecordedResource.model_validate_json(row.body)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise StateCorrupt(serial, f"resource {row.address}: {first['msg']}") from exc
+        return out
+
+    def _parse(self, row: Any, conn: Connection, *, latest: bool) -> StateSnapshot:
         snapshot = parse_body(row.body, row.serial)
+        if snapshot.version == ROW_LAYOUT:
+            resources = self._resources_at(conn, row.serial, latest=latest)
+            snapshot = snapshot.model_copy(update={"version": 1, "resources": resources})
         if snapshot.lineage != row.lineage:
             raise StateCorrupt(row.serial, f"the body has lineage {snapshot.lineage}")
         if (snapshot.project, snapshot.environment) != (self.project, self.environment):
@@ -353,6 +441,17 @@ class StateStore:
                 row.serial, f"the body is for {snapshot.project}/{snapshot.environment}"
             )
         return snapshot
+
+
+def _layout(body: str) -> int:
+    """The layout of a stored body, without parsing all of it."""
+    head = body[:200]
+    return ROW_LAYOUT if '"version":2' in head.replace(" ", "") else 1
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _lock_info(row: Any) -> LockInfo:

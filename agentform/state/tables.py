@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Index,
     Integer,
     MetaData,
     String,
@@ -32,7 +33,7 @@ from sqlalchemy.exc import OperationalError
 from agentform.state.lock import advisory_key
 from agentform.state.snapshot import StateError
 
-__all__ = ["connect", "lock_table", "state_table", "utc"]
+__all__ = ["connect", "lock_table", "resource_table", "state_table", "utc"]
 
 _SCHEMA_KEY = advisory_key("agentform", "schema")
 
@@ -47,6 +48,20 @@ state_table = Table(
     Column("written_at", DateTime(timezone=True), nullable=False),
     Column("summary", Text, nullable=False),
     Column("body", Text, nullable=False),
+)
+# one row per version of one resource: [serial_from, serial_to) is the range of serials that
+# contain it (serial_to NULL: it is in the latest), so a serial costs the resources it changed,
+# not all of them (state layout 2; layout-1 bodies carry their resources inline)
+resource_table = Table(
+    "agentform_state_resources",
+    _metadata,
+    Column("project", String(200), primary_key=True),
+    Column("environment", String(200), primary_key=True),
+    Column("address", String(400), primary_key=True),
+    Column("serial_from", Integer, primary_key=True, autoincrement=False),
+    Column("serial_to", Integer, nullable=True),
+    Column("body", Text, nullable=False),
+    Index("ix_agentform_state_resources_open", "project", "environment", "serial_to"),
 )
 lock_table = Table(
     "agentform_lock",

@@ -59,7 +59,7 @@ GOOD = empty("demo", "dev").next().model_dump_json()
     [
         ("{not json", "body"),
         ("{}", "lineage"),
-        (GOOD.replace('"version":1', '"version":2'), "version"),
+        (GOOD.replace('"version":1', '"version":3'), "version"),
         (GOOD.replace('"serial":1', '"serial":5'), "claims serial 5"),
         (GOOD.replace('"resources":{}', '"resources":{"a":{"kind":1}}'), "resources.a"),
     ],

@@ -381,3 +381,84 @@ def test_state_package_never_prints_through_the_cli() -> None:
                 assert name.split(".")[0] not in forbidden and not name.startswith(
                     "agentform.cli"
                 ), f"{path.name} imports {name}"
+
+
+def _resource(n: int, version: int = 1) -> RecordedResource:
+    return RecordedResource(
+        kind="agent", name=f"a{n}", provider="local", id=f"id{n}", values={"v": version}
+    )
+
+
+def _resource_rows(state_url: str, project: str) -> int:
+    from sqlalchemy import func, select
+
+    from agentform.state.tables import resource_table
+
+    engine = create_engine(state_url)
+    try:
+        with engine.connect() as conn:
+            query = select(func.count()).where(resource_table.c.project == project)
+            return int(conn.execute(query).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_a_serial_stores_only_what_changed(store: StateStore, state_url: str) -> None:
+    # 40 serials each adding one resource: 40 resource rows, not 1 + 2 + ... + 40 = 820
+    snapshot = empty(store.project, store.environment)
+    resources: dict[str, RecordedResource] = {}
+    written = []
+    for n in range(40):
+        resources[f"agent.a{n}"] = _resource(n)
+        snapshot = snapshot.next(dict(resources))
+        store.write(snapshot, expected_serial=n, changed=[f"agent.a{n}"])
+        written.append(snapshot)
+    assert _resource_rows(state_url, store.project) == 40
+    # an update and a delete, each one more row at most
+    resources["agent.a3"] = _resource(3, version=2)
+    del resources["agent.a7"]
+    snapshot = snapshot.next(dict(resources))
+    store.write(snapshot, expected_serial=40)  # no hint: compared in full
+    written.append(snapshot)
+    assert _resource_rows(state_url, store.project) == 41
+    # every serial reads back exactly as written
+    assert store.read() == snapshot
+    for old in written:
+        assert store.read_serial(old.serial) == old
+
+
+def test_bodies_written_before_row_storage_still_read(store: StateStore, state_url: str) -> None:
+    # layout 1: the resources inline in the serial's body (what earlier versions wrote)
+    legacy = empty(store.project, store.environment).next({"agent.a0": _resource(0)})
+    execute(
+        state_url,
+        insert(state_table).values(
+            project=store.project,
+            environment=store.environment,
+            serial=1,
+            lineage=legacy.lineage,
+            written_at=datetime.now(UTC),
+            summary=legacy.summary(),
+            body=legacy.model_dump_json(),
+        ),
+    )
+    assert store.read() == legacy
+    following = legacy.next({"agent.a0": _resource(0), "agent.a1": _resource(1)})
+    store.write(following, expected_serial=1, changed=["agent.a1"])  # the hint is not trusted
+    assert store.read() == following
+    assert store.read_serial(1) == legacy
+    assert _resource_rows(state_url, store.project) == 2
+
+
+def test_a_corrupt_resource_row_names_the_serial(store: StateStore, state_url: str) -> None:
+    from agentform.state.tables import resource_table
+
+    write_serials(store, 1)
+    execute(
+        state_url,
+        update(resource_table)
+        .where(resource_table.c.project == store.project)
+        .values(body='{"kind": 1}'),
+    )
+    with pytest.raises(StateCorrupt, match=r"state serial 1 is corrupt \(resource agent.a0"):
+        store.read()
