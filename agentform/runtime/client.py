@@ -31,6 +31,9 @@ __all__ = [
 ]
 
 
+_detached: list[subprocess.Popen[bytes]] = []  # engines this process started
+
+
 class EngineUnavailable(Exception):
     """No engine answers for this project (not started, or it died); the message says what to do."""
 
@@ -114,6 +117,9 @@ class EngineClient:
                 start_new_session=True,  # detached: outlives the CLI, ignores its Ctrl-C
                 cwd=str(Path(base_dir).resolve()),
             )
+        # keep it: a long-lived caller (the provider in-process) polls it so an engine that
+        # stopped is reaped, and a dropped Popen of a running child is a ResourceWarning
+        _detached[:] = [p for p in _detached if p.poll() is None] + [process]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             code = process.poll()

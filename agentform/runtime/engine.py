@@ -260,6 +260,7 @@ class Engine:
         raise EngineError(f"agent {agent}'s workers did not become ready in {timeout:.0f}s", 504)
 
     async def delete(self, address: str) -> None:
+        retired: AgentGroup | None = None
         async with self._mutex:
             if address not in self.resources:
                 return
@@ -270,9 +271,7 @@ class Engine:
                 raise EngineError(f"{address} is still used by agents; delete them first", 409)
             del self.resources[address]
             if kind == "agent" and name in self.groups:
-                await self.groups.pop(name).stop_all()
-                if self.nc is not None:
-                    await bus.remove_agent(self.nc.jetstream(), self.layout, name)
+                retired = self.groups.pop(name)
             if address == "runtime.bus":
                 await self._close_bus()
                 self.bus_url = None
@@ -283,7 +282,17 @@ class Engine:
             self._persist()
             if not self.resources:
                 log.info("nothing left to run; the engine stops")
+                self.closing = True  # no supervision pass may restore engine.json now
+                with contextlib.suppress(OSError):
+                    # at once, not in shutdown: a read right after this delete must find no
+                    # engine rather than a dying one (that is a retryable error for the provider)
+                    self.files.info.unlink()
                 self.stopping.set()
+        if retired is not None:
+            # outside the lock: agents deleted in parallel stop their workers in parallel
+            await retired.stop_all()
+            if self.nc is not None and self.nc.is_connected:
+                await bus.remove_agent(self.nc.jetstream(), self.layout, retired.agent)
 
     def observe(self, address: str) -> dict[str, Any] | None:
         values = self.resources.get(address)
@@ -401,6 +410,7 @@ class Engine:
             else:
                 group.config, group.replicas = config, replicas
             group.secret_env = self.secrets
+            group.on_exit = self._worker_exited
 
     # -- tasks ------------------------------------------------------------------------------
 
@@ -485,10 +495,10 @@ class Engine:
             self.write_info()
         if not self.files.info.exists() or not self.files.token.exists():
             self.note(f"{self.files.dir} was deleted while running; restoring the engine's files")
+            if self.nats_server is not None and not self.files.nats.exists():
+                await self._renew_bus()  # first: clients find the engine once it works again
             _write_atomic(self.files.token, self.token, 0o600)
             self._persist()
-            if self.nats_server is not None and not self.files.nats.exists():
-                await self._renew_bus()
         await self._check_heartbeats()
         for group in list(self.groups.values()):
             await group.reconcile()
@@ -501,7 +511,6 @@ class Engine:
         self.note("the embedded nats-server's files were deleted too; restarting it")
         await asyncio.to_thread(self.nats_server.stop)
         await asyncio.to_thread(self.nats_server.start)
-        self.write_info()
         for _ in range(100):  # the client reconnects by itself within reconnect_time_wait
             if self.nc is not None and self.nc.is_connected:
                 break
@@ -547,6 +556,25 @@ class Engine:
                         )
             except Exception as exc:
                 log.warning("unreadable heartbeat %s: %r", key, exc)
+
+    async def _worker_exited(self, agent: str, worker_id: str) -> None:
+        """NAK the task messages a dead worker held, so they are redelivered now."""
+        if self.nc is None or not self.nc.is_connected or self.closing:
+            return
+        kv = await bus.health_bucket(self.nc.jetstream(), self.layout)
+        try:
+            entry = await kv.get(f"{agent}.{worker_id}")
+            acks = dict(json.loads(entry.value or b"{}").get("acks") or {})
+        except Exception:
+            return  # it never heartbeat: it held nothing
+        for reply in acks.values():
+            await self.nc.publish(str(reply), b"-NAK")
+        with contextlib.suppress(Exception):
+            await kv.delete(f"{agent}.{worker_id}")
+        if acks:
+            self.note(
+                f"worker {worker_id} of {agent} died holding {len(acks)} task(s); handed back"
+            )
 
     def note(self, text: str) -> None:
         log.warning(text)

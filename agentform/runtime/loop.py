@@ -84,6 +84,7 @@ class Outcome:
     completed: bool
     text: str
     canceled: bool = False
+    recorded: bool = False  # the loop already wrote the task's terminal status with its last step
 
 
 class TaskCanceled(Exception):
@@ -138,13 +139,35 @@ class AgentLoop:
                 return Outcome(False, progress.failed)
             if progress.final is not None:
                 return Outcome(True, progress.final)
-            return Outcome(True, await self._carry_on(task, progress))
+            text = await self._carry_on(task, progress)
+            return Outcome(True, text, recorded=True)
         except TaskCanceled:
             return Outcome(False, "the task was canceled", canceled=True)
         except (TaskFailed, PromptError) as exc:
             seq = progress.seq if progress is not None else 0
-            await self._record(task.id, seq, "error", {"reason": str(exc)})
-            return Outcome(False, str(exc))
+            reason = str(exc)
+            await self._finish(task.id, seq, "error", {"reason": reason}, error=reason)
+            return Outcome(False, reason, recorded=True)
+
+    async def _finish(
+        self,
+        task_id: str,
+        seq: int,
+        kind: str,
+        data: Mapping[str, Any],
+        *,
+        result: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """The last step and the task's end, in one transaction."""
+        status = TaskStatus.FAILED if error is not None else TaskStatus.COMPLETED
+        step, _ = await asyncio.to_thread(
+            lambda: self.store.finish_with_step(
+                task_id, seq, kind, data, status, result=result, error=error
+            )
+        )
+        if self.notify is not None:
+            await self.notify(step)
 
     async def _record(
         self, task_id: str, seq: int, kind: str, data: Mapping[str, Any], **usage: Any
@@ -155,7 +178,9 @@ class AgentLoop:
         return step
 
     async def _replay(self, task: TaskRecord) -> _Progress:
-        records = await asyncio.to_thread(self.store.steps, task.id)
+        # a first delivery has nothing recorded yet: steps are recorded only after start_attempt
+        first = task.attempts <= 1 and task.status is TaskStatus.WORKING
+        records = [] if first else await asyncio.to_thread(self.store.steps, task.id)
         progress = _Progress()
         if not records:
             system = render_instructions(self.instructions, task.inputs)
@@ -171,8 +196,11 @@ class AgentLoop:
         return progress
 
     async def _carry_on(self, task: TaskRecord, progress: _Progress) -> str:
+        fresh = True  # the task was just taken: it was not canceled then
         while True:
-            await self._check_canceled(task.id)
+            if not fresh:
+                await self._check_canceled(task.id)
+            fresh = False
             if progress.pending:
                 await self._finish_calls(task, progress)
                 continue
@@ -190,8 +218,9 @@ class AgentLoop:
             _account(progress, response)
             progress.seq += 1
             if not response.tool_calls:
-                await self._record(task.id, progress.seq, "final", {"text": response.text})
-                return response.text
+                text = response.text
+                await self._finish(task.id, progress.seq, "final", {"text": text}, result=text)
+                return text
 
     async def _check_canceled(self, task_id: str) -> None:
         current = await asyncio.to_thread(self.store.get_task, task_id)

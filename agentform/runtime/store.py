@@ -276,6 +276,54 @@ class RuntimeStore:
         latency_ms: float = 0.0,
     ) -> StepRecord:
         """Record step ``seq`` and add its tokens to the task; re-recording it is harmless."""
+        with self._begin() as conn:
+            return self._append(
+                conn, task_id, seq, kind, data, input_tokens, output_tokens, latency_ms
+            )
+
+    def finish_with_step(
+        self,
+        task_id: str,
+        seq: int,
+        kind: str,
+        data: Mapping[str, Any],
+        status: TaskStatus,
+        *,
+        result: str | None = None,
+        error: str | None = None,
+    ) -> tuple[StepRecord, bool]:
+        """Record the last step (``final``/``error``) and finish the task in one transaction.
+
+        A crash can then never leave a recorded answer on a task that is still working. Returns
+        the step and whether the status changed (False: the task had already ended).
+        """
+        if TaskStatus(status) not in TERMINAL:
+            raise ValueError(f"finish_with_step needs a terminal status, not {status!r}")
+        now = _now()
+        with self._begin() as conn:
+            step = self._append(conn, task_id, seq, kind, data, 0, 0, 0.0)
+            changed = conn.execute(
+                self._task_update(task_id).values(
+                    status=TaskStatus(status).value,
+                    result=result,
+                    error=error,
+                    updated_at=now,
+                    finished_at=now,
+                )
+            ).rowcount
+        return step, changed == 1
+
+    def _append(
+        self,
+        conn: Connection,
+        task_id: str,
+        seq: int,
+        kind: str,
+        data: Mapping[str, Any],
+        input_tokens: int,
+        output_tokens: int,
+        latency_ms: float,
+    ) -> StepRecord:
         values = {
             "task_id": task_id,
             "seq": seq,
@@ -286,37 +334,34 @@ class RuntimeStore:
             "latency_ms": latency_ms,
             "created_at": _now(),
         }
-        with self._begin() as conn:
-            row = conn.execute(
-                self._insert_new(steps_table, ["task_id", "seq"])
-                .values(values)
-                .returning(steps_table)
-            ).first()
-            if row is None:
-                existing = _step(
-                    conn.execute(
-                        select(steps_table).where(
-                            steps_table.c.task_id == task_id, steps_table.c.seq == seq
-                        )
-                    ).one()
-                )
-                if existing.kind != kind:
-                    raise StoreError(
-                        f"step {seq} of task {task_id} is already recorded as {existing.kind!r}, "
-                        f"not {kind!r}; two workers are running this task, or a replay diverged"
+        row = conn.execute(
+            self._insert_new(steps_table, ["task_id", "seq"]).values(values).returning(steps_table)
+        ).first()
+        if row is None:
+            existing = _step(
+                conn.execute(
+                    select(steps_table).where(
+                        steps_table.c.task_id == task_id, steps_table.c.seq == seq
                     )
-                return existing
-            totals = conn.execute(
-                update(tasks_table)
-                .where(tasks_table.c.id == task_id)
-                .values(
-                    input_tokens=tasks_table.c.input_tokens + input_tokens,
-                    output_tokens=tasks_table.c.output_tokens + output_tokens,
-                    updated_at=values["created_at"],
-                )
+                ).one()
             )
-            if totals.rowcount != 1:
-                raise StoreError(f"no task {task_id} to record step {seq} for; create it first")
+            if existing.kind != kind:
+                raise StoreError(
+                    f"step {seq} of task {task_id} is already recorded as {existing.kind!r}, "
+                    f"not {kind!r}; two workers are running this task, or a replay diverged"
+                )
+            return existing
+        totals = conn.execute(
+            update(tasks_table)
+            .where(tasks_table.c.id == task_id)
+            .values(
+                input_tokens=tasks_table.c.input_tokens + input_tokens,
+                output_tokens=tasks_table.c.output_tokens + output_tokens,
+                updated_at=values["created_at"],
+            )
+        )
+        if totals.rowcount != 1:
+            raise StoreError(f"no task {task_id} to record step {seq} for; create it first")
         return _step(row)
 
     def steps(self, task_id: str, *, after: int = -1) -> list[StepRecord]:

@@ -20,6 +20,7 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,8 +83,12 @@ class AgentGroup:
     events: list[str] = field(default_factory=list)
     # secret values handed over by apply (in memory only), added to the workers' environment
     secret_env: dict[str, str] = field(default_factory=dict)
+    # called with (agent, worker id) the moment a worker process ends, before it is restarted
+    on_exit: Callable[[str, str], Awaitable[None]] | None = None
     # the engine's supervision pass and an apply waiting for a rollout both reconcile
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _watchers: set[asyncio.Task[None]] = field(default_factory=set)
+    stopped: bool = False
 
     def config_path(self, config_hash: str) -> Path:
         return self.workdir / "workers" / f"{self.agent}-{config_hash[:16]}.json"
@@ -98,6 +103,8 @@ class AgentGroup:
     async def reconcile(self) -> None:
         """One supervision pass: start, restart, roll out and retire as needed."""
         async with self.lock:
+            if self.stopped:  # deleted or shutting down: an exit must not start anything
+                return
             await self._reconcile()
 
     async def _reconcile(self) -> None:
@@ -168,15 +175,33 @@ class AgentGroup:
                 stdout=out,
                 stderr=out,
                 cwd=self.config.base_dir,
-                env={**os.environ, **self.secret_env, "PYTHONUNBUFFERED": "1"},
+                env={
+                    **os.environ,
+                    **self.secret_env,
+                    "PYTHONUNBUFFERED": "1",
+                    "AGENTFORM_ENGINE_PID": str(os.getpid()),
+                },
             )
         replica.started_at = time.monotonic()
+        watcher = asyncio.create_task(self._watch(replica.worker_id, replica.process))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
         log.info(
             "agent %s: started worker %s (pid %d)",
             self.agent,
             replica.worker_id,
             replica.process.pid,
         )
+
+    async def _watch(self, worker_id: str, process: asyncio.subprocess.Process) -> None:
+        """React to an exit at once, not at the next pass: its tasks are waiting."""
+        await process.wait()
+        if self.on_exit is not None:
+            try:
+                await self.on_exit(self.agent, worker_id)
+            except Exception:
+                log.exception("handing back the tasks of worker %s failed", worker_id)
+        await self.reconcile()
 
     async def _stop(self, replica: Replica) -> None:
         process = replica.process
@@ -204,6 +229,7 @@ class AgentGroup:
                     replica.process.kill()
 
     async def stop_all(self) -> None:
+        self.stopped = True
         for replica in self.members:
             replica.retired = True
         await asyncio.gather(*(self._stop(r) for r in self.members))

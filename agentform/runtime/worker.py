@@ -31,8 +31,9 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 
 from agentform.runtime.bus import BusLayout, TaskMessage, connect, health_bucket
+from agentform.runtime.conversation import ToolSpec
 from agentform.runtime.loop import AgentLoop, Limits
-from agentform.runtime.store import TERMINAL, RuntimeStore, StepRecord, TaskStatus
+from agentform.runtime.store import RuntimeStore, StepRecord, TaskStatus
 
 __all__ = ["WorkerConfig", "run_worker"]
 
@@ -91,6 +92,44 @@ class WorkerConfig:
         )
 
 
+class NoTools:
+    """The toolbox of an agent without tools (and without importing the MCP SDK: faster starts)."""
+
+    def specs(self) -> list[ToolSpec]:
+        return []
+
+    def side_effects(self, name: str) -> str:
+        return "unsafe"
+
+    def owner(self, name: str) -> str | None:
+        return None
+
+    async def start(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+    async def call(
+        self, name: str, arguments: Mapping[str, Any], *, idempotency_key: str
+    ) -> ToolOutcome:
+        return ToolOutcome(f"there is no tool {name!r}; this agent has no tools", True)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolOutcome:
+    content: str
+    is_error: bool
+
+
+def _toolbox(config: WorkerConfig, base_dir: Path) -> Any:
+    if not config.tools:
+        return NoTools()
+    from agentform.runtime.tools import Toolbox
+
+    return Toolbox(config.tools, base_dir=base_dir, secret=_secret, log=log)
+
+
 def _secret(name: str) -> str | None:
     return os.environ.get(name)
 
@@ -102,12 +141,17 @@ class Worker:
         self.layout = config.layout
         self.stopping = asyncio.Event()
         self.inflight: dict[str, float] = {}  # task id -> last progress (epoch seconds)
+        self.acks: dict[str, str] = {}  # task id -> reply subject of its message
+        self._kv: Any = None
+        self._last_beat = 0.0
+        self._background: set[asyncio.Task[None]] = set()
         self.nc: NATS | None = None
-        self.parent = os.getppid()
+        # the engine says who it is: a worker started by an engine that died a moment earlier
+        # already has init as its parent, and must notice too
+        self.parent = int(os.environ.get("AGENTFORM_ENGINE_PID") or os.getppid())
 
     async def run(self) -> None:
         from agentform.runtime.models import build_model
-        from agentform.runtime.tools import Toolbox
 
         config = self.config
         base_dir = Path(config.base_dir)
@@ -116,7 +160,7 @@ class Worker:
         model = build_model(
             str(config.agent_values["model"]), config.models, base_dir=base_dir, secret=_secret
         )
-        toolbox = Toolbox(config.tools, base_dir=base_dir, secret=_secret, log=log)
+        toolbox = _toolbox(config, base_dir)
         self.nc = await connect(config.bus_url, name=self.id)
         try:
             await toolbox.start()
@@ -178,11 +222,14 @@ class Worker:
             log.error("dropping a message that is not a task: %s", exc)
             await msg.term()
             return
-        found = await asyncio.to_thread(store.get_task, message.id)
-        if found is not None:
-            task = found
-        else:  # published straight to the bus: the message is the truth
-            task, _ = await asyncio.to_thread(
+        # the usual path is one write: a task the engine recorded, not yet finished
+        started = await asyncio.to_thread(store.start_attempt, message.id, self.id)
+        if started is None:
+            if await asyncio.to_thread(store.get_task, message.id) is not None:
+                await msg.ack()  # finished (or canceled) already: a redelivery
+                return
+            # published straight to the bus: the message is the truth
+            await asyncio.to_thread(
                 lambda: store.create_task(
                     id=message.id,
                     agent=message.agent,
@@ -192,14 +239,15 @@ class Worker:
                     parent_id=message.parent_id,
                 )
             )
-        if task.status in TERMINAL:
-            await msg.ack()
-            return
-        started = await asyncio.to_thread(store.start_attempt, task.id, self.id)
-        if started is None:
-            await msg.ack()
-            return
+            started = await asyncio.to_thread(store.start_attempt, message.id, self.id)
+            if started is None:
+                await msg.ack()
+                return
+        task = started
         self.inflight[task.id] = time.time()
+        if msg.reply:
+            self.acks[task.id] = msg.reply
+        self._beat_soon()
         keep_alive = asyncio.create_task(self._keep_alive(msg))
         try:
             outcome = await loop.run(started)
@@ -223,19 +271,21 @@ class Worker:
         finally:
             keep_alive.cancel()
             self.inflight.pop(task.id, None)
+            self.acks.pop(task.id, None)
         if outcome.canceled:
             await self._announce(task.id, {"kind": "status", "status": "canceled"})
             await msg.ack()
             return
         status = TaskStatus.COMPLETED if outcome.completed else TaskStatus.FAILED
-        await asyncio.to_thread(
-            lambda: store.finish_task(
-                task.id,
-                status,
-                result=outcome.text if outcome.completed else None,
-                error=None if outcome.completed else outcome.text,
+        if not outcome.recorded:  # replayed to an end recorded by an earlier attempt
+            await asyncio.to_thread(
+                lambda: store.finish_task(
+                    task.id,
+                    status,
+                    result=outcome.text if outcome.completed else None,
+                    error=None if outcome.completed else outcome.text,
+                )
             )
-        )
         await self._announce(
             task.id, {"kind": "status", "status": str(status), "text": outcome.text}
         )
@@ -262,24 +312,40 @@ class Worker:
             )
 
     async def _heartbeat(self) -> None:
-        assert self.nc is not None
-        kv = None
-        key = f"{self.config.agent}.{self.id}"
         while not self.stopping.is_set():
-            beat = {
-                "worker": self.id,
-                "pid": os.getpid(),
-                "config_hash": self.config.config_hash,
-                "at": time.time(),
-                "tasks": dict(self.inflight),
-            }
-            try:
-                kv = kv or await health_bucket(self.nc.jetstream(), self.layout)
-                await kv.put(key, json.dumps(beat).encode())
-            except Exception as exc:
-                log.debug("heartbeat failed: %s", exc)
-                kv = None
+            await self._beat()
             await asyncio.sleep(HEARTBEAT_EVERY)
+
+    async def _beat(self) -> None:
+        """One heartbeat: who we are, what we hold and how to hand it back.
+
+        ``acks`` are the reply subjects of the task messages held, so the engine can NAK them
+        the moment this process dies instead of waiting for their ack_wait to run out.
+        """
+        assert self.nc is not None
+        self._last_beat = time.monotonic()
+        beat = {
+            "worker": self.id,
+            "pid": os.getpid(),
+            "config_hash": self.config.config_hash,
+            "at": time.time(),
+            "tasks": dict(self.inflight),
+            "acks": dict(self.acks),
+        }
+        try:
+            self._kv = self._kv or await health_bucket(self.nc.jetstream(), self.layout)
+            await self._kv.put(f"{self.config.agent}.{self.id}", json.dumps(beat).encode())
+        except Exception as exc:
+            log.debug("heartbeat failed: %s", exc)
+            self._kv = None
+
+    def _beat_soon(self) -> None:
+        # a task just taken should be in a heartbeat within a moment, not a second; at most
+        # a few extra beats per second under load
+        if time.monotonic() - self._last_beat > 0.25:
+            beat = asyncio.create_task(self._beat())
+            self._background.add(beat)
+            beat.add_done_callback(self._background.discard)
 
     async def _watch_parent(self) -> None:
         """Exit when the engine is gone: an unsupervised worker must not linger."""

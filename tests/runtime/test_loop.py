@@ -58,7 +58,8 @@ def run(
     loop = AgentLoop(
         store=store, model=model, tools=tools, instructions=instructions, limits=limits or Limits()
     )
-    task = store.get_task("t1")
+    # each run is a delivery, as a worker takes it: a finished task is not taken again
+    task = store.start_attempt("t1", "worker-1") or store.get_task("t1")
     assert task is not None
     return asyncio.run(loop.run(task))
 
