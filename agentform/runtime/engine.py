@@ -171,8 +171,9 @@ class Engine:
                 await self.nc.close()
             self.nc = None
         if self.nats_server is not None:
-            await asyncio.to_thread(self.nats_server.stop)
-            self.nats_server = None
+            # forget it before stopping it: a health pass meanwhile must not restart it
+            server, self.nats_server = self.nats_server, None
+            await asyncio.to_thread(server.stop)
 
     # -- resources --------------------------------------------------------------------------
 
