@@ -104,6 +104,7 @@ class ModelResponse:
     model: str = ""
     finish_reason: str = "stop"
     latency_ms: float = 0.0
+    cost_usd: float = 0.0  # from the answering model's pricing, 0 without one
 
     @property
     def message(self) -> Message:
@@ -119,6 +120,7 @@ class ModelResponse:
             "model": self.model,
             "finish_reason": self.finish_reason,
             "latency_ms": self.latency_ms,
+            "cost_usd": self.cost_usd,
         }
 
     @classmethod
@@ -131,4 +133,5 @@ class ModelResponse:
             model=str(data.get("model") or ""),
             finish_reason=str(data.get("finish_reason") or "stop"),
             latency_ms=float(data.get("latency_ms") or 0.0),
+            cost_usd=float(data.get("cost_usd") or 0.0),
         )

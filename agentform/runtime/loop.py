@@ -66,6 +66,7 @@ class Limits:
     max_steps: int | None = None
     max_tool_calls: int | None = None
     max_tokens: int | None = None
+    max_cost_usd: float | None = None  # from the models' pricing; models without one cost 0
     timeout: float | None = None  # seconds of wall time from the task's first start
 
     @classmethod
@@ -75,6 +76,7 @@ class Limits:
             max_steps=values.get("max_steps"),
             max_tool_calls=values.get("max_tool_calls"),
             max_tokens=values.get("max_tokens"),
+            max_cost_usd=values.get("max_cost_usd"),
             timeout=parse_duration(timeout).total_seconds() if timeout else None,
         )
 
@@ -100,6 +102,7 @@ class _Progress:
     model_calls: int = 0
     tool_calls: int = 0
     tokens: int = 0
+    cost_usd: float = 0.0
     started: float = 0.0  # epoch seconds of the first start
     pending: list[ToolCall] = field(default_factory=list)  # asked for, no result yet
     called: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # call id -> tool_call
@@ -321,6 +324,11 @@ class AgentLoop:
             raise TaskFailed(
                 f"token limit reached: {progress.tokens} tokens (max_tokens {limits.max_tokens})"
             )
+        if limits.max_cost_usd is not None and progress.cost_usd >= limits.max_cost_usd:
+            raise TaskFailed(
+                f"cost limit reached: ${progress.cost_usd:.4f}"
+                f" (max_cost_usd {limits.max_cost_usd:g})"
+            )
         if limits.timeout is not None and time.time() - progress.started >= limits.timeout:
             raise TaskFailed(f"wall-time limit of {limits.timeout:g}s reached")
 
@@ -328,6 +336,7 @@ class AgentLoop:
 def _account(progress: _Progress, response: ModelResponse) -> None:
     progress.model_calls += 1
     progress.tokens += response.input_tokens + response.output_tokens
+    progress.cost_usd += response.cost_usd
     progress.messages.append(response.message)
     progress.pending = list(response.tool_calls)
 

@@ -9,6 +9,7 @@ loop, exactly what a redelivery to another worker does.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,10 @@ def call(name: str, n: int = 0, **arguments: Any) -> ModelResponse:
     return ModelResponse(
         tool_calls=(ToolCall(f"call_{n}", name, arguments),), input_tokens=10, output_tokens=5
     )
+
+
+def priced(response: ModelResponse, cost: float) -> ModelResponse:
+    return dataclasses.replace(response, cost_usd=cost)
 
 
 def answer(text: str) -> ModelResponse:
@@ -181,8 +186,13 @@ def test_unknown_tool_goes_back_to_the_model(store: RuntimeStore) -> None:
         (Limits(max_steps=2), [call("t", 0), call("t", 1), call("t", 2)], "step limit"),
         (Limits(max_tool_calls=1), [call("t", 0), call("t", 1)], "tool-call limit"),
         (Limits(max_tokens=20), [call("t", 0), call("t", 1), call("t", 2)], "token limit"),
+        (
+            Limits(max_cost_usd=0.01),
+            [priced(call("t", 0), 0.006), priced(call("t", 1), 0.006), call("t", 2)],
+            "cost limit reached: $0.0120",
+        ),
     ],
-    ids=["max_steps", "max_tool_calls", "max_tokens"],
+    ids=["max_steps", "max_tool_calls", "max_tokens", "max_cost_usd"],
 )
 def test_limits_fail_the_task(
     store: RuntimeStore, limits: Limits, answers: list[ModelResponse], reason: str
@@ -213,8 +223,10 @@ def test_model_failure_fails_the_task_with_the_reason(store: RuntimeStore) -> No
 
 
 def test_limits_from_spec_values() -> None:
-    limits = Limits.from_values({"max_steps": 3, "timeout": "1m30s", "max_tokens": None})
-    assert limits == Limits(max_steps=3, timeout=90.0)
+    limits = Limits.from_values(
+        {"max_steps": 3, "timeout": "1m30s", "max_tokens": None, "max_cost_usd": 0.05}
+    )
+    assert limits == Limits(max_steps=3, timeout=90.0, max_cost_usd=0.05)
 
 
 def test_a_canceled_task_stops_before_its_next_step(store: RuntimeStore) -> None:

@@ -268,3 +268,13 @@ def test_fallback_latency_covers_the_whole_chain() -> None:
 def test_cost(pricing: Pricing, tokens: tuple[int, int], cost: float) -> None:
     response = ModelResponse(input_tokens=tokens[0], output_tokens=tokens[1])
     assert pricing.cost_usd(response) == pytest.approx(cost)
+
+
+def test_an_answer_carries_its_cost_from_the_answering_models_pricing(tmp_path: Path) -> None:
+    models = scripted_models(tmp_path, a=f"{DOWN} -> b", b="{reply: B}")
+    models["b"] = {**models["b"], "pricing": {"input_per_mtok": 1000, "output_per_mtok": 2000}}
+    model = build_model("a", models, base_dir=tmp_path, secret=NO_SECRETS.get)
+    response = asyncio.run(model.complete([Message("user", "hello there")], []))
+    expected = (response.input_tokens * 1000 + response.output_tokens * 2000) / 1_000_000
+    assert response.model == "b" and expected > 0
+    assert response.cost_usd == pytest.approx(expected)

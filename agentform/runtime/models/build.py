@@ -64,4 +64,5 @@ def _wrapped(config: ModelConfig) -> ChatModel:
         rate=RateLimit(config.requests_per_minute, config.tokens_per_minute)
         if config.requests_per_minute or config.tokens_per_minute
         else None,
+        pricing=config.pricing,
     )

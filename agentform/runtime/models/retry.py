@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 
 from agentform.runtime.conversation import Message, ModelResponse, ToolSpec
 from agentform.runtime.models.chat import ChatModel
+from agentform.runtime.models.config import Pricing
 from agentform.runtime.models.errors import TemporaryModelError
 from agentform.runtime.models.http import MAX_RETRY_AFTER
 from agentform.runtime.models.rate import RateLimit
@@ -41,6 +43,7 @@ class RetryingModel:
         max_retries: int,
         max_concurrency: int | None = None,
         rate: RateLimit | None = None,
+        pricing: Pricing | None = None,
         base_delay: float = 0.5,
         max_delay: float = 30.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -54,6 +57,7 @@ class RetryingModel:
         self._sleep = sleep
         self._slots = asyncio.Semaphore(max_concurrency) if max_concurrency else None
         self._rate = rate
+        self._pricing = pricing
 
     async def complete(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec]
@@ -102,4 +106,6 @@ class RetryingModel:
                 ) from None
         if self._rate is not None:
             self._rate.record(response.input_tokens + response.output_tokens)
+        if self._pricing is not None:
+            response = dataclasses.replace(response, cost_usd=self._pricing.cost_usd(response))
         return response
