@@ -151,9 +151,7 @@ class _StateWriter:
         new = before.next(resources, spec_revision=self._revision[0], git_commit=self._revision[1])
         self._cond.release()
         try:
-            self._store.write(
-                new, expected_serial=before.serial, changed=[a for a, _ in batch]
-            )
+            self._store.write(new, expected_serial=before.serial, changed=[a for a, _ in batch])
         except BaseException as exc:
             self._cond.acquire()
             self._error = exc
