@@ -191,12 +191,15 @@ async def remove_agent(js: JetStreamContext, layout: BusLayout, agent: str) -> N
         await js.delete_consumer(layout.stream, layout.consumer(agent))
 
 
-async def publish_task(js: JetStreamContext, layout: BusLayout, task: TaskMessage) -> int:
-    """Publish once per task id (``Nats-Msg-Id``); returns the stream sequence."""
+async def publish_task(
+    js: JetStreamContext, layout: BusLayout, task: TaskMessage, *, msg_id: str | None = None
+) -> int:
+    """Publish once per task id (``Nats-Msg-Id``, or ``msg_id`` for a resumption); returns the
+    stream sequence."""
     ack = await js.publish(
         layout.task_subject(task.agent),
         task.encode(),
-        headers={"Nats-Msg-Id": task.id},
+        headers={"Nats-Msg-Id": msg_id or task.id},
         timeout=5,
     )
     return int(ack.seq)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -36,8 +37,9 @@ from nats.aio.client import Client as NATS
 
 from agentform.runtime import bus
 from agentform.runtime.bus import BusLayout, TaskMessage
+from agentform.runtime.delegation import DEFAULT_CHILD_TIMEOUT, resume_parent
 from agentform.runtime.natsd import NatsServer, free_port, stop_orphan
-from agentform.runtime.store import RuntimeStore, TaskRecord
+from agentform.runtime.store import RuntimeStore, TaskRecord, TaskStatus
 from agentform.runtime.supervisor import AgentGroup
 from agentform.runtime.worker import WorkerConfig
 
@@ -104,6 +106,7 @@ class Engine:
         self._lock_file: IO[str] | None = None
         self._mutex = asyncio.Lock()
         self.closing = False
+        self._children_checked = 0.0
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -384,6 +387,11 @@ class Engine:
             return
         for name, values in agents.items():
             mine = {t: tools[t] for t in values.get("tools") or [] if t in tools}
+            # every declared delegate, registered yet or not: apply creates agents in any order
+            delegates = {
+                d: {"description": str(agents.get(d, {}).get("description") or "")}
+                for d in values.get("delegates") or []
+            }
             body = {
                 "agent": values,
                 "models": models,
@@ -391,6 +399,7 @@ class Engine:
                 "bus": self.bus_url,
                 "store": self.store_url,
                 "layout": self.layout.to_dict(),
+                "delegates": delegates,
             }
             config = WorkerConfig(
                 project=self.project,
@@ -403,6 +412,7 @@ class Engine:
                 models=models,
                 tools=mine,
                 config_hash=config_hash(body),
+                extra={"delegates": delegates},
             )
             replicas = int(values.get("replicas", 1))
             group = self.groups.get(name)
@@ -472,6 +482,9 @@ class Engine:
             )
             await js.delete_msg(self.layout.stream, seq)
             log.warning("task %s dead-lettered: %s", task.id, reason)
+            ended = await asyncio.to_thread(store.get_task, task.id)
+            if ended is not None:
+                await resume_parent(js, self.layout, store, ended)
         except Exception:
             log.exception("could not dead-letter after a max-deliveries advisory")
 
@@ -503,6 +516,33 @@ class Engine:
         await self._check_heartbeats()
         for group in list(self.groups.values()):
             await group.reconcile()
+        await self._expire_children()
+
+    async def _expire_children(self) -> None:
+        """Fail delegated tasks past their timeout and wake their parents: a parent never
+        waits forever for a child that hangs, crashed for good or was lost."""
+        if self.store is None or self.nc is None or not self.nc.is_connected:
+            return
+        now = time.time()
+        if now - self._children_checked < 2.0:
+            return
+        self._children_checked = now
+        store = self.store
+        for child in await asyncio.to_thread(store.open_children):
+            values = self.resources.get(f"agent.{child.agent}") or {}
+            timeout = _child_timeout(values)
+            age = now - child.created_at.timestamp()
+            if age <= timeout:
+                continue
+            reason = f"the delegated task timed out after {timeout:g}s"
+            changed = await asyncio.to_thread(
+                functools.partial(store.finish_task, child.id, TaskStatus.FAILED, error=reason)
+            )
+            if changed:
+                self.note(f"task {child.id} of {child.agent}: {reason}")
+                ended = await asyncio.to_thread(store.get_task, child.id)
+                if ended is not None:
+                    await resume_parent(self.nc.jetstream(), self.layout, store, ended)
 
     async def _renew_bus(self) -> None:
         """JetStream's files went with the directory: a server without them stores no task, so
@@ -606,6 +646,14 @@ def _tail(path: Path, lines: int) -> str:
     except OSError:
         return "(no log)"
     return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _child_timeout(agent: Mapping[str, Any]) -> float:
+    from agentform.durations import parse_duration
+
+    timeout = (agent.get("limits") or {}).get("timeout")
+    # the child's own wall-time limit fails it first; this catches what never ran at all
+    return parse_duration(timeout).total_seconds() + 30 if timeout else DEFAULT_CHILD_TIMEOUT
 
 
 def _stall_limit(agent: Mapping[str, Any]) -> float:

@@ -25,10 +25,11 @@ from typing import Any, Protocol
 
 from agentform.durations import parse_duration
 from agentform.runtime.conversation import Message, ModelResponse, ToolCall, ToolSpec
+from agentform.runtime.delegation import Delegates, child_id, depth_of, result_of
 from agentform.runtime.prompts import PromptError, render_instructions
-from agentform.runtime.store import RuntimeStore, StepRecord, TaskRecord, TaskStatus
+from agentform.runtime.store import TERMINAL, RuntimeStore, StepRecord, TaskRecord, TaskStatus
 
-__all__ = ["AgentLoop", "Limits", "Outcome", "TaskCanceled", "TaskFailed"]
+__all__ = ["AgentLoop", "Limits", "Outcome", "Suspended", "TaskCanceled", "TaskFailed"]
 
 
 class ChatModelLike(Protocol):
@@ -87,6 +88,15 @@ class Outcome:
     text: str
     canceled: bool = False
     recorded: bool = False  # the loop already wrote the task's terminal status with its last step
+    waiting: tuple[str, ...] = ()  # suspended until these child tasks end
+
+
+class Suspended(Exception):
+    """The task waits for child tasks; its worker lets go of it until a child ends."""
+
+    def __init__(self, children: list[str]) -> None:
+        super().__init__(f"waiting for {', '.join(children)}")
+        self.children = children
 
 
 class TaskCanceled(Exception):
@@ -125,6 +135,7 @@ class AgentLoop:
         instructions: str,
         limits: Limits,
         notify: Notify | None = None,
+        delegates: Delegates | None = None,
     ) -> None:
         self.store = store
         self.model = model
@@ -132,6 +143,7 @@ class AgentLoop:
         self.instructions = instructions
         self.limits = limits
         self.notify = notify
+        self.delegates = delegates or Delegates()
 
     async def run(self, task: TaskRecord) -> Outcome:
         """Replay ``task``'s records, then carry on until an answer; failures become outcomes."""
@@ -144,6 +156,8 @@ class AgentLoop:
                 return Outcome(True, progress.final)
             text = await self._carry_on(task, progress)
             return Outcome(True, text, recorded=True)
+        except Suspended as waiting:
+            return Outcome(False, str(waiting), waiting=tuple(waiting.children))
         except TaskCanceled:
             return Outcome(False, "the task was canceled", canceled=True)
         except (TaskFailed, PromptError) as exc:
@@ -235,7 +249,7 @@ class AgentLoop:
 
         try:
             return await asyncio.wait_for(
-                self.model.complete(progress.messages, self.tools.specs()),
+                self.model.complete(progress.messages, self.tools.specs() + self.delegates.specs()),
                 timeout=self._remaining(progress),
             )
         except TimeoutError as exc:
@@ -244,56 +258,118 @@ class AgentLoop:
             raise TaskFailed(f"the model failed: {exc}") from exc
 
     async def _finish_calls(self, task: TaskRecord, progress: _Progress) -> None:
-        for call in list(progress.pending):
+        delegated = [c for c in progress.pending if c.name in self.delegates]
+        for call in [c for c in progress.pending if c.name not in self.delegates]:
+            await self._call_tool(task, progress, call)
+        if delegated:
+            await self._delegate(task, progress, delegated)
+
+    async def _delegate(self, task: TaskRecord, progress: _Progress, calls: list[ToolCall]) -> None:
+        """Create (or find) the child task of each call, take the answers of those that ended,
+        and suspend while any is still running."""
+        depth: int | None = None
+        for call in calls:
             recorded = progress.called.get(call.id)
-            unsafe = self.tools.owner(call.name) is not None and (
-                self.tools.side_effects(call.name) == "unsafe"
-            )
-            if recorded is not None and unsafe:
-                raise TaskFailed(
-                    f"the unsafe tool call {call.name} (idempotency key"
-                    f" {recorded['idempotency_key']}) was interrupted by a crash and its outcome"
-                    " is unknown; it was not repeated. Check the tool's side of things, then send"
-                    " the task again."
-                )
+            message = str(call.arguments.get("message") or "").strip()
             if recorded is None:
                 self._check_limits(progress, next_kind="tool")
-                key = f"{task.id}/{progress.seq}/{call.id}"
-                await self._record(
-                    task.id,
-                    progress.seq,
-                    "tool_call",
-                    {
-                        "id": call.id,
-                        "name": call.name,
-                        "arguments": dict(call.arguments),
-                        "idempotency_key": key,
-                    },
-                )
+                seq = progress.seq
+                if depth is None:
+                    depth = await depth_of(self.store, task)
+                refusal = None
+                if not message:
+                    refusal = "a delegation needs a non-empty 'message' for the agent"
+                elif depth + 1 > self.delegates.max_depth:
+                    refusal = (
+                        f"delegation refused: depth limit {self.delegates.max_depth} reached"
+                        f" (this task is {depth} deep); answer without {call.name!r}"
+                    )
+                child = child_id(task.id, seq)
+                data = {
+                    "id": call.id,
+                    "name": call.name,
+                    "arguments": dict(call.arguments),
+                    "idempotency_key": child,
+                    "delegate": True,
+                    "child": None if refusal else child,
+                }
+                await self._record(task.id, seq, "tool_call", data)
+                progress.called[call.id] = data
                 progress.tool_calls += 1
                 progress.seq += 1
-            else:
-                key = str(recorded["idempotency_key"])
-            started = time.perf_counter()
-            try:
-                result = await asyncio.wait_for(
-                    self.tools.call(call.name, call.arguments, idempotency_key=key),
-                    timeout=self._remaining(progress),
-                )
-            except TimeoutError as exc:
-                raise TaskFailed(f"wall-time limit of {self.limits.timeout:g}s reached") from exc
-            latency = (time.perf_counter() - started) * 1000
-            data = {
-                "id": call.id,
-                "name": call.name,
-                "content": result.content,
-                "is_error": result.is_error,
-            }
-            step = await self._record(
-                task.id, progress.seq, "tool_result", data, latency_ms=latency
+                if refusal is not None:
+                    await self._tool_result(task, progress, call, refusal, True, 0.0)
+                    continue
+                recorded = data
+            child = str(recorded["child"])
+            if self.delegates.submit is not None:
+                await self.delegates.submit(child, call.name, message, task.context_id, task.id)
+        waiting = []
+        for call in [c for c in calls if c in progress.pending]:
+            child = str(progress.called[call.id]["child"])
+            found = await asyncio.to_thread(self.store.get_task, child)
+            if found is None or found.status not in TERMINAL:
+                waiting.append(child)
+                continue
+            content, is_error = result_of(found)
+            await self._tool_result(task, progress, call, content, is_error, 0.0)
+        if waiting:
+            raise Suspended(waiting)
+
+    async def _tool_result(
+        self,
+        task: TaskRecord,
+        progress: _Progress,
+        call: ToolCall,
+        content: str,
+        is_error: bool,
+        latency: float,
+    ) -> None:
+        data = {"id": call.id, "name": call.name, "content": content, "is_error": is_error}
+        step = await self._record(task.id, progress.seq, "tool_result", data, latency_ms=latency)
+        _apply(progress, step)
+        progress.seq += 1
+
+    async def _call_tool(self, task: TaskRecord, progress: _Progress, call: ToolCall) -> None:
+        recorded = progress.called.get(call.id)
+        unsafe = self.tools.owner(call.name) is not None and (
+            self.tools.side_effects(call.name) == "unsafe"
+        )
+        if recorded is not None and unsafe:
+            raise TaskFailed(
+                f"the unsafe tool call {call.name} (idempotency key"
+                f" {recorded['idempotency_key']}) was interrupted by a crash and its outcome"
+                " is unknown; it was not repeated. Check the tool's side of things, then send"
+                " the task again."
             )
-            _apply(progress, step)
+        if recorded is None:
+            self._check_limits(progress, next_kind="tool")
+            key = f"{task.id}/{progress.seq}/{call.id}"
+            await self._record(
+                task.id,
+                progress.seq,
+                "tool_call",
+                {
+                    "id": call.id,
+                    "name": call.name,
+                    "arguments": dict(call.arguments),
+                    "idempotency_key": key,
+                },
+            )
+            progress.tool_calls += 1
             progress.seq += 1
+        else:
+            key = str(recorded["idempotency_key"])
+        started = time.perf_counter()
+        try:
+            result = await asyncio.wait_for(
+                self.tools.call(call.name, call.arguments, idempotency_key=key),
+                timeout=self._remaining(progress),
+            )
+        except TimeoutError as exc:
+            raise TaskFailed(f"wall-time limit of {self.limits.timeout:g}s reached") from exc
+        latency = (time.perf_counter() - started) * 1000
+        await self._tool_result(task, progress, call, result.content, result.is_error, latency)
 
     def _remaining(self, progress: _Progress) -> float | None:
         if self.limits.timeout is None:

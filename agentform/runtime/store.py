@@ -194,10 +194,13 @@ class RuntimeStore:
         agent: str | None = None,
         status: TaskStatus | None = None,
         context_id: str | None = None,
+        parent_id: str | None = None,
         limit: int = 50,
     ) -> list[TaskRecord]:
         """Tasks matching every filter given, newest first, at most ``limit``."""
         query = select(tasks_table)
+        if parent_id is not None:
+            query = query.where(tasks_table.c.parent_id == parent_id)
         if agent is not None:
             query = query.where(tasks_table.c.agent == agent)
         if status is not None:
@@ -207,6 +210,21 @@ class RuntimeStore:
         query = query.order_by(tasks_table.c.created_at.desc(), tasks_table.c.id.desc())
         with self._begin(read=True) as conn:
             rows = conn.execute(query.limit(max(limit, 0))).all()
+        return [_task(row) for row in rows]
+
+    def open_children(self, *, limit: int = 1000) -> list[TaskRecord]:
+        """Delegated tasks (with a parent) that have not ended, oldest first."""
+        query = (
+            select(tasks_table)
+            .where(
+                tasks_table.c.parent_id.is_not(None),
+                tasks_table.c.status.not_in([s.value for s in TERMINAL]),
+            )
+            .order_by(tasks_table.c.created_at)
+            .limit(limit)
+        )
+        with self._begin(read=True) as conn:
+            rows = conn.execute(query).all()
         return [_task(row) for row in rows]
 
     def start_attempt(self, id: str, worker: str) -> TaskRecord | None:

@@ -32,8 +32,14 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from agentform.runtime.bus import BusLayout, TaskMessage, connect, health_bucket
 from agentform.runtime.conversation import ToolSpec
+from agentform.runtime.delegation import (
+    DEFAULT_MAX_DEPTH,
+    Delegates,
+    resume_parent,
+    submit_child,
+)
 from agentform.runtime.loop import AgentLoop, Limits
-from agentform.runtime.store import RuntimeStore, StepRecord, TaskStatus
+from agentform.runtime.store import RuntimeStore, StepRecord, TaskRecord, TaskStatus
 
 __all__ = ["WorkerConfig", "run_worker"]
 
@@ -143,6 +149,7 @@ class Worker:
         self.inflight: dict[str, float] = {}  # task id -> last progress (epoch seconds)
         self.acks: dict[str, str] = {}  # task id -> reply subject of its message
         self._kv: Any = None
+        self.store: RuntimeStore | None = None
         self._last_beat = 0.0
         self._background: set[asyncio.Task[None]] = set()
         self.nc: NATS | None = None
@@ -156,7 +163,7 @@ class Worker:
         config = self.config
         base_dir = Path(config.base_dir)
         watchdog = asyncio.create_task(self._watch_parent())
-        store = RuntimeStore(config.store_url)
+        store = self.store = RuntimeStore(config.store_url)
         model = build_model(
             str(config.agent_values["model"]), config.models, base_dir=base_dir, secret=_secret
         )
@@ -171,6 +178,14 @@ class Worker:
                 instructions=str(config.agent_values.get("instructions") or ""),
                 limits=Limits.from_values(config.agent_values.get("limits") or {}),
                 notify=self._notify,
+                delegates=Delegates(
+                    agents=dict(config.extra.get("delegates") or {}),
+                    max_depth=int(
+                        (config.agent_values.get("limits") or {}).get("max_depth")
+                        or DEFAULT_MAX_DEPTH
+                    ),
+                    submit=self._submit_child,
+                ),
             )
             js = self.nc.jetstream()
             sub = await js.pull_subscribe_bind(
@@ -225,8 +240,12 @@ class Worker:
         # the usual path is one write: a task the engine recorded, not yet finished
         started = await asyncio.to_thread(store.start_attempt, message.id, self.id)
         if started is None:
-            if await asyncio.to_thread(store.get_task, message.id) is not None:
-                await msg.ack()  # finished (or canceled) already: a redelivery
+            ended = await asyncio.to_thread(store.get_task, message.id)
+            if ended is not None:
+                # finished (or canceled) already: a redelivery, maybe of a child whose worker
+                # died before it woke the parent
+                await self._wake_parent(ended)
+                await msg.ack()
                 return
             # published straight to the bus: the message is the truth
             await asyncio.to_thread(
@@ -264,6 +283,7 @@ class Worker:
                 await self._announce(
                     task.id, {"kind": "status", "status": "failed", "error": reason}
                 )
+                await self._wake_parent(task)
                 await msg.ack()
             else:
                 await msg.nak(delay=1)
@@ -272,8 +292,15 @@ class Worker:
             keep_alive.cancel()
             self.inflight.pop(task.id, None)
             self.acks.pop(task.id, None)
+        if outcome.waiting:
+            # suspended: the worker lets go; a child that ends publishes this task again
+            event = {"kind": "status", "status": "working", "waiting": list(outcome.waiting)}
+            await self._announce(task.id, event)
+            await msg.ack()
+            return
         if outcome.canceled:
             await self._announce(task.id, {"kind": "status", "status": "canceled"})
+            await self._wake_parent(task)
             await msg.ack()
             return
         status = TaskStatus.COMPLETED if outcome.completed else TaskStatus.FAILED
@@ -289,7 +316,24 @@ class Worker:
         await self._announce(
             task.id, {"kind": "status", "status": str(status), "text": outcome.text}
         )
+        await self._wake_parent(task)
         await msg.ack()
+
+    async def _submit_child(
+        self, child: str, agent: str, message: str, context_id: str, parent: str
+    ) -> None:
+        assert self.nc is not None and self.store is not None
+        await submit_child(
+            self.nc.jetstream(), self.layout, self.store, child, agent, message, context_id, parent
+        )
+
+    async def _wake_parent(self, task: TaskRecord) -> None:
+        if task.parent_id is None or self.nc is None or self.store is None:
+            return
+        try:
+            await resume_parent(self.nc.jetstream(), self.layout, self.store, task)
+        except Exception as exc:  # the engine's sweep wakes it later
+            log.warning("could not wake %s, the parent of %s: %s", task.parent_id, task.id, exc)
 
     async def _keep_alive(self, msg: Msg) -> None:
         # the consumer's ack_wait is short so crashed workers' tasks return quickly

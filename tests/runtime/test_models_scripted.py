@@ -42,7 +42,7 @@ def scripted(text: str, tmp_path: Path, **values: Any) -> Any:
 # -- every example walks through its conversation ----------------------------------------------
 
 # Each step: ("user", text) starts a turn; ("tool", text) answers every call of the previous turn.
-# The expectation is "call:<tool>" or "reply:<substring>".
+# The expectation is "call:<tool>[,<tool>...]" or "reply:<substring>".
 WALKS: dict[str, list[tuple[str, str, str]]] = {
     "hello/greeter": [
         ("user", "What is agentform?", "reply:Terraform"),
@@ -51,10 +51,12 @@ WALKS: dict[str, list[tuple[str, str, str]]] = {
         ("user", "weather?", "reply:only do greetings"),
     ],
     "research-crew/lead": [
-        ("user", "Does a four-day week work?", "call:literature"),
-        ("tool", "Literature findings: P-201", "call:data"),
-        ("tool", "Data findings: -25.7 %", "call:legal"),
-        ("tool", "Legal findings: EU-2003-88", "call:reviewer"),
+        ("user", "Does a four-day week work?", "call:literature,data,legal"),
+        (
+            "tool",
+            "Literature findings: P-201\nData findings: -25.7 %\nLegal findings: EU-2003-88",
+            "call:reviewer",
+        ),
         ("tool", "Review: approved. Spot-checked", "reply:Brief: does a four-day week work?"),
     ],
     "research-crew/data": [
@@ -142,7 +144,7 @@ def test_example_walk(name: str) -> None:
         previous = complete(model, messages)
         what, _, detail = expected.partition(":")
         if what == "call":
-            assert [c.name for c in previous.tool_calls] == [detail], (text, previous)
+            assert [c.name for c in previous.tool_calls] == detail.split(","), (text, previous)
             assert previous.finish_reason == "tool_calls"
         else:
             assert detail in previous.text and not previous.tool_calls, (text, previous)
@@ -154,17 +156,20 @@ def test_example_walk(name: str) -> None:
 def test_old_tool_results_do_not_trigger_again() -> None:
     model = ScriptedModel("lead", load_script(ROOT / "examples/research-crew/scripts/lead.yaml"))
     first = complete(model, [Message("user", "four-day week?")])
+    assert [c.name for c in first.tool_calls] == ["literature", "data", "legal"]
     messages = [
         Message("user", "four-day week?"),
         first.message,
-        Message("tool", "Literature findings: ...", tool_call_id="call_0"),
+        Message("tool", "Literature findings: ...", tool_call_id="call_0_0"),
+        Message("tool", "Data findings: ...", tool_call_id="call_0_1"),
+        Message("tool", "Legal findings: ...", tool_call_id="call_0_2"),
     ]
     second = complete(model, messages)
-    assert [c.name for c in second.tool_calls] == ["data"]
+    assert [c.name for c in second.tool_calls] == ["reviewer"]
     messages += [second.message, Message("tool", "nothing useful", tool_call_id="call_1")]
     third = complete(model, messages)
-    # the literature result is older than the last assistant turn: only the question matches
-    assert [c.name for c in third.tool_calls] == ["literature"]
+    # the specialists' results are older than the last assistant turn: only the question matches
+    assert [c.name for c in third.tool_calls] == ["literature", "data", "legal"]
 
 
 def test_call_ids_count_assistant_turns_and_replay_identically() -> None:
