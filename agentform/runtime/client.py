@@ -154,6 +154,17 @@ class EngineClient:
                 os.kill(pid, signal.SIGKILL)
         return True
 
+    def wait_gone(self, pid: int, timeout: float = 30.0) -> bool:
+        """Wait until process ``pid`` (the engine) has exited; False if it is still there."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for process in list(_detached):  # reap it if this process started it
+                process.poll()
+            if not _alive(pid):
+                return True
+            time.sleep(0.05)
+        return False
+
     def request(
         self,
         method: str,
