@@ -126,13 +126,13 @@ class LocalProvider:
             f"deleting {observed.address}",
             lambda: self.client.request("DELETE", f"/v1/resources/{observed.address}", timeout=120),
         )
-        if pid is not None and self.client.pid is None:
-            # that was the last resource: the engine stops its workers and NATS and exits;
-            # destroy is done when nothing is left running, not a moment before
-            if not self.client.wait_gone(pid, timeout=60):
-                raise TemporaryProviderError(
-                    f"the engine (pid {pid}) is still stopping; run destroy again", delay=2.0
-                )
+        # the last resource: the engine stops its workers and NATS and exits; destroy is done
+        # when nothing is left running, not a moment before
+        last = pid is not None and self.client.pid is None
+        if last and pid is not None and not self.client.wait_gone(pid, timeout=60):
+            raise TemporaryProviderError(
+                f"the engine (pid {pid}) is still stopping; run destroy again", delay=2.0
+            )
 
     def import_(self, kind: str, id: str) -> ObservedResource:
         address = id if "." in id else f"{kind}.{id}"
