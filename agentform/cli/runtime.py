@@ -197,9 +197,17 @@ def send_command(
 
 def _events(client: Any, task_id: str, follow: bool, timeout: float) -> Any:
     deadline = time.monotonic() + timeout
+    agents: dict[str, str] = {}
     for event in client.events(task_id, timeout=timeout):
-        if follow and event.get("kind") == "step":
-            click.echo("  " + describe_step(event["step"]))
+        if follow and event.get("kind") == "child":
+            child = event["task"]
+            agents[child["id"]] = child["agent"]
+            indent = "    " * event.get("depth", 1)
+            click.echo(f"{indent}└─ delegated to {child['agent']}: task {child['id']}")
+        elif follow and event.get("kind") == "step":
+            indent = "    " * event.get("depth", 0)
+            who = f"{agents.get(event.get('task', ''), '')} " if event.get("task") else ""
+            click.echo(f"  {indent}{who}{describe_step(event['step'])}")
         yield event
         if time.monotonic() > deadline:
             return
@@ -235,6 +243,8 @@ def status_command(spec: str, env: str | None, as_json: bool) -> None:
         )
         ready = f"{agent['running']}/{agent['replicas']}"
         click.echo(f"{agent['agent']:<24} {ready:>7} {agent['restarts']:>8}  {health}")
+        if agent.get("a2a"):
+            click.echo(f"    a2a {agent['a2a']}")
         for event in agent["events"][-3:]:
             click.echo(f"    {event}")
     for event in status.get("events", [])[-5:]:
@@ -281,7 +291,8 @@ def tasks_list(
 @_project_options
 @click.option("--json", "as_json", is_flag=True)
 def tasks_show(task_id: str, spec: str, env: str | None, as_json: bool) -> None:
-    """Every recorded step of TASK_ID, with tokens and latency."""
+    """Every recorded step of TASK_ID, with tokens and latency, and the tree of the tasks it
+    delegated to, with their timings."""
     client = _client(spec, env)
     task = _call(lambda: client.request("GET", f"/v1/tasks/{task_id}"))
     if as_json:
@@ -291,6 +302,8 @@ def tasks_show(task_id: str, spec: str, env: str | None, as_json: bool) -> None:
     click.echo(
         f"agent    {task['agent']}, context {task['context_id']}, attempts {task['attempts']}"
     )
+    if task.get("parent_id"):
+        click.echo(f"parent   {task['parent_id']}")
     click.echo(f"input    {_short(task['input'], 90)}")
     click.echo(f"tokens   {task['input_tokens']} in, {task['output_tokens']} out")
     for step in task["steps"]:
@@ -299,6 +312,33 @@ def tasks_show(task_id: str, spec: str, env: str | None, as_json: bool) -> None:
         click.echo(f"result   {task['result']}")
     if task.get("error"):
         click.echo(f"error    {task['error']}")
+    tree = list(_tree(client, task, 0))
+    if len(tree) > 1:
+        click.echo("tree")
+        for depth, node in tree:
+            name = f"{'    ' * depth}{node['agent']}"
+            click.echo(f"  {name:<22} {node['status']:<10} {_took(node):>8}  {node['id']}")
+
+
+def _tree(client: Any, node: dict[str, Any], depth: int) -> Any:
+    """The task and its descendants, depth first, children in the order they were created."""
+    yield depth, node
+    children = _call(
+        lambda: client.request("GET", "/v1/tasks", params={"parent": node["id"], "limit": 1000})
+    )
+    for child in sorted(children, key=lambda c: c["created_at"]):
+        yield from _tree(client, child, depth + 1)
+
+
+def _took(task: dict[str, Any]) -> str:
+    from datetime import datetime
+
+    if not task.get("finished_at"):
+        return "running"
+    seconds = (
+        datetime.fromisoformat(task["finished_at"]) - datetime.fromisoformat(task["created_at"])
+    ).total_seconds()
+    return f"{seconds:.2f}s"
 
 
 @tasks_group.command("cancel")

@@ -15,6 +15,9 @@ Owns the routes the local provider and the CLI use (the client side is
 ``POST   /v1/tasks/{id}/cancel``           cancel: a queued task never starts, a running one
                                            stops before its next step
 ``GET    /v1/logs/{agent}``                the agent's log from byte ``offset``
+``POST   /v1/tokens``                      a bearer token for A2A ``{subject}`` (shown once)
+``GET    /v1/tokens``                      the tokens: subject, hash prefix, created, revoked
+``DELETE /v1/tokens/{subject}``            revoke every token of a subject
 ``POST   /v1/shutdown``                    stop the workers, the bus and the engine
 =========================================  ===================================================
 
@@ -25,6 +28,8 @@ by uvicorn inside the engine's event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import hmac
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -38,6 +43,7 @@ from starlette.routing import Route
 
 from agentform.runtime.engine import Engine, EngineError
 from agentform.runtime.store import TERMINAL, StepRecord, TaskRecord, TaskStatus
+from agentform.runtime.tokens import TokenInfo, TokenStore
 
 __all__ = ["build_app", "step_json", "task_json"]
 
@@ -57,6 +63,10 @@ def step_json(step: StepRecord) -> dict[str, Any]:
     data = asdict(step)
     data["created_at"] = step.created_at.isoformat()
     return data
+
+
+def _token_json(info: TokenInfo) -> dict[str, Any]:
+    return {**asdict(info), "created_at": info.created_at.isoformat()}
 
 
 def _error(message: str, status: int) -> JSONResponse:
@@ -128,7 +138,10 @@ def build_app(engine: Engine) -> Starlette:
             raise _BadRequest(str(exc)) from exc
         tasks = await asyncio.to_thread(
             lambda: store.list_tasks(
-                agent=request.query_params.get("agent"), status=status, limit=limit
+                agent=request.query_params.get("agent"),
+                status=status,
+                parent_id=request.query_params.get("parent"),
+                limit=limit,
             )
         )
         return JSONResponse([task_json(t) for t in tasks])
@@ -181,7 +194,31 @@ def build_app(engine: Engine) -> Starlette:
             raise EngineError("no runtime store is set up; run 'agentform apply' first", 409)
         return engine.store
 
+    async def create_token(request: Request) -> Response:
+        subject = _opt_str(await _json(request), "subject")
+        if subject is None:
+            raise _BadRequest('a token needs {"subject": NAME}')
+        token, info = await asyncio.to_thread(_tokens().create, subject)
+        return JSONResponse({**_token_json(info), "token": token}, status_code=201)
+
+    async def list_tokens(request: Request) -> Response:
+        found = await asyncio.to_thread(_tokens().list)
+        return JSONResponse([_token_json(t) for t in found])
+
+    async def revoke_tokens(request: Request) -> Response:
+        subject = request.path_params["subject"]
+        revoked = await asyncio.to_thread(_tokens().revoke, subject)
+        return JSONResponse({"subject": subject, "revoked": revoked})
+
+    def _tokens() -> TokenStore:
+        if engine.a2a.tokens is None:
+            raise EngineError("no runtime store is set up; run 'agentform apply' first", 409)
+        return engine.a2a.tokens
+
     routes = [
+        Route("/v1/tokens", guarded(create_token), methods=["POST"]),
+        Route("/v1/tokens", guarded(list_tokens), methods=["GET"]),
+        Route("/v1/tokens/{subject}", guarded(revoke_tokens), methods=["DELETE"]),
         Route("/v1/status", guarded(status)),
         Route("/v1/resources", guarded(resources)),
         Route("/v1/resources/{address}", guarded(put_resource), methods=["PUT"]),
@@ -236,7 +273,12 @@ def _read_from(path: Any, offset: int) -> tuple[bytes, int]:
 
 
 async def _follow(engine: Engine, task_id: str) -> AsyncIterator[bytes]:
-    """Recorded steps first, then live ones as workers announce them, until the task ends."""
+    """Recorded steps first, then live ones as workers announce them, until the task ends.
+
+    Delegated tasks are followed too: each child appears (``{"kind": "child"}``) when it is
+    created, and its steps carry ``task`` and ``depth``, so a client can draw the tree as it
+    unfolds.
+    """
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     sub = None
     if engine.nc is not None:
@@ -244,22 +286,47 @@ async def _follow(engine: Engine, task_id: str) -> AsyncIterator[bytes]:
         async def on_event(msg: Any) -> None:
             await queue.put(msg.data)
 
-        sub = await engine.nc.subscribe(engine.layout.events_subject(task_id), cb=on_event)
+        # any task's announcement wakes the stream: children announce on their own subjects
+        sub = await engine.nc.subscribe(engine.layout.events_subject("*"), cb=on_event)
     store = engine.store
     assert store is not None
-    seen = -1
+    seen: dict[str, int] = {task_id: -1}
+    depth: dict[str, int] = {task_id: 0}
+
+    def line(event: dict[str, Any]) -> bytes:
+        return (json.dumps(event) + "\n").encode()
+
     try:
         while True:
-            for step in await asyncio.to_thread(store.steps, task_id, after=seen):
-                seen = step.seq
-                yield (json.dumps({"kind": "step", "step": step_json(step)}) + "\n").encode()
+            # one round: new children first, then every new step of the tree in time order
+            for tid in list(seen):
+                for child in await asyncio.to_thread(
+                    functools.partial(store.list_tasks, parent_id=tid, limit=1000)
+                ):
+                    if child.id not in seen:
+                        seen[child.id], depth[child.id] = -1, depth[tid] + 1
+                        yield line(
+                            {"kind": "child", "task": task_json(child), "depth": depth[child.id]}
+                        )
+            fresh: list[tuple[str, StepRecord]] = []
+            for tid in list(seen):
+                for step in await asyncio.to_thread(store.steps, tid, after=seen[tid]):
+                    seen[tid] = step.seq
+                    fresh.append((tid, step))
+            for tid, step in sorted(fresh, key=lambda item: item[1].created_at):
+                event: dict[str, Any] = {"kind": "step", "step": step_json(step)}
+                if tid != task_id:
+                    event |= {"task": tid, "depth": depth[tid]}
+                yield line(event)
             task = await asyncio.to_thread(store.get_task, task_id)
             if task is not None and task.status in TERMINAL:
-                yield (json.dumps({"kind": "status", "task": task_json(task)}) + "\n").encode()
+                yield line({"kind": "status", "task": task_json(task)})
                 return
             # wake on any announcement; poll anyway in case one was missed
-            with __import__("contextlib").suppress(TimeoutError):
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(queue.get(), 0.5)
+            while not queue.empty():
+                queue.get_nowait()
     finally:
         if sub is not None:
             await sub.unsubscribe()

@@ -84,6 +84,7 @@ tasks_table = Table(
     Index("ix_agentform_tasks_agent_created", "agent", "created_at"),
     Index("ix_agentform_tasks_status", "status"),
     Index("ix_agentform_tasks_context", "context_id"),
+    Index("ix_agentform_tasks_parent", "parent_id"),
 )
 steps_table = Table(
     "agentform_steps",
