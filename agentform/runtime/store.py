@@ -212,6 +212,34 @@ class RuntimeStore:
             rows = conn.execute(query.limit(max(limit, 0))).all()
         return [_task(row) for row in rows]
 
+    def blocking_task(self, id: str) -> TaskRecord | None:
+        """The oldest unfinished task of the same agent and conversation accepted before ``id``.
+
+        A conversation's messages are handled one at a time, in the order they were accepted:
+        ``id`` may start once this returns None.
+        """
+        me = tasks_table.alias("me")
+        query = (
+            select(tasks_table)
+            .join(
+                me,
+                (me.c.id == id)
+                & (tasks_table.c.agent == me.c.agent)
+                & (tasks_table.c.context_id == me.c.context_id),
+            )
+            .where(
+                tasks_table.c.id != id,
+                tasks_table.c.status.not_in([s.value for s in TERMINAL]),
+                (tasks_table.c.created_at < me.c.created_at)
+                | ((tasks_table.c.created_at == me.c.created_at) & (tasks_table.c.id < id)),
+            )
+            .order_by(tasks_table.c.created_at, tasks_table.c.id)
+            .limit(1)
+        )
+        with self._begin(read=True) as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _task(row)
+
     def open_children(self, *, limit: int = 1000) -> list[TaskRecord]:
         """Delegated tasks (with a parent) that have not ended, oldest first."""
         query = (

@@ -152,6 +152,7 @@ class Worker:
         self.store: RuntimeStore | None = None
         self._last_beat = 0.0
         self._background: set[asyncio.Task[None]] = set()
+        self.waiting = 0  # messages held only to wait for their conversation's turn
         self.nc: NATS | None = None
         # the engine says who it is: a worker started by an engine that died a moment earlier
         # already has init as its parent, and must notice too
@@ -200,7 +201,7 @@ class Worker:
             )
             running: set[asyncio.Task[None]] = set()
             while not self.stopping.is_set():
-                free = config.concurrency - len(running)
+                free = config.concurrency - (len(running) - self.waiting)
                 if free <= 0:
                     await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     continue
@@ -236,6 +237,8 @@ class Worker:
         except ValueError as exc:
             log.error("dropping a message that is not a task: %s", exc)
             await msg.term()
+            return
+        if not await self._take_turn(msg, message, store):
             return
         # the usual path is one write: a task the engine recorded, not yet finished
         started = await asyncio.to_thread(store.start_attempt, message.id, self.id)
@@ -317,6 +320,67 @@ class Worker:
             task.id, {"kind": "status", "status": str(status), "text": outcome.text}
         )
         await self._wake_parent(task)
+        await msg.ack()
+
+    async def _take_turn(self, msg: Msg, message: TaskMessage, store: RuntimeStore) -> bool:
+        """Wait until every earlier message of this conversation is handled (True), or end the
+        task instead (False): when this agent rejects busy conversations, or when the task it
+        would wait for is its own ancestor, a wait that could never end."""
+        blocker = await asyncio.to_thread(store.blocking_task, message.id)
+        if blocker is None:
+            return True
+        mode = str(self.config.agent_values.get("concurrent_messages") or "queue")
+        self.waiting += 1  # a queued message does not take a slot from the ones it waits for
+        keep_alive = asyncio.create_task(self._keep_alive(msg))
+        try:
+            while blocker is not None:
+                reason = None
+                if await self._is_ancestor(store, blocker.id, message.parent_id):
+                    reason = (
+                        f"deadlock avoided: this task would wait for task {blocker.id} of its own"
+                        f" conversation, which is its ancestor and waits for it (a delegation"
+                        f" cycle through {self.config.agent!r}); it fails instead of hanging"
+                    )
+                elif mode == "reject":
+                    reason = (
+                        f"rejected: conversation {message.context_id} is busy with task"
+                        f" {blocker.id}; send again when it has answered"
+                    )
+                if reason is not None:
+                    await self._refuse(msg, message, store, reason)
+                    return False
+                if self.stopping.is_set():
+                    return False  # not acked: redelivered to the next worker
+                await asyncio.sleep(0.1)
+                blocker = await asyncio.to_thread(store.blocking_task, message.id)
+            return True
+        finally:
+            keep_alive.cancel()
+            self.waiting -= 1
+
+    async def _is_ancestor(self, store: RuntimeStore, candidate: str, parent: str | None) -> bool:
+        seen = 0
+        while parent is not None and seen < 64:
+            if parent == candidate:
+                return True
+            found = await asyncio.to_thread(store.get_task, parent)
+            parent, seen = (found.parent_id if found else None), seen + 1
+        return False
+
+    async def _refuse(
+        self, msg: Msg, message: TaskMessage, store: RuntimeStore, reason: str
+    ) -> None:
+        changed = await asyncio.to_thread(
+            lambda: store.finish_task(message.id, TaskStatus.FAILED, error=reason)
+        )
+        if changed:
+            log.warning("task %s: %s", message.id, reason)
+            await self._announce(
+                message.id, {"kind": "status", "status": "failed", "error": reason}
+            )
+            ended = await asyncio.to_thread(store.get_task, message.id)
+            if ended is not None:
+                await self._wake_parent(ended)
         await msg.ack()
 
     async def _submit_child(

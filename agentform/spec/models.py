@@ -202,6 +202,12 @@ class Agent(_Model):
     limits: AgentLimits = Field(default_factory=AgentLimits)
     circuit_breaker: CircuitBreaker | None = None
     skills: list[Skill] = Field(default_factory=list)
+    concurrent_messages: Literal["queue", "reject"] = Field(
+        "queue",
+        description="A message for a conversation that is still busy: wait for its turn, or be"
+        " refused at once. Messages of one conversation are always handled one at a time, in"
+        " the order they were accepted.",
+    )
 
 
 class Policy(_Model):

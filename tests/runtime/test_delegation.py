@@ -8,9 +8,11 @@ show a child twice and that crashes on either side still end with one answer.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,16 +28,33 @@ ROOT = Path(__file__).resolve().parents[2]
 def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     directory = tmp_path_factory.mktemp("team")
     with open_project(directory) as project:
-        models = ("boss", "helper", "slowpoke", "loop", "stray")
+        models = ("boss", "helper", "slowpoke", "loop", "stray", "sleepy", "one", "two", "three")
         spec = {
             "models": {m: {"provider": "scripted", "script": f"scripts/{m}.yaml"} for m in models},
             "agents": {
                 "boss": {
                     "model": "boss",
                     "instructions": "Delegate.",
-                    "delegates": ["helper", "slowpoke"],
+                    "delegates": ["helper", "aide", "slowpoke"],
                 },
                 "helper": {"model": "helper", "instructions": "Help."},
+                "aide": {"model": "helper", "instructions": "Help too."},
+                "one": {"model": "one", "instructions": "Pass on.", "delegates": ["two"]},
+                "two": {"model": "two", "instructions": "Pass on.", "delegates": ["three"]},
+                "three": {
+                    "model": "three",
+                    "instructions": "Pass on.",
+                    "delegates": ["four"],
+                    "limits": {"max_depth": 2},
+                },
+                "four": {"model": "helper", "instructions": "The end."},
+                "queued": {"model": "sleepy", "instructions": "One by one.", "replicas": 2},
+                "picky": {
+                    "model": "sleepy",
+                    "instructions": "One at a time.",
+                    "replicas": 2,
+                    "concurrent_messages": "reject",
+                },
                 "slowpoke": {
                     "model": "slowpoke",
                     "instructions": "Take your time.",
@@ -70,7 +89,7 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
                     "match": {"user": "(?i)fan"},
                     "call": [
                         {"tool": "helper", "arguments": {"message": "A"}},
-                        {"tool": "helper", "arguments": {"message": "B"}},
+                        {"tool": "aide", "arguments": {"message": "B"}},
                     ],
                 },
                 {
@@ -86,6 +105,14 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
                 {"match": {"tool_result": "."}, "reply": "inner: {{ tool_result }}"},
                 {"call": {"tool": "looper", "arguments": {"message": "again"}}},
             ],
+            **{
+                name: [
+                    {"match": {"tool_result": "."}, "reply": "up: {{ tool_result }}"},
+                    {"call": {"tool": after, "arguments": {"message": "on"}}},
+                ]
+                for name, after in (("one", "two"), ("two", "three"), ("three", "four"))
+            },
+            "sleepy": [{"delay": "1s", "reply": "handled {{ user }}"}],
             "stray": [
                 {"match": {"tool_result": "."}, "reply": "told: {{ tool_result }}"},
                 {"call": {"tool": "boss", "arguments": {"message": "let me in"}}},
@@ -93,8 +120,10 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
         }
         project.write(spec, scripts)
         project.apply()
-        for agent in ("boss", "helper", "slowpoke", "looper", "stray"):
+        for agent in ("boss", "helper", "aide", "slowpoke", "looper", "stray", "one", "four"):
             project.wait_ready(agent)
+        project.wait_ready("queued", 2)
+        project.wait_ready("picky", 2)
         yield project
 
 
@@ -123,7 +152,7 @@ def test_fan_out_runs_children_in_parallel_and_gathers_them(team: Project) -> No
     assert task["status"] == "completed"
     assert "helped with A" in task["result"] and "helped with B" in task["result"]
     children = _children(team, task["id"])
-    assert sorted(c["input"] for c in children) == ["A", "B"]
+    assert sorted((c["agent"], c["input"]) for c in children) == [("aide", "B"), ("helper", "A")]
     # each child takes 1 s; in parallel the pair takes well under 2 s of child time end to end
     starts = sorted(c["created_at"] for c in children)
     ends = sorted(c["finished_at"] for c in children)
@@ -137,16 +166,59 @@ def test_a_child_that_runs_out_of_time_fails_and_the_parent_is_told(team: Projec
     assert "wall-time limit" in task["result"]
 
 
-def test_recursive_delegation_stops_at_max_depth(team: Project) -> None:
+def test_delegation_stops_at_max_depth(team: Project) -> None:
+    task = team.wait_task(team.submit("one", "go")["id"], timeout=30)
+    assert task["status"] == "completed"
+    # one (depth 0) -> two (1) -> three (2); three's max_depth 2 refuses a third level
+    assert task["result"].count("up: ") == 3
+    assert "delegation refused: depth limit 2 reached (this task is 2 deep)" in task["result"]
+    (two,) = _children(team, task["id"])
+    (three,) = _children(team, two["id"])
+    assert _children(team, three["id"]) == []
+
+
+def test_a_wait_for_cycle_fails_the_newest_task_instead_of_hanging(team: Project) -> None:
+    # looper delegates to itself in the same conversation: the child would wait for its own
+    # parent (a conversation is handled one message at a time), which waits for the child
     task = team.wait_task(team.submit("looper", "go")["id"], timeout=30)
     assert task["status"] == "completed"
-    # depth 0 -> 1 -> 2; the task at depth 2 is refused a third level, and each level up
-    # passes the answer on (the scripted rule quotes its child's result)
-    assert task["result"].count("stopped: ") == 3
-    assert "delegation refused: depth limit 2 reached (this task is 2 deep)" in task["result"]
     (child,) = _children(team, task["id"])
-    (grandchild,) = _children(team, child["id"])
-    assert _children(team, grandchild["id"]) == []
+    assert child["status"] == "failed" and "deadlock avoided" in child["error"]
+    assert "deadlock avoided" in task["result"] and "did not answer" in task["result"]
+
+
+def test_messages_of_one_conversation_run_one_at_a_time_in_order(team: Project) -> None:
+    context = f"ctx-{uuid.uuid4().hex[:8]}"
+    ids = [
+        team.client.request(
+            "POST",
+            "/v1/tasks",
+            body={"agent": "queued", "input": f"m{n}", "context_id": context},
+        )["id"]
+        for n in range(3)
+    ]
+    other = team.submit("queued", "elsewhere")["id"]
+    tasks = [team.wait_task(i, timeout=30) for i in ids]
+    assert [t["result"] for t in tasks] == ["handled m0", "handled m1", "handled m2"]
+    # each started only after the one before it ended, though two replicas were free
+    for earlier, later in itertools.pairwise(tasks):
+        started = next(s for s in later["steps"] if s["kind"] == "start")["created_at"]
+        assert started >= earlier["finished_at"]
+    # another conversation did not wait for this one
+    assert team.wait_task(other)["finished_at"] < tasks[-1]["finished_at"]
+
+
+def test_an_agent_can_reject_a_busy_conversation(team: Project) -> None:
+    context = f"ctx-{uuid.uuid4().hex[:8]}"
+    first, second = (
+        team.client.request(
+            "POST", "/v1/tasks", body={"agent": "picky", "input": n, "context_id": context}
+        )["id"]
+        for n in ("a", "b")
+    )
+    assert team.wait_task(first)["status"] == "completed"
+    refused = team.wait_task(second)
+    assert refused["status"] == "failed" and refused["error"].startswith("rejected:")
 
 
 def test_delegation_outside_the_declared_edges_is_refused_and_recorded(team: Project) -> None:
