@@ -18,23 +18,31 @@ sentence saying what happened and what to do.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, Row, Table, Update, func, select, update
+from sqlalchemy import Connection, Engine, Insert, Table, Update, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from agentform.runtime.records import (
+    TERMINAL,
+    TERMINAL_VALUES,
+    StepRecord,
+    StoreError,
+    TaskRecord,
+    TaskStatus,
+    dumps,
+    step_from_row,
+    task_from_row,
+)
 from agentform.runtime.store_tables import (
     READ_ONLY,
     acquire,
@@ -46,63 +54,6 @@ from agentform.runtime.store_tables import (
 )
 
 __all__ = ["TERMINAL", "RuntimeStore", "StepRecord", "StoreError", "TaskRecord", "TaskStatus"]
-
-
-class TaskStatus(StrEnum):
-    """Where a task is in its life; the values are the A2A task states."""
-
-    SUBMITTED = "submitted"
-    WORKING = "working"
-    INPUT_REQUIRED = "input-required"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELED = "canceled"
-
-
-TERMINAL: frozenset[TaskStatus] = frozenset(
-    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELED}
-)
-_TERMINAL_VALUES = sorted(s.value for s in TERMINAL)
-
-
-class StoreError(Exception):
-    """The runtime store could not do what was asked; the message says why and what to do."""
-
-
-@dataclass(frozen=True, slots=True)
-class TaskRecord:
-    """One task as recorded; ``input_tokens``/``output_tokens`` are totals over its steps."""
-
-    id: str
-    agent: str
-    context_id: str
-    input: str
-    inputs: dict[str, Any]
-    status: TaskStatus
-    result: str | None
-    error: str | None
-    attempts: int
-    worker: str | None
-    parent_id: str | None
-    created_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
-    input_tokens: int
-    output_tokens: int
-
-
-@dataclass(frozen=True, slots=True)
-class StepRecord:
-    """One step of the agent loop: ``kind`` is model, tool_call, tool_result, final, error, note."""
-
-    task_id: str
-    seq: int
-    kind: str
-    data: dict[str, Any]
-    input_tokens: int
-    output_tokens: int
-    latency_ms: float
-    created_at: datetime
 
 
 class RuntimeStore:
@@ -159,7 +110,7 @@ class RuntimeStore:
             "agent": agent,
             "context_id": context_id or uuid.uuid4().hex,
             "input": input,
-            "inputs": _dumps(dict(inputs or {}), f"the inputs of task {id}"),
+            "inputs": dumps(dict(inputs or {}), f"the inputs of task {id}"),
             "status": TaskStatus.SUBMITTED.value,
             "attempts": 0,
             "parent_id": parent_id,
@@ -173,9 +124,9 @@ class RuntimeStore:
                 self._insert_new(tasks_table, ["id"]).values(values).returning(tasks_table)
             ).first()
             if row is not None:
-                return _task(row), True
+                return task_from_row(row), True
             existing = conn.execute(select(tasks_table).where(tasks_table.c.id == id)).one()
-        task = _task(existing)
+        task = task_from_row(existing)
         if task.agent != agent:
             raise StoreError(
                 f"task {id} already exists for agent {task.agent!r}, not {agent!r}; "
@@ -186,7 +137,7 @@ class RuntimeStore:
     def get_task(self, id: str) -> TaskRecord | None:
         with self._begin(read=True) as conn:
             row = conn.execute(select(tasks_table).where(tasks_table.c.id == id)).first()
-        return None if row is None else _task(row)
+        return None if row is None else task_from_row(row)
 
     def list_tasks(
         self,
@@ -210,7 +161,7 @@ class RuntimeStore:
         query = query.order_by(tasks_table.c.created_at.desc(), tasks_table.c.id.desc())
         with self._begin(read=True) as conn:
             rows = conn.execute(query.limit(max(limit, 0))).all()
-        return [_task(row) for row in rows]
+        return [task_from_row(row) for row in rows]
 
     def blocking_task(self, id: str) -> TaskRecord | None:
         """The oldest unfinished task of the same agent and conversation accepted before ``id``.
@@ -238,7 +189,7 @@ class RuntimeStore:
         )
         with self._begin(read=True) as conn:
             row = conn.execute(query).first()
-        return None if row is None else _task(row)
+        return None if row is None else task_from_row(row)
 
     def open_children(self, *, limit: int = 1000) -> list[TaskRecord]:
         """Delegated tasks (with a parent) that have not ended, oldest first."""
@@ -253,7 +204,7 @@ class RuntimeStore:
         )
         with self._begin(read=True) as conn:
             rows = conn.execute(query).all()
-        return [_task(row) for row in rows]
+        return [task_from_row(row) for row in rows]
 
     def start_attempt(self, id: str, worker: str) -> TaskRecord | None:
         """Mark the task working for ``worker`` and count the attempt; None if terminal/unknown."""
@@ -268,7 +219,7 @@ class RuntimeStore:
                 )
                 .returning(tasks_table)
             ).first()
-        return None if row is None else _task(row)
+        return None if row is None else task_from_row(row)
 
     def finish_task(
         self,
@@ -374,7 +325,7 @@ class RuntimeStore:
             "task_id": task_id,
             "seq": seq,
             "kind": kind,
-            "data": _dumps(dict(data), f"step {seq} of task {task_id}"),
+            "data": dumps(dict(data), f"step {seq} of task {task_id}"),
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
             "latency_ms": latency_ms,
@@ -384,7 +335,7 @@ class RuntimeStore:
             self._insert_new(steps_table, ["task_id", "seq"]).values(values).returning(steps_table)
         ).first()
         if row is None:
-            existing = _step(
+            existing = step_from_row(
                 conn.execute(
                     select(steps_table).where(
                         steps_table.c.task_id == task_id, steps_table.c.seq == seq
@@ -408,7 +359,7 @@ class RuntimeStore:
         )
         if totals.rowcount != 1:
             raise StoreError(f"no task {task_id} to record step {seq} for; create it first")
-        return _step(row)
+        return step_from_row(row)
 
     def steps(self, task_id: str, *, after: int = -1) -> list[StepRecord]:
         """The task's steps with ``seq > after``, in order."""
@@ -419,7 +370,7 @@ class RuntimeStore:
         )
         with self._begin(read=True) as conn:
             rows = conn.execute(query).all()
-        return [_step(row) for row in rows]
+        return [step_from_row(row) for row in rows]
 
     # dead letters
 
@@ -482,7 +433,7 @@ class RuntimeStore:
     def _task_update(id: str) -> Update:
         # compare-and-set: only a task that is not finished may change
         return update(tasks_table).where(
-            tasks_table.c.id == id, tasks_table.c.status.not_in(_TERMINAL_VALUES)
+            tasks_table.c.id == id, tasks_table.c.status.not_in(TERMINAL_VALUES)
         )
 
 
@@ -513,68 +464,3 @@ def _shown(url: str) -> str:
 def _reason(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
     return " ".join(str(orig if orig is not None else exc).split())
-
-
-def _dumps(value: dict[str, Any], what: str) -> str:
-    try:
-        # ASCII escapes keep any string (lone surrogates, NUL) storable in any text column
-        return json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise StoreError(
-            f"{what} cannot be stored as JSON ({exc}); pass plain JSON values"
-        ) from None
-
-
-def _loads(raw: Any, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(raw)
-    except (TypeError, ValueError) as exc:
-        raise StoreError(
-            f"{what} is corrupt in the runtime store ({exc}); it was changed outside agentform"
-        ) from None
-    if not isinstance(value, dict):
-        raise StoreError(f"{what} is corrupt in the runtime store (not a JSON object)")
-    return value
-
-
-def _task(row: Row[Any]) -> TaskRecord:
-    m = row._mapping
-    try:
-        status = TaskStatus(m["status"])
-    except ValueError:
-        raise StoreError(
-            f"task {m['id']} has unknown status {m['status']!r} in the runtime store; "
-            "it was changed outside agentform"
-        ) from None
-    return TaskRecord(
-        id=m["id"],
-        agent=m["agent"],
-        context_id=m["context_id"],
-        input=m["input"],
-        inputs=_loads(m["inputs"], f"the inputs of task {m['id']}"),
-        status=status,
-        result=m["result"],
-        error=m["error"],
-        attempts=int(m["attempts"]),
-        worker=m["worker"],
-        parent_id=m["parent_id"],
-        created_at=utc(m["created_at"]),
-        updated_at=utc(m["updated_at"]),
-        finished_at=None if m["finished_at"] is None else utc(m["finished_at"]),
-        input_tokens=int(m["input_tokens"]),
-        output_tokens=int(m["output_tokens"]),
-    )
-
-
-def _step(row: Row[Any]) -> StepRecord:
-    m = row._mapping
-    return StepRecord(
-        task_id=m["task_id"],
-        seq=int(m["seq"]),
-        kind=m["kind"],
-        data=_loads(m["data"], f"step {m['seq']} of task {m['task_id']}"),
-        input_tokens=int(m["input_tokens"]),
-        output_tokens=int(m["output_tokens"]),
-        latency_ms=float(m["latency_ms"]),
-        created_at=utc(m["created_at"]),
-    )
