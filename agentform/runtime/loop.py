@@ -19,13 +19,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agentform.durations import parse_duration
 from agentform.runtime.conversation import Message, ModelResponse, ToolCall, ToolSpec
 from agentform.runtime.delegation import Delegates, child_id, depth_of, result_of
+from agentform.runtime.progress import (
+    Limits,
+    Progress,
+    TaskFailed,
+    account,
+    apply_step,
+    check_limits,
+)
 from agentform.runtime.prompts import PromptError, render_instructions
 from agentform.runtime.store import TERMINAL, RuntimeStore, StepRecord, TaskRecord, TaskStatus
 
@@ -58,30 +64,6 @@ class ToolboxLike(Protocol):
     ) -> ToolResultLike: ...
 
 
-class TaskFailed(Exception):
-    """The task cannot finish: a limit, an unknown unsafe outcome, a model that keeps failing."""
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    max_steps: int | None = None
-    max_tool_calls: int | None = None
-    max_tokens: int | None = None
-    max_cost_usd: float | None = None  # from the models' pricing; models without one cost 0
-    timeout: float | None = None  # seconds of wall time from the task's first start
-
-    @classmethod
-    def from_values(cls, values: Mapping[str, Any]) -> Limits:
-        timeout = values.get("timeout")
-        return cls(
-            max_steps=values.get("max_steps"),
-            max_tool_calls=values.get("max_tool_calls"),
-            max_tokens=values.get("max_tokens"),
-            max_cost_usd=values.get("max_cost_usd"),
-            timeout=parse_duration(timeout).total_seconds() if timeout else None,
-        )
-
-
 @dataclass(frozen=True, slots=True)
 class Outcome:
     completed: bool
@@ -101,23 +83,6 @@ class Suspended(Exception):
 
 class TaskCanceled(Exception):
     """Someone canceled the task (``agentform tasks cancel``); it stops before its next step."""
-
-
-@dataclass
-class _Progress:
-    """What the records say so far: the conversation and the counters the limits check."""
-
-    messages: list[Message] = field(default_factory=list)
-    seq: int = 0
-    model_calls: int = 0
-    tool_calls: int = 0
-    tokens: int = 0
-    cost_usd: float = 0.0
-    started: float = 0.0  # epoch seconds of the first start
-    pending: list[ToolCall] = field(default_factory=list)  # asked for, no result yet
-    called: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # call id -> tool_call
-    final: str | None = None
-    failed: str | None = None
 
 
 Notify = Callable[[StepRecord], Awaitable[None]]
@@ -147,7 +112,7 @@ class AgentLoop:
 
     async def run(self, task: TaskRecord) -> Outcome:
         """Replay ``task``'s records, then carry on until an answer; failures become outcomes."""
-        progress: _Progress | None = None
+        progress: Progress | None = None
         try:
             progress = await self._replay(task)
             if progress.failed is not None:
@@ -194,17 +159,17 @@ class AgentLoop:
             await self.notify(step)
         return step
 
-    async def _replay(self, task: TaskRecord) -> _Progress:
+    async def _replay(self, task: TaskRecord) -> Progress:
         # a first delivery has nothing recorded yet: steps are recorded only after start_attempt
         first = task.attempts <= 1 and task.status is TaskStatus.WORKING
         records = [] if first else await asyncio.to_thread(self.store.steps, task.id)
-        progress = _Progress()
+        progress = Progress()
         if not records:
             system = render_instructions(self.instructions, task.inputs)
             start = {"instructions": system, "started_at": time.time()}
             records = [await self._record(task.id, 0, "start", start)]
         for step in records:
-            _apply(progress, step)
+            apply_step(progress, step)
             if step.kind == "start":
                 progress.messages.append(Message("user", task.input))
         progress.seq = records[-1].seq + 1
@@ -212,7 +177,7 @@ class AgentLoop:
             raise TaskFailed("the task's records do not begin with a start step; they are damaged")
         return progress
 
-    async def _carry_on(self, task: TaskRecord, progress: _Progress) -> str:
+    async def _carry_on(self, task: TaskRecord, progress: Progress) -> str:
         fresh = True  # the task was just taken: it was not canceled then
         while True:
             if not fresh:
@@ -221,7 +186,7 @@ class AgentLoop:
             if progress.pending:
                 await self._finish_calls(task, progress)
                 continue
-            self._check_limits(progress, next_kind="model")
+            check_limits(progress, self.limits, next_kind="model")
             response = await self._ask(progress)
             await self._record(
                 task.id,
@@ -232,7 +197,7 @@ class AgentLoop:
                 output_tokens=response.output_tokens,
                 latency_ms=response.latency_ms,
             )
-            _account(progress, response)
+            account(progress, response)
             progress.seq += 1
             if not response.tool_calls:
                 text = response.text
@@ -244,7 +209,7 @@ class AgentLoop:
         if current is not None and current.status is TaskStatus.CANCELED:
             raise TaskCanceled(task_id)
 
-    async def _ask(self, progress: _Progress) -> ModelResponse:
+    async def _ask(self, progress: Progress) -> ModelResponse:
         from agentform.runtime.models import ModelError
 
         try:
@@ -257,14 +222,14 @@ class AgentLoop:
         except ModelError as exc:
             raise TaskFailed(f"the model failed: {exc}") from exc
 
-    async def _finish_calls(self, task: TaskRecord, progress: _Progress) -> None:
+    async def _finish_calls(self, task: TaskRecord, progress: Progress) -> None:
         delegated = [c for c in progress.pending if c.name in self.delegates]
         for call in [c for c in progress.pending if c.name not in self.delegates]:
             await self._call_tool(task, progress, call)
         if delegated:
             await self._delegate(task, progress, delegated)
 
-    async def _delegate(self, task: TaskRecord, progress: _Progress, calls: list[ToolCall]) -> None:
+    async def _delegate(self, task: TaskRecord, progress: Progress, calls: list[ToolCall]) -> None:
         """Create (or find) the child task of each call, take the answers of those that ended,
         and suspend while any is still running."""
         depth: int | None = None
@@ -272,7 +237,7 @@ class AgentLoop:
             recorded = progress.called.get(call.id)
             message = str(call.arguments.get("message") or "").strip()
             if recorded is None:
-                self._check_limits(progress, next_kind="tool")
+                check_limits(progress, self.limits, next_kind="tool")
                 seq = progress.seq
                 if depth is None:
                     depth = await depth_of(self.store, task)
@@ -319,7 +284,7 @@ class AgentLoop:
     async def _tool_result(
         self,
         task: TaskRecord,
-        progress: _Progress,
+        progress: Progress,
         call: ToolCall,
         content: str,
         is_error: bool,
@@ -327,10 +292,10 @@ class AgentLoop:
     ) -> None:
         data = {"id": call.id, "name": call.name, "content": content, "is_error": is_error}
         step = await self._record(task.id, progress.seq, "tool_result", data, latency_ms=latency)
-        _apply(progress, step)
+        apply_step(progress, step)
         progress.seq += 1
 
-    async def _call_tool(self, task: TaskRecord, progress: _Progress, call: ToolCall) -> None:
+    async def _call_tool(self, task: TaskRecord, progress: Progress, call: ToolCall) -> None:
         recorded = progress.called.get(call.id)
         unsafe = self.tools.owner(call.name) is not None and (
             self.tools.side_effects(call.name) == "unsafe"
@@ -343,7 +308,7 @@ class AgentLoop:
                 " the task again."
             )
         if recorded is None:
-            self._check_limits(progress, next_kind="tool")
+            check_limits(progress, self.limits, next_kind="tool")
             key = f"{task.id}/{progress.seq}/{call.id}"
             await self._record(
                 task.id,
@@ -371,77 +336,7 @@ class AgentLoop:
         latency = (time.perf_counter() - started) * 1000
         await self._tool_result(task, progress, call, result.content, result.is_error, latency)
 
-    def _remaining(self, progress: _Progress) -> float | None:
+    def _remaining(self, progress: Progress) -> float | None:
         if self.limits.timeout is None:
             return None
         return max(0.001, progress.started + self.limits.timeout - time.time())
-
-    def _check_limits(self, progress: _Progress, *, next_kind: str) -> None:
-        limits = self.limits
-        if (
-            next_kind == "model"
-            and limits.max_steps is not None
-            and progress.model_calls >= limits.max_steps
-        ):
-            raise TaskFailed(
-                f"step limit reached: {progress.model_calls} model calls"
-                f" (max_steps {limits.max_steps})"
-            )
-        if (
-            next_kind == "tool"
-            and limits.max_tool_calls is not None
-            and progress.tool_calls >= limits.max_tool_calls
-        ):
-            raise TaskFailed(
-                f"tool-call limit reached: {progress.tool_calls} calls"
-                f" (max_tool_calls {limits.max_tool_calls})"
-            )
-        if limits.max_tokens is not None and progress.tokens >= limits.max_tokens:
-            raise TaskFailed(
-                f"token limit reached: {progress.tokens} tokens (max_tokens {limits.max_tokens})"
-            )
-        if limits.max_cost_usd is not None and progress.cost_usd >= limits.max_cost_usd:
-            raise TaskFailed(
-                f"cost limit reached: ${progress.cost_usd:.4f}"
-                f" (max_cost_usd {limits.max_cost_usd:g})"
-            )
-        if limits.timeout is not None and time.time() - progress.started >= limits.timeout:
-            raise TaskFailed(f"wall-time limit of {limits.timeout:g}s reached")
-
-
-def _account(progress: _Progress, response: ModelResponse) -> None:
-    progress.model_calls += 1
-    progress.tokens += response.input_tokens + response.output_tokens
-    progress.cost_usd += response.cost_usd
-    progress.messages.append(response.message)
-    progress.pending = list(response.tool_calls)
-
-
-def _apply(progress: _Progress, step: StepRecord) -> None:
-    """Fold one recorded step into the progress (replay and live share this)."""
-    data = step.data
-    if step.kind == "start":
-        progress.messages.append(Message("system", str(data["instructions"])))
-        progress.started = float(data.get("started_at") or datetime.now(UTC).timestamp())
-    elif step.kind == "model":
-        _account(progress, ModelResponse.from_dict(data["response"]))
-    elif step.kind == "tool_call":
-        progress.called[str(data["id"])] = data
-        progress.tool_calls += 1
-    elif step.kind == "tool_result":
-        call_id = str(data["id"])
-        progress.messages.append(
-            Message(
-                "tool",
-                str(data["content"]),
-                tool_call_id=call_id,
-                name=str(data["name"]),
-                is_error=bool(data["is_error"]),
-            )
-        )
-        progress.pending = [c for c in progress.pending if c.id != call_id]
-        progress.called.pop(call_id, None)
-    elif step.kind == "final":
-        progress.final = str(data["text"])
-    elif step.kind == "error":
-        progress.failed = str(data.get("reason", "the task failed"))
