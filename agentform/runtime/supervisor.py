@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentform.runtime.worker import WorkerConfig
+from agentform.runtime.worker_config import WorkerConfig
 
 __all__ = ["AgentGroup", "Replica"]
 

@@ -22,7 +22,7 @@ import os
 import signal
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 
-from agentform.runtime.bus import BusLayout, TaskMessage, connect, health_bucket
+from agentform.runtime.bus import TaskMessage, connect, health_bucket
 from agentform.runtime.conversation import ToolSpec
 from agentform.runtime.delegation import (
     DEFAULT_MAX_DEPTH,
@@ -40,62 +40,12 @@ from agentform.runtime.delegation import (
 )
 from agentform.runtime.loop import AgentLoop, Limits
 from agentform.runtime.store import RuntimeStore, StepRecord, TaskRecord, TaskStatus
+from agentform.runtime.worker_config import WorkerConfig
 
 __all__ = ["WorkerConfig", "run_worker"]
 
 log = logging.getLogger("agentform.worker")
 HEARTBEAT_EVERY = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerConfig:
-    """Everything a worker needs, written by the engine as JSON (plain values only)."""
-
-    project: str
-    agent: str
-    base_dir: str
-    bus_url: str
-    layout: BusLayout
-    store_url: str
-    agent_values: Mapping[str, Any]
-    models: Mapping[str, Mapping[str, Any]]
-    tools: Mapping[str, Mapping[str, Any]]
-    config_hash: str
-    concurrency: int = 4
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "project": self.project,
-            "agent": self.agent,
-            "base_dir": self.base_dir,
-            "bus_url": self.bus_url,
-            "layout": self.layout.to_dict(),
-            "store_url": self.store_url,
-            "agent_values": dict(self.agent_values),
-            "models": {k: dict(v) for k, v in self.models.items()},
-            "tools": {k: dict(v) for k, v in self.tools.items()},
-            "config_hash": self.config_hash,
-            "concurrency": self.concurrency,
-            "extra": dict(self.extra),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> WorkerConfig:
-        return cls(
-            project=str(data["project"]),
-            agent=str(data["agent"]),
-            base_dir=str(data["base_dir"]),
-            bus_url=str(data["bus_url"]),
-            layout=BusLayout.from_dict(data["layout"]),
-            store_url=str(data["store_url"]),
-            agent_values=dict(data["agent_values"]),
-            models=dict(data["models"]),
-            tools=dict(data["tools"]),
-            config_hash=str(data["config_hash"]),
-            concurrency=int(data.get("concurrency", 4)),
-            extra=dict(data.get("extra") or {}),
-        )
 
 
 class NoTools:
