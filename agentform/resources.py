@@ -5,9 +5,9 @@ This module owns the translation from typed spec models to plain
 reads dependencies back out of those plain values (:func:`dependencies`), so the planner can
 order recorded resources that are no longer in the spec. Values are the JSON-able dump of the
 spec object (``model_dump(mode="json")``); an agent also carries ``policies``, the names of the
-policies that govern it, resolved here because a provider deploying the agent must know them and
-must not match globs itself. Secrets stay ``${secret.NAME}`` references: nothing here resolves
-them.
+policies that govern it, and ``invokers``, the subjects allowed to send it tasks, both resolved
+here because a provider deploying the agent must know them and must not match globs itself.
+Secrets stay ``${secret.NAME}`` references: nothing here resolves them.
 
 Pure. Called by the planner (:mod:`agentform.plan`) and, through plans, by apply.
 """
@@ -19,9 +19,10 @@ from typing import Any
 
 from agentform.graph import BUS, STORE, build_graph
 from agentform.provider import ResourceValue
+from agentform.spec.checks.governance import permits
 from agentform.spec.models import Spec
 
-__all__ = ["dependencies", "desired_resources"]
+__all__ = ["dependencies", "desired_resources", "invokers"]
 
 
 def desired_resources(spec: Spec) -> dict[str, ResourceValue]:
@@ -51,7 +52,22 @@ def desired_resources(spec: Spec) -> dict[str, ResourceValue]:
         values[address]["policies"] = sorted(
             d.partition(".")[2] for d in graph.depends[address] if d.startswith("policy.")
         )
+        values[address]["invokers"] = invokers(spec, name)
     return {address: ResourceValue.of(address, values[address]) for address in graph.order()}
+
+
+def invokers(spec: Spec, agent: str) -> list[str]:
+    """The subjects of ``access.members`` whose roles grant ``invoke`` on ``agent``, sorted.
+
+    Resolved here, like ``policies``, so the agent's A2A server checks a plain list and never
+    matches permission globs itself.
+    """
+    roles = spec.access.roles
+    return sorted(
+        subject
+        for subject, held in spec.access.members.items()
+        if any(permits(roles.get(role, []), "invoke", agent) for role in held)
+    )
 
 
 def _names(values: Mapping[str, Any], key: str) -> list[str]:

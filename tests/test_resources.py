@@ -1,4 +1,5 @@
-"""Desired resources: one value per spec object, graph order, policies resolved, secrets kept."""
+"""Desired resources: one value per spec object, graph order, policies and invokers resolved,
+secrets kept."""
 
 from __future__ import annotations
 
@@ -36,7 +37,14 @@ policies:
   refund-approval: {agents: [billing], tools: [refunds], effect: require_approval,
                     approvers: [lead]}
   read-only: {agents: ["*"], tools: [kb], effect: allow}
-access: {roles: {lead: ["approve:refund-approval"]}}
+access:
+  roles:
+    lead: ["approve:refund-approval"]
+    desk: ["invoke:triage"]
+    ops: ["invoke:*"]
+    front: ["invoke:tri*", "read:tasks"]
+    root: ["admin:*"]
+  members: {cy: [lead], ana: [desk], bo: [ops, lead], eve: [front], dee: [root]}
 schedules:
   weekly: {cron: "0 9 * * MON", agent: triage, input: "Summarise last week"}
 """
@@ -88,6 +96,8 @@ def test_one_resource_per_spec_object_in_graph_order(spec: Spec) -> None:
         ("agent.triage", "policies", ["read-only"]),
         ("agent.billing", "policies", ["read-only", "refund-approval"]),
         ("agent.triage", "instructions", "Help {{ customer }}"),
+        ("agent.triage", "invokers", ["ana", "bo", "dee", "eve"]),
+        ("agent.billing", "invokers", ["bo", "dee"]),
         ("runtime.bus", "url", "embedded"),
         ("schedule.weekly", "agent", "triage"),
     ],
@@ -99,6 +109,8 @@ def test_one_resource_per_spec_object_in_graph_order(spec: Spec) -> None:
         "policies-resolved",
         "glob-and-named-policies",
         "prompt-template-kept",
+        "invokers-by-name-glob-star-and-admin",
+        "invokers-only-those-granted",
         "runtime",
         "schedule",
     ],

@@ -10,7 +10,18 @@ from __future__ import annotations
 import click
 
 from agentform import __version__
-from agentform.cli import apply, fmt, graph, init, plan, runtime, schema, state, validate
+from agentform.cli import (
+    apply,
+    fmt,
+    graph,
+    init,
+    plan,
+    runtime,
+    schema,
+    state,
+    tokens,
+    validate,
+)
 
 __all__ = ["cli", "main"]
 
@@ -53,6 +64,7 @@ cli.add_command(runtime.status_command)
 cli.add_command(runtime.tasks_group)
 cli.add_command(runtime.logs_command)
 cli.add_command(runtime.engine_group)
+cli.add_command(tokens.tokens_group)
 
 
 def main() -> None:

@@ -36,12 +36,13 @@ from typing import IO, Any
 from nats.aio.client import Client as NATS
 
 from agentform.runtime import bus
+from agentform.runtime.a2a import A2AHost
 from agentform.runtime.bus import BusLayout, TaskMessage
 from agentform.runtime.delegation import DEFAULT_CHILD_TIMEOUT, resume_parent
 from agentform.runtime.natsd import NatsServer, free_port, stop_orphan
 from agentform.runtime.store import RuntimeStore, TaskRecord, TaskStatus
 from agentform.runtime.supervisor import AgentGroup
-from agentform.runtime.worker import WorkerConfig
+from agentform.runtime.worker_config import WorkerConfig
 
 __all__ = ["Engine", "EngineError", "EngineFiles"]
 
@@ -106,6 +107,7 @@ class Engine:
         self._lock_file: IO[str] | None = None
         self._mutex = asyncio.Lock()
         self.closing = False
+        self.a2a = A2AHost(self)  # every agent's A2A server
         self._children_checked = 0.0
 
     # -- life cycle -------------------------------------------------------------------------
@@ -160,6 +162,7 @@ class Engine:
         self.closing = True  # no supervision pass may restart what is being stopped
         await asyncio.gather(*(g.stop_all() for g in self.groups.values()))
         self.groups.clear()
+        await self.a2a.stop()
         await self._close_bus()
         if self.store is not None:
             self.store.close()
@@ -215,6 +218,7 @@ class Engine:
             changed = [n for n, g in self.groups.items() if before.get(n) != g.config.config_hash]
             if persist:
                 self._persist()
+        await self.a2a.sync()
         if persist and changed:  # an agent, or a model or tool agents use, changed: roll out
             try:
                 await asyncio.gather(*(self._rolled_out(name) for name in changed))
@@ -292,6 +296,7 @@ class Engine:
                     # engine rather than a dying one (that is a retryable error for the provider)
                     self.files.info.unlink()
                 self.stopping.set()
+        await self.a2a.sync()
         if retired is not None:
             # outside the lock: agents deleted in parallel stop their workers in parallel
             await retired.stop_all()
@@ -634,7 +639,7 @@ class Engine:
                 "connected": bool(self.nc and self.nc.is_connected),
             },
             "store": self.store_url,
-            "agents": [g.status() for g in self.groups.values()],
+            "agents": [{**g.status(), "a2a": self.a2a.urls.get(n)} for n, g in self.groups.items()],
             "tasks": self.store.counts() if self.store is not None else {},
             "events": list(self.notes[-10:]),
         }

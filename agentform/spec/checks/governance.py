@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+from collections.abc import Iterable
 
 from agentform.names import did_you_mean
 from agentform.spec.checks import CheckContext
 from agentform.spec.models import Policy
 
-__all__ = ["CHECKS", "CONDITION_NAMES", "PERMISSION_VERBS", "policy_matches"]
+__all__ = ["CHECKS", "CONDITION_NAMES", "PERMISSION_VERBS", "permits", "policy_matches"]
 
 CONDITION_NAMES = frozenset({"args", "agent", "tool", "task", "subject", "context"})
 PERMISSION_VERBS = {
@@ -37,6 +38,16 @@ def policy_matches(policy: Policy, agent: str, tool: str) -> bool:
     return any(fnmatch.fnmatchcase(agent, p) for p in policy.agents) and any(
         fnmatch.fnmatchcase(tool, p) for p in policy.tools
     )
+
+
+def permits(permissions: Iterable[str], verb: str, target: str) -> bool:
+    """Whether ``verb:pattern`` permissions grant ``verb`` on ``target`` (a name, ``*`` or a
+    glob, matched case-sensitively); ``admin`` grants every verb."""
+    for permission in permissions:
+        have, sep, pattern = permission.partition(":")
+        if sep and have in (verb, "admin") and fnmatch.fnmatchcase(target, pattern):
+            return True
+    return False
 
 
 @functools.lru_cache(maxsize=16384)

@@ -1,0 +1,328 @@
+"""The A2A request handler of one agent: a front door to the same JetStream tasks as ``send``.
+
+Owns :class:`EngineRequestHandler`, the SDK's ``RequestHandler`` for one agent, which the SDK's
+JSON-RPC and HTTP+JSON dispatchers call after they have parsed and validated a request. It keeps
+no tasks of its own (the SDK's in-memory task store and agent executor would be a second copy
+that could disagree with the workers): every task lives in the runtime store and runs on the
+agent's workers.
+
+* ``SendMessage`` submits the message's text with :meth:`Engine.submit` under a task id derived
+  from (agent, subject, ``messageId``), so a replayed request finds its first task instead of
+  making a second; ``contextId`` is the task's conversation. It waits until the task ends or
+  needs input, unless the request's ``returnImmediately`` asks for the task as accepted.
+* ``SendStreamingMessage`` and ``SubscribeToTask`` relay the recorded steps and status changes
+  (read from the store, woken by the workers' NATS announcements) as status and artifact updates.
+* ``GetTask``, ``ListTasks`` read the store; ``CancelTask`` finishes the task ``canceled`` (a
+  queued task never starts, a running one stops before its next step).
+
+The subject a request acts for is set by :mod:`agentform.runtime.a2a.auth` before it gets here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from a2a.server.context import ServerCallContext
+from a2a.server.events.event_queue import Event
+from a2a.server.request_handlers import RequestHandler, validate_request_params
+from a2a.types import (
+    AgentCard,
+    CancelTaskRequest,
+    DeleteTaskPushNotificationConfigRequest,
+    GetExtendedAgentCardRequest,
+    GetTaskPushNotificationConfigRequest,
+    GetTaskRequest,
+    ListTaskPushNotificationConfigsRequest,
+    ListTaskPushNotificationConfigsResponse,
+    ListTasksRequest,
+    ListTasksResponse,
+    Message,
+    SendMessageRequest,
+    SubscribeToTaskRequest,
+    Task,
+    TaskPushNotificationConfig,
+)
+from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
+from a2a.utils.errors import (
+    ExtendedAgentCardNotConfiguredError,
+    InternalError,
+    InvalidParamsError,
+    PushNotificationNotSupportedError,
+    TaskNotCancelableError,
+    TaskNotFoundError,
+    UnsupportedOperationError,
+)
+from a2a.utils.task import (
+    apply_history_length,
+    decode_page_token,
+    encode_page_token,
+    validate_history_length,
+    validate_page_size,
+)
+
+from agentform.runtime.a2a import mapping
+from agentform.runtime.store import (
+    TERMINAL,
+    RuntimeStore,
+    StepRecord,
+    StoreError,
+    TaskRecord,
+    TaskStatus,
+)
+
+if TYPE_CHECKING:
+    from agentform.runtime.engine import Engine
+
+__all__ = ["EngineRequestHandler"]
+
+log = logging.getLogger("agentform.a2a")
+MAX_WAIT = 600.0  # a blocking send answers with the task as it is after this many seconds
+MAX_ID = 200  # ids and contexts as long as the control API accepts
+ENDS = TERMINAL | {TaskStatus.INPUT_REQUIRED}  # a stream ends here: the client acts next
+
+
+class EngineRequestHandler(RequestHandler):
+    """A2A operations on agent ``agent``'s tasks, for the subject the request authenticated as."""
+
+    def __init__(self, engine: Engine, agent: str) -> None:
+        self.engine = engine
+        self.agent = agent
+
+    # -- messages ---------------------------------------------------------------------------
+
+    @validate_request_params
+    async def on_message_send(
+        self, params: SendMessageRequest, context: ServerCallContext
+    ) -> Task | Message:
+        task = await self._submit(params, context)
+        if not params.configuration.return_immediately:
+            with contextlib.suppress(TimeoutError):
+                async with (
+                    asyncio.timeout(MAX_WAIT),
+                    contextlib.aclosing(self._follow(task.id)) as events,
+                ):
+                    async for event in events:
+                        if isinstance(event, TaskRecord):
+                            task = event
+        found = mapping.to_task(task)
+        validate_history_length(params.configuration)
+        return apply_history_length(found, params.configuration)
+
+    @validate_request_params
+    async def on_message_send_stream(
+        self, params: SendMessageRequest, context: ServerCallContext
+    ) -> AsyncGenerator[Event]:
+        task = await self._submit(params, context)
+        async for event in self._events(task):
+            yield event
+
+    @validate_request_params
+    async def on_subscribe_to_task(
+        self, params: SubscribeToTaskRequest, context: ServerCallContext
+    ) -> AsyncGenerator[Event]:
+        task = await self._task(params.id)
+        if task.status in TERMINAL:
+            raise UnsupportedOperationError(
+                message=f"task {task.id} already ended ({task.status}); nothing more will"
+                " happen to it: get it with GetTask"
+            )
+        async for event in self._events(task):
+            yield event
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    @validate_request_params
+    async def on_get_task(self, params: GetTaskRequest, context: ServerCallContext) -> Task | None:
+        validate_history_length(params)
+        task = await self._task(params.id)
+        return apply_history_length(mapping.to_task(task), params)
+
+    @validate_request_params
+    async def on_list_tasks(
+        self, params: ListTasksRequest, context: ServerCallContext
+    ) -> ListTasksResponse:
+        size = params.page_size if params.HasField("page_size") else DEFAULT_LIST_TASKS_PAGE_SIZE
+        validate_page_size(size)
+        validate_history_length(params)
+        try:
+            offset = int(decode_page_token(params.page_token)) if params.page_token else 0
+        except ValueError:
+            raise InvalidParamsError(message="the page token is not one this server gave") from None
+        status = mapping.BY_STATE.get(params.status) if params.status else None
+        if params.status and status is None:
+            return ListTasksResponse(page_size=size)  # a state no task here is ever in
+        store = self._store()
+        rows = await asyncio.to_thread(
+            lambda: store.list_tasks(
+                agent=self.agent,
+                status=status,
+                context_id=params.context_id or None,
+                limit=offset + size + 1,
+            )
+        )
+        page = rows[offset : offset + size]
+        tasks = [apply_history_length(mapping.to_task(t), params) for t in page]
+        more = len(rows) > offset + size
+        return ListTasksResponse(
+            tasks=tasks,
+            page_size=size,
+            total_size=len(rows),  # exact on the last page; a lower bound before it
+            next_page_token=encode_page_token(str(offset + size)) if more else "",
+        )
+
+    @validate_request_params
+    async def on_cancel_task(
+        self, params: CancelTaskRequest, context: ServerCallContext
+    ) -> Task | None:
+        task = await self._task(params.id)
+        store = self._store()
+        changed = await asyncio.to_thread(
+            lambda: store.finish_task(task.id, TaskStatus.CANCELED, error="canceled over A2A")
+        )
+        if not changed:
+            raise TaskNotCancelableError(
+                message=f"task {task.id} already ended ({task.status}); nothing to cancel"
+            )
+        return mapping.to_task(await self._task(task.id))
+
+    # -- what this server does not offer ----------------------------------------------------
+
+    async def on_create_task_push_notification_config(
+        self, params: TaskPushNotificationConfig, context: ServerCallContext
+    ) -> TaskPushNotificationConfig:
+        raise PushNotificationNotSupportedError
+
+    async def on_get_task_push_notification_config(
+        self, params: GetTaskPushNotificationConfigRequest, context: ServerCallContext
+    ) -> TaskPushNotificationConfig:
+        raise PushNotificationNotSupportedError
+
+    async def on_list_task_push_notification_configs(
+        self, params: ListTaskPushNotificationConfigsRequest, context: ServerCallContext
+    ) -> ListTaskPushNotificationConfigsResponse:
+        raise PushNotificationNotSupportedError
+
+    async def on_delete_task_push_notification_config(
+        self, params: DeleteTaskPushNotificationConfigRequest, context: ServerCallContext
+    ) -> None:
+        raise PushNotificationNotSupportedError
+
+    async def on_get_extended_agent_card(
+        self, params: GetExtendedAgentCardRequest, context: ServerCallContext
+    ) -> AgentCard:
+        raise ExtendedAgentCardNotConfiguredError
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _store(self) -> RuntimeStore:
+        if self.engine.store is None:
+            raise InternalError(message="the runtime store is not set up; run 'agentform apply'")
+        return self.engine.store
+
+    async def _task(self, task_id: str) -> TaskRecord:
+        store = self._store()
+        task = await asyncio.to_thread(store.get_task, task_id) if task_id else None
+        if task is None or task.agent != self.agent:
+            raise TaskNotFoundError(message=f"agent {self.agent} has no task {task_id!r}")
+        return task
+
+    async def _submit(self, params: SendMessageRequest, context: ServerCallContext) -> TaskRecord:
+        """The task this message makes: recorded and queued once, however often it is sent."""
+        message = params.message
+        if message.task_id:
+            task = await self._task(message.task_id)
+            raise UnsupportedOperationError(
+                message=f"task {task.id} is {task.status} and takes no further messages; send a"
+                " new message without taskId (the same contextId continues the conversation)"
+            )
+        text = "\n".join(p.text for p in message.parts if p.WhichOneof("content") == "text")
+        if not text.strip():
+            raise InvalidParamsError(message="the message needs at least one non-empty text part")
+        if len(message.message_id) > MAX_ID or len(message.context_id) > MAX_ID:
+            raise InvalidParamsError(message=f"messageId and contextId are at most {MAX_ID} long")
+        inputs: dict[str, Any] = {}
+        if "inputs" in params.metadata:
+            raw = params.metadata["inputs"]
+            if not hasattr(raw, "items"):
+                raise InvalidParamsError(message='metadata "inputs" must be an object')
+            inputs = {str(k): _plain(v) for k, v in raw.items()}
+        subject = context.user.user_name if context.user.is_authenticated else ""
+        task_id = mapping.task_id_for(self.agent, subject, message.message_id)
+        store = self._store()
+        existing = await asyncio.to_thread(store.get_task, task_id)
+        if existing is not None:
+            return existing  # a replay: the first request already made this task
+        from agentform.runtime.engine import EngineError  # the engine imports this package
+
+        try:
+            return await self.engine.submit(
+                self.agent,
+                text,
+                task_id=task_id,
+                context_id=message.context_id or None,
+                inputs=inputs,
+            )
+        except (EngineError, StoreError) as exc:  # the sentence says what to do
+            raise InternalError(message=str(exc)) from None
+
+    async def _events(self, task: TaskRecord) -> AsyncIterator[Event]:
+        """The task first, then its steps and status changes as A2A events, until it ends."""
+        yield mapping.to_task(task)
+        last = task.status
+        async for event in self._follow(task.id):
+            if isinstance(event, StepRecord):
+                yield mapping.step_event(task, event)
+                continue
+            task = event
+            if task.status == last:
+                continue
+            last = task.status
+            if task.status == TaskStatus.COMPLETED and task.result is not None:
+                yield mapping.answer_event(task)
+            yield mapping.status_event(task)
+
+    async def _follow(self, task_id: str) -> AsyncGenerator[StepRecord | TaskRecord]:
+        """Recorded steps and the task whenever it changed, until it ends or needs input."""
+        wake = asyncio.Event()
+        sub = None
+        nc = self.engine.nc
+        if nc is not None and nc.is_connected:
+
+            async def on_event(_msg: Any) -> None:
+                wake.set()
+
+            sub = await nc.subscribe(self.engine.layout.events_subject(task_id), cb=on_event)
+        store = self._store()
+        seen = -1
+        try:
+            while True:
+                for step in await asyncio.to_thread(store.steps, task_id, after=seen):
+                    seen = step.seq
+                    yield step
+                task = await asyncio.to_thread(store.get_task, task_id)
+                if task is None:
+                    return
+                yield task
+                if task.status in ENDS:
+                    return
+                # woken by a worker's announcement; polled anyway in case one was missed
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), 0.5)
+                wake.clear()
+        finally:
+            if sub is not None:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+
+
+def _plain(value: Any) -> Any:
+    """A protobuf Struct value as plain JSON-able Python."""
+    if hasattr(value, "items"):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, str | bool | float | int) or value is None:
+        return value
+    return [_plain(v) for v in value]

@@ -1,0 +1,215 @@
+"""One A2A server per agent, inside the engine: started, kept on its port, and stopped.
+
+Owns :class:`A2AHost`. For every agent the engine runs it serves, on 127.0.0.1, a Starlette app
+made of the SDK's routes (the agent card at ``/.well-known/agent-card.json``, JSON-RPC at ``/``
+with the v0.3 method names accepted too, and the HTTP+JSON routes) around an
+:class:`~agentform.runtime.a2a.handler.EngineRequestHandler`, behind the
+:class:`~agentform.runtime.a2a.auth.A2AGate`. Each is a uvicorn server in the engine's event
+loop on a socket bound here (uvicorn would exit the process if it failed to bind).
+
+An agent keeps its port across reconfigures and engine restarts: ports are recorded in
+``a2a.json`` in the engine directory (never dropped, so a re-added agent gets its port back) and
+bound again (a new free port only if the old one is taken). The card is built per request from
+the agent's current values, so a reconfigured agent needs no restart. The host also owns the
+token table (:mod:`agentform.runtime.tokens`) on the runtime store's database. Called by
+:mod:`agentform.runtime.engine` (``sync`` after resources change, ``stop`` at shutdown) and by
+the control API (``tokens``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+from a2a.server.routes import (
+    create_agent_card_routes,
+    create_jsonrpc_routes,
+    create_rest_routes,
+)
+from a2a.types import AgentCard
+from starlette.applications import Starlette
+
+from agentform.runtime.a2a.auth import A2AGate
+from agentform.runtime.a2a.card import agent_card
+from agentform.runtime.a2a.handler import EngineRequestHandler
+from agentform.runtime.tokens import TokenError, TokenStore
+
+if TYPE_CHECKING:
+    from agentform.runtime.engine import Engine
+
+__all__ = ["A2AHost"]
+
+log = logging.getLogger("agentform.a2a")
+
+
+@dataclass
+class _Server:
+    port: int
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+
+
+class A2AHost:
+    """The A2A servers of one engine's agents; ``urls`` maps each agent to its address."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.file = engine.files.dir / "a2a.json"
+        self.servers: dict[str, _Server] = {}
+        self.urls: dict[str, str] = {}
+        self.tokens: TokenStore | None = None
+        self._tokens_url: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def sync(self) -> None:
+        """Serve exactly the agents the engine has, once its store is set up."""
+        async with self._lock:
+            await self._sync_tokens()
+            wanted = set()
+            if self.engine.store is not None and not self.engine.closing:
+                wanted = {
+                    a.partition(".")[2] for a in self.engine.resources if a.startswith("agent.")
+                }
+            for name in sorted(set(self.servers) - wanted):
+                await self._stop(name)
+            ports = self._saved_ports()
+            for name in sorted(wanted - set(self.servers)):
+                try:
+                    await self._start(name, ports.get(name, 0))
+                except OSError as exc:
+                    log.warning("the A2A server of %s did not start: %s", name, exc)
+            # never forget a port: a restarting engine restores its agents one resource at a
+            # time, and an agent deleted and added again should come back where it was
+            keep = ports | {n: s.port for n, s in self.servers.items()}
+            if keep != ports:
+                self._save_ports(keep)
+
+    async def stop(self) -> None:
+        async with self._lock:
+            await asyncio.gather(*(self._stop(name) for name in list(self.servers)))
+            if self.tokens is not None:
+                self.tokens.close()
+                self.tokens, self._tokens_url = None, None
+
+    # -- servers ----------------------------------------------------------------------------
+
+    async def _start(self, name: str, port: int) -> None:
+        sock = _bind(port)
+        port = sock.getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        handler = EngineRequestHandler(self.engine, name)
+
+        async def current_card(_card: AgentCard) -> AgentCard:
+            return self._card(name, url)
+
+        app = Starlette(
+            routes=[
+                *create_agent_card_routes(self._card(name, url), card_modifier=current_card),
+                *create_jsonrpc_routes(handler, "/", enable_v0_3_compat=True),
+                *create_rest_routes(handler),
+            ]
+        )
+        gate = A2AGate(
+            app, agent=name, authenticate=self._authenticate, invokers=lambda: self._invokers(name)
+        )
+        config = uvicorn.Config(
+            gate,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server._serve(sockets=[sock]), name=f"a2a-{name}")
+        self.servers[name] = _Server(port, server, task)
+        self.urls[name] = url
+        log.info("A2A server of %s at %s", name, url)
+
+    async def _stop(self, name: str) -> None:
+        entry = self.servers.pop(name)
+        self.urls.pop(name, None)
+        entry.server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(entry.task), 5)
+        except (TimeoutError, Exception):
+            entry.task.cancel()
+            with contextlib.suppress(BaseException):
+                await entry.task
+
+    def _card(self, name: str, url: str) -> AgentCard:
+        values = self.engine.resources.get(f"agent.{name}") or {}
+        group = self.engine.groups.get(name)
+        version = group.config.config_hash[:12] if group is not None else "0"
+        return agent_card(name, values, url, version)
+
+    def _invokers(self, name: str) -> Collection[str]:
+        values = self.engine.resources.get(f"agent.{name}") or {}
+        return frozenset(str(s) for s in values.get("invokers") or [])
+
+    # -- tokens -----------------------------------------------------------------------------
+
+    async def _sync_tokens(self) -> None:
+        url = self.engine.store_url if self.engine.store is not None else None
+        if url == self._tokens_url:
+            return
+        if self.tokens is not None:
+            self.tokens.close()
+            self.tokens = None
+        self._tokens_url = url
+        if url is not None:
+            try:
+                self.tokens = await asyncio.to_thread(TokenStore, url)
+            except TokenError as exc:
+                log.warning("%s; every A2A request is refused until it works", exc)
+                self._tokens_url = None
+
+    async def _authenticate(self, token: str) -> str | None:
+        tokens = self.tokens
+        if tokens is None:
+            return None
+        try:
+            return await asyncio.to_thread(tokens.authenticate, token)
+        except TokenError as exc:
+            log.warning("token check failed: %s", exc)
+            return None
+
+    # -- ports ------------------------------------------------------------------------------
+
+    def _saved_ports(self) -> dict[str, int]:
+        try:
+            saved: Any = json.loads(self.file.read_text())
+            return {str(k): int(v) for k, v in saved.items()}
+        except (OSError, ValueError, AttributeError, TypeError):
+            return {}
+
+    def _save_ports(self, ports: dict[str, int]) -> None:
+        tmp = self.file.with_name(f".{self.file.name}.tmp")
+        with contextlib.suppress(OSError):
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(ports, indent=1, sort_keys=True))
+            tmp.replace(self.file)
+
+
+def _bind(port: int) -> socket.socket:
+    """A listening socket on 127.0.0.1: ``port`` if it is free, else any free port."""
+    for candidate in [port, 0] if port else [0]:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            sock.close()
+            if candidate == 0:
+                raise
+            continue
+        sock.listen(128)
+        sock.set_inheritable(False)
+        return sock
+    raise OSError("no port to bind")  # unreachable: binding port 0 raised above
