@@ -75,6 +75,7 @@ def prepare(
         ProviderLoadError,
         load_provider,
     )
+    from agentform.remote_cards import CardError, with_cards
     from agentform.resources import desired_resources
     from agentform.secrets import with_fingerprints
     from agentform.spec import load_spec
@@ -90,6 +91,11 @@ def prepare(
     desired = {} if destroy else desired_resources(spec)
     # a rotated secret is a change too: fingerprints of the values, never the values
     desired = with_fingerprints(desired, os.environ, spec.project)
+    # an outside agent (a2a tool) that changed its card is a change too; one that is gone an error
+    try:
+        desired = with_cards(desired, os.environ)
+    except CardError as exc:
+        fail(str(exc))
     try:
         with open_store(state_url, spec.project, environment, result.base_dir) as store:
             recorded = store.read()

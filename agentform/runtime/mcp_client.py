@@ -34,7 +34,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-__all__ = ["Connection", "ServerGoneError", "ServerParams", "ToolStartError"]
+__all__ = ["Connection", "ServerGoneError", "ServerParams", "ToolStartError", "resolve_secrets"]
 
 # A server that has not answered the handshake by then is not going to.
 START_TIMEOUT = 30.0
@@ -51,7 +51,7 @@ class ServerGoneError(Exception):
     """The connection to the server ended (the process exited, the HTTP endpoint went away)."""
 
 
-def _resolve_secrets(tool: str, where: str, text: str, secret: Callable[[str], str | None]) -> str:
+def resolve_secrets(tool: str, where: str, text: str, secret: Callable[[str], str | None]) -> str:
     def replace(match: re.Match[str]) -> str:
         value = secret(match.group(1))
         if value is None:
@@ -88,7 +88,7 @@ class ServerParams:
         url = values.get("url")
         raw_command = list(values.get("command") or ())
         headers = {
-            str(k): _resolve_secrets(tool, f"header {k}", str(v), secret)
+            str(k): resolve_secrets(tool, f"header {k}", str(v), secret)
             for k, v in (values.get("headers") or {}).items()
         }
         if url:
@@ -108,7 +108,7 @@ class ServerParams:
             relative_file = not arg.startswith("-") and not Path(arg).is_absolute()
             args.append(str(candidate) if relative_file and candidate.is_file() else arg)
         env = {
-            str(k): _resolve_secrets(tool, f"env {k}", str(v), secret)
+            str(k): resolve_secrets(tool, f"env {k}", str(v), secret)
             for k, v in (values.get("env") or {}).items()
         }
         return cls(tool, command=(program, *args), env=env, cwd=cwd, headers=headers)

@@ -1,4 +1,5 @@
-"""The MCP tools one agent may use: which exist, what the model sees, and calling them safely.
+"""The tools one agent may use (MCP servers' tools, outside A2A agents): which exist, what the
+model sees, and calling them safely.
 
 This module owns :class:`Toolbox`, built by the worker (:mod:`agentform.runtime.worker`) from the
 agent's spec tools as plain values, and :class:`ToolResult`, what a call hands back. A tool call
@@ -6,7 +7,8 @@ never raises: a failure, a timeout, an unknown name or a crashed server becomes 
 ``is_error=True`` that the model reads. Only :meth:`Toolbox.start` raises,
 :class:`ToolStartError`, because an agent whose servers cannot start cannot do its job.
 
-Launching and talking to servers is :mod:`agentform.runtime.mcp_client`'s concern; this module
+Launching and talking to servers is :mod:`agentform.runtime.mcp_client`'s concern, and talking
+to outside agents (tools of type ``a2a``) :mod:`agentform.runtime.remote_agent`'s; this module
 decides names (collisions become ``<tool>__<name>``), ``expose`` filtering, per-tool timeouts, and
 what a crash means given the tool's declared side effects. See ``docs/tools.md``.
 """
@@ -21,13 +23,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import mcp_types as types
 
 from agentform.durations import format_duration, parse_duration
 from agentform.runtime.conversation import ToolSpec
 from agentform.runtime.mcp_client import Connection, ServerGoneError, ServerParams, ToolStartError
+
+if TYPE_CHECKING:
+    from agentform.runtime.remote_agent import RemoteAgent
 
 __all__ = ["IDEMPOTENCY_META_KEY", "ToolResult", "ToolStartError", "Toolbox"]
 
@@ -55,9 +60,10 @@ class _Route:
 
 
 class _Server:
-    """A spec tool: its settings and its current connection, restarted at most one at a time."""
+    """A spec tool: its settings and its current connection, restarted at most one at a time;
+    or, for an a2a tool, the outside agent (``params`` is then None)."""
 
-    def __init__(self, name: str, values: Mapping[str, Any], params: ServerParams) -> None:
+    def __init__(self, name: str, values: Mapping[str, Any], params: ServerParams | None) -> None:
         self.name = name
         self.params = params
         self.side_effects = str(values.get("side_effects") or "unsafe")
@@ -72,6 +78,7 @@ class _Server:
         self.expose = None if expose is None else tuple(str(e) for e in expose)
         self.description = str(values.get("description") or "")
         self.connection: Connection | None = None
+        self.agent: RemoteAgent | None = None
         self.generation = 0
         self.lock = asyncio.Lock()
 
@@ -95,7 +102,7 @@ def _text_of(result: types.CallToolResult) -> str:
 
 
 class Toolbox:
-    """All the MCP tools one agent may use."""
+    """All the tools one agent may use."""
 
     def __init__(
         self,
@@ -130,6 +137,9 @@ class Toolbox:
         try:
             listings: dict[str, list[types.Tool]] = {}
             for name, values in self._values.items():
+                if values.get("a2a"):
+                    listings[name] = [await self._open_agent(name, values)]
+                    continue
                 params = ServerParams.from_values(
                     name, values.get("mcp") or {}, base_dir=self._base_dir, secret=self._secret
                 )
@@ -140,6 +150,17 @@ class Toolbox:
         except BaseException:
             await self.aclose()
             raise
+
+    async def _open_agent(self, name: str, values: Mapping[str, Any]) -> types.Tool:
+        """Resolve an a2a tool's card; the one tool the model sees for it, named after it."""
+        # imported here: the a2a SDK costs start time that agents with only MCP tools need not pay
+        from agentform.runtime.remote_agent import RemoteAgent, input_schema
+
+        server = self._servers[name] = _Server(name, values, None)
+        agent = server.agent = RemoteAgent(name, values["a2a"], secret=self._secret, log=self._log)
+        await agent.open()
+        description = agent.description(server.description)
+        return types.Tool(name=name, description=description, input_schema=input_schema())
 
     def _exposed(self, server: _Server, listed: list[types.Tool]) -> list[types.Tool]:
         if server.expose is None:
@@ -173,6 +194,8 @@ class Toolbox:
         """Stop every stdio server process and end every HTTP session."""
         servers, self._servers, self._routes = list(self._servers.values()), {}, {}
         for server in servers:
+            if server.agent is not None:
+                await server.agent.close()
             if server.connection is not None:
                 await server.connection.close()
                 server.connection = None
@@ -200,6 +223,17 @@ class Toolbox:
             available = ", ".join(sorted(self._routes)) or "none"
             return ToolResult(f"there is no tool {name!r}; available tools: {available}", True, "")
         server = self._servers[route.tool]
+        if server.agent is not None:
+            text = arguments.get("message")
+            if not isinstance(text, str) or not text:
+                return ToolResult(
+                    f"{name} takes one argument, message (a string)", True, route.tool
+                )
+            # the idempotency key is the A2A messageId: a retried call is the same message
+            answer = await server.agent.ask(
+                text, message_id=idempotency_key, timeout=server.timeout, label=name
+            )
+            return ToolResult(answer.text, answer.is_error, server.name)
         # RequestParamsMeta is an open TypedDict (extra_items=Any) that mypy cannot express yet
         meta = cast(types.RequestParamsMeta, {IDEMPOTENCY_META_KEY: idempotency_key})
         try:
@@ -269,6 +303,7 @@ class Toolbox:
             server.generation += 1
             if server.connection is not None:
                 await server.connection.close()
+            assert server.params is not None  # a2a tools have no server to restart
             server.connection = Connection(server.params, self._log)
             try:
                 await server.connection.open()

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentform.durations import Duration
 
 __all__ = [
+    "A2aAgent",
     "Access",
     "Agent",
     "AgentLimits",
@@ -133,18 +134,47 @@ class McpServer(_Model):
     headers: dict[str, str] = Field(default_factory=dict)
 
 
+class A2aAgent(_Model):
+    """An agent outside the project, reached over A2A through its agent card."""
+
+    url: str = Field(
+        description="The agent card's URL, or the agent's base URL (the card is then read from "
+        "/.well-known/agent-card.json)."
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Sent with every request; values may use ${secret.NAME}.",
+    )
+
+
+def _absent(value: Any) -> bool:
+    return value is None
+
+
 class Tool(_Model):
-    """A capability agents may call, served over MCP."""
+    """A capability agents may call: an MCP server's tools, or an outside agent over A2A."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"oneOf": [{"required": ["mcp"]}, {"required": ["a2a"]}]},
+    )
 
     description: str = ""
-    mcp: McpServer
+    # left out of the values when absent, so adding a2a did not change every MCP tool's values
+    mcp: McpServer | None = Field(None, exclude_if=_absent)
+    a2a: A2aAgent | None = Field(
+        None, exclude_if=_absent, description="An outside agent, called with one message."
+    )
     side_effects: Literal["none", "idempotent", "unsafe"] = Field(
         "unsafe",
         description="none: read-only; idempotent: safe to repeat; unsafe: may not be "
         "repeated and needs an approval policy.",
     )
     timeout: Duration | None = None
-    expose: list[str] | None = Field(None, description="Only these MCP tools of the server.")
+    expose: list[str] | None = Field(
+        None, description="Only these MCP tools of the server (not for a2a)."
+    )
 
 
 class Memory(_Model):

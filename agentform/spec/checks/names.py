@@ -1,5 +1,6 @@
-"""Checks on one object at a time: valid names, runtime URLs, MCP endpoints, model settings,
-cron expressions and prompt templates (AF202, AF207, AF209, AF210, AF211, AF213, AF014)."""
+"""Checks on one object at a time: valid names, runtime URLs, MCP endpoints, A2A agents, model
+settings, cron expressions and prompt templates (AF202, AF207, AF209, AF210, AF211, AF213,
+AF014)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from agentform.addresses import KIND_OF_SECTION
 from agentform.names import NAME_PATTERN, did_you_mean, is_valid_name
 from agentform.spec.checks import CheckContext
 from agentform.spec.cron import check_cron
+from agentform.spec.models import McpServer
 from agentform.spec.templates import template_problem
 
 __all__ = ["CHECKS"]
@@ -146,22 +148,49 @@ def check_models(ctx: CheckContext) -> None:
 
 def check_tools(ctx: CheckContext) -> None:
     for name, tool in ctx.spec.tools.items():
-        path = ("tools", name, "mcp")
-        mcp = tool.mcp
-        if (mcp.command is None) == (mcp.url is None):
+        if (tool.mcp is None) == (tool.a2a is None):
             ctx.error(
                 "AF210",
-                f"tool {name!r} needs exactly one of mcp.command and mcp.url",
-                path,
-                hint="command: [prog, args...] starts a stdio server; url: "
-                "http://host/mcp reaches a streamable HTTP server",
+                f"tool {name!r} needs exactly one of mcp and a2a",
+                ("tools", name),
+                hint="mcp: {command: [...]} or {url: ...} serves tools over MCP; a2a: {url: "
+                "https://host/.well-known/agent-card.json} delegates to an outside agent",
             )
-        if mcp.url is not None and _scheme(mcp.url) not in ("http", "https", "secret"):
-            ctx.error("AF213", f"MCP url of tool {name!r} must be http(s)", (*path, "url"))
-        if mcp.url is not None and (mcp.env or mcp.cwd):
-            ctx.error("AF210", f"tool {name!r}: env and cwd apply only to a command", path)
-        if mcp.command is not None and mcp.headers:
-            ctx.error("AF210", f"tool {name!r}: headers apply only to a url", path)
+        if tool.a2a is not None:
+            _check_a2a(ctx, name, tool.a2a.url, tool.expose is not None)
+        if tool.mcp is not None:
+            _check_mcp(ctx, name, tool.mcp)
+
+
+def _check_a2a(ctx: CheckContext, name: str, url: str, exposes: bool) -> None:
+    path = ("tools", name, "a2a")
+    if _scheme(url) not in ("http", "https", "secret"):
+        ctx.error("AF213", f"A2A url of tool {name!r} must be http(s)", (*path, "url"))
+    if exposes:
+        ctx.error(
+            "AF210",
+            f"tool {name!r}: expose applies only to mcp tools",
+            ("tools", name, "expose"),
+            hint="an a2a tool is one tool taking a message; remove expose",
+        )
+
+
+def _check_mcp(ctx: CheckContext, name: str, mcp: McpServer) -> None:
+    path = ("tools", name, "mcp")
+    if (mcp.command is None) == (mcp.url is None):
+        ctx.error(
+            "AF210",
+            f"tool {name!r} needs exactly one of mcp.command and mcp.url",
+            path,
+            hint="command: [prog, args...] starts a stdio server; url: "
+            "http://host/mcp reaches a streamable HTTP server",
+        )
+    if mcp.url is not None and _scheme(mcp.url) not in ("http", "https", "secret"):
+        ctx.error("AF213", f"MCP url of tool {name!r} must be http(s)", (*path, "url"))
+    if mcp.url is not None and (mcp.env or mcp.cwd):
+        ctx.error("AF210", f"tool {name!r}: env and cwd apply only to a command", path)
+    if mcp.command is not None and mcp.headers:
+        ctx.error("AF210", f"tool {name!r}: headers apply only to a url", path)
 
 
 def check_schedules(ctx: CheckContext) -> None:
