@@ -38,6 +38,8 @@ from agentform.runtime.delegation import (
     resume_parent,
     submit_child,
 )
+from agentform.runtime.leases import Leases
+from agentform.runtime.locking import LockedTools
 from agentform.runtime.loop import AgentLoop, Limits
 from agentform.runtime.store import RuntimeStore, StepRecord, TaskRecord, TaskStatus
 from agentform.runtime.worker_config import WorkerConfig
@@ -122,10 +124,14 @@ class Worker:
         self.nc = await connect(config.bus_url, name=self.id)
         try:
             await toolbox.start()
+            tools: Any = toolbox
+            if any(t.get("lock") for t in config.tools.values()):
+                leases = Leases(self.nc.jetstream(), config.layout.project)
+                tools = LockedTools(toolbox, config.tools, lambda: leases)
             loop = AgentLoop(
                 store=store,
                 model=model,
-                tools=toolbox,
+                tools=tools,
                 instructions=str(config.agent_values.get("instructions") or ""),
                 limits=Limits.from_values(config.agent_values.get("limits") or {}),
                 notify=self._notify,

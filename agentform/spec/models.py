@@ -175,6 +175,13 @@ class Tool(_Model):
     expose: list[str] | None = Field(
         None, description="Only these MCP tools of the server (not for a2a)."
     )
+    lock: str | None = Field(
+        None,
+        exclude_if=_absent,
+        description="Calls that render the same lock name run one at a time, across every agent"
+        " and replica (a lease in JetStream KV, freed if its holder dies): a template over the"
+        " call's arguments, e.g. 'order-{{ arguments.order_id }}'.",
+    )
 
 
 class Memory(_Model):

@@ -222,6 +222,15 @@ def check_schedules(ctx: CheckContext) -> None:
 
 
 def check_templates(ctx: CheckContext) -> None:
+    for name, tool in ctx.spec.tools.items():
+        problem = template_problem(tool.lock) if tool.lock else None
+        if problem:
+            ctx.error(
+                "AF209",
+                f"the lock of tool {name!r} is not a valid template: {problem}",
+                ("tools", name, "lock"),
+                hint="a lock names what one call at a time may touch: order-{{ arguments.id }}",
+            )
     for name, agent in ctx.spec.agents.items():
         if "{" in agent.instructions:
             problem = template_problem(agent.instructions)
