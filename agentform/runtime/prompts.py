@@ -13,7 +13,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from jinja2 import ChainableUndefined, TemplateError
+from jinja2 import ChainableUndefined, Template, TemplateError
 from jinja2.exceptions import SecurityError
 
 from agentform.expressions import SafeEnvironment
@@ -44,13 +44,18 @@ def _environment() -> SafeEnvironment:
     return env
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled(template: str) -> Template:
+    # compiling is a thousand times dearer than rendering: an agent has one template
+    return _environment().from_string(template)
+
+
 def render_instructions(template: str, inputs: Mapping[str, Any]) -> str:
     """Render ``template`` with ``inputs``; raise :class:`PromptError` naming what is missing."""
     if "{{" not in template and "{%" not in template:
         return template
-    env = _environment()
     try:
-        compiled = env.from_string(template)
+        compiled = _compiled(template)
     except TemplateError as exc:
         raise PromptError(f"the agent's instructions are not a valid template: {exc}") from exc
     _Missing.missing = []

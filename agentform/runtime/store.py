@@ -27,7 +27,18 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, Table, Update, func, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Insert,
+    String,
+    Table,
+    Update,
+    bindparam,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -53,6 +64,53 @@ from agentform.runtime.store_tables import (
     utc,
 )
 
+
+def _blocking_query() -> Any:
+    # built once: statement construction costs more than running it
+    me = tasks_table.alias("me")
+    mine: Any = bindparam("me", type_=String())
+    return (
+        select(tasks_table)
+        .join(
+            me,
+            (me.c.id == mine)
+            & (tasks_table.c.agent == me.c.agent)
+            & (tasks_table.c.context_id == me.c.context_id),
+        )
+        .where(
+            tasks_table.c.id != mine,
+            tasks_table.c.status.not_in(TERMINAL_VALUES),
+            (tasks_table.c.created_at < me.c.created_at)
+            | ((tasks_table.c.created_at == me.c.created_at) & (tasks_table.c.id < mine)),
+        )
+        .order_by(tasks_table.c.created_at, tasks_table.c.id)
+        .limit(1)
+    )
+
+
+_BLOCKING = _blocking_query()
+_ADD_TOKENS = (
+    update(tasks_table)
+    .where(tasks_table.c.id == bindparam("tid"))
+    .values(
+        input_tokens=tasks_table.c.input_tokens + bindparam("tin"),
+        output_tokens=tasks_table.c.output_tokens + bindparam("tout"),
+        updated_at=bindparam("at"),
+    )
+)
+# the one write every task starts with, built once too
+_START = (
+    update(tasks_table)
+    .where(tasks_table.c.id == bindparam("tid"), tasks_table.c.status.not_in(TERMINAL_VALUES))
+    .values(
+        status=TaskStatus.WORKING.value,
+        attempts=tasks_table.c.attempts + 1,
+        worker=bindparam("by"),
+        updated_at=bindparam("at"),
+    )
+    .returning(tasks_table)
+)
+
 __all__ = ["TERMINAL", "RuntimeStore", "StepRecord", "StoreError", "TaskRecord", "TaskStatus"]
 
 
@@ -72,6 +130,13 @@ class RuntimeStore:
             ) from None
         self._insert = (
             postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
+        )
+        # the statements of every step, built once (building costs more than running them)
+        columns = ("task_id", "seq", "kind", "data", "input_tokens", "output_tokens")
+        self._step_insert = (
+            self._insert_new(steps_table, ["task_id", "seq"])
+            .values({c: bindparam(c) for c in (*columns, "latency_ms", "created_at")})
+            .returning(steps_table)
         )
 
     def close(self) -> None:
@@ -169,26 +234,8 @@ class RuntimeStore:
         A conversation's messages are handled one at a time, in the order they were accepted:
         ``id`` may start once this returns None.
         """
-        me = tasks_table.alias("me")
-        query = (
-            select(tasks_table)
-            .join(
-                me,
-                (me.c.id == id)
-                & (tasks_table.c.agent == me.c.agent)
-                & (tasks_table.c.context_id == me.c.context_id),
-            )
-            .where(
-                tasks_table.c.id != id,
-                tasks_table.c.status.not_in([s.value for s in TERMINAL]),
-                (tasks_table.c.created_at < me.c.created_at)
-                | ((tasks_table.c.created_at == me.c.created_at) & (tasks_table.c.id < id)),
-            )
-            .order_by(tasks_table.c.created_at, tasks_table.c.id)
-            .limit(1)
-        )
         with self._begin(read=True) as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_BLOCKING, {"me": id}).first()
         return None if row is None else task_from_row(row)
 
     def open_children(self, *, limit: int = 1000) -> list[TaskRecord]:
@@ -209,16 +256,7 @@ class RuntimeStore:
     def start_attempt(self, id: str, worker: str) -> TaskRecord | None:
         """Mark the task working for ``worker`` and count the attempt; None if terminal/unknown."""
         with self._begin() as conn:
-            row = conn.execute(
-                self._task_update(id)
-                .values(
-                    status=TaskStatus.WORKING.value,
-                    attempts=tasks_table.c.attempts + 1,
-                    worker=worker,
-                    updated_at=_now(),
-                )
-                .returning(tasks_table)
-            ).first()
+            row = conn.execute(_START, {"tid": id, "by": worker, "at": _now()}).first()
         return None if row is None else task_from_row(row)
 
     def finish_task(
@@ -331,9 +369,7 @@ class RuntimeStore:
             "latency_ms": latency_ms,
             "created_at": _now(),
         }
-        row = conn.execute(
-            self._insert_new(steps_table, ["task_id", "seq"]).values(values).returning(steps_table)
-        ).first()
+        row = conn.execute(self._step_insert, values).first()
         if row is None:
             existing = step_from_row(
                 conn.execute(
@@ -349,13 +385,13 @@ class RuntimeStore:
                 )
             return existing
         totals = conn.execute(
-            update(tasks_table)
-            .where(tasks_table.c.id == task_id)
-            .values(
-                input_tokens=tasks_table.c.input_tokens + input_tokens,
-                output_tokens=tasks_table.c.output_tokens + output_tokens,
-                updated_at=values["created_at"],
-            )
+            _ADD_TOKENS,
+            {
+                "tid": task_id,
+                "tin": input_tokens,
+                "tout": output_tokens,
+                "at": values["created_at"],
+            },
         )
         if totals.rowcount != 1:
             raise StoreError(f"no task {task_id} to record step {seq} for; create it first")
