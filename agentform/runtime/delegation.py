@@ -43,8 +43,9 @@ __all__ = [
 DEFAULT_MAX_DEPTH = 5
 DEFAULT_CHILD_TIMEOUT = 600.0  # seconds, for delegates without a timeout of their own
 
-# submit(child id, agent, message, context id, parent id)
-Submit = Callable[[str, str, str, str, str], Awaitable[None]]
+# submit(child id, agent, message, context id, parent id, inputs): the child inherits the
+# parent's inputs (who the customer is), as it shares its conversation
+Submit = Callable[[str, str, str, str, str, Mapping[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,15 +103,24 @@ async def submit_child(
     message: str,
     context_id: str,
     parent: str,
+    inputs: Mapping[str, Any],
 ) -> None:
     """Record and publish a child task; doing it again is harmless (same id)."""
-    task, _ = await asyncio.to_thread(
+    task, created = await asyncio.to_thread(
         lambda: store.create_task(
-            id=child, agent=agent, input=message, context_id=context_id, parent_id=parent
+            id=child,
+            agent=agent,
+            input=message,
+            context_id=context_id,
+            parent_id=parent,
+            inputs=inputs,
         )
     )
-    if task.status not in TERMINAL:
-        await publish_task(js, layout, TaskMessage(child, agent, message, context_id, {}, parent))
+    # publish when new, or when it was recorded but may never have been queued (a crash between
+    # the two); a duplicate publish within the stream's window is dropped by its message id
+    if created or (task.status is TaskStatus.SUBMITTED and task.attempts == 0):
+        message_ = TaskMessage(child, agent, message, context_id, dict(inputs), parent)
+        await publish_task(js, layout, message_)
 
 
 async def resume_parent(

@@ -268,7 +268,9 @@ class AgentLoop:
                 recorded = data
             child = str(recorded["child"])
             if self.delegates.submit is not None:
-                await self.delegates.submit(child, call.name, message, task.context_id, task.id)
+                await self.delegates.submit(
+                    child, call.name, message, task.context_id, task.id, task.inputs
+                )
         waiting = []
         for call in [c for c in calls if c in progress.pending]:
             child = str(progress.called[call.id]["child"])

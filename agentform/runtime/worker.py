@@ -340,11 +340,25 @@ class Worker:
         await msg.ack()
 
     async def _submit_child(
-        self, child: str, agent: str, message: str, context_id: str, parent: str
+        self,
+        child: str,
+        agent: str,
+        message: str,
+        context_id: str,
+        parent: str,
+        inputs: Mapping[str, Any],
     ) -> None:
         assert self.nc is not None and self.store is not None
         await submit_child(
-            self.nc.jetstream(), self.layout, self.store, child, agent, message, context_id, parent
+            self.nc.jetstream(),
+            self.layout,
+            self.store,
+            child,
+            agent,
+            message,
+            context_id,
+            parent,
+            inputs,
         )
 
     async def _wake_parent(self, task: TaskRecord) -> None:

@@ -109,6 +109,8 @@ WALKS: dict[str, list[tuple[str, str, str]]] = {
         ("user", "I forgot my password", "call:search_kb"),
         ("tool", "kb-101: reset", "reply:Forgot password"),
         ("user", "do you sell cake?", "reply:couldn't find an answer"),
+        ("user", "where is my invoice?", "call:billing"),
+        ("tool", "All your invoices are under Settings > Billing > Invoices", "reply:All your"),
     ],
 }
 

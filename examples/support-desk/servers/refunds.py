@@ -9,12 +9,14 @@ Refunds move money, so the call is guarded twice: the spec declares the tool
 de-duplicates calls by ``idempotency_key``: repeating a call with the same key returns the first
 refund instead of paying twice. That de-duplication lives in this process's memory and is lost on
 restart, which is exactly why agentform must never silently repeat a call whose outcome it does
-not know.
+not know. With ``REFUNDS_LEDGER`` set, every refund paid out is also appended to that file.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import os
 from dataclasses import asdict, dataclass
 
 from mcp.server.mcpserver import MCPServer
@@ -85,6 +87,10 @@ def issue_refund(
         raise ToolError(f"order {order_id} has only {left} {currency} left to refund")
     refund = Refund(f"rf-{next(_ids):05d}", order_id, amount, currency, reason)
     _refunds[idempotency_key] = refund
+    ledger = os.environ.get("REFUNDS_LEDGER")
+    if ledger:  # every refund paid out, one JSON line each: what an auditor would reconcile
+        with open(ledger, "a", encoding="utf-8") as out:
+            out.write(json.dumps({**asdict(refund), "idempotency_key": idempotency_key}) + "\n")
     return {**asdict(refund), "duplicate": False}
 
 
