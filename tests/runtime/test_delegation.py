@@ -12,6 +12,7 @@ import itertools
 import os
 import shutil
 import signal
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     directory = tmp_path_factory.mktemp("team")
     with open_project(directory) as project:
-        models = ("boss", "helper", "slowpoke", "loop", "stray", "sleepy", "one", "two", "three")
+        models = (
+            *("boss", "helper", "slowpoke", "loop", "stray", "sleepy", "one", "two", "three"),
+            *("brisk", "ping", "pong"),
+        )
         spec = {
             "models": {m: {"provider": "scripted", "script": f"scripts/{m}.yaml"} for m in models},
             "agents": {
@@ -49,6 +53,19 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
                 },
                 "four": {"model": "helper", "instructions": "The end."},
                 "queued": {"model": "sleepy", "instructions": "One by one.", "replicas": 2},
+                "busy": {"model": "brisk", "instructions": "In order.", "replicas": 3},
+                "ping": {
+                    "model": "ping",
+                    "instructions": "Ask pong.",
+                    "delegates": ["pong"],
+                    "limits": {"max_depth": 4},
+                },
+                "pong": {
+                    "model": "pong",
+                    "instructions": "Ask ping.",
+                    "delegates": ["ping"],
+                    "limits": {"max_depth": 4},
+                },
                 "picky": {
                     "model": "sleepy",
                     "instructions": "One at a time.",
@@ -113,6 +130,15 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
                 for name, after in (("one", "two"), ("two", "three"), ("three", "four"))
             },
             "sleepy": [{"delay": "1s", "reply": "handled {{ user }}"}],
+            "brisk": [{"delay": "150ms", "reply": "handled {{ user }}"}],
+            "ping": [
+                {"match": {"tool_result": "."}, "reply": "ping got: {{ tool_result }}"},
+                {"call": {"tool": "pong", "arguments": {"message": "pong, please"}}},
+            ],
+            "pong": [
+                {"match": {"tool_result": "."}, "reply": "pong got: {{ tool_result }}"},
+                {"call": {"tool": "ping", "arguments": {"message": "ping, please"}}},
+            ],
             "stray": [
                 {"match": {"tool_result": "."}, "reply": "told: {{ tool_result }}"},
                 {"call": {"tool": "boss", "arguments": {"message": "let me in"}}},
@@ -123,6 +149,9 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
         for agent in ("boss", "helper", "aide", "slowpoke", "looper", "stray", "one", "four"):
             project.wait_ready(agent)
         project.wait_ready("queued", 2)
+        project.wait_ready("busy", 3)
+        project.wait_ready("ping")
+        project.wait_ready("pong")
         project.wait_ready("picky", 2)
         yield project
 
@@ -271,3 +300,34 @@ def test_research_crew_runs_end_to_end_with_fan_out(tmp_path: Path) -> None:
         )
         shown = project.cli("tasks", "show", lead["id"])
         assert shown.returncode == 0 and "tree" in shown.stdout and "reviewer" in shown.stdout
+
+
+def test_an_a_b_a_wait_cycle_fails_fast_instead_of_hanging(team: Project) -> None:
+    started = time.monotonic()
+    task = team.wait_task(team.submit("ping", "go")["id"], timeout=30)
+    assert time.monotonic() - started < 10
+    (pong,) = _children(team, task["id"])
+    (ping_again,) = _children(team, pong["id"])
+    # the second ping would wait for the first (same conversation), which waits for it
+    assert ping_again["status"] == "failed" and "deadlock avoided" in ping_again["error"]
+    assert pong["status"] == "completed" and "did not answer" in pong["result"]
+    assert task["status"] == "completed" and task["result"].startswith("ping got: pong got:")
+
+
+def test_twenty_interleaved_conversations_each_in_order_on_three_replicas(team: Project) -> None:
+    contexts = [f"conv-{n}-{uuid.uuid4().hex[:6]}" for n in range(20)]
+    ids: dict[str, list[str]] = {c: [] for c in contexts}
+    for turn in range(3):  # interleaved: turn 0 of every conversation, then turn 1, ...
+        for context in contexts:
+            body = {"agent": "busy", "input": f"{context}#{turn}", "context_id": context}
+            ids[context].append(team.client.request("POST", "/v1/tasks", body=body)["id"])
+    spans = []
+    for context, task_ids in ids.items():
+        tasks = [team.wait_task(i, timeout=60) for i in task_ids]
+        assert [t["result"] for t in tasks] == [f"handled {context}#{n}" for n in range(3)]
+        for earlier, later in itertools.pairwise(tasks):
+            began = next(s for s in later["steps"] if s["kind"] == "start")["created_at"]
+            assert began >= earlier["finished_at"], f"{context} overlapped"
+        spans += [(t["created_at"], t["finished_at"], t["worker"]) for t in tasks]
+    # and the conversations really ran side by side, on all three replicas
+    assert len({worker for _, _, worker in spans}) == 3
