@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, Table, delete, insert, or_, select, text, update
+from sqlalchemy import Engine, Table, bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -180,12 +180,7 @@ class StateStore:
         now = datetime.now(UTC)
         try:
             with self._engine.begin() as conn:
-                head = conn.execute(
-                    select(state_table.c.serial, state_table.c.lineage, state_table.c.body)
-                    .where(*self._where(state_table))
-                    .order_by(state_table.c.serial.desc())
-                    .limit(1)
-                ).one_or_none()
+                head = conn.execute(_HEAD, self._key).one_or_none()
                 latest = 0 if head is None else int(head.serial)
                 if latest != expected_serial:
                     raise StateConflict(expected_serial, latest)
@@ -199,15 +194,16 @@ class StateStore:
                 self._write_rows(conn, snapshot, changed if rows_hold_head else None)
                 body = snapshot.model_copy(update={"version": ROW_LAYOUT, "resources": {}})
                 conn.execute(
-                    insert(state_table).values(
-                        project=self.project,
-                        environment=self.environment,
-                        serial=snapshot.serial,
-                        lineage=snapshot.lineage,
-                        written_at=now,
-                        summary=snapshot.summary(),
-                        body=body.model_dump_json(),
-                    )
+                    insert(state_table),
+                    {
+                        "project": self.project,
+                        "environment": self.environment,
+                        "serial": snapshot.serial,
+                        "lineage": snapshot.lineage,
+                        "written_at": now,
+                        "summary": snapshot.summary(),
+                        "body": body.model_dump_json(),
+                    },
                 )
                 if self._held is not None:
                     # a holder that keeps writing keeps its lock: the expiry only frees locks
@@ -359,6 +355,10 @@ class StateStore:
     def _rows(self) -> Any:
         return select(state_table).where(*self._where(state_table))
 
+    @property
+    def _key(self) -> dict[str, str]:
+        return {"b_project": self.project, "b_environment": self.environment}
+
     def _where(self, table: Table) -> tuple[Any, ...]:
         return (table.c.project == self.project, table.c.environment == self.environment)
 
@@ -371,12 +371,11 @@ class StateStore:
         layout-1 serial finds none, so it writes every resource once).
         """
         table, serial = resource_table, snapshot.serial
-        query = select(table.c.address, table.c.body).where(
-            *self._where(table), table.c.serial_to.is_(None)
-        )
-        if changed is not None:
-            query = query.where(table.c.address.in_(sorted(changed)))
-        current = {r.address: r.body for r in conn.execute(query)}
+        if changed is None:
+            rows = conn.execute(_OPEN_ROWS, self._key)
+        else:
+            rows = conn.execute(_OPEN_ROWS_OF, {**self._key, "addresses": sorted(changed)})
+        current = {r.address: r.body for r in rows}
         candidates = set(snapshot.resources) | set(current) if changed is None else set(changed)
         closing: list[str] = []
         opening: list[dict[str, Any]] = []
@@ -399,12 +398,7 @@ class StateStore:
                     }
                 )
         for chunk in _chunks(closing, 500):
-            conn.execute(
-                update(table)
-                .where(*self._where(table), table.c.serial_to.is_(None))
-                .where(table.c.address.in_(chunk))
-                .values(serial_to=serial)
-            )
+            conn.execute(_CLOSE_ROWS, {**self._key, "addresses": chunk, "b_serial": serial})
         if opening:
             conn.execute(insert(table), opening)
 
@@ -441,6 +435,32 @@ class StateStore:
                 row.serial, f"the body is for {snapshot.project}/{snapshot.environment}"
             )
         return snapshot
+
+
+# the statements of every write, built once with bound parameters: building a statement costs
+# more than running it, and apply writes hundreds of serials
+_P: Any = bindparam("b_project")
+_E: Any = bindparam("b_environment")
+_HEAD = (
+    select(state_table.c.serial, state_table.c.lineage, state_table.c.body)
+    .where(state_table.c.project == _P, state_table.c.environment == _E)
+    .order_by(state_table.c.serial.desc())
+    .limit(1)
+)
+_OPEN = (
+    resource_table.c.project == _P,
+    resource_table.c.environment == _E,
+    resource_table.c.serial_to.is_(None),
+)
+_OPEN_ROWS = select(resource_table.c.address, resource_table.c.body).where(*_OPEN)
+_OPEN_ROWS_OF = _OPEN_ROWS.where(
+    resource_table.c.address.in_(bindparam("addresses", expanding=True))
+)
+_CLOSE_ROWS = (
+    update(resource_table)
+    .where(*_OPEN, resource_table.c.address.in_(bindparam("addresses", expanding=True)))
+    .values(serial_to=bindparam("b_serial"))
+)
 
 
 def _layout(body: str) -> int:
