@@ -190,16 +190,7 @@ class EngineClient:
         params: Mapping[str, Any] | None = None,
         timeout: float = 60.0,
     ) -> httpx2.Response:
-        info = self._info()
-        if info is None:
-            raise EngineUnavailable(
-                f"no engine runs for this project ({self.dir}); 'agentform apply' or"
-                " 'agentform engine start' starts it"
-            )
-        try:
-            token = (self.dir / "engine.token").read_text().strip()
-        except OSError as exc:
-            raise EngineUnavailable(f"cannot read the engine's token: {exc}") from exc
+        info, token = self._address()
         try:
             response = httpx2.request(
                 method,
@@ -219,12 +210,23 @@ class EngineClient:
             raise EngineRequestError(message, response.status_code)
         return response
 
-    def events(self, task_id: str, timeout: float | None = None) -> Iterator[dict[str, Any]]:
-        """The task's steps as they are recorded, ending with its final status."""
+    def _address(self) -> tuple[dict[str, Any], str]:
+        """The running engine's info and token, or :class:`EngineUnavailable` saying why not."""
         info = self._info()
         if info is None:
-            raise EngineUnavailable(f"no engine runs for this project ({self.dir})")
-        token = (self.dir / "engine.token").read_text().strip()
+            raise EngineUnavailable(
+                f"no engine runs for this project ({self.dir}); 'agentform apply' or"
+                " 'agentform engine start' starts it"
+            )
+        try:
+            token = (self.dir / "engine.token").read_text().strip()
+        except OSError as exc:
+            raise EngineUnavailable(f"cannot read the engine's token: {exc}") from exc
+        return info, token
+
+    def events(self, task_id: str, timeout: float | None = None) -> Iterator[dict[str, Any]]:
+        """The task's steps as they are recorded, ending with its final status."""
+        info, token = self._address()
         try:
             with httpx2.stream(
                 "GET",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from jinja2 import TemplateError
 
@@ -23,30 +23,11 @@ from agentform.durations import parse_duration
 from agentform.expressions import safe_environment
 from agentform.runtime.conversation import ToolSpec
 from agentform.runtime.leases import LeaseBusy, Leases
+from agentform.runtime.loop import ToolboxLike, ToolResultLike
 
 __all__ = ["LockedTools"]
 
 LEASE_TTL = 10.0
-
-
-class _Result(Protocol):
-    @property
-    def content(self) -> str: ...
-
-    @property
-    def is_error(self) -> bool: ...
-
-
-class _Toolbox(Protocol):
-    def specs(self) -> list[ToolSpec]: ...
-
-    def side_effects(self, name: str) -> str: ...
-
-    def owner(self, name: str) -> str | None: ...
-
-    async def call(
-        self, name: str, arguments: Mapping[str, Any], *, idempotency_key: str
-    ) -> _Result: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +41,7 @@ class LockedTools:
 
     def __init__(
         self,
-        inner: _Toolbox,
+        inner: ToolboxLike,
         tools: Mapping[str, Mapping[str, Any]],
         leases: Callable[[], Leases | None],
     ) -> None:
@@ -79,7 +60,7 @@ class LockedTools:
 
     async def call(
         self, name: str, arguments: Mapping[str, Any], *, idempotency_key: str
-    ) -> _Result:
+    ) -> ToolResultLike:
         owner = self.inner.owner(name)
         values = self.tools.get(owner or "") or {}
         template = values.get("lock")
