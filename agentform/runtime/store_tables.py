@@ -21,9 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -38,10 +36,10 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
-    event,
-    text,
 )
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import URL, make_url
+
+from agentform.database import create_schema, tune_sqlite, utc
 
 __all__ = [
     "READ_ONLY",
@@ -144,11 +142,6 @@ def release(engine: Engine) -> None:
     engine.dispose()
 
 
-def utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything stored is UTC
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _normalise(url: str) -> URL:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
@@ -172,34 +165,15 @@ def _create(url: URL) -> Engine:
     if url.get_backend_name() == "sqlite":
         Path(url.database or "").parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
-        _sqlite_pragmas(engine)
+        tune_sqlite(engine, busy_timeout=BUSY_TIMEOUT_S, read_only_option=READ_ONLY)
     else:
         engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
     try:
-        with engine.begin() as conn:
-            if engine.dialect.name == "postgresql":
-                # two workers starting at once must not both create the tables
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_KEY})
-            metadata.create_all(conn)
+        create_schema(engine, metadata, _SCHEMA_KEY)
     except BaseException:
         engine.dispose()
         raise
     return engine
-
-
-def _sqlite_pragmas(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # SQLAlchemy emits BEGIN itself (below); the driver must not open transactions
-        dbapi_connection.isolation_level = None
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
-        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-        dbapi_connection.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        read_only = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _forget_after_fork() -> None:

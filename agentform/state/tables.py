@@ -9,9 +9,7 @@ tables. Called by :mod:`agentform.state.store`, the only user of these tables.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -24,12 +22,11 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
-    event,
-    text,
 )
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from agentform.database import create_schema, tune_sqlite, utc
 from agentform.state.lock import advisory_key
 from agentform.state.snapshot import StateError
 
@@ -95,17 +92,13 @@ def connect(url: str | None, base_dir: str | Path) -> Engine:
         engine = create_engine(parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True)
     elif backend == "sqlite":
         engine = create_engine(parsed)
-        _begin_immediate(engine)
+        tune_sqlite(engine)
     else:
         raise StateError(
             f"unsupported state URL {shown}: use sqlite:///PATH or postgresql://USER@HOST/DATABASE"
         )
     try:
-        with engine.begin() as conn:
-            if engine.dialect.name == "postgresql":
-                # two first runs at once must not both create the tables
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_KEY})
-            _metadata.create_all(conn)
+        create_schema(engine, _metadata, _SCHEMA_KEY)
     except OperationalError as exc:
         engine.dispose()
         raise StateError(
@@ -113,25 +106,3 @@ def connect(url: str | None, base_dir: str | Path) -> Engine:
             "the database is reachable; retrying helps if it was starting up"
         ) from None
     return engine
-
-
-def _begin_immediate(engine: Engine) -> None:
-    """Make SQLite take its write lock at BEGIN, so two writers queue instead of deadlocking."""
-
-    @event.listens_for(engine, "connect")
-    def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        # write-ahead log: readers never block the writer, and a commit appends instead of
-        # rewriting; NORMAL sync keeps every committed serial across a killed process (the
-        # case apply guards against) while not waiting for the disk on every commit
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
-        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-
-    @event.listens_for(engine, "begin")
-    def _immediate(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything stored is UTC
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,65 @@
+"""What agentform's two SQL databases share: SQLite tuned for several writers, schema creation
+that two first runs cannot race, and UTC times.
+
+The recorded state (:mod:`agentform.state.tables`) and the runtime store
+(:mod:`agentform.runtime.store_tables`) are different databases owned by different layers (which
+may not import each other), but both run on SQLite by default with several writers at once and
+on PostgreSQL for teams. This module owns the rules they have in common:
+
+* SQLite in write-ahead-log mode (readers never block the writer, a commit appends instead of
+  rewriting) with ``synchronous=NORMAL`` (every committed transaction survives a killed process,
+  which is the crash both guard against, without waiting for the disk on every commit), and
+  ``BEGIN IMMEDIATE`` for writing transactions, so two writers queue at BEGIN instead of
+  deadlocking when both try to upgrade a read lock;
+* tables created under a PostgreSQL advisory transaction lock;
+* naive datetimes from SQLite read back as UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, event, text
+from sqlalchemy.engine import Connection
+
+__all__ = ["create_schema", "tune_sqlite", "utc"]
+
+
+def tune_sqlite(
+    engine: Engine, *, busy_timeout: float | None = None, read_only_option: str | None = None
+) -> None:
+    """Set the pragmas and transaction mode on every connection of a SQLite ``engine``.
+
+    ``busy_timeout`` (seconds) makes a writer wait for the lock instead of failing at once;
+    transactions whose connection carries the execution option ``read_only_option`` begin with a
+    plain ``BEGIN`` (they never write, so they need not queue behind writers).
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # SQLAlchemy emits BEGIN itself (below): the driver must not open transactions
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+        if busy_timeout is not None:
+            dbapi_connection.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        reading = read_only_option and conn.get_execution_options().get(read_only_option, False)
+        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+
+
+def create_schema(engine: Engine, metadata: MetaData, lock_key: int) -> None:
+    """Create the tables that are missing; on PostgreSQL under an advisory lock, so two first
+    runs at once do not both try."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key})
+        metadata.create_all(conn)
+
+
+def utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything stored is UTC
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
