@@ -41,10 +41,11 @@ class TaskStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELED = "canceled"
+    REJECTED = "rejected"  # refused without being worked on (e.g. a busy conversation)
 
 
 TERMINAL: frozenset[TaskStatus] = frozenset(
-    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELED}
+    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELED, TaskStatus.REJECTED}
 )
 TERMINAL_VALUES = sorted(s.value for s in TERMINAL)
 

@@ -291,7 +291,8 @@ class Worker:
         try:
             while blocker is not None:
                 reason = None
-                if await self._is_ancestor(store, blocker.id, message.parent_id):
+                blocker_is_ancestor = await self._is_ancestor(store, blocker.id, message.parent_id)
+                if blocker_is_ancestor:
                     reason = (
                         f"deadlock avoided: this task would wait for task {blocker.id} of its own"
                         f" conversation, which is its ancestor and waits for it (a delegation"
@@ -303,7 +304,8 @@ class Worker:
                         f" {blocker.id}; send again when it has answered"
                     )
                 if reason is not None:
-                    await self._refuse(msg, message, store, reason)
+                    status = TaskStatus.FAILED if blocker_is_ancestor else TaskStatus.REJECTED
+                    await self._refuse(msg, message, store, reason, status)
                     return False
                 if self.stopping.is_set():
                     return False  # not acked: redelivered to the next worker
@@ -324,16 +326,20 @@ class Worker:
         return False
 
     async def _refuse(
-        self, msg: Msg, message: TaskMessage, store: RuntimeStore, reason: str
+        self,
+        msg: Msg,
+        message: TaskMessage,
+        store: RuntimeStore,
+        reason: str,
+        status: TaskStatus,
     ) -> None:
         changed = await asyncio.to_thread(
-            lambda: store.finish_task(message.id, TaskStatus.FAILED, error=reason)
+            lambda: store.finish_task(message.id, status, error=reason)
         )
         if changed:
             log.warning("task %s: %s", message.id, reason)
-            await self._announce(
-                message.id, {"kind": "status", "status": "failed", "error": reason}
-            )
+            event = {"kind": "status", "status": str(status), "error": reason}
+            await self._announce(message.id, event)
             ended = await asyncio.to_thread(store.get_task, message.id)
             if ended is not None:
                 await self._wake_parent(ended)

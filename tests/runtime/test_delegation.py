@@ -247,7 +247,7 @@ def test_an_agent_can_reject_a_busy_conversation(team: Project) -> None:
     )
     assert team.wait_task(first)["status"] == "completed"
     refused = team.wait_task(second)
-    assert refused["status"] == "failed" and refused["error"].startswith("rejected:")
+    assert refused["status"] == "rejected" and refused["error"].startswith("rejected:")
 
 
 def test_delegation_outside_the_declared_edges_is_refused_and_recorded(team: Project) -> None:

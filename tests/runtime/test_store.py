@@ -240,6 +240,7 @@ def test_counts_every_status(store: RuntimeStore) -> None:
         "completed": 0,
         "failed": 1,
         "canceled": 0,
+        "rejected": 0,
     }
 
 

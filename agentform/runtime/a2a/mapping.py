@@ -44,6 +44,7 @@ STATES: dict[Status, TaskState] = {
     Status.COMPLETED: TaskState.TASK_STATE_COMPLETED,
     Status.FAILED: TaskState.TASK_STATE_FAILED,
     Status.CANCELED: TaskState.TASK_STATE_CANCELED,
+    Status.REJECTED: TaskState.TASK_STATE_REJECTED,
 }
 BY_STATE = {state: status for status, state in STATES.items()}
 
