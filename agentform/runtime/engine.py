@@ -35,20 +35,17 @@ from typing import IO, Any
 
 from nats.aio.client import Client as NATS
 
-from agentform.runtime import bus
+from agentform.runtime import bus, health
 from agentform.runtime.a2a import A2AHost
 from agentform.runtime.bus import BusLayout, TaskMessage
-from agentform.runtime.delegation import DEFAULT_CHILD_TIMEOUT, resume_parent
 from agentform.runtime.natsd import NatsServer, free_port, stop_orphan
-from agentform.runtime.store import RuntimeStore, TaskRecord, TaskStatus
+from agentform.runtime.store import RuntimeStore, TaskRecord
 from agentform.runtime.supervisor import AgentGroup
 from agentform.runtime.worker_config import WorkerConfig
 
 __all__ = ["Engine", "EngineError", "EngineFiles"]
 
 log = logging.getLogger("agentform.engine")
-STALE_HEARTBEAT = 10.0  # seconds without a heartbeat before a worker counts as hung
-DEFAULT_STALL = 300.0  # seconds without progress on a task, for agents without a timeout
 
 
 class EngineError(Exception):
@@ -253,7 +250,7 @@ class Engine:
         await group.reconcile()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            await self._check_heartbeats()
+            await health.check_heartbeats(self)
             if group.running() >= 1:
                 return
             current = [r for r in group.members if r.config_hash == group.config.config_hash]
@@ -359,7 +356,9 @@ class Engine:
         await bus.ensure_stream(js, layout)
         for agent in self.groups:
             await bus.ensure_agent(js, layout, agent)
-        await self.nc.subscribe(layout.max_deliveries_advisory(), cb=self._on_max_deliveries)
+        await self.nc.subscribe(
+            layout.max_deliveries_advisory(), cb=functools.partial(health.on_max_deliveries, self)
+        )
         self.write_info()
 
     async def _set_store(self, values: Mapping[str, Any]) -> None:
@@ -426,7 +425,7 @@ class Engine:
             else:
                 group.config, group.replicas = config, replicas
             group.secret_env = self.secrets
-            group.on_exit = self._worker_exited
+            group.on_exit = functools.partial(health.worker_exited, self)
 
     # -- tasks ------------------------------------------------------------------------------
 
@@ -466,33 +465,6 @@ class Engine:
             ) from exc
         return task
 
-    async def _on_max_deliveries(self, msg: Any) -> None:
-        try:
-            advisory = json.loads(msg.data)
-            seq = int(advisory["stream_seq"])
-            deliveries = int(advisory.get("deliveries", self.layout.max_deliver))
-            assert self.nc is not None and self.store is not None
-            js = self.nc.jetstream()
-            raw = await js.get_msg(self.layout.stream, seq)
-            task = TaskMessage.decode(raw.data or b"")
-            reason = (
-                f"no worker could finish it in {deliveries} deliveries"
-                " (each attempt crashed or hung)"
-            )
-            store = self.store
-            await asyncio.to_thread(
-                lambda: store.dead_letter(
-                    task.id, agent=task.agent, reason=reason, deliveries=deliveries
-                )
-            )
-            await js.delete_msg(self.layout.stream, seq)
-            log.warning("task %s dead-lettered: %s", task.id, reason)
-            ended = await asyncio.to_thread(store.get_task, task.id)
-            if ended is not None:
-                await resume_parent(js, self.layout, store, ended)
-        except Exception:
-            log.exception("could not dead-letter after a max-deliveries advisory")
-
     # -- health -----------------------------------------------------------------------------
 
     async def supervise(self) -> None:
@@ -518,36 +490,10 @@ class Engine:
                 await self._renew_bus()  # first: clients find the engine once it works again
             _write_atomic(self.files.token, self.token, 0o600)
             self._persist()
-        await self._check_heartbeats()
+        await health.check_heartbeats(self)
         for group in list(self.groups.values()):
             await group.reconcile()
-        await self._expire_children()
-
-    async def _expire_children(self) -> None:
-        """Fail delegated tasks past their timeout and wake their parents: a parent never
-        waits forever for a child that hangs, crashed for good or was lost."""
-        if self.store is None or self.nc is None or not self.nc.is_connected:
-            return
-        now = time.time()
-        if now - self._children_checked < 2.0:
-            return
-        self._children_checked = now
-        store = self.store
-        for child in await asyncio.to_thread(store.open_children):
-            values = self.resources.get(f"agent.{child.agent}") or {}
-            timeout = _child_timeout(values)
-            age = now - child.created_at.timestamp()
-            if age <= timeout:
-                continue
-            reason = f"the delegated task timed out after {timeout:g}s"
-            changed = await asyncio.to_thread(
-                functools.partial(store.finish_task, child.id, TaskStatus.FAILED, error=reason)
-            )
-            if changed:
-                self.note(f"task {child.id} of {child.agent}: {reason}")
-                ended = await asyncio.to_thread(store.get_task, child.id)
-                if ended is not None:
-                    await resume_parent(self.nc.jetstream(), self.layout, store, ended)
+        await health.expire_children(self)
 
     async def _renew_bus(self) -> None:
         """JetStream's files went with the directory: a server without them stores no task, so
@@ -567,60 +513,6 @@ class Engine:
         await bus.ensure_stream(js, self.layout)
         for agent in self.groups:
             await bus.ensure_agent(js, self.layout, agent)
-
-    async def _check_heartbeats(self) -> None:
-        if self.nc is None or not self.nc.is_connected:
-            return
-        try:
-            kv = await bus.health_bucket(self.nc.jetstream(), self.layout)
-            keys = await kv.keys()
-        except Exception as exc:
-            # no heartbeats yet (nats.js.errors.NoKeysError) or the bus is restarting
-            log.debug("no heartbeats read: %r", exc)
-            return
-        now = time.time()
-        for key in keys:
-            agent, _, worker_id = key.partition(".")
-            group = self.groups.get(agent)
-            if group is None:
-                continue
-            try:
-                entry = await kv.get(key)
-                beat = json.loads(entry.value or b"{}")
-                if now - float(beat["at"]) > STALE_HEARTBEAT:
-                    if any(r.worker_id == worker_id and r.alive for r in group.members):
-                        group.kill(
-                            worker_id, f"has not heartbeaten for {now - float(beat['at']):.0f}s"
-                        )
-                    continue
-                group.mark_ready(worker_id)
-                stall = _stall_limit(group.config.agent_values)
-                for task_id, progress in dict(beat.get("tasks") or {}).items():
-                    if now - float(progress) > stall:
-                        group.kill(
-                            worker_id, f"made no progress on task {task_id} for {stall:.0f}s"
-                        )
-            except Exception as exc:
-                log.warning("unreadable heartbeat %s: %r", key, exc)
-
-    async def _worker_exited(self, agent: str, worker_id: str) -> None:
-        """NAK the task messages a dead worker held, so they are redelivered now."""
-        if self.nc is None or not self.nc.is_connected or self.closing:
-            return
-        kv = await bus.health_bucket(self.nc.jetstream(), self.layout)
-        try:
-            entry = await kv.get(f"{agent}.{worker_id}")
-            acks = dict(json.loads(entry.value or b"{}").get("acks") or {})
-        except Exception:
-            return  # it never heartbeat: it held nothing
-        for reply in acks.values():
-            await self.nc.publish(str(reply), b"-NAK")
-        with contextlib.suppress(Exception):
-            await kv.delete(f"{agent}.{worker_id}")
-        if acks:
-            self.note(
-                f"worker {worker_id} of {agent} died holding {len(acks)} task(s); handed back"
-            )
 
     def note(self, text: str) -> None:
         log.warning(text)
@@ -651,22 +543,6 @@ def _tail(path: Path, lines: int) -> str:
     except OSError:
         return "(no log)"
     return "\n".join(text.strip().splitlines()[-lines:])
-
-
-def _child_timeout(agent: Mapping[str, Any]) -> float:
-    from agentform.durations import parse_duration
-
-    timeout = (agent.get("limits") or {}).get("timeout")
-    # the child's own wall-time limit fails it first; this catches what never ran at all
-    return parse_duration(timeout).total_seconds() + 30 if timeout else DEFAULT_CHILD_TIMEOUT
-
-
-def _stall_limit(agent: Mapping[str, Any]) -> float:
-    from agentform.durations import parse_duration
-
-    timeout = (agent.get("limits") or {}).get("timeout")
-    # a task past its own wall-time limit fails by itself; give it some slack before killing
-    return parse_duration(timeout).total_seconds() + 30 if timeout else DEFAULT_STALL
 
 
 def _ordered(saved: Mapping[str, Any]) -> list[str]:
