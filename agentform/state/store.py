@@ -26,21 +26,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pydantic import ValidationError
-from sqlalchemy import Engine, Table, bindparam, delete, insert, or_, select, text, update
+from sqlalchemy import Engine, Table, delete, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from agentform.state.lock import LockInfo, LockNotFound, StateLocked, advisory_key, is_stale
+from agentform.state.rows import HEAD, resources_at, write_rows
 from agentform.state.snapshot import (
     ROW_LAYOUT,
-    RecordedResource,
     StateCorrupt,
     StateError,
     StateSnapshot,
     parse_body,
 )
-from agentform.state.tables import connect, lock_table, resource_table, state_table, utc
+from agentform.state.tables import connect, lock_table, state_table, utc
 
 __all__ = [
     "DEFAULT_LOCK_TTL",
@@ -180,7 +179,7 @@ class StateStore:
         now = datetime.now(UTC)
         try:
             with self._engine.begin() as conn:
-                head = conn.execute(_HEAD, self._key).one_or_none()
+                head = conn.execute(HEAD, self._key).one_or_none()
                 latest = 0 if head is None else int(head.serial)
                 if latest != expected_serial:
                     raise StateConflict(expected_serial, latest)
@@ -191,7 +190,7 @@ class StateStore:
                         self,
                     )
                 rows_hold_head = head is not None and _layout(head.body) == ROW_LAYOUT
-                self._write_rows(conn, snapshot, changed if rows_hold_head else None)
+                write_rows(conn, self._key, snapshot, changed if rows_hold_head else None)
                 body = snapshot.model_copy(update={"version": ROW_LAYOUT, "resources": {}})
                 conn.execute(
                     insert(state_table),
@@ -362,71 +361,10 @@ class StateStore:
     def _where(self, table: Table) -> tuple[Any, ...]:
         return (table.c.project == self.project, table.c.environment == self.environment)
 
-    def _write_rows(
-        self, conn: Connection, snapshot: StateSnapshot, changed: Collection[str] | None
-    ) -> None:
-        """Close the rows of resources that changed or went, open rows for new versions.
-
-        ``changed`` None: compare every resource with the open rows (the first write after a
-        layout-1 serial finds none, so it writes every resource once).
-        """
-        table, serial = resource_table, snapshot.serial
-        if changed is None:
-            rows = conn.execute(_OPEN_ROWS, self._key)
-        else:
-            rows = conn.execute(_OPEN_ROWS_OF, {**self._key, "addresses": sorted(changed)})
-        current = {r.address: r.body for r in rows}
-        candidates = set(snapshot.resources) | set(current) if changed is None else set(changed)
-        closing: list[str] = []
-        opening: list[dict[str, Any]] = []
-        for address in sorted(candidates):
-            resource = snapshot.resources.get(address)
-            body = None if resource is None else resource.model_dump_json()
-            if current.get(address) == body:
-                continue
-            if address in current:
-                closing.append(address)
-            if body is not None:
-                opening.append(
-                    {
-                        "project": self.project,
-                        "environment": self.environment,
-                        "address": address,
-                        "serial_from": serial,
-                        "serial_to": None,
-                        "body": body,
-                    }
-                )
-        for chunk in _chunks(closing, 500):
-            conn.execute(_CLOSE_ROWS, {**self._key, "addresses": chunk, "b_serial": serial})
-        if opening:
-            conn.execute(insert(table), opening)
-
-    def _resources_at(
-        self, conn: Connection, serial: int, *, latest: bool
-    ) -> dict[str, RecordedResource]:
-        table = resource_table
-        query = select(table.c.address, table.c.body).where(*self._where(table))
-        if latest:
-            query = query.where(table.c.serial_to.is_(None))
-        else:
-            query = query.where(
-                table.c.serial_from <= serial,
-                or_(table.c.serial_to.is_(None), table.c.serial_to > serial),
-            )
-        out: dict[str, RecordedResource] = {}
-        for row in conn.execute(query):
-            try:
-                out[row.address] = RecordedResource.model_validate_json(row.body)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                raise StateCorrupt(serial, f"resource {row.address}: {first['msg']}") from exc
-        return out
-
     def _parse(self, row: Any, conn: Connection, *, latest: bool) -> StateSnapshot:
         snapshot = parse_body(row.body, row.serial)
         if snapshot.version == ROW_LAYOUT:
-            resources = self._resources_at(conn, row.serial, latest=latest)
+            resources = resources_at(conn, self._key, row.serial, latest=latest)
             snapshot = snapshot.model_copy(update={"version": 1, "resources": resources})
         if snapshot.lineage != row.lineage:
             raise StateCorrupt(row.serial, f"the body has lineage {snapshot.lineage}")
@@ -439,39 +377,10 @@ class StateStore:
 
 # the statements of every write, built once with bound parameters: building a statement costs
 # more than running it, and apply writes hundreds of serials
-_P: Any = bindparam("b_project")
-_E: Any = bindparam("b_environment")
-_HEAD = (
-    select(state_table.c.serial, state_table.c.lineage, state_table.c.body)
-    .where(state_table.c.project == _P, state_table.c.environment == _E)
-    .order_by(state_table.c.serial.desc())
-    .limit(1)
-)
-_OPEN = (
-    resource_table.c.project == _P,
-    resource_table.c.environment == _E,
-    resource_table.c.serial_to.is_(None),
-)
-_OPEN_ROWS = select(resource_table.c.address, resource_table.c.body).where(*_OPEN)
-_OPEN_ROWS_OF = _OPEN_ROWS.where(
-    resource_table.c.address.in_(bindparam("addresses", expanding=True))
-)
-_CLOSE_ROWS = (
-    update(resource_table)
-    .where(*_OPEN, resource_table.c.address.in_(bindparam("addresses", expanding=True)))
-    .values(serial_to=bindparam("b_serial"))
-)
-
-
 def _layout(body: str) -> int:
     """The layout of a stored body, without parsing all of it."""
     head = body[:200]
     return ROW_LAYOUT if '"version":2' in head.replace(" ", "") else 1
-
-
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _lock_info(row: Any) -> LockInfo:
