@@ -89,6 +89,35 @@ def _blocking_query() -> Any:
 
 
 _BLOCKING = _blocking_query()
+# a task's end, compare-and-set: only a task that has not ended yet may end
+_FINISH = (
+    update(tasks_table)
+    .where(tasks_table.c.id == bindparam("tid"), tasks_table.c.status.not_in(TERMINAL_VALUES))
+    .values(
+        status=bindparam("b_status"),
+        result=bindparam("b_result"),
+        error=bindparam("b_error"),
+        updated_at=bindparam("b_at"),
+        finished_at=bindparam("b_finished"),
+    )
+)
+
+
+def _finish_values(
+    id: str, status: TaskStatus, result: str | None, error: str | None
+) -> dict[str, Any]:
+    now = _now()
+    return {
+        "tid": id,
+        "b_status": TaskStatus(status).value,
+        "b_result": result,
+        "b_error": error,
+        "b_at": now,
+        "b_finished": now,
+    }
+
+
+_GET_TASK = select(tasks_table).where(tasks_table.c.id == bindparam("tid"))
 _ADD_TOKENS = (
     update(tasks_table)
     .where(tasks_table.c.id == bindparam("tid"))
@@ -133,6 +162,15 @@ class RuntimeStore:
         )
         # the statements of every step, built once (building costs more than running them)
         columns = ("task_id", "seq", "kind", "data", "input_tokens", "output_tokens")
+        task_columns = (
+            *("id", "agent", "context_id", "input", "inputs", "status", "attempts", "parent_id"),
+            *("created_at", "updated_at", "input_tokens", "output_tokens"),
+        )
+        self._task_insert = (
+            self._insert_new(tasks_table, ["id"])
+            .values({c: bindparam(c) for c in task_columns})
+            .returning(tasks_table)
+        )
         self._step_insert = (
             self._insert_new(steps_table, ["task_id", "seq"])
             .values({c: bindparam(c) for c in (*columns, "latency_ms", "created_at")})
@@ -185,12 +223,10 @@ class RuntimeStore:
             "output_tokens": 0,
         }
         with self._begin() as conn:
-            row = conn.execute(
-                self._insert_new(tasks_table, ["id"]).values(values).returning(tasks_table)
-            ).first()
+            row = conn.execute(self._task_insert, values).first()
             if row is not None:
                 return task_from_row(row), True
-            existing = conn.execute(select(tasks_table).where(tasks_table.c.id == id)).one()
+            existing = conn.execute(_GET_TASK, {"tid": id}).one()
         task = task_from_row(existing)
         if task.agent != agent:
             raise StoreError(
@@ -201,7 +237,7 @@ class RuntimeStore:
 
     def get_task(self, id: str) -> TaskRecord | None:
         with self._begin(read=True) as conn:
-            row = conn.execute(select(tasks_table).where(tasks_table.c.id == id)).first()
+            row = conn.execute(_GET_TASK, {"tid": id}).first()
         return None if row is None else task_from_row(row)
 
     def list_tasks(
@@ -270,16 +306,8 @@ class RuntimeStore:
         """Move a task that is not yet finished to terminal ``status``; False if it was already."""
         if TaskStatus(status) not in TERMINAL:
             raise ValueError(f"finish_task needs a terminal status, not {status!r}")
-        now = _now()
-        statement = self._task_update(id).values(
-            status=TaskStatus(status).value,
-            result=result,
-            error=error,
-            updated_at=now,
-            finished_at=now,
-        )
         with self._begin() as conn:
-            return conn.execute(statement).rowcount == 1
+            return conn.execute(_FINISH, _finish_values(id, status, result, error)).rowcount == 1
 
     def set_status(self, id: str, status: TaskStatus) -> bool:
         """Move a task that is not finished to another non-terminal status; False otherwise."""
@@ -334,18 +362,10 @@ class RuntimeStore:
         """
         if TaskStatus(status) not in TERMINAL:
             raise ValueError(f"finish_with_step needs a terminal status, not {status!r}")
-        now = _now()
         with self._begin() as conn:
             step = self._append(conn, task_id, seq, kind, data, 0, 0, 0.0)
-            changed = conn.execute(
-                self._task_update(task_id).values(
-                    status=TaskStatus(status).value,
-                    result=result,
-                    error=error,
-                    updated_at=now,
-                    finished_at=now,
-                )
-            ).rowcount
+            values = _finish_values(task_id, status, result, error)
+            changed = conn.execute(_FINISH, values).rowcount
         return step, changed == 1
 
     def _append(
