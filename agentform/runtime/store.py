@@ -31,7 +31,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     Insert,
-    String,
     Table,
     Update,
     bindparam,
@@ -54,6 +53,14 @@ from agentform.runtime.records import (
     step_from_row,
     task_from_row,
 )
+from agentform.runtime.store_statements import (
+    ADD_TOKENS,
+    BLOCKING,
+    FINISH,
+    GET_TASK,
+    START,
+    finish_values,
+)
 from agentform.runtime.store_tables import (
     READ_ONLY,
     acquire,
@@ -62,82 +69,6 @@ from agentform.runtime.store_tables import (
     steps_table,
     tasks_table,
     utc,
-)
-
-
-def _blocking_query() -> Any:
-    # built once: statement construction costs more than running it
-    me = tasks_table.alias("me")
-    mine: Any = bindparam("me", type_=String())
-    return (
-        select(tasks_table)
-        .join(
-            me,
-            (me.c.id == mine)
-            & (tasks_table.c.agent == me.c.agent)
-            & (tasks_table.c.context_id == me.c.context_id),
-        )
-        .where(
-            tasks_table.c.id != mine,
-            tasks_table.c.status.not_in(TERMINAL_VALUES),
-            (tasks_table.c.created_at < me.c.created_at)
-            | ((tasks_table.c.created_at == me.c.created_at) & (tasks_table.c.id < mine)),
-        )
-        .order_by(tasks_table.c.created_at, tasks_table.c.id)
-        .limit(1)
-    )
-
-
-_BLOCKING = _blocking_query()
-# a task's end, compare-and-set: only a task that has not ended yet may end
-_FINISH = (
-    update(tasks_table)
-    .where(tasks_table.c.id == bindparam("tid"), tasks_table.c.status.not_in(TERMINAL_VALUES))
-    .values(
-        status=bindparam("b_status"),
-        result=bindparam("b_result"),
-        error=bindparam("b_error"),
-        updated_at=bindparam("b_at"),
-        finished_at=bindparam("b_finished"),
-    )
-)
-
-
-def _finish_values(
-    id: str, status: TaskStatus, result: str | None, error: str | None
-) -> dict[str, Any]:
-    now = _now()
-    return {
-        "tid": id,
-        "b_status": TaskStatus(status).value,
-        "b_result": result,
-        "b_error": error,
-        "b_at": now,
-        "b_finished": now,
-    }
-
-
-_GET_TASK = select(tasks_table).where(tasks_table.c.id == bindparam("tid"))
-_ADD_TOKENS = (
-    update(tasks_table)
-    .where(tasks_table.c.id == bindparam("tid"))
-    .values(
-        input_tokens=tasks_table.c.input_tokens + bindparam("tin"),
-        output_tokens=tasks_table.c.output_tokens + bindparam("tout"),
-        updated_at=bindparam("at"),
-    )
-)
-# the one write every task starts with, built once too
-_START = (
-    update(tasks_table)
-    .where(tasks_table.c.id == bindparam("tid"), tasks_table.c.status.not_in(TERMINAL_VALUES))
-    .values(
-        status=TaskStatus.WORKING.value,
-        attempts=tasks_table.c.attempts + 1,
-        worker=bindparam("by"),
-        updated_at=bindparam("at"),
-    )
-    .returning(tasks_table)
 )
 
 __all__ = ["TERMINAL", "RuntimeStore", "StepRecord", "StoreError", "TaskRecord", "TaskStatus"]
@@ -226,7 +157,7 @@ class RuntimeStore:
             row = conn.execute(self._task_insert, values).first()
             if row is not None:
                 return task_from_row(row), True
-            existing = conn.execute(_GET_TASK, {"tid": id}).one()
+            existing = conn.execute(GET_TASK, {"tid": id}).one()
         task = task_from_row(existing)
         if task.agent != agent:
             raise StoreError(
@@ -237,7 +168,7 @@ class RuntimeStore:
 
     def get_task(self, id: str) -> TaskRecord | None:
         with self._begin(read=True) as conn:
-            row = conn.execute(_GET_TASK, {"tid": id}).first()
+            row = conn.execute(GET_TASK, {"tid": id}).first()
         return None if row is None else task_from_row(row)
 
     def list_tasks(
@@ -271,7 +202,7 @@ class RuntimeStore:
         ``id`` may start once this returns None.
         """
         with self._begin(read=True) as conn:
-            row = conn.execute(_BLOCKING, {"me": id}).first()
+            row = conn.execute(BLOCKING, {"me": id}).first()
         return None if row is None else task_from_row(row)
 
     def open_children(self, *, limit: int = 1000) -> list[TaskRecord]:
@@ -292,7 +223,7 @@ class RuntimeStore:
     def start_attempt(self, id: str, worker: str) -> TaskRecord | None:
         """Mark the task working for ``worker`` and count the attempt; None if terminal/unknown."""
         with self._begin() as conn:
-            row = conn.execute(_START, {"tid": id, "by": worker, "at": _now()}).first()
+            row = conn.execute(START, {"tid": id, "by": worker, "at": _now()}).first()
         return None if row is None else task_from_row(row)
 
     def finish_task(
@@ -307,7 +238,7 @@ class RuntimeStore:
         if TaskStatus(status) not in TERMINAL:
             raise ValueError(f"finish_task needs a terminal status, not {status!r}")
         with self._begin() as conn:
-            return conn.execute(_FINISH, _finish_values(id, status, result, error)).rowcount == 1
+            return conn.execute(FINISH, finish_values(id, status, result, error)).rowcount == 1
 
     def set_status(self, id: str, status: TaskStatus) -> bool:
         """Move a task that is not finished to another non-terminal status; False otherwise."""
@@ -364,8 +295,8 @@ class RuntimeStore:
             raise ValueError(f"finish_with_step needs a terminal status, not {status!r}")
         with self._begin() as conn:
             step = self._append(conn, task_id, seq, kind, data, 0, 0, 0.0)
-            values = _finish_values(task_id, status, result, error)
-            changed = conn.execute(_FINISH, values).rowcount
+            values = finish_values(task_id, status, result, error)
+            changed = conn.execute(FINISH, values).rowcount
         return step, changed == 1
 
     def _append(
@@ -405,7 +336,7 @@ class RuntimeStore:
                 )
             return existing
         totals = conn.execute(
-            _ADD_TOKENS,
+            ADD_TOKENS,
             {
                 "tid": task_id,
                 "tin": input_tokens,
