@@ -35,6 +35,7 @@ __all__ = [
     "Submit",
     "child_id",
     "depth_of",
+    "is_ancestor",
     "result_of",
     "resume_parent",
     "submit_child",
@@ -92,6 +93,17 @@ async def depth_of(store: RuntimeStore, task: TaskRecord, limit: int = 64) -> in
             break
         depth, parent = depth + 1, found.parent_id
     return depth
+
+
+async def is_ancestor(store: RuntimeStore, candidate: str, parent: str | None) -> bool:
+    """Whether task ``candidate`` is ``parent`` or one of its ancestors."""
+    seen = 0
+    while parent is not None and seen < 64:
+        if parent == candidate:
+            return True
+        found = await asyncio.to_thread(store.get_task, parent)
+        parent, seen = (found.parent_id if found else None), seen + 1
+    return False
 
 
 async def submit_child(

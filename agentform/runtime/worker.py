@@ -22,7 +22,6 @@ import os
 import signal
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +29,15 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 
+from agentform.runtime.agent_tools import open_toolbox, with_locks
 from agentform.runtime.bus import TaskMessage, connect, health_bucket
-from agentform.runtime.conversation import ToolSpec
 from agentform.runtime.delegation import (
     DEFAULT_MAX_DEPTH,
     Delegates,
+    is_ancestor,
     resume_parent,
     submit_child,
 )
-from agentform.runtime.leases import Leases
-from agentform.runtime.locking import LockedTools
 from agentform.runtime.loop import AgentLoop, Limits
 from agentform.runtime.store import RuntimeStore, StepRecord, TaskRecord, TaskStatus
 from agentform.runtime.worker_config import WorkerConfig
@@ -48,44 +46,6 @@ __all__ = ["WorkerConfig", "run_worker"]
 
 log = logging.getLogger("agentform.worker")
 HEARTBEAT_EVERY = 1.0
-
-
-class NoTools:
-    """The toolbox of an agent without tools (and without importing the MCP SDK: faster starts)."""
-
-    def specs(self) -> list[ToolSpec]:
-        return []
-
-    def side_effects(self, name: str) -> str:
-        return "unsafe"
-
-    def owner(self, name: str) -> str | None:
-        return None
-
-    async def start(self) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        return None
-
-    async def call(
-        self, name: str, arguments: Mapping[str, Any], *, idempotency_key: str
-    ) -> ToolOutcome:
-        return ToolOutcome(f"there is no tool {name!r}; this agent has no tools", True)
-
-
-@dataclass(frozen=True, slots=True)
-class ToolOutcome:
-    content: str
-    is_error: bool
-
-
-def _toolbox(config: WorkerConfig, base_dir: Path) -> Any:
-    if not config.tools:
-        return NoTools()
-    from agentform.runtime.tools import Toolbox
-
-    return Toolbox(config.tools, base_dir=base_dir, secret=_secret, log=log)
 
 
 def _secret(name: str) -> str | None:
@@ -120,14 +80,11 @@ class Worker:
         model = build_model(
             str(config.agent_values["model"]), config.models, base_dir=base_dir, secret=_secret
         )
-        toolbox = _toolbox(config, base_dir)
+        toolbox = open_toolbox(config.tools, base_dir=base_dir, secret=_secret, log=log)
         self.nc = await connect(config.bus_url, name=self.id)
         try:
             await toolbox.start()
-            tools: Any = toolbox
-            if any(t.get("lock") for t in config.tools.values()):
-                leases = Leases(self.nc.jetstream(), config.layout.project)
-                tools = LockedTools(toolbox, config.tools, lambda: leases)
+            tools = with_locks(toolbox, config.tools, self.nc.jetstream(), config.layout.project)
             loop = AgentLoop(
                 store=store,
                 model=model,
@@ -291,7 +248,7 @@ class Worker:
         try:
             while blocker is not None:
                 reason = None
-                blocker_is_ancestor = await self._is_ancestor(store, blocker.id, message.parent_id)
+                blocker_is_ancestor = await is_ancestor(store, blocker.id, message.parent_id)
                 if blocker_is_ancestor:
                     reason = (
                         f"deadlock avoided: this task would wait for task {blocker.id} of its own"
@@ -315,15 +272,6 @@ class Worker:
         finally:
             keep_alive.cancel()
             self.waiting -= 1
-
-    async def _is_ancestor(self, store: RuntimeStore, candidate: str, parent: str | None) -> bool:
-        seen = 0
-        while parent is not None and seen < 64:
-            if parent == candidate:
-                return True
-            found = await asyncio.to_thread(store.get_task, parent)
-            parent, seen = (found.parent_id if found else None), seen + 1
-        return False
 
     async def _refuse(
         self,
