@@ -15,6 +15,7 @@ from agentform.cli import (
     fmt,
     graph,
     init,
+    memory,
     plan,
     runtime,
     schema,
@@ -65,6 +66,7 @@ cli.add_command(runtime.tasks_group)
 cli.add_command(runtime.logs_command)
 cli.add_command(runtime.engine_group)
 cli.add_command(tokens.tokens_group)
+cli.add_command(memory.memory_group)
 
 
 def main() -> None:

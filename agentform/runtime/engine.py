@@ -38,6 +38,8 @@ from nats.aio.client import Client as NATS
 from agentform.runtime import bus, health
 from agentform.runtime.a2a import A2AHost
 from agentform.runtime.bus import BusLayout, TaskMessage
+from agentform.runtime.memory.service import MemoryStoreError
+from agentform.runtime.memory.stores import MemoryStores
 from agentform.runtime.natsd import NatsServer, free_port, stop_orphan
 from agentform.runtime.store import RuntimeStore, TaskRecord
 from agentform.runtime.supervisor import AgentGroup
@@ -105,6 +107,7 @@ class Engine:
         self._mutex = asyncio.Lock()
         self.closing = False
         self.a2a = A2AHost(self)  # every agent's A2A server
+        self.memories = MemoryStores(self.note)  # schema, sweeps and usage of memory stores
         self._children_checked = 0.0
 
     # -- life cycle -------------------------------------------------------------------------
@@ -164,6 +167,7 @@ class Engine:
         if self.store is not None:
             self.store.close()
             self.store = None
+        self.memories.close()
         with contextlib.suppress(OSError):
             self.files.info.unlink()
         self.stopping.set()
@@ -206,6 +210,11 @@ class Engine:
                     " runtime.store first",
                     409,
                 )
+            elif kind == "memory":
+                try:
+                    await self.memories.put(address.partition(".")[2], values, self.store_url)
+                except MemoryStoreError as exc:
+                    raise EngineError(f"{address}: {exc}", 503) from None
             previous = self.resources.get(address)
             self.resources[address] = dict(values)
             if kind == "agent":
@@ -274,6 +283,11 @@ class Engine:
                 a.startswith("agent.") for a in self.resources
             ):
                 raise EngineError(f"{address} is still used by agents; delete them first", 409)
+            if kind == "memory":
+                try:
+                    await self.memories.delete(name)
+                except MemoryStoreError as exc:
+                    raise EngineError(f"{address}: {exc}", 503) from None
             del self.resources[address]
             if kind == "agent" and name in self.groups:
                 retired = self.groups.pop(name)
@@ -283,6 +297,7 @@ class Engine:
             if address == "runtime.store" and self.store is not None:
                 self.store.close()
                 self.store, self.store_url = None, None
+                self.memories.close()
             self._reconfigure()
             self._persist()
             if not self.resources:
@@ -314,6 +329,8 @@ class Engine:
             if running < group.replicas and not starting:
                 observed["replicas"] = running
             observed["status"] = group.status()
+        if kind == "memory":
+            observed["data"] = self.memories.usage(name)
         if address == "runtime.bus":
             observed["status"] = {
                 "url": self.bus_url,
@@ -374,6 +391,10 @@ class Engine:
         if self.store is not None:
             self.store.close()
         self.store, self.store_url = store, url
+        try:
+            await self.memories.moved(url)
+        except MemoryStoreError as exc:
+            raise EngineError(f"the memory stores cannot move to {url}: {exc}", 503) from None
 
     def _reconfigure(self) -> None:
         """Recompute every agent's worker configuration and hand it to its group."""
@@ -381,6 +402,9 @@ class Engine:
             a.partition(".")[2]: v for a, v in self.resources.items() if a.startswith("model.")
         }
         tools = {a.partition(".")[2]: v for a, v in self.resources.items() if a.startswith("tool.")}
+        memories = {
+            a.partition(".")[2]: v for a, v in self.resources.items() if a.startswith("memory.")
+        }
         agents = {
             a.partition(".")[2]: v for a, v in self.resources.items() if a.startswith("agent.")
         }
@@ -391,6 +415,7 @@ class Engine:
             return
         for name, values in agents.items():
             mine = {t: tools[t] for t in values.get("tools") or [] if t in tools}
+            stores = {m: memories[m] for m in values.get("memory") or [] if m in memories}
             # every declared delegate, registered yet or not: apply creates agents in any order
             delegates = {
                 d: {"description": str(agents.get(d, {}).get("description") or "")}
@@ -404,6 +429,7 @@ class Engine:
                 "store": self.store_url,
                 "layout": self.layout.to_dict(),
                 "delegates": delegates,
+                "memory": stores,
             }
             config = WorkerConfig(
                 project=self.project,
@@ -416,7 +442,7 @@ class Engine:
                 models=models,
                 tools=mine,
                 config_hash=config_hash(body),
-                extra={"delegates": delegates},
+                extra={"delegates": delegates, "memory": stores},
             )
             replicas = int(values.get("replicas", 1))
             group = self.groups.get(name)
@@ -494,6 +520,7 @@ class Engine:
         for group in list(self.groups.values()):
             await group.reconcile()
         await health.expire_children(self)
+        await self.memories.sweep_if_due()
 
     async def _renew_bus(self) -> None:
         """JetStream's files went with the directory: a server without them stores no task, so

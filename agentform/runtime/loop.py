@@ -88,6 +88,18 @@ class TaskCanceled(Exception):
 Notify = Callable[[StepRecord], Awaitable[None]]
 
 
+class TaskMemoryLike(Protocol):
+    """An agent's memory at the edges of a task (:mod:`agentform.runtime.memory.agent`)."""
+
+    def enter(self, task: TaskRecord) -> None: ...
+
+    async def context(self, task: TaskRecord) -> list[dict[str, str]]: ...
+
+    async def completed(self, task: TaskRecord, answer: str) -> None: ...
+
+    async def ended(self, task: TaskRecord) -> None: ...
+
+
 class AgentLoop:
     """Runs tasks of one agent with one model and one toolbox."""
 
@@ -101,8 +113,10 @@ class AgentLoop:
         limits: Limits,
         notify: Notify | None = None,
         delegates: Delegates | None = None,
+        memory: TaskMemoryLike | None = None,
     ) -> None:
         self.store = store
+        self.memory = memory
         self.model = model
         self.tools = tools
         self.instructions = instructions
@@ -112,6 +126,18 @@ class AgentLoop:
 
     async def run(self, task: TaskRecord) -> Outcome:
         """Replay ``task``'s records, then carry on until an answer; failures become outcomes."""
+        if self.memory is not None:
+            self.memory.enter(task)
+        outcome = await self._run(task)
+        if self.memory is not None and not outcome.waiting:
+            # after the task's end is recorded: a crash in between replays to here again, and
+            # both are idempotent (turns carry the task's id; working memory is just deleted)
+            if outcome.completed:
+                await self.memory.completed(task, outcome.text)
+            await self.memory.ended(task)
+        return outcome
+
+    async def _run(self, task: TaskRecord) -> Outcome:
         progress: Progress | None = None
         try:
             progress = await self._replay(task)
@@ -166,7 +192,10 @@ class AgentLoop:
         progress = Progress()
         if not records:
             system = render_instructions(self.instructions, task.inputs)
-            start = {"instructions": system, "started_at": time.time()}
+            start: dict[str, Any] = {"instructions": system, "started_at": time.time()}
+            if self.memory is not None:
+                # what the agent remembers goes into the record: a replay sees the same context
+                start["context"] = await self.memory.context(task)
             records = [await self._record(task.id, 0, "start", start)]
         for step in records:
             apply_step(progress, step)

@@ -107,6 +107,10 @@ def apply_step(progress: Progress, step: StepRecord) -> None:
     data = step.data
     if step.kind == "start":
         progress.messages.append(Message("system", str(data["instructions"])))
+        for earlier in data.get("context") or ():  # history and memories, as recorded
+            role = earlier.get("role")
+            if role in ("system", "user", "assistant"):
+                progress.messages.append(Message(role, str(earlier.get("content", ""))))
         progress.started = float(data.get("started_at") or datetime.now(UTC).timestamp())
     elif step.kind == "model":
         account(progress, ModelResponse.from_dict(data["response"]))

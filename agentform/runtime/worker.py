@@ -39,6 +39,8 @@ from agentform.runtime.delegation import (
     submit_child,
 )
 from agentform.runtime.loop import AgentLoop, Limits
+from agentform.runtime.memory.agent import open_agent_memory
+from agentform.runtime.memory.tools import CombinedTools
 from agentform.runtime.store import RuntimeStore, StepRecord, TaskRecord, TaskStatus
 from agentform.runtime.worker_config import WorkerConfig
 
@@ -81,10 +83,15 @@ class Worker:
             str(config.agent_values["model"]), config.models, base_dir=base_dir, secret=_secret
         )
         toolbox = open_toolbox(config.tools, base_dir=base_dir, secret=_secret, log=log)
+        memory = open_agent_memory(
+            config.store_url, config.extra.get("memory") or {}, config.agent, model
+        )
         self.nc = await connect(config.bus_url, name=self.id)
         try:
             await toolbox.start()
             tools = with_locks(toolbox, config.tools, self.nc.jetstream(), config.layout.project)
+            if memory is not None:
+                tools = CombinedTools(tools, memory.tools())
             loop = AgentLoop(
                 store=store,
                 model=model,
@@ -100,6 +107,7 @@ class Worker:
                     ),
                     submit=self._submit_child,
                 ),
+                memory=memory,
             )
             js = self.nc.jetstream()
             sub = await js.pull_subscribe_bind(
@@ -136,6 +144,8 @@ class Worker:
         finally:
             watchdog.cancel()
             await toolbox.aclose()
+            if memory is not None:
+                memory.close()
             with contextlib.suppress(Exception):
                 await model.aclose()
             with contextlib.suppress(Exception):

@@ -26,12 +26,16 @@ __all__ = [
     "EnvironmentOverlay",
     "McpServer",
     "Memory",
+    "MemoryAccess",
+    "MemoryLimits",
     "Model",
     "ModelLimits",
     "Policy",
     "Pricing",
+    "RedactPattern",
     "Runtime",
     "Schedule",
+    "SessionContext",
     "Skill",
     "Spec",
     "Store",
@@ -184,15 +188,79 @@ class Tool(_Model):
     )
 
 
+class RedactPattern(_Model):
+    """A custom redaction: text matching ``pattern`` is replaced before it is written."""
+
+    name: Name = Field(description="Label, used in the default replacement [REDACTED:name].")
+    pattern: str = Field(description="Python regular expression.", max_length=500)
+    replacement: str | None = None
+
+
+class MemoryLimits(_Model):
+    """Size caps; a write that would exceed them is refused (or evicts the oldest entries)."""
+
+    max_item_bytes: PositiveInt = Field(65536, description="Largest single entry, in bytes.")
+    max_scope_bytes: PositiveInt | None = Field(
+        None, description="Total bytes one scope key (one customer, one user...) may hold."
+    )
+    max_scope_items: PositiveInt | None = Field(None, description="Entries one scope key may hold.")
+    on_full: Literal["reject", "evict_oldest"] | None = Field(
+        None,
+        description="What a write over a scope cap does; default reject, evict_oldest for"
+        " session stores (old turns are dropped from context first anyway).",
+    )
+
+
+class MemoryAccess(_Model):
+    """Which agents may read and write a store (names or globs); default: every agent that
+    lists the store. Denied requests are refused and recorded."""
+
+    read: list[str] | None = None
+    write: list[str] | None = None
+
+
+class SessionContext(_Model):
+    """How much of a conversation's history goes into the model's context."""
+
+    max_tokens: PositiveInt = Field(4000, description="Token budget for earlier turns.")
+    strategy: Literal["drop_oldest", "summarize"] = Field(
+        "drop_oldest",
+        description="Turns over the budget are dropped whole (and the model told so), or"
+        " summarised by the agent's model. A turn is never cut mid-message.",
+    )
+
+
 class Memory(_Model):
     """A memory store: session, long_term, working or shared."""
 
     kind: Literal["session", "long_term", "working", "shared"]
     scope: Literal["conversation", "user", "customer", "agent", "global"] | None = None
+    scope_from: str | None = Field(
+        None,
+        description="The task input that names the scope key (default customer_id for"
+        " scope customer, user_id for scope user).",
+    )
     ttl: Duration | None = Field(None, description="Entries expire this long after writing.")
     retention: Duration | None = Field(None, description="Data is deleted after this long.")
-    redact: list[Literal["email", "phone", "credit_card", "iban", "ip_address", "secret"]] = Field(
-        default_factory=list, description="Redact these before anything is written."
+    redact: list[
+        Literal["email", "phone", "credit_card", "iban", "ip_address", "secret"] | RedactPattern
+    ] = Field(default_factory=list, description="Redact these before anything is written.")
+    limits: MemoryLimits = Field(default_factory=MemoryLimits)
+    access: MemoryAccess = Field(default_factory=MemoryAccess)
+    context: SessionContext | None = Field(
+        None, description="session stores: the history budget and what happens over it."
+    )
+    inject: int = Field(
+        0,
+        ge=0,
+        le=50,
+        description="long_term stores: put this many of the entries most relevant to the task"
+        " into the model's context at the start.",
+    )
+    search: Literal["fulltext", "semantic", "hybrid"] = Field(
+        "fulltext",
+        description="How recall ranks: full-text (default), or with local embeddings (needs the"
+        " 'embeddings' extra).",
     )
     description: str = ""
 

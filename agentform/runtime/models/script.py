@@ -9,13 +9,16 @@ A rule file is YAML with one key, ``rules``: a list tried in order, the first th
         call: {tool: search, arguments: {query: "{{ user }}"}}
       - delay: 2s                            # wait before answering (a slow model)
         fail: {kind: temporary, retry_after: 1, times: 2, message: overloaded}
+      - match: {context: 'order (\\d+)'}      # searched in everything before the latest
+        reply: "About order {{ match[1] }}"  # user message: history, memories in context
       - reply: "default"                     # no match: always matches
 
 Each rule has exactly one action: ``reply`` (text), ``call`` (one ``{tool, arguments}`` or a
 list of them) or ``fail`` (raise a temporary or permanent error, optionally only the first
 ``times`` times). Strings in ``reply`` and ``call.arguments`` containing ``{{`` or ``{%`` are
-templates for :func:`agentform.expressions.safe_environment`, with ``user``, ``tool_result``
-and ``match`` (``match[0]`` the whole match, ``match[1]``... the groups, named groups by name).
+templates for :func:`agentform.expressions.safe_environment`, with ``user``, ``tool_result``,
+``context`` and ``match`` (``match[0]`` the whole match, ``match[1]``... the groups, named
+groups by name).
 
 This module owns :class:`Script`, :class:`Rule` and :func:`parse_script`; every problem is a
 :class:`PermanentModelError` naming the file, the rule and what to fix. Used by
@@ -72,6 +75,7 @@ class Rule:
     number: int
     user: re.Pattern[str] | None = None
     tool_result: re.Pattern[str] | None = None
+    context: re.Pattern[str] | None = None
     reply: str | None = None
     calls: tuple[Call, ...] = ()
     fail: Failure | None = None
@@ -80,11 +84,13 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What templates see: the latest user message, the fresh tool results, the regex match."""
+    """What templates see: the latest user message, the fresh tool results, the regex match,
+    and everything said before the latest user message (history and memories in context)."""
 
     user: str
     tool_result: str
     match: Mapping[int | str, str]
+    context: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +105,10 @@ class Script:
         last_assistant = max(
             (i for i, m in enumerate(messages) if m.role == "assistant"), default=-1
         )
-        user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+        user = messages[last_user].content if last_user >= 0 else ""
+        # what came before the latest user message: instructions, earlier turns, memories
+        earlier = "\n".join(m.content for m in messages[: max(last_user, 0)])
         # only results since the model last spoke: an old result must not trigger its rule again
         fresh = [m.content for m in messages[last_assistant + 1 :] if m.role == "tool"]
         tool_result = "\n".join(fresh)
@@ -113,7 +122,11 @@ class Script:
                 found = rule.tool_result.search(tool_result) if fresh else None
                 if found is None:
                     continue
-            yield rule, Context(user, tool_result, _groups(found))
+            if rule.context is not None:
+                found = rule.context.search(earlier)
+                if found is None:
+                    continue
+            yield rule, Context(user, tool_result, _groups(found), earlier)
 
     def render(self, rule: Rule, text: str, context: Context) -> str:
         """Render ``text`` of ``rule`` if it is a template; a failure names the rule."""
@@ -121,7 +134,10 @@ class Script:
             return text
         try:
             return _compile(text).render(
-                user=context.user, tool_result=context.tool_result, match=context.match
+                user=context.user,
+                tool_result=context.tool_result,
+                match=context.match,
+                context=context.context,
             )
         except Exception as error:  # any template failure is the rule author's to fix
             raise PermanentModelError(
@@ -170,8 +186,8 @@ def _rule(source: str, number: int, data: Any) -> Rule:
     if len(actions) != 1:
         raise bad(f"a rule needs exactly one of reply, call, fail, not {actions or 'none'}")
     match = data.get("match") or {}
-    if not isinstance(match, Mapping) or not set(match) <= {"user", "tool_result"}:
-        raise bad("`match` must be a mapping with `user` and/or `tool_result`")
+    if not isinstance(match, Mapping) or not set(match) <= {"user", "tool_result", "context"}:
+        raise bad("`match` must be a mapping with `user`, `tool_result` and/or `context`")
     reply = data.get("reply")
     if "reply" in data and not isinstance(reply, str):
         raise bad("`reply` must be text")
@@ -186,6 +202,7 @@ def _rule(source: str, number: int, data: Any) -> Rule:
         number=number,
         user=_pattern(match.get("user"), "user", bad),
         tool_result=_pattern(match.get("tool_result"), "tool_result", bad),
+        context=_pattern(match.get("context"), "context", bad),
         reply=reply,
         calls=calls,
         fail=_failure(data["fail"], bad) if "fail" in data else None,

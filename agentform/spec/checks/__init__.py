@@ -77,9 +77,15 @@ Check = Callable[[CheckContext], None]
 
 
 def _all_checks() -> list[Check]:
-    from agentform.spec.checks import coordination, governance, names, references
+    from agentform.spec.checks import coordination, governance, memory, names, references
 
-    return [*names.CHECKS, *references.CHECKS, *coordination.CHECKS, *governance.CHECKS]
+    return [
+        *names.CHECKS,
+        *references.CHECKS,
+        *coordination.CHECKS,
+        *governance.CHECKS,
+        *memory.CHECKS,
+    ]
 
 
 def run_checks(ctx: CheckContext) -> list[Diagnostic]:

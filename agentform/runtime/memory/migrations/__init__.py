@@ -1,0 +1,1 @@
+"""Alembic migrations of the memory schema, run by :func:`..schema.upgrade`."""
