@@ -233,10 +233,13 @@ def _check_fresh(plan: Plan, store: StateStore) -> StateSnapshot:
 
 
 def _check_protected(plan: Plan, allow_data_loss: bool) -> None:
+    # a store the provider reports empty carries a low risk only: nothing to lose
     doomed = [
         c.address
         for c in plan.changes
-        if c.kind == "memory" and c.action in (Action.DELETE, Action.REPLACE)
+        if c.kind == "memory"
+        and c.action in (Action.DELETE, Action.REPLACE)
+        and any(r.level == "high" for r in c.risks)
     ]
     if doomed and not allow_data_loss:
         raise ProtectedResource(

@@ -206,12 +206,22 @@ def make_plan(
         reason = "removed from the spec" + (" (already deleted outside agentform)" if gone else "")
         risks: tuple[Risk, ...] = ()
         if rec.kind == "memory":
-            risks = (Risk("high", f"deleting {address} destroys its data"),)
+            risks = (_data_risk(address, seen.get(address)),)
         changes[address] = Change(
             address, Action.DELETE, dict(rec.values), None, reasons=(reason,), risks=risks,
             id=rec.id,
         )  # fmt: skip
     return _ordered(plan, changes, desired, {a: r.values for a, r in state.items()})
+
+
+def _data_risk(address: str, live: ObservedResource | None) -> Risk:
+    """Deleting a memory store: high (and protected) unless the provider reports it empty."""
+    data = live.values.get("data") if live is not None else None
+    entries = data.get("entries") if isinstance(data, dict) else None
+    if entries == 0:
+        return Risk("low", f"{address} holds no data")
+    held = f" ({entries} entries)" if isinstance(entries, int) else ""
+    return Risk("high", f"deleting {address} destroys its data{held}")
 
 
 def _with_dependencies(targets: frozenset[str], desired: Mapping[str, ResourceValue]) -> set[str]:

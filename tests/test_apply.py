@@ -175,6 +175,21 @@ def test_memory_is_protected_from_deletion(store: StateStore) -> None:
     assert result.deleted == ["memory.facts"]
 
 
+def test_an_empty_memory_store_can_be_deleted_without_the_flag(store: StateStore) -> None:
+    provider = FakeProvider()
+    converge(make_spec(memory={"facts": "long_term"}), provider, store)
+    # the provider reports what the store holds: nothing
+    (found,) = [o for o in provider.objects.values() if o.address == "memory.facts"]
+    found.values["data"] = {"entries": 0, "bytes": 0}
+    plan = make_plan(desired_resources(make_spec()), store.read(), observe(provider, store))
+    result = apply_plan(plan, provider, store, backoff=lambda n: 0.0)
+    assert result.deleted == ["memory.facts"]
+    # without a refresh nothing says the store is empty: protected
+    converge(make_spec(memory={"facts": "long_term"}), provider, store)
+    with pytest.raises(ProtectedResource):
+        converge(make_spec(), provider, store)
+
+
 def test_drift_is_repaired_and_refresh_only_records_it(store: StateStore) -> None:
     provider = FakeProvider()
     spec = make_spec()

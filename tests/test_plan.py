@@ -382,3 +382,27 @@ def test_an_unrecorded_object_at_a_desired_address_is_adopted() -> None:
     assert change.action is Action.UPDATE
     assert change.id == "tool-1"
     assert change.reasons[0].startswith("exists but is not in state")
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"entries": 0, "bytes": 0}, ("low", "memory.m holds no data")),
+        (
+            {"entries": 12, "bytes": 900},
+            ("high", "deleting memory.m destroys its data (12 entries)"),
+        ),
+        (None, ("high", "deleting memory.m destroys its data")),
+    ],
+    ids=["empty", "with-data", "not-reported"],
+)
+def test_deleting_memory_is_risky_only_when_it_holds_data(
+    data: dict[str, int] | None, expected: tuple[str, str]
+) -> None:
+    values: dict[str, Any] = {"kind": "long_term"}
+    if data is not None:
+        values["data"] = data
+    observed = {"memory.m": ObservedResource("memory.m", "memory.m", values)}
+    change = only(make_plan({}, state(memory__m={"kind": "long_term"}), observed), "memory.m")
+    assert change.action is Action.DELETE
+    assert [(r.level, r.message) for r in change.risks] == [expected]

@@ -194,3 +194,62 @@ def test_two_agents_add_to_one_counter_without_losing_an_update(
         engine.dispose()
     assert json.loads(value.value) == 2500
     assert value.version == 2001
+
+
+def test_the_engine_sweeps_expired_memory_and_destroy_guards_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTFORM_MEMORY_SWEEP", "0.5")  # inherited by the engine apply starts
+    url = f"sqlite:///{tmp_path / 'rt.db'}"
+    rules = [
+        {"match": {"tool_result": "remembered"}, "reply": "noted"},
+        {"call": {"tool": "remember", "arguments": {"text": "{{ user }}"}}},
+    ]
+    spec = {
+        "runtime": _store(url),
+        "models": {"m": {"provider": "scripted", "script": "scripts/m.yaml"}},
+        "memory": {"brief": {"kind": "long_term", "scope": "global", "ttl": "2s"}},
+        "agents": {"scribe": {"model": "m", "memory": ["brief"]}},
+        "access": {"roles": {"ops": ["invoke:scribe"]}, "members": {"cron": ["ops"]}},
+    }
+    with open_project(tmp_path / "proj") as project:
+        project.write(spec, {"m": rules})
+        project.apply()
+        _send(project, "scribe", "the build is green", "c1")
+        engine = create_engine(url)
+
+        def entries() -> int:
+            with engine.connect() as conn:
+                return int(
+                    conn.execute(text("SELECT count(*) FROM agentform_memory_items")).scalar()
+                )
+
+        try:
+            assert entries() == 1
+            refused = project.cli("destroy", "--auto-approve")
+            assert refused.returncode == 1
+            assert "memory.brief" in refused.stderr + refused.stdout
+            assert "--allow-data-loss" in refused.stderr + refused.stdout
+            wait_for(lambda: entries() == 0, 15, "the sweep to delete the expired entry")
+        finally:
+            engine.dispose()
+        plan = (
+            project.cli("plan", "-destroy") if False else project.cli("destroy", "--auto-approve")
+        )
+        assert plan.returncode == 0, plan.stdout + plan.stderr  # empty now: no flag needed
+
+
+def test_an_unreachable_store_fails_apply_with_the_reason(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again when the block ends: nobody listens
+    spec = desk_spec(f"postgresql://agentform@127.0.0.1:{port}/agentform")
+    with open_project(tmp_path / "proj") as project:
+        project.write(spec, {"desk": DESK_RULES})
+        done = project.cli("apply", "--auto-approve", timeout=180)
+        out = done.stdout + done.stderr
+        assert done.returncode == 1, out
+        assert "runtime.store" in out and f"127.0.0.1:{port}" in out
+        assert "Traceback" not in out
