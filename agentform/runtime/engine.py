@@ -38,6 +38,7 @@ from nats.aio.client import Client as NATS
 from agentform.runtime import bus, health
 from agentform.runtime.a2a import A2AHost
 from agentform.runtime.bus import BusLayout, TaskMessage
+from agentform.runtime.memory.embeddings import EmbeddingsUnavailable
 from agentform.runtime.memory.service import MemoryStoreError
 from agentform.runtime.memory.stores import MemoryStores
 from agentform.runtime.natsd import NatsServer, free_port, stop_orphan
@@ -213,6 +214,8 @@ class Engine:
             elif kind == "memory":
                 try:
                     await self.memories.put(address.partition(".")[2], values, self.store_url)
+                except EmbeddingsUnavailable as exc:
+                    raise EngineError(str(exc), 422) from None
                 except MemoryStoreError as exc:
                     raise EngineError(f"{address}: {exc}", 503) from None
             previous = self.resources.get(address)

@@ -98,4 +98,7 @@ def open_agent_memory(
     if not stores:
         return None
     configs = {name: StoreConfig.from_values(name, values) for name, values in stores.items()}
-    return AgentMemory(Memory(store_url, configs), agent, list(configs), model)
+    memory = Memory(store_url, configs)
+    if any(c.search != "fulltext" for c in configs.values()):
+        memory.embedder()  # load the model before the worker says it is ready, not at a recall
+    return AgentMemory(memory, agent, list(configs), model)

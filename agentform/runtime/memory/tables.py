@@ -22,6 +22,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -55,6 +56,7 @@ items_table = Table(
     Column("expires_at", Float),
     Column("idem", String(255)),  # idempotency key of the tool call that wrote it
     Column("meta", Text),  # JSON object
+    Column("embedding", LargeBinary),  # semantic stores: the normalised float32 vector (m0002)
     UniqueConstraint("store", "scope", "key", name="uq_agentform_memory_key"),
     UniqueConstraint("store", "idem", name="uq_agentform_memory_idem"),
     Index("ix_agentform_memory_scope", "store", "scope", "id"),
