@@ -182,10 +182,19 @@ def test_two_agents_add_to_one_counter_without_losing_an_update(
                 body = {"agent": agent, "input": f"count {i}", "context_id": f"{agent}-{i}"}
                 ids.append(project.client.request("POST", "/v1/tasks", body=body)["id"])
 
-        def all_done() -> bool:
-            return all(project.task(t)["status"] == "completed" for t in ids)
+        def finished() -> int:
+            with engine.connect() as conn:
+                return int(
+                    conn.execute(
+                        text(
+                            "SELECT count(*) FROM agentform_tasks WHERE status IN"
+                            " ('completed', 'failed', 'canceled')"
+                        )
+                    ).scalar_one()
+                )
 
-        wait_for(all_done, 240, "every counting task to complete")
+        wait_for(lambda: finished() == len(ids), 240, "every counting task to finish")
+        assert all(project.task(t)["status"] == "completed" for t in ids)
         with engine.connect() as conn:
             value = conn.execute(
                 text("SELECT value, version FROM agentform_memory_items WHERE key = 'visits'")

@@ -299,3 +299,34 @@ def test_an_interrupted_migration_leaves_nothing_half_made(runtime_url: str, tmp
     finally:
         release(shared)
         engine.dispose()
+
+
+def test_entries_written_under_an_older_schema_are_found_after_upgrading(
+    runtime_url: str, tmp_path: Any
+) -> None:
+    older = tmp_path / "migrations"
+    (older / "versions").mkdir(parents=True)
+    (older / "env.py").write_text((schema.MIGRATIONS / "env.py").read_text())
+    for name in ("m0001_memory.py", "m0002_embeddings.py"):
+        (older / "versions" / name).write_text((schema.MIGRATIONS / "versions" / name).read_text())
+    from agentform.runtime.store_tables import acquire, release
+
+    shared = acquire(runtime_url)
+    try:
+        assert schema.upgrade(shared, location=older) == (None, "m0002")
+        with shared.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO agentform_memory_items (store, kind, scope, text, version, bytes,"
+                " created_at, updated_at) VALUES ('facts', 'long_term', 'customer:acme',"
+                " 'Invoice 4411 was paid twice', 1, 27, 1e12, 1e12)"
+            )
+        assert schema.upgrade(shared) == ("m0002", schema.HEAD)
+    finally:
+        release(shared)
+    memory = Memory(runtime_url, configs())
+    try:
+        hits = memory.search("facts", "invoice paid", scope="customer:acme")
+        assert [h.entry.text for h in hits] == ["Invoice 4411 was paid twice"]
+        assert memory.search("facts", "invoice", scope="customer:globex") == []
+    finally:
+        memory.close()

@@ -25,7 +25,7 @@ __all__ = ["HEAD", "MIGRATIONS", "VERSION_TABLE", "current", "head", "upgrade"]
 
 # the newest migration (a test holds it equal to what Alembic finds): workers check the schema
 # against it without importing Alembic, which keeps their start (and crash recovery) fast
-HEAD = "m0002"
+HEAD = "m0003"
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "agentform_memory_version"

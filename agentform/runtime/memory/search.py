@@ -3,10 +3,10 @@
 :func:`search_rows` owns turning what an agent or a person typed into a query the database
 cannot choke on (words only, at most 32 of them, any of them may match: the ranking puts entries
 that match more words, and rarer words, first) and ranking: on SQLite ``bm25()`` of the
-``agentform_memory_fts`` table (made by the migrations; lower is better, so the score is its
-negation), on PostgreSQL ``ts_rank_cd`` over the generated ``tsv`` column with the ``english``
-configuration. Scores are comparable within one search, not across databases. Called by
-:meth:`agentform.runtime.memory.service.Memory.search`.
+``agentform_memory_fts`` table (made by the migrations, indexing the text and the scope key;
+lower is better, so the score is its negation), on PostgreSQL ``ts_rank_cd`` over the generated
+``tsv`` column with the ``english`` configuration. Scores are comparable within one search, not
+across databases. Called by :meth:`agentform.runtime.memory.service.Memory.search`.
 """
 
 from __future__ import annotations
@@ -63,9 +63,17 @@ def search_rows(
         where.append("i.created_at > :after")
         params["after"] = created_after
     if conn.dialect.name == "sqlite":
-        params["match"] = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
+        # the scope key is a second FTS5 column (migration m0003): matching it first makes FTS5
+        # intersect one customer's short list with the words' instead of ranking every
+        # customer's matches; it weighs nothing in the score, and i.scope = :scope keeps the
+        # result exact (the phrase is tokenised, so it could match a longer key)
+        words_ = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
+        match = f"text : ({words_})"
+        if scope is not None:
+            match = 'scope : "' + scope.replace('"', '""') + '" AND ' + match
+        params["match"] = match
         sql = (
-            f"SELECT {_COLUMNS}, bm25({FTS_TABLE}) AS rank FROM {FTS_TABLE}"
+            f"SELECT {_COLUMNS}, bm25({FTS_TABLE}, 1.0, 0.0) AS rank FROM {FTS_TABLE}"
             f" JOIN agentform_memory_items i ON i.id = {FTS_TABLE}.rowid"
             f" WHERE {FTS_TABLE} MATCH :match AND {' AND '.join(where)}"
             " ORDER BY rank LIMIT :limit"

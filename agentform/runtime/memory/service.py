@@ -469,6 +469,7 @@ class Memory:
                 if expected_version not in (None, 0):
                     current = self._get(conn, config, scope, key, now)
                     raise VersionConflict(_conflict(key, expected_version, current), current)
+                self._drop_expired(conn, config, scope, key, now)
                 self._make_room(conn, config, scope, size, now)
                 try:
                     with conn.begin_nested():
@@ -508,29 +509,69 @@ class Memory:
         idem: str | None = None,
         task_id: str | None = None,
     ) -> Entry:
-        """Add ``amount`` to a numeric shared key (created at 0) in one atomic step; replayed
-        with the same ``idem`` it is not added again."""
-        while True:
-            current = self.get(store, scope, key, agent=agent, task_id=task_id)
+        """Add ``amount`` to a numeric shared key (created at 0) in one transaction, under the
+        scope key's lock, so concurrent adders queue instead of retrying; replayed with the
+        same ``idem`` it is not added again."""
+        config = self.guard(store, agent, "write", scope, action="add", task_id=task_id)
+        now = self.clock()
+        expires = now + config.ttl if config.ttl is not None else None
+        with self.transaction() as conn:
+            if idem is not None:
+                done = conn.execute(select(ops_table.c.result).where(ops_table.c.idem == idem))
+                if done.scalar() is not None:
+                    found = self._get(conn, config, scope, key, now)
+                    if found is not None:
+                        return found
+            self._lock_scope(conn, store, scope)
+            current = self._get(conn, config, scope, key, now)
             base = current.value if current is not None else 0
             if not isinstance(base, int | float) or isinstance(base, bool):
                 raise MemoryStoreError(f"{key!r} holds {type(base).__name__}, not a number")
             total = base + amount
             if isinstance(total, float) and total.is_integer() and isinstance(base, int):
                 total = int(total)
-            try:
-                return self.put(
-                    store,
-                    scope,
-                    key,
-                    total,
-                    expected_version=current.version if current is not None else 0,
-                    agent=agent,
-                    idem=idem,
-                    task_id=task_id,
-                )
-            except VersionConflict:
-                continue  # someone else added first: read again and add to what is there now
+            body, encoded, size = self._prepare(config, _shown_value(key, total), total)
+            values = {"text": body, "value": encoded, "bytes": size, "agent": agent,
+                      "updated_at": now, "expires_at": expires}  # fmt: skip
+            if current is not None:
+                row = conn.execute(
+                    update(items_table)
+                    .where(items_table.c.id == current.id)
+                    .values(**values, version=items_table.c.version + 1)
+                    .returning(*_COLUMNS)
+                ).one()
+            else:
+                self._drop_expired(conn, config, scope, key, now)
+                self._make_room(conn, config, scope, size, now)
+                row = conn.execute(
+                    insert(items_table)
+                    .values(
+                        **values,
+                        store=store,
+                        kind=config.kind,
+                        scope=scope,
+                        key=key,
+                        version=1,
+                        created_at=now,
+                    )
+                    .returning(*_COLUMNS)
+                ).one()
+            if idem is not None:
+                conn.execute(insert(ops_table).values(idem=idem, store=store, result="{}", at=now))
+        return entry_from_row(row)
+
+    def _drop_expired(
+        self, conn: Connection, config: StoreConfig, scope: str, key: str, now: float
+    ) -> None:
+        """An expired entry not swept yet still holds its key: it goes before a new one."""
+        conn.execute(
+            delete(items_table).where(
+                items_table.c.store == config.name,
+                items_table.c.scope == scope,
+                items_table.c.key == key,
+                ~self._live(config, now),
+            )
+        )
 
     # -- reads -------------------------------------------------------------------------------
 
