@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agentform.runtime.memory.agent import AgentMemory
 from agentform.runtime.memory.config import StoreConfig, TaskScope
 from agentform.runtime.memory.context import estimate_tokens, fit_history, start_context
 from agentform.runtime.memory.service import Memory
-from agentform.runtime.memory.tools import MemoryTools
+from agentform.runtime.memory.tools import MemoryTools, memory_tool_names
 from agentform.runtime.records import TaskRecord, TaskStatus
 
 STORES: dict[str, dict[str, Any]] = {
@@ -191,3 +193,49 @@ def test_start_context_drops_or_summarises_old_turns_and_injects_facts(memory: M
     assert first[0]["content"].endswith("SUMMARY of " + f"{len(seen[0])} turns")
     again = asyncio.run(start_context(memory, ["digest"], scope, "x", summarize=summarize))
     assert again == first and len(seen) == 1  # the summary is kept and reused
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    name=st.sampled_from([*sorted(memory_tool_names()), "nope"]),
+    arguments=st.dictionaries(
+        st.sampled_from(
+            [
+                "text",
+                "key",
+                "query",
+                "id",
+                "value",
+                "version",
+                "amount",
+                "limit",
+                "prefix",
+                "timeout",
+                "store",
+            ]
+        ),
+        json_values,
+        max_size=6,
+    ),
+)
+def test_any_arguments_give_a_result_never_an_exception(
+    memory: Memory, name: str, arguments: dict[str, Any]
+) -> None:
+    if name == "shared_watch":
+        arguments["timeout"] = 0
+    tools = with_task(
+        MemoryTools(memory, "billing", ["facts", "board", "notes"]), task(customer_id="acme")
+    )
+    result = asyncio.run(tools.call(name, arguments, idempotency_key="fuzz"))
+    assert isinstance(result.content, str) and result.content

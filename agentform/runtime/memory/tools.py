@@ -192,7 +192,9 @@ class MemoryTools:
             return await self._dispatch(name, store, scope, task, arguments, idempotency_key)
         except (InvalidScope, MemoryStoreError) as exc:
             return Result(str(exc), True)
-        except (TypeError, ValueError) as exc:
+        except KeyError as exc:
+            return Result(f"{name} needs the argument {exc.args[0]!r}", True)
+        except (TypeError, ValueError, ArithmeticError) as exc:
             return Result(f"bad arguments for {name}: {exc}", True)
 
     async def _dispatch(
