@@ -23,23 +23,18 @@ Exit status: 0 ok, 1 the scoped p99 target (< 20 ms) missed with ``--check``, 2 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import glob
 import itertools
 import json
 import math
 import os
 import platform
 import random
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -50,6 +45,7 @@ from sqlalchemy import Engine, func, insert, select, text
 from agentform.runtime.memory.config import StoreConfig
 from agentform.runtime.memory.service import Memory
 from agentform.runtime.memory.tables import items_table
+from agentform.testing.postgres import throwaway_cluster
 
 OUT = Path(__file__).resolve().parent / "out"
 STORE = "facts"
@@ -321,69 +317,6 @@ def run_backend(backend: str, url: str, args: argparse.Namespace) -> Result:
         memory.close()
 
 
-# -- a throwaway PostgreSQL ---------------------------------------------------------------------
-
-
-def _pg_bin() -> Path | None:
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).resolve().parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(candidates[-1]).parent if candidates else None
-
-
-def _as_postgres_user(argv: list[str]) -> list[str]:
-    if os.geteuid() != 0:  # initdb and postgres refuse to run as root
-        return argv
-    if shutil.which("runuser"):
-        return ["runuser", "-u", "nobody", "--", *argv]
-    return ["su", "-s", "/bin/sh", "nobody", "-c", " ".join(argv)]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def postgres_cluster() -> Iterator[str]:
-    """``postgresql://agentform@127.0.0.1:PORT/agentform`` on a cluster removed afterwards."""
-    bindir = _pg_bin()
-    if bindir is None:
-        raise RuntimeError("PostgreSQL binaries (initdb) not found; pass --pg-url")
-    root = Path(tempfile.mkdtemp(prefix="agentform-bench-pg-"))
-    root.chmod(0o755)
-    data, sockets, log = root / "data", root / "sockets", root / "log"
-    sockets.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(root, "nobody")
-        shutil.chown(sockets, "nobody")
-    port = _free_port()
-    user = "agentform"
-
-    def run(*argv: str) -> None:
-        subprocess.run(_as_postgres_user(list(argv)), check=True, capture_output=True, cwd=root)
-
-    started = False
-    try:
-        run(str(bindir / "initdb"), "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8")
-        options = f"-h 127.0.0.1 -p {port} -k {sockets} -c fsync=off"
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start")
-        started = True
-        subprocess.run(
-            [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", user, "agentform"],
-            check=True,
-            capture_output=True,
-        )
-        yield f"postgresql://{user}@127.0.0.1:{port}/agentform"
-    finally:
-        if started:
-            with contextlib.suppress(subprocess.CalledProcessError):
-                run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(root, ignore_errors=True)
-
-
 # -- output -------------------------------------------------------------------------------------
 
 
@@ -437,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif args.pg_url:
                 results.append(run_backend(backend, args.pg_url, args))
             else:
-                with postgres_cluster() as url:
+                with throwaway_cluster("agentform-bench-pg-") as url:
                     results.append(run_backend(backend, url, args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -24,7 +24,6 @@ import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, text, update
@@ -38,6 +37,16 @@ from agentform.runtime.memory.embeddings import (
     cosine_rank,
     fuse,
     local_embedder,
+)
+from agentform.runtime.memory.entries import (
+    COLUMNS,
+    Entry,
+    Hit,
+    MemoryDenied,
+    MemoryFull,
+    MemoryStoreError,
+    VersionConflict,
+    entry_from_row,
 )
 from agentform.runtime.memory.redact import Redactor
 from agentform.runtime.memory.search import search_rows
@@ -55,91 +64,6 @@ __all__ = [
 ]
 
 
-class MemoryStoreError(Exception):
-    """A memory request that cannot be done; the message says why and what to do."""
-
-
-class MemoryDenied(MemoryStoreError):
-    """The agent may not read or write this store (recorded in ``agentform_memory_denials``)."""
-
-
-class MemoryFull(MemoryStoreError):
-    """The entry is too large, or the scope key holds all the store's caps allow."""
-
-
-class VersionConflict(MemoryStoreError):
-    """A compare-and-set lost: someone wrote the key since the version the writer read."""
-
-    def __init__(self, message: str, current: Entry | None) -> None:
-        super().__init__(message)
-        self.current = current
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    id: int
-    store: str
-    kind: str
-    scope: str
-    key: str | None
-    agent: str | None
-    role: str | None
-    text: str
-    value: Any
-    version: int
-    bytes: int
-    created_at: float
-    updated_at: float
-    expires_at: float | None
-    meta: Mapping[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "store": self.store,
-            "kind": self.kind,
-            "scope": self.scope,
-            "key": self.key,
-            "agent": self.agent,
-            "role": self.role,
-            "text": self.text,
-            "value": self.value,
-            "version": self.version,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "expires_at": self.expires_at,
-            "meta": dict(self.meta),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    entry: Entry
-    score: float
-
-
-def entry_from_row(row: Any) -> Entry:
-    m = row._mapping
-    return Entry(
-        id=int(m["id"]),
-        store=m["store"],
-        kind=m["kind"],
-        scope=m["scope"],
-        key=m["key"],
-        agent=m["agent"],
-        role=m["role"],
-        text=m["text"],
-        value=json.loads(m["value"]) if m["value"] is not None else None,
-        version=int(m["version"]),
-        bytes=int(m["bytes"]),
-        created_at=float(m["created_at"]),
-        updated_at=float(m["updated_at"]),
-        expires_at=float(m["expires_at"]) if m["expires_at"] is not None else None,
-        meta=json.loads(m["meta"]) if m["meta"] else {},
-    )
-
-
-_COLUMNS = [c for c in items_table.c if c.name != "embedding"]  # vectors stay in the database
 MAX_VECTOR_CANDIDATES = 20_000  # newest entries of one scope key compared by semantic search
 
 
@@ -327,6 +251,14 @@ class Memory:
         if doomed:
             conn.execute(delete(items_table).where(items_table.c.id.in_(doomed)))
 
+    def _insert(
+        self, conn: Connection, config: StoreConfig, scope: str, now: float, **values: Any
+    ) -> Any:
+        """A new entry (version 1, created now); ``values`` fill the other columns."""
+        row = {"store": config.name, "kind": config.kind, "scope": scope, "version": 1,
+               "created_at": now, "updated_at": now, **values}  # fmt: skip
+        return conn.execute(insert(items_table).values(**row).returning(*COLUMNS)).one()
+
     # -- writes ------------------------------------------------------------------------------
 
     def add(
@@ -354,9 +286,7 @@ class Memory:
         with self.transaction() as conn:
             if idem is not None:
                 done = conn.execute(
-                    select(*_COLUMNS).where(
-                        items_table.c.store == store, items_table.c.idem == idem
-                    )
+                    select(*COLUMNS).where(items_table.c.store == store, items_table.c.idem == idem)
                 ).first()
                 if done is not None:
                     return entry_from_row(done)
@@ -380,32 +310,15 @@ class Memory:
                         idem=idem,
                         embedding=vector,
                     )
-                    .returning(*_COLUMNS)
+                    .returning(*COLUMNS)
                 ).first()
             if row is None:
                 self._make_room(conn, config, scope, size, now)
-                row = conn.execute(
-                    insert(items_table)
-                    .values(
-                        store=store,
-                        kind=config.kind,
-                        scope=scope,
-                        key=key,
-                        agent=agent,
-                        role=role,
-                        text=body,
-                        value=None,
-                        version=1,
-                        bytes=size,
-                        created_at=now,
-                        updated_at=now,
-                        expires_at=expires,
-                        idem=idem,
-                        meta=json.dumps(dict(meta)) if meta else None,
-                        embedding=vector,
-                    )
-                    .returning(*_COLUMNS)
-                ).one()
+                row = self._insert(
+                    conn, config, scope, now, key=key, agent=agent, role=role, text=body,
+                    bytes=size, expires_at=expires, idem=idem, embedding=vector,
+                    meta=json.dumps(dict(meta)) if meta else None,
+                )  # fmt: skip
             if config.kind == "session" and expires is not None:
                 # a conversation expires when it has been quiet for ttl, not turn by turn
                 conn.execute(
@@ -463,7 +376,7 @@ class Memory:
                         updated_at=now,
                         expires_at=expires,
                     )
-                    .returning(*_COLUMNS)
+                    .returning(*COLUMNS)
                 ).first()
             if row is None:
                 if expected_version not in (None, 0):
@@ -473,24 +386,10 @@ class Memory:
                 self._make_room(conn, config, scope, size, now)
                 try:
                     with conn.begin_nested():
-                        row = conn.execute(
-                            insert(items_table)
-                            .values(
-                                store=store,
-                                kind=config.kind,
-                                scope=scope,
-                                key=key,
-                                agent=agent,
-                                text=body,
-                                value=encoded,
-                                version=1,
-                                bytes=size,
-                                created_at=now,
-                                updated_at=now,
-                                expires_at=expires,
-                            )
-                            .returning(*_COLUMNS)
-                        ).one()
+                        row = self._insert(
+                            conn, config, scope, now, key=key, agent=agent, text=body,
+                            value=encoded, bytes=size, expires_at=expires,
+                        )  # fmt: skip
                 except IntegrityError:
                     current = self._get(conn, config, scope, key, now)
                     raise VersionConflict(_conflict(key, 0, current), current) from None
@@ -538,24 +437,12 @@ class Memory:
                     update(items_table)
                     .where(items_table.c.id == current.id)
                     .values(**values, version=items_table.c.version + 1)
-                    .returning(*_COLUMNS)
+                    .returning(*COLUMNS)
                 ).one()
             else:
                 self._drop_expired(conn, config, scope, key, now)
                 self._make_room(conn, config, scope, size, now)
-                row = conn.execute(
-                    insert(items_table)
-                    .values(
-                        **values,
-                        store=store,
-                        kind=config.kind,
-                        scope=scope,
-                        key=key,
-                        version=1,
-                        created_at=now,
-                    )
-                    .returning(*_COLUMNS)
-                ).one()
+                row = self._insert(conn, config, scope, now, key=key, **values)
             if idem is not None:
                 conn.execute(insert(ops_table).values(idem=idem, store=store, result="{}", at=now))
         return entry_from_row(row)
@@ -579,7 +466,7 @@ class Memory:
         self, conn: Connection, config: StoreConfig, scope: str, key: str, now: float
     ) -> Entry | None:
         row = conn.execute(
-            select(*_COLUMNS).where(
+            select(*COLUMNS).where(
                 self._live(config, now), items_table.c.scope == scope, items_table.c.key == key
             )
         ).first()
@@ -610,7 +497,7 @@ class Memory:
     ) -> list[Entry]:
         """Live entries of a store (one scope key, or all), oldest first by default."""
         config = self.guard(store, agent, "read", scope or "global", action="list")
-        query = select(*_COLUMNS).where(self._live(config, self.clock()))
+        query = select(*COLUMNS).where(self._live(config, self.clock()))
         if scope is not None:
             query = query.where(items_table.c.scope == scope)
         if after_id:
@@ -666,7 +553,7 @@ class Memory:
         vector = self._vector(config, query)
         assert vector is not None
         select_ = (
-            select(*_COLUMNS, items_table.c.embedding)
+            select(*COLUMNS, items_table.c.embedding)
             .where(self._live(config, now), items_table.c.embedding.is_not(None))
             .order_by(items_table.c.id.desc())
             .limit(MAX_VECTOR_CANDIDATES)
