@@ -40,7 +40,20 @@ _SCOPE_FORM = (
 )
 
 
+def _remember_vars(ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> None:
+    ctx.meta["agentform_vars"] = value
+
+
 def _options(func: F) -> F:
+    func = click.option(
+        "--var",
+        multiple=True,
+        metavar="NAME=VALUE",
+        expose_value=False,
+        callback=_remember_vars,
+        help="Set a spec variable (repeatable), as for plan and apply; AGENTFORM_VAR_NAME works"
+        " too.",
+    )(func)
     func = click.option(
         "--store-url",
         envvar="AGENTFORM_STORE_URL",
@@ -99,12 +112,14 @@ def _open(
     from sqlalchemy.exc import SQLAlchemyError
 
     from agentform.cli.console import echo_diagnostics
+    from agentform.cli.options import var_values
     from agentform.runtime.engine import resolve_store_url
     from agentform.runtime.memory.config import StoreConfig
     from agentform.runtime.memory.service import Memory, MemoryStoreError
     from agentform.spec import load_spec
 
-    result = load_spec(spec, env=env, variables={}, environ=os.environ)
+    assigned = click.get_current_context().meta.get("agentform_vars", ())
+    result = load_spec(spec, env=env, variables=var_values(assigned), environ=os.environ)
     if result.spec is None:
         echo_diagnostics([d for d in result.diagnostics if d.is_error], result.smap.texts, err=True)
         fail("the spec is invalid; run 'agentform validate' for details")

@@ -348,3 +348,14 @@ def test_search_never_crashes(project: Path, query: str) -> None:
     )
     assert result.exit_code == 0, (query, result.output)
     assert isinstance(json.loads(result.stdout), list)
+
+
+def test_spec_variables_are_set_as_for_apply(project: Path) -> None:
+    spec = yaml.safe_load((project / "agentform.yaml").read_text())
+    spec["variables"] = {"store_file": {"type": "string"}}
+    spec["runtime"] = {"store": {"url": "sqlite:///${var.store_file}"}}
+    (project / "agentform.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    without = run(project, "list")
+    assert without.exit_code == 1 and "store_file" in without.output
+    listed = data(project, "list", "--var", "store_file=.agentform/runtime.db")
+    assert {s["name"]: s["entries"] for s in listed}["customer-facts"] == 8
