@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import graphlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agentform.provider import ObservedResource, ResourceValue
+from agentform.provider import ObservedResource, ResourceValue, bounded_call
 from agentform.resources import dependencies
 from agentform.risks import Risk, create_risks, update_risks
 from agentform.spec.collector import paused_collector
 from agentform.state.snapshot import StateSnapshot
 
-__all__ = ["Action", "Change", "Drift", "Plan", "PlanError", "Risk", "make_plan"]
+__all__ = ["Action", "Change", "Drift", "Plan", "PlanError", "Risk", "make_plan", "observe"]
 
 Values = Mapping[str, Any]
 
@@ -117,6 +116,23 @@ class Plan:
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)
+
+
+@paused_collector()  # a bulk read of 10,000 resources allocates as many long-lived values
+def observe(
+    provider: Any, kinds: Iterable[str], recorded: StateSnapshot | None, timeout: float = 300.0
+) -> dict[str, ObservedResource | None]:
+    """Bulk refresh: every object of ``kinds`` the provider lists, and None for recorded
+    addresses it no longer has. A provider that does not answer in ``timeout`` is an error
+    (:class:`~agentform.provider.ProviderTimeout`)."""
+    observed: dict[str, ObservedResource | None] = {}
+    for kind in sorted(set(kinds)):
+        listed = bounded_call(lambda: provider.list(kind), timeout, f"list {kind}")  # noqa: B023
+        for resource in listed:
+            observed[resource.address] = resource
+    for address in recorded.resources if recorded else {}:
+        observed.setdefault(address, None)
+    return observed
 
 
 @paused_collector()  # a 10,000-resource plan allocates many long-lived objects
@@ -298,14 +314,30 @@ def _reason(key: str, old: Any, new: Any) -> str:
 
 
 def _topological(addresses: Iterable[str], needs: Callable[[str], Iterable[str]]) -> list[str]:
+    """``addresses`` in dependency order, level by level, each level sorted (Kahn's algorithm:
+    linear in addresses and edges)."""
     present = set(addresses)
-    sorter = graphlib.TopologicalSorter({a: {d for d in needs(a) if d in present} for a in present})
-    sorter.prepare()
+    waiting: dict[str, int] = {}
+    users: dict[str, list[str]] = {}
+    for address in present:
+        deps = [d for d in needs(address) if d in present]
+        waiting[address] = len(deps)
+        for dep in deps:
+            users.setdefault(dep, []).append(address)
+    ready = sorted(a for a, n in waiting.items() if n == 0)
     out: list[str] = []
-    while sorter.is_active():
-        ready = sorted(sorter.get_ready())
+    while ready:
         out.extend(ready)
-        sorter.done(*ready)
+        unblocked = []
+        for address in ready:
+            for user in users.get(address, ()):
+                waiting[user] -= 1
+                if waiting[user] == 0:
+                    unblocked.append(user)
+        ready = sorted(unblocked)
+    if len(out) != len(present):
+        stuck = ", ".join(sorted(a for a, n in waiting.items() if n > 0)[:10])
+        raise PlanError(f"resources depend on each other in a cycle: {stuck}")
     return out
 
 
@@ -318,10 +350,14 @@ def _ordered(
     """Put changes in apply order and tell each which other changes it waits for."""
     acting = {a for a, c in changes.items() if c.action is not Action.NOOP}
     deletes = {a for a, c in changes.items() if c.action is Action.DELETE}
+    wanted: dict[str, frozenset[str]] = {}  # each address's dependencies, computed once
 
     def needs(address: str) -> frozenset[str]:
-        value = desired.get(address)
-        return dependencies(address, value.values) if value else frozenset()
+        found = wanted.get(address)
+        if found is None:
+            value = desired.get(address)
+            found = wanted[address] = dependencies(address, value.values) if value else frozenset()
+        return found
 
     def needs_recorded(address: str) -> frozenset[str]:
         return dependencies(address, recorded.get(address, {}))
@@ -331,9 +367,14 @@ def _ordered(
         waits = sorted(d for d in needs(address) if d in acting and d not in deletes)
         ordered.append(_with_waits(changes[address], waits))
     # deletes go dependants first: a delete waits for every change to what recorded used it
+    used_by: dict[str, list[str]] = {}
+    if deletes:
+        for user in acting:
+            for dep in needs_recorded(user):
+                if dep in deletes and dep != user:
+                    used_by.setdefault(dep, []).append(user)
     for address in reversed(_topological(deletes, needs_recorded)):
-        waits = sorted(a for a in acting if a != address and address in needs_recorded(a))
-        ordered.append(_with_waits(changes[address], waits))
+        ordered.append(_with_waits(changes[address], sorted(used_by.get(address, ()))))
     return Plan(
         plan.project, plan.environment, plan.lineage, plan.serial, tuple(ordered), plan.drift
     )

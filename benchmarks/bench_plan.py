@@ -10,7 +10,8 @@ planner's dependency ordering does real work. Same size, same resources.
 
 1. **plan, no changes**: the state (one serial holding every resource) and the fake provider's
    objects are written directly to match, in a SQLite store in a temp dir. Timed per sample:
-   bulk observe (``provider.list(kind)`` once per kind, joined to recorded addresses) plus
+   bulk observe (:func:`agentform.plan.observe`, what ``agentform plan`` runs:
+   ``provider.list(kind)`` once per kind, joined to recorded addresses) plus
    ``make_plan(desired, recorded, observed)``. ``store.read()`` is timed apart and not counted.
    Every sample must give a plan with no changes and no drift. Median of ``--runs``.
 2. **apply, 1,000 creates**: ``apply_plan`` with ``parallelism`` workers against
@@ -35,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from agentform.apply import apply_plan
-from agentform.plan import make_plan
-from agentform.provider import ObservedResource, ResourceValue
+from agentform.plan import make_plan, observe
+from agentform.provider import ResourceValue
 from agentform.state import RecordedResource, StateSnapshot, StateStore, empty, open_store
 from agentform.testing.fake_provider import FakeProvider, _Object
 
@@ -108,13 +109,6 @@ def seed_state_and_provider(
     return provider, snapshot
 
 
-def observe(provider: FakeProvider, recorded: StateSnapshot) -> dict[str, ObservedResource | None]:
-    """Bulk refresh: one ``list`` per recorded kind, joined to recorded addresses."""
-    kinds = sorted({r.kind for r in recorded.resources.values()})
-    live = {o.address: o for kind in kinds for o in provider.list(kind)}
-    return {a: live.get(a) for a in recorded.resources}
-
-
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     out = fn()
@@ -130,7 +124,7 @@ def bench_plan(size: int, runs: int) -> dict[str, Any]:
             read_s, recorded = timed(store.read)
             assert recorded is not None
             start = time.perf_counter()
-            observed = observe(provider, recorded)
+            observed = observe(provider, {r.kind for r in recorded.resources.values()}, recorded)
             mid = time.perf_counter()
             plan = make_plan(desired, recorded, observed)
             end = time.perf_counter()

@@ -406,3 +406,22 @@ def test_deleting_memory_is_risky_only_when_it_holds_data(
     change = only(make_plan({}, state(memory__m={"kind": "long_term"}), observed), "memory.m")
     assert change.action is Action.DELETE
     assert [(r.level, r.message) for r in change.risks] == [expected]
+
+
+def test_a_dependency_cycle_is_a_plan_error_naming_it() -> None:
+    want = desired(model__a={"fallback": ["b"]}, model__b={"fallback": ["a"]}, tool__t={})
+    with pytest.raises(PlanError, match=r"cycle: model\.a, model\.b"):
+        make_plan(want, None)
+
+
+def test_many_deletes_wait_for_their_users_and_go_dependants_first() -> None:
+    tools = {f"tool__t{i}": {} for i in range(300)}
+    agents = {f"agent__a{i}": {"tools": [f"t{i}", f"t{(i + 1) % 300}"]} for i in range(300)}
+    plan = make_plan({}, state(**tools, **agents))
+    order = [c.address for c in plan.changes]
+    assert len(order) == 600
+    for i in range(300):
+        # an agent goes before the tools it used; a tool's delete waits for its users' deletes
+        assert order.index(f"agent.a{i}") < order.index(f"tool.t{i}")
+        waits = only(plan, f"tool.t{i}").waits_for
+        assert set(waits) == {f"agent.a{i}", f"agent.a{(i - 1) % 300}"}

@@ -19,7 +19,7 @@ import click
 
 from agentform.cli.console import fail
 from agentform.cli.options import spec_options, state_url_option
-from agentform.cli.plan import Prepared, observe, prepare
+from agentform.cli.plan import Prepared, prepare
 
 __all__ = ["apply_command", "destroy_command", "import_command", "rollback_command"]
 
@@ -304,7 +304,7 @@ def rollback_command(
     touched, so revert them in git too or the next plan will undo the rollback.
     """
     from agentform.cli.console import use_color
-    from agentform.plan import make_plan
+    from agentform.plan import make_plan, observe
     from agentform.provider import ResourceValue
     from agentform.render import render_plan
     from agentform.state import StateError, open_store

@@ -20,24 +20,7 @@ import click
 from agentform.cli.console import fail
 from agentform.cli.options import spec_options, spec_path_argument, state_url_option, var_values
 
-__all__ = ["Prepared", "observe", "plan_command", "prepare", "show_command"]
-
-
-def observe(
-    provider: Any, kinds: set[str], recorded: Any, timeout: float = 300.0
-) -> dict[str, Any]:
-    """Bulk refresh: every object of ``kinds`` the provider lists, and None for recorded
-    addresses it no longer has. A provider that does not answer in ``timeout`` is an error."""
-    from agentform.provider import bounded_call
-
-    observed: dict[str, Any] = {}
-    for kind in sorted(kinds):
-        listed = bounded_call(lambda: provider.list(kind), timeout, f"list {kind}")  # noqa: B023
-        for resource in listed:
-            observed[resource.address] = resource
-    for address in recorded.resources if recorded else {}:
-        observed.setdefault(address, None)
-    return observed
+__all__ = ["Prepared", "plan_command", "prepare", "show_command"]
 
 
 @dataclass
@@ -68,7 +51,7 @@ def prepare(
     """Load the spec, read state, observe through the provider, and make the plan; or stop
     with a message (exit 1) saying what is wrong."""
     from agentform.cli.console import echo_diagnostics
-    from agentform.plan import PlanError, make_plan
+    from agentform.plan import PlanError, make_plan, observe
     from agentform.provider import (
         ProviderContext,
         ProviderError,
