@@ -524,6 +524,7 @@ class Engine:
             await group.reconcile()
         await health.expire_children(self)
         await self.memories.sweep_if_due()
+        await self.memories.backfill()
 
     async def _renew_bus(self) -> None:
         """JetStream's files went with the directory: a server without them stores no task, so

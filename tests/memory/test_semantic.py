@@ -135,3 +135,32 @@ def test_a_semantic_store_without_the_extra_is_refused_at_apply(
         assert set(stores.configs) == {"txt"}
     finally:
         stores.close()
+
+
+def test_switching_a_store_to_semantic_embeds_what_it_already_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from agentform.runtime.memory.stores import MemoryStores
+
+    monkeypatch.setattr(embeddings, "available", lambda: True)
+    vectors = WordVectors()
+    stores = MemoryStores(note=lambda _: None, embedder=vectors)
+    url = f"sqlite:///{tmp_path / 'rt.db'}"
+    plain = {"kind": "long_term", "scope": "customer"}
+    try:
+        asyncio.run(stores.put("facts", plain, url))
+        assert stores.memory is not None
+        for fact in FACTS:
+            stores.memory.add("facts", "customer:acme", fact)
+        assert asyncio.run(stores.backfill()) == 0  # full-text: nothing to embed
+        asyncio.run(stores.put("facts", {**plain, "search": "semantic"}, url))
+        assert asyncio.run(stores.backfill(batch=2)) == 2
+        assert asyncio.run(stores.backfill(batch=2)) == 1
+        assert asyncio.run(stores.backfill(batch=2)) == 0
+        hits = stores.memory.search("facts", "order came broken", scope="customer:acme")
+        assert hits[0].entry.text == FACTS[0]
+        assert vectors.calls == 3 + 1  # three entries once each, then the query
+    finally:
+        stores.close()

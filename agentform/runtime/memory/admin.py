@@ -28,6 +28,7 @@ __all__ = [
     "counts",
     "denials",
     "drop_store",
+    "embed_missing",
     "export_rows",
     "forget_subject",
     "import_rows",
@@ -292,3 +293,31 @@ def denials(memory: Memory, limit: int = 50) -> list[dict[str, Any]]:
             select(*denials_table.c).order_by(denials_table.c.id.desc()).limit(limit)
         ).all()
     return [dict(r._mapping) for r in rows]
+
+
+def embed_missing(memory: Memory, stores: Iterable[str], limit: int = 256) -> int:
+    """Give up to ``limit`` entries of ``stores`` that have no embedding one (entries written
+    before their store switched to semantic or hybrid search); returns how many were done."""
+    names = list(stores)
+    if not names:
+        return 0
+    t = items_table.c
+    with memory.transaction(read=True) as conn:
+        rows = conn.execute(
+            select(t.id, t.text)
+            .where(t.store.in_(names), t.embedding.is_(None))
+            .order_by(t.id.desc())
+            .limit(limit)
+        ).all()
+    if not rows:
+        return 0
+    vectors = memory.embedder().embed([text for _, text in rows])
+    with memory.transaction() as conn:
+        for (row_id, _), vector in zip(rows, vectors, strict=True):
+            # an entry rewritten meanwhile got its own vector: leave that one
+            conn.execute(
+                items_table.update()
+                .where(t.id == row_id, t.embedding.is_(None))
+                .values(embedding=vector)
+            )
+    return len(rows)

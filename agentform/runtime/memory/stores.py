@@ -7,7 +7,9 @@ a failed migration fails that resource's apply with the reason and changes nothi
 one deletes its entries (``plan`` flagged it and ``apply`` needed ``--allow-data-loss``), and
 :meth:`MemoryStores.usage` reports the entries and bytes a store holds, so ``plan`` can tell a
 store with data from an empty one. Every ``AGENTFORM_MEMORY_SWEEP`` seconds (default 60) it
-deletes what has expired (``ttl``) or outlived its ``retention``.
+deletes what has expired (``ttl``) or outlived its ``retention``. When a store switches to
+semantic or hybrid search, the entries it already holds are given their embeddings in batches
+(:meth:`MemoryStores.backfill`, every supervision tick until none is left).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from agentform.runtime.memory import embeddings
-from agentform.runtime.memory.admin import drop_store, sweep
+from agentform.runtime.memory.admin import drop_store, embed_missing, sweep
 from agentform.runtime.memory.config import StoreConfig
 from agentform.runtime.memory.service import Memory, MemoryStoreError
 from agentform.runtime.memory.tables import items_table
@@ -37,8 +39,12 @@ def _sweep_every() -> float:
 
 
 class MemoryStores:
-    def __init__(self, note: Callable[[str], None]) -> None:
+    def __init__(
+        self, note: Callable[[str], None], embedder: embeddings.Embedder | None = None
+    ) -> None:
         self.note = note
+        self.embedder = embedder
+        self._backfilled = True  # nothing to embed until a semantic store is registered
         self.memory: Memory | None = None
         self.configs: dict[str, StoreConfig] = {}
         self.url: str | None = None
@@ -65,12 +71,16 @@ class MemoryStores:
         else:
             self.memory.set_stores(configs)
         self.configs = configs
+        if config.search != "fulltext":
+            self._backfilled = False  # entries written before may lack their embedding
 
     async def _open(self, url: str, configs: Mapping[str, StoreConfig]) -> None:
         old, self.memory = self.memory, None
         if old is not None:
             old.close()
-        self.memory = await asyncio.to_thread(Memory, url, configs, migrate=True)
+        self.memory = await asyncio.to_thread(
+            lambda: Memory(url, configs, migrate=True, embedder=self.embedder)
+        )
         self.url = url
 
     async def moved(self, url: str) -> None:
@@ -116,6 +126,21 @@ class MemoryStores:
             swept = ", ".join(f"{n} from memory.{s}" for s, n in sorted(gone.items()))
             self.note(f"expired memory deleted: {swept}")
         return gone
+
+    async def backfill(self, batch: int = 256) -> int:
+        """Embed a batch of the semantic stores' entries that have no embedding yet (called
+        every supervision tick until none is left); returns how many."""
+        if self.memory is None or self._backfilled:
+            return 0
+        semantic = [n for n, c in self.configs.items() if c.search != "fulltext"]
+        try:
+            done = await asyncio.to_thread(embed_missing, self.memory, semantic, batch)
+        except (MemoryStoreError, embeddings.EmbeddingsUnavailable) as exc:
+            self.note(f"embedding earlier memory entries failed: {exc}")
+            done = 0
+        if done == 0:
+            self._backfilled = True
+        return done
 
     def close(self) -> None:
         if self.memory is not None:
