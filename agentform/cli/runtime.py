@@ -98,7 +98,11 @@ def describe_step(step: dict[str, Any]) -> str:
     """One line per recorded step, for ``send --follow`` and ``tasks show``."""
     data, kind, seq = step.get("data") or {}, step.get("kind"), step.get("seq")
     if kind == "start":
-        return f"[{seq}] start: instructions {_short(data.get('instructions', ''), 70)}"
+        line = f"[{seq}] start: instructions {_short(data.get('instructions', ''), 70)}"
+        context = data.get("context") or []
+        if context:  # history and memories put into context (docs/memory.md)
+            line += f"; {len(context)} message(s) from memory"
+        return line
     if kind == "model":
         response = data.get("response") or {}
         usage = f"{step.get('input_tokens', 0)}+{step.get('output_tokens', 0)} tokens"

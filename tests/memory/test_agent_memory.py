@@ -239,3 +239,12 @@ def test_any_arguments_give_a_result_never_an_exception(
     )
     result = asyncio.run(tools.call(name, arguments, idempotency_key="fuzz"))
     assert isinstance(result.content, str) and result.content
+
+
+def test_tasks_show_says_how_much_came_from_memory() -> None:
+    from agentform.cli.runtime import describe_step
+
+    step = {"seq": 0, "kind": "start", "data": {"instructions": "Be kind.", "context": [
+        {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}}  # fmt: skip
+    assert describe_step(step).endswith("; 2 message(s) from memory")
+    assert "memory" not in describe_step({**step, "data": {"instructions": "Be kind."}})
