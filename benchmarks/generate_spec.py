@@ -57,10 +57,10 @@ TOOL_KINDS = [
     ("metrics", "Query {d} dashboards and metrics", "none"),
     ("calendar", "Book meetings for the {d} team", "idempotent"),
 ]
-MEMORY_KINDS: list[tuple[str, str, dict[str, Any]]] = [
+MEMORY_KINDS: list[tuple[str, str | None, dict[str, Any]]] = [
     ("session", "conversation", {"ttl": "1d"}),
     ("long_term", "customer", {"retention": "365d", "redact": ["email", "phone"]}),
-    ("working", "agent", {"ttl": "2h"}),
+    ("working", None, {"ttl": "2h"}),  # a working store lives with its task: no scope
     ("shared", "global", {}),
     ("long_term", "user", {"retention": "90d", "redact": ["credit_card", "iban", "secret"]}),
 ]
@@ -159,9 +159,9 @@ def generate(agents: int, seed: int = 0) -> dict[str, Any]:
         kind, scope, extra = MEMORY_KINDS[s % len(MEMORY_KINDS)]
         memory[f"{kind.replace('_', '-')}-{s:03d}"] = {
             "kind": kind,
-            "scope": scope,
+            **({"scope": scope} if scope else {}),
             **extra,
-            "description": f"{kind.replace('_', ' ')} memory, scoped per {scope}",
+            "description": f"{kind.replace('_', ' ')} memory, scoped per {scope or 'task'}",
         }
     memory_names = list(memory)
 

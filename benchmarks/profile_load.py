@@ -33,6 +33,7 @@ from generate_spec import write_spec  # noqa: E402
 # (module, attribute) of the loader's stages, as build_spec calls them
 _STAGES = [
     ("agentform.spec.loader", "read_spec"),
+    ("agentform.spec.loader", "apply_overlay"),
     ("agentform.spec.loader", "_resolve_variables"),
     ("agentform.spec.loader", "interpolate"),
     ("agentform.spec.loader", "validate_document"),
@@ -40,7 +41,7 @@ _STAGES = [
     ("agentform.spec.loader", "run_checks"),
     ("agentform.spec.loader", "_finish"),
 ]
-_CHECK_MODULES = ["names", "references", "coordination", "governance"]
+_CHECK_MODULES = ["names", "references", "coordination", "governance", "memory"]
 
 
 def _timed(label: str, fn: Callable[..., Any], into: dict[str, float]) -> Callable[..., Any]:

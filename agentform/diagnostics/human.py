@@ -44,15 +44,23 @@ def _token_width(line: str, column: int) -> int:
     return max(1, end - start)
 
 
-def _source_line(sources: Mapping[str, str], file: str, line: int) -> str | None:
-    text = sources.get(file)
-    if text is None:
-        return None
-    lines = text.splitlines()
+def _source_line(
+    sources: Mapping[str, str], file: str, line: int, split: dict[str, list[str]]
+) -> str | None:
+    """Line ``line`` (1-based) of ``file``; ``split`` keeps each file's lines across calls (a
+    large spec with many warnings must not be split once per diagnostic)."""
+    lines = split.get(file)
+    if lines is None:
+        text = sources.get(file)
+        if text is None:
+            return None
+        lines = split[file] = text.splitlines()
     return lines[line - 1].replace("\t", " ") if 0 < line <= len(lines) else None
 
 
-def _render_one(d: Diagnostic, sources: Mapping[str, str], color: bool) -> list[str]:
+def _render_one(
+    d: Diagnostic, sources: Mapping[str, str], color: bool, split: dict[str, list[str]]
+) -> list[str]:
     def paint(code: str, text: str) -> str:
         return f"{code}{text}{_RESET}" if color else text
 
@@ -62,7 +70,7 @@ def _render_one(d: Diagnostic, sources: Mapping[str, str], color: bool) -> list[
     gutter = " " * (len(str(loc.line)) if loc else 1)
     if loc:
         out.append(f"{gutter}{paint(_BLUE, '-->')} {loc}")
-        text = _source_line(sources, loc.file, loc.line)
+        text = _source_line(sources, loc.file, loc.line, split)
         if text is not None:
             width = _token_width(text, loc.column)
             caret = " " * (loc.column - 1) + "^" * width
@@ -98,5 +106,6 @@ def render_human(
     diagnostics: Sequence[Diagnostic], sources: Mapping[str, str], *, color: bool = False
 ) -> str:
     """All diagnostics, separated by blank lines, ending with a newline (empty if none)."""
-    blocks = ["\n".join(_render_one(d, sources, color)) for d in diagnostics]
+    split: dict[str, list[str]] = {}
+    blocks = ["\n".join(_render_one(d, sources, color, split)) for d in diagnostics]
     return "\n\n".join(blocks) + ("\n" if blocks else "")

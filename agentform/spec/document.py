@@ -39,6 +39,12 @@ class _Loader(_BaseLoader):  # type: ignore[misc]
 
     _resolved: dict[str, str] = {}  # noqa: RUF012  # shared on purpose, bounded below
 
+    # The composer calls these two around every node, to track paths for path resolvers (see
+    # yaml.resolver.BaseResolver); this loader has none, so they do nothing. Builtins that take
+    # the same arguments make them C calls instead of Python ones (≈ 0.05 s on 13 MB of YAML).
+    descend_resolver = slice  # (parent, index) -> an unused slice object
+    ascend_resolver = tuple  # () -> an unused empty tuple
+
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         if kind is ScalarNode:
             if not implicit[0]:  # quoted: always a string in the safe schema
@@ -174,6 +180,20 @@ class _Builder:
                 )
                 continue
             keys[child] = key_node.start_mark
+            if (
+                type(value_node) is ScalarNode
+                and value_node.tag == _STR
+                and self.budget > 0
+                and depth < MAX_DEPTH
+            ):
+                # the most common node, inlined: what build() does for it when nothing is wrong
+                self.budget -= 1
+                self.smap.values[child] = value_node.start_mark
+                text = value_node.value
+                if "${" in text:
+                    self.smap.templated.add(child)
+                result[key] = text
+                continue
             result[key] = self.build(value_node, child, depth + 1)
         # explicit keys win over merged ones, earlier merge sources over later ones (YAML spec)
         for source, _ in merged:

@@ -42,8 +42,22 @@ class TemplateSyntaxError(ValueError):
     """A ``${`` without its closing ``}``."""
 
 
+# "${" + an expression without braces or quotes + "}": nearly every interpolation in a spec
+_SIMPLE = re.compile(r"\$\{([^{}'\"]*)\}")
+
+
 def split_template(text: str) -> list[tuple[bool, str]]:
     """Split text into ``(is_expression, part)`` pieces; ``$${`` is a literal ``${``."""
+    if "$${" not in text:
+        pieces = _SIMPLE.split(text)
+        if len(pieces) // 2 == text.count("${"):  # every "${" starts a simple expression
+            # the pieces the scan gives: literals (when not empty) and expressions, in order
+            return [(bool(i % 2), piece) for i, piece in enumerate(pieces) if piece or i % 2]
+    return _split_scan(text)
+
+
+def _split_scan(text: str) -> list[tuple[bool, str]]:
+    """:func:`split_template` for any text: a scan that knows quotes, nesting and ``$${``."""
     parts: list[tuple[bool, str]] = []
     buf: list[str] = []
     i, n = 0, len(text)

@@ -195,7 +195,9 @@ def _build(
 ) -> LoadResult:
     environ = dict(os.environ if environ is None else environ)
     diagnostics = list(raw.diagnostics)
-    smap = raw.smap.copy()
+    # the read spec is shared by every build: nothing below changes its document, and an
+    # overlay adds its locations to a layer over the read source map, not to that map
+    smap = raw.smap
     result = LoadResult(None, diagnostics, smap, raw.files, env, base_dir=raw.base_dir)
     if raw.document is None:
         return _finish(result)
@@ -225,6 +227,7 @@ def _build(
                 )
             )
         elif overlay:
+            smap = result.smap = raw.smap.layered()
             document = apply_overlay(document, overlay, smap, ("environments", env))
     values, problems, unresolved = _resolve_variables(document, smap, variables or {}, environ)
     diagnostics.extend(problems)

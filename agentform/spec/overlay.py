@@ -19,7 +19,7 @@ def apply_overlay(
     base: dict[str, Any], overlay: dict[str, Any], smap: SourceMap, overlay_path: Path
 ) -> dict[str, Any]:
     """Return ``base`` with ``overlay`` merged in; ``smap`` gains the overlay's locations."""
-    rebased = smap.rebase(overlay_path, ())
+    rebased = smap.rebase(overlay_path, (), within=overlay)
     merged = _merge(base, overlay, ())
     smap.values.update(rebased.values)
     smap.keys.update(rebased.keys)

@@ -23,6 +23,7 @@ __all__ = ["Path", "Position", "SourceMap"]
 
 Path = tuple[str | int, ...]
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what YAML counts as a new line
+_ANY: Any = object()  # "not given"
 
 
 class Position(Protocol):
@@ -41,6 +42,8 @@ class SourceMap:
     _ends: dict[str, Location] = field(default_factory=dict)
     # paths of the string values that contain "${": what interpolation has to visit
     templated: set[Path] = field(default_factory=set)
+    # locations not found in ``values``/``keys`` are looked up here (see :meth:`layered`)
+    base: SourceMap | None = None
 
     def locate(self, position: Position | Location | None) -> Location | None:
         """The :class:`Location` of a stored position (1-based, clamped to the file's end)."""
@@ -58,16 +61,18 @@ class SourceMap:
             text = self.texts.get(file)
             if text is None:
                 return None
-            lines = _LINE_BREAK.split(text)
-            self._ends[file] = Location(file, len(lines), len(lines[-1]) + 1)
+            self._ends[file] = _end_of(file, text)
         return self._ends[file]
 
     def value(self, path: Path) -> Location | None:
         """The location of the value at ``path``, or of its nearest located ancestor."""
         values = self.values
+        base = self.base.values if self.base is not None else None
         p = path
         while True:
             loc = values.get(p)
+            if loc is None and base is not None:
+                loc = base.get(p)
             if loc is not None or not p:
                 return self.locate(loc)
             p = p[:-1]
@@ -75,6 +80,8 @@ class SourceMap:
     def key(self, path: Path) -> Location | None:
         """The location of the key that introduces ``path`` (falls back to the value)."""
         loc = self.keys.get(path)
+        if loc is None and self.base is not None:
+            loc = self.base.keys.get(path)
         return self.locate(loc) if loc is not None else self.value(path)
 
     def update(self, other: SourceMap) -> None:
@@ -83,20 +90,91 @@ class SourceMap:
         self.texts.update(other.texts)
         self.templated.update(other.templated)
 
-    def rebase(self, old: Path, new: Path) -> SourceMap:
-        """Locations under ``old`` re-keyed under ``new`` (used to apply environment overlays)."""
+    def rebase(self, old: Path, new: Path, within: Any = _ANY) -> SourceMap:
+        """Locations under ``old`` re-keyed under ``new`` (used to apply environment overlays).
+
+        ``within``, when given, is the value at ``old`` as read: the reader records positions
+        only for the nodes of that value, so its paths are looked up one by one instead of
+        scanning every location of the spec.
+        """
+        if within is not _ANY:
+            return self._rebase_value(old, new, within)
         n = len(old)
         out = SourceMap(texts=self.texts, _ends=self._ends)
+        all_values, all_keys = self.values, self.keys
+        if self.base is not None:
+            all_values = {**self.base.values, **self.values}
+            all_keys = {**self.base.keys, **self.keys}
         out.templated = {new + p[n:] for p in self.templated if p[:n] == old}
-        for p, loc in self.values.items():
-            if p[:n] == old:
-                out.values[new + p[n:]] = loc
-        for p, loc in self.keys.items():
-            if p[:n] == old:
-                out.keys[new + p[n:]] = loc
+        out.values = {new + p[n:]: loc for p, loc in all_values.items() if p[:n] == old}
+        out.keys = {new + p[n:]: loc for p, loc in all_keys.items() if p[:n] == old}
+        return out
+
+    def _rebase_value(self, old: Path, new: Path, within: Any) -> SourceMap:
+        out = SourceMap(texts=self.texts, _ends=self._ends)
+        layers: list[SourceMap] = []
+        layer: SourceMap | None = self
+        while layer is not None:
+            layers.append(layer)
+            layer = layer.base
+        templated = self.templated
+        n = len(old)
+        stack: list[tuple[Path, Any]] = [(old, within)]
+        while stack:
+            path, value = stack.pop()
+            rebased = new + path[n:]
+            for layer in layers:
+                if path in layer.values:
+                    out.values[rebased] = layer.values[path]
+                    break
+            for layer in layers:
+                if path in layer.keys:
+                    out.keys[rebased] = layer.keys[path]
+                    break
+            if path in templated:
+                out.templated.add(rebased)
+            if isinstance(value, dict):
+                stack.extend(((*path, k), v) for k, v in value.items())
+            elif isinstance(value, list):
+                stack.extend(((*path, i), v) for i, v in enumerate(value))
         return out
 
     def copy(self) -> SourceMap:
         return SourceMap(
-            dict(self.values), dict(self.keys), self.texts, self._ends, set(self.templated)
+            dict(self.values),
+            dict(self.keys),
+            self.texts,
+            self._ends,
+            set(self.templated),
+            self.base,
         )
+
+    def copy_flat(self) -> SourceMap:
+        """A copy holding every location itself (none looked up in a base)."""
+        if self.base is None:
+            return self.copy()
+        base = self.base.copy_flat()
+        return SourceMap(
+            {**base.values, **self.values},
+            {**base.keys, **self.keys},
+            self.texts,
+            self._ends,
+            set(self.templated),
+        )
+
+    def layered(self) -> SourceMap:
+        """A map that reads through to this one, for a build that adds a few locations (an
+        environment's overlay): additions go to the new map only, and this one, possibly
+        holding hundreds of thousands of locations, is neither copied nor changed."""
+        return SourceMap(
+            texts=self.texts, _ends=self._ends, templated=set(self.templated), base=self
+        )
+
+
+def _end_of(file: str, text: str) -> Location:
+    """Last line and one column past its last character, line breaks counted as YAML does."""
+    if "\r" in text or "\x85" in text or "\u2028" in text or "\u2029" in text:
+        lines = _LINE_BREAK.split(text)
+        return Location(file, len(lines), len(lines[-1]) + 1)
+    # only "\n" breaks lines: count them instead of splitting a large file into a list
+    return Location(file, text.count("\n") + 1, len(text) - text.rfind("\n"))
