@@ -178,9 +178,14 @@ def test_default_workers(write_spec: WriteSpec, monkeypatch: pytest.MonkeyPatch)
     raw = read_spec(write_spec(ENVS))
     assert parallel_module._default_workers(raw, 3) == 0  # a small spec: not worth a fork
     monkeypatch.setattr(parallel_module, "MIN_PARALLEL_CHARS", 0)
+    # other tests of this process may have left threads running: pretend there are none, then one
+    monkeypatch.setattr(parallel_module.threading, "active_count", lambda: 1)
     if hasattr(os, "fork") and sys.platform != "darwin":
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
         assert parallel_module._default_workers(raw, 3) == min(3, cpus - 1)
+    monkeypatch.setattr(parallel_module.threading, "active_count", lambda: 2)
+    assert parallel_module._default_workers(raw, 3) == 0  # a fork would copy no other thread
+    monkeypatch.setattr(parallel_module.threading, "active_count", lambda: 1)
     assert parallel_module._default_workers(raw, 0) == 0
     monkeypatch.delattr(os, "fork")
     assert parallel_module._default_workers(raw, 3) == 0
