@@ -12,220 +12,33 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, Any
 
 import click
 
 from agentform.cli.console import fail
-from agentform.cli.runtime import _project_options
-
-if TYPE_CHECKING:
-    from agentform.runtime.memory.config import StoreConfig
-    from agentform.runtime.memory.service import Entry, Memory
-
-__all__ = ["memory_group"]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-_SCOPE_FORM = (
-    "'global' or KIND:KEY with KIND one of conversation, user, customer, agent, task"
-    " (e.g. customer:acme-42)"
+from agentform.cli.memory_project import (
+    Project,
+    open_memory,
+    scope_counts,
+    scope_option,
+    store_options,
+)
+from agentform.cli.memory_render import (
+    clip,
+    dump,
+    entries_phrase,
+    entry_json,
+    expiry,
+    iso_time,
+    scope_of,
+    table,
 )
 
-
-def _remember_vars(ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> None:
-    ctx.meta["agentform_vars"] = value
-
-
-def _options(func: F) -> F:
-    func = click.option(
-        "--var",
-        multiple=True,
-        metavar="NAME=VALUE",
-        expose_value=False,
-        callback=_remember_vars,
-        help="Set a spec variable (repeatable), as for plan and apply; AGENTFORM_VAR_NAME works"
-        " too.",
-    )(func)
-    func = click.option(
-        "--store-url",
-        envvar="AGENTFORM_STORE_URL",
-        metavar="URL",
-        help="The runtime store holding the memory: sqlite:///path or postgresql+psycopg://..."
-        " (default: the spec's runtime.store.url; a relative SQLite path is relative to the"
-        " spec's directory; env AGENTFORM_STORE_URL).",
-    )(func)
-    return _project_options(func)
-
-
-def _scope_option(help_text: str) -> Callable[[F], F]:
-    return click.option("--scope", metavar="KEY", help=help_text)
-
-
-@dataclass
-class Project:
-    """The memory of the loaded spec: every store's rules and spec values, and the open store."""
-
-    memory: Memory
-    configs: dict[str, StoreConfig]
-    values: dict[str, dict[str, Any]]
-    url: str
-
-
-def _check_store(configs: Mapping[str, StoreConfig], name: str) -> None:
-    if name not in configs:
-        known = ", ".join(sorted(configs)) or "none: the spec has no memory section"
-        fail(f"no memory store named {name!r} in the spec (stores: {known})")
-
-
-def _check_scope(scope: str | None) -> None:
-    from agentform.runtime.memory.config import InvalidScope, validate_scope
-
-    if scope is None:
-        return
-    try:
-        validate_scope(scope)
-    except InvalidScope:
-        fail(f"invalid scope key {scope[:80]!r}: expected {_SCOPE_FORM}")
-
-
-@contextmanager
-def _open(
-    spec: str,
-    env: str | None,
-    store_url: str | None,
-    *,
-    stores: Sequence[str] = (),
-    scope: str | None = None,
-) -> Iterator[Project]:
-    """Load the spec, check ``stores`` and ``scope``, and open its memory; always closed.
-
-    Memory and database errors inside the block stop with their message (exit 1).
-    """
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from agentform.cli.console import echo_diagnostics
-    from agentform.cli.options import var_values
-    from agentform.runtime.engine import resolve_store_url
-    from agentform.runtime.memory.config import StoreConfig
-    from agentform.runtime.memory.service import Memory, MemoryStoreError
-    from agentform.spec import load_spec
-
-    assigned = click.get_current_context().meta.get("agentform_vars", ())
-    result = load_spec(spec, env=env, variables=var_values(assigned), environ=os.environ)
-    if result.spec is None:
-        echo_diagnostics([d for d in result.diagnostics if d.is_error], result.smap.texts, err=True)
-        fail("the spec is invalid; run 'agentform validate' for details")
-    loaded = result.spec
-    values = {name: store.model_dump(mode="json") for name, store in loaded.memory.items()}
-    try:
-        configs = {name: StoreConfig.from_values(name, v) for name, v in values.items()}
-    except ValueError as exc:
-        fail(f"the spec's memory section cannot be used: {exc}")
-    url = resolve_store_url(store_url or loaded.runtime.store.url, Path(result.base_dir))
-    for name in stores:
-        _check_store(configs, name)
-    _check_scope(scope)
-    try:
-        memory = Memory(url, configs, migrate=True)
-    except (MemoryStoreError, SQLAlchemyError) as exc:
-        fail(str(exc))
-    try:
-        yield Project(memory=memory, configs=configs, values=values, url=url)
-    except (MemoryStoreError, SQLAlchemyError) as exc:
-        fail(str(exc))
-    finally:
-        memory.close()
-
-
-# -- presentation ----------------------------------------------------------------------------
-
-
-def _iso(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _one_line(text: str, width: int) -> str:
-    flat = " ".join(text.split())
-    width = max(width, 10)
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, last_fills: bool) -> None:
-    """Columns padded to their widest cell; with ``last_fills`` the last column is shortened to
-    what is left of the terminal's width, so every row stays one line."""
-    cells = [list(headers)] + [list(r) for r in rows]
-    fixed = len(headers) - 1 if last_fills else len(headers)
-    widths = [max(len(row[i]) for row in cells) for i in range(fixed)]
-    room = shutil.get_terminal_size((120, 24)).columns - sum(widths) - 2 * fixed
-    for row in cells:
-        parts = [row[i].ljust(widths[i]) for i in range(fixed)]
-        if last_fills:
-            parts.append(_one_line(row[-1], room))
-        click.echo("  ".join(parts).rstrip())
-
-
-def _clip(text: str | None, width: int = 40) -> str:
-    return _one_line(text or "", width) if text else "-"
-
-
-def _entry_json(entry: Entry) -> dict[str, Any]:
-    data = entry.to_dict()
-    data["bytes"] = entry.bytes
-    return data
-
-
-def _entries(count: int) -> str:
-    return f"{count} entr{'y' if count == 1 else 'ies'}"
-
-
-def _dump(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-
-
-def _scope_of(config: StoreConfig) -> str:
-    if config.kind == "session":
-        return "conversation"
-    if config.kind == "working":
-        return "task"
-    return config.scope or "global"
-
-
-def _expiry(values: Mapping[str, Any]) -> str:
-    parts = [f"{k} {values[k]}" for k in ("ttl", "retention") if values.get(k)]
-    return ", ".join(parts) or "-"
-
-
-def _scope_counts(
-    memory: Memory, scope: str, stores: Sequence[str] | None = None
-) -> dict[str, dict[str, int]]:
-    """Entries and bytes under ``scope`` per store, expired ones included (what forget deletes)."""
-    from sqlalchemy import func, select
-
-    from agentform.runtime.memory.tables import items_table
-
-    query = (
-        select(items_table.c.store, func.count(), func.coalesce(func.sum(items_table.c.bytes), 0))
-        .where(items_table.c.scope == scope)
-        .group_by(items_table.c.store)
-    )
-    if stores:
-        query = query.where(items_table.c.store.in_(list(stores)))
-    with memory.transaction(read=True) as conn:
-        rows = conn.execute(query).all()
-    return {store: {"entries": int(n), "bytes": int(b)} for store, n, b in rows}
-
-
-# -- commands --------------------------------------------------------------------------------
+__all__ = ["memory_group"]
 
 
 @click.group("memory")
@@ -246,8 +59,8 @@ def memory_group() -> None:
 
 @memory_group.command("list")
 @click.argument("store", required=False)
-@_options
-@_scope_option("Only entries under this scope key (e.g. customer:acme-42).")
+@store_options
+@scope_option("Only entries under this scope key (e.g. customer:acme-42).")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1), help="At most N.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_command(
@@ -267,14 +80,14 @@ def list_command(
     """
     from agentform.runtime.memory import admin
 
-    with _open(spec, env, store_url, stores=[store] if store else [], scope=scope) as project:
+    with open_memory(spec, env, store_url, stores=[store] if store else [], scope=scope) as project:
         if store is None:
-            sizes = _scope_counts(project.memory, scope) if scope else admin.counts(project.memory)
+            sizes = scope_counts(project.memory, scope) if scope else admin.counts(project.memory)
             _list_stores(project, sizes, as_json)
             return
         found = project.memory.entries(store, scope, limit=limit, newest_first=True)
     if as_json:
-        _dump([_entry_json(e) for e in found])
+        dump([entry_json(e) for e in found])
         return
     if not found:
         under = f" under {scope}" if scope else ""
@@ -283,15 +96,15 @@ def list_command(
     rows = [
         [
             str(e.id),
-            _clip(e.scope),
-            _clip(e.key, 30),
+            clip(e.scope),
+            clip(e.key, 30),
             e.role or e.agent or "-",
-            _iso(e.updated_at),
+            iso_time(e.updated_at),
             e.text,
         ]
         for e in found
     ]
-    _table(["ID", "SCOPE", "KEY", "ROLE/AGENT", "UPDATED", "TEXT"], rows, last_fills=True)
+    table(["ID", "SCOPE", "KEY", "ROLE/AGENT", "UPDATED", "TEXT"], rows, last_fills=True)
 
 
 def _list_stores(project: Project, sizes: Mapping[str, Mapping[str, int]], as_json: bool) -> None:
@@ -303,7 +116,7 @@ def _list_stores(project: Project, sizes: Mapping[str, Mapping[str, int]], as_js
             {
                 "name": name,
                 "kind": config.kind,
-                "scope": _scope_of(config),
+                "scope": scope_of(config),
                 "entries": size.get("entries", 0),
                 "bytes": size.get("bytes", 0),
                 "ttl": values.get("ttl"),
@@ -318,7 +131,7 @@ def _list_stores(project: Project, sizes: Mapping[str, Mapping[str, int]], as_js
              "bytes": size["bytes"], "ttl": None, "retention": None, "in_spec": False}
         )  # fmt: skip
     if as_json:
-        _dump(listed)
+        dump(listed)
         return
     if not listed:
         click.echo("the spec declares no memory stores")
@@ -330,18 +143,18 @@ def _list_stores(project: Project, sizes: Mapping[str, Mapping[str, int]], as_js
             s["scope"] or "?",
             str(s["entries"]),
             str(s["bytes"]),
-            _expiry(s) if s["in_spec"] else "not in the spec",
+            expiry(s) if s["in_spec"] else "not in the spec",
         ]
         for s in listed
     ]
-    _table(["STORE", "KIND", "SCOPE", "ENTRIES", "BYTES", "TTL/RETENTION"], rows, last_fills=False)
+    table(["STORE", "KIND", "SCOPE", "ENTRIES", "BYTES", "TTL/RETENTION"], rows, last_fills=False)
 
 
 @memory_group.command("show")
 @click.argument("store")
 @click.argument("id_or_key")
-@_options
-@_scope_option("The scope key the entry is under (needed to find it by key).")
+@store_options
+@scope_option("The scope key the entry is under (needed to find it by key).")
 @click.option("--json", "as_json", is_flag=True, help="Print the entry as JSON.")
 def show_command(
     store: str,
@@ -360,7 +173,7 @@ def show_command(
     is_id = id_or_key.isdigit()
     if not is_id and scope is None:
         fail(f"{id_or_key!r} is not an entry id; to find it by key, give --scope KEY")
-    with _open(spec, env, store_url, stores=[store], scope=scope) as project:
+    with open_memory(spec, env, store_url, stores=[store], scope=scope) as project:
         entry = None
         if scope is not None:
             entry = project.memory.get(store, scope, id_or_key)
@@ -372,7 +185,7 @@ def show_command(
         under = f" under {scope}" if scope else ""
         fail(f"memory {store!r} has no entry {id_or_key!r}{under} (see 'agentform memory list')")
     if as_json:
-        _dump(_entry_json(entry))
+        dump(entry_json(entry))
         return
     fields = [
         ("id", str(entry.id)),
@@ -383,9 +196,9 @@ def show_command(
         ("role", entry.role or "-"),
         ("version", str(entry.version)),
         ("bytes", str(entry.bytes)),
-        ("created", _iso(entry.created_at)),
-        ("updated", _iso(entry.updated_at)),
-        ("expires", _iso(entry.expires_at) or "never"),
+        ("created", iso_time(entry.created_at)),
+        ("updated", iso_time(entry.updated_at)),
+        ("expires", iso_time(entry.expires_at) or "never"),
     ]
     if entry.value is not None:
         fields.append(("value", json.dumps(entry.value, ensure_ascii=False, sort_keys=True)))
@@ -400,8 +213,8 @@ def show_command(
 @memory_group.command("search")
 @click.argument("store")
 @click.argument("query")
-@_options
-@_scope_option("Only entries under this scope key.")
+@store_options
+@scope_option("Only entries under this scope key.")
 @click.option(
     "--limit", default=10, show_default=True, type=click.IntRange(1, 100), help="At most N hits."
 )
@@ -422,25 +235,25 @@ def search_command(
     full-text relevance: entries matching more of the words, and rarer words, first. Scores
     compare the hits of one search only. A QUERY starting with '-' goes after '--'.
     """
-    with _open(spec, env, store_url, stores=[store], scope=scope) as project:
+    with open_memory(spec, env, store_url, stores=[store], scope=scope) as project:
         hits = project.memory.search(store, query, scope=scope, limit=limit)
     if as_json:
-        _dump([{"score": h.score, "entry": _entry_json(h.entry)} for h in hits])
+        dump([{"score": h.score, "entry": entry_json(h.entry)} for h in hits])
         return
     if not hits:
         click.echo("no entries match")
         return
     rows = [
-        [str(rank), f"{h.score:.6f}", str(h.entry.id), _clip(h.entry.scope), h.entry.text]
+        [str(rank), f"{h.score:.6f}", str(h.entry.id), clip(h.entry.scope), h.entry.text]
         for rank, h in enumerate(hits, 1)
     ]
-    _table(["#", "SCORE", "ID", "SCOPE", "TEXT"], rows, last_fills=True)
+    table(["#", "SCORE", "ID", "SCOPE", "TEXT"], rows, last_fills=True)
 
 
 @memory_group.command("export")
 @click.argument("store", required=False)
-@_options
-@_scope_option("Only entries under this scope key.")
+@store_options
+@scope_option("Only entries under this scope key.")
 @click.option(
     "--output",
     "-o",
@@ -464,13 +277,13 @@ def export_command(
     """
     from agentform.runtime.memory import admin
 
-    with _open(spec, env, store_url, stores=[store] if store else [], scope=scope) as project:
+    with open_memory(spec, env, store_url, stores=[store] if store else [], scope=scope) as project:
         rows = admin.export_rows(project.memory, store, scope)
         if output == "-":
             count = _write_lines(sys.stdout, rows)
         else:
             count = _export_to_file(Path(output), rows)
-    click.echo(f"exported {_entries(count)}", err=True)
+    click.echo(f"exported {entries_phrase(count)}", err=True)
 
 
 def _write_lines(stream: IO[str], rows: Iterator[dict[str, Any]]) -> int:
@@ -500,7 +313,7 @@ def _export_to_file(path: Path, rows: Iterator[dict[str, Any]]) -> int:
 
 @memory_group.command("import")
 @click.argument("file", type=click.File("r", encoding="utf-8"))
-@_options
+@store_options
 @click.option("--into", metavar="STORE", help="Put every entry into STORE, whatever the file says.")
 def import_command(
     file: IO[str], spec: str, env: str | None, store_url: str | None, into: str | None
@@ -518,14 +331,16 @@ def import_command(
         lines = file.readlines()
     except UnicodeDecodeError as exc:
         fail(f"{file.name} is not UTF-8 text ({exc.reason} at byte {exc.start})")
-    with _open(spec, env, store_url, stores=[into] if into else []) as project:
+    with open_memory(spec, env, store_url, stores=[into] if into else []) as project:
         done = admin.import_rows(project.memory, lines, into=into)
-    click.echo(f"imported {_entries(done['imported'])}, skipped {done['skipped']} already present")
+    click.echo(
+        f"imported {entries_phrase(done['imported'])}, skipped {done['skipped']} already present"
+    )
 
 
 @memory_group.command("forget")
 @click.argument("stores", nargs=-1, metavar="[STORE]...")
-@_options
+@store_options
 @click.option(
     "--scope", required=True, metavar="KEY", help="Forget everything under this scope key."
 )
@@ -547,8 +362,8 @@ def forget_command(
     from agentform.runtime.memory import admin
 
     names = list(dict.fromkeys(stores))
-    with _open(spec, env, store_url, stores=names, scope=scope) as project:
-        pending = _scope_counts(project.memory, scope, names or None)
+    with open_memory(spec, env, store_url, stores=names, scope=scope) as project:
+        pending = scope_counts(project.memory, scope, names or None)
         if not pending:
             where = f" in {', '.join(names)}" if names else ""
             click.echo(f"nothing is kept under {scope}{where}")
@@ -556,19 +371,19 @@ def forget_command(
         if not yes:
             click.echo(f"Under {scope}, this would delete:")
             for name, size in sorted(pending.items()):
-                click.echo(f"  {name}: {_entries(size['entries'])} ({size['bytes']} bytes)")
+                click.echo(f"  {name}: {entries_phrase(size['entries'])} ({size['bytes']} bytes)")
             if not click.confirm("Delete them?", default=False):
                 click.echo("Nothing was deleted.")
                 sys.exit(1)
         gone = admin.forget_subject(project.memory, scope, names or None)
     total = sum(gone.values())
     for name, count in sorted(gone.items()):
-        click.echo(f"deleted {_entries(count)} from {name}")
-    click.echo(f"forgot {scope}: {_entries(total)} deleted")
+        click.echo(f"deleted {entries_phrase(count)} from {name}")
+    click.echo(f"forgot {scope}: {entries_phrase(total)} deleted")
 
 
 @memory_group.command("denials")
-@_options
+@store_options
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1), help="At most N.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def denials_command(
@@ -580,23 +395,23 @@ def denials_command(
     """
     from agentform.runtime.memory import admin
 
-    with _open(spec, env, store_url) as project:
+    with open_memory(spec, env, store_url) as project:
         found = admin.denials(project.memory, limit)
     if as_json:
-        _dump(found)
+        dump(found)
         return
     if not found:
         click.echo("no memory request has been refused")
         return
     rows = [
         [
-            _iso(d.get("at")),
+            iso_time(d.get("at")),
             str(d.get("store")),
             str(d.get("agent")),
             str(d.get("action")),
-            _clip(d.get("scope")),
+            clip(d.get("scope")),
             str(d.get("reason") or ""),
         ]
         for d in found
     ]
-    _table(["AT", "STORE", "AGENT", "ACTION", "SCOPE", "REASON"], rows, last_fills=True)
+    table(["AT", "STORE", "AGENT", "ACTION", "SCOPE", "REASON"], rows, last_fills=True)
