@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import fcntl
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -38,15 +37,22 @@ from nats.aio.client import Client as NATS
 from agentform.runtime import bus, health
 from agentform.runtime.a2a import A2AHost
 from agentform.runtime.bus import BusLayout, TaskMessage
+from agentform.runtime.engine_files import (
+    EngineFiles,
+    ordered,
+    resolve_store_url,
+    tail,
+    write_atomic,
+)
 from agentform.runtime.memory.embeddings import EmbeddingsUnavailable
 from agentform.runtime.memory.service import MemoryStoreError
 from agentform.runtime.memory.stores import MemoryStores
 from agentform.runtime.natsd import NatsServer, free_port, stop_orphan
 from agentform.runtime.store import RuntimeStore, TaskRecord
 from agentform.runtime.supervisor import AgentGroup
-from agentform.runtime.worker_config import WorkerConfig
+from agentform.runtime.worker_config import WorkerConfig, agent_configs
 
-__all__ = ["Engine", "EngineError", "EngineFiles"]
+__all__ = ["Engine", "EngineError", "EngineFiles", "resolve_store_url"]
 
 log = logging.getLogger("agentform.engine")
 
@@ -57,32 +63,6 @@ class EngineError(Exception):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
-
-
-class EngineFiles:
-    """The files of one engine directory (``.agentform/engine`` or ``engine-<env>``)."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.dir = Path(workdir)
-        self.info = self.dir / "engine.json"
-        self.token = self.dir / "engine.token"
-        self.lock = self.dir / "engine.lock"
-        self.log = self.dir / "engine.log"
-        self.resources = self.dir / "resources.json"
-        self.nats = self.dir / "nats"
-
-
-def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    tmp.replace(path)
-
-
-def config_hash(values: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class Engine:
@@ -134,14 +114,14 @@ class Engine:
     async def start(self, api_port: int = 0) -> None:
         self.acquire()
         self.token = secrets.token_urlsafe(32)
-        _write_atomic(self.files.token, self.token, 0o600)
+        write_atomic(self.files.token, self.token, 0o600)
         self.api_port = api_port or free_port()
         if self.files.resources.exists():
             try:
                 saved = json.loads(self.files.resources.read_text())
             except (OSError, ValueError) as exc:
                 raise EngineError(f"{self.files.resources} is damaged ({exc}); remove it") from exc
-            for address in _ordered(saved):
+            for address in ordered(saved):
                 await self.put(address, saved[address], persist=False)
         self.write_info()
 
@@ -157,7 +137,7 @@ class Engine:
             "store_url": self.store_url,
             "started_at": self.started,
         }
-        _write_atomic(self.files.info, json.dumps(info, indent=2))
+        write_atomic(self.files.info, json.dumps(info, indent=2))
 
     async def shutdown(self) -> None:
         self.closing = True  # no supervision pass may restart what is being stopped
@@ -267,10 +247,10 @@ class Engine:
                 return
             current = [r for r in group.members if r.config_hash == group.config.config_hash]
             if any(r.quick_exits >= 2 for r in current):
-                tail = _tail(group.log_path(), 6)
+                last = tail(group.log_path(), 6)
                 raise EngineError(
                     f"agent {agent}'s workers exit at start (restarting with backoff); last log"
-                    f" lines:\n{tail}",
+                    f" lines:\n{last}",
                     422,
                 )
             await asyncio.sleep(0.2)
@@ -342,7 +322,7 @@ class Engine:
         return observed
 
     def _persist(self) -> None:
-        _write_atomic(self.files.resources, json.dumps(self.resources, indent=1, sort_keys=True))
+        write_atomic(self.files.resources, json.dumps(self.resources, indent=1, sort_keys=True))
         self.write_info()
 
     async def _set_bus(self, values: Mapping[str, Any]) -> None:
@@ -401,53 +381,21 @@ class Engine:
 
     def _reconfigure(self) -> None:
         """Recompute every agent's worker configuration and hand it to its group."""
-        models = {
-            a.partition(".")[2]: v for a, v in self.resources.items() if a.startswith("model.")
-        }
-        tools = {a.partition(".")[2]: v for a, v in self.resources.items() if a.startswith("tool.")}
-        memories = {
-            a.partition(".")[2]: v for a, v in self.resources.items() if a.startswith("memory.")
-        }
-        agents = {
-            a.partition(".")[2]: v for a, v in self.resources.items() if a.startswith("agent.")
-        }
+        configs: dict[str, tuple[WorkerConfig, int]] = {}
+        if self.bus_url is not None and self.store_url is not None:
+            configs = agent_configs(
+                self.resources,
+                project=self.project,
+                base_dir=self.base_dir,
+                bus_url=self.bus_url,
+                store_url=self.store_url,
+                layout=self.layout,
+            )
+        agents = {a.partition(".")[2] for a in self.resources if a.startswith("agent.")}
         for name in list(self.groups):
             if name not in agents:
                 del self.groups[name]
-        if self.bus_url is None or self.store_url is None:
-            return
-        for name, values in agents.items():
-            mine = {t: tools[t] for t in values.get("tools") or [] if t in tools}
-            stores = {m: memories[m] for m in values.get("memory") or [] if m in memories}
-            # every declared delegate, registered yet or not: apply creates agents in any order
-            delegates = {
-                d: {"description": str(agents.get(d, {}).get("description") or "")}
-                for d in values.get("delegates") or []
-            }
-            body = {
-                "agent": values,
-                "models": models,
-                "tools": mine,
-                "bus": self.bus_url,
-                "store": self.store_url,
-                "layout": self.layout.to_dict(),
-                "delegates": delegates,
-                "memory": stores,
-            }
-            config = WorkerConfig(
-                project=self.project,
-                agent=name,
-                base_dir=str(self.base_dir),
-                bus_url=self.bus_url,
-                layout=self.layout,
-                store_url=self.store_url,
-                agent_values=values,
-                models=models,
-                tools=mine,
-                config_hash=config_hash(body),
-                extra={"delegates": delegates, "memory": stores},
-            )
-            replicas = int(values.get("replicas", 1))
+        for name, (config, replicas) in configs.items():
             group = self.groups.get(name)
             if group is None:
                 group = self.groups[name] = AgentGroup(name, config, replicas, self.files.dir)
@@ -517,7 +465,7 @@ class Engine:
             self.note(f"{self.files.dir} was deleted while running; restoring the engine's files")
             if self.nats_server is not None and not self.files.nats.exists():
                 await self._renew_bus()  # first: clients find the engine once it works again
-            _write_atomic(self.files.token, self.token, 0o600)
+            write_atomic(self.files.token, self.token, 0o600)
             self._persist()
         await health.check_heartbeats(self)
         for group in list(self.groups.values()):
@@ -566,24 +514,3 @@ class Engine:
             "tasks": self.store.counts() if self.store is not None else {},
             "events": list(self.notes[-10:]),
         }
-
-
-def _tail(path: Path, lines: int) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.strip().splitlines()[-lines:])
-
-
-def _ordered(saved: Mapping[str, Any]) -> list[str]:
-    rank = {"runtime": 0, "model": 1, "tool": 1, "memory": 1, "policy": 1, "agent": 2}
-    return sorted(saved, key=lambda a: (rank.get(a.partition(".")[0], 3), a))
-
-
-def resolve_store_url(url: str, base_dir: Path) -> str:
-    """``sqlite:///relative.db`` is relative to the spec's directory, not the process's cwd."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
-        return prefix + str((base_dir / url[len(prefix) :]).resolve())
-    return url

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from agentform.runtime.bus import BusLayout
+from agentform.runtime.engine_files import config_hash
 
-__all__ = ["WorkerConfig"]
+__all__ = ["WorkerConfig", "agent_configs"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +69,58 @@ class WorkerConfig:
             concurrency=int(data.get("concurrency", 4)),
             extra=dict(data.get("extra") or {}),
         )
+
+
+def _named(resources: Mapping[str, Mapping[str, Any]], kind: str) -> dict[str, Mapping[str, Any]]:
+    prefix = f"{kind}."
+    return {a[len(prefix) :]: v for a, v in resources.items() if a.startswith(prefix)}
+
+
+def agent_configs(
+    resources: Mapping[str, Mapping[str, Any]],
+    *,
+    project: str,
+    base_dir: Path,
+    bus_url: str,
+    store_url: str,
+    layout: BusLayout,
+) -> dict[str, tuple[WorkerConfig, int]]:
+    """Every registered agent's worker configuration and replica count, from the registered
+    resources: the agent, the models (all of them: fallbacks), its tools, its memory stores, its
+    delegates (declared ones, registered yet or not: apply creates agents in any order). The
+    configuration's hash covers all of it, so a change to any rolls the agent's workers."""
+    models, tools = _named(resources, "model"), _named(resources, "tool")
+    memories, agents = _named(resources, "memory"), _named(resources, "agent")
+    out: dict[str, tuple[WorkerConfig, int]] = {}
+    for name, values in agents.items():
+        mine = {t: tools[t] for t in values.get("tools") or [] if t in tools}
+        stores = {m: memories[m] for m in values.get("memory") or [] if m in memories}
+        delegates = {
+            d: {"description": str(agents.get(d, {}).get("description") or "")}
+            for d in values.get("delegates") or []
+        }
+        body = {
+            "agent": values,
+            "models": models,
+            "tools": mine,
+            "bus": bus_url,
+            "store": store_url,
+            "layout": layout.to_dict(),
+            "delegates": delegates,
+            "memory": stores,
+        }
+        config = WorkerConfig(
+            project=project,
+            agent=name,
+            base_dir=str(base_dir),
+            bus_url=bus_url,
+            layout=layout,
+            store_url=store_url,
+            agent_values=values,
+            models=models,
+            tools=mine,
+            config_hash=config_hash(body),
+            extra={"delegates": delegates, "memory": stores},
+        )
+        out[name] = (config, int(values.get("replicas", 1)))
+    return out
