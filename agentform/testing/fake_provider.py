@@ -65,8 +65,14 @@ class FakeProvider:
 
     def list(self, kind: str) -> builtins.list[ObservedResource]:
         self._enter("list", kind)
-        mine = sorted((i, o) for i, o in self.objects.items() if o.kind == kind)
-        return [self._observed(i, o) for i, o in mine]
+        # in the order they were made (ids are deterministic, so the listing is too); the
+        # values copied in one pickle round trip for the whole kind, not one per object
+        mine = [(i, o) for i, o in self.objects.items() if o.kind == kind]
+        copies = pickle.loads(pickle.dumps([o.values for _, o in mine], 5))
+        return [
+            ObservedResource(o.address, i, values)
+            for (i, o), values in zip(mine, copies, strict=True)
+        ]
 
     def plan(self, desired: ResourceValue, observed: ObservedResource | None) -> ProviderPlan:
         self._enter("plan", desired.address)
