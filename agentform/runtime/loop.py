@@ -20,6 +20,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from agentform.runtime.conversation import Message, ModelResponse, ToolCall, ToolSpec
@@ -33,7 +34,14 @@ from agentform.runtime.progress import (
     check_limits,
 )
 from agentform.runtime.prompts import PromptError, render_instructions
-from agentform.runtime.store import TERMINAL, RuntimeStore, StepRecord, TaskRecord, TaskStatus
+from agentform.runtime.store import (
+    TERMINAL,
+    NewStep,
+    RuntimeStore,
+    StepRecord,
+    TaskRecord,
+    TaskStatus,
+)
 
 __all__ = ["AgentLoop", "Limits", "Outcome", "Suspended", "TaskCanceled", "TaskFailed"]
 
@@ -154,36 +162,50 @@ class AgentLoop:
         except (TaskFailed, PromptError) as exc:
             seq = progress.seq if progress is not None else 0
             reason = str(exc)
-            await self._finish(task.id, seq, "error", {"reason": reason}, error=reason)
+            await self._finish(
+                task.id, NewStep(seq, "error", {"reason": reason}), progress, error=reason
+            )
             return Outcome(False, reason, recorded=True)
 
     async def _finish(
         self,
         task_id: str,
-        seq: int,
-        kind: str,
-        data: Mapping[str, Any],
+        last: NewStep,
+        progress: Progress | None,
         *,
         result: str | None = None,
         error: str | None = None,
     ) -> None:
-        """The last step and the task's end, in one transaction."""
+        """The steps not written yet, the last step and the task's end, in one transaction."""
         status = TaskStatus.FAILED if error is not None else TaskStatus.COMPLETED
-        step, _ = await asyncio.to_thread(
-            lambda: self.store.finish_with_step(
-                task_id, seq, kind, data, status, result=result, error=error
-            )
+        steps = [*(progress.unwritten if progress is not None else ()), last]
+        recorded, _ = await asyncio.to_thread(
+            lambda: self.store.finish_with_steps(task_id, steps, status, result=result, error=error)
         )
-        if self.notify is not None:
-            await self.notify(step)
+        if progress is not None:
+            progress.unwritten.clear()
+        await self._announce(recorded)
 
     async def _record(
-        self, task_id: str, seq: int, kind: str, data: Mapping[str, Any], **usage: Any
+        self,
+        task_id: str,
+        seq: int,
+        kind: str,
+        data: Mapping[str, Any],
+        progress: Progress,
+        **usage: Any,
     ) -> StepRecord:
-        step = await asyncio.to_thread(self.store.append_step, task_id, seq, kind, data, **usage)
+        """Write the step (with any not written yet) before the caller acts on it."""
+        steps = [*progress.unwritten, NewStep(seq, kind, data, **usage)]
+        recorded = await asyncio.to_thread(self.store.append_steps, task_id, steps)
+        progress.unwritten.clear()
+        await self._announce(recorded)
+        return recorded[-1]
+
+    async def _announce(self, recorded: list[StepRecord]) -> None:
         if self.notify is not None:
-            await self.notify(step)
-        return step
+            for step in recorded:
+                await self.notify(step)
 
     async def _replay(self, task: TaskRecord) -> Progress:
         # a first delivery has nothing recorded yet: steps are recorded only after start_attempt
@@ -196,7 +218,10 @@ class AgentLoop:
             if self.memory is not None:
                 # what the agent remembers goes into the record: a replay sees the same context
                 start["context"] = await self.memory.context(task)
-            records = [await self._record(task.id, 0, "start", start)]
+            # written with the first step acted on (the model's answer): nothing has happened
+            # before then, and a crash first rebuilds it the same way
+            progress.unwritten.append(NewStep(0, "start", start))
+            records = [StepRecord(task.id, 0, "start", start, 0, 0, 0.0, _utcnow())]
         for step in records:
             apply_step(progress, step)
             if step.kind == "start":
@@ -217,8 +242,7 @@ class AgentLoop:
                 continue
             check_limits(progress, self.limits, next_kind="model")
             response = await self._ask(progress)
-            await self._record(
-                task.id,
+            answer = NewStep(
                 progress.seq,
                 "model",
                 {"response": response.to_dict()},
@@ -226,12 +250,22 @@ class AgentLoop:
                 output_tokens=response.output_tokens,
                 latency_ms=response.latency_ms,
             )
+            if not response.tool_calls:
+                # the answer, the final step and the task's end: one transaction
+                progress.unwritten.append(answer)
+                account(progress, response)
+                progress.seq += 1
+                text = response.text
+                final = NewStep(progress.seq, "final", {"text": text})
+                await self._finish(task.id, final, progress, result=text)
+                return text
+            await self._record(
+                task.id, answer.seq, answer.kind, answer.data, progress,
+                input_tokens=answer.input_tokens, output_tokens=answer.output_tokens,
+                latency_ms=answer.latency_ms,
+            )  # fmt: skip
             account(progress, response)
             progress.seq += 1
-            if not response.tool_calls:
-                text = response.text
-                await self._finish(task.id, progress.seq, "final", {"text": text}, result=text)
-                return text
 
     async def _check_canceled(self, task_id: str) -> None:
         current = await asyncio.to_thread(self.store.get_task, task_id)
@@ -287,7 +321,7 @@ class AgentLoop:
                     "delegate": True,
                     "child": None if refusal else child,
                 }
-                await self._record(task.id, seq, "tool_call", data)
+                await self._record(task.id, seq, "tool_call", data, progress)
                 progress.called[call.id] = data
                 progress.tool_calls += 1
                 progress.seq += 1
@@ -322,7 +356,9 @@ class AgentLoop:
         latency: float,
     ) -> None:
         data = {"id": call.id, "name": call.name, "content": content, "is_error": is_error}
-        step = await self._record(task.id, progress.seq, "tool_result", data, latency_ms=latency)
+        step = await self._record(
+            task.id, progress.seq, "tool_result", data, progress, latency_ms=latency
+        )
         apply_step(progress, step)
         progress.seq += 1
 
@@ -351,6 +387,7 @@ class AgentLoop:
                     "arguments": dict(call.arguments),
                     "idempotency_key": key,
                 },
+                progress,
             )
             progress.tool_calls += 1
             progress.seq += 1
@@ -371,3 +408,7 @@ class AgentLoop:
         if self.limits.timeout is None:
             return None
         return max(0.001, progress.started + self.limits.timeout - time.time())
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -17,7 +17,7 @@ from typing import Any
 
 from agentform.durations import parse_duration
 from agentform.runtime.conversation import Message, ModelResponse, ToolCall
-from agentform.runtime.store import StepRecord
+from agentform.runtime.store import NewStep, StepRecord
 
 __all__ = ["Limits", "Progress", "TaskFailed", "account", "apply_step", "check_limits"]
 
@@ -61,6 +61,9 @@ class Progress:
     called: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # call id -> tool_call
     final: str | None = None
     failed: str | None = None
+    # steps taken but not written yet: written with the next step that must be recorded before
+    # it is acted on (only the start step waits: it is rebuilt the same way after a crash)
+    unwritten: list[NewStep] = field(default_factory=list)
 
 
 def check_limits(progress: Progress, limits: Limits, *, next_kind: str) -> None:

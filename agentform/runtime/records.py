@@ -9,6 +9,7 @@ This module owns what a stored task and step look like once read (:class:`TaskRe
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -21,10 +22,12 @@ from agentform.runtime.store_tables import utc
 __all__ = [
     "TERMINAL",
     "TERMINAL_VALUES",
+    "NewStep",
     "StepRecord",
     "StoreError",
     "TaskRecord",
     "TaskStatus",
+    "Turn",
     "dumps",
     "loads",
     "step_from_row",
@@ -88,6 +91,28 @@ class StepRecord:
     output_tokens: int
     latency_ms: float
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewStep:
+    """A step to record (:meth:`~agentform.runtime.store.RuntimeStore.append_steps`)."""
+
+    seq: int
+    kind: str
+    data: Mapping[str, Any]
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """What :meth:`~agentform.runtime.store.RuntimeStore.start_turn` found: the task started
+    (``task``), or the earlier unfinished task of its conversation it must wait for
+    (``blocker``), or neither (the task has ended, or is unknown)."""
+
+    task: TaskRecord | None
+    blocker: TaskRecord | None = None
 
 
 def dumps(value: dict[str, Any], what: str) -> str:

@@ -21,7 +21,7 @@ import contextlib
 import os
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
@@ -45,10 +45,12 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from agentform.runtime.records import (
     TERMINAL,
     TERMINAL_VALUES,
+    NewStep,
     StepRecord,
     StoreError,
     TaskRecord,
     TaskStatus,
+    Turn,
     dumps,
     step_from_row,
     task_from_row,
@@ -71,7 +73,16 @@ from agentform.runtime.store_tables import (
     utc,
 )
 
-__all__ = ["TERMINAL", "RuntimeStore", "StepRecord", "StoreError", "TaskRecord", "TaskStatus"]
+__all__ = [
+    "TERMINAL",
+    "NewStep",
+    "RuntimeStore",
+    "StepRecord",
+    "StoreError",
+    "TaskRecord",
+    "TaskStatus",
+    "Turn",
+]
 
 
 class RuntimeStore:
@@ -138,21 +149,7 @@ class RuntimeStore:
         parent_id: str | None = None,
     ) -> tuple[TaskRecord, bool]:
         """Record a submitted task; ``(existing, False)`` if ``id`` is already recorded."""
-        now = _now()
-        values = {
-            "id": id,
-            "agent": agent,
-            "context_id": context_id or uuid.uuid4().hex,
-            "input": input,
-            "inputs": dumps(dict(inputs or {}), f"the inputs of task {id}"),
-            "status": TaskStatus.SUBMITTED.value,
-            "attempts": 0,
-            "parent_id": parent_id,
-            "created_at": now,
-            "updated_at": now,
-            "input_tokens": 0,
-            "output_tokens": 0,
-        }
+        values = _new_task(id, agent, input, context_id, inputs, parent_id)
         with self._begin() as conn:
             row = conn.execute(self._task_insert, values).first()
             if row is not None:
@@ -220,6 +217,37 @@ class RuntimeStore:
             rows = conn.execute(query).all()
         return [task_from_row(row) for row in rows]
 
+    def start_turn(self, id: str, worker: str, *, create: Mapping[str, Any] | None = None) -> Turn:
+        """Start an attempt at ``id`` for ``worker`` unless an earlier task of its conversation
+        has not ended (then ``Turn(None, blocker)``), in one transaction.
+
+        ``create`` (``agent``, ``input``, ``context_id``, ``inputs``, ``parent_id``) records the
+        task first when it is unknown: a task published straight to the bus.
+        """
+        at = _now()
+        with self._begin() as conn:
+            blocker = conn.execute(BLOCKING, {"me": id}).first()
+            if blocker is not None:
+                return Turn(None, task_from_row(blocker))
+            row = conn.execute(START, {"tid": id, "by": worker, "at": at}).first()
+            if row is None and create is not None:
+                if conn.execute(GET_TASK, {"tid": id}).first() is not None:
+                    return Turn(None)  # it has ended
+                values = _new_task(
+                    id,
+                    str(create["agent"]),
+                    str(create["input"]),
+                    create.get("context_id"),
+                    create.get("inputs"),
+                    create.get("parent_id"),
+                )
+                conn.execute(self._task_insert, values)
+                blocker = conn.execute(BLOCKING, {"me": id}).first()
+                if blocker is not None:
+                    return Turn(None, task_from_row(blocker))
+                row = conn.execute(START, {"tid": id, "by": worker, "at": at}).first()
+        return Turn(None if row is None else task_from_row(row))
+
     def start_attempt(self, id: str, worker: str) -> TaskRecord | None:
         """Mark the task working for ``worker`` and count the attempt; None if terminal/unknown."""
         with self._begin() as conn:
@@ -274,6 +302,36 @@ class RuntimeStore:
             return self._append(
                 conn, task_id, seq, kind, data, input_tokens, output_tokens, latency_ms
             )
+
+    def append_steps(self, task_id: str, steps: Sequence[NewStep]) -> list[StepRecord]:
+        """Record several steps in one transaction (all or none); re-recording is harmless."""
+        with self._begin() as conn:
+            return [self._append_new(conn, task_id, step) for step in steps]
+
+    def finish_with_steps(
+        self,
+        task_id: str,
+        steps: Sequence[NewStep],
+        status: TaskStatus,
+        *,
+        result: str | None = None,
+        error: str | None = None,
+    ) -> tuple[list[StepRecord], bool]:
+        """Record the last steps (ending with ``final``/``error``) and finish the task in one
+        transaction; returns the steps and whether the status changed."""
+        if TaskStatus(status) not in TERMINAL:
+            raise ValueError(f"finish_with_steps needs a terminal status, not {status!r}")
+        with self._begin() as conn:
+            recorded = [self._append_new(conn, task_id, step) for step in steps]
+            values = finish_values(task_id, status, result, error)
+            changed = conn.execute(FINISH, values).rowcount
+        return recorded, changed == 1
+
+    def _append_new(self, conn: Connection, task_id: str, step: NewStep) -> StepRecord:
+        return self._append(
+            conn, task_id, step.seq, step.kind, step.data, step.input_tokens,
+            step.output_tokens, step.latency_ms,
+        )  # fmt: skip
 
     def finish_with_step(
         self,
@@ -439,6 +497,32 @@ os.register_at_fork(after_in_child=_writers.clear)  # a held lock must not follo
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _new_task(
+    id: str,
+    agent: str,
+    input: str,
+    context_id: str | None,
+    inputs: Mapping[str, Any] | None,
+    parent_id: str | None,
+) -> dict[str, Any]:
+    """The row of a task just submitted."""
+    now = _now()
+    return {
+        "id": id,
+        "agent": agent,
+        "context_id": context_id or uuid.uuid4().hex,
+        "input": input,
+        "inputs": dumps(dict(inputs or {}), f"the inputs of task {id}"),
+        "status": TaskStatus.SUBMITTED.value,
+        "attempts": 0,
+        "parent_id": parent_id,
+        "created_at": now,
+        "updated_at": now,
+        "input_tokens": 0,
+        "output_tokens": 0,
+    }
 
 
 def _shown(url: str) -> str:

@@ -161,33 +161,29 @@ class Worker:
             log.error("dropping a message that is not a task: %s", exc)
             await msg.term()
             return
-        if not await self._take_turn(msg, message, store):
-            return
-        # the usual path is one write: a task the engine recorded, not yet finished
-        started = await asyncio.to_thread(store.start_attempt, message.id, self.id)
+        # the usual path is one write transaction: its conversation's turn checked, the attempt
+        # started, and the task recorded first when it was published straight to the bus
+        create = {
+            "agent": message.agent,
+            "input": message.input,
+            "context_id": message.context_id,
+            "inputs": message.inputs,
+            "parent_id": message.parent_id,
+        }
+        turn = await asyncio.to_thread(lambda: store.start_turn(message.id, self.id, create=create))
+        started = turn.task
+        if turn.blocker is not None:
+            if not await self._take_turn(msg, message, store, turn.blocker):
+                return
+            started = await asyncio.to_thread(store.start_attempt, message.id, self.id)
         if started is None:
             ended = await asyncio.to_thread(store.get_task, message.id)
             if ended is not None:
                 # finished (or canceled) already: a redelivery, maybe of a child whose worker
                 # died before it woke the parent
                 await self._wake_parent(ended)
-                await msg.ack()
-                return
-            # published straight to the bus: the message is the truth
-            await asyncio.to_thread(
-                lambda: store.create_task(
-                    id=message.id,
-                    agent=message.agent,
-                    input=message.input,
-                    context_id=message.context_id,
-                    inputs=message.inputs,
-                    parent_id=message.parent_id,
-                )
-            )
-            started = await asyncio.to_thread(store.start_attempt, message.id, self.id)
-            if started is None:
-                await msg.ack()
-                return
+            await msg.ack()
+            return
         task = started
         self.inflight[task.id] = time.time()
         if msg.reply:
@@ -245,13 +241,13 @@ class Worker:
         await self._wake_parent(task)
         await msg.ack()
 
-    async def _take_turn(self, msg: Msg, message: TaskMessage, store: RuntimeStore) -> bool:
+    async def _take_turn(
+        self, msg: Msg, message: TaskMessage, store: RuntimeStore, blocker: TaskRecord | None
+    ) -> bool:
         """Wait until every earlier message of this conversation is handled (True), or end the
         task instead (False): when this agent rejects busy conversations, or when the task it
-        would wait for is its own ancestor, a wait that could never end."""
-        blocker = await asyncio.to_thread(store.blocking_task, message.id)
-        if blocker is None:
-            return True
+        would wait for (``blocker``, the first found) is its own ancestor, a wait that could
+        never end."""
         mode = str(self.config.agent_values.get("concurrent_messages") or "queue")
         self.waiting += 1  # a queued message does not take a slot from the ones it waits for
         keep_alive = asyncio.create_task(self._keep_alive(msg))

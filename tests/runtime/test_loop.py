@@ -245,3 +245,63 @@ def test_a_canceled_task_stops_before_its_next_step(store: RuntimeStore) -> None
     assert calls == ["ran"] and len(model.seen) == 1
     task = store.get_task("t1")
     assert task is not None and task.status is TaskStatus.CANCELED
+
+
+def test_a_direct_answer_is_one_write_with_its_start_and_end(
+    store: RuntimeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """start, model and final are written together, with the task's end: one transaction."""
+    new_task(store)
+    writes: list[list[str]] = []
+    real = store.finish_with_steps
+
+    def spy(task_id: str, steps: Any, *args: Any, **kwargs: Any) -> Any:
+        writes.append([s.kind for s in steps])
+        return real(task_id, steps, *args, **kwargs)
+
+    monkeypatch.setattr(store, "finish_with_steps", spy)
+    monkeypatch.setattr(store, "append_steps", lambda *a, **k: pytest.fail("an extra write"))
+    outcome = run(store, FakeModel([answer("hi")]), FakeToolbox({}))
+    assert (outcome.completed, outcome.text) == (True, "hi")
+    assert writes == [["start", "model", "final"]]
+    assert [(s.seq, s.kind) for s in store.steps("t1")] == [
+        (0, "start"),
+        (1, "model"),
+        (2, "final"),
+    ]
+    task = store.get_task("t1")
+    assert task is not None and task.status is TaskStatus.COMPLETED
+    assert (task.input_tokens, task.output_tokens) == (10, 5)
+
+
+def test_the_start_step_is_written_before_a_tool_is_called(store: RuntimeStore) -> None:
+    new_task(store)
+    seen_records: list[list[str]] = []
+    tools = FakeToolbox({"t": lambda a: seen_records.append(kinds(store)) or "ok"}, {"t": "none"})
+    outcome = run(store, FakeModel([call("t"), answer("done")]), tools)
+    assert outcome.completed
+    # when the tool ran, its call (and everything before it) was already recorded
+    assert seen_records == [["start", "model", "tool_call"]]
+
+
+def test_crash_before_the_first_answer_is_recorded_leaves_nothing_to_replay(
+    store: RuntimeStore,
+) -> None:
+    """The model dies mid-answer: nothing was acted on, so nothing is recorded; the next
+    delivery builds the start again and asks again, and the records begin with one start."""
+    new_task(store)
+    with pytest.raises(Crash):
+        run(store, FakeModel([Crash()]), FakeToolbox({}))
+    assert kinds(store) == []
+    second = FakeModel([answer("after the crash")])
+    outcome = run(store, second, FakeToolbox({}))
+    assert (outcome.completed, outcome.text) == (True, "after the crash")
+    assert kinds(store) == ["start", "model", "final"]
+    assert [m.role for m in second.seen[0]] == ["system", "user"]
+
+
+def test_a_model_failure_records_the_start_with_the_error(store: RuntimeStore) -> None:
+    new_task(store)
+    outcome = run(store, FakeModel([PermanentModelError("no such model")]), FakeToolbox({}))
+    assert not outcome.completed and "no such model" in outcome.text
+    assert kinds(store) == ["start", "error"]

@@ -21,11 +21,13 @@ from sqlalchemy import create_engine, text
 
 from agentform.runtime.store import (
     TERMINAL,
+    NewStep,
     RuntimeStore,
     StepRecord,
     StoreError,
     TaskRecord,
     TaskStatus,
+    Turn,
 )
 
 
@@ -157,6 +159,94 @@ def test_start_attempt_on_a_finished_task_changes_nothing(
 
 def test_start_attempt_on_an_unknown_task_is_none(store: RuntimeStore) -> None:
     assert store.start_attempt("nope", "w") is None
+
+
+def test_start_turn_starts_a_task_whose_conversation_is_free(store: RuntimeStore) -> None:
+    store.create_task(id="t1", agent="a", input="x", context_id="c")
+    turn = store.start_turn("t1", "w1")
+    assert turn.blocker is None and turn.task is not None
+    assert (turn.task.status, turn.task.attempts, turn.task.worker) == (TaskStatus.WORKING, 1, "w1")
+
+
+def test_start_turn_waits_for_the_earlier_task_of_the_conversation(store: RuntimeStore) -> None:
+    store.create_task(id="t1", agent="a", input="first", context_id="c")
+    store.create_task(id="t2", agent="a", input="second", context_id="c")
+    store.create_task(id="t3", agent="a", input="elsewhere", context_id="other")
+    turn = store.start_turn("t2", "w1")
+    assert turn.task is None and turn.blocker is not None and turn.blocker.id == "t1"
+    second = store.get_task("t2")
+    assert second is not None and (second.status, second.attempts) == (TaskStatus.SUBMITTED, 0)
+    assert store.start_turn("t3", "w1").task is not None  # another conversation is not held up
+    assert store.finish_task("t1", TaskStatus.COMPLETED)
+    started = store.start_turn("t2", "w1").task
+    assert started is not None and started.attempts == 1
+
+
+def test_start_turn_records_a_task_published_straight_to_the_bus(store: RuntimeStore) -> None:
+    create = {"agent": "a", "input": "hi", "context_id": "c", "inputs": {"k": 1}, "parent_id": None}
+    turn = store.start_turn("t9", "w1", create=create)
+    assert turn.task is not None and turn.blocker is None
+    task = turn.task
+    assert (task.id, task.agent, task.input, task.context_id, task.inputs) == (
+        "t9",
+        "a",
+        "hi",
+        "c",
+        {"k": 1},
+    )
+    assert (task.status, task.attempts) == (TaskStatus.WORKING, 1)
+    # a redelivery of the same message starts a second attempt, never a second task
+    again = store.start_turn("t9", "w2", create=create)
+    assert again.task is not None and again.task.attempts == 2
+    assert len(store.list_tasks()) == 1
+
+
+def test_start_turn_of_an_ended_task_starts_nothing(store: RuntimeStore) -> None:
+    store.create_task(id="t1", agent="a", input="x")
+    store.start_turn("t1", "w1")
+    assert store.finish_task("t1", TaskStatus.COMPLETED)
+    before = store.get_task("t1")
+    create = {"agent": "a", "input": "x"}
+    assert store.start_turn("t1", "w2", create=create) == Turn(None)
+    assert store.start_turn("t1", "w2") == Turn(None)
+    assert store.get_task("t1") == before
+    assert store.start_turn("unknown", "w") == Turn(None)
+
+
+def test_start_turn_of_a_bus_task_behind_a_busy_conversation_records_it_unstarted(
+    store: RuntimeStore,
+) -> None:
+    store.create_task(id="t1", agent="a", input="first", context_id="c")
+    turn = store.start_turn("t2", "w1", create={"agent": "a", "input": "next", "context_id": "c"})
+    assert turn.task is None and turn.blocker is not None and turn.blocker.id == "t1"
+    waiting = store.get_task("t2")
+    assert waiting is not None and waiting.status is TaskStatus.SUBMITTED
+
+
+def test_append_steps_writes_all_or_none(store: RuntimeStore) -> None:
+    store.create_task(id="t1", agent="a", input="x")
+    written = store.append_steps(
+        "t1", [NewStep(0, "start", {"i": 1}), NewStep(1, "model", {"r": 2}, input_tokens=3)]
+    )
+    assert [(s.seq, s.kind) for s in written] == [(0, "start"), (1, "model")]
+    # a batch whose second step conflicts with a recorded one leaves nothing of itself behind
+    with pytest.raises(StoreError, match="already recorded"):
+        store.append_steps("t1", [NewStep(2, "tool_call", {}), NewStep(1, "final", {})])
+    assert [s.kind for s in store.steps("t1")] == ["start", "model"]
+    task = store.get_task("t1")
+    assert task is not None and task.input_tokens == 3
+
+
+def test_finish_with_steps_records_and_ends_in_one_go(store: RuntimeStore) -> None:
+    store.create_task(id="t1", agent="a", input="x")
+    store.start_attempt("t1", "w")
+    steps = [NewStep(0, "start", {}), NewStep(1, "model", {}), NewStep(2, "final", {"text": "ok"})]
+    recorded, changed = store.finish_with_steps("t1", steps, TaskStatus.COMPLETED, result="ok")
+    assert changed and [s.kind for s in recorded] == ["start", "model", "final"]
+    task = store.get_task("t1")
+    assert task is not None and (task.status, task.result) == (TaskStatus.COMPLETED, "ok")
+    with pytest.raises(ValueError, match="terminal"):
+        store.finish_with_steps("t1", [], TaskStatus.WORKING)
 
 
 @pytest.mark.parametrize(
