@@ -184,7 +184,7 @@ class AgentLoop:
         )
         if progress is not None:
             progress.unwritten.clear()
-        await self._announce(recorded)
+        await self._announce(recorded, written=True)
 
     async def _record(
         self,
@@ -199,13 +199,16 @@ class AgentLoop:
         steps = [*progress.unwritten, NewStep(seq, kind, data, **usage)]
         recorded = await asyncio.to_thread(self.store.append_steps, task_id, steps)
         progress.unwritten.clear()
-        await self._announce(recorded)
+        await self._announce(recorded, written=True)
         return recorded[-1]
 
-    async def _announce(self, recorded: list[StepRecord]) -> None:
+    async def _announce(self, steps: list[StepRecord], *, written: bool = False) -> None:
+        """Tell followers; the start step was announced when it was taken (``written``: these
+        steps were just written)."""
         if self.notify is not None:
-            for step in recorded:
-                await self.notify(step)
+            for step in steps:
+                if not (written and step.kind == "start"):
+                    await self.notify(step)
 
     async def _replay(self, task: TaskRecord) -> Progress:
         # a first delivery has nothing recorded yet: steps are recorded only after start_attempt
@@ -222,6 +225,9 @@ class AgentLoop:
             # before then, and a crash first rebuilds it the same way
             progress.unwritten.append(NewStep(0, "start", start))
             records = [StepRecord(task.id, 0, "start", start, 0, 0, 0.0, _utcnow())]
+            # announced now, so followers see the task start while the model thinks; not again
+            # when it is written
+            await self._announce(records)
         for step in records:
             apply_step(progress, step)
             if step.kind == "start":

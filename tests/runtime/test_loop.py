@@ -305,3 +305,31 @@ def test_a_model_failure_records_the_start_with_the_error(store: RuntimeStore) -
     outcome = run(store, FakeModel([PermanentModelError("no such model")]), FakeToolbox({}))
     assert not outcome.completed and "no such model" in outcome.text
     assert kinds(store) == ["start", "error"]
+
+
+def test_followers_hear_of_the_start_before_the_model_answers_and_only_once(
+    store: RuntimeStore,
+) -> None:
+    new_task(store)
+    heard: list[str] = []
+
+    async def notify(step: Any) -> None:
+        heard.append(step.kind)
+
+    class Listening(FakeModel):
+        async def complete(self, messages: Any, tools: Any) -> ModelResponse:
+            heard.append("(model asked)")
+            return await super().complete(messages, tools)
+
+    loop = AgentLoop(
+        store=store,
+        model=Listening([answer("hi")]),
+        tools=FakeToolbox({}),
+        instructions="Be brief.",
+        limits=Limits(),
+        notify=notify,
+    )
+    task = store.start_attempt("t1", "w")
+    assert task is not None
+    assert asyncio.run(loop.run(task)).completed
+    assert heard == ["start", "(model asked)", "model", "final"]
