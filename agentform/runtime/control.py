@@ -136,7 +136,7 @@ def build_app(engine: Engine) -> Starlette:
             limit = int(request.query_params.get("limit", "50"))
         except ValueError as exc:
             raise _BadRequest(str(exc)) from exc
-        tasks = await asyncio.to_thread(
+        tasks = await store.run(
             lambda: store.list_tasks(
                 agent=request.query_params.get("agent"),
                 status=status,
@@ -149,29 +149,29 @@ def build_app(engine: Engine) -> Starlette:
     async def get_task(request: Request) -> Response:
         store = _store()
         task_id = request.path_params["id"]
-        task = await asyncio.to_thread(store.get_task, task_id)
+        task = await store.run(store.get_task, task_id)
         if task is None:
             return _error(f"no task {task_id!r}", 404)
-        steps = await asyncio.to_thread(store.steps, task_id)
+        steps = await store.run(store.steps, task_id)
         return JSONResponse({**task_json(task), "steps": [step_json(s) for s in steps]})
 
     async def cancel(request: Request) -> Response:
         store = _store()
         task_id = request.path_params["id"]
-        task = await asyncio.to_thread(store.get_task, task_id)
+        task = await store.run(store.get_task, task_id)
         if task is None:
             return _error(f"no task {task_id!r}", 404)
-        changed = await asyncio.to_thread(
+        changed = await store.run(
             lambda: store.finish_task(task_id, TaskStatus.CANCELED, error="canceled on request")
         )
         if not changed:
             return _error(f"task {task_id} already ended ({task.status}); nothing to cancel", 409)
-        return JSONResponse(task_json(await asyncio.to_thread(store.get_task, task_id)))
+        return JSONResponse(task_json(await store.run(store.get_task, task_id)))
 
     async def events(request: Request) -> Response:
         store = _store()
         task_id = request.path_params["id"]
-        if await asyncio.to_thread(store.get_task, task_id) is None:
+        if await store.run(store.get_task, task_id) is None:
             return _error(f"no task {task_id!r}", 404)
         return StreamingResponse(_follow(engine, task_id), media_type="application/x-ndjson")
 
@@ -310,7 +310,7 @@ async def _follow(engine: Engine, task_id: str) -> AsyncIterator[bytes]:
                         )
             fresh: list[tuple[str, StepRecord]] = []
             for tid in list(seen):
-                for step in await asyncio.to_thread(store.steps, tid, after=seen[tid]):
+                for step in await store.run(store.steps, tid, after=seen[tid]):
                     seen[tid] = step.seq
                     fresh.append((tid, step))
             for tid, step in sorted(fresh, key=lambda item: item[1].created_at):
@@ -318,7 +318,7 @@ async def _follow(engine: Engine, task_id: str) -> AsyncIterator[bytes]:
                 if tid != task_id:
                     event |= {"task": tid, "depth": depth[tid]}
                 yield line(event)
-            task = await asyncio.to_thread(store.get_task, task_id)
+            task = await store.run(store.get_task, task_id)
             if task is not None and task.status in TERMINAL:
                 yield line({"kind": "status", "task": task_json(task)})
                 return

@@ -17,7 +17,6 @@ and timeouts).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,7 +87,7 @@ async def depth_of(store: RuntimeStore, task: TaskRecord, limit: int = 64) -> in
     """How many ancestors ``task`` has (0 for a task someone sent)."""
     depth, parent = 0, task.parent_id
     while parent is not None and depth < limit:
-        found = await asyncio.to_thread(store.get_task, parent)
+        found = await store.run(store.get_task, parent)
         if found is None:
             break
         depth, parent = depth + 1, found.parent_id
@@ -101,7 +100,7 @@ async def is_ancestor(store: RuntimeStore, candidate: str, parent: str | None) -
     while parent is not None and seen < 64:
         if parent == candidate:
             return True
-        found = await asyncio.to_thread(store.get_task, parent)
+        found = await store.run(store.get_task, parent)
         parent, seen = (found.parent_id if found else None), seen + 1
     return False
 
@@ -118,7 +117,7 @@ async def submit_child(
     inputs: Mapping[str, Any],
 ) -> None:
     """Record and publish a child task; doing it again is harmless (same id)."""
-    task, created = await asyncio.to_thread(
+    task, created = await store.run(
         lambda: store.create_task(
             id=child,
             agent=agent,
@@ -141,7 +140,7 @@ async def resume_parent(
     """Wake the parent of ``child`` (which has ended); False if there is none to wake."""
     if child.parent_id is None:
         return False
-    parent = await asyncio.to_thread(store.get_task, child.parent_id)
+    parent = await store.run(store.get_task, child.parent_id)
     if parent is None or parent.status in TERMINAL:
         return False
     message = TaskMessage(

@@ -422,7 +422,7 @@ class Engine:
         if self.store is None or self.nc is None:
             raise EngineError("the runtime is not set up; run 'agentform apply' first", 409)
         store = self.store
-        task, _ = await asyncio.to_thread(
+        task, _ = await store.run(
             lambda: store.create_task(
                 id=task_id or os.urandom(16).hex(),
                 agent=agent,

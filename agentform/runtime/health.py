@@ -54,14 +54,14 @@ async def on_max_deliveries(engine: Engine, msg: Any) -> None:
             f"no worker could finish it in {deliveries} deliveries (each attempt crashed or hung)"
         )
         store = engine.store
-        await asyncio.to_thread(
+        await store.run(
             lambda: store.dead_letter(
                 task.id, agent=task.agent, reason=reason, deliveries=deliveries
             )
         )
         await js.delete_msg(engine.layout.stream, seq)
         log.warning("task %s dead-lettered: %s", task.id, reason)
-        ended = await asyncio.to_thread(store.get_task, task.id)
+        ended = await store.run(store.get_task, task.id)
         if ended is not None:
             await resume_parent(js, engine.layout, store, ended)
     except Exception:
@@ -78,7 +78,7 @@ async def expire_children(engine: Engine) -> None:
         return
     engine._children_checked = now
     store = engine.store
-    for child in await asyncio.to_thread(store.open_children):
+    for child in await store.run(store.open_children):
         values = engine.resources.get(f"agent.{child.agent}") or {}
         timeout = child_timeout(values)
         age = now - child.created_at.timestamp()
@@ -90,7 +90,7 @@ async def expire_children(engine: Engine) -> None:
         )
         if changed:
             engine.note(f"task {child.id} of {child.agent}: {reason}")
-            ended = await asyncio.to_thread(store.get_task, child.id)
+            ended = await store.run(store.get_task, child.id)
             if ended is not None:
                 await resume_parent(engine.nc.jetstream(), engine.layout, store, ended)
 

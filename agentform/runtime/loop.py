@@ -179,7 +179,7 @@ class AgentLoop:
         """The steps not written yet, the last step and the task's end, in one transaction."""
         status = TaskStatus.FAILED if error is not None else TaskStatus.COMPLETED
         steps = [*(progress.unwritten if progress is not None else ()), last]
-        recorded, _ = await asyncio.to_thread(
+        recorded, _ = await self.store.run(
             lambda: self.store.finish_with_steps(task_id, steps, status, result=result, error=error)
         )
         if progress is not None:
@@ -197,7 +197,7 @@ class AgentLoop:
     ) -> StepRecord:
         """Write the step (with any not written yet) before the caller acts on it."""
         steps = [*progress.unwritten, NewStep(seq, kind, data, **usage)]
-        recorded = await asyncio.to_thread(self.store.append_steps, task_id, steps)
+        recorded = await self.store.run(self.store.append_steps, task_id, steps)
         progress.unwritten.clear()
         await self._announce(recorded, written=True)
         return recorded[-1]
@@ -213,7 +213,7 @@ class AgentLoop:
     async def _replay(self, task: TaskRecord) -> Progress:
         # a first delivery has nothing recorded yet: steps are recorded only after start_attempt
         first = task.attempts <= 1 and task.status is TaskStatus.WORKING
-        records = [] if first else await asyncio.to_thread(self.store.steps, task.id)
+        records = [] if first else await self.store.run(self.store.steps, task.id)
         progress = Progress()
         if not records:
             system = render_instructions(self.instructions, task.inputs)
@@ -274,7 +274,7 @@ class AgentLoop:
             progress.seq += 1
 
     async def _check_canceled(self, task_id: str) -> None:
-        current = await asyncio.to_thread(self.store.get_task, task_id)
+        current = await self.store.run(self.store.get_task, task_id)
         if current is not None and current.status is TaskStatus.CANCELED:
             raise TaskCanceled(task_id)
 
@@ -343,7 +343,7 @@ class AgentLoop:
         waiting = []
         for call in [c for c in calls if c in progress.pending]:
             child = str(progress.called[call.id]["child"])
-            found = await asyncio.to_thread(self.store.get_task, child)
+            found = await self.store.run(self.store.get_task, child)
             if found is None or found.status not in TERMINAL:
                 waiting.append(child)
                 continue

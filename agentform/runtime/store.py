@@ -21,11 +21,11 @@ import contextlib
 import os
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -40,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from agentform.runtime.records import (
     TERMINAL,
@@ -55,6 +55,13 @@ from agentform.runtime.records import (
     step_from_row,
     task_from_row,
 )
+from agentform.runtime.store_inline import (
+    INLINE_WAIT_S,
+    StoreBusy,
+    inline_active,
+    run_store,
+    writer_turn,
+)
 from agentform.runtime.store_statements import (
     ADD_TOKENS,
     BLOCKING,
@@ -64,6 +71,7 @@ from agentform.runtime.store_statements import (
     finish_values,
 )
 from agentform.runtime.store_tables import (
+    BUSY_TIMEOUT_S,
     READ_ONLY,
     acquire,
     dead_letters_table,
@@ -72,6 +80,8 @@ from agentform.runtime.store_tables import (
     tasks_table,
     utc,
 )
+
+T = TypeVar("T")
 
 __all__ = [
     "TERMINAL",
@@ -102,6 +112,7 @@ class RuntimeStore:
         self._insert = (
             postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
         )
+        self._inline = self._engine.dialect.name == "sqlite"
         # the statements of every step, built once (building costs more than running them)
         columns = ("task_id", "seq", "kind", "data", "input_tokens", "output_tokens")
         task_columns = (
@@ -118,6 +129,12 @@ class RuntimeStore:
             .values({c: bindparam(c) for c in (*columns, "latency_ms", "created_at")})
             .returning(steps_table)
         )
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call ``fn`` (a method of this store, or a function making one call) from asyncio:
+        inline on SQLite while the database is free, else on a thread
+        (:mod:`agentform.runtime.store_inline`)."""
+        return await run_store(self._inline, fn, *args, **kwargs)
 
     def close(self) -> None:
         """Give back the connections; the store cannot be used afterwards."""
@@ -458,12 +475,22 @@ class RuntimeStore:
         # growing steps (1, 2, 5, 10 ... 100 ms) before it tries again; the threads of one
         # process take turns on a lock instead, which hands over at once
         serial = _sqlite_writer(self._engine) if not read else contextlib.nullcontext()
+        inline = inline_active()
         try:
-            with serial, self._engine.connect() as conn:
+            with writer_turn(serial), self._engine.connect() as conn:
                 if read:
                     conn.execution_options(**{READ_ONLY: True})
+                if self._inline:  # inline on the event loop: wait for the lock briefly
+                    _busy_timeout(conn, INLINE_WAIT_S if inline else BUSY_TIMEOUT_S)
                 with conn.begin():
                     yield conn
+        except OperationalError as exc:
+            if inline and "locked" in str(exc.orig):
+                raise StoreBusy(str(exc.orig)) from None
+            raise StoreError(
+                f"the runtime store {self._shown} failed: {_reason(exc)}; retrying helps only if "
+                "the database was unreachable or busy"
+            ) from None
         except DBAPIError as exc:
             raise StoreError(
                 f"the runtime store {self._shown} failed: {_reason(exc)}; retrying helps only if "
@@ -493,6 +520,16 @@ def _sqlite_writer(engine: Engine) -> contextlib.AbstractContextManager[Any]:
 
 
 os.register_at_fork(after_in_child=_writers.clear)  # a held lock must not follow a fork
+
+
+def _busy_timeout(conn: Connection, seconds: float) -> None:
+    """Set how long SQLite waits for its lock on this connection, when it is not that already
+    (the setting stays with the pooled connection)."""
+    info = conn.connection.info
+    if info.get("busy_timeout") != seconds:
+        driver: Any = conn.connection.driver_connection
+        driver.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
+        info["busy_timeout"] = seconds
 
 
 def _now() -> datetime:

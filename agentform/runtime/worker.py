@@ -170,14 +170,14 @@ class Worker:
             "inputs": message.inputs,
             "parent_id": message.parent_id,
         }
-        turn = await asyncio.to_thread(lambda: store.start_turn(message.id, self.id, create=create))
+        turn = await store.run(lambda: store.start_turn(message.id, self.id, create=create))
         started = turn.task
         if turn.blocker is not None:
             if not await self._take_turn(msg, message, store, turn.blocker):
                 return
-            started = await asyncio.to_thread(store.start_attempt, message.id, self.id)
+            started = await store.run(store.start_attempt, message.id, self.id)
         if started is None:
-            ended = await asyncio.to_thread(store.get_task, message.id)
+            ended = await store.run(store.get_task, message.id)
             if ended is not None:
                 # finished (or canceled) already: a redelivery, maybe of a child whose worker
                 # died before it woke the parent
@@ -197,7 +197,7 @@ class Worker:
             log.exception("task %s failed on attempt %d", task.id, deliveries)
             if deliveries >= self.layout.max_deliver:
                 reason = f"gave up after {deliveries} attempts; last error: {exc}"
-                await asyncio.to_thread(
+                await store.run(
                     lambda: store.dead_letter(
                         task.id, agent=self.config.agent, reason=reason, deliveries=deliveries
                     )
@@ -227,7 +227,7 @@ class Worker:
             return
         status = TaskStatus.COMPLETED if outcome.completed else TaskStatus.FAILED
         if not outcome.recorded:  # replayed to an end recorded by an earlier attempt
-            await asyncio.to_thread(
+            await store.run(
                 lambda: store.finish_task(
                     task.id,
                     status,
@@ -273,7 +273,7 @@ class Worker:
                 if self.stopping.is_set():
                     return False  # not acked: redelivered to the next worker
                 await asyncio.sleep(0.1)
-                blocker = await asyncio.to_thread(store.blocking_task, message.id)
+                blocker = await store.run(store.blocking_task, message.id)
             return True
         finally:
             keep_alive.cancel()
@@ -287,14 +287,12 @@ class Worker:
         reason: str,
         status: TaskStatus,
     ) -> None:
-        changed = await asyncio.to_thread(
-            lambda: store.finish_task(message.id, status, error=reason)
-        )
+        changed = await store.run(lambda: store.finish_task(message.id, status, error=reason))
         if changed:
             log.warning("task %s: %s", message.id, reason)
             event = {"kind": "status", "status": str(status), "error": reason}
             await self._announce(message.id, event)
-            ended = await asyncio.to_thread(store.get_task, message.id)
+            ended = await store.run(store.get_task, message.id)
             if ended is not None:
                 await self._wake_parent(ended)
         await msg.ack()
