@@ -52,12 +52,16 @@ def tune_sqlite(
 
 
 def create_schema(engine: Engine, metadata: MetaData, lock_key: int) -> None:
-    """Create the tables that are missing; on PostgreSQL under an advisory lock, so two first
-    runs at once do not both try."""
+    """Create the tables that are missing, and the indexes missing from tables made before
+    those indexes were declared; on PostgreSQL under an advisory lock, so two first runs at
+    once do not both try."""
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key})
         metadata.create_all(conn)
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
 
 
 def utc(value: datetime) -> datetime:

@@ -24,7 +24,7 @@ __all__ = ["INLINE_WAIT_S", "StoreBusy", "inline_active", "run_store", "writer_t
 T = TypeVar("T")
 
 # how long an inline call may hold the event loop waiting for a lock before it moves to a thread
-INLINE_WAIT_S = 0.2
+INLINE_WAIT_S = 0.01
 
 _state = threading.local()
 

@@ -83,6 +83,9 @@ tasks_table = Table(
     Index("ix_agentform_tasks_status", "status"),
     Index("ix_agentform_tasks_context", "context_id"),
     Index("ix_agentform_tasks_parent", "parent_id"),
+    # whose turn it is in a conversation (every task start asks): without it SQLite scanned
+    # every task of the agent, and starts slowed down as the table grew
+    Index("ix_agentform_tasks_turn", "agent", "context_id", "created_at"),
 )
 steps_table = Table(
     "agentform_steps",

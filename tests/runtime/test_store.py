@@ -649,3 +649,33 @@ def test_threads_share_one_store(store: RuntimeStore) -> None:
     task = store.get_task("t1")
     assert task is not None and task.input_tokens == 200
     assert [s.seq for s in store.steps("t1")] == list(range(200))
+
+
+def test_an_older_database_gets_the_turn_index_and_the_turn_query_uses_it(tmp_path: Path) -> None:
+    """Whose turn it is must not scan every task of the agent (it is asked at every start)."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    url = f"sqlite:///{path}"
+    RuntimeStore(url).close()
+    _raw_sql(url, "DROP INDEX ix_agentform_tasks_turn")  # a database made before the index
+    with RuntimeStore(url) as store:
+        store.create_task(id="t1", agent="a", input="x", context_id="c")
+        assert store.start_turn("t1", "w").task is not None
+    raw = sqlite3.connect(path)
+    try:
+        names = {row[1] for row in raw.execute("PRAGMA index_list('agentform_tasks')")}
+        assert "ix_agentform_tasks_turn" in names
+        plan = " ".join(
+            str(row[3])
+            for row in raw.execute(
+                "EXPLAIN QUERY PLAN SELECT t.id FROM agentform_tasks t JOIN agentform_tasks me"
+                " ON me.id = 'x' AND t.agent = me.agent AND t.context_id = me.context_id"
+                " WHERE t.id != 'x' AND t.status NOT IN ('completed')"
+                " AND (t.created_at < me.created_at OR t.created_at = me.created_at AND t.id < 'x')"
+                " ORDER BY t.created_at, t.id LIMIT 1"
+            )
+        )
+    finally:
+        raw.close()
+    assert "ix_agentform_tasks_turn" in plan
