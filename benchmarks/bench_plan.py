@@ -13,10 +13,11 @@ planner's dependency ordering does real work. Same size, same resources.
    bulk observe (:func:`agentform.plan.observe`, what ``agentform plan`` runs:
    ``provider.list(kind)`` once per kind, joined to recorded addresses) plus
    ``make_plan(desired, recorded, observed)``. ``store.read()`` is timed apart and not counted.
-   Every sample must give a plan with no changes and no drift. Median of ``--runs`` samples
-   at the largest size; a smaller size takes proportionally more (``--runs`` x largest / size,
-   at most 200), so every size is timed for about as long: a 15 ms plan is noisier than a
-   180 ms one, and the ratio of medians would otherwise mostly measure that noise.
+   Every sample must give a plan with no changes and no drift. ``--runs`` rounds; in each
+   round every size is sampled in turn, a smaller one proportionally more often (largest /
+   size times, at most 10), so the sizes are timed side by side under the same conditions
+   (this machine is shared: what else runs moves the figures) and each for about as long (a
+   15 ms plan is noisier than a 180 ms one). Median per size.
 2. **apply, 1,000 creates**: ``apply_plan`` with ``parallelism`` workers against
    ``FakeProvider(latency=0.01)`` and a fresh SQLite store per sample (planning not counted).
    Median of ``--apply-runs``.
@@ -29,6 +30,7 @@ Standard library + agentform only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import statistics
@@ -119,36 +121,62 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, out
 
 
-def bench_plan(size: int, runs: int) -> dict[str, Any]:
-    desired = desired_set(size)
-    with tempfile.TemporaryDirectory() as tmp, open_store(None, PROJECT, ENV, tmp) as store:
-        provider, _ = seed_state_and_provider(desired, store)
-        samples, reads, observes = [], [], []
-        for _ in range(runs):
-            read_s, recorded = timed(store.read)
-            assert recorded is not None
-            start = time.perf_counter()
-            observed = observe(provider, {r.kind for r in recorded.resources.values()}, recorded)
-            mid = time.perf_counter()
-            plan = make_plan(desired, recorded, observed)
-            end = time.perf_counter()
-            if plan.has_changes or plan.drift:
-                raise SystemExit(f"plan of {size} resources is not empty; the benchmark is wrong")
-            reads.append(read_s)
-            observes.append(mid - start)
-            samples.append(end - start)
-            # free this sample's results before the next one starts, outside the timed span:
-            # otherwise the next sample pays for dropping them (10,000 objects at 10k)
-            del observed, plan, recorded
-            gc.collect()
-    return {
-        "size": size,
-        "median_s": statistics.median(samples),
-        "min_s": min(samples),
-        "max_s": max(samples),
-        "observe_median_s": statistics.median(observes),
-        "read_state_median_s": statistics.median(reads),
-    }
+class _PlanCase:
+    """One size set up for planning: desired values, a seeded store and provider."""
+
+    def __init__(self, size: int, stack: contextlib.ExitStack) -> None:
+        self.size = size
+        self.desired = desired_set(size)
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        self.store = stack.enter_context(open_store(None, PROJECT, ENV, tmp))
+        self.provider, _ = seed_state_and_provider(self.desired, self.store)
+        self.samples: list[float] = []
+        self.reads: list[float] = []
+        self.observes: list[float] = []
+
+    def sample(self) -> None:
+        read_s, recorded = timed(self.store.read)
+        assert recorded is not None
+        kinds = {r.kind for r in recorded.resources.values()}
+        start = time.perf_counter()
+        observed = observe(self.provider, kinds, recorded)
+        mid = time.perf_counter()
+        plan = make_plan(self.desired, recorded, observed)
+        end = time.perf_counter()
+        if plan.has_changes or plan.drift:
+            raise SystemExit(f"plan of {self.size} resources is not empty; the benchmark is wrong")
+        self.reads.append(read_s)
+        self.observes.append(mid - start)
+        self.samples.append(end - start)
+        # free this sample's results before the next one starts, outside the timed span:
+        # otherwise the next sample pays for dropping them (10,000 objects at 10k)
+        del observed, plan, recorded
+        gc.collect()
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "size": self.size,
+            "samples": len(self.samples),
+            "median_s": statistics.median(self.samples),
+            "min_s": min(self.samples),
+            "max_s": max(self.samples),
+            "observe_median_s": statistics.median(self.observes),
+            "read_state_median_s": statistics.median(self.reads),
+        }
+
+
+def bench_plans(sizes: list[int], rounds: int) -> list[dict[str, Any]]:
+    """``rounds`` rounds; in each, every size is sampled ``largest // size`` times (at most
+    10), so the sizes are timed side by side, under the same conditions on a shared machine,
+    and each for about as long."""
+    largest = max(sizes)
+    with contextlib.ExitStack() as stack:
+        cases = [_PlanCase(size, stack) for size in sizes]
+        for _ in range(rounds):
+            for case in cases:
+                for _ in range(max(1, min(10, largest // case.size))):
+                    case.sample()
+        return [case.result() for case in cases]
 
 
 def bench_apply(size: int, runs: int, latency: float, parallelism: int) -> dict[str, Any]:
@@ -187,8 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
 
-    largest = max(sizes)
-    plans = [bench_plan(size, min(200, args.runs * largest // size)) for size in sizes]
+    plans = bench_plans(sizes, args.runs)
     applied = bench_apply(args.apply_size, args.apply_runs, args.latency, args.parallelism)
 
     print(f"{'benchmark':<44} {'median':>9} {'min':>9} {'max':>9}  target")
