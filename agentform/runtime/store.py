@@ -5,7 +5,8 @@ This module owns :class:`RuntimeStore` and the records it returns (:class:`TaskR
 that crashes can be replaced by another that rebuilds the task from its records; the engine reads
 tasks, counts and dead letters for its control API and status pages. Called by
 :mod:`agentform.runtime.worker` and :mod:`agentform.runtime.engine`; the schema and the engine
-setup live in :mod:`.store_tables` (tables are made with ``create_all`` until Alembic arrives).
+setup live in :mod:`.store_tables` (tables are made with ``create_all`` until Alembic arrives),
+the transactions and calls from asyncio in :mod:`.store_base`.
 
 Every method is one short transaction, safe with several processes and threads on one database:
 state changes are compare-and-set in a single ``UPDATE ... WHERE`` (a finished task stays
@@ -17,34 +18,15 @@ sentence saying what happened and what to do.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Insert,
-    Table,
-    Update,
-    bindparam,
-    func,
-    select,
-    update,
-)
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy import Connection, func, select
 
 from agentform.runtime.records import (
     TERMINAL,
-    TERMINAL_VALUES,
     NewStep,
     StepRecord,
     StoreError,
@@ -55,13 +37,7 @@ from agentform.runtime.records import (
     step_from_row,
     task_from_row,
 )
-from agentform.runtime.store_inline import (
-    INLINE_WAIT_S,
-    StoreBusy,
-    inline_active,
-    run_store,
-    writer_turn,
-)
+from agentform.runtime.store_base import StoreBase
 from agentform.runtime.store_statements import (
     ADD_TOKENS,
     BLOCKING,
@@ -71,17 +47,11 @@ from agentform.runtime.store_statements import (
     finish_values,
 )
 from agentform.runtime.store_tables import (
-    BUSY_TIMEOUT_S,
-    READ_ONLY,
-    acquire,
     dead_letters_table,
-    release,
     steps_table,
     tasks_table,
     utc,
 )
-
-T = TypeVar("T")
 
 __all__ = [
     "TERMINAL",
@@ -95,63 +65,8 @@ __all__ = [
 ]
 
 
-class RuntimeStore:
+class RuntimeStore(StoreBase):
     """Tasks, steps and dead letters in the database at ``url`` (SQLite file or PostgreSQL)."""
-
-    def __init__(self, url: str) -> None:
-        self._shown = _shown(url)
-        try:
-            self._engine: Engine | None = acquire(url)
-        except ValueError as exc:
-            raise StoreError(str(exc)) from None
-        except SQLAlchemyError as exc:
-            raise StoreError(
-                f"cannot open the runtime store {self._shown} ({_reason(exc)}); check the URL "
-                "and that the database is reachable; retrying helps if it was starting up"
-            ) from None
-        self._insert = (
-            postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
-        )
-        self._inline = self._engine.dialect.name == "sqlite"
-        # the statements of every step, built once (building costs more than running them)
-        columns = ("task_id", "seq", "kind", "data", "input_tokens", "output_tokens")
-        task_columns = (
-            *("id", "agent", "context_id", "input", "inputs", "status", "attempts", "parent_id"),
-            *("created_at", "updated_at", "input_tokens", "output_tokens"),
-        )
-        self._task_insert = (
-            self._insert_new(tasks_table, ["id"])
-            .values({c: bindparam(c) for c in task_columns})
-            .returning(tasks_table)
-        )
-        self._step_insert = (
-            self._insert_new(steps_table, ["task_id", "seq"])
-            .values({c: bindparam(c) for c in (*columns, "latency_ms", "created_at")})
-            .returning(steps_table)
-        )
-
-    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Call ``fn`` (a method of this store, or a function making one call) from asyncio:
-        inline on SQLite while the database is free, else on a thread
-        (:mod:`agentform.runtime.store_inline`)."""
-        return await run_store(self._inline, fn, *args, **kwargs)
-
-    def close(self) -> None:
-        """Give back the connections; the store cannot be used afterwards."""
-        if self._engine is not None:
-            release(self._engine)
-            self._engine = None
-
-    def __enter__(self) -> RuntimeStore:
-        return self
-
-    def __exit__(
-        self,
-        _type: type[BaseException] | None,
-        _exc: BaseException | None,
-        _tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # tasks
 
@@ -465,72 +380,6 @@ class RuntimeStore:
             rows = conn.execute(query).all()
         return [{**row._asdict(), "created_at": utc(row.created_at)} for row in rows]
 
-    # plumbing
-
-    @contextmanager
-    def _begin(self, *, read: bool = False) -> Iterator[Connection]:
-        if self._engine is None:
-            raise StoreError("the runtime store is closed; open a new RuntimeStore")
-        # SQLite has one writer at a time, and a writer that finds the file locked sleeps in
-        # growing steps (1, 2, 5, 10 ... 100 ms) before it tries again; the threads of one
-        # process take turns on a lock instead, which hands over at once
-        serial = _sqlite_writer(self._engine) if not read else contextlib.nullcontext()
-        inline = inline_active()
-        try:
-            with writer_turn(serial), self._engine.connect() as conn:
-                if read:
-                    conn.execution_options(**{READ_ONLY: True})
-                if self._inline:  # inline on the event loop: wait for the lock briefly
-                    _busy_timeout(conn, INLINE_WAIT_S if inline else BUSY_TIMEOUT_S)
-                with conn.begin():
-                    yield conn
-        except OperationalError as exc:
-            if inline and "locked" in str(exc.orig):
-                raise StoreBusy(str(exc.orig)) from None
-            raise StoreError(
-                f"the runtime store {self._shown} failed: {_reason(exc)}; retrying helps only if "
-                "the database was unreachable or busy"
-            ) from None
-        except DBAPIError as exc:
-            raise StoreError(
-                f"the runtime store {self._shown} failed: {_reason(exc)}; retrying helps only if "
-                "the database was unreachable or busy"
-            ) from None
-
-    def _insert_new(self, table: Table, key: list[str]) -> Insert:
-        # ON CONFLICT DO NOTHING: a concurrent or repeated insert is a no-op, not an error
-        return self._insert(table).on_conflict_do_nothing(index_elements=key)
-
-    @staticmethod
-    def _task_update(id: str) -> Update:
-        # compare-and-set: only a task that is not finished may change
-        return update(tasks_table).where(
-            tasks_table.c.id == id, tasks_table.c.status.not_in(TERMINAL_VALUES)
-        )
-
-
-_writers: dict[str, threading.Lock] = {}
-
-
-def _sqlite_writer(engine: Engine) -> contextlib.AbstractContextManager[Any]:
-    """The process's write lock for this SQLite database (a no-op for PostgreSQL)."""
-    if engine.dialect.name != "sqlite":
-        return contextlib.nullcontext()
-    return _writers.setdefault(str(engine.url), threading.Lock())  # atomic under the GIL
-
-
-os.register_at_fork(after_in_child=_writers.clear)  # a held lock must not follow a fork
-
-
-def _busy_timeout(conn: Connection, seconds: float) -> None:
-    """Set how long SQLite waits for its lock on this connection, when it is not that already
-    (the setting stays with the pooled connection)."""
-    info = conn.connection.info
-    if info.get("busy_timeout") != seconds:
-        driver: Any = conn.connection.driver_connection
-        driver.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
-        info["busy_timeout"] = seconds
-
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -560,15 +409,3 @@ def _new_task(
         "input_tokens": 0,
         "output_tokens": 0,
     }
-
-
-def _shown(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except SQLAlchemyError:
-        return "(unparsable URL)"
-
-
-def _reason(exc: SQLAlchemyError) -> str:
-    orig = getattr(exc, "orig", None)
-    return " ".join(str(orig if orig is not None else exc).split())

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from agentform.runtime import store_inline
-from agentform.runtime.store import RuntimeStore, TaskStatus, _sqlite_writer
+from agentform.runtime.store import RuntimeStore, TaskStatus
+from agentform.runtime.store_base import sqlite_writer
 
 
 def _loop_stalls(store: RuntimeStore, call: object) -> tuple[object, float]:
@@ -87,7 +88,7 @@ def test_a_busy_writer_lock_in_this_process_moves_the_call_to_a_thread(tmp_path:
     with RuntimeStore(f"sqlite:///{tmp_path / 'rt.db'}") as store:
         store.create_task(id="t1", agent="a", input="x")
         assert store._engine is not None
-        lock = _sqlite_writer(store._engine)
+        lock = sqlite_writer(store._engine)
         holder_has_it = threading.Event()
 
         def hold() -> None:

@@ -1,0 +1,182 @@
+"""The runtime store's plumbing: its database engine, transactions, and calls from asyncio.
+
+:class:`StoreBase` owns what every store operation stands on: the shared engine of the database
+(:mod:`.store_tables`), the insert statements built once, one short transaction per operation
+(:meth:`StoreBase._begin`: SQLite writers of one process take turns on a lock, reads ask for a
+plain ``BEGIN``, database errors become :class:`~agentform.runtime.records.StoreError` with a
+sentence), and :meth:`StoreBase.run`, which calls the store from asyncio, inline on SQLite
+(:mod:`.store_inline`). :class:`~agentform.runtime.store.RuntimeStore` adds the operations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from sqlalchemy import Connection, Engine, Insert, Table, Update, bindparam, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from agentform.runtime.records import TERMINAL_VALUES, StoreError
+from agentform.runtime.store_inline import (
+    INLINE_WAIT_S,
+    StoreBusy,
+    inline_active,
+    run_store,
+    writer_turn,
+)
+from agentform.runtime.store_tables import (
+    BUSY_TIMEOUT_S,
+    READ_ONLY,
+    acquire,
+    release,
+    steps_table,
+    tasks_table,
+)
+
+__all__ = ["StoreBase", "sqlite_writer"]
+
+T = TypeVar("T")
+
+
+class StoreBase:
+    """The database at ``url`` (SQLite file or PostgreSQL), opened for the runtime's tables."""
+
+    def __init__(self, url: str) -> None:
+        self._shown = _shown(url)
+        try:
+            self._engine: Engine | None = acquire(url)
+        except ValueError as exc:
+            raise StoreError(str(exc)) from None
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot open the runtime store {self._shown} ({_reason(exc)}); check the URL "
+                "and that the database is reachable; retrying helps if it was starting up"
+            ) from None
+        self._insert = (
+            postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
+        )
+        self._inline = self._engine.dialect.name == "sqlite"
+        # the statements of every step, built once (building costs more than running them)
+        columns = ("task_id", "seq", "kind", "data", "input_tokens", "output_tokens")
+        task_columns = (
+            *("id", "agent", "context_id", "input", "inputs", "status", "attempts", "parent_id"),
+            *("created_at", "updated_at", "input_tokens", "output_tokens"),
+        )
+        self._task_insert = (
+            self._insert_new(tasks_table, ["id"])
+            .values({c: bindparam(c) for c in task_columns})
+            .returning(tasks_table)
+        )
+        self._step_insert = (
+            self._insert_new(steps_table, ["task_id", "seq"])
+            .values({c: bindparam(c) for c in (*columns, "latency_ms", "created_at")})
+            .returning(steps_table)
+        )
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call ``fn`` (a method of this store, or a function making one call) from asyncio:
+        inline on SQLite while the database is free, else on a thread
+        (:mod:`agentform.runtime.store_inline`)."""
+        return await run_store(self._inline, fn, *args, **kwargs)
+
+    def close(self) -> None:
+        """Give back the connections; the store cannot be used afterwards."""
+        if self._engine is not None:
+            release(self._engine)
+            self._engine = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _exc: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # plumbing
+
+    @contextmanager
+    def _begin(self, *, read: bool = False) -> Iterator[Connection]:
+        if self._engine is None:
+            raise StoreError("the runtime store is closed; open a new RuntimeStore")
+        # SQLite has one writer at a time, and a writer that finds the file locked sleeps in
+        # growing steps (1, 2, 5, 10 ... 100 ms) before it tries again; the threads of one
+        # process take turns on a lock instead, which hands over at once
+        serial = sqlite_writer(self._engine) if not read else contextlib.nullcontext()
+        inline = inline_active()
+        try:
+            with writer_turn(serial), self._engine.connect() as conn:
+                if read:
+                    conn.execution_options(**{READ_ONLY: True})
+                if self._inline:  # inline on the event loop: wait for the lock briefly
+                    _busy_timeout(conn, INLINE_WAIT_S if inline else BUSY_TIMEOUT_S)
+                with conn.begin():
+                    yield conn
+        except OperationalError as exc:
+            if inline and "locked" in str(exc.orig):
+                raise StoreBusy(str(exc.orig)) from None
+            raise StoreError(
+                f"the runtime store {self._shown} failed: {_reason(exc)}; retrying helps only if "
+                "the database was unreachable or busy"
+            ) from None
+        except DBAPIError as exc:
+            raise StoreError(
+                f"the runtime store {self._shown} failed: {_reason(exc)}; retrying helps only if "
+                "the database was unreachable or busy"
+            ) from None
+
+    def _insert_new(self, table: Table, key: list[str]) -> Insert:
+        # ON CONFLICT DO NOTHING: a concurrent or repeated insert is a no-op, not an error
+        return self._insert(table).on_conflict_do_nothing(index_elements=key)
+
+    @staticmethod
+    def _task_update(id: str) -> Update:
+        # compare-and-set: only a task that is not finished may change
+        return update(tasks_table).where(
+            tasks_table.c.id == id, tasks_table.c.status.not_in(TERMINAL_VALUES)
+        )
+
+
+_writers: dict[str, threading.Lock] = {}
+
+
+def sqlite_writer(engine: Engine) -> contextlib.AbstractContextManager[Any]:
+    """The process's write lock for this SQLite database (a no-op for PostgreSQL)."""
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    return _writers.setdefault(str(engine.url), threading.Lock())  # atomic under the GIL
+
+
+os.register_at_fork(after_in_child=_writers.clear)  # a held lock must not follow a fork
+
+
+def _busy_timeout(conn: Connection, seconds: float) -> None:
+    """Set how long SQLite waits for its lock on this connection, when it is not that already
+    (the setting stays with the pooled connection)."""
+    info = conn.connection.info
+    if info.get("busy_timeout") != seconds:
+        driver: Any = conn.connection.driver_connection
+        driver.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
+        info["busy_timeout"] = seconds
+
+
+def _shown(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except SQLAlchemyError:
+        return "(unparsable URL)"
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    return " ".join(str(orig if orig is not None else exc).split())
