@@ -231,14 +231,13 @@ class RuntimeStore(StoreBase):
     ) -> StepRecord:
         """Record step ``seq`` and add its tokens to the task; re-recording it is harmless."""
         with self._begin() as conn:
-            return self._append(
-                conn, task_id, seq, kind, data, input_tokens, output_tokens, latency_ms
-            )
+            step = NewStep(seq, kind, data, input_tokens, output_tokens, latency_ms)
+            return self._append_all(conn, task_id, [step])[0]
 
     def append_steps(self, task_id: str, steps: Sequence[NewStep]) -> list[StepRecord]:
         """Record several steps in one transaction (all or none); re-recording is harmless."""
         with self._begin() as conn:
-            return [self._append_new(conn, task_id, step) for step in steps]
+            return self._append_all(conn, task_id, steps)
 
     def finish_with_steps(
         self,
@@ -254,16 +253,10 @@ class RuntimeStore(StoreBase):
         if TaskStatus(status) not in TERMINAL:
             raise ValueError(f"finish_with_steps needs a terminal status, not {status!r}")
         with self._begin() as conn:
-            recorded = [self._append_new(conn, task_id, step) for step in steps]
+            recorded = self._append_all(conn, task_id, steps)
             values = finish_values(task_id, status, result, error)
             changed = conn.execute(FINISH, values).rowcount
         return recorded, changed == 1
-
-    def _append_new(self, conn: Connection, task_id: str, step: NewStep) -> StepRecord:
-        return self._append(
-            conn, task_id, step.seq, step.kind, step.data, step.input_tokens,
-            step.output_tokens, step.latency_ms,
-        )  # fmt: skip
 
     def finish_with_step(
         self,
@@ -284,59 +277,58 @@ class RuntimeStore(StoreBase):
         if TaskStatus(status) not in TERMINAL:
             raise ValueError(f"finish_with_step needs a terminal status, not {status!r}")
         with self._begin() as conn:
-            step = self._append(conn, task_id, seq, kind, data, 0, 0, 0.0)
+            (step,) = self._append_all(conn, task_id, [NewStep(seq, kind, data)])
             values = finish_values(task_id, status, result, error)
             changed = conn.execute(FINISH, values).rowcount
         return step, changed == 1
 
-    def _append(
-        self,
-        conn: Connection,
-        task_id: str,
-        seq: int,
-        kind: str,
-        data: Mapping[str, Any],
-        input_tokens: int,
-        output_tokens: int,
-        latency_ms: float,
-    ) -> StepRecord:
-        values = {
-            "task_id": task_id,
-            "seq": seq,
-            "kind": kind,
-            "data": dumps(dict(data), f"step {seq} of task {task_id}"),
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "latency_ms": latency_ms,
-            "created_at": _now(),
-        }
-        row = conn.execute(self._step_insert, values).first()
-        if row is None:
-            existing = step_from_row(
-                conn.execute(
-                    select(steps_table).where(
-                        steps_table.c.task_id == task_id, steps_table.c.seq == seq
-                    )
-                ).one()
-            )
-            if existing.kind != kind:
-                raise StoreError(
-                    f"step {seq} of task {task_id} is already recorded as {existing.kind!r}, "
-                    f"not {kind!r}; two workers are running this task, or a replay diverged"
-                )
-            return existing
-        totals = conn.execute(
-            ADD_TOKENS,
-            {
-                "tid": task_id,
-                "tin": input_tokens,
-                "tout": output_tokens,
-                "at": values["created_at"],
-            },
+    def _append_all(
+        self, conn: Connection, task_id: str, steps: Sequence[NewStep]
+    ) -> list[StepRecord]:
+        """Insert ``steps``, then add the tokens of those that were new to the task's totals in
+        one update; a step already recorded with the same kind is returned as it was."""
+        now = _now()
+        recorded: list[StepRecord] = []
+        tokens_in = tokens_out = new = 0
+        for step in steps:
+            values = {
+                "task_id": task_id,
+                "seq": step.seq,
+                "kind": step.kind,
+                "data": dumps(dict(step.data), f"step {step.seq} of task {task_id}"),
+                "input_tokens": step.input_tokens,
+                "output_tokens": step.output_tokens,
+                "latency_ms": step.latency_ms,
+                "created_at": now,
+            }
+            row = conn.execute(self._step_insert, values).first()
+            if row is None:
+                recorded.append(self._recorded_step(conn, task_id, step))
+                continue
+            recorded.append(step_from_row(row))
+            tokens_in += step.input_tokens
+            tokens_out += step.output_tokens
+            new += 1
+        if new:
+            values = {"tid": task_id, "tin": tokens_in, "tout": tokens_out, "at": now}
+            if conn.execute(ADD_TOKENS, values).rowcount != 1:
+                seqs = ", ".join(str(step.seq) for step in steps)
+                raise StoreError(f"no task {task_id} to record step {seqs} for; create it first")
+        return recorded
+
+    @staticmethod
+    def _recorded_step(conn: Connection, task_id: str, step: NewStep) -> StepRecord:
+        """The step already recorded at ``step.seq``, which must be of the same kind."""
+        query = select(steps_table).where(
+            steps_table.c.task_id == task_id, steps_table.c.seq == step.seq
         )
-        if totals.rowcount != 1:
-            raise StoreError(f"no task {task_id} to record step {seq} for; create it first")
-        return step_from_row(row)
+        existing = step_from_row(conn.execute(query).one())
+        if existing.kind != step.kind:
+            raise StoreError(
+                f"step {step.seq} of task {task_id} is already recorded as {existing.kind!r}, "
+                f"not {step.kind!r}; two workers are running this task, or a replay diverged"
+            )
+        return existing
 
     def steps(self, task_id: str, *, after: int = -1) -> list[StepRecord]:
         """The task's steps with ``seq > after``, in order."""
