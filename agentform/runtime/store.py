@@ -44,6 +44,7 @@ from agentform.runtime.store_statements import (
     FINISH,
     GET_TASK,
     START,
+    UNFINISHED,
     finish_values,
 )
 from agentform.runtime.store_tables import (
@@ -140,7 +141,7 @@ class RuntimeStore(StoreBase):
             select(tasks_table)
             .where(
                 tasks_table.c.parent_id.is_not(None),
-                tasks_table.c.status.not_in([s.value for s in TERMINAL]),
+                UNFINISHED,
             )
             .order_by(tasks_table.c.created_at)
             .limit(limit)

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from agentform.runtime.records import TERMINAL_VALUES, StoreError
+from agentform.runtime.records import StoreError
 from agentform.runtime.store_inline import (
     INLINE_WAIT_S,
     StoreBusy,
@@ -31,6 +31,7 @@ from agentform.runtime.store_inline import (
     run_store,
     writer_turn,
 )
+from agentform.runtime.store_statements import UNFINISHED
 from agentform.runtime.store_tables import (
     BUSY_TIMEOUT_S,
     READ_ONLY,
@@ -142,9 +143,7 @@ class StoreBase:
     @staticmethod
     def _task_update(id: str) -> Update:
         # compare-and-set: only a task that is not finished may change
-        return update(tasks_table).where(
-            tasks_table.c.id == id, tasks_table.c.status.not_in(TERMINAL_VALUES)
-        )
+        return update(tasks_table).where(tasks_table.c.id == id, UNFINISHED)
 
 
 _writers: dict[str, threading.Lock] = {}

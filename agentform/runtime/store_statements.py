@@ -11,12 +11,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, select, update
+from sqlalchemy import String, bindparam, literal_column, select, update
 
 from agentform.runtime.records import TERMINAL_VALUES, TaskStatus
 from agentform.runtime.store_tables import tasks_table
 
-__all__ = ["ADD_TOKENS", "BLOCKING", "FINISH", "GET_TASK", "START", "finish_values"]
+__all__ = ["ADD_TOKENS", "BLOCKING", "FINISH", "GET_TASK", "START", "UNFINISHED", "finish_values"]
+
+
+# "the task has not ended", with the statuses written into the SQL: a bound list is an
+# "expanding" parameter that SQLAlchemy renders again on every execution (0.05 ms each, five
+# times per task)
+UNFINISHED = tasks_table.c.status.not_in([literal_column(f"'{v}'") for v in TERMINAL_VALUES])
 
 
 def _blocking_query() -> Any:
@@ -33,7 +39,7 @@ def _blocking_query() -> Any:
         )
         .where(
             tasks_table.c.id != mine,
-            tasks_table.c.status.not_in(TERMINAL_VALUES),
+            UNFINISHED,
             (tasks_table.c.created_at < me.c.created_at)
             | ((tasks_table.c.created_at == me.c.created_at) & (tasks_table.c.id < mine)),
         )
@@ -46,7 +52,7 @@ BLOCKING = _blocking_query()
 # a task's end, compare-and-set: only a task that has not ended yet may end
 FINISH = (
     update(tasks_table)
-    .where(tasks_table.c.id == bindparam("tid"), tasks_table.c.status.not_in(TERMINAL_VALUES))
+    .where(tasks_table.c.id == bindparam("tid"), UNFINISHED)
     .values(
         status=bindparam("b_status"),
         result=bindparam("b_result"),
@@ -84,7 +90,7 @@ ADD_TOKENS = (
 # the one write every task starts with, built once too
 START = (
     update(tasks_table)
-    .where(tasks_table.c.id == bindparam("tid"), tasks_table.c.status.not_in(TERMINAL_VALUES))
+    .where(tasks_table.c.id == bindparam("tid"), UNFINISHED)
     .values(
         status=TaskStatus.WORKING.value,
         attempts=tasks_table.c.attempts + 1,
