@@ -119,10 +119,14 @@ class StoreBase:
             with writer_turn(serial), self._engine.connect() as conn:
                 if read:
                     conn.execution_options(**{READ_ONLY: True})
-                if self._inline:  # inline on the event loop: wait for the lock briefly
-                    _busy_timeout(conn, INLINE_WAIT_S if inline else BUSY_TIMEOUT_S)
-                with conn.begin():
-                    yield conn
+                if inline:  # on the event loop: wait for SQLite's lock briefly, then hand off
+                    _busy_timeout(conn, INLINE_WAIT_S)
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    if inline:  # the engine is shared (memory stores use it): put it back
+                        _busy_timeout(conn, BUSY_TIMEOUT_S)
         except OperationalError as exc:
             if inline and "locked" in str(exc.orig):
                 raise StoreBusy(str(exc.orig)) from None

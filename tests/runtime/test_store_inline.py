@@ -105,3 +105,25 @@ def test_a_busy_writer_lock_in_this_process_moves_the_call_to_a_thread(tmp_path:
             holder.join()
         assert started is not None
         assert stall < store_inline.INLINE_WAIT_S + 0.15
+
+
+def test_an_inline_call_leaves_the_shared_connections_with_the_full_busy_timeout(
+    tmp_path: Path,
+) -> None:
+    """Memory stores share the engine: a connection an inline call used must not keep the
+    inline call's short wait (their writes would fail with "database is locked")."""
+    from agentform.runtime.store_tables import BUSY_TIMEOUT_S, acquire, release
+
+    url = f"sqlite:///{tmp_path / 'rt.db'}"
+    with RuntimeStore(url) as store:
+        _loop_stalls(store, lambda: store.create_task(id="t1", agent="a", input="x"))
+        _loop_stalls(store, lambda: store.get_task("t1"))
+        engine = acquire(url)
+        try:
+            with engine.connect() as conn:  # the pooled connection the inline calls used
+                driver = conn.connection.driver_connection
+                assert driver is not None
+                (waits_ms,) = driver.execute("PRAGMA busy_timeout").fetchone()
+        finally:
+            release(engine)
+        assert waits_ms == int(BUSY_TIMEOUT_S * 1000)
