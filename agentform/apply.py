@@ -16,6 +16,7 @@ Called by the CLI (``apply``, ``destroy``) and by tests with the fake provider.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import threading
 import time
@@ -269,63 +270,107 @@ def _walk(
 ) -> ApplyResult:
     """Start each change once everything it waits for succeeded; skip it if any did not."""
     result = ApplyResult(serial=plan.serial)
-    pending = [c for c in plan.changes if c.action is not Action.NOOP]
-    succeeded: set[str] = set()
+    schedule = _Schedule([c for c in plan.changes if c.action is not Action.NOOP], result, emit)
     running: dict[Future[None], Change] = {}
-    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        while pending or running:
+    workers = max(1, parallelism)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while schedule.pending or running:
             try:
-                _step(pending, running, succeeded, result, pool, run, emit)
+                # no more in flight than can run: each wait below looks at `workers` futures,
+                # and a Ctrl-C leaves nothing queued in the pool to start afterwards
+                for change in schedule.take_ready(workers - len(running)):
+                    running[pool.submit(run, change)] = change
+                if not running:
+                    schedule.give_up("waits for a change not in the plan")
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    schedule.ended(running.pop(future), future.exception())
+                schedule.skip_blocked()
             except KeyboardInterrupt:
                 # Ctrl-C: start nothing new; let the changes in flight finish and be recorded,
                 # so state says exactly what exists (a second Ctrl-C stops waiting)
                 result.interrupted = True
-                for change in pending:
-                    result.skipped[change.address] = "not started: apply was interrupted"
-                    emit(ApplyEvent(change.address, change.action, "skipped", "interrupted"))
-                pending.clear()
+                schedule.give_up("not started: apply was interrupted", reason="interrupted")
     return result
 
 
-def _step(
-    pending: list[Change],
-    running: dict[Future[None], Change],
-    succeeded: set[str],
-    result: ApplyResult,
-    pool: ThreadPoolExecutor,
-    run: Callable[[Change], None],
-    emit: Callable[[ApplyEvent], None],
-) -> None:
-    """Start what can start, then wait for one change in flight to end and book it."""
-    before = len(pending)
-    for change in list(pending):
-        blocked = [w for w in change.waits_for if w in result.failed or w in result.skipped]
-        if blocked:
-            pending.remove(change)
-            why = "failed" if blocked[0] in result.failed else "was skipped"
-            reason = f"depends on {blocked[0]}, which {why}"
-            result.skipped[change.address] = reason
-            emit(ApplyEvent(change.address, change.action, "skipped", reason))
-        elif all(w in succeeded for w in change.waits_for):
-            pending.remove(change)
-            running[pool.submit(run, change)] = change
-    if not running:
-        if len(pending) == before:  # stuck: the plan waits for a change it does not have
-            for change in pending:
-                result.skipped[change.address] = "waits for a change not in the plan"
-            pending.clear()
-        return
-    done, _ = wait(running, return_when=FIRST_COMPLETED)
-    for future in done:
-        change = running.pop(future)
-        error = future.exception()
+class _Schedule:
+    """Which changes may start: each counts the waits it still has, each address knows who
+    waits for it, so an apply of N changes costs O(N + waits), not a scan of every pending
+    change after every completion. Ready changes start in plan order."""
+
+    def __init__(
+        self, changes: list[Change], result: ApplyResult, emit: Callable[[ApplyEvent], None]
+    ) -> None:
+        self.result = result
+        self.emit = emit
+        self.pending: dict[str, Change] = {c.address: c for c in changes}  # not started yet
+        self.position = {c.address: i for i, c in enumerate(changes)}
+        self.unmet: dict[str, int] = {}
+        self.waiters: dict[str, list[str]] = {}
+        self.ready: list[int] = []
+        self.blocked: set[str] = set()  # waits for something that failed or was skipped
+        for change in changes:
+            self.unmet[change.address] = len(set(change.waits_for))
+            for wait_for in set(change.waits_for):
+                self.waiters.setdefault(wait_for, []).append(change.address)
+            if not change.waits_for:
+                heapq.heappush(self.ready, self.position[change.address])
+        self.order = changes
+
+    def take_ready(self, limit: int) -> list[Change]:
+        """Up to ``limit`` changes that may start now, in plan order."""
+        out: list[Change] = []
+        while self.ready and len(out) < limit:
+            change = self.order[heapq.heappop(self.ready)]
+            if self.pending.pop(change.address, None) is not None:
+                out.append(change)
+        return out
+
+    def ended(self, change: Change, error: BaseException | None) -> None:
         if error is None:
-            succeeded.add(change.address)
-            _done_list(result, change.action).append(change.address)
-            emit(ApplyEvent(change.address, change.action, "done"))
+            _done_list(self.result, change.action).append(change.address)
+            self.emit(ApplyEvent(change.address, change.action, "done"))
+            for waiter in self.waiters.get(change.address, ()):
+                self.unmet[waiter] -= 1
+                if self.unmet[waiter] == 0 and waiter in self.pending:
+                    heapq.heappush(self.ready, self.position[waiter])
         else:
-            result.failed[change.address] = str(error) or type(error).__name__
-            emit(ApplyEvent(change.address, change.action, "failed", str(error)))
+            self.result.failed[change.address] = str(error) or type(error).__name__
+            self.emit(ApplyEvent(change.address, change.action, "failed", str(error)))
+            self._block(change.address)
+
+    def skip_blocked(self) -> None:
+        """Skip, in plan order, every pending change that waits for one that failed or was
+        skipped (and then what waits for those)."""
+        while self.blocked:
+            for address in sorted(self.blocked, key=self.position.__getitem__):
+                self.blocked.discard(address)
+                change = self.pending.pop(address, None)
+                if change is None:
+                    continue
+                result = self.result
+                culprit = next(
+                    w for w in change.waits_for if w in result.failed or w in result.skipped
+                )
+                why = "failed" if culprit in result.failed else "was skipped"
+                reason = f"depends on {culprit}, which {why}"
+                result.skipped[address] = reason
+                self.emit(ApplyEvent(address, change.action, "skipped", reason))
+                self._block(address)
+
+    def give_up(self, why: str, *, reason: str | None = None) -> None:
+        """Skip everything not started yet, in plan order."""
+        self.ready.clear()
+        for address, change in list(self.pending.items()):
+            self.result.skipped[address] = why
+            if reason is not None:
+                self.emit(ApplyEvent(address, change.action, "skipped", reason))
+        self.pending.clear()
+
+    def _block(self, address: str) -> None:
+        self.blocked.update(w for w in self.waiters.get(address, ()) if w in self.pending)
 
 
 def _done_list(result: ApplyResult, action: Action) -> list[str]:

@@ -330,6 +330,53 @@ def test_changes_run_in_parallel_but_never_before_what_they_wait_for(store: Stat
             assert log.index(("done", dependency)) < started
 
 
+def test_no_more_changes_in_flight_than_the_parallelism_and_ready_ones_start_in_plan_order(
+    store: StateStore,
+) -> None:
+    provider = FakeProvider(latency=0.005)
+    spec = make_spec(agents={f"a{i:02d}": {"model": "fast"} for i in range(30)})
+    lock = threading.Lock()
+    started: list[str] = []
+    in_flight, peak = 0, 0
+
+    def record(event: ApplyEvent) -> None:
+        nonlocal in_flight, peak
+        with lock:
+            if event.status == "started":
+                started.append(event.address)
+            in_flight += {"started": 1, "done": -1}.get(event.status, 0)
+            peak = max(peak, in_flight)
+
+    plan, result = converge(spec, provider, store, parallelism=3, on_event=record)
+    assert result.ok and len(result.created) == len(plan.changes)
+    assert peak == 3  # the bound is reached and never passed
+    # the agents all wait for the model only: once it is done they start in plan order
+    agents = [c.address for c in plan.changes if c.address.startswith("agent.")]
+    assert [a for a in started if a.startswith("agent.")] == agents
+
+
+def test_a_failure_skips_everything_downstream_in_a_long_chain(store: StateStore) -> None:
+    """A chain of 300 changes: the first fails, every other is skipped naming its own
+    predecessor, and nothing is started after the failure."""
+    values = {f"tool.t{i:03d}": ResourceValue.of(f"tool.t{i:03d}", {"n": i}) for i in range(300)}
+    plan = make_plan(values, None, project="demo", environment="dev")
+    addresses = [c.address for c in plan.changes]
+    chained = dataclasses.replace(
+        plan,
+        changes=tuple(
+            dataclasses.replace(c, waits_for=(addresses[i - 1],) if i else ())
+            for i, c in enumerate(plan.changes)
+        ),
+    )
+    provider = FakeProvider()
+    provider.fail_next(addresses[0], PermanentProviderError("no"))
+    result = apply_plan(chained, provider, store, parallelism=8)
+    assert list(result.failed) == [addresses[0]]
+    assert result.skipped[addresses[1]] == f"depends on {addresses[0]}, which failed"
+    assert result.skipped[addresses[-1]] == f"depends on {addresses[-2]}, which was skipped"
+    assert len(result.skipped) == 299 and not provider.objects
+
+
 def test_a_plan_waiting_for_a_missing_change_skips_it(store: StateStore) -> None:
     plan = make_plan(
         desired_resources(make_spec(agents={})), None, project="demo", environment="dev"
