@@ -7,7 +7,7 @@ absent, or by ``agentform engine start``. It owns, for one project directory and
   change so a restarted engine brings back exactly what ran);
 * the bus: an embedded ``nats-server`` (:mod:`agentform.runtime.natsd`, restarted on the same port
   if it dies) or an existing NATS, with the task stream, consumers and health bucket
-  (:mod:`agentform.runtime.bus`);
+  (:mod:`agentform.runtime.bus`; connecting and renewing it: :mod:`agentform.runtime.engine_bus`);
 * the runtime store the tasks are recorded in (:mod:`agentform.runtime.store`);
 * the agents' worker processes (:mod:`agentform.runtime.supervisor`) and their health: a worker
   that stops heartbeating or stops making progress on its task is reported, then killed and
@@ -34,7 +34,7 @@ from typing import IO, Any
 
 from nats.aio.client import Client as NATS
 
-from agentform.runtime import bus, health
+from agentform.runtime import bus, engine_bus, health
 from agentform.runtime.a2a import A2AHost
 from agentform.runtime.bus import BusLayout, TaskMessage
 from agentform.runtime.engine_files import (
@@ -47,7 +47,7 @@ from agentform.runtime.engine_files import (
 from agentform.runtime.memory.embeddings import EmbeddingsUnavailable
 from agentform.runtime.memory.service import MemoryStoreError
 from agentform.runtime.memory.stores import MemoryStores
-from agentform.runtime.natsd import NatsServer, free_port, stop_orphan
+from agentform.runtime.natsd import NatsServer, free_port
 from agentform.runtime.store import RuntimeStore, TaskRecord
 from agentform.runtime.supervisor import AgentGroup
 from agentform.runtime.worker_config import WorkerConfig, agent_configs
@@ -144,7 +144,7 @@ class Engine:
         await asyncio.gather(*(g.stop_all() for g in self.groups.values()))
         self.groups.clear()
         await self.a2a.stop()
-        await self._close_bus()
+        await engine_bus.close_bus(self)
         if self.store is not None:
             self.store.close()
             self.store = None
@@ -152,16 +152,6 @@ class Engine:
         with contextlib.suppress(OSError):
             self.files.info.unlink()
         self.stopping.set()
-
-    async def _close_bus(self) -> None:
-        if self.nc is not None:
-            with contextlib.suppress(Exception):
-                await self.nc.close()
-            self.nc = None
-        if self.nats_server is not None:
-            # forget it before stopping it: a health pass meanwhile must not restart it
-            server, self.nats_server = self.nats_server, None
-            await asyncio.to_thread(server.stop)
 
     # -- resources --------------------------------------------------------------------------
 
@@ -182,7 +172,7 @@ class Engine:
         self.secrets.update(secrets or {})
         async with self._mutex:
             if address == "runtime.bus":
-                await self._set_bus(values)
+                await engine_bus.set_bus(self, values)
             elif address == "runtime.store":
                 await self._set_store(values)
             elif kind == "agent" and (self.nc is None or self.store is None):
@@ -275,7 +265,7 @@ class Engine:
             if kind == "agent" and name in self.groups:
                 retired = self.groups.pop(name)
             if address == "runtime.bus":
-                await self._close_bus()
+                await engine_bus.close_bus(self)
                 self.bus_url = None
             if address == "runtime.store" and self.store is not None:
                 self.store.close()
@@ -323,42 +313,6 @@ class Engine:
 
     def _persist(self) -> None:
         write_atomic(self.files.resources, json.dumps(self.resources, indent=1, sort_keys=True))
-        self.write_info()
-
-    async def _set_bus(self, values: Mapping[str, Any]) -> None:
-        url = str(values.get("url") or "embedded")
-        prefix = str(values.get("stream_prefix") or "agentform")
-        layout = BusLayout(project=self.project, prefix=prefix)
-        if self.nc is not None and self.resources.get("runtime.bus") == dict(values):
-            return
-        await self._close_bus()
-        if url == "embedded":
-            port = None
-            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-                info = json.loads(self.files.info.read_text())
-                port = int(info["nats_port"])
-                # the nats-server of an engine that was killed still runs: stop it, then reuse
-                # its port (one server per store directory)
-                await asyncio.to_thread(stop_orphan, int(info["nats_pid"]), self.files.nats)
-            self.nats_server = NatsServer(self.files.nats, port=port)
-            try:
-                url = await asyncio.to_thread(self.nats_server.start)
-            except Exception as exc:
-                self.nats_server = NatsServer(self.files.nats)  # the old port may be taken
-                url = await asyncio.to_thread(self.nats_server.start)
-                log.info("nats-server moved to a new port (%s)", exc)
-        try:
-            self.nc = await bus.connect(url, name=f"agentform-engine-{self.project}")
-        except Exception as exc:
-            raise EngineError(f"cannot connect to NATS at {url}: {exc}", 503) from exc
-        self.layout, self.bus_url = layout, url
-        js = self.nc.jetstream()
-        await bus.ensure_stream(js, layout)
-        for agent in self.groups:
-            await bus.ensure_agent(js, layout, agent)
-        await self.nc.subscribe(
-            layout.max_deliveries_advisory(), cb=functools.partial(health.on_max_deliveries, self)
-        )
         self.write_info()
 
     async def _set_store(self, values: Mapping[str, Any]) -> None:
@@ -464,7 +418,9 @@ class Engine:
         if not self.files.info.exists() or not self.files.token.exists():
             self.note(f"{self.files.dir} was deleted while running; restoring the engine's files")
             if self.nats_server is not None and not self.files.nats.exists():
-                await self._renew_bus()  # first: clients find the engine once it works again
+                await engine_bus.renew_bus(
+                    self
+                )  # first: clients find the engine once it works again
             write_atomic(self.files.token, self.token, 0o600)
             self._persist()
         await health.check_heartbeats(self)
@@ -473,25 +429,6 @@ class Engine:
         await health.expire_children(self)
         await self.memories.sweep_if_due()
         await self.memories.backfill()
-
-    async def _renew_bus(self) -> None:
-        """JetStream's files went with the directory: a server without them stores no task, so
-        start it afresh on the same port and lay the stream and consumers out again (tasks that
-        were queued in the deleted files are lost; their records stay in the store)."""
-        assert self.nats_server is not None
-        self.note("the embedded nats-server's files were deleted too; restarting it")
-        await asyncio.to_thread(self.nats_server.stop)
-        await asyncio.to_thread(self.nats_server.start)
-        for _ in range(100):  # the client reconnects by itself within reconnect_time_wait
-            if self.nc is not None and self.nc.is_connected:
-                break
-            await asyncio.sleep(0.1)
-        if self.nc is None:
-            return
-        js = self.nc.jetstream()
-        await bus.ensure_stream(js, self.layout)
-        for agent in self.groups:
-            await bus.ensure_agent(js, self.layout, agent)
 
     def note(self, text: str) -> None:
         log.warning(text)
