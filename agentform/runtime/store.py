@@ -259,30 +259,6 @@ class RuntimeStore(StoreBase):
             changed = conn.execute(FINISH, values).rowcount
         return recorded, changed == 1
 
-    def finish_with_step(
-        self,
-        task_id: str,
-        seq: int,
-        kind: str,
-        data: Mapping[str, Any],
-        status: TaskStatus,
-        *,
-        result: str | None = None,
-        error: str | None = None,
-    ) -> tuple[StepRecord, bool]:
-        """Record the last step (``final``/``error``) and finish the task in one transaction.
-
-        A crash can then never leave a recorded answer on a task that is still working. Returns
-        the step and whether the status changed (False: the task had already ended).
-        """
-        if TaskStatus(status) not in TERMINAL:
-            raise ValueError(f"finish_with_step needs a terminal status, not {status!r}")
-        with self._begin() as conn:
-            (step,) = self._append_all(conn, task_id, [NewStep(seq, kind, data)])
-            values = finish_values(task_id, status, result, error)
-            changed = conn.execute(FINISH, values).rowcount
-        return step, changed == 1
-
     def _append_all(
         self, conn: Connection, task_id: str, steps: Sequence[NewStep]
     ) -> list[StepRecord]:
