@@ -9,7 +9,8 @@ absent, or by ``agentform engine start``. It owns, for one project directory and
   if it dies) or an existing NATS, with the task stream, consumers and health bucket
   (:mod:`agentform.runtime.bus`; connecting and renewing it: :mod:`agentform.runtime.engine_bus`);
 * the runtime store the tasks are recorded in (:mod:`agentform.runtime.store`);
-* the agents' worker processes (:mod:`agentform.runtime.supervisor`) and their health: a worker
+* the agents' worker processes (:mod:`agentform.runtime.supervisor`; rolled out and back by
+  :mod:`agentform.runtime.engine_rollout`) and their health: a worker
   that stops heartbeating or stops making progress on its task is reported, then killed and
   restarted; tasks that exhaust their deliveries get a dead-letter record;
 * the control API (:mod:`agentform.runtime.control`) on 127.0.0.1, guarded by a token file.
@@ -22,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import functools
 import json
 import logging
 import os
@@ -34,14 +34,14 @@ from typing import IO, Any
 
 from nats.aio.client import Client as NATS
 
-from agentform.runtime import bus, engine_bus, health
+from agentform.runtime import bus, engine_bus, engine_rollout, health
 from agentform.runtime.a2a import A2AHost
 from agentform.runtime.bus import BusLayout, TaskMessage
+from agentform.runtime.engine_errors import EngineError
 from agentform.runtime.engine_files import (
     EngineFiles,
     ordered,
     resolve_store_url,
-    tail,
     write_atomic,
 )
 from agentform.runtime.memory.embeddings import EmbeddingsUnavailable
@@ -50,19 +50,10 @@ from agentform.runtime.memory.stores import MemoryStores
 from agentform.runtime.natsd import NatsServer, free_port
 from agentform.runtime.store import RuntimeStore, TaskRecord
 from agentform.runtime.supervisor import AgentGroup
-from agentform.runtime.worker_config import WorkerConfig, agent_configs
 
 __all__ = ["Engine", "EngineError", "EngineFiles", "resolve_store_url"]
 
 log = logging.getLogger("agentform.engine")
-
-
-class EngineError(Exception):
-    """A request to the engine cannot be done; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class Engine:
@@ -193,58 +184,18 @@ class Engine:
             if kind == "agent":
                 await bus.ensure_agent(self.nc.jetstream(), self.layout, address.partition(".")[2])  # type: ignore[union-attr]
             before = {name: g.config.config_hash for name, g in self.groups.items()}
-            self._reconfigure()
+            engine_rollout.reconfigure(self)
             changed = [n for n, g in self.groups.items() if before.get(n) != g.config.config_hash]
             if persist:
                 self._persist()
         await self.a2a.sync()
         if persist and changed:  # an agent, or a model or tool agents use, changed: roll out
             try:
-                await asyncio.gather(*(self._rolled_out(name) for name in changed))
+                await asyncio.gather(*(engine_rollout.rolled_out(self, n) for n in changed))
             except EngineError:
-                await self._roll_back(address, previous)
+                await engine_rollout.roll_back(self, address, previous)
                 raise
         return self.observe(address) or {}
-
-    async def _roll_back(self, address: str, previous: dict[str, Any] | None) -> None:
-        """A failed rollout leaves what ran before: the old workers were never stopped."""
-        async with self._mutex:
-            if previous is None:
-                self.resources.pop(address, None)
-                name = address.partition(".")[2]
-                if address.startswith("agent.") and name in self.groups:
-                    await self.groups.pop(name).stop_all()
-            else:
-                self.resources[address] = previous
-            self._reconfigure()
-            self._persist()
-        self.note(f"rolled {address} back: its new configuration did not start")
-
-    async def _rolled_out(self, agent: str, timeout: float = 60.0) -> None:
-        """Wait until a worker of the agent's current configuration heartbeats.
-
-        Apply must not report an agent deployed whose workers die at start (a missing secret, a
-        tool server that cannot start): it fails with the worker's last log lines instead.
-        """
-        group = self.groups.get(agent)
-        if group is None or group.replicas == 0:
-            return
-        await group.reconcile()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            await health.check_heartbeats(self)
-            if group.running() >= 1:
-                return
-            current = [r for r in group.members if r.config_hash == group.config.config_hash]
-            if any(r.quick_exits >= 2 for r in current):
-                last = tail(group.log_path(), 6)
-                raise EngineError(
-                    f"agent {agent}'s workers exit at start (restarting with backoff); last log"
-                    f" lines:\n{last}",
-                    422,
-                )
-            await asyncio.sleep(0.2)
-        raise EngineError(f"agent {agent}'s workers did not become ready in {timeout:.0f}s", 504)
 
     async def delete(self, address: str) -> None:
         retired: AgentGroup | None = None
@@ -271,7 +222,7 @@ class Engine:
                 self.store.close()
                 self.store, self.store_url = None, None
                 self.memories.close()
-            self._reconfigure()
+            engine_rollout.reconfigure(self)
             self._persist()
             if not self.resources:
                 log.info("nothing left to run; the engine stops")
@@ -332,31 +283,6 @@ class Engine:
             await self.memories.moved(url)
         except MemoryStoreError as exc:
             raise EngineError(f"the memory stores cannot move to {url}: {exc}", 503) from None
-
-    def _reconfigure(self) -> None:
-        """Recompute every agent's worker configuration and hand it to its group."""
-        configs: dict[str, tuple[WorkerConfig, int]] = {}
-        if self.bus_url is not None and self.store_url is not None:
-            configs = agent_configs(
-                self.resources,
-                project=self.project,
-                base_dir=self.base_dir,
-                bus_url=self.bus_url,
-                store_url=self.store_url,
-                layout=self.layout,
-            )
-        agents = {a.partition(".")[2] for a in self.resources if a.startswith("agent.")}
-        for name in list(self.groups):
-            if name not in agents:
-                del self.groups[name]
-        for name, (config, replicas) in configs.items():
-            group = self.groups.get(name)
-            if group is None:
-                group = self.groups[name] = AgentGroup(name, config, replicas, self.files.dir)
-            else:
-                group.config, group.replicas = config, replicas
-            group.secret_env = self.secrets
-            group.on_exit = functools.partial(health.worker_exited, self)
 
     # -- tasks ------------------------------------------------------------------------------
 

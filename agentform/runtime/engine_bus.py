@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentform.runtime import bus, health
 from agentform.runtime.bus import BusLayout
+from agentform.runtime.engine_errors import EngineError
 from agentform.runtime.natsd import NatsServer, stop_orphan
 
 if TYPE_CHECKING:
@@ -56,8 +57,6 @@ async def set_bus(engine: Engine, values: Mapping[str, Any]) -> None:
     try:
         engine.nc = await bus.connect(url, name=f"agentform-engine-{engine.project}")
     except Exception as exc:
-        from agentform.runtime.engine import EngineError  # the engine imports this module
-
         raise EngineError(f"cannot connect to NATS at {url}: {exc}", 503) from exc
     engine.layout, engine.bus_url = layout, url
     js = engine.nc.jetstream()
