@@ -12,6 +12,7 @@ import click
 from agentform import __version__
 from agentform.cli import (
     apply,
+    console,
     fmt,
     graph,
     init,
@@ -70,4 +71,6 @@ cli.add_command(memory.memory_group)
 
 
 def main() -> None:
+    """The ``agentform`` console script (and ``python -m agentform``)."""
+    console.enable_fast_exit()
     cli(prog_name="agentform")

@@ -41,6 +41,8 @@ def spec_options(func: F) -> F:
 
 def var_values(items: tuple[str, ...]) -> dict[str, str]:
     """Parse ``--var`` items or stop with a usage error naming the malformed one."""
+    if not items:
+        return {}
     from agentform.spec.loader import parse_var_assignments
 
     values, bad = parse_var_assignments(items)

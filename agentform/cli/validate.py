@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from pathlib import Path
 
 import click
@@ -69,21 +68,31 @@ def command(
     Exit status: 0 valid, 1 invalid (or warnings with --strict), 2 usage error.
     """
     from agentform import __version__
+    from agentform.cli.console import finish
     from agentform.diagnostics import Diagnostic, Location, Severity, sort_key
-    from agentform.provider import provider_names
-    from agentform.spec import read_spec
     from agentform.spec.collector import paused_collector
-    from agentform.spec.parallel import build_targets
+    from agentform.spec.files import read_spec
 
     values = var_values(variables)
+    known: list[frozenset[str]] = []
+
+    def prepare() -> None:
+        # what building needs, imported while other CPUs parse the parts of a large spec
+        from agentform.provider import provider_names
+        from agentform.spec import parallel  # noqa: F401  (the loader, models and checks)
+
+        known.append(provider_names())
+
     with paused_collector():
-        raw = read_spec(path)
+        raw = read_spec(path, meanwhile=prepare)
+    from agentform.spec.parallel import build_targets
+
     if env is not None:
         targets: list[str | None] = [env]
     else:
         declared = raw.document.get("environments") if raw.document else None
         targets = [None, *(sorted(declared) if isinstance(declared, dict) else [])]
-    providers = provider_names()
+    providers = known[0]
     # the base and each environment are built from the same read files, on several CPUs when
     # the spec is large enough to gain from it; diagnostics come back in target order
     builds = build_targets(raw, targets, variables=values, environ=os.environ, providers=providers)
@@ -129,7 +138,7 @@ def command(
             else click.style("✓", fg="green", bold=True)
         )
         click.echo(f"{mark} {line}", color=use_color())
-        sys.exit(1 if failed else 0)
+        finish(1 if failed else 0)
     if fmt == "json":
         from agentform.diagnostics.machine import render_json
 
@@ -153,4 +162,4 @@ def command(
         )
     else:
         click.echo(text, nl=not text.endswith("\n"))
-    sys.exit(1 if failed else 0)
+    finish(1 if failed else 0)

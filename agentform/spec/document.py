@@ -20,7 +20,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from agentform.diagnostics import Diagnostic, Location, Severity
 from agentform.spec.sourcemap import Path, SourceMap
 
-__all__ = ["MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_NODES", "parse_document"]
+__all__ = ["MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_NODES", "build_document", "parse_document"]
 
 MAX_NODES = 3_000_000
 MAX_ALIAS_NODES = 100_000  # nodes that aliases may add beyond those written out
@@ -258,15 +258,27 @@ def parse_document(text: str, file: str, smap: SourceMap) -> tuple[Any, list[Dia
 
     Locations are recorded into ``smap`` under paths relative to the document root.
     """
-    diagnostics: list[Diagnostic] = []
     smap.texts[file] = text
+    value, diagnostics, _ = build_document(text, file, smap)
+    return value, diagnostics
+
+
+def build_document(text: str, file: str, smap: SourceMap) -> tuple[Any, list[Diagnostic], int]:
+    """:func:`parse_document` without recording ``text`` in ``smap``; also returns the number
+    of nodes built (what counts against :data:`MAX_NODES`)."""
+    value, diagnostics, builder = _build(text, file, smap)
+    return value, diagnostics, MAX_NODES - builder.budget if builder else 0
+
+
+def _build(text: str, file: str, smap: SourceMap) -> tuple[Any, list[Diagnostic], _Builder | None]:
+    diagnostics: list[Diagnostic] = []
     try:
         stream = io.StringIO(text)
         stream.name = file  # the parser's marks then name the file
         root = yaml.compose(stream, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         diagnostics.append(_syntax_diagnostic(exc, file, text))
-        return None, diagnostics
+        return None, diagnostics, None
     except yaml.reader.ReaderError as exc:  # a character YAML refuses: no mark, a position
         before = _LINE_BREAK.split(text[: exc.position])
         found = chr(exc.character) if isinstance(exc.character, int) else exc.character
@@ -279,14 +291,14 @@ def parse_document(text: str, file: str, smap: SourceMap) -> tuple[Any, list[Dia
                 hint="remove it, or write it as an escape such as \\x1b inside double quotes",
             )
         )
-        return None, diagnostics
+        return None, diagnostics, None
     except yaml.YAMLError as exc:  # errors without a mark
         diagnostics.append(
             Diagnostic(
                 Severity.ERROR, "AF001", f"invalid YAML: {exc}", location=Location(file, 1, 1)
             )
         )
-        return None, diagnostics
+        return None, diagnostics, None
     except RecursionError:
         diagnostics.append(
             Diagnostic(
@@ -296,9 +308,9 @@ def parse_document(text: str, file: str, smap: SourceMap) -> tuple[Any, list[Dia
                 location=Location(file, 1, 1),
             )
         )
-        return None, diagnostics
+        return None, diagnostics, None
     if root is None:
-        return None, diagnostics
+        return None, diagnostics, None
     builder = _Builder(file, smap, diagnostics)
     if "&" in text:  # without an anchor there is no alias, and nothing to expand
         unique = [0]
@@ -312,12 +324,12 @@ def parse_document(text: str, file: str, smap: SourceMap) -> tuple[Any, list[Dia
                 hint="repeat less through aliases (a 'billion laughs' document), or write the "
                 "values out",
             )
-            return None, diagnostics
+            return None, diagnostics, builder
     try:
         value = builder.build(root, (), 0)
     except _Abort:
-        return None, diagnostics
-    return value, diagnostics
+        return None, diagnostics, builder
+    return value, diagnostics, builder
 
 
 def _expanded_size(

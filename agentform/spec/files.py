@@ -15,6 +15,7 @@ import itertools
 import os
 import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
@@ -22,8 +23,8 @@ from typing import Any
 from agentform.addresses import KIND_OF_SECTION
 from agentform.diagnostics import Diagnostic, Location, Severity, has_errors
 from agentform.names import yaml_type
-from agentform.spec.document import parse_document
 from agentform.spec.sourcemap import SourceMap
+from agentform.spec.split import Once, parse_large
 
 __all__ = ["MAX_FILE_BYTES", "RawSpec", "read_spec"]
 
@@ -124,7 +125,8 @@ def _byte_location(name: str, data: bytes, offset: int) -> Location:
 
 
 class _Reader:
-    def __init__(self, root: FsPath) -> None:
+    def __init__(self, root: FsPath, meanwhile: Once) -> None:
+        self.meanwhile = meanwhile
         self.root = root.resolve()
         self.smap = SourceMap()
         self.document: dict[str, Any] = {}
@@ -157,7 +159,7 @@ class _Reader:
         assert text is not None
         self.files.append(name)
         local = SourceMap()
-        value, problems = parse_document(text, name, local)
+        value, problems = parse_large(text, name, local, meanwhile=self.meanwhile)
         self.diagnostics.extend(problems)
         self.smap.texts.update(local.texts)
         if value is None:
@@ -350,7 +352,11 @@ class _Reader:
             for p in include_entries:  # include positions are file-local; never merged
                 self.smap.values.pop(p, None)
                 self.smap.keys.pop(p, None)
+            for part in local.deferred:  # positions of a part parsed elsewhere, not yet computed
+                part.dropped.update(include_entries)
+                self.smap.deferred.append(part)
             return
+        local.settle()  # every position, to pick those that are merged
         for p, loc in local.values.items():
             if not _under(p, skipped):
                 self.smap.values[p] = loc
@@ -397,10 +403,25 @@ def _spec_files(directory: FsPath) -> list[FsPath]:
     return sorted(p for p in directory.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
 
 
-def read_spec(path: str | os.PathLike[str]) -> RawSpec:
-    """Read a spec file, or every ``*.yaml``/``*.yml`` file of a directory, with its includes."""
+def read_spec(
+    path: str | os.PathLike[str], *, meanwhile: Callable[[], object] | None = None
+) -> RawSpec:
+    """Read a spec file, or every ``*.yaml``/``*.yml`` file of a directory, with its includes.
+
+    ``meanwhile``, if given, is called once: while other processes parse the parts of a large
+    file (:mod:`agentform.spec.split`), or else after reading. A command passes the work it
+    has to do anyway before building (importing the models, say) to overlap it with theirs.
+    """
     root = FsPath(path)
-    reader = _Reader(root if root.is_dir() else root.parent)
+    once = Once(meanwhile)
+    try:
+        return _read_spec(root, once)
+    finally:
+        once()
+
+
+def _read_spec(root: FsPath, once: Once) -> RawSpec:
+    reader = _Reader(root if root.is_dir() else root.parent, once)
     if root.is_dir():
         files = _spec_files(root)
         if not files:

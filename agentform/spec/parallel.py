@@ -13,10 +13,7 @@ processes running other threads are built sequentially. Called by the CLI's ``va
 
 from __future__ import annotations
 
-import contextlib
 import os
-import pickle
-import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +21,7 @@ from dataclasses import dataclass
 
 from agentform.diagnostics import Diagnostic
 from agentform.spec.files import RawSpec
+from agentform.spec.forking import Forked, abandon, collect, fork_call, usable_cpus
 from agentform.spec.loader import LoadResult, build_spec
 
 __all__ = ["MIN_PARALLEL_CHARS", "Builds", "build_targets"]
@@ -42,8 +40,7 @@ class Builds:
 
 @dataclass
 class _Worker:
-    pid: int
-    fd: int
+    job: Forked
     indices: list[int]
 
 
@@ -109,67 +106,21 @@ def _default_workers(raw: RawSpec, pending: int) -> int:
         return 0
     if threading.active_count() > 1:
         return 0  # a forked child gets only this thread; locks held by others stay held
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(0, min(pending, (cpus or 1) - 1))
+    return max(0, min(pending, usable_cpus() - 1))
 
 
 def _fork(indices: list[int], build: Callable[[int], LoadResult]) -> _Worker | None:
-    if not hasattr(os, "fork"):
-        return None
-    try:
-        read_fd, write_fd = os.pipe()
-    except OSError:
-        return None
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(read_fd)
-        os.close(write_fd)
-        return None
-    if pid == 0:  # pragma: no cover  (the child: coverage does not follow it)
-        status = 1
-        try:
-            os.close(read_fd)
-            payload = pickle.dumps(
-                {index: build(index).diagnostics for index in indices},
-                protocol=pickle.HIGHEST_PROTOCOL,
-            )
-            with os.fdopen(write_fd, "wb") as pipe:
-                pipe.write(payload)
-            status = 0
-        except BaseException:  # the parent builds these targets itself
-            status = 1
-        finally:
-            os._exit(status)  # no atexit handlers, no flushing of the parent's buffers
-    os.close(write_fd)
-    return _Worker(pid, read_fd, indices)
+    job = fork_call(lambda: {index: build(index).diagnostics for index in indices})
+    return None if job is None else _Worker(job, indices)
 
 
 def _collect(worker: _Worker) -> dict[int, list[Diagnostic]]:
     """The worker's diagnostics per target; empty when it failed (the caller rebuilds them)."""
-    status = 0
-    try:
-        with os.fdopen(worker.fd, "rb") as pipe:
-            data = pipe.read()
-    finally:
-        # with SIGCHLD ignored the child is reaped already: then only the data is checked
-        with contextlib.suppress(ChildProcessError):
-            _, status = os.waitpid(worker.pid, 0)
-    if status != 0:
-        return {}
-    try:
-        found = pickle.loads(data)  # written by our own child, above
-    except Exception:
-        return {}
-    if not isinstance(found, dict) or sorted(found) != sorted(worker.indices):
+    ok, found = collect(worker.job)
+    if not ok or not isinstance(found, dict) or sorted(found) != sorted(worker.indices):
         return {}
     return found
 
 
 def _abandon(worker: _Worker) -> None:
-    with contextlib.suppress(OSError):
-        os.kill(worker.pid, signal.SIGKILL)
-    with contextlib.suppress(OSError):
-        os.close(worker.fd)
-    with contextlib.suppress(OSError):
-        os.waitpid(worker.pid, 0)
+    abandon(worker.job)

@@ -8,18 +8,22 @@ diagnostics.
 
 Positions are stored as they come from the YAML parser (its marks, which already name their file)
 and turned into :class:`~agentform.diagnostics.Location` only when a diagnostic asks: a large spec
-has hundreds of thousands of nodes and almost none of them is ever reported.
+has hundreds of thousands of nodes and almost none of them is ever reported. For the same reason
+the positions of a part of a large file parsed in another process (:mod:`agentform.spec.split`)
+are not sent back: they are a :class:`DeferredPart`, computed here the first time a lookup falls
+inside it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agentform.diagnostics import Location
 
-__all__ = ["Path", "Position", "SourceMap"]
+__all__ = ["DeferredPart", "Path", "Position", "SourceMap"]
 
 Path = tuple[str | int, ...]
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what YAML counts as a new line
@@ -35,6 +39,28 @@ class Position(Protocol):
 
 
 @dataclass(slots=True)
+class DeferredPart:
+    """Positions not computed yet: those under ``roots`` (paths of one or two parts).
+
+    ``compute`` returns the positions of values and of keys; positions under ``dropped``
+    (file-local entries such as ``include``) are left out when they are added to a map.
+    """
+
+    roots: frozenset[Path]
+    compute: Callable[[], tuple[dict[Path, Any], dict[Path, Any]]]
+    dropped: set[Path] = field(default_factory=set)
+
+    def covers(self, path: Path) -> bool:
+        """Whether the position of ``path`` is one of these."""
+        return path[:2] in self.roots or path[:1] in self.roots
+
+    def overlaps(self, path: Path) -> bool:
+        """Whether any of these positions is at or under ``path``."""
+        n = len(path)
+        return self.covers(path) or any(root[:n] == path for root in self.roots)
+
+
+@dataclass(slots=True)
 class SourceMap:
     values: dict[Path, Any] = field(default_factory=dict)  # Position or Location
     keys: dict[Path, Any] = field(default_factory=dict)
@@ -44,6 +70,38 @@ class SourceMap:
     templated: set[Path] = field(default_factory=set)
     # locations not found in ``values``/``keys`` are looked up here (see :meth:`layered`)
     base: SourceMap | None = None
+    # positions computed only when a lookup needs them (see :class:`DeferredPart`)
+    deferred: list[DeferredPart] = field(default_factory=list)
+
+    def settle(self, path: Path | None = None, *, under: bool = False) -> None:
+        """Compute the deferred positions of ``path`` (or at or under it, with ``under``; all
+        when ``None``), in this map and in the maps it reads through."""
+        layer: SourceMap | None = self
+        while layer is not None:
+            if layer.deferred:
+                waiting = []
+                for part in layer.deferred:
+                    if path is None or (part.overlaps(path) if under else part.covers(path)):
+                        values, keys = part.compute()
+                        for dropped in part.dropped:
+                            values.pop(dropped, None)
+                            keys.pop(dropped, None)
+                        # what the map holds already wins (an overlay's positions in a flat copy)
+                        for found, mine in ((values, layer.values), (keys, layer.keys)):
+                            for p, position in found.items():
+                                mine.setdefault(p, position)
+                    else:
+                        waiting.append(part)
+                layer.deferred = waiting
+            layer = layer.base
+
+    def _pending(self) -> bool:
+        layer: SourceMap | None = self
+        while layer is not None:
+            if layer.deferred:
+                return True
+            layer = layer.base
+        return False
 
     def locate(self, position: Position | Location | None) -> Location | None:
         """The :class:`Location` of a stored position (1-based, clamped to the file's end)."""
@@ -66,6 +124,8 @@ class SourceMap:
 
     def value(self, path: Path) -> Location | None:
         """The location of the value at ``path``, or of its nearest located ancestor."""
+        if self._pending():
+            self.settle(path)
         values = self.values
         base = self.base.values if self.base is not None else None
         p = path
@@ -79,6 +139,8 @@ class SourceMap:
 
     def key(self, path: Path) -> Location | None:
         """The location of the key that introduces ``path`` (falls back to the value)."""
+        if self._pending():
+            self.settle(path)
         loc = self.keys.get(path)
         if loc is None and self.base is not None:
             loc = self.base.keys.get(path)
@@ -89,6 +151,7 @@ class SourceMap:
         self.keys.update(other.keys)
         self.texts.update(other.texts)
         self.templated.update(other.templated)
+        self.deferred.extend(other.deferred)
 
     def rebase(self, old: Path, new: Path, within: Any = _ANY) -> SourceMap:
         """Locations under ``old`` re-keyed under ``new`` (used to apply environment overlays).
@@ -97,6 +160,8 @@ class SourceMap:
         only for the nodes of that value, so its paths are looked up one by one instead of
         scanning every location of the spec.
         """
+        if self._pending():
+            self.settle(old, under=True)
         if within is not _ANY:
             return self._rebase_value(old, new, within)
         n = len(old)
@@ -147,6 +212,7 @@ class SourceMap:
             self._ends,
             set(self.templated),
             self.base,
+            list(self.deferred),
         )
 
     def copy_flat(self) -> SourceMap:
@@ -160,6 +226,7 @@ class SourceMap:
             self.texts,
             self._ends,
             set(self.templated),
+            deferred=[*base.deferred, *self.deferred],
         )
 
     def layered(self) -> SourceMap:

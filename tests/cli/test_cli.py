@@ -148,3 +148,42 @@ def test_entry_points_run_as_module_and_script(write_spec: WriteSpec) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "is valid" in proc.stdout
+
+
+def test_validate_process_flushes_everything_before_its_fast_exit(
+    write_spec: WriteSpec, tmp_path: Path
+) -> None:
+    """The console script ends `validate` with os._exit: all output must be out first, to a
+    pipe (block-buffered) and to --output, with the right exit status."""
+    write_spec(BASE_SPEC.replace("tools: [kb]", "tools: [kbb]"))
+    env = {**os.environ, "NO_COLOR": "1"}
+    run = [sys.executable, "-m", "agentform", "validate"]
+    proc = subprocess.run(
+        [*run, "-f", "json"], capture_output=True, text=True, env=env, check=False
+    )
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)  # complete, not cut off in a buffer
+    assert report["valid"] is False and report["error_count"] == 1
+    out = tmp_path / "report.sarif"
+    proc = subprocess.run(
+        [*run, "-f", "sarif", "-o", str(out)], capture_output=True, env=env, check=False
+    )
+    assert proc.returncode == 1
+    assert json.loads(out.read_text())["runs"][0]["results"][0]["ruleId"]
+    proc = subprocess.run(run, capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 1 and "kbb" in proc.stdout and proc.stdout.endswith("\n")
+
+
+def test_reading_a_spec_does_not_import_the_models() -> None:
+    """Reading starts before the models, checks and templates are imported (they are imported
+    while other CPUs parse a large file); the package still offers them by name."""
+    code = (
+        "import sys, agentform.spec as s\n"
+        "assert 'pydantic' not in sys.modules and 'jinja2' not in sys.modules, 'eager'\n"
+        "assert s.load_spec.__module__ == 'agentform.spec.loader'\n"
+        "assert s.Spec.__name__ == 'Spec' and 'pydantic' in sys.modules\n"
+        "try:\n    s.nothing\nexcept AttributeError as e:\n    print(e)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "has no attribute 'nothing'" in proc.stdout

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from agentform.spec import build_spec, load_spec, read_spec
+from agentform.spec import forking as forking_module
 from agentform.spec import parallel as parallel_module
 from agentform.spec.document import parse_document
 from agentform.spec.interpolation import TemplateSyntaxError, _split_scan, split_template
@@ -157,7 +158,7 @@ def test_a_failed_worker_is_built_here(
     raw = read_spec(write_spec(ENVS))
     expected = [build_spec(raw, env=env, environ={}).diagnostics for env in TARGETS]
     # a worker that dies without a result, and one that cannot be started
-    monkeypatch.setattr(parallel_module.pickle, "dumps", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(forking_module.pickle, "dumps", lambda *a, **k: 1 / 0)
     assert build_targets(raw, TARGETS, environ={}, workers=2).diagnostics == expected
     monkeypatch.setattr(parallel_module, "_fork", lambda indices, build: None)
     assert build_targets(raw, TARGETS, environ={}, workers=2).diagnostics == expected
