@@ -106,18 +106,23 @@ class TaskMessage:
     context_id: str
     inputs: Mapping[str, Any] = field(default_factory=dict)
     parent_id: str | None = None
+    # the publisher recorded the task in the store first (the engine, a delegating worker):
+    # the worker then starts it without trying to record it (a hint: a task not found in the
+    # store is recorded from the message either way)
+    recorded: bool = False
 
     def encode(self) -> bytes:
-        return json.dumps(
-            {
-                "id": self.id,
-                "agent": self.agent,
-                "input": self.input,
-                "context_id": self.context_id,
-                "inputs": dict(self.inputs),
-                "parent_id": self.parent_id,
-            }
-        ).encode()
+        body: dict[str, Any] = {
+            "id": self.id,
+            "agent": self.agent,
+            "input": self.input,
+            "context_id": self.context_id,
+            "inputs": dict(self.inputs),
+            "parent_id": self.parent_id,
+        }
+        if self.recorded:
+            body["recorded"] = True
+        return json.dumps(body).encode()
 
     @classmethod
     def decode(cls, data: bytes) -> TaskMessage:
@@ -131,6 +136,7 @@ class TaskMessage:
                 context_id=str(raw["context_id"]),
                 inputs=dict(raw.get("inputs") or {}),
                 parent_id=raw.get("parent_id"),
+                recorded=raw.get("recorded") is True,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"not a task message: {exc}") from exc

@@ -117,20 +117,20 @@ async def submit_child(
     inputs: Mapping[str, Any],
 ) -> None:
     """Record and publish a child task; doing it again is harmless (same id)."""
-    task, created = await store.run(
-        lambda: store.create_task(
-            id=child,
-            agent=agent,
-            input=message,
-            context_id=context_id,
-            parent_id=parent,
-            inputs=inputs,
-        )
+    task, created = await store.create_task_batched(
+        id=child,
+        agent=agent,
+        input=message,
+        context_id=context_id,
+        parent_id=parent,
+        inputs=inputs,
     )
     # publish when new, or when it was recorded but may never have been queued (a crash between
     # the two); a duplicate publish within the stream's window is dropped by its message id
     if created or (task.status is TaskStatus.SUBMITTED and task.attempts == 0):
-        message_ = TaskMessage(child, agent, message, context_id, dict(inputs), parent)
+        message_ = TaskMessage(
+            child, agent, message, context_id, dict(inputs), parent, recorded=True
+        )
         await publish_task(js, layout, message_)
 
 
@@ -144,7 +144,13 @@ async def resume_parent(
     if parent is None or parent.status in TERMINAL:
         return False
     message = TaskMessage(
-        parent.id, parent.agent, parent.input, parent.context_id, parent.inputs, parent.parent_id
+        parent.id,
+        parent.agent,
+        parent.input,
+        parent.context_id,
+        parent.inputs,
+        parent.parent_id,
+        recorded=True,
     )
     await publish_task(js, layout, message, msg_id=f"{parent.id}/after/{child.id}")
     return True

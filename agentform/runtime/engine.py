@@ -302,16 +302,16 @@ class Engine:
         if self.store is None or self.nc is None:
             raise EngineError("the runtime is not set up; run 'agentform apply' first", 409)
         store = self.store
-        task, _ = await store.run(
-            lambda: store.create_task(
-                id=task_id or os.urandom(16).hex(),
-                agent=agent,
-                input=text,
-                context_id=context_id,
-                inputs=inputs,
-            )
+        task, _ = await store.create_task_batched(
+            id=task_id or os.urandom(16).hex(),
+            agent=agent,
+            input=text,
+            context_id=context_id,
+            inputs=inputs,
         )
-        message = TaskMessage(task.id, agent, text, task.context_id, task.inputs, task.parent_id)
+        message = TaskMessage(
+            task.id, agent, text, task.context_id, task.inputs, task.parent_id, recorded=True
+        )
         try:
             await bus.publish_task(self.nc.jetstream(), self.layout, message)
         except Exception as exc:

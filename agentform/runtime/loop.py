@@ -179,8 +179,8 @@ class AgentLoop:
         """The steps not written yet, the last step and the task's end, in one transaction."""
         status = TaskStatus.FAILED if error is not None else TaskStatus.COMPLETED
         steps = [*(progress.unwritten if progress is not None else ()), last]
-        recorded, _ = await self.store.run(
-            lambda: self.store.finish_with_steps(task_id, steps, status, result=result, error=error)
+        recorded, _ = await self.store.finish_with_steps_batched(
+            task_id, steps, status, result=result, error=error
         )
         if progress is not None:
             progress.unwritten.clear()
@@ -197,7 +197,7 @@ class AgentLoop:
     ) -> StepRecord:
         """Write the step (with any not written yet) before the caller acts on it."""
         steps = [*progress.unwritten, NewStep(seq, kind, data, **usage)]
-        recorded = await self.store.run(self.store.append_steps, task_id, steps)
+        recorded = await self.store.append_steps_batched(task_id, steps)
         progress.unwritten.clear()
         await self._announce(recorded, written=True)
         return recorded[-1]

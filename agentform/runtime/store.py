@@ -6,9 +6,11 @@ that crashes can be replaced by another that rebuilds the task from its records;
 tasks, counts and dead letters for its control API and status pages. Called by
 :mod:`agentform.runtime.worker` and :mod:`agentform.runtime.engine`; the schema and the engine
 setup live in :mod:`.store_tables` (tables are made with ``create_all`` until Alembic arrives),
-the transactions and calls from asyncio in :mod:`.store_base`.
+the transactions and calls from asyncio in :mod:`.store_base`, the steps in :mod:`.store_steps`.
 
-Every method is one short transaction, safe with several processes and threads on one database:
+Every method is one short transaction, safe with several processes and threads on one database
+(the ``*_batched`` ones, which the worker uses on its hot path, share one with the writes other
+tasks of the process ask for at the same moment: :mod:`.store_batch`):
 state changes are compare-and-set in a single ``UPDATE ... WHERE`` (a finished task stays
 finished), and re-recording a step or re-submitting a task is idempotent, so a replayed worker
 or a retried submit does no harm. Every expected failure (database unreachable, a row changed by
@@ -19,8 +21,8 @@ sentence saying what happened and what to do.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -34,12 +36,9 @@ from agentform.runtime.records import (
     TaskStatus,
     Turn,
     dumps,
-    step_from_row,
     task_from_row,
 )
-from agentform.runtime.store_base import StoreBase
 from agentform.runtime.store_statements import (
-    ADD_TOKENS,
     BLOCKING,
     FINISH,
     GET_TASK,
@@ -47,9 +46,9 @@ from agentform.runtime.store_statements import (
     UNFINISHED,
     finish_values,
 )
+from agentform.runtime.store_steps import StepStore, utc_now
 from agentform.runtime.store_tables import (
     dead_letters_table,
-    steps_table,
     tasks_table,
     utc,
 )
@@ -66,7 +65,7 @@ __all__ = [
 ]
 
 
-class RuntimeStore(StoreBase):
+class RuntimeStore(StepStore):
     """Tasks, steps and dead letters in the database at ``url`` (SQLite file or PostgreSQL)."""
 
     # tasks
@@ -84,11 +83,28 @@ class RuntimeStore(StoreBase):
         """Record a submitted task; ``(existing, False)`` if ``id`` is already recorded."""
         values = _new_task(id, agent, input, context_id, inputs, parent_id)
         with self._begin() as conn:
-            row = conn.execute(self._task_insert, values).first()
-            if row is not None:
-                return task_from_row(row), True
-            existing = conn.execute(GET_TASK, {"tid": id}).one()
-        task = task_from_row(existing)
+            return self._create_task(conn, values)
+
+    async def create_task_batched(
+        self,
+        *,
+        id: str,
+        agent: str,
+        input: str,
+        context_id: str | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        parent_id: str | None = None,
+    ) -> tuple[TaskRecord, bool]:
+        """:meth:`create_task` in a transaction shared with other writes (:meth:`write`)."""
+        values = _new_task(id, agent, input, context_id, inputs, parent_id)
+        return await self.write(lambda conn: self._create_task(conn, values))
+
+    def _create_task(self, conn: Connection, values: dict[str, Any]) -> tuple[TaskRecord, bool]:
+        row = conn.execute(self._task_insert, values).first()
+        if row is not None:
+            return task_from_row(row), True
+        task = task_from_row(conn.execute(GET_TASK, {"tid": values["id"]}).one())
+        id, agent = values["id"], values["agent"]
         if task.agent != agent:
             raise StoreError(
                 f"task {id} already exists for agent {task.agent!r}, not {agent!r}; "
@@ -150,41 +166,71 @@ class RuntimeStore(StoreBase):
             rows = conn.execute(query).all()
         return [task_from_row(row) for row in rows]
 
-    def start_turn(self, id: str, worker: str, *, create: Mapping[str, Any] | None = None) -> Turn:
+    def start_turn(
+        self,
+        id: str,
+        worker: str,
+        *,
+        create: Mapping[str, Any] | None = None,
+        recorded: bool = True,
+    ) -> Turn:
         """Start an attempt at ``id`` for ``worker`` unless an earlier task of its conversation
         has not ended (then ``Turn(None, blocker)``), in one transaction.
 
         ``create`` (``agent``, ``input``, ``context_id``, ``inputs``, ``parent_id``) records the
-        task first when it is unknown: a task published straight to the bus.
+        task first when it is unknown: a task published straight to the bus. ``recorded``
+        says whether the task is expected to be in the store already; when it is not, the
+        task is recorded first (one statement fewer than looking for it).
         """
-        at = _now()
         with self._begin() as conn:
-            blocker = conn.execute(BLOCKING, {"me": id}).first()
-            if blocker is not None:
-                return Turn(None, task_from_row(blocker))
-            row = conn.execute(START, {"tid": id, "by": worker, "at": at}).first()
-            if row is None and create is not None:
-                if conn.execute(GET_TASK, {"tid": id}).first() is not None:
-                    return Turn(None)  # it has ended
-                values = _new_task(
-                    id,
-                    str(create["agent"]),
-                    str(create["input"]),
-                    create.get("context_id"),
-                    create.get("inputs"),
-                    create.get("parent_id"),
-                )
-                conn.execute(self._task_insert, values)
-                blocker = conn.execute(BLOCKING, {"me": id}).first()
-                if blocker is not None:
-                    return Turn(None, task_from_row(blocker))
-                row = conn.execute(START, {"tid": id, "by": worker, "at": at}).first()
+            return self._start_turn(conn, id, worker, create, recorded)
+
+    async def start_turn_batched(
+        self,
+        id: str,
+        worker: str,
+        *,
+        create: Mapping[str, Any] | None = None,
+        recorded: bool = True,
+    ) -> Turn:
+        """:meth:`start_turn` in a transaction shared with other tasks' writes (:meth:`write`)."""
+        return await self.write(lambda conn: self._start_turn(conn, id, worker, create, recorded))
+
+    def _start_turn(
+        self,
+        conn: Connection,
+        id: str,
+        worker: str,
+        create: Mapping[str, Any] | None,
+        recorded: bool,
+    ) -> Turn:
+        at = utc_now()
+        if create is not None and not recorded:
+            inserted = conn.execute(self._task_insert, _values_to_create(id, create)).first()
+            turn = self._turn(conn, id, worker, at)
+            if turn.task is None and turn.blocker is None and inserted is None:
+                return Turn(None)  # it was there, and has ended
+            return turn
+        turn = self._turn(conn, id, worker, at)
+        if turn.task is not None or turn.blocker is not None or create is None:
+            return turn
+        if conn.execute(GET_TASK, {"tid": id}).first() is not None:
+            return Turn(None)  # it has ended
+        conn.execute(self._task_insert, _values_to_create(id, create))
+        return self._turn(conn, id, worker, at)
+
+    @staticmethod
+    def _turn(conn: Connection, id: str, worker: str, at: datetime) -> Turn:
+        blocker = conn.execute(BLOCKING, {"me": id}).first()
+        if blocker is not None:
+            return Turn(None, task_from_row(blocker))
+        row = conn.execute(START, {"tid": id, "by": worker, "at": at}).first()
         return Turn(None if row is None else task_from_row(row))
 
     def start_attempt(self, id: str, worker: str) -> TaskRecord | None:
         """Mark the task working for ``worker`` and count the attempt; None if terminal/unknown."""
         with self._begin() as conn:
-            row = conn.execute(START, {"tid": id, "by": worker, "at": _now()}).first()
+            row = conn.execute(START, {"tid": id, "by": worker, "at": utc_now()}).first()
         return None if row is None else task_from_row(row)
 
     def finish_task(
@@ -205,7 +251,9 @@ class RuntimeStore(StoreBase):
         """Move a task that is not finished to another non-terminal status; False otherwise."""
         if TaskStatus(status) in TERMINAL:
             raise ValueError(f"set_status cannot finish a task ({status!r}): use finish_task")
-        statement = self._task_update(id).values(status=TaskStatus(status).value, updated_at=_now())
+        statement = self._task_update(id).values(
+            status=TaskStatus(status).value, updated_at=utc_now()
+        )
         with self._begin() as conn:
             return conn.execute(statement).rowcount == 1
 
@@ -217,112 +265,11 @@ class RuntimeStore(StoreBase):
         found = {str(status): int(n) for status, n in rows}
         return {s.value: found.pop(s.value, 0) for s in TaskStatus} | found
 
-    # steps
-
-    def append_step(
-        self,
-        task_id: str,
-        seq: int,
-        kind: str,
-        data: Mapping[str, Any],
-        *,
-        input_tokens: int = 0,
-        output_tokens: int = 0,
-        latency_ms: float = 0.0,
-    ) -> StepRecord:
-        """Record step ``seq`` and add its tokens to the task; re-recording it is harmless."""
-        with self._begin() as conn:
-            step = NewStep(seq, kind, data, input_tokens, output_tokens, latency_ms)
-            return self._append_all(conn, task_id, [step])[0]
-
-    def append_steps(self, task_id: str, steps: Sequence[NewStep]) -> list[StepRecord]:
-        """Record several steps in one transaction (all or none); re-recording is harmless."""
-        with self._begin() as conn:
-            return self._append_all(conn, task_id, steps)
-
-    def finish_with_steps(
-        self,
-        task_id: str,
-        steps: Sequence[NewStep],
-        status: TaskStatus,
-        *,
-        result: str | None = None,
-        error: str | None = None,
-    ) -> tuple[list[StepRecord], bool]:
-        """Record the last steps (ending with ``final``/``error``) and finish the task in one
-        transaction; returns the steps and whether the status changed."""
-        if TaskStatus(status) not in TERMINAL:
-            raise ValueError(f"finish_with_steps needs a terminal status, not {status!r}")
-        with self._begin() as conn:
-            recorded = self._append_all(conn, task_id, steps)
-            values = finish_values(task_id, status, result, error)
-            changed = conn.execute(FINISH, values).rowcount
-        return recorded, changed == 1
-
-    def _append_all(
-        self, conn: Connection, task_id: str, steps: Sequence[NewStep]
-    ) -> list[StepRecord]:
-        """Insert ``steps``, then add the tokens of those that were new to the task's totals in
-        one update; a step already recorded with the same kind is returned as it was."""
-        now = _now()
-        recorded: list[StepRecord] = []
-        tokens_in = tokens_out = new = 0
-        for step in steps:
-            values = {
-                "task_id": task_id,
-                "seq": step.seq,
-                "kind": step.kind,
-                "data": dumps(dict(step.data), f"step {step.seq} of task {task_id}"),
-                "input_tokens": step.input_tokens,
-                "output_tokens": step.output_tokens,
-                "latency_ms": step.latency_ms,
-                "created_at": now,
-            }
-            row = conn.execute(self._step_insert, values).first()
-            if row is None:
-                recorded.append(self._recorded_step(conn, task_id, step))
-                continue
-            recorded.append(step_from_row(row))
-            tokens_in += step.input_tokens
-            tokens_out += step.output_tokens
-            new += 1
-        if new:
-            values = {"tid": task_id, "tin": tokens_in, "tout": tokens_out, "at": now}
-            if conn.execute(ADD_TOKENS, values).rowcount != 1:
-                seqs = ", ".join(str(step.seq) for step in steps)
-                raise StoreError(f"no task {task_id} to record step {seqs} for; create it first")
-        return recorded
-
-    @staticmethod
-    def _recorded_step(conn: Connection, task_id: str, step: NewStep) -> StepRecord:
-        """The step already recorded at ``step.seq``, which must be of the same kind."""
-        query = select(steps_table).where(
-            steps_table.c.task_id == task_id, steps_table.c.seq == step.seq
-        )
-        existing = step_from_row(conn.execute(query).one())
-        if existing.kind != step.kind:
-            raise StoreError(
-                f"step {step.seq} of task {task_id} is already recorded as {existing.kind!r}, "
-                f"not {step.kind!r}; two workers are running this task, or a replay diverged"
-            )
-        return existing
-
-    def steps(self, task_id: str, *, after: int = -1) -> list[StepRecord]:
-        """The task's steps with ``seq > after``, in order."""
-        query = (
-            select(steps_table)
-            .where(steps_table.c.task_id == task_id, steps_table.c.seq > after)
-            .order_by(steps_table.c.seq)
-        )
-        with self._begin(read=True) as conn:
-            rows = conn.execute(query).all()
-        return [step_from_row(row) for row in rows]
-
     # dead letters
 
     def dead_letter(self, task_id: str, *, agent: str, reason: str, deliveries: int) -> None:
         """Record that the task's message was given up on, and fail the task if still running."""
-        now = _now()
+        now = utc_now()
         values = {
             "task_id": task_id,
             "agent": agent,
@@ -350,8 +297,15 @@ class RuntimeStore(StoreBase):
         return [{**row._asdict(), "created_at": utc(row.created_at)} for row in rows]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _values_to_create(id: str, create: Mapping[str, Any]) -> dict[str, Any]:
+    return _new_task(
+        id,
+        str(create["agent"]),
+        str(create["input"]),
+        create.get("context_id"),
+        create.get("inputs"),
+        create.get("parent_id"),
+    )
 
 
 def _new_task(
@@ -363,7 +317,7 @@ def _new_task(
     parent_id: str | None,
 ) -> dict[str, Any]:
     """The row of a task just submitted."""
-    now = _now()
+    now = utc_now()
     return {
         "id": id,
         "agent": agent,

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from agentform.runtime.records import StoreError
+from agentform.runtime.store_batch import WriteBatch
 from agentform.runtime.store_inline import (
     INLINE_WAIT_S,
     StoreBusy,
@@ -64,6 +65,7 @@ class StoreBase:
             postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
         )
         self._inline = self._engine.dialect.name == "sqlite"
+        self._batch = WriteBatch(self._begin, self.run)
         # the statements of every step, built once (building costs more than running them)
         columns = ("task_id", "seq", "kind", "data", "input_tokens", "output_tokens")
         task_columns = (
@@ -86,6 +88,12 @@ class StoreBase:
         inline on SQLite while the database is free, else on a thread
         (:mod:`agentform.runtime.store_inline`)."""
         return await run_store(self._inline, fn, *args, **kwargs)
+
+    async def write(self, op: Callable[[Connection], T]) -> T:
+        """Run ``op(conn)`` in a write transaction, shared with the writes other tasks of this
+        process ask for in the same turn of the event loop (group commit,
+        :mod:`agentform.runtime.store_batch`); the result comes once it has committed."""
+        return await self._batch.write(op)
 
     def close(self) -> None:
         """Give back the connections; the store cannot be used afterwards."""

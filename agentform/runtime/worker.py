@@ -170,7 +170,9 @@ class Worker:
             "inputs": message.inputs,
             "parent_id": message.parent_id,
         }
-        turn = await store.run(lambda: store.start_turn(message.id, self.id, create=create))
+        turn = await store.start_turn_batched(
+            message.id, self.id, create=create, recorded=message.recorded
+        )
         started = turn.task
         if turn.blocker is not None:
             if not await self._take_turn(msg, message, store, turn.blocker):

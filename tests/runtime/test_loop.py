@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from agentform.runtime.conversation import ModelResponse, ToolCall
 from agentform.runtime.loop import AgentLoop, Limits
@@ -253,17 +254,28 @@ def test_a_direct_answer_is_one_write_with_its_start_and_end(
     """start, model and final are written together, with the task's end: one transaction."""
     new_task(store)
     writes: list[list[str]] = []
-    real = store.finish_with_steps
+    real = store.finish_with_steps_batched
 
-    def spy(task_id: str, steps: Any, *args: Any, **kwargs: Any) -> Any:
+    async def spy(task_id: str, steps: Any, *args: Any, **kwargs: Any) -> Any:
         writes.append([s.kind for s in steps])
-        return real(task_id, steps, *args, **kwargs)
+        return await real(task_id, steps, *args, **kwargs)
 
-    monkeypatch.setattr(store, "finish_with_steps", spy)
-    monkeypatch.setattr(store, "append_steps", lambda *a, **k: pytest.fail("an extra write"))
+    async def extra(*args: Any, **kwargs: Any) -> Any:
+        pytest.fail("an extra write")
+
+    monkeypatch.setattr(store, "finish_with_steps_batched", spy)
+    monkeypatch.setattr(store, "append_steps_batched", extra)
+    writing: list[str] = []  # SQLite: writes begin IMMEDIATE, reads with a plain BEGIN
+    engine: Any = store._engine
+    event.listen(
+        engine,
+        "before_cursor_execute",
+        lambda conn, cursor, sql, *rest: writing.append(sql) if sql == "BEGIN IMMEDIATE" else None,
+    )
     outcome = run(store, FakeModel([answer("hi")]), FakeToolbox({}))
     assert (outcome.completed, outcome.text) == (True, "hi")
     assert writes == [["start", "model", "final"]]
+    assert len(writing) == 2  # the delivery's start_attempt (in run), then the whole answer
     assert [(s.seq, s.kind) for s in store.steps("t1")] == [
         (0, "start"),
         (1, "model"),

@@ -182,9 +182,13 @@ def test_start_turn_waits_for_the_earlier_task_of_the_conversation(store: Runtim
     assert started is not None and started.attempts == 1
 
 
-def test_start_turn_records_a_task_published_straight_to_the_bus(store: RuntimeStore) -> None:
+@pytest.mark.parametrize("recorded", [True, False], ids=["hinted-recorded", "hinted-new"])
+def test_start_turn_records_a_task_published_straight_to_the_bus(
+    store: RuntimeStore, recorded: bool
+) -> None:
+    # the hint only picks the order of the statements: the outcome is the same either way
     create = {"agent": "a", "input": "hi", "context_id": "c", "inputs": {"k": 1}, "parent_id": None}
-    turn = store.start_turn("t9", "w1", create=create)
+    turn = store.start_turn("t9", "w1", create=create, recorded=recorded)
     assert turn.task is not None and turn.blocker is None
     task = turn.task
     assert (task.id, task.agent, task.input, task.context_id, task.inputs) == (
@@ -196,7 +200,7 @@ def test_start_turn_records_a_task_published_straight_to_the_bus(store: RuntimeS
     )
     assert (task.status, task.attempts) == (TaskStatus.WORKING, 1)
     # a redelivery of the same message starts a second attempt, never a second task
-    again = store.start_turn("t9", "w2", create=create)
+    again = store.start_turn("t9", "w2", create=create, recorded=not recorded)
     assert again.task is not None and again.task.attempts == 2
     assert len(store.list_tasks()) == 1
 
@@ -208,19 +212,51 @@ def test_start_turn_of_an_ended_task_starts_nothing(store: RuntimeStore) -> None
     before = store.get_task("t1")
     create = {"agent": "a", "input": "x"}
     assert store.start_turn("t1", "w2", create=create) == Turn(None)
+    assert store.start_turn("t1", "w2", create=create, recorded=False) == Turn(None)
     assert store.start_turn("t1", "w2") == Turn(None)
     assert store.get_task("t1") == before
     assert store.start_turn("unknown", "w") == Turn(None)
 
 
+@pytest.mark.parametrize("recorded", [True, False], ids=["hinted-recorded", "hinted-new"])
 def test_start_turn_of_a_bus_task_behind_a_busy_conversation_records_it_unstarted(
-    store: RuntimeStore,
+    store: RuntimeStore, recorded: bool
 ) -> None:
     store.create_task(id="t1", agent="a", input="first", context_id="c")
-    turn = store.start_turn("t2", "w1", create={"agent": "a", "input": "next", "context_id": "c"})
+    create = {"agent": "a", "input": "next", "context_id": "c"}
+    turn = store.start_turn("t2", "w1", create=create, recorded=recorded)
     assert turn.task is None and turn.blocker is not None and turn.blocker.id == "t1"
     waiting = store.get_task("t2")
     assert waiting is not None and waiting.status is TaskStatus.SUBMITTED
+    # recorded already, and still blocked: the same answer, nothing started
+    again = store.start_turn("t2", "w1", create=create, recorded=False)
+    assert again.task is None and again.blocker is not None and again.blocker.id == "t1"
+
+
+def test_steps_recorded_in_one_insert_count_only_new_tokens(store: RuntimeStore) -> None:
+    store.create_task(id="t1", agent="a", input="x")
+    store.append_steps("t1", [NewStep(1, "model", {"r": 1}, input_tokens=5, output_tokens=1)])
+    # a replay re-records step 1 (same kind) beside new ones: tokens of step 1 are not added again
+    written = store.append_steps(
+        "t1",
+        [
+            NewStep(0, "start", {}),
+            NewStep(1, "model", {"r": 1}, input_tokens=5, output_tokens=1),
+            NewStep(2, "model", {"r": 2}, input_tokens=7, output_tokens=2),
+            NewStep(3, "final", {"text": "ok"}),
+        ],
+    )
+    assert [(s.seq, s.kind) for s in written] == [
+        (0, "start"),
+        (1, "model"),
+        (2, "model"),
+        (3, "final"),
+    ]
+    assert written[1].data == {"r": 1}
+    task = store.get_task("t1")
+    assert task is not None and (task.input_tokens, task.output_tokens) == (12, 3)
+    assert [s.seq for s in store.steps("t1")] == [0, 1, 2, 3]
+    assert store.append_steps("t1", []) == []
 
 
 def test_append_steps_writes_all_or_none(store: RuntimeStore) -> None:
@@ -679,3 +715,16 @@ def test_an_older_database_gets_the_turn_index_and_the_turn_query_uses_it(tmp_pa
     finally:
         raw.close()
     assert "ix_agentform_tasks_turn" in plan
+
+
+def test_task_messages_carry_the_recorded_hint_only_when_set() -> None:
+    from agentform.runtime.bus import TaskMessage
+
+    plain = TaskMessage("t1", "a", "hi", "c", {"k": 1}, None)
+    assert b"recorded" not in plain.encode()  # what other publishers send: unchanged
+    assert TaskMessage.decode(plain.encode()) == plain
+    hinted = TaskMessage("t1", "a", "hi", "c", {}, "p", recorded=True)
+    assert TaskMessage.decode(hinted.encode()) == hinted
+    # only a true boolean counts: anything else is no hint (the task is recorded if missing)
+    odd = b'{"id": "t", "agent": "a", "input": "", "context_id": "c", "recorded": "yes"}'
+    assert TaskMessage.decode(odd).recorded is False

@@ -1,0 +1,130 @@
+"""Group commit: writes asked for together share one transaction, and every caller gets what
+it would have got alone, also when one write of the batch fails (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, event
+
+from agentform.runtime import store_batch
+from agentform.runtime.store import NewStep, RuntimeStore, StoreError, TaskStatus, Turn
+
+
+@pytest.fixture
+def store(runtime_url: str) -> Iterator[RuntimeStore]:
+    with RuntimeStore(runtime_url) as opened:
+        yield opened
+
+
+def _commits(store: RuntimeStore) -> list[int]:
+    counted = [0]
+    engine: Any = store._engine
+
+    def commit(_conn: Any) -> None:
+        counted[0] += 1
+
+    event.listen(engine, "commit", commit)
+    return counted
+
+
+def test_writes_asked_together_share_one_transaction(store: RuntimeStore) -> None:
+    commits = _commits(store)
+
+    async def main() -> list[Turn]:
+        create = {"agent": "a", "input": "hi", "context_id": None}
+        return await asyncio.gather(
+            *(
+                store.start_turn_batched(f"t{i}", "w", create=create, recorded=False)
+                for i in range(20)
+            )
+        )
+
+    turns = asyncio.run(main())
+    assert [t.task.id if t.task else None for t in turns] == [f"t{i}" for i in range(20)]
+    assert all(t.task is not None and t.task.status is TaskStatus.WORKING for t in turns)
+    assert commits[0] == 1 and store._batch.transactions == 1
+
+
+def test_later_writes_of_a_batch_see_the_earlier_ones(store: RuntimeStore) -> None:
+    async def main() -> list[Turn]:
+        create = {"agent": "a", "input": "x", "context_id": "c"}
+        return await asyncio.gather(
+            store.start_turn_batched("first", "w", create=create, recorded=False),
+            store.start_turn_batched("second", "w", create=create, recorded=False),
+        )
+
+    first, second = asyncio.run(main())
+    assert first.task is not None and first.task.id == "first"
+    # same conversation: the second waits for the first, exactly as one after the other
+    assert second.task is None and second.blocker is not None and second.blocker.id == "first"
+
+
+def test_a_failing_write_fails_alone(store: RuntimeStore) -> None:
+    store.create_task(id="t1", agent="a", input="x")
+    store.create_task(id="t2", agent="a", input="y")
+    store.append_steps("t2", [NewStep(0, "start", {})])
+    commits = _commits(store)
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(
+            store.append_steps_batched("t1", [NewStep(0, "start", {}), NewStep(1, "model", {})]),
+            # conflicts with the recorded start step of t2: a StoreError, for this caller only
+            store.append_steps_batched("t2", [NewStep(0, "model", {})]),
+            store.finish_with_steps_batched(
+                "t1", [NewStep(2, "final", {"text": "ok"})], TaskStatus.COMPLETED, result="ok"
+            ),
+            return_exceptions=True,
+        )
+
+    steps, failed, (finished, changed) = asyncio.run(main())
+    # the shared transaction rolled back; then each write alone (the failed one commits nothing)
+    assert commits[0] == 2
+    assert [s.kind for s in steps] == ["start", "model"]
+    assert isinstance(failed, StoreError) and "already recorded" in str(failed)
+    assert changed and [s.kind for s in finished] == ["final"]
+    task = store.get_task("t1")
+    assert task is not None and (task.status, task.result) == (TaskStatus.COMPLETED, "ok")
+    assert [s.kind for s in store.steps("t2")] == ["start"]  # the failed write left nothing
+    assert [s.kind for s in store.steps("t1")] == ["start", "model", "final"]
+
+
+def test_a_caller_that_stops_waiting_still_gets_its_write(store: RuntimeStore) -> None:
+    store.create_task(id="t1", agent="a", input="x")
+
+    async def main() -> None:
+        waiting = asyncio.create_task(store.append_steps_batched("t1", [NewStep(0, "start", {})]))
+        await asyncio.sleep(0)  # it has asked
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await asyncio.sleep(0.05)  # the flush runs anyway
+
+    asyncio.run(main())
+    assert [s.kind for s in store.steps("t1")] == ["start"]
+
+
+def test_batches_are_bounded(store: RuntimeStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_batch, "MAX_BATCH", 4)
+
+    async def main() -> list[Turn]:
+        create = {"agent": "a", "input": "x"}
+        return await asyncio.gather(
+            *(
+                store.start_turn_batched(f"t{i}", "w", create=create, recorded=False)
+                for i in range(10)
+            )
+        )
+
+    assert all(t.task is not None for t in asyncio.run(main()))
+    assert store._batch.transactions == 3  # 4 + 4 + 2
+
+
+def test_write_runs_any_operation(store: RuntimeStore) -> None:
+    def op(conn: Connection) -> int:
+        return int(conn.exec_driver_sql("SELECT 41 + 1").scalar_one())
+
+    assert asyncio.run(store.write(op)) == 42
