@@ -17,7 +17,12 @@ from typing import Any
 from agentform.runtime.bus import BusLayout
 from agentform.runtime.engine_files import config_hash
 
-__all__ = ["WorkerConfig", "agent_configs"]
+__all__ = ["DEFAULT_CONCURRENCY", "WorkerConfig", "agent_configs"]
+
+# tasks one replica works on at once unless the agent's limits.max_concurrent_tasks says: agent
+# tasks mostly wait for models and tools, and the tasks taken together share the store's
+# transactions (group commit), so a few are too few
+DEFAULT_CONCURRENCY = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +39,7 @@ class WorkerConfig:
     models: Mapping[str, Mapping[str, Any]]
     tools: Mapping[str, Mapping[str, Any]]
     config_hash: str
-    concurrency: int = 4
+    concurrency: int = DEFAULT_CONCURRENCY
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -66,7 +71,7 @@ class WorkerConfig:
             models=dict(data["models"]),
             tools=dict(data["tools"]),
             config_hash=str(data["config_hash"]),
-            concurrency=int(data.get("concurrency", 4)),
+            concurrency=int(data.get("concurrency", DEFAULT_CONCURRENCY)),
             extra=dict(data.get("extra") or {}),
         )
 
@@ -121,6 +126,9 @@ def agent_configs(
             tools=mine,
             config_hash=config_hash(body),
             extra={"delegates": delegates, "memory": stores},
+            concurrency=int(
+                (values.get("limits") or {}).get("max_concurrent_tasks") or DEFAULT_CONCURRENCY
+            ),
         )
         out[name] = (config, int(values.get("replicas", 1)))
     return out

@@ -274,6 +274,12 @@ class AgentLimits(_Model):
     max_depth: PositiveInt | None = Field(
         None, description="Maximum delegation depth below this agent."
     )
+    max_concurrent_tasks: PositiveInt | None = Field(
+        None,
+        le=1000,
+        description="Tasks one replica works on at the same time (default 16); more wait in "
+        "the agent's queue for a free slot.",
+    )
 
 
 class CircuitBreaker(_Model):

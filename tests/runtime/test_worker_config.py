@@ -1,0 +1,41 @@
+"""What the engine hands each agent's workers: the concurrency a replica runs at comes from the
+agent's ``limits.max_concurrent_tasks`` (default 16), and a change to it rolls the workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agentform.runtime.bus import BusLayout
+from agentform.runtime.worker_config import DEFAULT_CONCURRENCY, WorkerConfig, agent_configs
+
+
+def _configs(limits: dict[str, Any]) -> dict[str, tuple[WorkerConfig, int]]:
+    resources = {
+        "model.fast": {"provider": "scripted", "script": "rules.yaml"},
+        "agent.busy": {"model": "fast", "replicas": 2, "limits": limits},
+        "agent.plain": {"model": "fast"},
+    }
+    return agent_configs(
+        resources,
+        project="p",
+        base_dir=Path("/tmp"),
+        bus_url="nats://127.0.0.1:4222",
+        store_url="sqlite:////tmp/rt.db",
+        layout=BusLayout("p"),
+    )
+
+
+def test_concurrency_comes_from_the_agent_limits() -> None:
+    configs = _configs({"max_concurrent_tasks": 64})
+    busy, replicas = configs["busy"]
+    assert (busy.concurrency, replicas) == (64, 2)
+    assert configs["plain"][0].concurrency == DEFAULT_CONCURRENCY == 16
+    # it travels to the worker process with the rest of its configuration
+    assert WorkerConfig.from_dict(busy.to_dict()).concurrency == 64
+
+
+def test_changing_it_changes_the_configuration_hash() -> None:
+    before = _configs({"max_concurrent_tasks": 4})["busy"][0].config_hash
+    after = _configs({"max_concurrent_tasks": 8})["busy"][0].config_hash
+    assert before != after
