@@ -46,11 +46,16 @@ class WriteBatch:
         self._run = run  # how the store calls blocking code from asyncio (inline or a thread)
         self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
         self._flushing: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.transactions = 0  # committed shared transactions (for tests and benchmarks)
 
     async def write(self, op: Callable[[Connection], T]) -> T:
         """Run ``op(conn)`` in a write transaction, shared with the writes asked for beside it."""
         loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            # writes left from an event loop that ended before it flushed them: nobody waits
+            # for them any more (a store used by one asyncio.run after another)
+            self._loop, self._pending = loop, []
         future: asyncio.Future[T] = loop.create_future()
         self._pending.append((op, future))
         if len(self._pending) == 1:

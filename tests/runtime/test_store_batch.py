@@ -128,3 +128,31 @@ def test_write_runs_any_operation(store: RuntimeStore) -> None:
         return int(conn.exec_driver_sql("SELECT 41 + 1").scalar_one())
 
     assert asyncio.run(store.write(op)) == 42
+
+
+def test_writes_left_by_an_ended_event_loop_do_not_stall_the_next(store: RuntimeStore) -> None:
+    store.create_task(id="t1", agent="a", input="x")
+
+    started: list[asyncio.Task[Any]] = []
+
+    async def leave_one() -> None:
+        loop = asyncio.get_running_loop()
+        # asked for, then the loop stops before its flush runs (an interpreter shutting down)
+        started.append(loop.create_task(store.append_steps_batched("t1", [NewStep(0, "s", {})])))
+        await asyncio.sleep(0)
+        loop.stop()
+
+    loop = asyncio.new_event_loop()
+    try:
+        started.append(loop.create_task(leave_one()))
+        loop.run_forever()
+    finally:
+        loop.close()
+    assert store._batch._pending  # left behind, never flushed
+
+    async def next_run() -> list[Any]:
+        return await asyncio.wait_for(
+            store.append_steps_batched("t1", [NewStep(1, "model", {})]), timeout=5
+        )
+
+    assert [s.kind for s in asyncio.run(next_run())] == ["model"]
