@@ -414,10 +414,9 @@ def read_spec(
     """
     root = FsPath(path)
     once = Once(meanwhile)
-    try:
-        return _read_spec(root, once)
-    finally:
-        once()
+    raw = _read_spec(root, once)
+    once()  # when no file was parsed in parts: now
+    return raw
 
 
 def _read_spec(root: FsPath, once: Once) -> RawSpec:
