@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from agentform.diagnostics import Location
 
-__all__ = ["DeferredPart", "Path", "Position", "SourceMap"]
+__all__ = ["DeferredPart", "Mark", "Path", "Position", "Positions", "SourceMap"]
 
 Path = tuple[str | int, ...]
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what YAML counts as a new line
@@ -38,26 +38,63 @@ class Position(Protocol):
     column: int
 
 
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A position computed here rather than by the parser (see :class:`DeferredPart`)."""
+
+    name: str
+    line: int
+    column: int
+    index: int
+
+
+Positions = tuple[dict[Path, Any], dict[Path, Any]]  # of values, of keys
+
+
 @dataclass(slots=True)
 class DeferredPart:
-    """Positions not computed yet: those under ``roots`` (paths of one or two parts).
+    """Positions not computed yet: those under the roots of ``pieces`` (paths of one or two
+    parts, such as ``("agents", "triage")`` or ``("policies",)``).
 
-    ``compute`` returns the positions of values and of keys; positions under ``dropped``
-    (file-local entries such as ``include``) are left out when they are added to a map.
+    ``pieces`` computes the positions under one root (a few lines of the file: what a
+    diagnostic needs), ``whole`` all of them at once. Positions under ``dropped`` (file-local
+    entries such as ``include``) are left out when they are added to a map.
     """
 
-    roots: frozenset[Path]
-    compute: Callable[[], tuple[dict[Path, Any], dict[Path, Any]]]
+    pieces: dict[Path, Callable[[], Positions]]
+    whole: Callable[[], Positions]
     dropped: set[Path] = field(default_factory=set)
+
+    @property
+    def roots(self) -> frozenset[Path]:
+        return frozenset(self.pieces)
 
     def covers(self, path: Path) -> bool:
         """Whether the position of ``path`` is one of these."""
-        return path[:2] in self.roots or path[:1] in self.roots
+        return path[:2] in self.pieces or path[:1] in self.pieces
 
     def overlaps(self, path: Path) -> bool:
         """Whether any of these positions is at or under ``path``."""
         n = len(path)
-        return self.covers(path) or any(root[:n] == path for root in self.roots)
+        return self.covers(path) or any(root[:n] == path for root in self.pieces)
+
+    def clone(self) -> DeferredPart:
+        """A copy that computes and gives out its pieces independently of this one."""
+        return DeferredPart(dict(self.pieces), self.whole, set(self.dropped))
+
+    def take(self, path: Path | None) -> Positions:
+        """The positions of the piece that covers ``path`` (of every piece left: ``None``);
+        what is taken is not deferred any more."""
+        if path is None:
+            found = self.whole()
+            self.pieces.clear()
+        else:
+            root = path[:2] if path[:2] in self.pieces else path[:1]
+            found = self.pieces.pop(root)()
+        for dropped in self.dropped:
+            found[0].pop(dropped, None)
+            found[1].pop(dropped, None)
+        return found
 
 
 @dataclass(slots=True)
@@ -79,20 +116,18 @@ class SourceMap:
         layer: SourceMap | None = self
         while layer is not None:
             if layer.deferred:
-                waiting = []
                 for part in layer.deferred:
-                    if path is None or (part.overlaps(path) if under else part.covers(path)):
-                        values, keys = part.compute()
-                        for dropped in part.dropped:
-                            values.pop(dropped, None)
-                            keys.pop(dropped, None)
-                        # what the map holds already wins (an overlay's positions in a flat copy)
-                        for found, mine in ((values, layer.values), (keys, layer.keys)):
-                            for p, position in found.items():
-                                mine.setdefault(p, position)
+                    if path is None or (under and part.overlaps(path)):
+                        found = part.take(None)
+                    elif not under and part.covers(path):
+                        found = part.take(path)
                     else:
-                        waiting.append(part)
-                layer.deferred = waiting
+                        continue
+                    # what the map holds already wins (an overlay's positions in a flat copy)
+                    for computed, mine in zip(found, (layer.values, layer.keys), strict=True):
+                        for p, position in computed.items():
+                            mine.setdefault(p, position)
+                layer.deferred = [part for part in layer.deferred if part.pieces]
             layer = layer.base
 
     def _pending(self) -> bool:
@@ -151,7 +186,7 @@ class SourceMap:
         self.keys.update(other.keys)
         self.texts.update(other.texts)
         self.templated.update(other.templated)
-        self.deferred.extend(other.deferred)
+        self.deferred.extend(part.clone() for part in other.deferred)
 
     def rebase(self, old: Path, new: Path, within: Any = _ANY) -> SourceMap:
         """Locations under ``old`` re-keyed under ``new`` (used to apply environment overlays).
@@ -212,7 +247,7 @@ class SourceMap:
             self._ends,
             set(self.templated),
             self.base,
-            list(self.deferred),
+            [part.clone() for part in self.deferred],
         )
 
     def copy_flat(self) -> SourceMap:
@@ -226,7 +261,7 @@ class SourceMap:
             self.texts,
             self._ends,
             set(self.templated),
-            deferred=[*base.deferred, *self.deferred],
+            deferred=[part.clone() for part in (*base.deferred, *self.deferred)],
         )
 
     def layered(self) -> SourceMap:

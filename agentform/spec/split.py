@@ -21,6 +21,7 @@ diagnostics are always exactly what that function gives. Called by :mod:`agentfo
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from typing import Any
 from agentform.diagnostics import Diagnostic
 from agentform.spec.document import MAX_NODES, build_document, parse_document
 from agentform.spec.forking import Forked, abandon, can_fork, collect, fork_call, usable_cpus
-from agentform.spec.sourcemap import DeferredPart, Path, SourceMap
+from agentform.spec.sourcemap import DeferredPart, Mark, Path, Positions, SourceMap
 
 __all__ = ["MAX_PARTS", "MIN_PART_CHARS", "Cuts", "Once", "parse_large", "parse_parts", "plan_cuts"]
 
@@ -143,6 +144,9 @@ class _Part:
     value: dict[str, Any]
     templated: list[Path]
     nodes: int
+    # where each entry of the section, then each later top-level key, starts (its line's first
+    # character): the pieces whose positions can be computed alone
+    starts: list[int]
 
 
 def _parse_part(text: str, file: str, key: str, start: int, stop: int) -> _Part | None:
@@ -153,22 +157,55 @@ def _parse_part(text: str, file: str, key: str, start: int, stop: int) -> _Part 
         return None
     if next(iter(value)) != key:
         return None
-    return _Part(value, list(local.templated), nodes)
+    keys = local.keys
+    starts = [keys[(key, name)].index - keys[(key, name)].column for name in value[key]]
+    starts += [keys[(top,)].index for top in value if top != key]
+    return _Part(value, list(local.templated), nodes, starts)
 
 
-def _positions(
-    text: str, file: str, key: str, start: int, stop: int
-) -> Callable[[], tuple[dict[Path, Any], dict[Path, Any]]]:
-    def compute() -> tuple[dict[Path, Any], dict[Path, Any]]:
+def _positions(text: str, file: str, key: str, start: int, stop: int) -> Callable[[], Positions]:
+    """The positions of a whole later part (its padding's root and section key left out)."""
+
+    def compute() -> Positions:
         local = SourceMap()
         build_document(padded(text, key, start, stop), file, local)
-        # the padding's own root and section key are not in the file: the first part has them
         for outside in ((), (key,)):
             local.values.pop(outside, None)
             local.keys.pop(outside, None)
         return local.values, local.keys
 
     return compute
+
+
+def _piece(text: str, file: str, section: str | None, start: int, stop: int) -> Positions:
+    """The positions of the lines ``text[start:stop]``: one entry of ``section``, or (``None``)
+    one top-level key with its value; parsed alone, then moved to where they are in the file."""
+    head = "" if section is None else f"{section}:\n"
+    local = SourceMap()
+    build_document(head + text[start:stop], file, local)
+    lines = text.count("\n", 0, start) - head.count("\n")
+    offset = start - len(head)
+    depth = 1 if section is None else 2  # what is above that is the head's, not the file's
+
+    def moved(found: dict[Path, Any]) -> dict[Path, Any]:
+        return {
+            path: Mark(mark.name, mark.line + lines, mark.column, mark.index + offset)
+            for path, mark in found.items()
+            if len(path) >= depth
+        }
+
+    return moved(local.values), moved(local.keys)
+
+
+def _deferred(text: str, file: str, key: str, part: _Part, start: int, stop: int) -> DeferredPart:
+    roots: list[Path] = [(key, name) for name in part.value[key]]
+    roots += [(top,) for top in part.value if top != key]
+    ends = [*part.starts[1:], stop]
+    pieces: dict[Path, Callable[[], Positions]] = {
+        root: functools.partial(_piece, text, file, key if len(root) == 2 else None, begin, end)
+        for root, begin, end in zip(roots, part.starts, ends, strict=True)
+    }
+    return DeferredPart(pieces, _positions(text, file, key, start, stop))
 
 
 def parse_parts(
@@ -229,13 +266,10 @@ def parse_parts(
     section.update(merged)
     deferred = []
     for index, part in enumerate(parts):
-        roots: set[Path] = {(key, name) for name in part.value[key]}
         for top, item in part.value.items():
             if top != key:
                 value[top] = item
-                roots.add((top,))
-        compute = _positions(text, file, key, *bounds[index : index + 2])
-        deferred.append(DeferredPart(frozenset(roots), compute))
+        deferred.append(_deferred(text, file, key, part, *bounds[index : index + 2]))
         mine.templated.update(part.templated)
     smap.texts[file] = text
     smap.values.update(mine.values)

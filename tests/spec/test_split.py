@@ -87,6 +87,13 @@ def _assert_same_as_one_piece(text: str, cuts: Cuts) -> bool:
     assert list(value) == list(expected)  # the order of keys too
     assert smap.templated == whole.templated
     assert smap.texts == whole.texts
+    # one lookup at a time (deferred positions computed a piece at a time), on a copy ...
+    looked = smap.copy()
+    for path in list(whole.values)[:: max(1, len(whole.values) // 400)]:
+        assert looked.value(path) == whole.value(path), path
+        assert looked.key(path) == whole.key(path), path
+    assert _positions(looked) == _positions(whole)
+    # ... and all at once
     assert _positions(smap) == _positions(whole)
     return True
 
@@ -100,7 +107,7 @@ def test_parts_in_forked_children_match_one_piece(parts: int) -> None:
 
 
 def test_positions_of_a_later_part_are_computed_only_when_asked() -> None:
-    text = _agents_text(300)
+    text = _agents_text(300, after="policies:\n  p1: {effect: allow}\n")
     cuts = plan_cuts(text, 3)
     assert cuts is not None
     smap = SourceMap()
@@ -108,16 +115,40 @@ def test_positions_of_a_later_part_are_computed_only_when_asked() -> None:
     _, _, whole = _one_piece(text)
     assert len(smap.deferred) == 2
     assert ("agents", "agent-0299", "tools", 0) not in smap.values
-    # a lookup in the last part computes that part only, and finds what one piece finds
-    for path in [("agents", "agent-0299", "tools", 0), ("access", "roles", "users")]:
-        assert smap.value(path) == whole.value(path)
-        assert smap.key(path) == whole.key(path)
-    assert len(smap.deferred) == 1
+    # a lookup in the last part computes the few lines of that one entry, and finds what the
+    # one-piece parse finds
+    for path in [
+        ("agents", "agent-0299", "tools", 0),
+        ("agents", "agent-0250", "limits", "on"),
+        ("agents", "agent-0201", "instructions"),
+        ("access", "roles", "users"),
+        ("policies", "p1", "effect"),
+    ]:
+        assert smap.value(path) == whole.value(path), path
+        assert smap.key(path) == whole.key(path), path
+    assert ("agents", "agent-0299", "model") in smap.values
+    assert ("agents", "agent-0298", "model") not in smap.values  # its neighbour: not computed
+    assert len(smap.deferred) == 2
     # a lookup in the first part computes nothing
     assert smap.value(("agents", "agent-0000", "model")) == whole.value(
         ("agents", "agent-0000", "model")
     )
-    assert len(smap.deferred) == 1
+    # the rest at once: every position as in one piece, the pieces computed alone included
+    assert _positions(smap) == _positions(whole)
+    assert not smap.deferred
+
+
+def test_copies_compute_their_deferred_positions_independently() -> None:
+    text = _agents_text(200)
+    cuts = plan_cuts(text, 2)
+    assert cuts is not None
+    smap = SourceMap()
+    assert parse_parts(text, FILE, smap, cuts) is not None
+    copy = smap.copy()
+    path = ("agents", "agent-0190", "model")
+    assert smap.value(path) is not None and path in smap.values
+    assert path not in copy.values
+    assert copy.value(path) == smap.value(path)
 
 
 def test_plan_cuts_refuses_what_it_cannot_cut_safely() -> None:
