@@ -32,7 +32,7 @@ from itertools import pairwise
 
 from pydantic import BaseModel
 
-from agentform.spec.fmt_tree import (
+from agentform.spec.fmt_nodes import (
     Block,
     BlockScalar,
     Document,
@@ -41,8 +41,8 @@ from agentform.spec.fmt_tree import (
     Leaf,
     Unsupported,
     column_at,
-    read_document,
 )
+from agentform.spec.fmt_tree import read_document
 from agentform.spec.models import EnvironmentOverlay, Spec
 
 __all__ = ["FormatError", "diff", "format_text"]

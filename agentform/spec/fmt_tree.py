@@ -1,7 +1,7 @@
 """The tree that ``agentform fmt`` reads from one spec file's text, with every comment attached.
 
 Owns :func:`read_document`, which returns the nodes of :mod:`.fmt_nodes` (:class:`Document`,
-:class:`Block`, :class:`Entry`, :class:`Leaf`, :class:`BlockScalar`, re-exported here); only
+:class:`Block`, :class:`Entry`, :class:`Leaf`, :class:`BlockScalar`); only
 :mod:`agentform.spec.fmt` calls it, and its writer walks the tree. libyaml's events carry exact
 source positions: block collections become blocks; scalars, aliases and flow collections become
 leaves that point into the text; ``|``/``>`` scalars are split into lines. libyaml drops
@@ -35,17 +35,7 @@ from agentform.spec.fmt_nodes import (
     strip_comment,
 )
 
-__all__ = [
-    "Block",
-    "BlockScalar",
-    "Document",
-    "Entry",
-    "InvalidText",
-    "Leaf",
-    "Unsupported",
-    "column_at",
-    "read_document",
-]
+__all__ = ["read_document"]
 
 MAX_DEPTH = 200
 
