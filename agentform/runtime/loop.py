@@ -282,10 +282,10 @@ class AgentLoop:
         from agentform.runtime.models import ModelError
 
         try:
-            return await asyncio.wait_for(
-                self.model.complete(progress.messages, self.tools.specs() + self.delegates.specs()),
-                timeout=self._remaining(progress),
-            )
+            # asyncio.timeout, not wait_for: no task of its own for every model call
+            async with asyncio.timeout(self._remaining(progress)):
+                tools = self.tools.specs() + self.delegates.specs()
+                return await self.model.complete(progress.messages, tools)
         except TimeoutError as exc:
             raise TaskFailed(f"wall-time limit of {self.limits.timeout:g}s reached") from exc
         except ModelError as exc:

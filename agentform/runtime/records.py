@@ -9,7 +9,7 @@ This module owns what a stored task and step look like once read (:class:`TaskRe
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -31,6 +31,7 @@ __all__ = [
     "dumps",
     "loads",
     "step_from_row",
+    "task_from_mapping",
     "task_from_row",
 ]
 
@@ -138,7 +139,11 @@ def loads(raw: Any, what: str) -> dict[str, Any]:
 
 
 def task_from_row(row: Row[Any]) -> TaskRecord:
-    m = row._mapping
+    return task_from_mapping(row._mapping)
+
+
+def task_from_mapping(m: Mapping[Any, Any], when: Callable[[Any], datetime] = utc) -> TaskRecord:
+    """A task from its column values; ``when`` reads a time column (the database's value)."""
     try:
         status = TaskStatus(m["status"])
     except ValueError:
@@ -158,9 +163,9 @@ def task_from_row(row: Row[Any]) -> TaskRecord:
         attempts=int(m["attempts"]),
         worker=m["worker"],
         parent_id=m["parent_id"],
-        created_at=utc(m["created_at"]),
-        updated_at=utc(m["updated_at"]),
-        finished_at=None if m["finished_at"] is None else utc(m["finished_at"]),
+        created_at=when(m["created_at"]),
+        updated_at=when(m["updated_at"]),
+        finished_at=None if m["finished_at"] is None else when(m["finished_at"]),
         input_tokens=int(m["input_tokens"]),
         output_tokens=int(m["output_tokens"]),
     )

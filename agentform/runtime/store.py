@@ -20,10 +20,8 @@ sentence saying what happened and what to do.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, func, select
 
@@ -35,9 +33,9 @@ from agentform.runtime.records import (
     TaskRecord,
     TaskStatus,
     Turn,
-    dumps,
     task_from_row,
 )
+from agentform.runtime.store_sql import Start, new_task
 from agentform.runtime.store_statements import (
     BLOCKING,
     FINISH,
@@ -81,9 +79,9 @@ class RuntimeStore(StepStore):
         parent_id: str | None = None,
     ) -> tuple[TaskRecord, bool]:
         """Record a submitted task; ``(existing, False)`` if ``id`` is already recorded."""
-        values = _new_task(id, agent, input, context_id, inputs, parent_id)
+        values = new_task(id, agent, input, context_id, inputs, parent_id)
         with self._begin() as conn:
-            return self._create_task(conn, values)
+            return cast(tuple[TaskRecord, bool], self._sql.create_tasks(conn, [values])[0])
 
     async def create_task_batched(
         self,
@@ -96,21 +94,9 @@ class RuntimeStore(StepStore):
         parent_id: str | None = None,
     ) -> tuple[TaskRecord, bool]:
         """:meth:`create_task` in a transaction shared with other writes (:meth:`write`)."""
-        values = _new_task(id, agent, input, context_id, inputs, parent_id)
-        return await self.write(lambda conn: self._create_task(conn, values))
-
-    def _create_task(self, conn: Connection, values: dict[str, Any]) -> tuple[TaskRecord, bool]:
-        row = conn.execute(self._task_insert, values).first()
-        if row is not None:
-            return task_from_row(row), True
-        task = task_from_row(conn.execute(GET_TASK, {"tid": values["id"]}).one())
-        id, agent = values["id"], values["agent"]
-        if task.agent != agent:
-            raise StoreError(
-                f"task {id} already exists for agent {task.agent!r}, not {agent!r}; "
-                "task ids must be unique across agents: submit with a new id"
-            )
-        return task, False
+        values = new_task(id, agent, input, context_id, inputs, parent_id)
+        answer = await self._write_grouped(self._sql.create_tasks, values, id, 1)
+        return cast(tuple[TaskRecord, bool], answer)
 
     def get_task(self, id: str) -> TaskRecord | None:
         with self._begin(read=True) as conn:
@@ -183,7 +169,7 @@ class RuntimeStore(StepStore):
         task is recorded first (one statement fewer than looking for it).
         """
         with self._begin() as conn:
-            return self._start_turn(conn, id, worker, create, recorded)
+            return self._start_turns(conn, [Start(id, worker, create, recorded)])[0]
 
     async def start_turn_batched(
         self,
@@ -193,39 +179,13 @@ class RuntimeStore(StepStore):
         create: Mapping[str, Any] | None = None,
         recorded: bool = True,
     ) -> Turn:
-        """:meth:`start_turn` in a transaction shared with other tasks' writes (:meth:`write`)."""
-        return await self.write(lambda conn: self._start_turn(conn, id, worker, create, recorded))
+        """:meth:`start_turn` in a transaction shared with other tasks' writes (:meth:`write`):
+        tasks started together are recorded, checked and started in three statements."""
+        start = Start(id, worker, create, recorded)
+        return cast(Turn, await self._write_grouped(self._start_turns, start, id, 2))
 
-    def _start_turn(
-        self,
-        conn: Connection,
-        id: str,
-        worker: str,
-        create: Mapping[str, Any] | None,
-        recorded: bool,
-    ) -> Turn:
-        at = utc_now()
-        if create is not None and not recorded:
-            inserted = conn.execute(self._task_insert, _values_to_create(id, create)).first()
-            turn = self._turn(conn, id, worker, at)
-            if turn.task is None and turn.blocker is None and inserted is None:
-                return Turn(None)  # it was there, and has ended
-            return turn
-        turn = self._turn(conn, id, worker, at)
-        if turn.task is not None or turn.blocker is not None or create is None:
-            return turn
-        if conn.execute(GET_TASK, {"tid": id}).first() is not None:
-            return Turn(None)  # it has ended
-        conn.execute(self._task_insert, _values_to_create(id, create))
-        return self._turn(conn, id, worker, at)
-
-    @staticmethod
-    def _turn(conn: Connection, id: str, worker: str, at: datetime) -> Turn:
-        blocker = conn.execute(BLOCKING, {"me": id}).first()
-        if blocker is not None:
-            return Turn(None, task_from_row(blocker))
-        row = conn.execute(START, {"tid": id, "by": worker, "at": at}).first()
-        return Turn(None if row is None else task_from_row(row))
+    def _start_turns(self, conn: Connection, starts: list[Start]) -> list[Turn]:
+        return self._sql.start_turns(conn, starts, utc_now())
 
     def start_attempt(self, id: str, worker: str) -> TaskRecord | None:
         """Mark the task working for ``worker`` and count the attempt; None if terminal/unknown."""
@@ -295,40 +255,3 @@ class RuntimeStore(StepStore):
         with self._begin(read=True) as conn:
             rows = conn.execute(query).all()
         return [{**row._asdict(), "created_at": utc(row.created_at)} for row in rows]
-
-
-def _values_to_create(id: str, create: Mapping[str, Any]) -> dict[str, Any]:
-    return _new_task(
-        id,
-        str(create["agent"]),
-        str(create["input"]),
-        create.get("context_id"),
-        create.get("inputs"),
-        create.get("parent_id"),
-    )
-
-
-def _new_task(
-    id: str,
-    agent: str,
-    input: str,
-    context_id: str | None,
-    inputs: Mapping[str, Any] | None,
-    parent_id: str | None,
-) -> dict[str, Any]:
-    """The row of a task just submitted."""
-    now = utc_now()
-    return {
-        "id": id,
-        "agent": agent,
-        "context_id": context_id or uuid.uuid4().hex,
-        "input": input,
-        "inputs": dumps(dict(inputs or {}), f"the inputs of task {id}"),
-        "status": TaskStatus.SUBMITTED.value,
-        "attempts": 0,
-        "parent_id": parent_id,
-        "created_at": now,
-        "updated_at": now,
-        "input_tokens": 0,
-        "output_tokens": 0,
-    }

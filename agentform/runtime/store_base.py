@@ -16,15 +16,15 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, Insert, Table, Update, bindparam, update
+from sqlalchemy import Connection, Engine, Insert, Table, Update, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from agentform.runtime.records import StoreError
-from agentform.runtime.store_batch import WriteBatch
+from agentform.runtime.store_batch import Grouped, WriteBatch
 from agentform.runtime.store_inline import (
     INLINE_WAIT_S,
     StoreBusy,
@@ -32,13 +32,13 @@ from agentform.runtime.store_inline import (
     run_store,
     writer_turn,
 )
+from agentform.runtime.store_sql import TaskSQL
 from agentform.runtime.store_statements import UNFINISHED
 from agentform.runtime.store_tables import (
     BUSY_TIMEOUT_S,
     READ_ONLY,
     acquire,
     release,
-    steps_table,
     tasks_table,
 )
 
@@ -65,23 +65,10 @@ class StoreBase:
             postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
         )
         self._inline = self._engine.dialect.name == "sqlite"
+        self._held: Connection | None = None  # the connection of writes made inline
         self._batch = WriteBatch(self._begin, self.run)
-        # the statements of every step, built once (building costs more than running them)
-        columns = ("task_id", "seq", "kind", "data", "input_tokens", "output_tokens")
-        task_columns = (
-            *("id", "agent", "context_id", "input", "inputs", "status", "attempts", "parent_id"),
-            *("created_at", "updated_at", "input_tokens", "output_tokens"),
-        )
-        self._task_insert = (
-            self._insert_new(tasks_table, ["id"])
-            .values({c: bindparam(c) for c in task_columns})
-            .returning(tasks_table)
-        )
-        self._step_insert = (
-            self._insert_new(steps_table, ["task_id", "seq"])
-            .values({c: bindparam(c) for c in (*columns, "latency_ms", "created_at")})
-            .returning(steps_table)
-        )
+        # the writes every task makes, many tasks at a time (:mod:`.store_sql`)
+        self._sql = TaskSQL(self._engine.dialect.name)
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call ``fn`` (a method of this store, or a function making one call) from asyncio:
@@ -93,10 +80,21 @@ class StoreBase:
         """Run ``op(conn)`` in a write transaction, shared with the writes other tasks of this
         process ask for in the same turn of the event loop (group commit,
         :mod:`agentform.runtime.store_batch`); the result comes once it has committed."""
-        return await self._batch.write(op)
+        return cast(T, await self._batch.write(op))
+
+    async def _write_grouped(
+        self, run: Callable[[Connection, list[Any]], list[Any]], item: Any, key: str, rank: int
+    ) -> Any:
+        """:meth:`write` of one item of a kind the store runs for many tasks at once
+        (:class:`~agentform.runtime.store_batch.Grouped`)."""
+        return await self._batch.write(Grouped(run, item, key, rank))
 
     def close(self) -> None:
         """Give back the connections; the store cannot be used afterwards."""
+        if self._held is not None:
+            with contextlib.suppress(SQLAlchemyError):
+                self._held.close()
+            self._held = None
         if self._engine is not None:
             release(self._engine)
             self._engine = None
@@ -124,17 +122,12 @@ class StoreBase:
         serial = sqlite_writer(self._engine) if not read else contextlib.nullcontext()
         inline = inline_active()
         try:
-            with writer_turn(serial), self._engine.connect() as conn:
-                if read:
-                    conn.execution_options(**{READ_ONLY: True})
-                if inline:  # on the event loop: wait for SQLite's lock briefly, then hand off
-                    _busy_timeout(conn, INLINE_WAIT_S)
-                try:
-                    with conn.begin():
-                        yield conn
-                finally:
-                    if inline:  # the engine is shared (memory stores use it): put it back
-                        _busy_timeout(conn, BUSY_TIMEOUT_S)
+            with (
+                writer_turn(serial),
+                self._connection(inline=inline, read=read) as conn,
+                conn.begin(),
+            ):
+                yield conn
         except OperationalError as exc:
             if inline and "locked" in str(exc.orig):
                 raise StoreBusy(str(exc.orig)) from None
@@ -147,6 +140,37 @@ class StoreBase:
                 f"the runtime store {self._shown} failed: {_reason(exc)}; retrying helps only if "
                 "the database was unreachable or busy"
             ) from None
+
+    @contextmanager
+    def _connection(self, *, inline: bool, read: bool) -> Iterator[Connection]:
+        """A connection for one transaction. Writes on the event loop (SQLite) keep one
+        connection, set once to wait briefly for the lock: a pooled connection costs a
+        checkout, a reset and two settings per transaction, more than a small write."""
+        assert self._engine is not None
+        if inline and not read:
+            held = self._held
+            if held is None or held.closed or held.invalidated:
+                held = self._held = self._engine.connect()
+                _busy_timeout(held, INLINE_WAIT_S)
+            try:
+                yield held
+            except DBAPIError as exc:
+                if not (isinstance(exc, OperationalError) and "locked" in str(exc.orig)):
+                    self._held = None  # it may be broken: the next write opens another
+                    with contextlib.suppress(SQLAlchemyError):
+                        held.close()
+                raise
+            return
+        with self._engine.connect() as conn:
+            if read:
+                conn.execution_options(**{READ_ONLY: True})
+            if inline:  # on the event loop: wait for SQLite's lock briefly, then hand off
+                _busy_timeout(conn, INLINE_WAIT_S)
+            try:
+                yield conn
+            finally:
+                if inline:  # the engine is shared (memory stores use it): put it back
+                    _busy_timeout(conn, BUSY_TIMEOUT_S)
 
     def _insert_new(self, table: Table, key: list[str]) -> Insert:
         # ON CONFLICT DO NOTHING: a concurrent or repeated insert is a no-op, not an error

@@ -1,13 +1,24 @@
-"""Group commit: the store writes that a worker's tasks ask for together, in one transaction.
+"""Group commit: the store writes that a worker's tasks ask for together, in one transaction,
+and writes of one kind run set-wise (one statement for all of them).
 
 A worker runs up to ``concurrency`` tasks at once, and they move in step: a fetch brings a batch
 of messages, and every task starts, then records its answer, at about the same moment. Each
 write on its own is a transaction, and on SQLite the commit (writing the changed pages to the
 WAL) costs more than the statements in it; the transaction's set-up (the process's writer lock,
 a pooled connection, ``BEGIN IMMEDIATE``) costs about as much again. :class:`WriteBatch` collects
-the writes asked for during one turn of the event loop and runs them, in the order asked, in one
-transaction; each caller gets its own result once that transaction has committed, so "recorded
-before it is acted on" holds as before.
+the writes asked for during one turn of the event loop and runs them in one transaction; each
+caller gets its own result once that transaction has committed, so "recorded before it is acted
+on" holds as before.
+
+Most writes are :class:`Grouped`: one of a kind (start a task, record steps, create a task) that
+the store runs for many tasks at once: one ``INSERT`` of every task's steps, one ``UPDATE ...
+WHERE id IN (...)`` starting every task, instead of a few statements per task (statements cost
+more in SQLAlchemy than in SQLite). Writes asked for at the same moment have no order between
+them, so the batch may run them in any order that is one after the other: it runs the writes of
+a *segment* (consecutive writes of distinct tasks) kind by kind, ending tasks before starting
+others (a task that ends lets the next message of its conversation start at once); a second
+write for a task already in the segment starts a new segment, so one task's writes run in the
+order asked. A plain callable (any other write) is a segment of its own.
 
 If the shared transaction fails (one write raised, the database refused), it rolled back, and
 every write of the batch runs again in a transaction of its own, in the same order: each caller
@@ -20,18 +31,82 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
-__all__ = ["MAX_BATCH", "WriteBatch"]
+__all__ = ["MAX_BATCH", "Grouped", "WriteBatch", "run_writes"]
 
 T = TypeVar("T")
 Op = Callable[[Connection], Any]
 
 MAX_BATCH = 256  # writes per transaction: a longer one would hold SQLite's write lock too long
+
+
+@dataclass(frozen=True, slots=True)
+class Grouped:
+    """One write of a kind the store runs for many tasks at once.
+
+    ``run(conn, items)`` returns one result per item, in order, as if each had run alone one
+    after the other (it may raise for all: the batch then runs each alone). ``key`` names the
+    task written: two writes of one task never run in one call. Kinds run in ``rank`` order
+    within a segment (lower first)."""
+
+    run: Callable[[Connection, list[Any]], list[Any]]
+    item: Any
+    key: str
+    rank: int = 0
+
+
+Write = Op | Grouped
+
+
+def run_writes(conn: Connection, writes: Sequence[Write]) -> list[Any]:
+    """Run ``writes`` on ``conn`` (one transaction), grouped as the module says; their results
+    in the order given."""
+    results: list[Any] = [None] * len(writes)
+    segment: list[int] = []
+    keys: set[str] = set()
+    for index, write in enumerate(writes):
+        if not isinstance(write, Grouped):
+            _run_segment(conn, writes, segment, results)
+            segment, keys = [], set()
+            results[index] = write(conn)
+            continue
+        if write.key in keys:
+            _run_segment(conn, writes, segment, results)
+            segment, keys = [], set()
+        segment.append(index)
+        keys.add(write.key)
+    _run_segment(conn, writes, segment, results)
+    return results
+
+
+def _run_segment(
+    conn: Connection, writes: Sequence[Write], segment: list[int], results: list[Any]
+) -> None:
+    kinds: dict[Callable[..., Any], list[int]] = {}
+    ranks: dict[Callable[..., Any], int] = {}
+    for index in segment:
+        write = writes[index]
+        assert isinstance(write, Grouped)
+        kinds.setdefault(write.run, []).append(index)
+        ranks[write.run] = write.rank
+    for run in sorted(kinds, key=ranks.__getitem__):  # stable: first asked first among equals
+        indexes = kinds[run]
+        items = []
+        for index in indexes:
+            write = writes[index]
+            assert isinstance(write, Grouped)
+            items.append(write.item)
+        answers = run(conn, items)
+        if len(answers) != len(indexes):
+            raise RuntimeError(f"{run!r} returned {len(answers)} results for {len(items)} writes")
+        for index, answer in zip(indexes, answers, strict=True):
+            results[index] = answer
 
 
 class WriteBatch:
@@ -44,22 +119,25 @@ class WriteBatch:
     ) -> None:
         self._begin = begin  # a write transaction
         self._run = run  # how the store calls blocking code from asyncio (inline or a thread)
-        self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
+        self._pending: list[tuple[Write, asyncio.Future[Any]]] = []
         self._flushing: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.transactions = 0  # committed shared transactions (for tests and benchmarks)
 
-    async def write(self, op: Callable[[Connection], T]) -> T:
-        """Run ``op(conn)`` in a write transaction, shared with the writes asked for beside it."""
+    async def write(self, op: Write) -> Any:
+        """Run ``op`` (a :class:`Grouped` write, or ``op(conn)``) in a write transaction, shared
+        with the writes asked for beside it; its result once committed."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             # writes left from an event loop that ended before it flushed them: nobody waits
             # for them any more (a store used by one asyncio.run after another)
             self._loop, self._pending = loop, []
-        future: asyncio.Future[T] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         self._pending.append((op, future))
         if len(self._pending) == 1:
-            loop.call_soon(self._start)  # after the other tasks ready in this turn have asked
+            # after the other tasks ready in this turn, and those one hop behind them (a task
+            # that published an event first), have asked
+            loop.call_soon(loop.call_soon, self._start)
         return await future
 
     def _start(self) -> None:
@@ -69,10 +147,10 @@ class WriteBatch:
             self._flushing.add(flush)
             flush.add_done_callback(self._flushing.discard)
 
-    async def _flush(self, batch: list[tuple[Op, asyncio.Future[Any]]]) -> None:
+    async def _flush(self, batch: list[tuple[Write, asyncio.Future[Any]]]) -> None:
         def together() -> list[Any]:
             with self._begin() as conn:
-                return [op(conn) for op, _ in batch]
+                return run_writes(conn, [op for op, _ in batch])
 
         try:
             results = await self._run(together) if len(batch) > 1 else None
@@ -95,6 +173,6 @@ class WriteBatch:
                 if not future.done():
                     future.set_result(result)
 
-    def _once(self, op: Op) -> Any:
+    def _once(self, op: Write) -> Any:
         with self._begin() as conn:
-            return op(conn)
+            return run_writes(conn, [op])[0]

@@ -2,7 +2,9 @@
 
 Building a SQLAlchemy statement costs more than running it on SQLite, and every task runs these:
 start an attempt, record steps and their tokens, look a task up, check whose turn it is in its
-conversation, and end it (compare-and-set: a task that has ended stays ended). Used by
+conversation, and end it (compare-and-set: a task that has ended stays ended). The ``*_MANY``
+ones do the same for many tasks in one statement (``WHERE id IN (...)``), for the writes a
+worker's tasks ask for together (:mod:`.store_batch`). Used by
 :class:`agentform.runtime.store.RuntimeStore` only.
 """
 
@@ -16,7 +18,15 @@ from sqlalchemy import String, bindparam, literal_column, select, update
 from agentform.runtime.records import TERMINAL_VALUES, TaskStatus
 from agentform.runtime.store_tables import tasks_table
 
-__all__ = ["ADD_TOKENS", "BLOCKING", "FINISH", "GET_TASK", "START", "UNFINISHED", "finish_values"]
+__all__ = [
+    "ADD_TOKENS",
+    "BLOCKING",
+    "FINISH",
+    "GET_TASK",
+    "START",
+    "UNFINISHED",
+    "finish_values",
+]
 
 
 # "the task has not ended", with the statuses written into the SQL: a bound list is an
@@ -25,19 +35,14 @@ __all__ = ["ADD_TOKENS", "BLOCKING", "FINISH", "GET_TASK", "START", "UNFINISHED"
 UNFINISHED = tasks_table.c.status.not_in([literal_column(f"'{v}'") for v in TERMINAL_VALUES])
 
 
-def _blocking_query() -> Any:
-    # built once: statement construction costs more than running it
-    me = tasks_table.alias("me")
-    mine: Any = bindparam("me", type_=String())
+def _earlier_unfinished(me: Any, mine: Any) -> Any:
+    """Unfinished tasks of ``me``'s agent and conversation accepted before it (``mine`` is its
+    id), the oldest first: the one it waits for is the first."""
     return (
         select(tasks_table)
-        .join(
-            me,
-            (me.c.id == mine)
-            & (tasks_table.c.agent == me.c.agent)
-            & (tasks_table.c.context_id == me.c.context_id),
-        )
         .where(
+            tasks_table.c.agent == me.c.agent,
+            tasks_table.c.context_id == me.c.context_id,
             tasks_table.c.id != mine,
             UNFINISHED,
             (tasks_table.c.created_at < me.c.created_at)
@@ -46,6 +51,13 @@ def _blocking_query() -> Any:
         .order_by(tasks_table.c.created_at, tasks_table.c.id)
         .limit(1)
     )
+
+
+def _blocking_query() -> Any:
+    # built once: statement construction costs more than running it
+    me = tasks_table.alias("me")
+    mine: Any = bindparam("me", type_=String())
+    return _earlier_unfinished(me, mine).where(me.c.id == mine)
 
 
 BLOCKING = _blocking_query()

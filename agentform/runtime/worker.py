@@ -66,6 +66,7 @@ class Worker:
         self.store: RuntimeStore | None = None
         self._last_beat = 0.0
         self._background: set[asyncio.Task[None]] = set()
+        self._held: dict[int, tuple[Msg, float]] = {}  # messages worked on, since when
         self.waiting = 0  # messages held only to wait for their conversation's turn
         self.nc: NATS | None = None
         # the engine says who it is: a worker started by an engine that died a moment earlier
@@ -114,6 +115,7 @@ class Worker:
                 durable=self.layout.consumer(config.agent), stream=self.layout.stream
             )
             beat = asyncio.create_task(self._heartbeat())
+            keep_alive = asyncio.create_task(self._keep_alive())
             log.info(
                 "worker %s of agent %s ready (config %s)",
                 self.id,
@@ -141,6 +143,7 @@ class Worker:
             if running:
                 await asyncio.wait(running, timeout=30)
             beat.cancel()
+            keep_alive.cancel()
         finally:
             watchdog.cancel()
             await toolbox.aclose()
@@ -191,7 +194,7 @@ class Worker:
         if msg.reply:
             self.acks[task.id] = msg.reply
         self._beat_soon()
-        keep_alive = asyncio.create_task(self._keep_alive(msg))
+        self._hold(msg)
         try:
             outcome = await loop.run(started)
         except Exception as exc:
@@ -213,7 +216,7 @@ class Worker:
                 await msg.nak(delay=1)
             return
         finally:
-            keep_alive.cancel()
+            self._let_go(msg)
             self.inflight.pop(task.id, None)
             self.acks.pop(task.id, None)
         if outcome.waiting:
@@ -252,7 +255,7 @@ class Worker:
         never end."""
         mode = str(self.config.agent_values.get("concurrent_messages") or "queue")
         self.waiting += 1  # a queued message does not take a slot from the ones it waits for
-        keep_alive = asyncio.create_task(self._keep_alive(msg))
+        self._hold(msg)
         try:
             while blocker is not None:
                 reason = None
@@ -278,7 +281,7 @@ class Worker:
                 blocker = await store.run(store.blocking_task, message.id)
             return True
         finally:
-            keep_alive.cancel()
+            self._let_go(msg)
             self.waiting -= 1
 
     async def _refuse(
@@ -329,12 +332,29 @@ class Worker:
         except Exception as exc:  # the engine's sweep wakes it later
             log.warning("could not wake %s, the parent of %s: %s", task.parent_id, task.id, exc)
 
-    async def _keep_alive(self, msg: Msg) -> None:
-        # the consumer's ack_wait is short so crashed workers' tasks return quickly
+    def _hold(self, msg: Msg) -> None:
+        """Keep ``msg`` from being redelivered while it is worked on (:meth:`_keep_alive`)."""
+        self._held[id(msg)] = (msg, time.monotonic())
+
+    def _let_go(self, msg: Msg) -> None:
+        self._held.pop(id(msg), None)
+
+    async def _keep_alive(self) -> None:
+        """Tell JetStream that the messages held for a while are still being worked on.
+
+        The consumer's ``ack_wait`` is short so that a crashed worker's tasks come back
+        quickly; a message held for a third of it gets ``in_progress`` every third of it.
+        One loop for all of them: most tasks end long before, and a task of their own would
+        cost every task."""
+        every = self.layout.ack_wait / 3
         while True:
-            await asyncio.sleep(self.layout.ack_wait / 3)
-            with contextlib.suppress(Exception):
-                await msg.in_progress()
+            await asyncio.sleep(every / 2)
+            now = time.monotonic()
+            for key, (msg, since) in list(self._held.items()):
+                if now - since >= every and key in self._held:
+                    self._held[key] = (msg, now)
+                    with contextlib.suppress(Exception):
+                        await msg.in_progress()
 
     async def _notify(self, step: StepRecord) -> None:
         self.inflight[step.task_id] = time.time()

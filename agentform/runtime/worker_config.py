@@ -22,7 +22,7 @@ __all__ = ["DEFAULT_CONCURRENCY", "WorkerConfig", "agent_configs"]
 # tasks one replica works on at once unless the agent's limits.max_concurrent_tasks says: agent
 # tasks mostly wait for models and tools, and the tasks taken together share the store's
 # transactions (group commit), so a few are too few
-DEFAULT_CONCURRENCY = 16
+DEFAULT_CONCURRENCY = 64
 
 
 @dataclass(frozen=True, slots=True)

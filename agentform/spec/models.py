@@ -277,7 +277,7 @@ class AgentLimits(_Model):
     max_concurrent_tasks: PositiveInt | None = Field(
         None,
         le=1000,
-        description="Tasks one replica works on at the same time (default 16); more wait in "
+        description="Tasks one replica works on at the same time (default 64); more wait in "
         "the agent's queue for a free slot.",
     )
 

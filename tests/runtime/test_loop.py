@@ -216,6 +216,21 @@ def test_wall_time_limit(store: RuntimeStore) -> None:
     assert not outcome.completed and "wall-time limit" in outcome.text
 
 
+def test_wall_time_limit_stops_a_slow_model(store: RuntimeStore) -> None:
+    new_task(store)
+    model = FakeModel([answer("late")])
+    asked = model.complete
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(5)
+        return await asked(*args, **kwargs)
+
+    model.complete = slow  # type: ignore[method-assign]
+    outcome = run(store, model, FakeToolbox({}), limits=Limits(timeout=0.2))
+    assert not outcome.completed and "wall-time limit of 0.2s" in outcome.text
+    assert kinds(store)[-1] == "error"
+
+
 def test_model_failure_fails_the_task_with_the_reason(store: RuntimeStore) -> None:
     new_task(store)
     model = FakeModel([PermanentModelError("malformed response from http://x: not JSON")])

@@ -1,5 +1,5 @@
 """What the engine hands each agent's workers: the concurrency a replica runs at comes from the
-agent's ``limits.max_concurrent_tasks`` (default 16), and a change to it rolls the workers."""
+agent's ``limits.max_concurrent_tasks`` (default 64), and a change to it rolls the workers."""
 
 from __future__ import annotations
 
@@ -27,12 +27,12 @@ def _configs(limits: dict[str, Any]) -> dict[str, tuple[WorkerConfig, int]]:
 
 
 def test_concurrency_comes_from_the_agent_limits() -> None:
-    configs = _configs({"max_concurrent_tasks": 64})
+    configs = _configs({"max_concurrent_tasks": 32})
     busy, replicas = configs["busy"]
-    assert (busy.concurrency, replicas) == (64, 2)
-    assert configs["plain"][0].concurrency == DEFAULT_CONCURRENCY == 16
+    assert (busy.concurrency, replicas) == (32, 2)
+    assert configs["plain"][0].concurrency == DEFAULT_CONCURRENCY == 64
     # it travels to the worker process with the rest of its configuration
-    assert WorkerConfig.from_dict(busy.to_dict()).concurrency == 64
+    assert WorkerConfig.from_dict(busy.to_dict()).concurrency == 32
 
 
 def test_changing_it_changes_the_configuration_hash() -> None:
