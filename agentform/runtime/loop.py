@@ -79,6 +79,9 @@ class Outcome:
     canceled: bool = False
     recorded: bool = False  # the loop already wrote the task's terminal status with its last step
     waiting: tuple[str, ...] = ()  # suspended until these child tasks end
+    # the steps written with the task's end, not announced yet: the caller announces them
+    # with the task's new status (one event, not one for the steps and one for the status)
+    steps: tuple[StepRecord, ...] = ()
 
 
 class Suspended(Exception):
@@ -93,7 +96,9 @@ class TaskCanceled(Exception):
     """Someone canceled the task (``agentform tasks cancel``); it stops before its next step."""
 
 
-Notify = Callable[[StepRecord], Awaitable[None]]
+# told of the steps of a task as they are taken: once per write, with the steps it wrote (and
+# the start step at once, before it is written); not of the steps written with the task's end
+Notify = Callable[[list[StepRecord]], Awaitable[None]]
 
 
 class TaskMemoryLike(Protocol):
@@ -153,8 +158,8 @@ class AgentLoop:
                 return Outcome(False, progress.failed)
             if progress.final is not None:
                 return Outcome(True, progress.final)
-            text = await self._carry_on(task, progress)
-            return Outcome(True, text, recorded=True)
+            text, last = await self._carry_on(task, progress)
+            return Outcome(True, text, recorded=True, steps=tuple(last))
         except Suspended as waiting:
             return Outcome(False, str(waiting), waiting=tuple(waiting.children))
         except TaskCanceled:
@@ -162,10 +167,10 @@ class AgentLoop:
         except (TaskFailed, PromptError) as exc:
             seq = progress.seq if progress is not None else 0
             reason = str(exc)
-            await self._finish(
+            last = await self._finish(
                 task.id, NewStep(seq, "error", {"reason": reason}), progress, error=reason
             )
-            return Outcome(False, reason, recorded=True)
+            return Outcome(False, reason, recorded=True, steps=tuple(last))
 
     async def _finish(
         self,
@@ -175,8 +180,9 @@ class AgentLoop:
         *,
         result: str | None = None,
         error: str | None = None,
-    ) -> None:
-        """The steps not written yet, the last step and the task's end, in one transaction."""
+    ) -> list[StepRecord]:
+        """The steps not written yet, the last step and the task's end, in one transaction;
+        the steps to announce with the task's end."""
         status = TaskStatus.FAILED if error is not None else TaskStatus.COMPLETED
         steps = [*(progress.unwritten if progress is not None else ()), last]
         recorded, _ = await self.store.finish_with_steps_batched(
@@ -184,7 +190,7 @@ class AgentLoop:
         )
         if progress is not None:
             progress.unwritten.clear()
-        await self._announce(recorded, written=True)
+        return [step for step in recorded if step.kind != "start"]  # announced when taken
 
     async def _record(
         self,
@@ -206,9 +212,9 @@ class AgentLoop:
         """Tell followers; the start step was announced when it was taken (``written``: these
         steps were just written)."""
         if self.notify is not None:
-            for step in steps:
-                if not (written and step.kind == "start"):
-                    await self.notify(step)
+            told = [step for step in steps if not (written and step.kind == "start")]
+            if told:
+                await self.notify(told)
 
     async def _replay(self, task: TaskRecord) -> Progress:
         # a first delivery has nothing recorded yet: steps are recorded only after start_attempt
@@ -237,7 +243,9 @@ class AgentLoop:
             raise TaskFailed("the task's records do not begin with a start step; they are damaged")
         return progress
 
-    async def _carry_on(self, task: TaskRecord, progress: Progress) -> str:
+    async def _carry_on(self, task: TaskRecord, progress: Progress) -> tuple[str, list[StepRecord]]:
+        """Ask, call tools, ask again ... until an answer: the answer, and the last steps to
+        announce with the task's end."""
         fresh = True  # the task was just taken: it was not canceled then
         while True:
             if not fresh:
@@ -263,8 +271,7 @@ class AgentLoop:
                 progress.seq += 1
                 text = response.text
                 final = NewStep(progress.seq, "final", {"text": text})
-                await self._finish(task.id, final, progress, result=text)
-                return text
+                return text, await self._finish(task.id, final, progress, result=text)
             await self._record(
                 task.id, answer.seq, answer.kind, answer.data, progress,
                 input_tokens=answer.input_tokens, output_tokens=answer.output_tokens,

@@ -30,6 +30,7 @@ from agentform.runtime.store_inline import (
     StoreBusy,
     inline_active,
     run_store,
+    try_inline,
     writer_turn,
 )
 from agentform.runtime.store_sql import TaskSQL
@@ -66,7 +67,7 @@ class StoreBase:
         )
         self._inline = self._engine.dialect.name == "sqlite"
         self._held: Connection | None = None  # the connection of writes made inline
-        self._batch = WriteBatch(self._begin, self.run)
+        self._batch = WriteBatch(self._begin, self.run, try_inline if self._inline else None)
         # the writes every task makes, many tasks at a time (:mod:`.store_sql`)
         self._sql = TaskSQL(self._engine.dialect.name)
 
@@ -144,14 +145,16 @@ class StoreBase:
     @contextmanager
     def _connection(self, *, inline: bool, read: bool) -> Iterator[Connection]:
         """A connection for one transaction. Writes on the event loop (SQLite) keep one
-        connection, set once to wait briefly for the lock: a pooled connection costs a
-        checkout, a reset and two settings per transaction, more than a small write."""
+        connection, set once not to wait for the file's lock (a write that finds it taken
+        raises StoreBusy at once: a batch then waits without holding the loop, a single call
+        moves to a thread); a pooled connection costs a checkout, a reset and two settings
+        per transaction, more than a small write."""
         assert self._engine is not None
         if inline and not read:
             held = self._held
             if held is None or held.closed or held.invalidated:
                 held = self._held = self._engine.connect()
-                _busy_timeout(held, INLINE_WAIT_S)
+                _busy_timeout(held, 0.0)
             try:
                 yield held
             except DBAPIError as exc:

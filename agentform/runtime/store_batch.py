@@ -38,12 +38,16 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
+from agentform.runtime.store_inline import StoreBusy
+
 __all__ = ["MAX_BATCH", "Grouped", "WriteBatch", "run_writes"]
 
 T = TypeVar("T")
 Op = Callable[[Connection], Any]
 
 MAX_BATCH = 256  # writes per transaction: a longer one would hold SQLite's write lock too long
+BUSY_RETRY_S = 0.001  # how often a batch tries again while another process writes (SQLite)
+BUSY_WAIT_S = 1.0  # then it waits on a thread, with the database's full busy timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,19 +114,30 @@ def _run_segment(
 
 
 class WriteBatch:
-    """Writes asked for in one turn of the event loop, run in one transaction."""
+    """Writes asked for in one turn of the event loop, run in one transaction.
+
+    One transaction at a time: the writes asked for while one runs (on a thread) or waits for
+    the database go in the next, which is then larger. On SQLite the transaction runs on the
+    event loop (``inline``: it raises :class:`~agentform.runtime.store_inline.StoreBusy` at once
+    when another process holds the file's lock); while the lock is taken the batch waits
+    without holding the loop, tries again every :data:`BUSY_RETRY_S`, and takes in the writes
+    asked for meanwhile; after :data:`BUSY_WAIT_S` it waits on a thread instead.
+    """
 
     def __init__(
         self,
         begin: Callable[[], AbstractContextManager[Connection]],
         run: Callable[[Callable[[], Any]], Awaitable[Any]],
+        inline: Callable[[Callable[[], Any]], Any] | None = None,
     ) -> None:
         self._begin = begin  # a write transaction
         self._run = run  # how the store calls blocking code from asyncio (inline or a thread)
+        self._inline = inline  # run now on this thread, or raise StoreBusy
         self._pending: list[tuple[Write, asyncio.Future[Any]]] = []
-        self._flushing: set[asyncio.Task[None]] = set()
+        self._drainer: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.transactions = 0  # committed shared transactions (for tests and benchmarks)
+        self.busy = 0  # times a batch found the database locked and waited
 
     async def write(self, op: Write) -> Any:
         """Run ``op`` (a :class:`Grouped` write, or ``op(conn)``) in a write transaction, shared
@@ -131,7 +146,7 @@ class WriteBatch:
         if self._loop is not loop:
             # writes left from an event loop that ended before it flushed them: nobody waits
             # for them any more (a store used by one asyncio.run after another)
-            self._loop, self._pending = loop, []
+            self._loop, self._pending, self._drainer = loop, [], None
         future: asyncio.Future[Any] = loop.create_future()
         self._pending.append((op, future))
         if len(self._pending) == 1:
@@ -141,20 +156,23 @@ class WriteBatch:
         return await future
 
     def _start(self) -> None:
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            flush = asyncio.ensure_future(self._flush(batch))
-            self._flushing.add(flush)
-            flush.add_done_callback(self._flushing.discard)
+            await self._flush(batch)
 
     async def _flush(self, batch: list[tuple[Write, asyncio.Future[Any]]]) -> None:
-        def together() -> list[Any]:
-            with self._begin() as conn:
-                return run_writes(conn, [op for op, _ in batch])
-
         try:
-            results = await self._run(together) if len(batch) > 1 else None
-        except Exception:
+            results = await self._together(batch)
+        except Exception as exc:
+            if len(batch) == 1:  # it ran alone: that is its answer
+                _, future = batch[0]
+                if not future.done():
+                    future.set_exception(exc)
+                return
             results = None  # rolled back: each on its own, below
         if results is not None:
             self.transactions += 1
@@ -172,6 +190,30 @@ class WriteBatch:
             else:
                 if not future.done():
                     future.set_result(result)
+
+    async def _together(self, batch: list[tuple[Write, asyncio.Future[Any]]]) -> list[Any]:
+        """Run ``batch`` in one transaction; on SQLite, writes asked for while it waits for the
+        database join it (``batch`` grows)."""
+
+        def together() -> list[Any]:
+            with self._begin() as conn:
+                return run_writes(conn, [op for op, _ in batch])
+
+        if self._inline is None:
+            return list(await self._run(together))
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + BUSY_WAIT_S
+        while True:
+            try:
+                return list(self._inline(together))
+            except StoreBusy:
+                self.busy += 1
+                if loop.time() > give_up:
+                    return list(await self._run(together))
+            await asyncio.sleep(BUSY_RETRY_S)
+            room = MAX_BATCH - len(batch)
+            batch.extend(self._pending[:room])
+            del self._pending[:room]
 
     def _once(self, op: Write) -> Any:
         with self._begin() as conn:

@@ -19,7 +19,14 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["INLINE_WAIT_S", "StoreBusy", "inline_active", "run_store", "writer_turn"]
+__all__ = [
+    "INLINE_WAIT_S",
+    "StoreBusy",
+    "inline_active",
+    "run_store",
+    "try_inline",
+    "writer_turn",
+]
 
 T = TypeVar("T")
 
@@ -31,7 +38,7 @@ _state = threading.local()
 
 class StoreBusy(Exception):
     """An inline call found the database (or this process's writer lock) busy: run it on a
-    thread instead. Never leaves :func:`run_store`."""
+    thread instead (:func:`run_store`), or try again later (:func:`try_inline`'s caller)."""
 
 
 def inline_active() -> bool:
@@ -51,6 +58,18 @@ async def run_store(inline: bool, fn: Callable[..., T], *args: Any, **kwargs: An
         finally:
             _state.inline = False
     return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def try_inline(fn: Callable[[], T]) -> T:
+    """``fn()`` inline now; raises :class:`StoreBusy` (having written nothing) when the
+    database or this process's writer lock is taken."""
+    if inline_active():
+        raise RuntimeError("try_inline called from inside an inline store call")
+    _state.inline = True
+    try:
+        return fn()
+    finally:
+        _state.inline = False
 
 
 @contextlib.contextmanager

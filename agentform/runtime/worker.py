@@ -240,9 +240,10 @@ class Worker:
                     error=None if outcome.completed else outcome.text,
                 )
             )
-        await self._announce(
-            task.id, {"kind": "status", "status": str(status), "text": outcome.text}
-        )
+        final: dict[str, Any] = {"kind": "status", "status": str(status), "text": outcome.text}
+        if outcome.steps:  # the steps written with the end: one event for both
+            final["steps"] = [_step_event(step) for step in outcome.steps]
+        await self._announce(task.id, final)
         await self._wake_parent(task)
         await msg.ack()
 
@@ -356,10 +357,10 @@ class Worker:
                     with contextlib.suppress(Exception):
                         await msg.in_progress()
 
-    async def _notify(self, step: StepRecord) -> None:
-        self.inflight[step.task_id] = time.time()
-        summary = {"kind": "step", "seq": step.seq, "step": step.kind, "data": step.data}
-        await self._announce(step.task_id, summary)
+    async def _notify(self, steps: list[StepRecord]) -> None:
+        task_id = steps[0].task_id
+        self.inflight[task_id] = time.time()
+        await self._announce(task_id, {"kind": "steps", "steps": [_step_event(s) for s in steps]})
 
     async def _announce(self, task_id: str, event: Mapping[str, Any]) -> None:
         if self.nc is None or not self.nc.is_connected:
@@ -416,6 +417,10 @@ class Worker:
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+def _step_event(step: StepRecord) -> dict[str, Any]:
+    return {"seq": step.seq, "step": step.kind, "data": step.data}
 
 
 def run_worker(config_path: Path, worker_id: str) -> int:

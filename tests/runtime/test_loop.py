@@ -340,8 +340,8 @@ def test_followers_hear_of_the_start_before_the_model_answers_and_only_once(
     new_task(store)
     heard: list[str] = []
 
-    async def notify(step: Any) -> None:
-        heard.append(step.kind)
+    async def notify(steps: Any) -> None:
+        heard.append("+".join(step.kind for step in steps))
 
     class Listening(FakeModel):
         async def complete(self, messages: Any, tools: Any) -> ModelResponse:
@@ -358,5 +358,9 @@ def test_followers_hear_of_the_start_before_the_model_answers_and_only_once(
     )
     task = store.start_attempt("t1", "w")
     assert task is not None
-    assert asyncio.run(loop.run(task)).completed
-    assert heard == ["start", "(model asked)", "model", "final"]
+    outcome = asyncio.run(loop.run(task))
+    assert outcome.completed
+    # the steps written with the task's end come back with the outcome, to be announced with
+    # its status (one event)
+    assert heard == ["start", "(model asked)"]
+    assert [step.kind for step in outcome.steps] == ["model", "final"]

@@ -4,7 +4,11 @@ it would have got alone, also when one write of the batch fails (SQLite and Post
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -156,3 +160,51 @@ def test_writes_left_by_an_ended_event_loop_do_not_stall_the_next(store: Runtime
         )
 
     assert [s.kind for s in asyncio.run(next_run())] == ["model"]
+
+
+def test_a_batch_waits_for_a_locked_database_without_holding_the_loop(tmp_path: Path) -> None:
+    """SQLite: another process holds the file's write lock; the batch does not sleep on the
+    event loop (SQLite's busy handler would), it tries again, takes in the writes asked for
+    meanwhile, and commits them together once the lock is free."""
+    path = tmp_path / "rt.db"
+    with RuntimeStore(f"sqlite:///{path}") as store:
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # another writer, for 0.3 s
+        release = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+
+        async def main() -> tuple[list[Turn], float]:
+            gaps: list[float] = []
+            stop = asyncio.Event()
+
+            async def ticker() -> None:
+                last = time.perf_counter()
+                while not stop.is_set():
+                    await asyncio.sleep(0.005)
+                    now = time.perf_counter()
+                    gaps.append(now - last)
+                    last = now
+
+            ticking = asyncio.create_task(ticker())
+            create = {"agent": "a", "input": "x"}
+
+            def start(i: int) -> Any:
+                return store.start_turn_batched(f"t{i}", "w", create=create, recorded=False)
+
+            release.start()
+            first = [asyncio.ensure_future(start(i)) for i in range(5)]
+            await asyncio.sleep(0.1)  # the database is still locked
+            later = [asyncio.ensure_future(start(i)) for i in range(5, 10)]
+            turns = await asyncio.gather(*first, *later)
+            stop.set()
+            await ticking
+            return turns, max(gaps)
+
+        try:
+            turns, stall = asyncio.run(main())
+        finally:
+            release.join()
+            other.close()
+        assert all(t.task is not None and t.task.status is TaskStatus.WORKING for t in turns)
+        assert stall < 0.1  # the loop kept turning while the batch waited
+        assert store._batch.busy > 0
+        assert store._batch.transactions == 1  # the later writes joined the waiting batch
