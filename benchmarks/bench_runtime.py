@@ -57,6 +57,7 @@ import nats
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 
 from agentform.runtime.bus import BusLayout, TaskMessage, publish_task
+from agentform.runtime.ids import new_id
 from agentform.runtime.natsd import NatsServer
 
 PROJECT = "benchrt"
@@ -103,6 +104,16 @@ rules:
     reply: "done slowly"
   - reply: "ok"
 """
+
+
+def make_id() -> str:
+    """A task or conversation id as the benchmark's client makes them: time-ordered, as
+    agentform makes its own (``--ids time``, :func:`agentform.runtime.ids.new_id`), or random
+    UUID4s, as a client with ids of its own might (``--ids random``)."""
+    return new_id() if IDS == "time" else uuid.uuid4().hex
+
+
+IDS = "time"
 
 
 class RuntimeMisbehaved(Exception):
@@ -335,13 +346,13 @@ class Project:
         assert self.nc is not None
         self.waiters[task_id] = asyncio.get_running_loop().create_future()
         started = time.perf_counter()
-        message = TaskMessage(task_id, AGENT, text, uuid.uuid4().hex)
+        message = TaskMessage(task_id, AGENT, text, make_id())
         await publish_task(self.nc.jetstream(), BusLayout(PROJECT, PREFIX), message)
         return started
 
     async def one(self, text: str = "hi") -> tuple[float, float]:
         """Submit and wait for completion: (total latency, HTTP submit latency) in seconds."""
-        task_id = uuid.uuid4().hex
+        task_id = make_id()
         started = await self.submit(text, task_id)
         accepted = time.perf_counter()
         done = await asyncio.wait_for(self.waiters[task_id], 30)
@@ -436,7 +447,7 @@ async def throughput_run(
     submit = project.submit if via == "http" else project.submit_bus
     pids = await process_pids(project)
     cpu_before = {name: sum(map(cpu_seconds, group)) for name, group in pids.items()}
-    ids = [uuid.uuid4().hex for _ in range(n)]
+    ids = [make_id() for _ in range(n)]
     queue = iter(ids)
     totals: list[float] = []
     submits: list[float] = []
@@ -485,7 +496,7 @@ async def recovery_run(project: Project, repeats: int) -> dict[str, Any]:
         wait = last_beat + 11.0 - time.perf_counter()
         if wait > 0:
             await asyncio.sleep(wait)
-        task_id = uuid.uuid4().hex
+        task_id = make_id()
         ids.append(task_id)
         project.started[task_id] = asyncio.get_running_loop().create_future()
         await project.submit("slow please", task_id)
@@ -668,9 +679,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--skip", choices=["raw", "agentform"], action="append", default=[], help="skip a part"
     )
+    parser.add_argument(
+        "--ids",
+        choices=["time", "random"],
+        default="time",
+        help="task and conversation ids the client makes: time-ordered as agentform's (default)"
+        " or random UUID4s",
+    )
     args = parser.parse_args(argv)
+    global IDS  # noqa: PLW0603
+    IDS = args.ids
     res: dict[str, Any] = {
         "quick": args.quick,
+        "ids": args.ids,
         "machine": {
             "nproc": os.cpu_count(),
             "python": sys.version.split()[0],

@@ -44,6 +44,7 @@ from agentform.runtime.engine_files import (
     resolve_store_url,
     write_atomic,
 )
+from agentform.runtime.ids import new_id
 from agentform.runtime.memory.embeddings import EmbeddingsUnavailable
 from agentform.runtime.memory.service import MemoryStoreError
 from agentform.runtime.memory.stores import MemoryStores
@@ -303,7 +304,7 @@ class Engine:
             raise EngineError("the runtime is not set up; run 'agentform apply' first", 409)
         store = self.store
         task, _ = await store.create_task_batched(
-            id=task_id or os.urandom(16).hex(),
+            id=task_id or new_id(),
             agent=agent,
             input=text,
             context_id=context_id,

@@ -20,7 +20,6 @@ relies on it).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from agentform.runtime.ids import new_id
 from agentform.runtime.records import (
     TERMINAL_VALUES,
     NewStep,
@@ -351,7 +351,7 @@ def new_task(
     return {
         "id": id,
         "agent": agent,
-        "context_id": context_id or uuid.uuid4().hex,
+        "context_id": context_id or new_id(),
         "input": input,
         "inputs": dumps(dict(inputs or {}), f"the inputs of task {id}"),
         "status": TaskStatus.SUBMITTED.value,
