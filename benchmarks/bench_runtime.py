@@ -1,6 +1,7 @@
 """Benchmark the local runtime: raw JetStream, agentform end to end, recovery after SIGKILL.
 
 Usage: .venv/bin/python benchmarks/bench_runtime.py [--quick] [--json FILE] [--cli PATH]
+       [--ids time|random]
 
 1. **raw JetStream** (the floor) with nats-py against an embedded ``nats-server`` in a temp dir:
    one file-backed work-queue stream and one durable pull consumer, like agentform's task bus
@@ -15,10 +16,15 @@ Usage: .venv/bin/python benchmarks/bench_runtime.py [--quick] [--json FILE] [--c
    one ``httpx2.AsyncClient``) and completion is detected by a nats-py subscription to
    ``<prefix>.<project>.events.*`` (the worker's ``{"kind": "status"}`` event). Latency: one
    task at a time, submit (before the POST) to the status event. Throughput: N tasks with 64 in
-   flight, first submit to last completion, twice: submitted through the control API, then
-   published straight to the agent's JetStream subject with nats-py (``agentform.runtime.bus.
-   publish_task``: what a delegating agent or a program on the bus does; the worker records the
-   task). Every task is then checked in the store (SQLite, read directly): all completed.
+   flight, first submit to last completion, three times: submitted through the control API one
+   task a request; through the control API many a request (the submissions the 64 lanes ask
+   for in one turn of the client's event loop go in one ``POST /v1/tasks {"tasks": [...]}``);
+   then published straight to the agent's JetStream subject with nats-py
+   (``agentform.runtime.bus.publish_task``: what a delegating agent or a program on the bus
+   does; the worker records the task). Task and conversation ids are made as agentform makes
+   them (time-ordered, :mod:`agentform.runtime.ids`; ``--ids random``: UUID4s, as a client with
+   ids of its own might). Every task is then checked in the store (SQLite, read directly): all
+   completed.
 3. **recovery after SIGKILL** (``replicas: 1``): a task whose scripted rule has ``delay: 1s`` is
    running (its ``start`` step was announced); the worker (pid from ``GET /v1/status``) is
    killed 0.2 s later. Measured: kill to the task's completion minus the model delay the new
@@ -237,6 +243,8 @@ class Project:
         self.failed: list[str] = []
         self.nc: Any = None
         self.http: httpx2.AsyncClient | None = None
+        self.outbox: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self.sending: set[asyncio.Future[None]] = set()
         self.store_path: Path | None = None
 
     def write(self, replicas: int) -> None:
@@ -297,7 +305,9 @@ class Project:
             fut = self.waiters.get(task_id)
             if fut is not None and not fut.done():
                 fut.set_result(now)
-        elif event.get("kind") == "step" and event.get("step") == "start":
+        elif event.get("kind") == "steps" and any(
+            step.get("step") == "start" for step in event.get("steps") or []
+        ):
             fut = self.started.get(task_id)
             if fut is not None and not fut.done():
                 fut.set_result(now)
@@ -339,6 +349,43 @@ class Project:
         if response.status_code != 202:
             raise RuntimeMisbehaved(f"submit answered {response.status_code}: {response.text}")
         return started
+
+    async def submit_batched(self, text: str, task_id: str) -> float:
+        """Submit through the control API, many tasks a request: the submissions asked for
+        in one turn of the event loop go in one ``POST /v1/tasks {"tasks": [...]}``, as a
+        client with many tasks to send does. Returns when the request was sent."""
+        assert self.http is not None
+        self.waiters[task_id] = asyncio.get_running_loop().create_future()
+        started = time.perf_counter()
+        accepted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.outbox.append(({"agent": AGENT, "input": text, "id": task_id}, accepted))
+        if len(self.outbox) == 1:
+            asyncio.get_running_loop().call_soon(self._send_outbox)
+        await accepted
+        return started
+
+    def _send_outbox(self) -> None:
+        batch, self.outbox = self.outbox[:1000], self.outbox[1000:]
+        sending = asyncio.ensure_future(self._post_batch(batch))
+        self.sending.add(sending)
+        sending.add_done_callback(self.sending.discard)
+        if self.outbox:
+            asyncio.get_running_loop().call_soon(self._send_outbox)
+
+    async def _post_batch(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
+        assert self.http is not None
+        try:
+            response = await self.http.post("/v1/tasks", json={"tasks": [t for t, _ in batch]})
+            if response.status_code != 202:
+                raise RuntimeMisbehaved(f"submit answered {response.status_code}: {response.text}")
+        except Exception as exc:
+            for _, accepted in batch:
+                if not accepted.done():
+                    accepted.set_exception(exc)
+            return
+        for _, accepted in batch:
+            if not accepted.done():
+                accepted.set_result(None)
 
     async def submit_bus(self, text: str, task_id: str) -> float:
         """Publish the task straight to the agent's JetStream subject, as another agent or a
@@ -444,7 +491,11 @@ async def process_pids(project: Project) -> dict[str, list[int]]:
 async def throughput_run(
     project: Project, n: int, in_flight: int, via: str = "http"
 ) -> dict[str, Any]:
-    submit = project.submit if via == "http" else project.submit_bus
+    submit = {
+        "http": project.submit,
+        "http-batch": project.submit_batched,
+        "bus": project.submit_bus,
+    }[via]
     pids = await process_pids(project)
     cpu_before = {name: sum(map(cpu_seconds, group)) for name, group in pids.items()}
     ids = [make_id() for _ in range(n)]
@@ -551,6 +602,9 @@ async def agentform_runs(cli: Path, quick: bool) -> dict[str, Any]:
                 thr = await throughput_run(project, n_throughput, IN_FLIGHT)
                 ids = thr.pop("ids")
                 phase["throughput"] = thr
+                thr_batch = await throughput_run(project, n_throughput, IN_FLIGHT, via="http-batch")
+                ids += thr_batch.pop("ids")
+                phase["throughput_batch"] = thr_batch
                 thr_bus = await throughput_run(project, n_throughput, IN_FLIGHT, via="bus")
                 ids += thr_bus.pop("ids")
                 phase["throughput_bus"] = thr_bus
@@ -624,7 +678,11 @@ def table(res: dict[str, Any]) -> str:
                 f"p99 < {P99_TARGET_MS:.0f} ms: {verdict(lat['p99_ms'] < P99_TARGET_MS)}",
             )
         )
-        for thr in (phase["throughput"], phase.get("throughput_bus")):
+        for thr in (
+            phase["throughput"],
+            phase.get("throughput_batch"),
+            phase.get("throughput_bus"),
+        ):
             if thr is None:
                 continue
             share = thr["per_s"] / raw_figure

@@ -8,7 +8,8 @@ Owns the routes the local provider and the CLI use (the client side is
 ``GET    /v1/resources``                   what is registered and observed, by address
 ``PUT    /v1/resources/{address}``         create or update one resource (``{values, secrets?}``)
 ``DELETE /v1/resources/{address}``         delete one resource
-``POST   /v1/tasks``                       submit ``{agent, input, id?, context_id?, inputs?}``
+``POST   /v1/tasks``                       submit ``{agent, input, id?, context_id?, inputs?}``, or
+                                           many at once: ``{tasks: [...]}`` (up to 1,000)
 ``GET    /v1/tasks``                       newest tasks (``agent``, ``status``, ``limit``)
 ``GET    /v1/tasks/{id}``                  one task with every recorded step
 ``GET    /v1/tasks/{id}/events``           NDJSON stream of steps then the final status
@@ -48,6 +49,7 @@ from agentform.runtime.tokens import TokenInfo, TokenStore
 __all__ = ["build_app", "step_json", "task_json"]
 
 MAX_BODY = 1_000_000
+MAX_TASKS = 1000  # tasks in one submit request
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -113,20 +115,38 @@ def build_app(engine: Engine) -> Starlette:
 
     async def submit(request: Request) -> Response:
         body = await _json(request)
-        agent, text = body.get("agent"), body.get("input")
-        if not isinstance(agent, str) or not isinstance(text, str):
-            raise _BadRequest('a task needs "agent" and "input" strings')
-        inputs = body.get("inputs") or {}
-        if not isinstance(inputs, dict):
-            raise _BadRequest('"inputs" must be an object')
-        task = await engine.submit(
-            agent,
-            text,
-            task_id=_opt_str(body, "id"),
-            context_id=_opt_str(body, "context_id"),
-            inputs=inputs,
+        if "tasks" not in body:
+            agent, text, options = _task_request(body, "the task")
+            task = await engine.submit(agent, text, **options)
+            return JSONResponse(task_json(task), status_code=202)
+        # many tasks in one request: each checked first (a bad one refuses the request), then
+        # all submitted at once, so they share the store's transactions and the bus's round
+        # trips; each is accepted or refused on its own
+        items = body["tasks"]
+        if not isinstance(items, list) or not 1 <= len(items) <= MAX_TASKS:
+            raise _BadRequest(f'"tasks" must be a list of 1 to {MAX_TASKS} tasks')
+        requests = []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise _BadRequest(f"task {index} of the request must be an object")
+            requests.append(_task_request(item, f"task {index} of the request"))
+        outcomes = await asyncio.gather(
+            *(engine.submit(agent, text, **options) for agent, text, options in requests),
+            return_exceptions=True,
         )
-        return JSONResponse(task_json(task), status_code=202)
+        results: list[dict[str, Any]] = []
+        refused: list[int] = []
+        for outcome in outcomes:
+            if isinstance(outcome, EngineError):
+                results.append({"error": str(outcome), "status": outcome.status})
+                refused.append(outcome.status)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                results.append(task_json(outcome))
+        # 202 when every task was accepted; else the first refusal's status, with the list
+        # saying which were accepted (those stay accepted: retry only the others)
+        return JSONResponse({"tasks": results}, status_code=refused[0] if refused else 202)
 
     async def list_tasks(request: Request) -> Response:
         store = _store()
@@ -253,12 +273,29 @@ async def _json(request: Request) -> dict[str, Any]:
     return body
 
 
-def _opt_str(body: dict[str, Any], key: str) -> str | None:
+def _task_request(body: dict[str, Any], what: str) -> tuple[str, str, dict[str, Any]]:
+    """Agent, input and the other arguments of :meth:`Engine.submit`, checked."""
+    agent, text = body.get("agent"), body.get("input")
+    if not isinstance(agent, str) or not isinstance(text, str):
+        raise _BadRequest(f'{what} needs "agent" and "input" strings')
+    inputs = body.get("inputs") or {}
+    if not isinstance(inputs, dict):
+        raise _BadRequest(f'{what}: "inputs" must be an object')
+    options = {
+        "task_id": _opt_str(body, "id", what),
+        "context_id": _opt_str(body, "context_id", what),
+        "inputs": inputs,
+    }
+    return agent, text, options
+
+
+def _opt_str(body: dict[str, Any], key: str, what: str | None = None) -> str | None:
     value = body.get(key)
     if value is None:
         return None
     if not isinstance(value, str) or not value or len(value) > 200:
-        raise _BadRequest(f"{key!r} must be a non-empty string of at most 200 characters")
+        where = f"{what}: " if what else ""
+        raise _BadRequest(f"{where}{key!r} must be a non-empty string of at most 200 characters")
     return value
 
 

@@ -10,7 +10,9 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx2
 import pytest
 
 from tests.runtime.project import Project, open_project, processes_of, wait_for
@@ -85,6 +87,65 @@ def test_send_the_same_id_again_does_not_run_it_twice(hello: Project) -> None:
     assert (first.returncode, again.returncode) == (0, 0)
     assert first.stdout == again.stdout
     assert hello.task("e2e-once")["attempts"] == 1
+
+
+def _post_tasks(project: Project, body: dict[str, Any]) -> tuple[int, Any]:
+    info, token = project.client._address()
+    response = httpx2.post(
+        f"{info['api']}/v1/tasks",
+        json=body,
+        headers={"authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    return response.status_code, response.json()
+
+
+def test_many_tasks_in_one_request_each_run_once(hello: Project) -> None:
+    tasks = [{"agent": "greeter", "input": f"hi {i}", "id": f"e2e-many-{i}"} for i in range(20)]
+    tasks.append({"agent": "greeter", "input": "hi again", "id": "e2e-many-3"})  # a repeat
+    status, body = _post_tasks(hello, {"tasks": tasks})
+    assert status == 202
+    ids = [t["id"] for t in body["tasks"]]
+    assert ids == [f"e2e-many-{i}" for i in range(20)] + ["e2e-many-3"]
+    assert body["tasks"][-1]["input"] == "hi 3"  # the repeat is the task already recorded
+    for i in range(20):
+        task = hello.wait_task(f"e2e-many-{i}")
+        assert task["status"] == "completed" and task["attempts"] == 1
+
+
+def test_a_batch_says_which_tasks_it_refused(hello: Project) -> None:
+    tasks = [
+        {"agent": "greeter", "input": "accepted", "id": "e2e-part-ok"},
+        {"agent": "nobody", "input": "refused", "id": "e2e-part-no"},
+    ]
+    status, body = _post_tasks(hello, {"tasks": tasks})
+    assert status == 404
+    accepted, refused = body["tasks"]
+    assert accepted["id"] == "e2e-part-ok"
+    assert refused["status"] == 404 and "no agent named 'nobody'" in refused["error"]
+    assert hello.wait_task("e2e-part-ok")["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"tasks": []}, '"tasks" must be a list of 1 to 1000 tasks'),
+        ({"tasks": "x"}, '"tasks" must be a list of 1 to 1000 tasks'),
+        ({"tasks": [{"agent": "greeter", "input": "ok"}, 7]}, "task 1 of the request must be"),
+        ({"tasks": [{"agent": "greeter"}]}, 'task 0 of the request needs "agent" and "input"'),
+        (
+            {"tasks": [{"agent": "greeter", "input": "x", "id": ""}]},
+            "task 0 of the request: 'id' must be a non-empty string",
+        ),
+    ],
+)
+def test_a_malformed_batch_is_refused_whole(
+    hello: Project, body: dict[str, Any], message: str
+) -> None:
+    before = len(hello.client.request("GET", "/v1/tasks", params={"limit": 1000}))
+    status, answer = _post_tasks(hello, body)
+    assert status == 400 and message in answer["error"]
+    assert len(hello.client.request("GET", "/v1/tasks", params={"limit": 1000})) == before
 
 
 def test_logs_show_the_worker(hello: Project) -> None:
