@@ -1,11 +1,9 @@
-"""The statements the runtime store runs for every task, built once with bound parameters.
+"""The store's one-task statements, built once with bound parameters.
 
-Building a SQLAlchemy statement costs more than running it on SQLite, and every task runs these:
-start an attempt, record steps and their tokens, look a task up, check whose turn it is in its
-conversation, and end it (compare-and-set: a task that has ended stays ended). The ``*_MANY``
-ones do the same for many tasks in one statement (``WHERE id IN (...)``), for the writes a
-worker's tasks ask for together (:mod:`.store_batch`). Used by
-:class:`agentform.runtime.store.RuntimeStore` only.
+Building a SQLAlchemy statement costs more than running it on SQLite: start an attempt, look a
+task up, check whose turn it is in its conversation, end it (compare-and-set: a task that has
+ended stays ended). The writes on every task's path, for many tasks at once, are in
+:mod:`.store_sql`. Used by :class:`agentform.runtime.store.RuntimeStore` only.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ from agentform.runtime.records import TERMINAL_VALUES, TaskStatus
 from agentform.runtime.store_tables import tasks_table
 
 __all__ = [
-    "ADD_TOKENS",
     "BLOCKING",
     "FINISH",
     "GET_TASK",
@@ -35,14 +32,19 @@ __all__ = [
 UNFINISHED = tasks_table.c.status.not_in([literal_column(f"'{v}'") for v in TERMINAL_VALUES])
 
 
-def _earlier_unfinished(me: Any, mine: Any) -> Any:
-    """Unfinished tasks of ``me``'s agent and conversation accepted before it (``mine`` is its
-    id), the oldest first: the one it waits for is the first."""
+def _blocking_query() -> Any:
+    # built once: statement construction costs more than running it
+    me = tasks_table.alias("me")
+    mine: Any = bindparam("me", type_=String())
     return (
         select(tasks_table)
+        .join(
+            me,
+            (me.c.id == mine)
+            & (tasks_table.c.agent == me.c.agent)
+            & (tasks_table.c.context_id == me.c.context_id),
+        )
         .where(
-            tasks_table.c.agent == me.c.agent,
-            tasks_table.c.context_id == me.c.context_id,
             tasks_table.c.id != mine,
             UNFINISHED,
             (tasks_table.c.created_at < me.c.created_at)
@@ -51,13 +53,6 @@ def _earlier_unfinished(me: Any, mine: Any) -> Any:
         .order_by(tasks_table.c.created_at, tasks_table.c.id)
         .limit(1)
     )
-
-
-def _blocking_query() -> Any:
-    # built once: statement construction costs more than running it
-    me = tasks_table.alias("me")
-    mine: Any = bindparam("me", type_=String())
-    return _earlier_unfinished(me, mine).where(me.c.id == mine)
 
 
 BLOCKING = _blocking_query()
@@ -90,15 +85,6 @@ def finish_values(
 
 
 GET_TASK = select(tasks_table).where(tasks_table.c.id == bindparam("tid"))
-ADD_TOKENS = (
-    update(tasks_table)
-    .where(tasks_table.c.id == bindparam("tid"))
-    .values(
-        input_tokens=tasks_table.c.input_tokens + bindparam("tin"),
-        output_tokens=tasks_table.c.output_tokens + bindparam("tout"),
-        updated_at=bindparam("at"),
-    )
-)
 # the one write every task starts with, built once too
 START = (
     update(tasks_table)
