@@ -9,7 +9,8 @@ the engine restarts it), which replays the task from its records. A task whose m
 coming back is given up after ``max_deliver`` attempts with a dead-letter record.
 
 Also heartbeats into the JetStream KV bucket (what it runs, when it last made progress) so the
-engine can tell a live worker from a hung one, and exits when its engine is gone.
+engine can tell a live worker from a hung one (:mod:`agentform.runtime.worker_liveness`), and
+exits when its engine is gone.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import json
 import logging
 import os
 import signal
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 
 from agentform.runtime.agent_tools import open_toolbox, with_locks
-from agentform.runtime.bus import TaskMessage, connect, health_bucket
+from agentform.runtime.bus import TaskMessage, connect
 from agentform.runtime.delegation import (
     DEFAULT_MAX_DEPTH,
     Delegates,
@@ -43,11 +43,11 @@ from agentform.runtime.memory.agent import open_agent_memory
 from agentform.runtime.memory.tools import CombinedTools
 from agentform.runtime.store import RuntimeStore, StepRecord, TaskRecord, TaskStatus
 from agentform.runtime.worker_config import WorkerConfig
+from agentform.runtime.worker_liveness import Liveness
 
 __all__ = ["WorkerConfig", "run_worker"]
 
 log = logging.getLogger("agentform.worker")
-HEARTBEAT_EVERY = 1.0
 
 
 def _secret(name: str) -> str | None:
@@ -60,13 +60,8 @@ class Worker:
         self.id = worker_id
         self.layout = config.layout
         self.stopping = asyncio.Event()
-        self.inflight: dict[str, float] = {}  # task id -> last progress (epoch seconds)
-        self.acks: dict[str, str] = {}  # task id -> reply subject of its message
-        self._kv: Any = None
+        self.live = Liveness(config, worker_id)
         self.store: RuntimeStore | None = None
-        self._last_beat = 0.0
-        self._background: set[asyncio.Task[None]] = set()
-        self._held: dict[int, tuple[Msg, float]] = {}  # messages worked on, since when
         self.waiting = 0  # messages held only to wait for their conversation's turn
         self.nc: NATS | None = None
         # the engine says who it is: a worker started by an engine that died a moment earlier
@@ -87,7 +82,7 @@ class Worker:
         memory = open_agent_memory(
             config.store_url, config.extra.get("memory") or {}, config.agent, model
         )
-        self.nc = await connect(config.bus_url, name=self.id)
+        self.nc = self.live.nc = await connect(config.bus_url, name=self.id)
         try:
             await toolbox.start()
             tools = with_locks(toolbox, config.tools, self.nc.jetstream(), config.layout.project)
@@ -114,8 +109,8 @@ class Worker:
             sub = await js.pull_subscribe_bind(
                 durable=self.layout.consumer(config.agent), stream=self.layout.stream
             )
-            beat = asyncio.create_task(self._heartbeat())
-            keep_alive = asyncio.create_task(self._keep_alive())
+            beat = asyncio.create_task(self.live.heartbeat(self.stopping))
+            keep_alive = asyncio.create_task(self.live.keep_alive())
             log.info(
                 "worker %s of agent %s ready (config %s)",
                 self.id,
@@ -190,11 +185,7 @@ class Worker:
             await msg.ack()
             return
         task = started
-        self.inflight[task.id] = time.time()
-        if msg.reply:
-            self.acks[task.id] = msg.reply
-        self._beat_soon()
-        self._hold(msg)
+        self.live.took(task.id, msg)
         try:
             outcome = await loop.run(started)
         except Exception as exc:
@@ -216,9 +207,7 @@ class Worker:
                 await msg.nak(delay=1)
             return
         finally:
-            self._let_go(msg)
-            self.inflight.pop(task.id, None)
-            self.acks.pop(task.id, None)
+            self.live.let_go(task.id, msg)
         if outcome.waiting:
             # suspended: the worker lets go; a child that ends publishes this task again
             event = {"kind": "status", "status": "working", "waiting": list(outcome.waiting)}
@@ -256,7 +245,7 @@ class Worker:
         never end."""
         mode = str(self.config.agent_values.get("concurrent_messages") or "queue")
         self.waiting += 1  # a queued message does not take a slot from the ones it waits for
-        self._hold(msg)
+        self.live.hold(msg)
         try:
             while blocker is not None:
                 reason = None
@@ -282,7 +271,7 @@ class Worker:
                 blocker = await store.run(store.blocking_task, message.id)
             return True
         finally:
-            self._let_go(msg)
+            self.live.release(msg)
             self.waiting -= 1
 
     async def _refuse(
@@ -333,33 +322,9 @@ class Worker:
         except Exception as exc:  # the engine's sweep wakes it later
             log.warning("could not wake %s, the parent of %s: %s", task.parent_id, task.id, exc)
 
-    def _hold(self, msg: Msg) -> None:
-        """Keep ``msg`` from being redelivered while it is worked on (:meth:`_keep_alive`)."""
-        self._held[id(msg)] = (msg, time.monotonic())
-
-    def _let_go(self, msg: Msg) -> None:
-        self._held.pop(id(msg), None)
-
-    async def _keep_alive(self) -> None:
-        """Tell JetStream that the messages held for a while are still being worked on.
-
-        The consumer's ``ack_wait`` is short so that a crashed worker's tasks come back
-        quickly; a message held for a third of it gets ``in_progress`` every third of it.
-        One loop for all of them: most tasks end long before, and a task of their own would
-        cost every task."""
-        every = self.layout.ack_wait / 3
-        while True:
-            await asyncio.sleep(every / 2)
-            now = time.monotonic()
-            for key, (msg, since) in list(self._held.items()):
-                if now - since >= every and key in self._held:
-                    self._held[key] = (msg, now)
-                    with contextlib.suppress(Exception):
-                        await msg.in_progress()
-
     async def _notify(self, steps: list[StepRecord]) -> None:
         task_id = steps[0].task_id
-        self.inflight[task_id] = time.time()
+        self.live.progressed(task_id)
         await self._announce(task_id, {"kind": "steps", "steps": [_step_event(s) for s in steps]})
 
     async def _announce(self, task_id: str, event: Mapping[str, Any]) -> None:
@@ -369,42 +334,6 @@ class Worker:
             await self.nc.publish(
                 self.layout.events_subject(task_id), json.dumps(event, default=str).encode()
             )
-
-    async def _heartbeat(self) -> None:
-        while not self.stopping.is_set():
-            await self._beat()
-            await asyncio.sleep(HEARTBEAT_EVERY)
-
-    async def _beat(self) -> None:
-        """One heartbeat: who we are, what we hold and how to hand it back.
-
-        ``acks`` are the reply subjects of the task messages held, so the engine can NAK them
-        the moment this process dies instead of waiting for their ack_wait to run out.
-        """
-        assert self.nc is not None
-        self._last_beat = time.monotonic()
-        beat = {
-            "worker": self.id,
-            "pid": os.getpid(),
-            "config_hash": self.config.config_hash,
-            "at": time.time(),
-            "tasks": dict(self.inflight),
-            "acks": dict(self.acks),
-        }
-        try:
-            self._kv = self._kv or await health_bucket(self.nc.jetstream(), self.layout)
-            await self._kv.put(f"{self.config.agent}.{self.id}", json.dumps(beat).encode())
-        except Exception as exc:
-            log.debug("heartbeat failed: %s", exc)
-            self._kv = None
-
-    def _beat_soon(self) -> None:
-        # a task just taken should be in a heartbeat within a moment, not a second; at most
-        # a few extra beats per second under load
-        if time.monotonic() - self._last_beat > 0.25:
-            beat = asyncio.create_task(self._beat())
-            self._background.add(beat)
-            beat.add_done_callback(self._background.discard)
 
     async def _watch_parent(self) -> None:
         """Exit when the engine is gone: an unsupervised worker must not linger."""
