@@ -134,9 +134,12 @@ class TaskSQL:
             f"UPDATE {tasks} SET input_tokens = input_tokens + {m},"
             f" output_tokens = output_tokens + {m}, updated_at = {m} WHERE id = {m}"
         )
+        # a task's end with the tokens of its last steps; compare-and-set (an ended task stays
+        # ended), though the rows are locked and known open when it runs
         self._finish = (
-            f"UPDATE {tasks} SET status = {m}, result = {m}, error = {m}, updated_at = {m},"
-            f" finished_at = {m} WHERE id = {m} AND status NOT IN ({ended})"
+            f"UPDATE {tasks} SET input_tokens = input_tokens + {m},"
+            f" output_tokens = output_tokens + {m}, status = {m}, result = {m}, error = {m},"
+            f" updated_at = {m}, finished_at = {m} WHERE id = {m} AND status NOT IN ({ended})"
         )
         self._step = (
             f"SELECT {', '.join(STEP_COLUMNS)} FROM {steps} WHERE task_id = {m} AND seq = {m}"
@@ -278,20 +281,23 @@ class TaskSQL:
                 tokens_in += step.input_tokens
                 tokens_out += step.output_tokens
                 added += 1
-            if added:
-                if write.task_id not in found:
-                    seqs = ", ".join(str(step.seq) for step in write.steps)
-                    raise StoreError(
-                        f"no task {write.task_id} to record step {seqs} for; create it first"
-                    )
-                tokens.append((tokens_in, tokens_out, at, write.task_id))
-            if write.end is None:
-                results.append(recorded)
-                continue
-            status, result, error = write.end
-            ends.append((TaskStatus(status).value, result, error, at, at, write.task_id))
+            if added and write.task_id not in found:
+                seqs = ", ".join(str(step.seq) for step in write.steps)
+                raise StoreError(
+                    f"no task {write.task_id} to record step {seqs} for; create it first"
+                )
             was = found.get(write.task_id)
-            results.append((recorded, was is not None and was not in TERMINAL_VALUES))
+            ends_now = write.end is not None and was is not None and was not in TERMINAL_VALUES
+            if ends_now:  # its end and its tokens in one update (the row is locked: it is open)
+                assert write.end is not None
+                status, result, error = write.end
+                ends.append(
+                    (tokens_in, tokens_out, TaskStatus(status).value, result, error, at, at,
+                     write.task_id)
+                )  # fmt: skip
+            elif added:
+                tokens.append((tokens_in, tokens_out, at, write.task_id))
+            results.append(recorded if write.end is None else (recorded, ends_now))
         if tokens:
             conn.exec_driver_sql(self._add_tokens, tokens)
         if ends:
