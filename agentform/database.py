@@ -47,6 +47,9 @@ def tune_sqlite(
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        driver: Any = conn.connection.driver_connection
+        if driver is not None and driver.in_transaction:
+            return  # begun on the driver already (the runtime store takes the lock itself)
         reading = read_only_option and conn.get_execution_options().get(read_only_option, False)
         conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 

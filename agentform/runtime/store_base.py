@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -155,6 +156,16 @@ class StoreBase:
             if held is None or held.closed or held.invalidated:
                 held = self._held = self._engine.connect()
                 _busy_timeout(held, 0.0)
+            driver: Any = held.connection.driver_connection
+            try:
+                # take the file's lock on the driver first: finding it taken is then one cheap
+                # error, not one wrapped by SQLAlchemy (a batch may try many times while
+                # another process writes); the transaction SQLAlchemy begins next is this one
+                driver.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc):
+                    raise StoreBusy(str(exc)) from None
+                # anything else: SQLAlchemy's begin below meets it again and reports it
             try:
                 yield held
             except DBAPIError as exc:
@@ -163,6 +174,10 @@ class StoreBase:
                     with contextlib.suppress(SQLAlchemyError):
                         held.close()
                 raise
+            finally:
+                if driver.in_transaction:  # begun here, and SQLAlchemy never took it over
+                    with contextlib.suppress(sqlite3.Error):
+                        driver.rollback()
             return
         with self._engine.connect() as conn:
             if read:

@@ -21,6 +21,7 @@ from agentform.runtime.conversation import ModelResponse, ToolCall
 from agentform.runtime.loop import AgentLoop, Limits
 from agentform.runtime.models import PermanentModelError
 from agentform.runtime.store import RuntimeStore, TaskRecord, TaskStatus
+from agentform.runtime.store_tables import READ_ONLY
 from agentform.testing import FakeModel, FakeToolbox
 
 
@@ -280,12 +281,14 @@ def test_a_direct_answer_is_one_write_with_its_start_and_end(
 
     monkeypatch.setattr(store, "finish_with_steps_batched", spy)
     monkeypatch.setattr(store, "append_steps_batched", extra)
-    writing: list[str] = []  # SQLite: writes begin IMMEDIATE, reads with a plain BEGIN
+    writing: list[bool] = []  # transactions begun for writing (reads carry the read-only option)
     engine: Any = store._engine
     event.listen(
         engine,
-        "before_cursor_execute",
-        lambda conn, cursor, sql, *rest: writing.append(sql) if sql == "BEGIN IMMEDIATE" else None,
+        "begin",
+        lambda conn: (
+            writing.append(True) if not conn.get_execution_options().get(READ_ONLY) else None
+        ),
     )
     outcome = run(store, FakeModel([answer("hi")]), FakeToolbox({}))
     assert (outcome.completed, outcome.text) == (True, "hi")
