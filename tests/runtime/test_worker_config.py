@@ -1,5 +1,6 @@
 """What the engine hands each agent's workers: the concurrency a replica runs at comes from the
-agent's ``limits.max_concurrent_tasks`` (default 64), and a change to it rolls the workers."""
+agent's ``limits.max_concurrent_tasks`` (by default 64 split across the replicas, at least 16
+each), and a change to it rolls the workers."""
 
 from __future__ import annotations
 
@@ -7,14 +8,21 @@ from pathlib import Path
 from typing import Any
 
 from agentform.runtime.bus import BusLayout
-from agentform.runtime.worker_config import DEFAULT_CONCURRENCY, WorkerConfig, agent_configs
+from agentform.runtime.worker_config import (
+    DEFAULT_CONCURRENCY,
+    WorkerConfig,
+    agent_configs,
+    default_concurrency,
+)
 
 
-def _configs(limits: dict[str, Any]) -> dict[str, tuple[WorkerConfig, int]]:
+def _configs(
+    limits: dict[str, Any], plain_replicas: int = 1
+) -> dict[str, tuple[WorkerConfig, int]]:
     resources = {
         "model.fast": {"provider": "scripted", "script": "rules.yaml"},
         "agent.busy": {"model": "fast", "replicas": 2, "limits": limits},
-        "agent.plain": {"model": "fast"},
+        "agent.plain": {"model": "fast", "replicas": plain_replicas},
     }
     return agent_configs(
         resources,
@@ -33,6 +41,16 @@ def test_concurrency_comes_from_the_agent_limits() -> None:
     assert configs["plain"][0].concurrency == DEFAULT_CONCURRENCY == 64
     # it travels to the worker process with the rest of its configuration
     assert WorkerConfig.from_dict(busy.to_dict()).concurrency == 32
+
+
+def test_the_default_is_split_across_the_replicas() -> None:
+    assert [default_concurrency(n) for n in (0, 1, 2, 3, 4, 8)] == [64, 64, 32, 22, 16, 16]
+    for replicas, each in ((1, 64), (2, 32), (4, 16), (10, 16)):
+        config, count = _configs({}, plain_replicas=replicas)["plain"]
+        assert (config.concurrency, count) == (each, replicas)
+    # a limit set in the spec is per replica, whatever the replica count
+    busy, _ = _configs({"max_concurrent_tasks": 50})["busy"]
+    assert busy.concurrency == 50
 
 
 def test_changing_it_changes_the_configuration_hash() -> None:
