@@ -35,6 +35,7 @@ from agentform.runtime.records import (
     Turn,
     task_from_row,
 )
+from agentform.runtime.store_batch import CREATES, STARTS, Grouped
 from agentform.runtime.store_sql import Start, new_task
 from agentform.runtime.store_statements import (
     BLOCKING,
@@ -79,9 +80,8 @@ class RuntimeStore(StepStore):
         parent_id: str | None = None,
     ) -> tuple[TaskRecord, bool]:
         """Record a submitted task; ``(existing, False)`` if ``id`` is already recorded."""
-        values = new_task(id, agent, input, context_id, inputs, parent_id)
-        with self._begin() as conn:
-            return cast(tuple[TaskRecord, bool], self._sql.create_tasks(conn, [values])[0])
+        write = self._create_write(new_task(id, agent, input, context_id, inputs, parent_id))
+        return cast(tuple[TaskRecord, bool], self._write_now(write))
 
     async def create_task_batched(
         self,
@@ -94,9 +94,11 @@ class RuntimeStore(StepStore):
         parent_id: str | None = None,
     ) -> tuple[TaskRecord, bool]:
         """:meth:`create_task` in a transaction shared with other writes (:meth:`write`)."""
-        values = new_task(id, agent, input, context_id, inputs, parent_id)
-        answer = await self._write_grouped(self._sql.create_tasks, values, id, 1)
-        return cast(tuple[TaskRecord, bool], answer)
+        write = self._create_write(new_task(id, agent, input, context_id, inputs, parent_id))
+        return cast(tuple[TaskRecord, bool], await self._write_later(write))
+
+    def _create_write(self, values: dict[str, Any]) -> Grouped:
+        return Grouped(self._sql.create_tasks, values, values["id"], CREATES)
 
     def get_task(self, id: str) -> TaskRecord | None:
         with self._begin(read=True) as conn:
@@ -168,8 +170,7 @@ class RuntimeStore(StepStore):
         says whether the task is expected to be in the store already; when it is not, the
         task is recorded first (one statement fewer than looking for it).
         """
-        with self._begin() as conn:
-            return self._start_turns(conn, [Start(id, worker, create, recorded)])[0]
+        return cast(Turn, self._write_now(self._start_write(Start(id, worker, create, recorded))))
 
     async def start_turn_batched(
         self,
@@ -181,8 +182,11 @@ class RuntimeStore(StepStore):
     ) -> Turn:
         """:meth:`start_turn` in a transaction shared with other tasks' writes (:meth:`write`):
         tasks started together are recorded, checked and started in three statements."""
-        start = Start(id, worker, create, recorded)
-        return cast(Turn, await self._write_grouped(self._start_turns, start, id, 2))
+        start = self._start_write(Start(id, worker, create, recorded))
+        return cast(Turn, await self._write_later(start))
+
+    def _start_write(self, start: Start) -> Grouped:
+        return Grouped(self._start_turns, start, start.id, STARTS)
 
     def _start_turns(self, conn: Connection, starts: list[Start]) -> list[Turn]:
         return self._sql.start_turns(conn, starts, utc_now())

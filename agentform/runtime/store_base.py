@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from agentform.runtime.records import StoreError
-from agentform.runtime.store_batch import Grouped, WriteBatch
+from agentform.runtime.store_batch import Grouped, WriteBatch, run_writes
 from agentform.runtime.store_inline import (
     INLINE_WAIT_S,
     StoreBusy,
@@ -84,12 +84,15 @@ class StoreBase:
         :mod:`agentform.runtime.store_batch`); the result comes once it has committed."""
         return cast(T, await self._batch.write(op))
 
-    async def _write_grouped(
-        self, run: Callable[[Connection, list[Any]], list[Any]], item: Any, key: str, rank: int
-    ) -> Any:
-        """:meth:`write` of one item of a kind the store runs for many tasks at once
+    async def _write_later(self, write: Grouped) -> Any:
+        """:meth:`write` of one write of a kind the store runs for many tasks at once
         (:class:`~agentform.runtime.store_batch.Grouped`)."""
-        return await self._batch.write(Grouped(run, item, key, rank))
+        return await self._batch.write(write)
+
+    def _write_now(self, write: Grouped) -> Any:
+        """The same write alone, in a transaction of its own (the synchronous methods)."""
+        with self._begin() as conn:
+            return run_writes(conn, [write])[0]
 
     def close(self) -> None:
         """Give back the connections; the store cannot be used afterwards."""

@@ -40,12 +40,15 @@ from sqlalchemy import Connection
 
 from agentform.runtime.store_inline import StoreBusy
 
-__all__ = ["MAX_BATCH", "Grouped", "WriteBatch", "run_writes"]
+__all__ = ["CREATES", "MAX_BATCH", "STARTS", "STEPS", "Grouped", "WriteBatch", "run_writes"]
 
 T = TypeVar("T")
 Op = Callable[[Connection], Any]
 
 MAX_BATCH = 256  # writes per transaction: a longer one would hold SQLite's write lock too long
+# the order kinds run in within a segment: steps and ends first (a task that ends lets the next
+# message of its conversation start at once), then new tasks, then starts
+STEPS, CREATES, STARTS = 0, 1, 2
 BUSY_RETRY_S = 0.001  # how often a batch tries again while another process writes (SQLite)
 BUSY_WAIT_S = 1.0  # then it waits on a thread, with the database's full busy timeout
 

@@ -10,7 +10,7 @@ as recorded (a replay); a different kind at a recorded ``seq`` is a :class:`Stor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -24,6 +24,7 @@ from agentform.runtime.records import (
     step_from_row,
 )
 from agentform.runtime.store_base import StoreBase
+from agentform.runtime.store_batch import STEPS, Grouped
 from agentform.runtime.store_sql import StepsWrite
 from agentform.runtime.store_tables import steps_table
 
@@ -54,15 +55,16 @@ class StepStore(StoreBase):
 
     def append_steps(self, task_id: str, steps: Sequence[NewStep]) -> list[StepRecord]:
         """Record several steps in one transaction (all or none); re-recording is harmless."""
-        with self._begin() as conn:
-            return cast(list[StepRecord], self._record_steps(conn, [StepsWrite(task_id, steps)])[0])
+        return cast(
+            list[StepRecord], self._write_now(self._steps_write(StepsWrite(task_id, steps)))
+        )
 
     async def append_steps_batched(
         self, task_id: str, steps: Sequence[NewStep]
     ) -> list[StepRecord]:
         """:meth:`append_steps` in a transaction shared with other tasks' writes."""
-        write = StepsWrite(task_id, steps)
-        return cast(list[StepRecord], await self._write_grouped(*self._steps_write(write)))
+        write = self._steps_write(StepsWrite(task_id, steps))
+        return cast(list[StepRecord], await self._write_later(write))
 
     def finish_with_steps(
         self,
@@ -75,9 +77,8 @@ class StepStore(StoreBase):
     ) -> tuple[list[StepRecord], bool]:
         """Record the last steps (ending with ``final``/``error``) and finish the task in one
         transaction; returns the steps and whether the status changed."""
-        write = _finishing(task_id, steps, status, result, error)
-        with self._begin() as conn:
-            return cast(tuple[list[StepRecord], bool], self._record_steps(conn, [write])[0])
+        write = self._steps_write(_finishing(task_id, steps, status, result, error))
+        return cast(tuple[list[StepRecord], bool], self._write_now(write))
 
     async def finish_with_steps_batched(
         self,
@@ -89,15 +90,11 @@ class StepStore(StoreBase):
         error: str | None = None,
     ) -> tuple[list[StepRecord], bool]:
         """:meth:`finish_with_steps` in a transaction shared with other tasks' writes."""
-        write = _finishing(task_id, steps, status, result, error)
-        answer = await self._write_grouped(*self._steps_write(write))
-        return cast(tuple[list[StepRecord], bool], answer)
+        write = self._steps_write(_finishing(task_id, steps, status, result, error))
+        return cast(tuple[list[StepRecord], bool], await self._write_later(write))
 
-    def _steps_write(
-        self, write: StepsWrite
-    ) -> tuple[Callable[[Connection, list[Any]], list[Any]], StepsWrite, str, int]:
-        # recorded before other tasks start: a task that ends lets its conversation go on
-        return self._record_steps, write, write.task_id, 0
+    def _steps_write(self, write: StepsWrite) -> Grouped:
+        return Grouped(self._record_steps, write, write.task_id, STEPS)
 
     def _record_steps(self, conn: Connection, writes: list[StepsWrite]) -> list[Any]:
         return self._sql.record_steps(conn, writes, utc_now())

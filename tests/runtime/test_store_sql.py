@@ -34,12 +34,12 @@ def store(runtime_url: str) -> Iterator[RuntimeStore]:
 
 
 def _create(store: RuntimeStore, id: str, agent: str, context: str) -> Grouped:
-    return Grouped(store._sql.create_tasks, new_task(id, agent, "hi", context, {}, None), id, 1)
+    return store._create_write(new_task(id, agent, "hi", context, {}, None))
 
 
 def _start(store: RuntimeStore, id: str, recorded: bool, context: str) -> Grouped:
     create = {"agent": "a", "input": "hi", "context_id": context}
-    return Grouped(store._start_turns, Start(id, "w", create, recorded), id, 2)
+    return store._start_write(Start(id, "w", create, recorded))
 
 
 def _steps(
@@ -49,7 +49,7 @@ def _steps(
         NewStep(seq, kind, {"n": seq}, input_tokens=seq, output_tokens=1) for seq, kind in seqs
     ]
     finish = None if end is None else (end, "ok" if end is TaskStatus.COMPLETED else None, None)
-    return Grouped(store._record_steps, StepsWrite(id, steps, finish), id, 0)
+    return store._steps_write(StepsWrite(id, steps, finish))
 
 
 def _order(writes: list[Grouped], results: list[Any] | None = None) -> list[int]:
