@@ -42,6 +42,10 @@ def tune_sqlite(
         dbapi_connection.isolation_level = None
         dbapi_connection.execute("PRAGMA journal_mode=WAL")
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+        # statement journals and temporary tables in memory: SQLite otherwise opens, writes and
+        # deletes a file under /var/tmp for some multi-row writes (every sixth transaction of
+        # the runtime store's small batches)
+        dbapi_connection.execute("PRAGMA temp_store=MEMORY")
         if busy_timeout is not None:
             dbapi_connection.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
 

@@ -8,17 +8,18 @@ Usage: .venv/bin/python benchmarks/bench_runtime.py [--quick] [--json FILE] [--c
    (a ``Nats-Msg-Id`` header on every message, as agentform publishes). *Sequential*: publish
    (await the PubAck), fetch 1, ack; one at a time, so it measures the round-trip latency.
    *Pipelined*: a producer publishes in concurrent windows of 256 while a consumer fetches
-   batches of 256 and acks; messages per second over the whole run. **The pipelined figure is
-   "the raw figure"** the end-to-end throughput is compared with.
+   batches of 256 and acks (256 messages in flight); messages per second over the whole run.
+   **The pipelined figure is "the raw figure"** the end-to-end throughput is compared with.
 2. **agentform end to end**: a project written into a temp dir (one scripted-model agent, no
    tools, ``replicas: 1``, then ``replicas: 4``) is applied with ``agentform apply DIR
    --auto-approve``. Tasks are submitted through the engine's control API (``POST /v1/tasks``,
    one ``httpx2.AsyncClient``) and completion is detected by a nats-py subscription to
    ``<prefix>.<project>.events.*`` (the worker's ``{"kind": "status"}`` event). Latency: one
-   task at a time, submit (before the POST) to the status event. Throughput: N tasks with 64 in
-   flight, first submit to last completion, three times: submitted through the control API one
-   task a request; through the control API many a request (the submissions the 64 lanes ask
-   for in one turn of the client's event loop go in one ``POST /v1/tasks {"tasks": [...]}``);
+   task at a time, submit (before the POST) to the status event. Throughput: N tasks with 256 in
+   flight (as many as the raw pipelined run has; ``--in-flight`` to change), first submit to
+   last completion, three times: submitted through the control API one task a request; through
+   the control API many a request (the submissions the lanes ask for in one turn of the
+   client's event loop go in one ``POST /v1/tasks {"tasks": [...]}``);
    then published straight to the agent's JetStream subject with nats-py
    (``agentform.runtime.bus.publish_task``: what a delegating agent or a program on the bus
    does; the worker records the task). Task and conversation ids are made as agentform makes
@@ -70,7 +71,10 @@ PROJECT = "benchrt"
 AGENT = "bench"
 PREFIX = "agentform"
 SLOW_DELAY = 1.0
-IN_FLIGHT = 64
+# messages in flight in the raw pipelined run (the producer's window, the consumer's fetch), and
+# by default the tasks in flight in agentform's throughput runs: the same offered load
+WINDOW = 256
+IN_FLIGHT = WINDOW
 THROUGHPUT_SHARE_TARGET = 0.25
 P99_TARGET_MS = 50.0
 RECOVERY_TARGET_S = 2.0
@@ -191,7 +195,7 @@ async def raw_jetstream(sequential: int, pipelined: int) -> dict[str, Any]:
             await nc.flush()
 
             async def producer() -> None:
-                window = 256
+                window = WINDOW
                 for start in range(0, pipelined, window):
                     await asyncio.gather(
                         *(publish() for _ in range(min(window, pipelined - start)))
@@ -201,7 +205,7 @@ async def raw_jetstream(sequential: int, pipelined: int) -> dict[str, Any]:
                 done = 0
                 while done < pipelined:
                     try:
-                        msgs = await sub.fetch(256, timeout=0.5)
+                        msgs = await sub.fetch(WINDOW, timeout=0.5)
                     except nats.errors.TimeoutError:
                         continue
                     for msg in msgs:
@@ -589,7 +593,7 @@ async def recovery_run(project: Project, repeats: int) -> dict[str, Any]:
 
 async def agentform_runs(cli: Path, quick: bool) -> dict[str, Any]:
     n_latency = 60 if quick else 300
-    n_throughput = 400 if quick else 2000
+    n_throughput = 1000 if quick else 6000
     repeats = 2 if quick else 5
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-runtime-") as tmp:
@@ -744,12 +748,19 @@ def main(argv: list[str] | None = None) -> int:
         help="task and conversation ids the client makes: time-ordered as agentform's (default)"
         " or random UUID4s",
     )
+    parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=WINDOW,
+        help=f"tasks in flight in the throughput runs (default {WINDOW}: the raw run's window)",
+    )
     args = parser.parse_args(argv)
-    global IDS  # noqa: PLW0603
-    IDS = args.ids
+    global IDS, IN_FLIGHT
+    IDS, IN_FLIGHT = args.ids, args.in_flight
     res: dict[str, Any] = {
         "quick": args.quick,
         "ids": args.ids,
+        "in_flight": args.in_flight,
         "machine": {
             "nproc": os.cpu_count(),
             "python": sys.version.split()[0],

@@ -17,27 +17,15 @@ from typing import Any
 from agentform.runtime.bus import BusLayout
 from agentform.runtime.engine_files import config_hash
 
-__all__ = [
-    "DEFAULT_CONCURRENCY",
-    "MIN_CONCURRENCY",
-    "WorkerConfig",
-    "agent_configs",
-    "default_concurrency",
-]
+__all__ = ["DEFAULT_CONCURRENCY", "WorkerConfig", "agent_configs"]
 
-# tasks an agent works on at once, split across its replicas, unless its
-# limits.max_concurrent_tasks says how many each replica takes: agent tasks mostly wait for models
-# and tools, and the tasks a worker takes together share the store's transactions (group commit),
-# so a few are too few. Split, not per replica: a replica with many free slots keeps fetching
-# the few messages there are, and a batch then holds only those (four replicas of 64 each ran
-# 25 % fewer tasks a second than four of 16 in benchmarks/bench_runtime.py)
+# tasks one replica works on at once unless the agent's limits.max_concurrent_tasks says: agent
+# tasks mostly wait for models and tools, and the tasks a worker takes together share the store's
+# transactions (group commit), so a few are too few. Per replica: adding replicas adds capacity.
+# (An agent-wide 64 split across replicas was tried: four replicas of 16 each did better only
+# while fewer tasks were waiting than they had slots; with more waiting, four of 64 ran
+# 3,450-4,090 tasks/s against 2,910-3,260 in benchmarks/bench_runtime.py.)
 DEFAULT_CONCURRENCY = 64
-MIN_CONCURRENCY = 16  # per replica, when the default is split across many
-
-
-def default_concurrency(replicas: int) -> int:
-    """Tasks one replica works on at once when the agent's limits do not say."""
-    return max(MIN_CONCURRENCY, -(-DEFAULT_CONCURRENCY // max(replicas, 1)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +131,7 @@ def agent_configs(
             config_hash=config_hash(body),
             extra={"delegates": delegates, "memory": stores},
             concurrency=int(
-                (values.get("limits") or {}).get("max_concurrent_tasks")
-                or default_concurrency(replicas)
+                (values.get("limits") or {}).get("max_concurrent_tasks") or DEFAULT_CONCURRENCY
             ),
         )
         out[name] = (config, replicas)

@@ -277,9 +277,8 @@ class AgentLimits(_Model):
     max_concurrent_tasks: PositiveInt | None = Field(
         None,
         le=1000,
-        description="Tasks one replica works on at the same time (default: 64 split across "
-        "the agent's replicas, at least 16 each); more wait in the agent's queue for a free "
-        "slot.",
+        description="Tasks one replica works on at the same time (default 64); more wait in "
+        "the agent's queue for a free slot.",
     )
 
 

@@ -728,3 +728,16 @@ def test_task_messages_carry_the_recorded_hint_only_when_set() -> None:
     # only a true boolean counts: anything else is no hint (the task is recorded if missing)
     odd = b'{"id": "t", "agent": "a", "input": "", "context_id": "c", "recorded": "yes"}'
     assert TaskMessage.decode(odd).recorded is False
+
+
+def test_sqlite_connections_keep_temporary_data_in_memory(tmp_path: Path) -> None:
+    # WAL (readers do not block the writer), no fsync per commit, and no temporary files:
+    # SQLite otherwise opens and deletes one under /var/tmp for some multi-row writes
+    with RuntimeStore(f"sqlite:///{tmp_path}/rt.db") as store:
+        assert store._engine is not None
+        with store._engine.connect() as conn:
+            pragmas = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "synchronous", "temp_store")
+            }
+    assert pragmas == {"journal_mode": "wal", "synchronous": 1, "temp_store": 2}

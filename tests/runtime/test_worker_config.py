@@ -1,6 +1,6 @@
 """What the engine hands each agent's workers: the concurrency a replica runs at comes from the
-agent's ``limits.max_concurrent_tasks`` (by default 64 split across the replicas, at least 16
-each), and a change to it rolls the workers."""
+agent's ``limits.max_concurrent_tasks`` (64 by default), per replica, and a change to it rolls
+the workers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from agentform.runtime.worker_config import (
     DEFAULT_CONCURRENCY,
     WorkerConfig,
     agent_configs,
-    default_concurrency,
 )
 
 
@@ -43,14 +42,13 @@ def test_concurrency_comes_from_the_agent_limits() -> None:
     assert WorkerConfig.from_dict(busy.to_dict()).concurrency == 32
 
 
-def test_the_default_is_split_across_the_replicas() -> None:
-    assert [default_concurrency(n) for n in (0, 1, 2, 3, 4, 8)] == [64, 64, 32, 22, 16, 16]
-    for replicas, each in ((1, 64), (2, 32), (4, 16), (10, 16)):
+def test_the_default_and_a_limit_are_per_replica() -> None:
+    # replicas add capacity: every replica takes the default, or the limit the spec sets
+    for replicas in (1, 2, 4, 10):
         config, count = _configs({}, plain_replicas=replicas)["plain"]
-        assert (config.concurrency, count) == (each, replicas)
-    # a limit set in the spec is per replica, whatever the replica count
-    busy, _ = _configs({"max_concurrent_tasks": 50})["busy"]
-    assert busy.concurrency == 50
+        assert (config.concurrency, count) == (DEFAULT_CONCURRENCY, replicas)
+    busy, count = _configs({"max_concurrent_tasks": 50})["busy"]
+    assert (busy.concurrency, count) == (50, 2)
 
 
 def test_changing_it_changes_the_configuration_hash() -> None:
