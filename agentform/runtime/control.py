@@ -34,7 +34,7 @@ import functools
 import hmac
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 from starlette.applications import Starlette
@@ -53,8 +53,13 @@ MAX_TASKS = 1000  # tasks in one submit request
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+def _fields(record: Any) -> dict[str, Any]:
+    # shallow: asdict() deep-copies every value, a tenth of the engine's time per submitted task
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
 def task_json(task: TaskRecord) -> dict[str, Any]:
-    data = asdict(task)
+    data = _fields(task)
     for key in ("created_at", "updated_at", "finished_at"):
         data[key] = data[key].isoformat() if data[key] else None
     data["status"] = str(task.status)
@@ -62,7 +67,7 @@ def task_json(task: TaskRecord) -> dict[str, Any]:
 
 
 def step_json(step: StepRecord) -> dict[str, Any]:
-    data = asdict(step)
+    data = _fields(step)
     data["created_at"] = step.created_at.isoformat()
     return data
 
