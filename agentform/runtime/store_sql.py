@@ -5,17 +5,18 @@ These run on the hot path of every task, and the writes a process's tasks ask fo
 in one transaction (:mod:`.store_batch`), so each statement here serves many tasks: one
 ``INSERT`` for all their steps, one ``UPDATE ... WHERE id IN (...)`` starting all of them.
 
-They are written as driver SQL (``Connection.exec_driver_sql``) rather than SQLAlchemy
-expressions: on SQLite, SQLAlchemy's compilation, parameter and row processing cost three times
-what the database does (``benchmarks/README.md``: 257 against 87 µs of CPU per task, 16 tasks a
-transaction). The SQL is plain and portable (``INSERT ... ON CONFLICT DO NOTHING RETURNING``,
-``UPDATE ... RETURNING``: SQLite 3.35+, PostgreSQL); :class:`_Dialect` holds the few
-differences: the parameter mark, how a time is passed and read back (SQLite keeps SQLAlchemy's
-text format, so rows written here and by SQLAlchemy read the same), and row locks. Table and
-column names come from :mod:`.store_tables`. Called by the runtime store
-(:class:`~agentform.runtime.store.RuntimeStore`) inside its transactions; each function's
-results are what each write would have given alone, one after the other (:mod:`.store_batch`
-relies on it).
+They are written as driver SQL, run on the driver's cursor inside the store's SQLAlchemy
+transaction (:func:`_rows`), rather than as SQLAlchemy expressions: on SQLite, SQLAlchemy's
+compilation, parameter and row processing cost three times what the database does
+(``benchmarks/README.md``: 257 against 87 µs of CPU per task, 16 tasks a transaction), and even
+``exec_driver_sql``'s result objects cost a tenth of the store's time per task. The SQL is plain
+and portable (``INSERT ... ON CONFLICT DO NOTHING RETURNING``, ``UPDATE ... RETURNING``: SQLite
+3.35+, PostgreSQL); :class:`_Dialect` holds the few differences: the parameter mark, how a time is
+passed and read back (SQLite keeps SQLAlchemy's text format, so rows written here and by SQLAlchemy
+read the same), and row locks. Table and column names come from :mod:`.store_tables`. Called by the
+runtime store (:class:`~agentform.runtime.store.RuntimeStore`) inside its transactions; each
+function's results are what each write would have given alone, one after the other
+(:mod:`.store_batch` relies on it).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from agentform.runtime.ids import new_id
 from agentform.runtime.records import (
@@ -192,7 +194,7 @@ class TaskSQL:
         ids = [id for id, _ in starts]
         blockers = {
             id: blocker
-            for id, blocker in conn.exec_driver_sql(self._in(self._blockers, ids), tuple(ids))
+            for id, blocker in _rows(conn, self._in(self._blockers, ids), tuple(ids))
             if blocker is not None
         }
         go: dict[str, list[str]] = {}
@@ -202,7 +204,7 @@ class TaskSQL:
         started: dict[str, TaskRecord] = {}
         for worker, mine in go.items():
             params = (worker, self.dialect.time(at), *mine)
-            for row in conn.exec_driver_sql(self._in(self._start, mine), params):
+            for row in _rows(conn, self._in(self._start, mine), params):
                 task = self._task_from_row(row)
                 started[task.id] = task
         waited = self._read_tasks(conn, sorted(set(blockers.values()))) if blockers else {}
@@ -224,7 +226,7 @@ class TaskSQL:
         return {id for (id,) in self._insert(conn, self._insert_task, self._task_row, params)}
 
     def _read_tasks(self, conn: Connection, ids: list[str]) -> dict[str, TaskRecord]:
-        rows = conn.exec_driver_sql(self._in(self._tasks, ids), tuple(ids))
+        rows = _rows(conn, self._in(self._tasks, ids), tuple(ids))
         return {task.id: task for task in map(self._task_from_row, rows)}
 
     def _task_from_row(self, row: Sequence[Any]) -> TaskRecord:
@@ -245,9 +247,7 @@ class TaskSQL:
         same kind comes back as it was), and for a write that ends its task also whether the
         task's status changed (it had not ended)."""
         ids = [write.task_id for write in writes]
-        found: dict[str, str] = dict(
-            iter(conn.exec_driver_sql(self._in(self._found, ids), tuple(ids)))
-        )
+        found: dict[str, str] = dict(_rows(conn, self._in(self._found, ids), tuple(ids)))
         at = self.dialect.time(now)
         rows: list[tuple[Any, ...]] = []
         for write in writes:
@@ -299,14 +299,14 @@ class TaskSQL:
                 tokens.append((tokens_in, tokens_out, at, write.task_id))
             results.append(recorded if write.end is None else (recorded, ends_now))
         if tokens:
-            conn.exec_driver_sql(self._add_tokens, tokens)
+            _rows(conn, self._add_tokens, tokens, many=True)
         if ends:
-            conn.exec_driver_sql(self._finish, ends)
+            _rows(conn, self._finish, ends, many=True)
         return results
 
     def _recorded_step(self, conn: Connection, task_id: str, step: NewStep) -> StepRecord:
         """The step already recorded at ``step.seq``, which must be of the same kind."""
-        row = conn.exec_driver_sql(self._step, (task_id, step.seq)).one()
+        (row,) = _rows(conn, self._step, (task_id, step.seq))
         kind = row[2]
         if kind != step.kind:
             raise StoreError(
@@ -340,8 +340,34 @@ class TaskSQL:
             chunk = params[start : start + ROWS_PER_INSERT]
             flat = tuple(value for values in chunk for value in values)
             statement = sql.replace("{rows}", ", ".join([row] * len(chunk)))
-            out.extend(tuple(found) for found in conn.exec_driver_sql(statement, flat))
+            out.extend(_rows(conn, statement, flat))
         return out
+
+
+def _rows(conn: Connection, sql: str, params: Any, *, many: bool = False) -> list[tuple[Any, ...]]:
+    """Run ``sql`` on the driver's cursor, in ``conn``'s transaction: the rows it returns.
+
+    SQLAlchemy's own ``exec_driver_sql`` builds a result object for every statement, which
+    cost more than SQLite's work for a batch's statement. Errors are SQLAlchemy's as usual
+    (the store tells a busy or unreachable database by them), and a connection the database
+    dropped is invalidated, so the pool does not hand it out again."""
+    cursor = conn.connection.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql, params)
+        return list(cursor.fetchall()) if cursor.description else []
+    except conn.dialect.loaded_dbapi.Error as exc:
+        dropped = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+        if dropped:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            sql, params, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect,
+            connection_invalidated=dropped,
+        ) from exc  # fmt: skip
+    finally:
+        cursor.close()
 
 
 def new_task(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection
+from sqlalchemy import Connection, create_engine, text
 
 from agentform.runtime.records import NewStep, StepRecord, TaskRecord, TaskStatus, Turn
 from agentform.runtime.store import RuntimeStore, StoreError
@@ -268,3 +269,54 @@ def _now() -> Any:
     from agentform.runtime.store_steps import utc_now
 
     return utc_now()
+
+
+def test_a_driver_error_in_a_set_wise_statement_is_a_store_error(
+    store: RuntimeStore, runtime_url: str
+) -> None:
+    # the statements run on the driver's cursor: its errors still reach the caller as the
+    # store's clear error, on both databases, and the store keeps working afterwards
+    store.create_task(id="t1", agent="a", input="x")
+    _raw_sql(runtime_url, "ALTER TABLE agentform_steps RENAME TO agentform_steps_gone")
+    with pytest.raises(StoreError, match=r"the runtime store .* failed: .*agentform_steps"):
+        store.append_steps("t1", [NewStep(0, "start", {})])
+    _raw_sql(runtime_url, "ALTER TABLE agentform_steps_gone RENAME TO agentform_steps")
+    assert [s.kind for s in store.append_steps("t1", [NewStep(0, "start", {})])] == ["start"]
+
+
+def test_a_postgresql_connection_dropped_under_a_statement_is_replaced(postgres_url: str) -> None:
+    # the server ends the store's connection inside a transaction, before a set-wise statement
+    # runs on the driver's cursor: that write fails as a store error, the connection is marked
+    # dropped (the pool does not hand it out again), and the next write works on a new one
+    name = f"runtime_{uuid.uuid4().hex[:12]}"
+    _raw_sql(postgres_url, f'CREATE DATABASE "{name}"', autocommit=True)
+    url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    used: list[Connection] = []
+
+    def drop_me(conn: Connection) -> None:
+        used.append(conn)
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        _raw_sql(postgres_url, f"SELECT pg_terminate_backend({pid})", autocommit=True)
+
+    with RuntimeStore(url) as store:
+        store.create_task(id="t1", agent="a", input="x")
+        dropped: list[bool] = []
+        with (
+            pytest.raises(StoreError, match=r"the runtime store .* failed"),
+            store._begin() as conn,
+        ):
+            try:
+                run_writes(conn, [drop_me, _steps(store, "t1", [(0, "start")], None)])
+            finally:
+                dropped.append(conn.invalidated)
+        assert used and dropped == [True]
+        assert [s.seq for s in store.append_steps("t1", [NewStep(0, "start", {})])] == [0]
+
+
+def _raw_sql(url: str, statement: str, *, autocommit: bool = False) -> None:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT") if autocommit else create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(statement))
+    finally:
+        engine.dispose()
