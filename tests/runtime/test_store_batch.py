@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from sqlalchemy import Connection, event
 
 from agentform.runtime import store_batch
 from agentform.runtime.store import NewStep, RuntimeStore, StoreError, TaskStatus, Turn
+from tests.runtime.stalls import loop_gaps
 
 
 @pytest.fixture
@@ -173,30 +173,17 @@ def test_a_batch_waits_for_a_locked_database_without_holding_the_loop(tmp_path: 
         release = threading.Timer(0.3, lambda: other.execute("COMMIT"))
 
         async def main() -> tuple[list[Turn], float]:
-            gaps: list[float] = []
-            stop = asyncio.Event()
-
-            async def ticker() -> None:
-                last = time.perf_counter()
-                while not stop.is_set():
-                    await asyncio.sleep(0.005)
-                    now = time.perf_counter()
-                    gaps.append(now - last)
-                    last = now
-
-            ticking = asyncio.create_task(ticker())
             create = {"agent": "a", "input": "x"}
 
             def start(i: int) -> Any:
                 return store.start_turn_batched(f"t{i}", "w", create=create, recorded=False)
 
-            release.start()
-            first = [asyncio.ensure_future(start(i)) for i in range(5)]
-            await asyncio.sleep(0.1)  # the database is still locked
-            later = [asyncio.ensure_future(start(i)) for i in range(5, 10)]
-            turns = await asyncio.gather(*first, *later)
-            stop.set()
-            await ticking
+            async with loop_gaps(0.005) as gaps:
+                release.start()
+                first = [asyncio.ensure_future(start(i)) for i in range(5)]
+                await asyncio.sleep(0.1)  # the database is still locked
+                later = [asyncio.ensure_future(start(i)) for i in range(5, 10)]
+                turns = await asyncio.gather(*first, *later)
             return turns, max(gaps)
 
         try:

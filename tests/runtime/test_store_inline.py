@@ -11,29 +11,17 @@ from pathlib import Path
 from agentform.runtime import store_inline
 from agentform.runtime.store import RuntimeStore, TaskStatus
 from agentform.runtime.store_base import sqlite_writer
+from tests.runtime.stalls import loop_gaps
 
 
 def _loop_stalls(store: RuntimeStore, call: object) -> tuple[object, float]:
     """Run ``call`` through ``store.run`` while a ticker measures the loop's longest stall."""
 
     async def main() -> tuple[object, float]:
-        gaps: list[float] = []
-        stop = asyncio.Event()
-
-        async def ticker() -> None:
-            last = time.perf_counter()
-            while not stop.is_set():
-                await asyncio.sleep(0.01)
-                now = time.perf_counter()
-                gaps.append(now - last)
-                last = now
-
-        ticking = asyncio.create_task(ticker())
-        await asyncio.sleep(0.05)
-        result = await store.run(call)  # type: ignore[arg-type]
-        await asyncio.sleep(0.05)
-        stop.set()
-        await ticking
+        async with loop_gaps(0.01) as gaps:
+            await asyncio.sleep(0.05)
+            result = await store.run(call)  # type: ignore[arg-type]
+            await asyncio.sleep(0.05)
         return result, max(gaps)
 
     return asyncio.run(main())
