@@ -2,7 +2,7 @@
 that two first runs cannot race, and UTC times.
 
 The recorded state (:mod:`agentform.state.tables`) and the runtime store
-(:mod:`agentform.runtime.store_tables`) are different databases owned by different layers (which
+(:mod:`agentform.runtime.store.tables`) are different databases owned by different layers (which
 may not import each other), but both run on SQLite by default with several writers at once and
 on PostgreSQL for teams. This module owns the rules they have in common:
 

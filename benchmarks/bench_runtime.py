@@ -22,7 +22,8 @@ Usage: .venv/bin/python benchmarks/bench_runtime.py [--quick] [--json FILE] [--c
    client's event loop go in one ``POST /v1/tasks {"tasks": [...]}``); then published straight to
    the agent's JetStream subject with nats-py (``agentform.runtime.bus.publish_task``: what a
    delegating agent or a program on the bus does; the worker records the task). Task and
-   conversation ids are made as agentform makes them (time-ordered, :mod:`agentform.runtime.ids`;
+   conversation ids are made as agentform makes them (time-ordered,
+   :mod:`agentform.runtime.store.ids`;
    ``--ids random``: UUID4s, as a client with ids of its own might). Every task is then checked in
    the store (SQLite, read directly): all completed.
 3. **recovery after SIGKILL** (``replicas: 1``): a task whose scripted rule has ``delay: 1s`` is
@@ -63,8 +64,8 @@ import nats
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 
 from agentform.runtime.bus import BusLayout, TaskMessage, publish_task
-from agentform.runtime.ids import new_id
-from agentform.runtime.natsd import NatsServer
+from agentform.runtime.bus.server import NatsServer
+from agentform.runtime.store.ids import new_id
 
 PROJECT = "benchrt"
 AGENT = "bench"
@@ -120,7 +121,7 @@ rules:
 
 def make_id() -> str:
     """A task or conversation id as the benchmark's client makes them: time-ordered, as
-    agentform makes its own (``--ids time``, :func:`agentform.runtime.ids.new_id`), or random
+    agentform makes its own (``--ids time``, :func:`agentform.runtime.store.ids.new_id`), or random
     UUID4s, as a client with ids of its own might (``--ids random``)."""
     return new_id() if IDS == "time" else uuid.uuid4().hex
 

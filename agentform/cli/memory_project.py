@@ -118,7 +118,7 @@ def open_memory(
 
     from agentform.cli.console import echo_diagnostics
     from agentform.cli.options import var_values
-    from agentform.runtime.engine import resolve_store_url
+    from agentform.runtime.host.engine import resolve_store_url
     from agentform.runtime.memory.config import StoreConfig
     from agentform.runtime.memory.service import Memory, MemoryStoreError
     from agentform.spec import load_spec

@@ -1,7 +1,7 @@
 """The runtime verbs: ``send``, ``status``, ``tasks list|show``, ``logs``, ``engine start|stop``.
 
 They talk to the project's local engine through its control API
-(:mod:`agentform.runtime.client`); the project is found from ``--spec`` (a spec file or its
+(:mod:`agentform.runtime.host.client`); the project is found from ``--spec`` (a spec file or its
 directory, default ``.``) and ``--env``. Nothing here runs agents itself.
 """
 
@@ -50,13 +50,13 @@ def _base_dir(spec: str) -> Path:
 
 
 def _client(spec: str, env: str | None) -> Any:
-    from agentform.runtime.client import EngineClient, engine_dir
+    from agentform.runtime.host.client import EngineClient, engine_dir
 
     return EngineClient(engine_dir(_base_dir(spec), env or "default"))
 
 
 def _call(action: Callable[[], Any]) -> Any:
-    from agentform.runtime.client import EngineRequestError, EngineUnavailable
+    from agentform.runtime.host.client import EngineRequestError, EngineUnavailable
 
     try:
         return action()
@@ -394,7 +394,7 @@ def engine_group() -> None:
 @_project_options
 def engine_start(spec: str, env: str | None) -> None:
     """Start the engine detached; it restores what it ran before it stopped."""
-    from agentform.runtime.client import runtime_project
+    from agentform.runtime.host.client import runtime_project
     from agentform.spec import load_spec
 
     result = load_spec(spec, env=env, variables={}, environ={})

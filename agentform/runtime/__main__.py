@@ -20,8 +20,8 @@ from pathlib import Path
 def _engine(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from agentform.runtime.control import build_app
-    from agentform.runtime.engine import Engine, EngineError
+    from agentform.runtime.host.control import build_app
+    from agentform.runtime.host.engine import Engine, EngineError
 
     workdir = Path(args.dir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -65,7 +65,7 @@ def _engine(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from agentform.runtime.worker import run_worker
+    from agentform.runtime.worker.process import run_worker
 
     return run_worker(Path(args.config), args.id)
 

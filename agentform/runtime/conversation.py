@@ -1,8 +1,8 @@
 """The conversation an agent loop holds with its model: messages, tool calls, tool specs, answers.
 
 This module owns the provider-neutral shapes every model adapter translates to and from
-(:mod:`agentform.runtime.models`), the worker builds (:mod:`agentform.runtime.worker`) and the
-runtime store records as JSON (:mod:`agentform.runtime.store`). They are frozen dataclasses with
+(:mod:`agentform.runtime.models`), the worker builds (:mod:`agentform.runtime.worker.process`) and
+the runtime store records as JSON (:mod:`agentform.runtime.store`). They are frozen dataclasses with
 ``to_dict``/``from_dict`` so a recorded step can be turned back into exactly the message it was.
 """
 

@@ -3,7 +3,7 @@
 :class:`FakeModel` answers from a list of prepared :class:`ModelResponse` (or raises prepared
 exceptions) and remembers every conversation it was shown; :class:`FakeToolbox` serves tools from
 plain Python callables and counts calls per idempotency key. Used by tests of the agent loop
-(:mod:`agentform.runtime.loop`) in place of real models and MCP servers; the real ones are
+(:mod:`agentform.runtime.worker.loop`) in place of real models and MCP servers; the real ones are
 exercised against real servers in their own tests.
 """
 

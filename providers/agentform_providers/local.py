@@ -2,7 +2,7 @@
 
 Registered through the ``agentform.providers`` entry point ``local``, like any third-party
 provider. Every resource is handed to the project's local engine (started detached when absent;
-see :mod:`agentform.runtime.engine`), which runs the embedded NATS, the runtime store and the
+see :mod:`agentform.runtime.host.engine`), which runs the embedded NATS, the runtime store and the
 agents' workers. ``read`` and ``list`` report what the engine really runs: an agent with fewer
 live workers than its ``replicas`` reads back with the smaller number, so ``plan`` shows the drift
 and ``apply`` restores it. Without a running engine nothing runs, so nothing is observed; reading
@@ -31,7 +31,7 @@ from agentform.provider import (
     TemporaryProviderError,
     diff_values,
 )
-from agentform.runtime.client import (
+from agentform.runtime.host.client import (
     EngineClient,
     EngineRequestError,
     EngineUnavailable,

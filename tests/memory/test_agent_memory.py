@@ -18,7 +18,7 @@ from agentform.runtime.memory.config import StoreConfig, TaskScope
 from agentform.runtime.memory.context import estimate_tokens, fit_history, start_context
 from agentform.runtime.memory.service import Memory
 from agentform.runtime.memory.tools import MemoryTools, memory_tool_names
-from agentform.runtime.records import TaskRecord, TaskStatus
+from agentform.runtime.store.records import TaskRecord, TaskStatus
 
 STORES: dict[str, dict[str, Any]] = {
     "facts": {"kind": "long_term", "scope": "customer", "inject": 2},

@@ -287,7 +287,7 @@ def test_an_interrupted_migration_leaves_nothing_half_made(runtime_url: str, tmp
         )
     )
     engine = create_engine(runtime_url.replace("postgresql:", "postgresql+psycopg:"))
-    from agentform.runtime.store_tables import acquire, release
+    from agentform.runtime.store.tables import acquire, release
 
     shared = acquire(runtime_url)
     try:
@@ -311,7 +311,7 @@ def test_entries_written_under_an_older_schema_are_found_after_upgrading(
     (older / "env.py").write_text((schema.MIGRATIONS / "env.py").read_text())
     for name in ("m0001_memory.py", "m0002_embeddings.py"):
         (older / "versions" / name).write_text((schema.MIGRATIONS / "versions" / name).read_text())
-    from agentform.runtime.store_tables import acquire, release
+    from agentform.runtime.store.tables import acquire, release
 
     shared = acquire(runtime_url)
     try:

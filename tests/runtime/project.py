@@ -4,7 +4,7 @@
 ``scripts/``, optionally the ``toys`` MCP server as ``server.py``) into a temporary directory,
 applies it with ``agentform apply --auto-approve`` in a subprocess (so the local engine, its
 embedded nats-server and the workers are real processes) and talks to the engine through
-:class:`~agentform.runtime.client.EngineClient`. :func:`open_project` always tears down:
+:class:`~agentform.runtime.host.client.EngineClient`. :func:`open_project` always tears down:
 ``agentform destroy``, then ``EngineClient.stop()``, then SIGKILL to any process still running
 from the directory 5 s later, so no test leaves an orphan behind; a leftover fails the test.
 """
@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from agentform.runtime.client import EngineClient, engine_dir
+from agentform.runtime.host.client import EngineClient, engine_dir
 
 __all__ = ["TERMINAL", "Project", "open_project", "processes_of", "wait_for"]
 

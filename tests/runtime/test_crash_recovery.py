@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from agentform.runtime.client import EngineRequestError, EngineUnavailable
+from agentform.runtime.host.client import EngineRequestError, EngineUnavailable
 from tests.runtime.project import Project, open_project, pid_alive, wait_for
 
 # an MCP server whose one tool writes the idempotency key it was called with, then sleeps

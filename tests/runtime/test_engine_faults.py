@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from agentform.runtime.natsd import free_port
+from agentform.runtime.bus.server import free_port
 from tests.runtime.project import TERMINAL, Project, open_project, pid_alive, processes_of, wait_for
 
 CLOSED = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from agentform.runtime import ids
-from agentform.runtime.ids import new_id
+from agentform.runtime.store import ids
+from agentform.runtime.store.ids import new_id
 
 
 def test_ids_are_uuid7_hex_and_carry_the_time() -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from agentform.runtime.bus import connect
-from agentform.runtime.leases import LeaseBusy, LeaseLost, Leases
-from agentform.runtime.natsd import NatsServer
+from agentform.runtime.bus.leases import LeaseBusy, LeaseLost, Leases
+from agentform.runtime.bus.server import NatsServer
 
 
 @pytest.fixture(scope="module")

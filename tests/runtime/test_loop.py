@@ -1,7 +1,7 @@
 """The agent loop: records before acting, replays instead of repeating, stops at its limits.
 
-Runs :class:`agentform.runtime.loop.AgentLoop` against a real SQLite runtime store with the fake
-model and toolbox from :mod:`agentform.testing`. A "crash" is simulated by making the model or
+Runs :class:`agentform.runtime.worker.loop.AgentLoop` against a real SQLite runtime store with the
+fake model and toolbox from :mod:`agentform.testing`. A "crash" is simulated by making the model or
 a tool raise ``SystemExit``-like errors mid-task and then running the task again with a fresh
 loop, exactly what a redelivery to another worker does.
 """
@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy import event
 
 from agentform.runtime.conversation import ModelResponse, ToolCall
-from agentform.runtime.loop import AgentLoop, Limits
 from agentform.runtime.models import PermanentModelError
 from agentform.runtime.store import RuntimeStore, TaskRecord, TaskStatus
-from agentform.runtime.store_tables import READ_ONLY
+from agentform.runtime.store.tables import READ_ONLY
+from agentform.runtime.worker.loop import AgentLoop, Limits
 from agentform.testing import FakeModel, FakeToolbox
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agentform.runtime.tools import Toolbox, ToolResult, ToolStartError
+from agentform.runtime.tools.toolbox import Toolbox, ToolResult, ToolStartError
 from tests.a2a_echo import EchoServer, serve_echo
 from tests.runtime.project import open_project
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, event
 
-from agentform.runtime import store_batch
 from agentform.runtime.store import NewStep, RuntimeStore, StoreError, TaskStatus, Turn
+from agentform.runtime.store import batch as store_batch
 from tests.runtime.stalls import loop_gaps
 
 

@@ -8,9 +8,9 @@ import threading
 import time
 from pathlib import Path
 
-from agentform.runtime import store_inline
 from agentform.runtime.store import RuntimeStore, TaskStatus
-from agentform.runtime.store_base import sqlite_writer
+from agentform.runtime.store import inline as store_inline
+from agentform.runtime.store.transactions import sqlite_writer
 from tests.runtime.stalls import loop_gaps
 
 
@@ -100,7 +100,7 @@ def test_an_inline_call_leaves_the_shared_connections_with_the_full_busy_timeout
 ) -> None:
     """Memory stores share the engine: a connection an inline call used must not keep the
     inline call's short wait (their writes would fail with "database is locked")."""
-    from agentform.runtime.store_tables import BUSY_TIMEOUT_S, acquire, release
+    from agentform.runtime.store.tables import BUSY_TIMEOUT_S, acquire, release
 
     url = f"sqlite:///{tmp_path / 'rt.db'}"
     with RuntimeStore(url) as store:

@@ -1,4 +1,4 @@
-"""Writes run together (set-wise, :mod:`agentform.runtime.store_sql`) give exactly what the
+"""Writes run together (set-wise, :mod:`agentform.runtime.store.setwise`) give exactly what the
 same writes give one after the other: every result, every error, and what the database holds
 afterwards. Checked on generated batches (hypothesis) and on the cases that matter most."""
 
@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, create_engine, text
 
-from agentform.runtime.records import NewStep, StepRecord, TaskRecord, TaskStatus, Turn
 from agentform.runtime.store import RuntimeStore, StoreError
-from agentform.runtime.store_batch import Grouped, run_writes
-from agentform.runtime.store_sql import Start, StepsWrite, new_task
+from agentform.runtime.store.batch import Grouped, run_writes
+from agentform.runtime.store.records import NewStep, StepRecord, TaskRecord, TaskStatus, Turn
+from agentform.runtime.store.setwise import Start, StepsWrite, new_task
 
 IDS = ["t0", "t1", "t2", "t3"]
 KINDS = ["start", "model", "final"]
@@ -266,7 +266,7 @@ def test_many_steps_go_in_several_inserts(store: RuntimeStore) -> None:
 
 
 def _now() -> Any:
-    from agentform.runtime.store_steps import utc_now
+    from agentform.runtime.store.steps import utc_now
 
     return utc_now()
 

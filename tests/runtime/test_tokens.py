@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine, text
 
-from agentform.runtime.tokens import TOKEN_PREFIX, TokenError, TokenStore, token_hash
+from agentform.runtime.store.tokens import TOKEN_PREFIX, TokenError, TokenStore, token_hash
 
 
 def test_a_token_authenticates_its_subject_until_revoked(runtime_url: str) -> None:

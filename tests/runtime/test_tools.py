@@ -1,4 +1,4 @@
-"""Tests for agentform.runtime.tools against real MCP servers (stdio and streamable HTTP).
+"""Tests for agentform.runtime.tools.toolbox against real MCP servers (stdio and streamable HTTP).
 
 The toy server lives in ``tests/runtime/mcp_servers/toys.py``. The reference server
 ``@modelcontextprotocol/server-everything`` is used when installed ahead of time (never
@@ -22,7 +22,12 @@ from typing import Any
 import pytest
 
 from agentform.runtime.conversation import ToolSpec
-from agentform.runtime.tools import IDEMPOTENCY_META_KEY, Toolbox, ToolResult, ToolStartError
+from agentform.runtime.tools.toolbox import (
+    IDEMPOTENCY_META_KEY,
+    Toolbox,
+    ToolResult,
+    ToolStartError,
+)
 
 HERE = Path(__file__).parent
 TOYS = "mcp_servers/toys.py"

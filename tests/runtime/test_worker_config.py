@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from agentform.runtime.bus import BusLayout
-from agentform.runtime.worker_config import (
+from agentform.runtime.worker.config import (
     DEFAULT_CONCURRENCY,
     WorkerConfig,
     agent_configs,

@@ -2,7 +2,7 @@
 
 Owns :class:`A2AGate`, an ASGI middleware that every request but the agent card passes:
 
-1. ``Authorization: Bearer TOKEN`` must name a live token (:mod:`agentform.runtime.tokens`),
+1. ``Authorization: Bearer TOKEN`` must name a live token (:mod:`agentform.runtime.store.tokens`),
    else **401** with ``WWW-Authenticate: Bearer``;
 2. the token's subject must be one of the agent's ``invokers`` (the subjects whose roles grant
    ``invoke`` on it, resolved at plan time), else **403**;

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from a2a.server.context import ServerCallContext
 from a2a.server.events.event_queue import Event
@@ -65,6 +65,8 @@ from a2a.utils.task import (
 )
 
 from agentform.runtime.a2a import mapping
+from agentform.runtime.a2a.gateway import EngineGateway
+from agentform.runtime.errors import EngineError
 from agentform.runtime.store import (
     TERMINAL,
     RuntimeStore,
@@ -73,9 +75,6 @@ from agentform.runtime.store import (
     TaskRecord,
     TaskStatus,
 )
-
-if TYPE_CHECKING:
-    from agentform.runtime.engine import Engine
 
 __all__ = ["EngineRequestHandler"]
 
@@ -88,7 +87,7 @@ ENDS = TERMINAL | {TaskStatus.INPUT_REQUIRED}  # a stream ends here: the client 
 class EngineRequestHandler(RequestHandler):
     """A2A operations on agent ``agent``'s tasks, for the subject the request authenticated as."""
 
-    def __init__(self, engine: Engine, agent: str) -> None:
+    def __init__(self, engine: EngineGateway, agent: str) -> None:
         self.engine = engine
         self.agent = agent
 
@@ -256,8 +255,6 @@ class EngineRequestHandler(RequestHandler):
         existing = await asyncio.to_thread(store.get_task, task_id)
         if existing is not None:
             return existing  # a replay: the first request already made this task
-        from agentform.runtime.engine import EngineError  # the engine imports this package
-
         try:
             return await self.engine.submit(
                 self.agent,
@@ -288,14 +285,11 @@ class EngineRequestHandler(RequestHandler):
     async def _follow(self, task_id: str) -> AsyncGenerator[StepRecord | TaskRecord]:
         """Recorded steps and the task whenever it changed, until it ends or needs input."""
         wake = asyncio.Event()
-        sub = None
-        nc = self.engine.nc
-        if nc is not None and nc.is_connected:
 
-            async def on_event(_msg: Any) -> None:
-                wake.set()
+        async def on_event() -> None:
+            wake.set()
 
-            sub = await nc.subscribe(self.engine.layout.events_subject(task_id), cb=on_event)
+        unwatch = await self.engine.watch(task_id, on_event)
         store = self._store()
         seen = -1
         try:
@@ -314,9 +308,9 @@ class EngineRequestHandler(RequestHandler):
                     await asyncio.wait_for(wake.wait(), 0.5)
                 wake.clear()
         finally:
-            if sub is not None:
+            if unwatch is not None:
                 with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
+                    await unwatch()
 
 
 def _plain(value: Any) -> Any:

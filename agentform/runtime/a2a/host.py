@@ -11,8 +11,8 @@ An agent keeps its port across reconfigures and engine restarts: ports are recor
 ``a2a.json`` in the engine directory (never dropped, so a re-added agent gets its port back) and
 bound again (a new free port only if the old one is taken). The card is built per request from
 the agent's current values, so a reconfigured agent needs no restart. The host also owns the
-token table (:mod:`agentform.runtime.tokens`) on the runtime store's database. Called by
-:mod:`agentform.runtime.engine` (``sync`` after resources change, ``stop`` at shutdown) and by
+token table (:mod:`agentform.runtime.store.tokens`) on the runtime store's database. Called by
+:mod:`agentform.runtime.host.engine` (``sync`` after resources change, ``stop`` at shutdown) and by
 the control API (``tokens``).
 """
 
@@ -25,7 +25,7 @@ import logging
 import socket
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import uvicorn
 from a2a.server.routes import (
@@ -38,11 +38,9 @@ from starlette.applications import Starlette
 
 from agentform.runtime.a2a.auth import A2AGate
 from agentform.runtime.a2a.card import agent_card
+from agentform.runtime.a2a.gateway import EngineGateway
 from agentform.runtime.a2a.handler import EngineRequestHandler
-from agentform.runtime.tokens import TokenError, TokenStore
-
-if TYPE_CHECKING:
-    from agentform.runtime.engine import Engine
+from agentform.runtime.store.tokens import TokenError, TokenStore
 
 __all__ = ["A2AHost"]
 
@@ -59,9 +57,9 @@ class _Server:
 class A2AHost:
     """The A2A servers of one engine's agents; ``urls`` maps each agent to its address."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineGateway) -> None:
         self.engine = engine
-        self.file = engine.files.dir / "a2a.json"
+        self.file = engine.workdir / "a2a.json"
         self.servers: dict[str, _Server] = {}
         self.urls: dict[str, str] = {}
         self.tokens: TokenStore | None = None
@@ -145,9 +143,7 @@ class A2AHost:
 
     def _card(self, name: str, url: str) -> AgentCard:
         values = self.engine.resources.get(f"agent.{name}") or {}
-        group = self.engine.groups.get(name)
-        version = group.config.config_hash[:12] if group is not None else "0"
-        return agent_card(name, values, url, version)
+        return agent_card(name, values, url, self.engine.config_version(name))
 
     def _invokers(self, name: str) -> Collection[str]:
         values = self.engine.resources.get(f"agent.{name}") or {}

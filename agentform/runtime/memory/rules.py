@@ -29,7 +29,7 @@ from agentform.runtime.memory.embeddings import Embedder, EmbeddingsUnavailable,
 from agentform.runtime.memory.entries import COLUMNS, MemoryDenied, MemoryFull, MemoryStoreError
 from agentform.runtime.memory.redact import Redactor
 from agentform.runtime.memory.tables import denials_table, items_table
-from agentform.runtime.store_tables import READ_ONLY, acquire, release
+from agentform.runtime.store.tables import READ_ONLY, acquire, release
 
 __all__ = ["StoreRules"]
 

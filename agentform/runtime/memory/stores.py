@@ -1,6 +1,6 @@
 """The engine's side of memory: the schema, the expiry sweeps, and what each store holds.
 
-:class:`MemoryStores` is what the local engine (:mod:`agentform.runtime.engine`) keeps for the
+:class:`MemoryStores` is what the local engine (:mod:`agentform.runtime.host.engine`) keeps for the
 ``memory.*`` resources apply registers: creating or updating one brings the runtime store's
 memory schema up to date (the Alembic migrations, in one transaction: an unreachable database or
 a failed migration fails that resource's apply with the reason and changes nothing), deleting

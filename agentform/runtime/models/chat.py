@@ -3,7 +3,8 @@
 Every adapter (:mod:`~agentform.runtime.models.scripted`, :mod:`~agentform.runtime.models.openai`,
 :mod:`~agentform.runtime.models.anthropic`) and every wrapper
 (:mod:`~agentform.runtime.models.retry`, :mod:`~agentform.runtime.models.fallback`) satisfies it,
-so the worker (:mod:`agentform.runtime.worker`) never learns which provider answered except from
+so the worker (:mod:`agentform.runtime.worker.process`) never learns which provider answered except
+from
 :attr:`ModelResponse.model`.
 """
 

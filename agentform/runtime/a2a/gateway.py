@@ -1,0 +1,60 @@
+"""What the A2A servers need of the engine that hosts them: a small protocol, not the engine.
+
+The local engine (:class:`agentform.runtime.host.engine.Engine`) implements
+:class:`EngineGateway`; the A2A host and handler (:mod:`agentform.runtime.a2a.host`,
+:mod:`agentform.runtime.a2a.handler`) see only this, so the A2A front door sits below the host
+in the layers and never imports it. A fake gateway is all a test of the front door needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from agentform.runtime.store import RuntimeStore, TaskRecord
+
+__all__ = ["EngineGateway", "Unwatch"]
+
+Unwatch = Callable[[], Awaitable[None]]
+
+
+class EngineGateway(Protocol):
+    """The engine as its A2A servers see it."""
+
+    @property
+    def workdir(self) -> Path:
+        """The engine's directory (the A2A host keeps its ports there)."""
+
+    @property
+    def resources(self) -> Mapping[str, Mapping[str, Any]]:
+        """The registered resources by address (agents' values build their cards)."""
+
+    @property
+    def store(self) -> RuntimeStore | None:
+        """The runtime store, once the ``runtime.store`` resource is set up."""
+
+    @property
+    def store_url(self) -> str | None: ...
+
+    @property
+    def closing(self) -> bool:
+        """True while the engine shuts down: no new servers."""
+
+    def config_version(self, agent: str) -> str:
+        """A short name of the agent's running configuration (the card's version)."""
+
+    async def submit(
+        self,
+        agent: str,
+        text: str,
+        *,
+        task_id: str | None = None,
+        context_id: str | None = None,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> TaskRecord:
+        """Record and publish a task; raises :class:`~agentform.runtime.errors.EngineError`."""
+
+    async def watch(self, task_id: str, on_event: Callable[[], Awaitable[None]]) -> Unwatch | None:
+        """Call ``on_event`` whenever a worker announces progress on ``task_id`` (``*``: any
+        task); returns how to stop, or None while the bus is down (callers poll anyway)."""

@@ -1,0 +1,372 @@
+"""The engine's control API: HTTP+JSON on 127.0.0.1, every request with the engine's token.
+
+Owns the routes the local provider and the CLI use (the client side is
+:mod:`agentform.runtime.host.client`):
+
+=========================================  ===================================================
+``GET    /v1/status``                      engine, bus, store, agents with their workers
+``GET    /v1/resources``                   what is registered and observed, by address
+``PUT    /v1/resources/{address}``         create or update one resource (``{values, secrets?}``)
+``DELETE /v1/resources/{address}``         delete one resource
+``POST   /v1/tasks``                       submit ``{agent, input, id?, context_id?, inputs?}``, or
+                                           many at once: ``{tasks: [...]}`` (up to 1,000)
+``GET    /v1/tasks``                       newest tasks (``agent``, ``status``, ``limit``)
+``GET    /v1/tasks/{id}``                  one task with every recorded step
+``GET    /v1/tasks/{id}/events``           NDJSON stream of steps then the final status
+``POST   /v1/tasks/{id}/cancel``           cancel: a queued task never starts, a running one
+                                           stops before its next step
+``GET    /v1/logs/{agent}``                the agent's log from byte ``offset``
+``POST   /v1/tokens``                      a bearer token for A2A ``{subject}`` (shown once)
+``GET    /v1/tokens``                      the tokens: subject, hash prefix, created, revoked
+``DELETE /v1/tokens/{subject}``            revoke every token of a subject
+``POST   /v1/shutdown``                    stop the workers, the bus and the engine
+=========================================  ===================================================
+
+Errors are JSON ``{"error": sentence}`` with a meaningful status. Built with Starlette and served
+by uvicorn inside the engine's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hmac
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict, fields
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from agentform.runtime.host.engine import Engine, EngineError
+from agentform.runtime.store import TERMINAL, StepRecord, TaskRecord, TaskStatus
+from agentform.runtime.store.tokens import TokenInfo, TokenStore
+
+__all__ = ["build_app", "step_json", "task_json"]
+
+MAX_BODY = 1_000_000
+MAX_TASKS = 1000  # tasks in one submit request
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    # shallow: asdict() deep-copies every value, a tenth of the engine's time per submitted task
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
+def task_json(task: TaskRecord) -> dict[str, Any]:
+    data = _fields(task)
+    for key in ("created_at", "updated_at", "finished_at"):
+        data[key] = data[key].isoformat() if data[key] else None
+    data["status"] = str(task.status)
+    return data
+
+
+def step_json(step: StepRecord) -> dict[str, Any]:
+    data = _fields(step)
+    data["created_at"] = step.created_at.isoformat()
+    return data
+
+
+def _token_json(info: TokenInfo) -> dict[str, Any]:
+    return {**asdict(info), "created_at": info.created_at.isoformat()}
+
+
+def _error(message: str, status: int) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def build_app(engine: Engine) -> Starlette:
+    def guarded(handler: Handler) -> Handler:
+        async def wrapper(request: Request) -> Response:
+            supplied = request.headers.get("authorization", "")
+            if not hmac.compare_digest(supplied.encode(), f"Bearer {engine.token}".encode()):
+                return _error("missing or wrong token; read it from the engine's engine.token", 401)
+            try:
+                return await handler(request)
+            except EngineError as exc:
+                return _error(str(exc), exc.status)
+            except _BadRequest as exc:
+                return _error(str(exc), 400)
+
+        return wrapper
+
+    async def status(request: Request) -> Response:
+        return JSONResponse(await asyncio.to_thread(engine.status))
+
+    async def resources(request: Request) -> Response:
+        return JSONResponse({a: engine.observe(a) for a in engine.resources})
+
+    async def put_resource(request: Request) -> Response:
+        body = await _json(request)
+        values = body.get("values")
+        if not isinstance(values, dict):
+            raise _BadRequest('the body must be {"values": {...}}')
+        secrets = body.get("secrets") or {}
+        if not isinstance(secrets, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in secrets.items()
+        ):
+            raise _BadRequest('"secrets" must map names to string values')
+        observed = await engine.put(request.path_params["address"], values, secrets=secrets)
+        return JSONResponse(observed)
+
+    async def delete_resource(request: Request) -> Response:
+        await engine.delete(request.path_params["address"])
+        return Response(status_code=204)
+
+    async def submit(request: Request) -> Response:
+        body = await _json(request)
+        if "tasks" not in body:
+            agent, text, options = _task_request(body, "the task")
+            task = await engine.submit(agent, text, **options)
+            return JSONResponse(task_json(task), status_code=202)
+        # many tasks in one request: each checked first (a bad one refuses the request), then
+        # all submitted at once, so they share the store's transactions and the bus's round
+        # trips; each is accepted or refused on its own
+        items = body["tasks"]
+        if not isinstance(items, list) or not 1 <= len(items) <= MAX_TASKS:
+            raise _BadRequest(f'"tasks" must be a list of 1 to {MAX_TASKS} tasks')
+        requests = []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise _BadRequest(f"task {index} of the request must be an object")
+            requests.append(_task_request(item, f"task {index} of the request"))
+        outcomes = await asyncio.gather(
+            *(engine.submit(agent, text, **options) for agent, text, options in requests),
+            return_exceptions=True,
+        )
+        results: list[dict[str, Any]] = []
+        refused: list[int] = []
+        for outcome in outcomes:
+            if isinstance(outcome, EngineError):
+                results.append({"error": str(outcome), "status": outcome.status})
+                refused.append(outcome.status)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                results.append(task_json(outcome))
+        # 202 when every task was accepted; else the first refusal's status, with the list
+        # saying which were accepted (those stay accepted: retry only the others)
+        return JSONResponse({"tasks": results}, status_code=refused[0] if refused else 202)
+
+    async def list_tasks(request: Request) -> Response:
+        store = _store()
+        status_text = request.query_params.get("status")
+        try:
+            status = TaskStatus(status_text) if status_text else None
+            limit = int(request.query_params.get("limit", "50"))
+        except ValueError as exc:
+            raise _BadRequest(str(exc)) from exc
+        tasks = await store.run(
+            lambda: store.list_tasks(
+                agent=request.query_params.get("agent"),
+                status=status,
+                parent_id=request.query_params.get("parent"),
+                limit=limit,
+            )
+        )
+        return JSONResponse([task_json(t) for t in tasks])
+
+    async def get_task(request: Request) -> Response:
+        store = _store()
+        task_id = request.path_params["id"]
+        task = await store.run(store.get_task, task_id)
+        if task is None:
+            return _error(f"no task {task_id!r}", 404)
+        steps = await store.run(store.steps, task_id)
+        return JSONResponse({**task_json(task), "steps": [step_json(s) for s in steps]})
+
+    async def cancel(request: Request) -> Response:
+        store = _store()
+        task_id = request.path_params["id"]
+        task = await store.run(store.get_task, task_id)
+        if task is None:
+            return _error(f"no task {task_id!r}", 404)
+        changed = await store.run(
+            lambda: store.finish_task(task_id, TaskStatus.CANCELED, error="canceled on request")
+        )
+        if not changed:
+            return _error(f"task {task_id} already ended ({task.status}); nothing to cancel", 409)
+        return JSONResponse(task_json(await store.run(store.get_task, task_id)))
+
+    async def events(request: Request) -> Response:
+        store = _store()
+        task_id = request.path_params["id"]
+        if await store.run(store.get_task, task_id) is None:
+            return _error(f"no task {task_id!r}", 404)
+        return StreamingResponse(_follow(engine, task_id), media_type="application/x-ndjson")
+
+    async def logs(request: Request) -> Response:
+        path = engine.files.dir / "logs" / f"{request.path_params['agent']}.log"
+        if request.path_params["agent"] not in engine.groups and not path.exists():
+            return _error(f"no agent named {request.path_params['agent']!r} runs here", 404)
+        offset = int(request.query_params.get("offset", "0") or 0)
+        data, end = await asyncio.to_thread(_read_from, path, offset)
+        return Response(data, media_type="text/plain", headers={"x-offset": str(end)})
+
+    async def shutdown(request: Request) -> Response:
+        asyncio.get_running_loop().call_later(
+            0.05, lambda: asyncio.ensure_future(engine.shutdown())
+        )
+        return JSONResponse({"stopping": True}, status_code=202)
+
+    def _store() -> Any:
+        if engine.store is None:
+            raise EngineError("no runtime store is set up; run 'agentform apply' first", 409)
+        return engine.store
+
+    async def create_token(request: Request) -> Response:
+        subject = _opt_str(await _json(request), "subject")
+        if subject is None:
+            raise _BadRequest('a token needs {"subject": NAME}')
+        token, info = await asyncio.to_thread(_tokens().create, subject)
+        return JSONResponse({**_token_json(info), "token": token}, status_code=201)
+
+    async def list_tokens(request: Request) -> Response:
+        found = await asyncio.to_thread(_tokens().list)
+        return JSONResponse([_token_json(t) for t in found])
+
+    async def revoke_tokens(request: Request) -> Response:
+        subject = request.path_params["subject"]
+        revoked = await asyncio.to_thread(_tokens().revoke, subject)
+        return JSONResponse({"subject": subject, "revoked": revoked})
+
+    def _tokens() -> TokenStore:
+        if engine.a2a.tokens is None:
+            raise EngineError("no runtime store is set up; run 'agentform apply' first", 409)
+        return engine.a2a.tokens
+
+    routes = [
+        Route("/v1/tokens", guarded(create_token), methods=["POST"]),
+        Route("/v1/tokens", guarded(list_tokens), methods=["GET"]),
+        Route("/v1/tokens/{subject}", guarded(revoke_tokens), methods=["DELETE"]),
+        Route("/v1/status", guarded(status)),
+        Route("/v1/resources", guarded(resources)),
+        Route("/v1/resources/{address}", guarded(put_resource), methods=["PUT"]),
+        Route("/v1/resources/{address}", guarded(delete_resource), methods=["DELETE"]),
+        Route("/v1/tasks", guarded(submit), methods=["POST"]),
+        Route("/v1/tasks", guarded(list_tasks), methods=["GET"]),
+        Route("/v1/tasks/{id}", guarded(get_task)),
+        Route("/v1/tasks/{id}/events", guarded(events)),
+        Route("/v1/tasks/{id}/cancel", guarded(cancel), methods=["POST"]),
+        Route("/v1/logs/{agent}", guarded(logs)),
+        Route("/v1/shutdown", guarded(shutdown), methods=["POST"]),
+    ]
+    return Starlette(routes=routes)
+
+
+class _BadRequest(Exception):
+    pass
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise _BadRequest("send a JSON body with content-type application/json")
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise _BadRequest(f"the body is larger than {MAX_BODY:,} bytes")
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise _BadRequest(f"the body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise _BadRequest("the body must be a JSON object")
+    return body
+
+
+def _task_request(body: dict[str, Any], what: str) -> tuple[str, str, dict[str, Any]]:
+    """Agent, input and the other arguments of :meth:`Engine.submit`, checked."""
+    agent, text = body.get("agent"), body.get("input")
+    if not isinstance(agent, str) or not isinstance(text, str):
+        raise _BadRequest(f'{what} needs "agent" and "input" strings')
+    inputs = body.get("inputs") or {}
+    if not isinstance(inputs, dict):
+        raise _BadRequest(f'{what}: "inputs" must be an object')
+    options = {
+        "task_id": _opt_str(body, "id", what),
+        "context_id": _opt_str(body, "context_id", what),
+        "inputs": inputs,
+    }
+    return agent, text, options
+
+
+def _opt_str(body: dict[str, Any], key: str, what: str | None = None) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > 200:
+        where = f"{what}: " if what else ""
+        raise _BadRequest(f"{where}{key!r} must be a non-empty string of at most 200 characters")
+    return value
+
+
+def _read_from(path: Any, offset: int) -> tuple[bytes, int]:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, offset))
+            data = handle.read(1_000_000)
+            return data, handle.tell()
+    except FileNotFoundError:
+        return b"", 0
+
+
+async def _follow(engine: Engine, task_id: str) -> AsyncIterator[bytes]:
+    """Recorded steps first, then live ones as workers announce them, until the task ends.
+
+    Delegated tasks are followed too: each child appears (``{"kind": "child"}``) when it is
+    created, and its steps carry ``task`` and ``depth``, so a client can draw the tree as it
+    unfolds.
+    """
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def on_event() -> None:
+        await queue.put(b"")
+
+    # any task's announcement wakes the stream: children announce on their own subjects
+    unwatch = await engine.watch("*", on_event)
+    store = engine.store
+    assert store is not None
+    seen: dict[str, int] = {task_id: -1}
+    depth: dict[str, int] = {task_id: 0}
+
+    def line(event: dict[str, Any]) -> bytes:
+        return (json.dumps(event) + "\n").encode()
+
+    try:
+        while True:
+            # one round: new children first, then every new step of the tree in time order
+            for tid in list(seen):
+                for child in await asyncio.to_thread(
+                    functools.partial(store.list_tasks, parent_id=tid, limit=1000)
+                ):
+                    if child.id not in seen:
+                        seen[child.id], depth[child.id] = -1, depth[tid] + 1
+                        yield line(
+                            {"kind": "child", "task": task_json(child), "depth": depth[child.id]}
+                        )
+            fresh: list[tuple[str, StepRecord]] = []
+            for tid in list(seen):
+                for step in await store.run(store.steps, tid, after=seen[tid]):
+                    seen[tid] = step.seq
+                    fresh.append((tid, step))
+            for tid, step in sorted(fresh, key=lambda item: item[1].created_at):
+                event: dict[str, Any] = {"kind": "step", "step": step_json(step)}
+                if tid != task_id:
+                    event |= {"task": tid, "depth": depth[tid]}
+                yield line(event)
+            task = await store.run(store.get_task, task_id)
+            if task is not None and task.status in TERMINAL:
+                yield line({"kind": "status", "task": task_json(task)})
+                return
+            # wake on any announcement; poll anyway in case one was missed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(queue.get(), 0.5)
+            while not queue.empty():
+                queue.get_nowait()
+    finally:
+        if unwatch is not None:
+            await unwatch()

@@ -1,0 +1,67 @@
+"""The files of a local engine's directory, and the small rules about them.
+
+:class:`EngineFiles` names them (``engine.json`` with the pid and addresses, the control API's
+token, the one-engine lock, the log, ``resources.json`` with what apply registered, the embedded
+NATS server's store); :func:`write_atomic` replaces one without a reader ever seeing half of it;
+:func:`ordered` is the order a restarted engine brings resources back in (the bus and store
+first, agents last); :func:`resolve_store_url` makes a relative SQLite URL relative to the spec's
+directory. Used by :mod:`agentform.runtime.host.engine` and the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "EngineFiles",
+    "ordered",
+    "resolve_store_url",
+    "tail",
+    "write_atomic",
+]
+
+
+class EngineFiles:
+    """The files of one engine directory (``.agentform/engine`` or ``engine-<env>``)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.dir = Path(workdir)
+        self.info = self.dir / "engine.json"
+        self.token = self.dir / "engine.token"
+        self.lock = self.dir / "engine.lock"
+        self.log = self.dir / "engine.log"
+        self.resources = self.dir / "resources.json"
+        self.nats = self.dir / "nats"
+
+
+def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    tmp.replace(path)
+
+
+def tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def ordered(saved: Mapping[str, Any]) -> list[str]:
+    rank = {"runtime": 0, "model": 1, "tool": 1, "memory": 1, "policy": 1, "agent": 2}
+    return sorted(saved, key=lambda a: (rank.get(a.partition(".")[0], 3), a))
+
+
+def resolve_store_url(url: str, base_dir: Path) -> str:
+    """``sqlite:///relative.db`` is relative to the spec's directory, not the process's cwd."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+        return prefix + str((base_dir / url[len(prefix) :]).resolve())
+    return url

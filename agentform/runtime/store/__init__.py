@@ -1,0 +1,262 @@
+"""The runtime store: every task and every step of the agent loop, recorded in a SQL database.
+
+This module owns :class:`RuntimeStore` and the records it returns (:class:`TaskRecord`,
+:class:`StepRecord`, :class:`TaskStatus`). A worker records each step as it happens, so a worker
+that crashes can be replaced by another that rebuilds the task from its records; the engine reads
+tasks, counts and dead letters for its control API and status pages. Called by
+:mod:`agentform.runtime.worker.process` and :mod:`agentform.runtime.host.engine`; the schema and
+the engine
+setup live in :mod:`.store_tables` (tables are made with ``create_all`` until Alembic arrives),
+the transactions and calls from asyncio in :mod:`.store_base`, the steps in :mod:`.store_steps`.
+
+Every method is one short transaction, safe with several processes and threads on one database
+(the ``*_batched`` ones, which the worker uses on its hot path, share one with the writes other
+tasks of the process ask for at the same moment: :mod:`.store_batch`):
+state changes are compare-and-set in a single ``UPDATE ... WHERE`` (a finished task stays
+finished), and re-recording a step or re-submitting a task is idempotent, so a replayed worker
+or a retried submit does no harm. Every expected failure (database unreachable, a row changed by
+hand into something unreadable, a conflicting id or step) raises :class:`StoreError` with a
+sentence saying what happened and what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from sqlalchemy import Connection, func, select
+
+from agentform.runtime.store.batch import CREATES, STARTS, Grouped
+from agentform.runtime.store.records import (
+    TERMINAL,
+    NewStep,
+    StepRecord,
+    StoreError,
+    TaskRecord,
+    TaskStatus,
+    Turn,
+    task_from_row,
+)
+from agentform.runtime.store.setwise import Start, new_task
+from agentform.runtime.store.statements import (
+    BLOCKING,
+    FINISH,
+    GET_TASK,
+    START,
+    UNFINISHED,
+    finish_values,
+)
+from agentform.runtime.store.steps import StepStore, utc_now
+from agentform.runtime.store.tables import (
+    dead_letters_table,
+    tasks_table,
+    utc,
+)
+
+__all__ = [
+    "TERMINAL",
+    "NewStep",
+    "RuntimeStore",
+    "StepRecord",
+    "StoreError",
+    "TaskRecord",
+    "TaskStatus",
+    "Turn",
+]
+
+
+class RuntimeStore(StepStore):
+    """Tasks, steps and dead letters in the database at ``url`` (SQLite file or PostgreSQL)."""
+
+    # tasks
+
+    def create_task(
+        self,
+        *,
+        id: str,
+        agent: str,
+        input: str,
+        context_id: str | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        parent_id: str | None = None,
+    ) -> tuple[TaskRecord, bool]:
+        """Record a submitted task; ``(existing, False)`` if ``id`` is already recorded."""
+        write = self._create_write(new_task(id, agent, input, context_id, inputs, parent_id))
+        return cast(tuple[TaskRecord, bool], self._write_now(write))
+
+    async def create_task_batched(
+        self,
+        *,
+        id: str,
+        agent: str,
+        input: str,
+        context_id: str | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        parent_id: str | None = None,
+    ) -> tuple[TaskRecord, bool]:
+        """:meth:`create_task` in a transaction shared with other writes (:meth:`write`)."""
+        write = self._create_write(new_task(id, agent, input, context_id, inputs, parent_id))
+        return cast(tuple[TaskRecord, bool], await self._write_later(write))
+
+    def _create_write(self, values: dict[str, Any]) -> Grouped:
+        return Grouped(self._sql.create_tasks, values, values["id"], CREATES)
+
+    def get_task(self, id: str) -> TaskRecord | None:
+        with self._begin(read=True) as conn:
+            row = conn.execute(GET_TASK, {"tid": id}).first()
+        return None if row is None else task_from_row(row)
+
+    def list_tasks(
+        self,
+        *,
+        agent: str | None = None,
+        status: TaskStatus | None = None,
+        context_id: str | None = None,
+        parent_id: str | None = None,
+        limit: int = 50,
+    ) -> list[TaskRecord]:
+        """Tasks matching every filter given, newest first, at most ``limit``."""
+        query = select(tasks_table)
+        if parent_id is not None:
+            query = query.where(tasks_table.c.parent_id == parent_id)
+        if agent is not None:
+            query = query.where(tasks_table.c.agent == agent)
+        if status is not None:
+            query = query.where(tasks_table.c.status == TaskStatus(status).value)
+        if context_id is not None:
+            query = query.where(tasks_table.c.context_id == context_id)
+        query = query.order_by(tasks_table.c.created_at.desc(), tasks_table.c.id.desc())
+        with self._begin(read=True) as conn:
+            rows = conn.execute(query.limit(max(limit, 0))).all()
+        return [task_from_row(row) for row in rows]
+
+    def blocking_task(self, id: str) -> TaskRecord | None:
+        """The oldest unfinished task of the same agent and conversation accepted before ``id``.
+
+        A conversation's messages are handled one at a time, in the order they were accepted:
+        ``id`` may start once this returns None.
+        """
+        with self._begin(read=True) as conn:
+            row = conn.execute(BLOCKING, {"me": id}).first()
+        return None if row is None else task_from_row(row)
+
+    def open_children(self, *, limit: int = 1000) -> list[TaskRecord]:
+        """Delegated tasks (with a parent) that have not ended, oldest first."""
+        query = (
+            select(tasks_table)
+            .where(
+                tasks_table.c.parent_id.is_not(None),
+                UNFINISHED,
+            )
+            .order_by(tasks_table.c.created_at)
+            .limit(limit)
+        )
+        with self._begin(read=True) as conn:
+            rows = conn.execute(query).all()
+        return [task_from_row(row) for row in rows]
+
+    def start_turn(
+        self,
+        id: str,
+        worker: str,
+        *,
+        create: Mapping[str, Any] | None = None,
+        recorded: bool = True,
+    ) -> Turn:
+        """Start an attempt at ``id`` for ``worker`` unless an earlier task of its conversation
+        has not ended (then ``Turn(None, blocker)``), in one transaction.
+
+        ``create`` (``agent``, ``input``, ``context_id``, ``inputs``, ``parent_id``) records the
+        task first when it is unknown: a task published straight to the bus. ``recorded``
+        says whether the task is expected to be in the store already; when it is not, the
+        task is recorded first (one statement fewer than looking for it).
+        """
+        return cast(Turn, self._write_now(self._start_write(Start(id, worker, create, recorded))))
+
+    async def start_turn_batched(
+        self,
+        id: str,
+        worker: str,
+        *,
+        create: Mapping[str, Any] | None = None,
+        recorded: bool = True,
+    ) -> Turn:
+        """:meth:`start_turn` in a transaction shared with other tasks' writes (:meth:`write`):
+        tasks started together are recorded, checked and started in three statements."""
+        start = self._start_write(Start(id, worker, create, recorded))
+        return cast(Turn, await self._write_later(start))
+
+    def _start_write(self, start: Start) -> Grouped:
+        return Grouped(self._start_turns, start, start.id, STARTS)
+
+    def _start_turns(self, conn: Connection, starts: list[Start]) -> list[Turn]:
+        return self._sql.start_turns(conn, starts, utc_now())
+
+    def start_attempt(self, id: str, worker: str) -> TaskRecord | None:
+        """Mark the task working for ``worker`` and count the attempt; None if terminal/unknown."""
+        with self._begin() as conn:
+            row = conn.execute(START, {"tid": id, "by": worker, "at": utc_now()}).first()
+        return None if row is None else task_from_row(row)
+
+    def finish_task(
+        self,
+        id: str,
+        status: TaskStatus,
+        *,
+        result: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Move a task that is not yet finished to terminal ``status``; False if it was already."""
+        if TaskStatus(status) not in TERMINAL:
+            raise ValueError(f"finish_task needs a terminal status, not {status!r}")
+        with self._begin() as conn:
+            return conn.execute(FINISH, finish_values(id, status, result, error)).rowcount == 1
+
+    def set_status(self, id: str, status: TaskStatus) -> bool:
+        """Move a task that is not finished to another non-terminal status; False otherwise."""
+        if TaskStatus(status) in TERMINAL:
+            raise ValueError(f"set_status cannot finish a task ({status!r}): use finish_task")
+        statement = self._task_update(id).values(
+            status=TaskStatus(status).value, updated_at=utc_now()
+        )
+        with self._begin() as conn:
+            return conn.execute(statement).rowcount == 1
+
+    def counts(self) -> dict[str, int]:
+        """How many tasks are in each status (every status present, zeros included)."""
+        query = select(tasks_table.c.status, func.count()).group_by(tasks_table.c.status)
+        with self._begin(read=True) as conn:
+            rows = conn.execute(query).all()
+        found = {str(status): int(n) for status, n in rows}
+        return {s.value: found.pop(s.value, 0) for s in TaskStatus} | found
+
+    # dead letters
+
+    def dead_letter(self, task_id: str, *, agent: str, reason: str, deliveries: int) -> None:
+        """Record that the task's message was given up on, and fail the task if still running."""
+        now = utc_now()
+        values = {
+            "task_id": task_id,
+            "agent": agent,
+            "reason": reason,
+            "deliveries": deliveries,
+            "created_at": now,
+        }
+        with self._begin() as conn:
+            conn.execute(self._insert_new(dead_letters_table, ["task_id"]).values(values))
+            conn.execute(
+                self._task_update(task_id).values(
+                    status=TaskStatus.FAILED.value, error=reason, updated_at=now, finished_at=now
+                )
+            )
+
+    def dead_letters(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        """Dead letters newest first: task_id, agent, reason, deliveries, created_at (UTC)."""
+        query = (
+            select(dead_letters_table)
+            .order_by(dead_letters_table.c.created_at.desc(), dead_letters_table.c.task_id.desc())
+            .limit(max(limit, 0))
+        )
+        with self._begin(read=True) as conn:
+            rows = conn.execute(query).all()
+        return [{**row._asdict(), "created_at": utc(row.created_at)} for row in rows]

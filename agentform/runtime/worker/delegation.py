@@ -1,0 +1,162 @@
+"""Delegation along the spec's ``delegates`` edges: child tasks, suspension and resumption.
+
+An agent's delegates are offered to its model as tools taking a ``message``. Calling one creates a
+**child task** for the delegate (its parent recorded), and the parent **suspends**: its message is
+acked and its worker is free for other work while the child runs. When a child ends (completed,
+failed, canceled, dead-lettered or timed out) its parent is **resumed**: its task message is
+published again, with a message id naming the child so each resumption is stored once, and the
+parent's next worker replays its records and picks up the child's result. Child ids are derived
+from the parent's records (``<parent>.<step>``), so a parent that crashes and replays creates the
+same child again, which the store and the stream de-duplicate.
+
+This module owns those mechanics: :class:`Delegates` (what the loop needs), the tool specs of
+delegates, child submission, resumption and the depth of a task in its tree. Called by the agent
+loop (:mod:`agentform.runtime.worker.loop`), the worker and the engine (resumption after dead
+letters and timeouts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentform.runtime.bus import BusLayout, JetStream, TaskMessage, publish_task
+from agentform.runtime.conversation import ToolSpec
+from agentform.runtime.store import TERMINAL, RuntimeStore, TaskRecord, TaskStatus
+
+__all__ = [
+    "DEFAULT_CHILD_TIMEOUT",
+    "DEFAULT_MAX_DEPTH",
+    "Delegates",
+    "Submit",
+    "child_id",
+    "depth_of",
+    "is_ancestor",
+    "result_of",
+    "resume_parent",
+    "submit_child",
+]
+
+DEFAULT_MAX_DEPTH = 5
+DEFAULT_CHILD_TIMEOUT = 600.0  # seconds, for delegates without a timeout of their own
+
+# submit(child id, agent, message, context id, parent id, inputs): the child inherits the
+# parent's inputs (who the customer is), as it shares its conversation
+Submit = Callable[[str, str, str, str, str, Mapping[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Delegates:
+    """The agents one agent may delegate to, and how to hand them work."""
+
+    agents: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> description
+    max_depth: int = DEFAULT_MAX_DEPTH
+    submit: Submit | None = None
+
+    def specs(self) -> list[ToolSpec]:
+        return [
+            ToolSpec(
+                name,
+                f"Delegate to the agent {name!r}"
+                + (f": {info['description']}" if info.get("description") else "")
+                + ". Give it one self-contained message; its answer comes back as the result.",
+                {
+                    "type": "object",
+                    "properties": {
+                        "message": {"type": "string", "description": "What to ask the agent."}
+                    },
+                    "required": ["message"],
+                },
+            )
+            for name, info in sorted(self.agents.items())
+        ]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.agents
+
+
+def child_id(parent: str, seq: int) -> str:
+    """The child created by the parent's step ``seq``: the same on every replay."""
+    return f"{parent}.{seq}"
+
+
+async def depth_of(store: RuntimeStore, task: TaskRecord, limit: int = 64) -> int:
+    """How many ancestors ``task`` has (0 for a task someone sent)."""
+    depth, parent = 0, task.parent_id
+    while parent is not None and depth < limit:
+        found = await store.run(store.get_task, parent)
+        if found is None:
+            break
+        depth, parent = depth + 1, found.parent_id
+    return depth
+
+
+async def is_ancestor(store: RuntimeStore, candidate: str, parent: str | None) -> bool:
+    """Whether task ``candidate`` is ``parent`` or one of its ancestors."""
+    seen = 0
+    while parent is not None and seen < 64:
+        if parent == candidate:
+            return True
+        found = await store.run(store.get_task, parent)
+        parent, seen = (found.parent_id if found else None), seen + 1
+    return False
+
+
+async def submit_child(
+    js: JetStream,
+    layout: BusLayout,
+    store: RuntimeStore,
+    child: str,
+    agent: str,
+    message: str,
+    context_id: str,
+    parent: str,
+    inputs: Mapping[str, Any],
+) -> None:
+    """Record and publish a child task; doing it again is harmless (same id)."""
+    task, created = await store.create_task_batched(
+        id=child,
+        agent=agent,
+        input=message,
+        context_id=context_id,
+        parent_id=parent,
+        inputs=inputs,
+    )
+    # publish when new, or when it was recorded but may never have been queued (a crash between
+    # the two); a duplicate publish within the stream's window is dropped by its message id
+    if created or (task.status is TaskStatus.SUBMITTED and task.attempts == 0):
+        message_ = TaskMessage(
+            child, agent, message, context_id, dict(inputs), parent, recorded=True
+        )
+        await publish_task(js, layout, message_)
+
+
+async def resume_parent(
+    js: JetStream, layout: BusLayout, store: RuntimeStore, child: TaskRecord
+) -> bool:
+    """Wake the parent of ``child`` (which has ended); False if there is none to wake."""
+    if child.parent_id is None:
+        return False
+    parent = await store.run(store.get_task, child.parent_id)
+    if parent is None or parent.status in TERMINAL:
+        return False
+    message = TaskMessage(
+        parent.id,
+        parent.agent,
+        parent.input,
+        parent.context_id,
+        parent.inputs,
+        parent.parent_id,
+        recorded=True,
+    )
+    await publish_task(js, layout, message, msg_id=f"{parent.id}/after/{child.id}")
+    return True
+
+
+def result_of(child: TaskRecord) -> tuple[str, bool]:
+    """What the parent's model is told: the child's answer, or why there is none."""
+    if child.status is TaskStatus.COMPLETED:
+        return child.result or "", False
+    reason = child.error or str(child.status)
+    return f"the agent {child.agent!r} did not answer ({child.status}): {reason}", True

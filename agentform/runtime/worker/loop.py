@@ -1,0 +1,408 @@
+"""The agent loop: instructions → model → tool calls → model … → answer, recorded step by step.
+
+Owns the one rule that makes tasks survive crashes: **every step is recorded in the store before
+it is acted on**, and a task is always run by first replaying what is recorded. A recorded model
+answer is never requested again and a recorded tool result is never called again; a tool call
+that was recorded but has no result (the worker died while it ran) is repeated with the same
+idempotency key when the tool is safe to repeat, and fails the task when it is ``unsafe``
+(its outcome is unknown and money may have moved). Limits (steps, tool calls, tokens, wall time)
+are checked before every step. Called by the worker (:mod:`agentform.runtime.worker.process`) for
+each task it takes; knows nothing of NATS.
+
+Step kinds recorded (``agentform_steps.kind``): ``start`` (rendered instructions, limits),
+``model`` (the answer, tokens, latency), ``tool_call`` (name, arguments, idempotency key),
+``tool_result`` (content, is_error), ``final`` (the answer) and ``error`` (why it failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from agentform.runtime.conversation import Message, ModelResponse, ToolCall, ToolSpec
+from agentform.runtime.store import (
+    TERMINAL,
+    NewStep,
+    RuntimeStore,
+    StepRecord,
+    TaskRecord,
+    TaskStatus,
+)
+from agentform.runtime.tools import ToolboxLike
+from agentform.runtime.worker.delegation import Delegates, child_id, depth_of, result_of
+from agentform.runtime.worker.progress import (
+    Limits,
+    Progress,
+    TaskFailed,
+    account,
+    apply_step,
+    check_limits,
+)
+from agentform.runtime.worker.prompts import PromptError, render_instructions
+
+__all__ = ["AgentLoop", "Limits", "Outcome", "Suspended", "TaskCanceled", "TaskFailed"]
+
+
+class ChatModelLike(Protocol):
+    async def complete(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec]
+    ) -> ModelResponse: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    completed: bool
+    text: str
+    canceled: bool = False
+    recorded: bool = False  # the loop already wrote the task's terminal status with its last step
+    waiting: tuple[str, ...] = ()  # suspended until these child tasks end
+    # the steps written with the task's end, not announced yet: the caller announces them
+    # with the task's new status (one event, not one for the steps and one for the status)
+    steps: tuple[StepRecord, ...] = ()
+
+
+class Suspended(Exception):
+    """The task waits for child tasks; its worker lets go of it until a child ends."""
+
+    def __init__(self, children: list[str]) -> None:
+        super().__init__(f"waiting for {', '.join(children)}")
+        self.children = children
+
+
+class TaskCanceled(Exception):
+    """Someone canceled the task (``agentform tasks cancel``); it stops before its next step."""
+
+
+# told of the steps of a task as they are taken: once per write, with the steps it wrote (and
+# the start step at once, before it is written); not of the steps written with the task's end
+Notify = Callable[[list[StepRecord]], Awaitable[None]]
+
+
+class TaskMemoryLike(Protocol):
+    """An agent's memory at the edges of a task (:mod:`agentform.runtime.memory.agent`)."""
+
+    def enter(self, task: TaskRecord) -> None: ...
+
+    async def context(self, task: TaskRecord) -> list[dict[str, str]]: ...
+
+    async def completed(self, task: TaskRecord, answer: str) -> None: ...
+
+    async def ended(self, task: TaskRecord) -> None: ...
+
+
+class AgentLoop:
+    """Runs tasks of one agent with one model and one toolbox."""
+
+    def __init__(
+        self,
+        *,
+        store: RuntimeStore,
+        model: ChatModelLike,
+        tools: ToolboxLike,
+        instructions: str,
+        limits: Limits,
+        notify: Notify | None = None,
+        delegates: Delegates | None = None,
+        memory: TaskMemoryLike | None = None,
+    ) -> None:
+        self.store = store
+        self.memory = memory
+        self.model = model
+        self.tools = tools
+        self.instructions = instructions
+        self.limits = limits
+        self.notify = notify
+        self.delegates = delegates or Delegates()
+
+    async def run(self, task: TaskRecord) -> Outcome:
+        """Replay ``task``'s records, then carry on until an answer; failures become outcomes."""
+        if self.memory is not None:
+            self.memory.enter(task)
+        outcome = await self._run(task)
+        if self.memory is not None and not outcome.waiting:
+            # after the task's end is recorded: a crash in between replays to here again, and
+            # both are idempotent (turns carry the task's id; working memory is just deleted)
+            if outcome.completed:
+                await self.memory.completed(task, outcome.text)
+            await self.memory.ended(task)
+        return outcome
+
+    async def _run(self, task: TaskRecord) -> Outcome:
+        progress: Progress | None = None
+        try:
+            progress = await self._replay(task)
+            if progress.failed is not None:
+                return Outcome(False, progress.failed)
+            if progress.final is not None:
+                return Outcome(True, progress.final)
+            text, last = await self._carry_on(task, progress)
+            return Outcome(True, text, recorded=True, steps=tuple(last))
+        except Suspended as waiting:
+            return Outcome(False, str(waiting), waiting=tuple(waiting.children))
+        except TaskCanceled:
+            return Outcome(False, "the task was canceled", canceled=True)
+        except (TaskFailed, PromptError) as exc:
+            seq = progress.seq if progress is not None else 0
+            reason = str(exc)
+            last = await self._finish(
+                task.id, NewStep(seq, "error", {"reason": reason}), progress, error=reason
+            )
+            return Outcome(False, reason, recorded=True, steps=tuple(last))
+
+    async def _finish(
+        self,
+        task_id: str,
+        last: NewStep,
+        progress: Progress | None,
+        *,
+        result: str | None = None,
+        error: str | None = None,
+    ) -> list[StepRecord]:
+        """The steps not written yet, the last step and the task's end, in one transaction;
+        the steps to announce with the task's end."""
+        status = TaskStatus.FAILED if error is not None else TaskStatus.COMPLETED
+        steps = [*(progress.unwritten if progress is not None else ()), last]
+        recorded, _ = await self.store.finish_with_steps_batched(
+            task_id, steps, status, result=result, error=error
+        )
+        if progress is not None:
+            progress.unwritten.clear()
+        return [step for step in recorded if step.kind != "start"]  # announced when taken
+
+    async def _record(
+        self,
+        task_id: str,
+        seq: int,
+        kind: str,
+        data: Mapping[str, Any],
+        progress: Progress,
+        **usage: Any,
+    ) -> StepRecord:
+        """Write the step (with any not written yet) before the caller acts on it."""
+        steps = [*progress.unwritten, NewStep(seq, kind, data, **usage)]
+        recorded = await self.store.append_steps_batched(task_id, steps)
+        progress.unwritten.clear()
+        await self._announce(recorded, written=True)
+        return recorded[-1]
+
+    async def _announce(self, steps: list[StepRecord], *, written: bool = False) -> None:
+        """Tell followers; the start step was announced when it was taken (``written``: these
+        steps were just written)."""
+        if self.notify is not None:
+            told = [step for step in steps if not (written and step.kind == "start")]
+            if told:
+                await self.notify(told)
+
+    async def _replay(self, task: TaskRecord) -> Progress:
+        # a first delivery has nothing recorded yet: steps are recorded only after start_attempt
+        first = task.attempts <= 1 and task.status is TaskStatus.WORKING
+        records = [] if first else await self.store.run(self.store.steps, task.id)
+        progress = Progress()
+        if not records:
+            system = render_instructions(self.instructions, task.inputs)
+            start: dict[str, Any] = {"instructions": system, "started_at": time.time()}
+            if self.memory is not None:
+                # what the agent remembers goes into the record: a replay sees the same context
+                start["context"] = await self.memory.context(task)
+            # written with the first step acted on (the model's answer): nothing has happened
+            # before then, and a crash first rebuilds it the same way
+            progress.unwritten.append(NewStep(0, "start", start))
+            records = [StepRecord(task.id, 0, "start", start, 0, 0, 0.0, _utcnow())]
+            # announced now, so followers see the task start while the model thinks; not again
+            # when it is written
+            await self._announce(records)
+        for step in records:
+            apply_step(progress, step)
+            if step.kind == "start":
+                progress.messages.append(Message("user", task.input))
+        progress.seq = records[-1].seq + 1
+        if progress.failed is None and records[0].kind != "start":
+            raise TaskFailed("the task's records do not begin with a start step; they are damaged")
+        return progress
+
+    async def _carry_on(self, task: TaskRecord, progress: Progress) -> tuple[str, list[StepRecord]]:
+        """Ask, call tools, ask again ... until an answer: the answer, and the last steps to
+        announce with the task's end."""
+        fresh = True  # the task was just taken: it was not canceled then
+        while True:
+            if not fresh:
+                await self._check_canceled(task.id)
+            fresh = False
+            if progress.pending:
+                await self._finish_calls(task, progress)
+                continue
+            check_limits(progress, self.limits, next_kind="model")
+            response = await self._ask(progress)
+            answer = NewStep(
+                progress.seq,
+                "model",
+                {"response": response.to_dict()},
+                input_tokens=response.input_tokens,
+                output_tokens=response.output_tokens,
+                latency_ms=response.latency_ms,
+            )
+            if not response.tool_calls:
+                # the answer, the final step and the task's end: one transaction
+                progress.unwritten.append(answer)
+                account(progress, response)
+                progress.seq += 1
+                text = response.text
+                final = NewStep(progress.seq, "final", {"text": text})
+                return text, await self._finish(task.id, final, progress, result=text)
+            await self._record(
+                task.id, answer.seq, answer.kind, answer.data, progress,
+                input_tokens=answer.input_tokens, output_tokens=answer.output_tokens,
+                latency_ms=answer.latency_ms,
+            )  # fmt: skip
+            account(progress, response)
+            progress.seq += 1
+
+    async def _check_canceled(self, task_id: str) -> None:
+        current = await self.store.run(self.store.get_task, task_id)
+        if current is not None and current.status is TaskStatus.CANCELED:
+            raise TaskCanceled(task_id)
+
+    async def _ask(self, progress: Progress) -> ModelResponse:
+        from agentform.runtime.models import ModelError
+
+        try:
+            # asyncio.timeout, not wait_for: no task of its own for every model call
+            async with asyncio.timeout(self._remaining(progress)):
+                tools = self.tools.specs() + self.delegates.specs()
+                return await self.model.complete(progress.messages, tools)
+        except TimeoutError as exc:
+            raise TaskFailed(f"wall-time limit of {self.limits.timeout:g}s reached") from exc
+        except ModelError as exc:
+            raise TaskFailed(f"the model failed: {exc}") from exc
+
+    async def _finish_calls(self, task: TaskRecord, progress: Progress) -> None:
+        delegated = [c for c in progress.pending if c.name in self.delegates]
+        for call in [c for c in progress.pending if c.name not in self.delegates]:
+            await self._call_tool(task, progress, call)
+        if delegated:
+            await self._delegate(task, progress, delegated)
+
+    async def _delegate(self, task: TaskRecord, progress: Progress, calls: list[ToolCall]) -> None:
+        """Create (or find) the child task of each call, take the answers of those that ended,
+        and suspend while any is still running."""
+        depth: int | None = None
+        for call in calls:
+            recorded = progress.called.get(call.id)
+            message = str(call.arguments.get("message") or "").strip()
+            if recorded is None:
+                check_limits(progress, self.limits, next_kind="tool")
+                seq = progress.seq
+                if depth is None:
+                    depth = await depth_of(self.store, task)
+                refusal = None
+                if not message:
+                    refusal = "a delegation needs a non-empty 'message' for the agent"
+                elif depth + 1 > self.delegates.max_depth:
+                    refusal = (
+                        f"delegation refused: depth limit {self.delegates.max_depth} reached"
+                        f" (this task is {depth} deep); answer without {call.name!r}"
+                    )
+                child = child_id(task.id, seq)
+                data = {
+                    "id": call.id,
+                    "name": call.name,
+                    "arguments": dict(call.arguments),
+                    "idempotency_key": child,
+                    "delegate": True,
+                    "child": None if refusal else child,
+                }
+                await self._record(task.id, seq, "tool_call", data, progress)
+                progress.called[call.id] = data
+                progress.tool_calls += 1
+                progress.seq += 1
+                if refusal is not None:
+                    await self._tool_result(task, progress, call, refusal, True, 0.0)
+                    continue
+                recorded = data
+            child = str(recorded["child"])
+            if self.delegates.submit is not None:
+                await self.delegates.submit(
+                    child, call.name, message, task.context_id, task.id, task.inputs
+                )
+        waiting = []
+        for call in [c for c in calls if c in progress.pending]:
+            child = str(progress.called[call.id]["child"])
+            found = await self.store.run(self.store.get_task, child)
+            if found is None or found.status not in TERMINAL:
+                waiting.append(child)
+                continue
+            content, is_error = result_of(found)
+            await self._tool_result(task, progress, call, content, is_error, 0.0)
+        if waiting:
+            raise Suspended(waiting)
+
+    async def _tool_result(
+        self,
+        task: TaskRecord,
+        progress: Progress,
+        call: ToolCall,
+        content: str,
+        is_error: bool,
+        latency: float,
+    ) -> None:
+        data = {"id": call.id, "name": call.name, "content": content, "is_error": is_error}
+        step = await self._record(
+            task.id, progress.seq, "tool_result", data, progress, latency_ms=latency
+        )
+        apply_step(progress, step)
+        progress.seq += 1
+
+    async def _call_tool(self, task: TaskRecord, progress: Progress, call: ToolCall) -> None:
+        recorded = progress.called.get(call.id)
+        unsafe = self.tools.owner(call.name) is not None and (
+            self.tools.side_effects(call.name) == "unsafe"
+        )
+        if recorded is not None and unsafe:
+            raise TaskFailed(
+                f"the unsafe tool call {call.name} (idempotency key"
+                f" {recorded['idempotency_key']}) was interrupted by a crash and its outcome"
+                " is unknown; it was not repeated. Check the tool's side of things, then send"
+                " the task again."
+            )
+        if recorded is None:
+            check_limits(progress, self.limits, next_kind="tool")
+            key = f"{task.id}/{progress.seq}/{call.id}"
+            await self._record(
+                task.id,
+                progress.seq,
+                "tool_call",
+                {
+                    "id": call.id,
+                    "name": call.name,
+                    "arguments": dict(call.arguments),
+                    "idempotency_key": key,
+                },
+                progress,
+            )
+            progress.tool_calls += 1
+            progress.seq += 1
+        else:
+            key = str(recorded["idempotency_key"])
+        started = time.perf_counter()
+        try:
+            result = await asyncio.wait_for(
+                self.tools.call(call.name, call.arguments, idempotency_key=key),
+                timeout=self._remaining(progress),
+            )
+        except TimeoutError as exc:
+            raise TaskFailed(f"wall-time limit of {self.limits.timeout:g}s reached") from exc
+        latency = (time.perf_counter() - started) * 1000
+        await self._tool_result(task, progress, call, result.content, result.is_error, latency)
+
+    def _remaining(self, progress: Progress) -> float | None:
+        if self.limits.timeout is None:
+            return None
+        return max(0.001, progress.started + self.limits.timeout - time.time())
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,377 @@
+"""The worker process: one replica of one agent, pulling tasks from JetStream and running them.
+
+Started by the local engine as ``python -m agentform.runtime worker --config FILE --id ID``.
+Owns the life of a task message: take it from the agent's durable pull consumer (shared by the
+replicas), keep it from being redelivered with ``in_progress()`` while the agent loop
+(:mod:`agentform.runtime.worker.loop`) runs, record the outcome in the store, then ``ack``. A
+worker that
+dies before the ack leaves the message to be redelivered to another replica (or to itself after
+the engine restarts it), which replays the task from its records. A task whose message keeps
+coming back is given up after ``max_deliver`` attempts with a dead-letter record.
+
+Also heartbeats into the JetStream KV bucket (what it runs, when it last made progress) so the
+engine can tell a live worker from a hung one (:mod:`agentform.runtime.worker.liveness`), and
+exits when its engine is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from agentform.runtime.bus import BusMessage, BusTimeout, Connection, TaskMessage, connect
+from agentform.runtime.memory.agent import open_agent_memory
+from agentform.runtime.memory.tools import CombinedTools
+from agentform.runtime.store import RuntimeStore, StepRecord, TaskRecord, TaskStatus
+from agentform.runtime.tools.agent_toolbox import open_toolbox, with_locks
+from agentform.runtime.worker.config import WorkerConfig
+from agentform.runtime.worker.delegation import (
+    DEFAULT_MAX_DEPTH,
+    Delegates,
+    is_ancestor,
+    resume_parent,
+    submit_child,
+)
+from agentform.runtime.worker.liveness import Liveness
+from agentform.runtime.worker.loop import AgentLoop, Limits
+
+__all__ = ["WorkerConfig", "run_worker"]
+
+log = logging.getLogger("agentform.worker")
+
+
+def _secret(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+class Worker:
+    def __init__(self, config: WorkerConfig, worker_id: str) -> None:
+        self.config = config
+        self.id = worker_id
+        self.layout = config.layout
+        self.stopping = asyncio.Event()
+        self.live = Liveness(config, worker_id)
+        self.store: RuntimeStore | None = None
+        self.waiting = 0  # messages held only to wait for their conversation's turn
+        self.nc: Connection | None = None
+        # the engine says who it is: a worker started by an engine that died a moment earlier
+        # already has init as its parent, and must notice too
+        self.parent = int(os.environ.get("AGENTFORM_ENGINE_PID") or os.getppid())
+
+    async def run(self) -> None:
+        from agentform.runtime.models import build_model
+
+        config = self.config
+        base_dir = Path(config.base_dir)
+        watchdog = asyncio.create_task(self._watch_parent())
+        store = self.store = RuntimeStore(config.store_url)
+        model = build_model(
+            str(config.agent_values["model"]), config.models, base_dir=base_dir, secret=_secret
+        )
+        toolbox = open_toolbox(config.tools, base_dir=base_dir, secret=_secret, log=log)
+        memory = open_agent_memory(
+            config.store_url, config.extra.get("memory") or {}, config.agent, model
+        )
+        self.nc = self.live.nc = await connect(config.bus_url, name=self.id)
+        try:
+            await toolbox.start()
+            tools = with_locks(toolbox, config.tools, self.nc.jetstream(), config.layout.project)
+            if memory is not None:
+                tools = CombinedTools(tools, memory.tools())
+            loop = AgentLoop(
+                store=store,
+                model=model,
+                tools=tools,
+                instructions=str(config.agent_values.get("instructions") or ""),
+                limits=Limits.from_values(config.agent_values.get("limits") or {}),
+                notify=self._notify,
+                delegates=Delegates(
+                    agents=dict(config.extra.get("delegates") or {}),
+                    max_depth=int(
+                        (config.agent_values.get("limits") or {}).get("max_depth")
+                        or DEFAULT_MAX_DEPTH
+                    ),
+                    submit=self._submit_child,
+                ),
+                memory=memory,
+            )
+            js = self.nc.jetstream()
+            sub = await js.pull_subscribe_bind(
+                durable=self.layout.consumer(config.agent), stream=self.layout.stream
+            )
+            beat = asyncio.create_task(self.live.heartbeat(self.stopping))
+            keep_alive = asyncio.create_task(self.live.keep_alive())
+            log.info(
+                "worker %s of agent %s ready (config %s)",
+                self.id,
+                config.agent,
+                config.config_hash[:12],
+            )
+            running: set[asyncio.Task[None]] = set()
+            while not self.stopping.is_set():
+                free = config.concurrency - (len(running) - self.waiting)
+                if free <= 0:
+                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                try:
+                    msgs = await sub.fetch(free, timeout=0.5)
+                except BusTimeout:
+                    continue
+                except Exception as exc:  # the bus is restarting: wait for the reconnect
+                    log.warning("fetching tasks failed (%r); retrying", exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                for msg in msgs:
+                    job = asyncio.create_task(self._handle(msg, store, loop))
+                    running.add(job)
+                    job.add_done_callback(running.discard)
+            if running:
+                await asyncio.wait(running, timeout=30)
+            beat.cancel()
+            keep_alive.cancel()
+        finally:
+            watchdog.cancel()
+            await toolbox.aclose()
+            if memory is not None:
+                memory.close()
+            with contextlib.suppress(Exception):
+                await model.aclose()
+            with contextlib.suppress(Exception):
+                # not drain(): it waits for the pull subscription's queue, which nothing ever
+                # joins, so every stop took drain's 30 s timeout; close() flushes pending acks
+                await self.nc.close()
+            store.close()
+
+    async def _handle(self, msg: BusMessage, store: RuntimeStore, loop: AgentLoop) -> None:
+        try:
+            message = TaskMessage.decode(msg.data)
+        except ValueError as exc:
+            log.error("dropping a message that is not a task: %s", exc)
+            await msg.term()
+            return
+        # the usual path is one write transaction: its conversation's turn checked, the attempt
+        # started, and the task recorded first when it was published straight to the bus
+        create = {
+            "agent": message.agent,
+            "input": message.input,
+            "context_id": message.context_id,
+            "inputs": message.inputs,
+            "parent_id": message.parent_id,
+        }
+        turn = await store.start_turn_batched(
+            message.id, self.id, create=create, recorded=message.recorded
+        )
+        started = turn.task
+        if turn.blocker is not None:
+            if not await self._take_turn(msg, message, store, turn.blocker):
+                return
+            started = await store.run(store.start_attempt, message.id, self.id)
+        if started is None:
+            ended = await store.run(store.get_task, message.id)
+            if ended is not None:
+                # finished (or canceled) already: a redelivery, maybe of a child whose worker
+                # died before it woke the parent
+                await self._wake_parent(ended)
+            await msg.ack()
+            return
+        task = started
+        self.live.took(task.id, msg)
+        try:
+            outcome = await loop.run(started)
+        except Exception as exc:
+            deliveries = msg.metadata.num_delivered or 1
+            log.exception("task %s failed on attempt %d", task.id, deliveries)
+            if deliveries >= self.layout.max_deliver:
+                reason = f"gave up after {deliveries} attempts; last error: {exc}"
+                await store.run(
+                    lambda: store.dead_letter(
+                        task.id, agent=self.config.agent, reason=reason, deliveries=deliveries
+                    )
+                )
+                await self._announce(
+                    task.id, {"kind": "status", "status": "failed", "error": reason}
+                )
+                await self._wake_parent(task)
+                await msg.ack()
+            else:
+                await msg.nak(delay=1)
+            return
+        finally:
+            self.live.let_go(task.id, msg)
+        if outcome.waiting:
+            # suspended: the worker lets go; a child that ends publishes this task again
+            event = {"kind": "status", "status": "working", "waiting": list(outcome.waiting)}
+            await self._announce(task.id, event)
+            await msg.ack()
+            return
+        if outcome.canceled:
+            await self._announce(task.id, {"kind": "status", "status": "canceled"})
+            await self._wake_parent(task)
+            await msg.ack()
+            return
+        status = TaskStatus.COMPLETED if outcome.completed else TaskStatus.FAILED
+        if not outcome.recorded:  # replayed to an end recorded by an earlier attempt
+            await store.run(
+                lambda: store.finish_task(
+                    task.id,
+                    status,
+                    result=outcome.text if outcome.completed else None,
+                    error=None if outcome.completed else outcome.text,
+                )
+            )
+        final: dict[str, Any] = {"kind": "status", "status": str(status), "text": outcome.text}
+        if outcome.steps:  # the steps written with the end: one event for both
+            final["steps"] = [_step_event(step) for step in outcome.steps]
+        await self._announce(task.id, final)
+        await self._wake_parent(task)
+        await msg.ack()
+
+    async def _take_turn(
+        self, msg: BusMessage, message: TaskMessage, store: RuntimeStore, blocker: TaskRecord | None
+    ) -> bool:
+        """Wait until every earlier message of this conversation is handled (True), or end the
+        task instead (False): when this agent rejects busy conversations, or when the task it
+        would wait for (``blocker``, the first found) is its own ancestor, a wait that could
+        never end."""
+        mode = str(self.config.agent_values.get("concurrent_messages") or "queue")
+        self.waiting += 1  # a queued message does not take a slot from the ones it waits for
+        self.live.hold(msg)
+        try:
+            while blocker is not None:
+                reason = None
+                blocker_is_ancestor = await is_ancestor(store, blocker.id, message.parent_id)
+                if blocker_is_ancestor:
+                    reason = (
+                        f"deadlock avoided: this task would wait for task {blocker.id} of its own"
+                        f" conversation, which is its ancestor and waits for it (a delegation"
+                        f" cycle through {self.config.agent!r}); it fails instead of hanging"
+                    )
+                elif mode == "reject":
+                    reason = (
+                        f"rejected: conversation {message.context_id} is busy with task"
+                        f" {blocker.id}; send again when it has answered"
+                    )
+                if reason is not None:
+                    status = TaskStatus.FAILED if blocker_is_ancestor else TaskStatus.REJECTED
+                    await self._refuse(msg, message, store, reason, status)
+                    return False
+                if self.stopping.is_set():
+                    return False  # not acked: redelivered to the next worker
+                await asyncio.sleep(0.1)
+                blocker = await store.run(store.blocking_task, message.id)
+            return True
+        finally:
+            self.live.release(msg)
+            self.waiting -= 1
+
+    async def _refuse(
+        self,
+        msg: BusMessage,
+        message: TaskMessage,
+        store: RuntimeStore,
+        reason: str,
+        status: TaskStatus,
+    ) -> None:
+        changed = await store.run(lambda: store.finish_task(message.id, status, error=reason))
+        if changed:
+            log.warning("task %s: %s", message.id, reason)
+            event = {"kind": "status", "status": str(status), "error": reason}
+            await self._announce(message.id, event)
+            ended = await store.run(store.get_task, message.id)
+            if ended is not None:
+                await self._wake_parent(ended)
+        await msg.ack()
+
+    async def _submit_child(
+        self,
+        child: str,
+        agent: str,
+        message: str,
+        context_id: str,
+        parent: str,
+        inputs: Mapping[str, Any],
+    ) -> None:
+        assert self.nc is not None and self.store is not None
+        await submit_child(
+            self.nc.jetstream(),
+            self.layout,
+            self.store,
+            child,
+            agent,
+            message,
+            context_id,
+            parent,
+            inputs,
+        )
+
+    async def _wake_parent(self, task: TaskRecord) -> None:
+        if task.parent_id is None or self.nc is None or self.store is None:
+            return
+        try:
+            await resume_parent(self.nc.jetstream(), self.layout, self.store, task)
+        except Exception as exc:  # the engine's sweep wakes it later
+            log.warning("could not wake %s, the parent of %s: %s", task.parent_id, task.id, exc)
+
+    async def _notify(self, steps: list[StepRecord]) -> None:
+        task_id = steps[0].task_id
+        self.live.progressed(task_id)
+        await self._announce(task_id, {"kind": "steps", "steps": [_step_event(s) for s in steps]})
+
+    async def _announce(self, task_id: str, event: Mapping[str, Any]) -> None:
+        if self.nc is None or not self.nc.is_connected:
+            return
+        with contextlib.suppress(Exception):
+            await self.nc.publish(
+                self.layout.events_subject(task_id), json.dumps(event, default=str).encode()
+            )
+
+    async def _watch_parent(self) -> None:
+        """Exit when the engine is gone: an unsupervised worker must not linger."""
+        while os.getppid() == self.parent:
+            await asyncio.sleep(1.0)
+        log.warning("engine (pid %d) is gone; worker %s stops", self.parent, self.id)
+        self.stopping.set()
+        await asyncio.sleep(5.0)  # in-flight tasks are redelivered to the next engine's workers
+        os._exit(1)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def _step_event(step: StepRecord) -> dict[str, Any]:
+    return {"seq": step.seq, "step": step.kind, "data": step.data}
+
+
+def run_worker(config_path: Path, worker_id: str) -> int:
+    """Entry point of ``python -m agentform.runtime worker``."""
+    logging.basicConfig(
+        level=os.environ.get("AGENTFORM_LOG_LEVEL", "INFO"),
+        format=f"%(asctime)s %(levelname)s {worker_id} %(message)s",
+    )
+    config = WorkerConfig.from_dict(json.loads(config_path.read_text()))
+    worker = Worker(config, worker_id)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.stop)
+        await worker.run()
+
+    from agentform.runtime.models import ModelError
+    from agentform.runtime.store import StoreError
+    from agentform.runtime.tools.toolbox import ToolStartError
+
+    try:
+        asyncio.run(main())
+    except (ModelError, ToolStartError, StoreError, OSError) as exc:
+        # a configuration problem: one clear line for 'agentform logs' and apply's report
+        log.error("worker cannot run: %s", exc)
+        return 2
+    return 0
