@@ -8,7 +8,8 @@ the graph and (later) plans and state.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from agentform.contract.address import Address
 
 __all__ = ["KIND_OF_SECTION", "SECTION_OF_KIND", "Address", "address_of_path", "format_path"]
 
@@ -23,22 +24,6 @@ KIND_OF_SECTION = {
     "environments": "environment",
 }
 SECTION_OF_KIND = {kind: section for section, kind in KIND_OF_SECTION.items()}
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Address:
-    kind: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.kind}.{self.name}"
-
-    @classmethod
-    def parse(cls, text: str) -> Address:
-        kind, sep, name = text.partition(".")
-        if not sep or not kind or not name:
-            raise ValueError(f"invalid address {text!r}: expected KIND.NAME, e.g. agent.triage")
-        return cls(kind, name)
 
 
 def address_of_path(path: Sequence[str | int]) -> str | None:

@@ -39,7 +39,7 @@ def test_concurrency_comes_from_the_agent_limits() -> None:
     assert (busy.concurrency, replicas) == (32, 2)
     assert configs["plain"][0].concurrency == DEFAULT_CONCURRENCY == 64
     # it travels to the worker process with the rest of its configuration
-    assert WorkerConfig.from_dict(busy.to_dict()).concurrency == 32
+    assert WorkerConfig.from_json(busy.to_json()).concurrency == 32
 
 
 def test_the_default_and_a_limit_are_per_replica() -> None:

@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from agentform.contract import Address, ContractError, received
 from agentform.runtime import bus
 from agentform.runtime.a2a import A2AHost
 from agentform.runtime.bus import BusLayout, TaskMessage
@@ -160,7 +161,13 @@ class Engine:
         ``secrets`` are the values of the secrets the resource references, from the environment
         of the apply that sends them; they are kept in memory only (values carry fingerprints).
         """
-        kind = address.partition(".")[0]
+        try:
+            parsed = Address.parse(address)
+            # the process boundary: what planning sent must be the contract's value of its kind
+            received(address, values)
+        except (ValueError, ContractError) as exc:
+            raise EngineError(str(exc), 400) from None
+        kind, name = parsed.kind, parsed.name
         self.secrets.update(secrets or {})
         async with self.mutex:
             if address == "runtime.bus":
@@ -175,7 +182,7 @@ class Engine:
                 )
             elif kind == "memory":
                 try:
-                    await self.memories.put(address.partition(".")[2], values, self.store_url)
+                    await self.memories.put(name, values, self.store_url)
                 except EmbeddingsUnavailable as exc:
                     raise EngineError(str(exc), 422) from None
                 except MemoryStoreError as exc:
@@ -183,7 +190,7 @@ class Engine:
             previous = self.resources.get(address)
             self.resources[address] = dict(values)
             if kind == "agent":
-                await bus.ensure_agent(self.nc.jetstream(), self.layout, address.partition(".")[2])  # type: ignore[union-attr]
+                await bus.ensure_agent(self.nc.jetstream(), self.layout, name)  # type: ignore[union-attr]
             before = {name: g.config.config_hash for name, g in self.groups.items()}
             rollout.reconfigure(self)
             changed = [n for n, g in self.groups.items() if before.get(n) != g.config.config_hash]

@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from agentform.contract import AgentValue
 from agentform.runtime import bus
 from agentform.runtime.bus import TaskMessage
 from agentform.runtime.host.view import EngineView
@@ -117,7 +118,7 @@ async def check_heartbeats(engine: EngineView) -> None:
                     group.kill(worker_id, f"has not heartbeaten for {now - float(beat['at']):.0f}s")
                 continue
             group.mark_ready(worker_id)
-            stall = stall_limit(group.config.agent_values)
+            stall = stall_limit(group.config.values)
             for task_id, progress in dict(beat.get("tasks") or {}).items():
                 if now - float(progress) > stall:
                     group.kill(worker_id, f"made no progress on task {task_id} for {stall:.0f}s")
@@ -151,9 +152,7 @@ def child_timeout(agent: Mapping[str, Any]) -> float:
     return parse_duration(timeout).total_seconds() + 30 if timeout else DEFAULT_CHILD_TIMEOUT
 
 
-def stall_limit(agent: Mapping[str, Any]) -> float:
-    from agentform.durations import parse_duration
-
-    timeout = (agent.get("limits") or {}).get("timeout")
+def stall_limit(agent: AgentValue) -> float:
+    timeout = agent.limits.timeout
     # a task past its own wall-time limit fails by itself; give it some slack before killing
-    return parse_duration(timeout).total_seconds() + 30 if timeout else DEFAULT_STALL
+    return timeout.total_seconds() + 30 if timeout else DEFAULT_STALL

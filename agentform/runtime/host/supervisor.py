@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -157,7 +156,7 @@ class AgentGroup:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.config.to_dict(), indent=1))
+            tmp.write_text(self.config.to_json())
             tmp.replace(path)
         self.log_path().parent.mkdir(parents=True, exist_ok=True)
         replica.worker_id = f"{self.agent}-{replica.slot}-{uuid.uuid4().hex[:6]}"

@@ -12,11 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentform.contract import AgentValue, MemoryValue, ModelValue, ToolValue, received
 from agentform.runtime.bus import BusLayout
+
+T = TypeVar("T")
 
 __all__ = ["DEFAULT_CONCURRENCY", "WorkerConfig", "agent_configs", "config_hash"]
 
@@ -29,9 +33,12 @@ __all__ = ["DEFAULT_CONCURRENCY", "WorkerConfig", "agent_configs", "config_hash"
 DEFAULT_CONCURRENCY = 64
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerConfig:
-    """Everything a worker needs, written by the engine as JSON (plain values only)."""
+class WorkerConfig(BaseModel):
+    """Everything a worker needs, written by the engine as JSON and read back typed: the agent,
+    the models (all of them: fallbacks), its tools and memory stores are the contract's values
+    (:mod:`agentform.contract`), so the worker reads attributes, never dict keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     project: str
     agent: str
@@ -39,45 +46,22 @@ class WorkerConfig:
     bus_url: str
     layout: BusLayout
     store_url: str
-    agent_values: Mapping[str, Any]
-    models: Mapping[str, Mapping[str, Any]]
-    tools: Mapping[str, Mapping[str, Any]]
+    values: AgentValue
+    models: dict[str, ModelValue]
+    tools: dict[str, ToolValue] = Field(default_factory=dict)
+    memory: dict[str, MemoryValue] = Field(default_factory=dict)
+    delegates: dict[str, str] = Field(
+        default_factory=dict, description="Each delegate's description, offered to the model."
+    )
     config_hash: str
     concurrency: int = DEFAULT_CONCURRENCY
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "project": self.project,
-            "agent": self.agent,
-            "base_dir": self.base_dir,
-            "bus_url": self.bus_url,
-            "layout": self.layout.to_dict(),
-            "store_url": self.store_url,
-            "agent_values": dict(self.agent_values),
-            "models": {k: dict(v) for k, v in self.models.items()},
-            "tools": {k: dict(v) for k, v in self.tools.items()},
-            "config_hash": self.config_hash,
-            "concurrency": self.concurrency,
-            "extra": dict(self.extra),
-        }
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=1)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> WorkerConfig:
-        return cls(
-            project=str(data["project"]),
-            agent=str(data["agent"]),
-            base_dir=str(data["base_dir"]),
-            bus_url=str(data["bus_url"]),
-            layout=BusLayout.from_dict(data["layout"]),
-            store_url=str(data["store_url"]),
-            agent_values=dict(data["agent_values"]),
-            models=dict(data["models"]),
-            tools=dict(data["tools"]),
-            config_hash=str(data["config_hash"]),
-            concurrency=int(data.get("concurrency", DEFAULT_CONCURRENCY)),
-            extra=dict(data.get("extra") or {}),
-        )
+    def from_json(cls, text: str | bytes) -> WorkerConfig:
+        return cls.model_validate_json(text)
 
 
 def config_hash(values: Mapping[str, Any]) -> str:
@@ -103,26 +87,27 @@ def agent_configs(
     resources: the agent, the models (all of them: fallbacks), its tools, its memory stores, its
     delegates (declared ones, registered yet or not: apply creates agents in any order). The
     configuration's hash covers all of it, so a change to any rolls the agent's workers."""
-    models, tools = _named(resources, "model"), _named(resources, "tool")
-    memories, agents = _named(resources, "memory"), _named(resources, "agent")
+    models = {n: _typed(ModelValue, f"model.{n}", v) for n, v in _named(resources, "model").items()}
+    tools = {n: _typed(ToolValue, f"tool.{n}", v) for n, v in _named(resources, "tool").items()}
+    memories = {
+        n: _typed(MemoryValue, f"memory.{n}", v) for n, v in _named(resources, "memory").items()
+    }
+    raw_agents = _named(resources, "agent")
+    agents = {n: _typed(AgentValue, f"agent.{n}", v) for n, v in raw_agents.items()}
     out: dict[str, tuple[WorkerConfig, int]] = {}
-    for name, values in agents.items():
-        replicas = int(values.get("replicas", 1))
-        mine = {t: tools[t] for t in values.get("tools") or [] if t in tools}
-        stores = {m: memories[m] for m in values.get("memory") or [] if m in memories}
-        delegates = {
-            d: {"description": str(agents.get(d, {}).get("description") or "")}
-            for d in values.get("delegates") or []
-        }
+    for name, agent in agents.items():
+        mine = {t: tools[t] for t in agent.tools if t in tools}
+        stores = {m: memories[m] for m in agent.memory if m in memories}
+        delegates = {d: agents[d].description if d in agents else "" for d in agent.delegates}
         body = {
-            "agent": values,
-            "models": models,
-            "tools": mine,
+            "agent": raw_agents[name],
+            "models": {n: v.model_dump(mode="json") for n, v in models.items()},
+            "tools": {n: v.model_dump(mode="json") for n, v in mine.items()},
             "bus": bus_url,
             "store": store_url,
             "layout": layout.to_dict(),
             "delegates": delegates,
-            "memory": stores,
+            "memory": {n: v.model_dump(mode="json") for n, v in stores.items()},
         }
         config = WorkerConfig(
             project=project,
@@ -131,14 +116,19 @@ def agent_configs(
             bus_url=bus_url,
             layout=layout,
             store_url=store_url,
-            agent_values=values,
+            values=agent,
             models=models,
             tools=mine,
+            memory=stores,
+            delegates=delegates,
             config_hash=config_hash(body),
-            extra={"delegates": delegates, "memory": stores},
-            concurrency=int(
-                (values.get("limits") or {}).get("max_concurrent_tasks") or DEFAULT_CONCURRENCY
-            ),
+            concurrency=agent.limits.max_concurrent_tasks or DEFAULT_CONCURRENCY,
         )
-        out[name] = (config, replicas)
+        out[name] = (config, agent.replicas)
     return out
+
+
+def _typed(kind: type[T], address: str, values: Mapping[str, Any]) -> T:
+    found = received(address, values)
+    assert isinstance(found, kind)
+    return found

@@ -50,7 +50,7 @@ Submit = Callable[[str, str, str, str, str, Mapping[str, Any]], Awaitable[None]]
 class Delegates:
     """The agents one agent may delegate to, and how to hand them work."""
 
-    agents: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> description
+    agents: Mapping[str, str] = field(default_factory=dict)  # name -> description
     max_depth: int = DEFAULT_MAX_DEPTH
     submit: Submit | None = None
 
@@ -59,7 +59,7 @@ class Delegates:
             ToolSpec(
                 name,
                 f"Delegate to the agent {name!r}"
-                + (f": {info['description']}" if info.get("description") else "")
+                + (f": {description}" if description else "")
                 + ". Give it one self-contained message; its answer comes back as the result.",
                 {
                     "type": "object",
@@ -69,7 +69,7 @@ class Delegates:
                     "required": ["message"],
                 },
             )
-            for name, info in sorted(self.agents.items())
+            for name, description in sorted(self.agents.items())
         ]
 
     def __contains__(self, name: object) -> bool:

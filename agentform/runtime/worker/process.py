@@ -72,32 +72,31 @@ class Worker:
         base_dir = Path(config.base_dir)
         watchdog = asyncio.create_task(self._watch_parent())
         store = self.store = RuntimeStore(config.store_url)
-        model = build_model(
-            str(config.agent_values["model"]), config.models, base_dir=base_dir, secret=_secret
-        )
-        toolbox = open_toolbox(config.tools, base_dir=base_dir, secret=_secret, log=log)
-        memory = open_agent_memory(
-            config.store_url, config.extra.get("memory") or {}, config.agent, model
-        )
+        agent = config.values
+        # the models, tools and memory stores still take their JSON values (each module checks
+        # them itself); the agent's own settings are read typed
+        models = {n: v.model_dump(mode="json") for n, v in config.models.items()}
+        tools_values = {n: v.model_dump(mode="json") for n, v in config.tools.items()}
+        memory_values = {n: v.model_dump(mode="json") for n, v in config.memory.items()}
+        model = build_model(agent.model, models, base_dir=base_dir, secret=_secret)
+        toolbox = open_toolbox(tools_values, base_dir=base_dir, secret=_secret, log=log)
+        memory = open_agent_memory(config.store_url, memory_values, config.agent, model)
         self.nc = self.live.nc = await connect(config.bus_url, name=self.id)
         try:
             await toolbox.start()
-            tools = with_locks(toolbox, config.tools, self.nc.jetstream(), config.layout.project)
+            tools = with_locks(toolbox, tools_values, self.nc.jetstream(), config.layout.project)
             if memory is not None:
                 tools = CombinedTools(tools, memory.tools())
             loop = AgentLoop(
                 store=store,
                 model=model,
                 tools=tools,
-                instructions=str(config.agent_values.get("instructions") or ""),
-                limits=Limits.from_values(config.agent_values.get("limits") or {}),
+                instructions=agent.instructions,
+                limits=Limits.of(agent.limits),
                 notify=self._notify,
                 delegates=Delegates(
-                    agents=dict(config.extra.get("delegates") or {}),
-                    max_depth=int(
-                        (config.agent_values.get("limits") or {}).get("max_depth")
-                        or DEFAULT_MAX_DEPTH
-                    ),
+                    agents=dict(config.delegates),
+                    max_depth=agent.limits.max_depth or DEFAULT_MAX_DEPTH,
                     submit=self._submit_child,
                 ),
                 memory=memory,
@@ -240,7 +239,7 @@ class Worker:
         task instead (False): when this agent rejects busy conversations, or when the task it
         would wait for (``blocker``, the first found) is its own ancestor, a wait that could
         never end."""
-        mode = str(self.config.agent_values.get("concurrent_messages") or "queue")
+        mode = self.config.values.concurrent_messages
         self.waiting += 1  # a queued message does not take a slot from the ones it waits for
         self.live.hold(msg)
         try:
@@ -355,7 +354,7 @@ def run_worker(config_path: Path, worker_id: str) -> int:
         level=os.environ.get("AGENTFORM_LOG_LEVEL", "INFO"),
         format=f"%(asctime)s %(levelname)s {worker_id} %(message)s",
     )
-    config = WorkerConfig.from_dict(json.loads(config_path.read_text()))
+    config = WorkerConfig.from_json(config_path.read_bytes())
     worker = Worker(config, worker_id)
 
     async def main() -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from agentform.durations import parse_duration
+from agentform.contract.values import AgentLimits
 from agentform.runtime.conversation import Message, ModelResponse, ToolCall
 from agentform.runtime.store import NewStep, StepRecord
 
@@ -35,15 +35,20 @@ class Limits:
     timeout: float | None = None  # seconds of wall time from the task's first start
 
     @classmethod
-    def from_values(cls, values: Mapping[str, Any]) -> Limits:
-        timeout = values.get("timeout")
+    def of(cls, limits: AgentLimits) -> Limits:
+        """The budgets of an agent's declared ``limits`` (the contract's typed value)."""
         return cls(
-            max_steps=values.get("max_steps"),
-            max_tool_calls=values.get("max_tool_calls"),
-            max_tokens=values.get("max_tokens"),
-            max_cost_usd=values.get("max_cost_usd"),
-            timeout=parse_duration(timeout).total_seconds() if timeout else None,
+            max_steps=limits.max_steps,
+            max_tool_calls=limits.max_tool_calls,
+            max_tokens=limits.max_tokens,
+            max_cost_usd=limits.max_cost_usd,
+            timeout=limits.timeout.total_seconds() if limits.timeout else None,
         )
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> Limits:
+        """The budgets of ``limits`` written as JSON values (checked by the contract)."""
+        return cls.of(AgentLimits.model_validate(values))
 
 
 @dataclass

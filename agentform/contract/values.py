@@ -1,0 +1,388 @@
+"""The resource values planning hands the runtime: one frozen, typed model per resource kind.
+
+These classes are both the shape of a resource in the spec (:mod:`agentform.spec.models` re-exports
+them, and ``schemas/agentform.schema.json`` is generated from them) and what crosses the process
+boundary: planning dumps a resource with ``model_dump(mode="json")`` into a
+:class:`~agentform.provider.ResourceValue`, and the runtime reads the same values back with the
+``*Value`` classes below (:func:`agentform.contract.received`), which add what planning resolved
+for it (an agent's ``policies`` and ``invokers``) and the planning-only fingerprints (``secrets``,
+a tool's ``card``). So every default is written once, here, and a field the runtime reads is
+typed on both sides. Pure: imports pydantic and :mod:`agentform.durations` only.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentform.durations import Duration
+
+__all__ = [
+    "A2aAgent",
+    "Access",
+    "Agent",
+    "AgentLimits",
+    "AgentValue",
+    "Bus",
+    "BusValue",
+    "CircuitBreaker",
+    "Frozen",
+    "McpServer",
+    "Memory",
+    "MemoryAccess",
+    "MemoryLimits",
+    "MemoryValue",
+    "Model",
+    "ModelLimits",
+    "ModelValue",
+    "Name",
+    "Policy",
+    "PolicyValue",
+    "PositiveInt",
+    "Pricing",
+    "RedactPattern",
+    "Schedule",
+    "ScheduleValue",
+    "SessionContext",
+    "Skill",
+    "Store",
+    "StoreValue",
+    "Tool",
+    "ToolValue",
+]
+
+Name = str  # validated by the checks (AF202) so every bad name is reported with its location
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+class Frozen(BaseModel):
+    """Every spec object and contract value: unknown keys refused, immutable once built."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Bus(Frozen):
+    url: str = Field(
+        "embedded",
+        description="'embedded' (a nats-server started by agentform) or nats://host:port",
+    )
+    stream_prefix: str = "agentform"
+
+
+class Store(Frozen):
+    url: str = Field(
+        "sqlite:///.agentform/runtime.db",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://...",
+    )
+
+
+class ModelLimits(Frozen):
+    requests_per_minute: PositiveInt | None = None
+    tokens_per_minute: PositiveInt | None = None
+    max_concurrency: PositiveInt | None = None
+
+
+class Pricing(Frozen):
+    """Price in USD per million tokens, used for cost accounting and budgets."""
+
+    input_per_mtok: float = Field(0.0, ge=0)
+    output_per_mtok: float = Field(0.0, ge=0)
+
+
+class Model(Frozen):
+    """A language model endpoint. ``scripted`` is deterministic and offline (examples, tests)."""
+
+    provider: Literal["openai", "anthropic", "scripted"]
+    model: str | None = Field(None, description="The provider's model id, e.g. gpt-4o-mini.")
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint (vLLM, Ollama...).")
+    api_key: str | None = Field(None, description="Use a reference: ${secret.NAME}.")
+    script: str | None = Field(
+        None, description="Rule file of a scripted model, relative to the spec file."
+    )
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: PositiveInt | None = None
+    timeout: Duration | None = None
+    max_retries: int = Field(3, ge=0, le=20)
+    limits: ModelLimits = Field(default_factory=ModelLimits)
+    pricing: Pricing | None = None
+    fallback: list[Name] = Field(
+        default_factory=list, description="Models to use, in order, when this one fails."
+    )
+
+
+class McpServer(Frozen):
+    """How to reach an MCP server: a local command (stdio) or a URL (streamable HTTP)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"oneOf": [{"required": ["command"]}, {"required": ["url"]}]},
+    )
+
+    command: list[str] | None = Field(None, min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class A2aAgent(Frozen):
+    """An agent outside the project, reached over A2A through its agent card."""
+
+    url: str = Field(
+        description="The agent card's URL, or the agent's base URL (the card is then read from "
+        "/.well-known/agent-card.json)."
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Sent with every request; values may use ${secret.NAME}.",
+    )
+
+
+def _absent(value: Any) -> bool:
+    return value is None
+
+
+class Tool(Frozen):
+    """A capability agents may call: an MCP server's tools, or an outside agent over A2A."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"oneOf": [{"required": ["mcp"]}, {"required": ["a2a"]}]},
+    )
+
+    description: str = ""
+    # left out of the values when absent, so adding a2a did not change every MCP tool's values
+    mcp: McpServer | None = Field(None, exclude_if=_absent)
+    a2a: A2aAgent | None = Field(
+        None, exclude_if=_absent, description="An outside agent, called with one message."
+    )
+    side_effects: Literal["none", "idempotent", "unsafe"] = Field(
+        "unsafe",
+        description="none: read-only; idempotent: safe to repeat; unsafe: may not be "
+        "repeated and needs an approval policy.",
+    )
+    timeout: Duration | None = None
+    expose: list[str] | None = Field(
+        None, description="Only these MCP tools of the server (not for a2a)."
+    )
+    lock: str | None = Field(
+        None,
+        exclude_if=_absent,
+        description="Calls that render the same lock name run one at a time, across every agent"
+        " and replica (a lease in JetStream KV, freed if its holder dies): a template over the"
+        " call's arguments, e.g. 'order-{{ arguments.order_id }}'.",
+    )
+
+
+class RedactPattern(Frozen):
+    """A custom redaction: text matching ``pattern`` is replaced before it is written."""
+
+    name: Name = Field(description="Label, used in the default replacement [REDACTED:name].")
+    pattern: str = Field(description="Python regular expression.", max_length=500)
+    replacement: str | None = None
+
+
+class MemoryLimits(Frozen):
+    """Size caps; a write that would exceed them is refused (or evicts the oldest entries)."""
+
+    max_item_bytes: PositiveInt = Field(65536, description="Largest single entry, in bytes.")
+    max_scope_bytes: PositiveInt | None = Field(
+        None, description="Total bytes one scope key (one customer, one user...) may hold."
+    )
+    max_scope_items: PositiveInt | None = Field(None, description="Entries one scope key may hold.")
+    on_full: Literal["reject", "evict_oldest"] | None = Field(
+        None,
+        description="What a write over a scope cap does; default reject, evict_oldest for"
+        " session stores (old turns are dropped from context first anyway).",
+    )
+
+
+class MemoryAccess(Frozen):
+    """Which agents may read and write a store (names or globs); default: every agent that
+    lists the store. Denied requests are refused and recorded."""
+
+    read: list[str] | None = None
+    write: list[str] | None = None
+
+
+class SessionContext(Frozen):
+    """How much of a conversation's history goes into the model's context."""
+
+    max_tokens: PositiveInt = Field(4000, description="Token budget for earlier turns.")
+    strategy: Literal["drop_oldest", "summarize"] = Field(
+        "drop_oldest",
+        description="Turns over the budget are dropped whole (and the model told so), or"
+        " summarised by the agent's model. A turn is never cut mid-message.",
+    )
+
+
+class Memory(Frozen):
+    """A memory store: session, long_term, working or shared."""
+
+    kind: Literal["session", "long_term", "working", "shared"]
+    scope: Literal["conversation", "user", "customer", "agent", "global"] | None = None
+    scope_from: str | None = Field(
+        None,
+        description="The task input that names the scope key (default customer_id for"
+        " scope customer, user_id for scope user).",
+    )
+    ttl: Duration | None = Field(None, description="Entries expire this long after writing.")
+    retention: Duration | None = Field(None, description="Data is deleted after this long.")
+    redact: list[
+        Literal["email", "phone", "credit_card", "iban", "ip_address", "secret"] | RedactPattern
+    ] = Field(default_factory=list, description="Redact these before anything is written.")
+    limits: MemoryLimits = Field(default_factory=MemoryLimits)
+    access: MemoryAccess = Field(default_factory=MemoryAccess)
+    context: SessionContext | None = Field(
+        None, description="session stores: the history budget and what happens over it."
+    )
+    inject: int = Field(
+        0,
+        ge=0,
+        le=50,
+        description="long_term stores: put this many of the entries most relevant to the task"
+        " into the model's context at the start.",
+    )
+    search: Literal["fulltext", "semantic", "hybrid"] = Field(
+        "fulltext",
+        description="How recall ranks: full-text (default), or with local embeddings (needs the"
+        " 'embeddings' extra).",
+    )
+    description: str = ""
+
+
+class AgentLimits(Frozen):
+    max_steps: PositiveInt | None = None
+    max_tool_calls: PositiveInt | None = None
+    max_tokens: PositiveInt | None = None
+    max_cost_usd: float | None = Field(None, gt=0)
+    timeout: Duration | None = None
+    max_depth: PositiveInt | None = Field(
+        None, description="Maximum delegation depth below this agent."
+    )
+    max_concurrent_tasks: PositiveInt | None = Field(
+        None,
+        le=1000,
+        description="Tasks one replica works on at the same time (default 64); more wait in "
+        "the agent's queue for a free slot.",
+    )
+
+
+class CircuitBreaker(Frozen):
+    max_identical_calls: PositiveInt = Field(
+        3, description="Trip after this many identical tool calls in one task."
+    )
+    max_calls_per_minute: PositiveInt | None = None
+    cooldown: Duration | None = None
+
+
+class Skill(Frozen):
+    """A capability advertised on the agent's A2A card."""
+
+    id: str
+    name: str | None = None
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    examples: list[str] = Field(default_factory=list)
+
+
+class Agent(Frozen):
+    """An agent: a model, instructions, and what it may use and whom it may delegate to."""
+
+    description: str = ""
+    model: Name
+    instructions: str = Field("", description="Prompt; {{ }} is rendered at run time.")
+    tools: list[Name] = Field(default_factory=list)
+    memory: list[Name] = Field(default_factory=list)
+    delegates: list[Name] = Field(default_factory=list)
+    replicas: int = Field(1, ge=0, le=1000)
+    limits: AgentLimits = Field(default_factory=AgentLimits)
+    circuit_breaker: CircuitBreaker | None = None
+    skills: list[Skill] = Field(default_factory=list)
+    concurrent_messages: Literal["queue", "reject"] = Field(
+        "queue",
+        description="A message for a conversation that is still busy: wait for its turn, or be"
+        " refused at once. Messages of one conversation are always handled one at a time, in"
+        " the order they were accepted.",
+    )
+
+
+class Policy(Frozen):
+    """A rule for tool calls: allow, deny or require human approval, optionally conditional."""
+
+    description: str = ""
+    agents: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    tools: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    effect: Literal["allow", "deny", "require_approval"]
+    when: str | None = Field(
+        None, description="Sandboxed Jinja2 expression over the call, e.g. args.amount > 100."
+    )
+    approvers: list[Name] = Field(default_factory=list)
+    approval_timeout: Duration | None = None
+
+
+class Access(Frozen):
+    """Roles and what they may do (``invoke:AGENT``, ``approve:POLICY``, ``read:traces``...)."""
+
+    roles: dict[Name, list[str]] = Field(default_factory=dict)
+    members: dict[str, list[Name]] = Field(
+        default_factory=dict, description="Subject (user, token name) to roles."
+    )
+
+
+class Schedule(Frozen):
+    """Send a task to an agent on a cron schedule or at a fixed interval."""
+
+    agent: Name
+    cron: str | None = None
+    interval: Duration | None = None
+    timezone: str = "UTC"
+    input: str = ""
+    enabled: bool = True
+
+
+# -- what the runtime receives: the spec's shape, plus what planning resolved or fingerprinted --
+
+Fingerprints = dict[str, str | None]
+
+
+class BusValue(Bus):
+    secrets: Fingerprints = Field(default_factory=dict)
+
+
+class StoreValue(Store):
+    secrets: Fingerprints = Field(default_factory=dict)
+
+
+class ModelValue(Model):
+    secrets: Fingerprints = Field(default_factory=dict)
+
+
+class ToolValue(Tool):
+    secrets: Fingerprints = Field(default_factory=dict)
+    card: dict[str, Any] | None = Field(None, exclude_if=_absent)
+
+
+class MemoryValue(Memory):
+    secrets: Fingerprints = Field(default_factory=dict)
+
+
+class PolicyValue(Policy):
+    secrets: Fingerprints = Field(default_factory=dict)
+
+
+class ScheduleValue(Schedule):
+    secrets: Fingerprints = Field(default_factory=dict)
+
+
+class AgentValue(Agent):
+    """An agent as its workers receive it: ``policies`` are the names of the policies that
+    govern it and ``invokers`` the subjects allowed to send it tasks, both resolved by planning
+    so the runtime never matches permission globs itself."""
+
+    policies: list[Name] = Field(default_factory=list)
+    invokers: list[str] = Field(default_factory=list)
+    secrets: Fingerprints = Field(default_factory=dict)
