@@ -2,24 +2,26 @@
 
 ``apply [PATH]`` plans (refreshing through the target provider), shows the plan, asks for
 confirmation (``--auto-approve`` skips it; without a terminal it is required), then carries it
-out with :func:`agentform.apply.apply_plan`, printing progress. ``apply --plan FILE`` carries out
+out with :func:`agentform.workflow.carry_out`, printing progress. ``apply --plan FILE`` carries out
 a saved plan instead, refused if the state has moved past it. ``destroy`` plans the deletion of
 everything recorded. Exit status: 0 done, 1 refused or anything failed, 2 usage error.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from agentform.cli.console import fail
 from agentform.cli.options import spec_options, state_url_option
-from agentform.cli.plan import Prepared, prepare
+from agentform.cli.plan import fail_workflow, prepare
+
+if TYPE_CHECKING:
+    from agentform.plan import Plan
+    from agentform.workflow import Prepared
 
 __all__ = ["apply_command", "destroy_command", "import_command", "rollback_command"]
 
@@ -34,9 +36,9 @@ def _confirm(auto_approve: bool, question: str) -> None:
         sys.exit(1)
 
 
-def _carry_out(prepared: Prepared, plan: Any, parallelism: int, allow_data_loss: bool) -> None:
-    from agentform.apply import ApplyError, ApplyEvent, apply_plan
-    from agentform.state import StateError, open_store
+def _carry_out(prepared: Prepared, plan: Plan, parallelism: int, allow_data_loss: bool) -> None:
+    from agentform.apply import ApplyEvent
+    from agentform.workflow import WorkflowError, carry_out
 
     printing = threading.Lock()
 
@@ -46,23 +48,16 @@ def _carry_out(prepared: Prepared, plan: Any, parallelism: int, allow_data_loss:
                 suffix = f": {event.message}" if event.message else ""
                 click.echo(f"  {event.action.symbol:>3} {event.address} {event.status}{suffix}")
 
-    spec = prepared.spec
     try:
-        with open_store(
-            prepared.state_url, spec.project, prepared.environment, prepared.base_dir
-        ) as store:
-            result = apply_plan(
-                plan,
-                prepared.provider,
-                store,
-                parallelism=parallelism,
-                on_event=progress,
-                allow_data_loss=allow_data_loss,
-                git_commit=git_commit(prepared.base_dir),
-                call_timeout=_provider_timeout(),
-            )
-    except (ApplyError, StateError) as exc:
-        fail(str(exc))
+        result = carry_out(
+            prepared,
+            plan,
+            parallelism=parallelism,
+            on_event=progress,
+            allow_data_loss=allow_data_loss,
+        )
+    except WorkflowError as exc:
+        fail_workflow(exc)
     counts = (
         f"{len(result.created)} created, {len(result.updated)} updated, "
         f"{len(result.replaced)} replaced, {len(result.deleted)} destroyed"
@@ -150,8 +145,8 @@ def apply_command(
 ) -> None:
     """Make the spec at PATH real through its target provider, recording state as it goes."""
     from agentform.cli.console import use_color
-    from agentform.planfile import PlanFileError, loads
     from agentform.render import render_plan
+    from agentform.workflow import WorkflowError, load_saved_plan
 
     prepared = prepare(
         path,
@@ -166,14 +161,9 @@ def apply_command(
     plan = prepared.plan
     if plan_file is not None:
         try:
-            plan = loads(Path(plan_file).read_text(encoding="utf-8"), source=plan_file)
-        except PlanFileError as exc:
-            fail(str(exc))
-        if (plan.project, plan.environment) != (prepared.spec.project, prepared.environment):
-            fail(
-                f"{plan_file} is a plan for {plan.project} ({plan.environment}), not for "
-                f"{prepared.spec.project} ({prepared.environment})"
-            )
+            plan = load_saved_plan(prepared, plan_file)
+        except WorkflowError as exc:
+            fail_workflow(exc)
     click.echo(render_plan(plan, color=use_color()), nl=False, color=use_color())
     if not plan.has_changes:
         return
@@ -235,35 +225,13 @@ def import_command(
 
     The object is recorded as it is; the next plan shows what differs from the spec.
     """
-    from agentform.provider import ProviderError
-    from agentform.state import RecordedResource, StateError, empty, open_store
+    from agentform.workflow import WorkflowError, import_resource
 
     prepared = prepare(path, env, variables, state_url, refresh=False, need_provider=True)
-    spec = prepared.spec
-    if address not in {c.address for c in prepared.plan.changes}:
-        fail(f"{address} is not declared in the spec; add it first, then import it")
-    kind, _, name = address.partition(".")
     try:
-        observed = prepared.provider.import_(kind, object_id)
-    except ProviderError as exc:
-        fail(f"could not import {object_id!r}: {exc}")
-    try:
-        store = open_store(state_url, spec.project, prepared.environment, prepared.base_dir)
-        with store, store.lock("import"):
-            latest = store.read() or empty(spec.project, prepared.environment)
-            if address in latest.resources:
-                fail(
-                    f"{address} is already in the state; 'agentform state rm {address}' "
-                    "first if it should track another object"
-                )
-            resources = dict(latest.resources)
-            resources[address] = RecordedResource(
-                kind=kind, name=name, provider=spec.target.provider, id=observed.id,
-                values=dict(observed.values),
-            )  # fmt: skip
-            store.write(latest.next(resources), expected_serial=latest.serial)
-    except StateError as exc:
-        fail(str(exc))
+        import_resource(prepared, address, object_id)
+    except WorkflowError as exc:
+        fail_workflow(exc)
     click.echo(
         f"imported {object_id} as {address}; run 'agentform plan' to see how it differs "
         "from the spec"
@@ -304,67 +272,17 @@ def rollback_command(
     touched, so revert them in git too or the next plan will undo the rollback.
     """
     from agentform.cli.console import use_color
-    from agentform.plan import make_plan, observe
-    from agentform.provider import ResourceValue
     from agentform.render import render_plan
-    from agentform.state import StateError, open_store
+    from agentform.workflow import WorkflowError, plan_rollback
 
     prepared = prepare(path, env, variables, state_url, refresh=True, need_provider=True)
-    spec = prepared.spec
     try:
-        with open_store(state_url, spec.project, prepared.environment, prepared.base_dir) as store:
-            target = store.read_serial(serial)
-            current = store.read()
-    except StateError as exc:
-        fail(str(exc))
-    desired = {
-        a: ResourceValue(a, r.kind, r.name, dict(r.values)) for a, r in target.resources.items()
-    }
-    kinds = {r.kind for r in target.resources.values()}
-    kinds |= {r.kind for r in current.resources.values()} if current else set()
-    observed = observe(prepared.provider, kinds, current)
-    plan = make_plan(
-        desired, current, observed, project=spec.project, environment=prepared.environment
-    )
+        plan = plan_rollback(prepared, serial)
+    except WorkflowError as exc:
+        fail_workflow(exc)
     click.echo(f"Rollback to state serial {serial}:\n")
     click.echo(render_plan(plan, color=use_color()), nl=False, color=use_color())
     if not plan.has_changes:
         return
     _confirm(auto_approve, f"Return to state serial {serial}?")
     _carry_out(prepared, plan, parallelism, allow_data_loss)
-
-
-def git_commit(directory: Any) -> str | None:
-    """The commit the spec's directory is checked out at (``+dirty`` with local changes)."""
-    import subprocess
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(
-                ["git", "-C", str(directory), *args],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    if not commit:
-        return None
-    dirty = git("status", "--porcelain", "--", ".", ":!.agentform")
-    return f"{commit}+dirty" if dirty else commit
-
-
-def _provider_timeout() -> float:
-    """Seconds one provider call may take (``AGENTFORM_PROVIDER_TIMEOUT``, default 600)."""
-    raw = os.environ.get("AGENTFORM_PROVIDER_TIMEOUT", "600")
-    try:
-        value = float(raw)
-    except ValueError:
-        fail(f"AGENTFORM_PROVIDER_TIMEOUT={raw!r} is not a number of seconds")
-    if value <= 0:
-        fail("AGENTFORM_PROVIDER_TIMEOUT must be a positive number of seconds")
-    return value

@@ -4,35 +4,25 @@
 ``--no-refresh``) what the target provider observes, and prints the changes with their reasons
 and risk flags; ``--json`` prints the plan document (``schemas/plan.schema.json``), ``-out FILE``
 saves it for ``apply FILE``, ``--detailed-exitcode`` makes CI able to tell "changes" from
-"no changes". ``show FILE`` renders a saved plan.
+"no changes". ``show FILE`` renders a saved plan. The pipeline itself is
+:func:`agentform.workflow.prepare_plan`; this module parses options, prints and exits.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from agentform.cli.console import fail
 from agentform.cli.options import spec_options, spec_path_argument, state_url_option, var_values
 
-__all__ = ["Prepared", "plan_command", "prepare", "show_command"]
+if TYPE_CHECKING:
+    from agentform.workflow import Prepared, WorkflowError
 
-
-@dataclass
-class Prepared:
-    """A plan and what made it: the spec, the provider (None without refresh), the store URL."""
-
-    spec: Any
-    plan: Any
-    provider: Any
-    base_dir: str
-    state_url: str | None
-    environment: str
+__all__ = ["fail_workflow", "plan_command", "prepare", "show_command"]
 
 
 def prepare(
@@ -48,77 +38,28 @@ def prepare(
     destroy: bool = False,
     need_provider: bool = False,
 ) -> Prepared:
-    """Load the spec, read state, observe through the provider, and make the plan; or stop
-    with a message (exit 1) saying what is wrong."""
-    from agentform.cli.console import echo_diagnostics
-    from agentform.plan import PlanError, make_plan, observe
-    from agentform.provider import (
-        ProviderContext,
-        ProviderError,
-        ProviderLoadError,
-        load_provider,
-    )
-    from agentform.remote_cards import CardError, with_cards
-    from agentform.resources import desired_resources
-    from agentform.secrets import with_fingerprints
-    from agentform.spec import load_spec
-    from agentform.state import StateError, open_store
+    """:func:`agentform.workflow.prepare_plan` with a command's options; or stop with a message
+    (exit 1) saying what is wrong."""
+    from agentform.workflow import WorkflowError, prepare_plan
 
-    result = load_spec(path, env=env, variables=var_values(variables), environ=os.environ)
-    if result.spec is None:
-        echo_diagnostics([d for d in result.diagnostics if d.is_error], result.smap.texts, err=True)
-        fail("the spec is invalid; run 'agentform validate' for details")
-    spec = result.spec
-    assert spec is not None
-    environment = env or "default"
-    desired = {} if destroy else desired_resources(spec)
-    # a rotated secret is a change too: fingerprints of the values, never the values
-    desired = with_fingerprints(desired, os.environ, spec.project)
-    # an outside agent (a2a tool) that changed its card is a change too; one that is gone an error
+    values = var_values(variables)
     try:
-        desired = with_cards(desired, os.environ)
-    except CardError as exc:
-        fail(str(exc))
-    try:
-        with open_store(state_url, spec.project, environment, result.base_dir) as store:
-            recorded = store.read()
-    except StateError as exc:
-        fail(str(exc))
-    observed = None
-    provider = None
-    replace_fields: dict[str, Any] = {}
-    if refresh or need_provider:
-        try:
-            context = ProviderContext(spec.project, env or "default", str(result.base_dir))
-            provider = load_provider(spec.target.provider, spec.target.config, context)
-        except ProviderLoadError as exc:
-            hint = (
-                "" if need_provider else "; to plan against recorded state only, pass --no-refresh"
-            )
-            fail(f"{exc}{hint}")
-        replace_fields = dict(getattr(provider, "replace_fields", {}) or {})
-    if refresh and provider is not None:
-        try:
-            kinds = {v.kind for v in desired.values()}
-            kinds |= {r.kind for r in recorded.resources.values()} if recorded else set()
-            observed = observe(provider, kinds, recorded)
-        except ProviderError as exc:
-            fail(f"provider {spec.target.provider!r} could not read what runs: {exc}")
-    try:
-        plan = make_plan(
-            desired,
-            recorded,
-            observed,
-            replace_fields=replace_fields,
-            targets=targets,
-            force_replace=replace,
-            refresh_only=refresh_only,
-            project=spec.project,
-            environment=environment,
-        )
-    except PlanError as exc:
-        fail(str(exc))
-    return Prepared(spec, plan, provider, result.base_dir, state_url, environment)
+        return prepare_plan(
+            path, env=env, variables=values, state_url=state_url, refresh=refresh,
+            targets=targets, replace=replace, refresh_only=refresh_only, destroy=destroy,
+            need_provider=need_provider,
+        )  # fmt: skip
+    except WorkflowError as exc:
+        fail_workflow(exc)
+
+
+def fail_workflow(error: WorkflowError) -> NoReturn:
+    """Print the spec's errors (if that was the problem) and the error's sentence; exit 1."""
+    from agentform.cli.console import echo_diagnostics
+
+    if error.diagnostics:
+        echo_diagnostics(error.diagnostics, error.sources, err=True)
+    fail(str(error))
 
 
 @click.command("plan")

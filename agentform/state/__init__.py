@@ -2,16 +2,26 @@
 
 * :mod:`agentform.state.snapshot`: the format (``StateSnapshot``), serial/lineage rules,
   ``StateError`` and ``StateCorrupt`` (secret fingerprints live in :mod:`agentform.secrets`);
+* :mod:`agentform.state.protocol`: ``StateStore``, the protocol every store implements, and the
+  errors it promises (``StateConflict``, ``LineageMismatch``, ``SerialNotFound``);
 * :mod:`agentform.state.lock`: ``LockInfo``, ``StateLocked`` and when a holder is gone;
-* :mod:`agentform.state.store`: ``StateStore`` over SQLite or PostgreSQL, and ``open_store``.
+* :mod:`agentform.state.store`: ``SqlStateStore`` over SQLite or PostgreSQL, and ``open_store``.
 
-The error tree is drawn in :mod:`agentform.state.store`. This package does no printing; it is
-called by the plan/apply engine and the CLI. See ``docs/state.md``.
+The error tree is drawn in :mod:`agentform.state.protocol`; an in-memory store for tests is
+:class:`agentform.testing.FakeStateStore`. This package does no printing; it is called by the
+plan/apply engine and the CLI. See ``docs/state.md``.
 """
 
 from __future__ import annotations
 
 from agentform.state.lock import LockInfo, LockNotFound, StateLocked
+from agentform.state.protocol import (
+    HistoryEntry,
+    LineageMismatch,
+    SerialNotFound,
+    StateConflict,
+    StateStore,
+)
 from agentform.state.snapshot import (
     FORMAT_VERSION,
     RecordedResource,
@@ -20,14 +30,7 @@ from agentform.state.snapshot import (
     StateSnapshot,
     empty,
 )
-from agentform.state.store import (
-    DEFAULT_LOCK_TTL,
-    HistoryEntry,
-    LineageMismatch,
-    StateConflict,
-    StateStore,
-    open_store,
-)
+from agentform.state.store import DEFAULT_LOCK_TTL, SqlStateStore, open_store
 
 __all__ = [
     "DEFAULT_LOCK_TTL",
@@ -37,6 +40,8 @@ __all__ = [
     "LockInfo",
     "LockNotFound",
     "RecordedResource",
+    "SerialNotFound",
+    "SqlStateStore",
     "StateConflict",
     "StateCorrupt",
     "StateError",

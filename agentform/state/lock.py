@@ -5,8 +5,8 @@ and what error messages show), :class:`StateLocked` (raised at once, never after
 someone else holds the lock), :class:`LockNotFound`, and the backend-neutral rules for deciding
 that a holder is gone (:func:`is_stale`) and for naming a (project, environment) as a PostgreSQL
 advisory-lock key (:func:`advisory_key`). It does no database I/O: acquiring and releasing are
-done by :class:`agentform.state.store.StateStore`, which calls this module. The CLI shows the
-messages as they are.
+done by :class:`agentform.state.store.SqlStateStore` (and the test fake), which call this
+module. The CLI shows the messages as they are.
 """
 
 from __future__ import annotations

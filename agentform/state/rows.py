@@ -4,7 +4,7 @@ A row holds one resource's recorded values for the serials ``[serial_from, seria
 (``serial_to`` empty: it is in the latest serial), so writing a serial costs the resources it
 changed, not all of them, and any serial is read back by joining the rows that span it. This
 module owns those two operations and the statements they run (built once, with bound parameters:
-apply writes hundreds of serials). Used by :class:`agentform.state.store.StateStore` only.
+apply writes hundreds of serials). Used by :class:`agentform.state.store.SqlStateStore` only.
 """
 
 from __future__ import annotations

@@ -1,20 +1,13 @@
-"""The state store: every serial of one (project, environment), and its lock, in a SQL database.
+"""The SQL state store: every serial of one (project, environment), and its lock, in a database.
 
-This module owns :class:`StateStore` and :func:`open_store`: reading and compare-and-set writing
-of serials, history, and taking, releasing and breaking the lock on each backend; and the errors
-of writing (:class:`StateConflict`, :class:`LineageMismatch`). It and :mod:`.tables` (the schema
-and the engine) are the only modules that talk to the database, through SQLAlchemy. Called by
-the plan/apply engine (``read``, ``write``, ``lock``) and by the CLI's ``state`` and
-``force-unlock`` commands (``history``, ``read_serial``, ``force_unlock``).
-
-Errors::
-
-    StateError                  (snapshot.py) root; every message says what to do
-     ├── StateCorrupt           (snapshot.py) a stored body does not parse; nothing changed
-     ├── StateConflict          a write was based on a serial that is no longer the latest
-     ├── LineageMismatch        a write or a snapshot belongs to another state
-     ├── StateLocked            (lock.py) someone else holds the lock, raised at once
-     └── LockNotFound           (lock.py) force_unlock was given an id that is not the lock
+This module owns :class:`SqlStateStore`, the implementation of the
+:class:`~agentform.state.protocol.StateStore` protocol over SQLite or PostgreSQL, and
+:func:`open_store`: reading and compare-and-set writing of serials, history, and taking,
+releasing and breaking the lock on each backend. It and :mod:`.tables` (the schema and the
+engine) are the only modules that talk to the database, through SQLAlchemy. Called by the
+plan/apply engine (``read``, ``write``, ``lock``) and by the CLI's ``state`` and
+``force-unlock`` commands (``history``, ``read_serial``, ``force_unlock``). The errors it raises
+are the protocol's; the tree is drawn in :mod:`agentform.state.protocol`.
 """
 
 from __future__ import annotations
@@ -24,13 +17,20 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import Engine, Table, delete, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from agentform.state.lock import LockInfo, LockNotFound, StateLocked, advisory_key, is_stale
+from agentform.state.protocol import (
+    HistoryEntry,
+    LineageMismatch,
+    SerialNotFound,
+    StateConflict,
+    StateStore,
+)
 from agentform.state.rows import HEAD, resources_at, write_rows
 from agentform.state.snapshot import (
     ROW_LAYOUT,
@@ -43,48 +43,15 @@ from agentform.state.tables import connect, lock_table, state_table, utc
 
 __all__ = [
     "DEFAULT_LOCK_TTL",
-    "HistoryEntry",
-    "LineageMismatch",
-    "StateConflict",
-    "StateStore",
+    "SqlStateStore",
+    "StateStore",  # the protocol, re-exported: agentform.apply imports it from here
     "open_store",
 ]
 
 DEFAULT_LOCK_TTL = timedelta(minutes=15)
 
 
-class HistoryEntry(NamedTuple):
-    """One stored serial, as ``history`` lists it (read from columns, so corrupt bodies show)."""
-
-    serial: int
-    written_at: datetime
-    summary: str
-
-
-class StateConflict(StateError):
-    """The write expected a latest serial that is no longer the latest; nothing was written."""
-
-    def __init__(self, expected: int, latest: int) -> None:
-        self.expected = expected
-        self.latest = latest
-        super().__init__(
-            f"this write was based on state serial {expected}, but state is now {latest}: "
-            'another run changed it meanwhile; nothing was written. Run "agentform plan" again.'
-        )
-
-
-class LineageMismatch(StateError):
-    """The snapshot belongs to another state (another project, or a re-created state)."""
-
-    def __init__(self, what: str, store: StateStore) -> None:
-        super().__init__(
-            f"{what}, but this store holds project {store.project!r} environment "
-            f"{store.environment!r} at {store.url}: the snapshot comes from another state; "
-            "nothing was written. Check the project, --env and --state-url; retrying will not help."
-        )
-
-
-class StateStore:
+class SqlStateStore:
     """Every serial of one (project, environment), and its lock. Close it (or use ``with``)."""
 
     def __init__(
@@ -114,7 +81,7 @@ class StateStore:
     def close(self) -> None:
         self._engine.dispose()
 
-    def __enter__(self) -> StateStore:
+    def __enter__(self) -> SqlStateStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -135,10 +102,7 @@ class StateStore:
         with self._engine.connect() as conn:
             row = conn.execute(self._rows().where(state_table.c.serial == serial)).one_or_none()
             if row is None:
-                raise StateError(
-                    f"there is no state serial {serial} for project {self.project!r} environment"
-                    f' {self.environment!r}; run "agentform state history" to list the serials'
-                )
+                raise SerialNotFound(serial, self.project, self.environment)
             return self._parse(row, conn, latest=False)
 
     def history(self) -> list[HistoryEntry]:
@@ -401,10 +365,10 @@ def open_store(
     base_dir: str | Path,
     *,
     lock_ttl: timedelta = DEFAULT_LOCK_TTL,
-) -> StateStore:
+) -> SqlStateStore:
     """Open (creating the tables if needed) the store for one project and environment.
 
     ``url`` ``None`` means ``sqlite:///<base_dir>/.agentform/state.db``; see
     :func:`agentform.state.tables.connect` for the URLs accepted.
     """
-    return StateStore(connect(url, base_dir), project, environment, lock_ttl=lock_ttl)
+    return SqlStateStore(connect(url, base_dir), project, environment, lock_ttl=lock_ttl)
