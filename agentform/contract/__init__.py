@@ -3,9 +3,9 @@
 Planning builds one frozen value per resource kind from the spec (:mod:`.values`, the same classes
 the spec is made of) and sends it as JSON; the runtime reads it back as the same typed object with
 :func:`received`, so no runtime module parses a resource by hand and every default is written
-once. :mod:`.address` names resources; :mod:`.unenforced` lists the declared settings the runtime
-does not act on yet (``agentform validate`` warns where a spec uses one). Nothing here imports the
-spec, the runtime or the CLI.
+once. :class:`~agentform.addresses.Address` names resources; :mod:`.unenforced` lists the declared
+settings the runtime does not act on yet (``agentform validate`` warns where a spec uses one).
+Nothing here imports the spec, the runtime or the CLI.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agentform.contract.address import Address
+from agentform.addresses import Address
 from agentform.contract.values import (
     AgentValue,
     BusValue,
@@ -69,7 +69,7 @@ def received(address: str, values: Mapping[str, Any]) -> Frozen:
     if kind is None:
         raise ContractError(f"{address}: no resource kind {parsed.kind!r} in this version")
     try:
-        return kind.model_validate(values)
+        return kind.model_validate(values, strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(values)"

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from agentform.contract import MemoryValue
 from agentform.runtime.conversation import Message, ModelResponse, ToolSpec
 from agentform.runtime.memory.config import InvalidScope, StoreConfig, TaskScope
 from agentform.runtime.memory.context import end_task, record_turns, start_context
@@ -90,14 +91,19 @@ class AgentMemory:
 
 def open_agent_memory(
     store_url: str,
-    stores: Mapping[str, Mapping[str, Any]],
+    stores: Mapping[str, MemoryValue | Mapping[str, Any]],
     agent: str,
     model: _Model | None = None,
 ) -> AgentMemory | None:
     """The agent's memory (``None`` when it lists no store); the schema must be up to date."""
     if not stores:
         return None
-    configs = {name: StoreConfig.from_values(name, values) for name, values in stores.items()}
+    configs = {
+        name: StoreConfig.of(name, v)
+        if isinstance(v, MemoryValue)
+        else StoreConfig.from_values(name, v)
+        for name, v in stores.items()
+    }
     memory = Memory(store_url, configs)
     if any(c.search != "fulltext" for c in configs.values()):
         memory.embedder()  # load the model before the worker says it is ready, not at a recall

@@ -1,9 +1,10 @@
-"""What a memory store is configured to be, read from its resource values (``memory.NAME``).
+"""What a memory store is configured to be, read from its contract value (``memory.NAME``).
 
-:class:`StoreConfig` is the plain-values form of a spec ``memory`` entry as the engine and the
-workers receive it (they never see the spec): the kind, how its scope key is found, expiry,
-redaction, size caps and which agents may read or write it. :func:`scope_key` owns the scope-key
-rules: the shape of a key (``customer:acme-42``) and where each scope takes its key from.
+:class:`StoreConfig` is a spec ``memory`` entry as the memory service uses it, from the contract
+value the engine and the workers receive (they never see the spec): the kind, how its scope key is
+found, expiry, redaction, size caps and which agents may read or write it. :func:`scope_key` owns
+the scope-key rules: the shape of a key (``customer:acme-42``) and where each scope takes its key
+from.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import fnmatch
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
-from agentform.durations import parse_duration
+from agentform.contract import ContractError, MemoryValue, received
+from agentform.contract.values import Memory, SessionContext
 
 __all__ = [
     "KINDS",
@@ -25,7 +27,7 @@ __all__ = [
     "validate_scope",
 ]
 
-KINDS = ("session", "long_term", "working", "shared")
+KINDS: tuple[str, ...] = get_args(Memory.model_fields["kind"].annotation)
 _SCOPE = re.compile(r"^(global|(conversation|user|customer|agent|task):[^\x00-\x20\x7f]{1,200})$")
 DEFAULT_INPUT = {"customer": "customer_id", "user": "user_id"}
 
@@ -43,60 +45,68 @@ def validate_scope(scope: str) -> str:
     return scope
 
 
-def _seconds(value: Any) -> float | None:
-    return parse_duration(str(value)).total_seconds() if value else None
-
-
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
+    """A memory store's settings as the memory service uses them (durations in seconds); built
+    only from the contract's :class:`~agentform.contract.MemoryValue`, whose defaults are the
+    spec's, so none is written here."""
+
     name: str
     kind: str
-    scope: str | None = None
-    scope_from: str | None = None
-    ttl: float | None = None  # seconds
-    retention: float | None = None  # seconds
-    redact: tuple[str | Mapping[str, Any], ...] = ()
-    max_item_bytes: int = 65536
-    max_scope_bytes: int | None = None
-    max_scope_items: int | None = None
-    on_full: str = "reject"
-    read: tuple[str, ...] | None = None
-    write: tuple[str, ...] | None = None
-    max_history_tokens: int = 4000
-    history_strategy: str = "drop_oldest"
-    inject: int = 0
-    search: str = "fulltext"
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    scope: str | None
+    scope_from: str | None
+    ttl: float | None  # seconds
+    retention: float | None  # seconds
+    redact: tuple[str | Mapping[str, Any], ...]
+    max_item_bytes: int
+    max_scope_bytes: int | None
+    max_scope_items: int | None
+    on_full: str
+    read: tuple[str, ...] | None
+    write: tuple[str, ...] | None
+    max_history_tokens: int
+    history_strategy: str
+    inject: int
+    search: str
+
+    @classmethod
+    def of(cls, name: str, value: MemoryValue) -> StoreConfig:
+        """Store ``name``'s settings from its contract value (the spec's defaults included)."""
+        limits, access = value.limits, value.access
+        context = value.context or SessionContext()
+        on_full = limits.on_full or ("evict_oldest" if value.kind == "session" else "reject")
+        return cls(
+            name=name,
+            kind=value.kind,
+            scope=value.scope,
+            scope_from=value.scope_from,
+            ttl=value.ttl.total_seconds() if value.ttl else None,
+            retention=value.retention.total_seconds() if value.retention else None,
+            redact=tuple(
+                r if isinstance(r, str) else r.model_dump(exclude_none=True) for r in value.redact
+            ),
+            max_item_bytes=limits.max_item_bytes,
+            max_scope_bytes=limits.max_scope_bytes,
+            max_scope_items=limits.max_scope_items,
+            on_full=on_full,
+            read=tuple(access.read) if access.read is not None else None,
+            write=tuple(access.write) if access.write is not None else None,
+            max_history_tokens=context.max_tokens,
+            history_strategy=context.strategy,
+            inject=value.inject,
+            search=value.search,
+        )
 
     @classmethod
     def from_values(cls, name: str, values: Mapping[str, Any]) -> StoreConfig:
-        kind = str(values.get("kind") or "")
-        if kind not in KINDS:
-            raise ValueError(f"memory.{name}: unknown kind {kind!r} (one of {', '.join(KINDS)})")
-        limits = values.get("limits") or {}
-        access = values.get("access") or {}
-        context = values.get("context") or {}
-        on_full = limits.get("on_full") or ("evict_oldest" if kind == "session" else "reject")
-        read, write = access.get("read"), access.get("write")
-        return cls(
-            name=name,
-            kind=kind,
-            scope=values.get("scope"),
-            scope_from=values.get("scope_from"),
-            ttl=_seconds(values.get("ttl")),
-            retention=_seconds(values.get("retention")),
-            redact=tuple(values.get("redact") or ()),
-            max_item_bytes=int(limits.get("max_item_bytes") or 65536),
-            max_scope_bytes=limits.get("max_scope_bytes"),
-            max_scope_items=limits.get("max_scope_items"),
-            on_full=str(on_full),
-            read=tuple(read) if read is not None else None,
-            write=tuple(write) if write is not None else None,
-            max_history_tokens=int(context.get("max_tokens") or 4000),
-            history_strategy=str(context.get("strategy") or "drop_oldest"),
-            inject=int(values.get("inject") or 0),
-            search=str(values.get("search") or "fulltext"),
-        )
+        """Store ``name``'s settings from JSON values, checked against the contract (ValueError
+        naming the field that is wrong)."""
+        try:
+            value = received(f"memory.{name}", values)
+        except ContractError as exc:
+            raise ValueError(str(exc)) from None
+        assert isinstance(value, MemoryValue)
+        return cls.of(name, value)
 
     def allows(self, agent: str | None, mode: str) -> bool:
         """May ``agent`` read or write this store? ``None`` is the operator (the CLI)."""

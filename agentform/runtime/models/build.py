@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from agentform.contract import ModelValue
 from agentform.runtime.models.anthropic import AnthropicModel
 from agentform.runtime.models.chat import ChatModel
 from agentform.runtime.models.config import ModelConfig, parse_config
@@ -35,7 +36,7 @@ ADAPTERS: Mapping[str, Callable[[ModelConfig], ChatModel]] = {
 
 def build_model(
     name: str,
-    models: Mapping[str, Mapping[str, Any]],
+    models: Mapping[str, ModelValue | Mapping[str, Any]],
     *,
     base_dir: Path,
     secret: Callable[[str], str | None],

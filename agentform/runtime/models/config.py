@@ -1,24 +1,23 @@
-"""One model's settings, read from the plain values the spec hands the runtime.
+"""One model's settings as an adapter needs them, from the model's contract value.
 
 Owns :class:`ModelConfig` (what an adapter needs: endpoint, key, sampling, timeout, retries,
 limits, fallback) and :class:`Pricing` (what an answer cost). :func:`parse_config` turns the
-mapping the worker receives (``{"provider": "openai", "api_key": "${secret.OPENAI_API_KEY}",
-"timeout": "30s", ...}``) into a :class:`ModelConfig`, resolving ``${secret.NAME}`` references
-and relative script paths on the way, and raises :class:`PermanentModelError` for anything it
-cannot use. Called by :func:`agentform.runtime.models.build_model`; the spec itself is never
-imported (the runtime sees plain values only).
+:class:`~agentform.contract.ModelValue` the worker receives (plain JSON values are checked against
+the contract first, so the defaults are the spec's and a wrong type names its field) into a
+:class:`ModelConfig`, resolving ``${secret.NAME}`` references and relative script paths on the
+way, and raises :class:`PermanentModelError` for anything it cannot use. Called by
+:func:`agentform.runtime.models.build_model`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from agentform.durations import parse_duration
+from agentform.contract import ContractError, ModelValue, received
 from agentform.runtime.conversation import ModelResponse
 from agentform.runtime.models.errors import PermanentModelError
 
@@ -67,48 +66,48 @@ class ModelConfig:
 
 def parse_config(
     name: str,
-    values: Mapping[str, Any],
+    values: ModelValue | Mapping[str, Any],
     *,
     base_dir: Path,
     secret: Callable[[str], str | None],
 ) -> ModelConfig:
-    """Read model ``name``'s plain ``values``; raise PermanentModelError naming what is wrong."""
-    if not isinstance(values, Mapping):
-        raise _bad(name, f"its settings must be a mapping, not {type(values).__name__}")
-    provider = values.get("provider")
-    if provider not in PROVIDERS:
-        raise _bad(name, f"provider {provider!r} is unknown; use one of {', '.join(PROVIDERS)}")
-    limits = values.get("limits")
-    limits = {} if limits is None else limits
-    if not isinstance(limits, Mapping):
-        raise _bad(name, "limits must be a mapping")
-    script = _optional(name, values, "script", str)
-    retries_set = values.get("max_retries") is not None
+    """Model ``name``'s settings from its contract value (JSON values are checked against the
+    contract first); raise PermanentModelError naming what is wrong."""
+    if not isinstance(values, ModelValue):
+        if not isinstance(values, Mapping):
+            raise _bad(name, f"its settings must be a mapping, not {type(values).__name__}")
+        try:
+            found = received(f"model.{name}", values)
+        except ContractError as exc:
+            raise _bad(name, str(exc).split(": ", 1)[1].rsplit("; ", 1)[0]) from None
+        assert isinstance(found, ModelValue)
+        values = found
+    limits, pricing = values.limits, values.pricing
     config = ModelConfig(
         name=name,
-        provider=provider,
-        model=_optional(name, values, "model", str),
-        base_url=_optional(name, values, "base_url", str),
-        api_key=_api_key(name, values.get("api_key"), secret),
-        script=None if script is None else base_dir / script,
-        temperature=_number(name, values, "temperature"),
-        max_tokens=_optional(name, values, "max_tokens", int),
-        timeout=_timeout(name, values.get("timeout")),
-        max_retries=_optional(name, values, "max_retries", int) if retries_set else 3,
-        max_concurrency=_optional(name, limits, "max_concurrency", int),
-        requests_per_minute=_optional(name, limits, "requests_per_minute", int),
-        tokens_per_minute=_optional(name, limits, "tokens_per_minute", int),
-        pricing=_pricing(name, values.get("pricing")),
-        fallback=_names(name, values.get("fallback")),
+        provider=values.provider,
+        model=values.model,
+        base_url=values.base_url,
+        api_key=_api_key(name, values.api_key, secret),
+        script=None if values.script is None else base_dir / values.script,
+        temperature=values.temperature,
+        max_tokens=values.max_tokens,
+        timeout=values.timeout.total_seconds() if values.timeout else DEFAULT_TIMEOUT,
+        max_retries=values.max_retries,
+        max_concurrency=limits.max_concurrency,
+        requests_per_minute=limits.requests_per_minute,
+        tokens_per_minute=limits.tokens_per_minute,
+        pricing=None
+        if pricing is None
+        else Pricing(
+            input_per_mtok=pricing.input_per_mtok, output_per_mtok=pricing.output_per_mtok
+        ),
+        fallback=tuple(values.fallback),
     )
-    if provider == "scripted" and config.script is None:
+    if values.provider == "scripted" and config.script is None:
         raise _bad(name, "a scripted model needs `script`, the path of its rule file")
-    if provider != "scripted" and not config.model:
-        raise _bad(name, f"provider {provider} needs `model`, the provider's model id")
-    if config.max_retries < 0:
-        raise _bad(name, "max_retries must be zero or more")
-    if config.max_concurrency is not None and config.max_concurrency < 1:
-        raise _bad(name, "limits.max_concurrency must be at least 1")
+    if values.provider != "scripted" and not config.model:
+        raise _bad(name, f"provider {values.provider} needs `model`, the provider's model id")
     return config
 
 
@@ -116,30 +115,9 @@ def _bad(name: str, problem: str) -> PermanentModelError:
     return PermanentModelError(f"model {name!r}: {problem}; fix the spec and apply again")
 
 
-def _optional(name: str, values: Mapping[str, Any], key: str, kind: type[Any]) -> Any:
-    value = values.get(key)
+def _api_key(name: str, value: str | None, secret: Callable[[str], str | None]) -> str | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, kind):
-        what = {"str": "text", "int": "whole number"}.get(kind.__name__, kind.__name__)
-        raise _bad(name, f"{key} must be a {what}, not {value!r}")
-    return value
-
-
-def _number(name: str, values: Mapping[str, Any], key: str) -> float | None:
-    value = values.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _bad(name, f"{key} must be a number, not {value!r}")
-    return float(value)
-
-
-def _api_key(name: str, value: Any, secret: Callable[[str], str | None]) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _bad(name, "api_key must be a string such as ${secret.OPENAI_API_KEY}")
     found = _SECRET.match(value)
     if found is None:
         return value
@@ -151,43 +129,3 @@ def _api_key(name: str, value: Any, secret: Callable[[str], str | None]) -> str 
             f"set the environment variable {key} and start the agent again"
         )
     return resolved
-
-
-def _timeout(name: str, value: Any) -> float:
-    if value is None:
-        return DEFAULT_TIMEOUT
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str):
-        try:
-            seconds = parse_duration(value).total_seconds()
-        except ValueError as error:
-            raise _bad(name, f"timeout: {error}") from None
-    else:
-        raise _bad(name, f"timeout must be a duration such as '30s', not {value!r}")
-    if seconds <= 0:
-        raise _bad(name, "timeout must be longer than zero")
-    return seconds
-
-
-def _pricing(name: str, value: Any) -> Pricing | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise _bad(name, "pricing must be a mapping with input_per_mtok and output_per_mtok")
-    return Pricing(
-        input_per_mtok=_number(name, value, "input_per_mtok") or 0.0,
-        output_per_mtok=_number(name, value, "output_per_mtok") or 0.0,
-    )
-
-
-def _names(name: str, value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        raise _bad(name, "fallback must be a list of model names")
-    if not all(isinstance(item, str) for item in value):
-        raise _bad(name, "fallback must be a list of model names")
-    return tuple(value)

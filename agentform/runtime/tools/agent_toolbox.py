@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agentform.contract import ToolValue
 from agentform.runtime.bus import JetStream
 from agentform.runtime.bus.leases import Leases
 from agentform.runtime.conversation import ToolSpec
@@ -54,7 +55,7 @@ class NoTools:
 
 
 def open_toolbox(
-    tools: Mapping[str, Mapping[str, Any]],
+    tools: Mapping[str, ToolValue],
     *,
     base_dir: Path,
     secret: Callable[[str], str | None],
@@ -68,11 +69,9 @@ def open_toolbox(
     return Toolbox(tools, base_dir=base_dir, secret=secret, log=log)
 
 
-def with_locks(
-    toolbox: Any, tools: Mapping[str, Mapping[str, Any]], js: JetStream, project: str
-) -> Any:
+def with_locks(toolbox: Any, tools: Mapping[str, ToolValue], js: JetStream, project: str) -> Any:
     """``toolbox`` with each call of a tool that declares a ``lock`` made under its lease."""
-    if not any(t.get("lock") for t in tools.values()):
+    if not any(t.lock for t in tools.values()):
         return toolbox
     leases = Leases(js, project)
     return LockedTools(toolbox, tools, lambda: leases)

@@ -20,7 +20,7 @@ from typing import Any
 
 from jinja2 import TemplateError
 
-from agentform.durations import parse_duration
+from agentform.contract import ToolValue
 from agentform.expressions import safe_environment
 from agentform.runtime.bus.leases import LeaseBusy, Leases
 from agentform.runtime.conversation import ToolSpec
@@ -43,7 +43,7 @@ class LockedTools:
     def __init__(
         self,
         inner: ToolboxLike,
-        tools: Mapping[str, Mapping[str, Any]],
+        tools: Mapping[str, ToolValue],
         leases: Callable[[], Leases | None],
     ) -> None:
         self.inner = inner
@@ -63,12 +63,12 @@ class LockedTools:
         self, name: str, arguments: Mapping[str, Any], *, idempotency_key: str
     ) -> ToolResultLike:
         owner = self.inner.owner(name)
-        values = self.tools.get(owner or "") or {}
-        template = values.get("lock")
-        if not template:
+        value = self.tools.get(owner or "")
+        template = value.lock if value is not None else None
+        if value is None or not template:
             return await self.inner.call(name, arguments, idempotency_key=idempotency_key)
         try:
-            lock = safe_environment().from_string(str(template)).render(arguments=dict(arguments))
+            lock = safe_environment().from_string(template).render(arguments=dict(arguments))
         except (TemplateError, TypeError, ValueError) as exc:
             return LockResult(
                 f"the lock of tool {owner!r} could not be named from these arguments ({exc});"
@@ -78,8 +78,7 @@ class LockedTools:
         leases = self.leases()
         if leases is None:
             return LockResult(f"the lock {lock!r} cannot be taken: the bus is unavailable", True)
-        timeout = values.get("timeout")
-        wait = parse_duration(timeout).total_seconds() if timeout else 60.0
+        wait = value.timeout.total_seconds() if value.timeout else 60.0
         try:
             async with leases.hold(
                 f"tool/{owner}/{lock}", idempotency_key, ttl=LEASE_TTL, wait=wait

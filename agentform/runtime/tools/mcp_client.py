@@ -34,6 +34,8 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from agentform.contract.values import McpServer
+
 __all__ = ["Connection", "ServerGoneError", "ServerParams", "ToolStartError", "resolve_secrets"]
 
 # A server that has not answered the handshake by then is not going to.
@@ -76,26 +78,24 @@ class ServerParams:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_values(
+    def of(
         cls,
         tool: str,
-        values: Mapping[str, Any],
+        server: McpServer,
         *,
         base_dir: Path,
         secret: Callable[[str], str | None],
     ) -> ServerParams:
-        """Resolve a spec tool's ``mcp`` values; raise :class:`ToolStartError` if unusable."""
-        url = values.get("url")
-        raw_command = list(values.get("command") or ())
+        """Resolve a spec tool's ``mcp`` server; raise :class:`ToolStartError` if unusable."""
+        raw_command = list(server.command or ())
         headers = {
-            str(k): resolve_secrets(tool, f"header {k}", str(v), secret)
-            for k, v in (values.get("headers") or {}).items()
+            k: resolve_secrets(tool, f"header {k}", v, secret) for k, v in server.headers.items()
         }
-        if url:
-            return cls(tool, url=str(url), headers=headers)
+        if server.url:
+            return cls(tool, url=server.url, headers=headers)
         if not raw_command:
             raise ToolStartError(f"tool {tool!r} has neither mcp.command nor mcp.url; set one")
-        cwd = base_dir / values["cwd"] if values.get("cwd") else base_dir
+        cwd = base_dir / server.cwd if server.cwd else base_dir
         program = str(raw_command[0])
         if program in _PYTHON_NAMES:
             # fresh machines may have no `python` on PATH; agentform's own interpreter has the SDK
@@ -108,8 +108,7 @@ class ServerParams:
             relative_file = not arg.startswith("-") and not Path(arg).is_absolute()
             args.append(str(candidate) if relative_file and candidate.is_file() else arg)
         env = {
-            str(k): resolve_secrets(tool, f"env {k}", str(v), secret)
-            for k, v in (values.get("env") or {}).items()
+            str(k): resolve_secrets(tool, f"env {k}", str(v), secret) for k, v in server.env.items()
         }
         return cls(tool, command=(program, *args), env=env, cwd=cwd, headers=headers)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from a2a.client.client_factory import ClientFactory
 from a2a.helpers import get_artifact_text, get_message_text, new_text_part
 from a2a.types import AgentCard, Message, Role, SendMessageRequest, Task, TaskState
 
+from agentform.contract.values import A2aAgent
 from agentform.durations import format_duration
 from agentform.remote_cards import WELL_KNOWN_PATH, card_url
 from agentform.runtime.tools.mcp_client import ToolStartError, resolve_secrets
@@ -69,16 +70,16 @@ class RemoteAgent:
     def __init__(
         self,
         tool: str,
-        values: Mapping[str, Any],
+        value: A2aAgent,
         *,
         secret: Callable[[str], str | None],
         log: logging.Logger,
     ) -> None:
         self.tool = tool
-        self.url = card_url(resolve_secrets(tool, "url", str(values.get("url") or ""), secret))
+        self.url = card_url(resolve_secrets(tool, "url", value.url, secret))
         self.headers = {
-            str(name): resolve_secrets(tool, f"header {name}", str(value), secret)
-            for name, value in (values.get("headers") or {}).items()
+            name: resolve_secrets(tool, f"header {name}", header, secret)
+            for name, header in value.headers.items()
         }
         self._log = log
         self._http: httpx.AsyncClient | None = None

@@ -21,13 +21,14 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, cast
 
 import mcp_types as types
 
+from agentform.contract import ContractError, ToolValue, received
+from agentform.contract.values import A2aAgent
 from agentform.durations import format_duration, parse_duration
 from agentform.runtime.conversation import ToolSpec
 from agentform.runtime.tools.mcp_client import (
@@ -44,7 +45,6 @@ __all__ = ["IDEMPOTENCY_META_KEY", "ToolResult", "ToolStartError", "Toolbox"]
 
 IDEMPOTENCY_META_KEY = "agentform/idempotency_key"
 DEFAULT_TIMEOUT = "60s"
-_SIDE_EFFECTS = frozenset({"none", "idempotent", "unsafe"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,24 +65,30 @@ class _Route:
     spec: ToolSpec
 
 
+def tool_value(name: str, values: ToolValue | Mapping[str, Any]) -> ToolValue:
+    """Tool ``name``'s contract value (JSON values are checked against the contract first);
+    :class:`ToolStartError` naming the field that is wrong."""
+    if isinstance(values, ToolValue):
+        return values
+    try:
+        found = received(f"tool.{name}", values)
+    except ContractError as exc:
+        raise ToolStartError(f"tool {name!r}: {exc}") from None
+    assert isinstance(found, ToolValue)
+    return found
+
+
 class _Server:
     """A spec tool: its settings and its current connection, restarted at most one at a time;
     or, for an a2a tool, the outside agent (``params`` is then None)."""
 
-    def __init__(self, name: str, values: Mapping[str, Any], params: ServerParams | None) -> None:
+    def __init__(self, name: str, value: ToolValue, params: ServerParams | None) -> None:
         self.name = name
         self.params = params
-        self.side_effects = str(values.get("side_effects") or "unsafe")
-        if self.side_effects not in _SIDE_EFFECTS:
-            raise ToolStartError(
-                f"tool {name!r}: side_effects must be none, idempotent or unsafe, "
-                f"not {self.side_effects!r}"
-            )
-        timeout = values.get("timeout") or DEFAULT_TIMEOUT
-        self.timeout = timeout if isinstance(timeout, timedelta) else parse_duration(str(timeout))
-        expose = values.get("expose")
-        self.expose = None if expose is None else tuple(str(e) for e in expose)
-        self.description = str(values.get("description") or "")
+        self.side_effects = value.side_effects
+        self.timeout = value.timeout or parse_duration(DEFAULT_TIMEOUT)
+        self.expose = None if value.expose is None else tuple(value.expose)
+        self.description = value.description
         self.connection: Connection | None = None
         self.agent: RemoteAgent | None = None
         self.generation = 0
@@ -112,13 +118,13 @@ class Toolbox:
 
     def __init__(
         self,
-        tools: Mapping[str, Mapping[str, Any]],
+        tools: Mapping[str, ToolValue | Mapping[str, Any]],
         *,
         base_dir: Path,
         secret: Callable[[str], str | None],
         log: logging.Logger | None = None,
     ) -> None:
-        self._values = {name: dict(values) for name, values in tools.items()}
+        self._values = {name: tool_value(name, values) for name, values in tools.items()}
         self._base_dir = base_dir
         self._secret = secret
         self._log = log or logging.getLogger(__name__)
@@ -143,11 +149,13 @@ class Toolbox:
         try:
             listings: dict[str, list[types.Tool]] = {}
             for name, values in self._values.items():
-                if values.get("a2a"):
-                    listings[name] = [await self._open_agent(name, values)]
+                if values.a2a is not None:
+                    listings[name] = [await self._open_agent(name, values, values.a2a)]
                     continue
-                params = ServerParams.from_values(
-                    name, values.get("mcp") or {}, base_dir=self._base_dir, secret=self._secret
+                if values.mcp is None:
+                    raise ToolStartError(f"tool {name!r} has neither mcp nor a2a; set one")
+                params = ServerParams.of(
+                    name, values.mcp, base_dir=self._base_dir, secret=self._secret
                 )
                 server = self._servers[name] = _Server(name, values, params)
                 server.connection = Connection(params, self._log)
@@ -157,13 +165,13 @@ class Toolbox:
             await self.aclose()
             raise
 
-    async def _open_agent(self, name: str, values: Mapping[str, Any]) -> types.Tool:
+    async def _open_agent(self, name: str, values: ToolValue, a2a: A2aAgent) -> types.Tool:
         """Resolve an a2a tool's card; the one tool the model sees for it, named after it."""
         # imported here: the a2a SDK costs start time that agents with only MCP tools need not pay
         from agentform.runtime.tools.remote_agent import RemoteAgent, input_schema
 
         server = self._servers[name] = _Server(name, values, None)
-        agent = server.agent = RemoteAgent(name, values["a2a"], secret=self._secret, log=self._log)
+        agent = server.agent = RemoteAgent(name, a2a, secret=self._secret, log=self._log)
         await agent.open()
         description = agent.description(server.description)
         return types.Tool(name=name, description=description, input_schema=input_schema())

@@ -73,18 +73,13 @@ class Worker:
         watchdog = asyncio.create_task(self._watch_parent())
         store = self.store = RuntimeStore(config.store_url)
         agent = config.values
-        # the models, tools and memory stores still take their JSON values (each module checks
-        # them itself); the agent's own settings are read typed
-        models = {n: v.model_dump(mode="json") for n, v in config.models.items()}
-        tools_values = {n: v.model_dump(mode="json") for n, v in config.tools.items()}
-        memory_values = {n: v.model_dump(mode="json") for n, v in config.memory.items()}
-        model = build_model(agent.model, models, base_dir=base_dir, secret=_secret)
-        toolbox = open_toolbox(tools_values, base_dir=base_dir, secret=_secret, log=log)
-        memory = open_agent_memory(config.store_url, memory_values, config.agent, model)
+        model = build_model(agent.model, config.models, base_dir=base_dir, secret=_secret)
+        toolbox = open_toolbox(config.tools, base_dir=base_dir, secret=_secret, log=log)
+        memory = open_agent_memory(config.store_url, config.memory, config.agent, model)
         self.nc = self.live.nc = await connect(config.bus_url, name=self.id)
         try:
             await toolbox.start()
-            tools = with_locks(toolbox, tools_values, self.nc.jetstream(), config.layout.project)
+            tools = with_locks(toolbox, config.tools, self.nc.jetstream(), config.layout.project)
             if memory is not None:
                 tools = CombinedTools(tools, memory.tools())
             loop = AgentLoop(
