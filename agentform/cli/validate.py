@@ -32,6 +32,18 @@ def _inventory(spec: object) -> str:
     return ", ".join(parts)
 
 
+def _codes(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> frozenset[str]:
+    from agentform.diagnostics.codes import CODES
+
+    codes = frozenset(code.upper() for code in value)
+    unknown = sorted(codes - CODES.keys())
+    if unknown:
+        raise click.BadParameter(
+            f"unknown diagnostic code {unknown[0]!r}; the codes are listed in docs/diagnostics.md"
+        )
+    return codes
+
+
 @click.command("validate")
 @spec_path_argument
 @spec_options
@@ -47,6 +59,15 @@ def _inventory(spec: object) -> str:
 )
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
 @click.option(
+    "--allow",
+    "allowed",
+    multiple=True,
+    metavar="CODE",
+    callback=_codes,
+    help="Accept warnings of this code under --strict; they are still printed. Repeatable, "
+    "e.g. --allow AF219 once the team has read what is not enforced yet.",
+)
+@click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, writable=True),
@@ -58,6 +79,7 @@ def command(
     variables: tuple[str, ...],
     fmt: str,
     strict: bool,
+    allowed: frozenset[str],
     output: str | None,
 ) -> None:
     """Check the spec at PATH (a file, or a directory of *.yaml; default: .).
@@ -65,7 +87,12 @@ def command(
     Without --env, the base spec and every declared environment are checked. Every problem
     is reported in one run, with its file:line:column, a stable code and a hint.
 
-    Exit status: 0 valid, 1 invalid (or warnings with --strict), 2 usage error.
+    --strict fails on warnings too; --allow CODE (repeatable) exempts warnings of that code,
+    which are still printed: "validate --strict --allow AF219" keeps CI strict while the
+    runtime does not enforce every setting the spec accepts yet.
+
+    Exit status: 0 valid, 1 invalid (or warnings with --strict, except allowed codes),
+    2 usage error.
     """
     from agentform import __version__
     from agentform.cli.console import finish
@@ -110,7 +137,8 @@ def command(
             merged[key] = found
     diagnostics = sorted(merged.values(), key=sort_key)
     failed = any(
-        d.severity is Severity.ERROR or (strict and d.severity is Severity.WARNING)
+        d.severity is Severity.ERROR
+        or (strict and d.severity is Severity.WARNING and d.code not in allowed)
         for d in diagnostics
     )
     files = raw.files

@@ -57,6 +57,7 @@ _TABLE = [
     ("AF216", "fallback-cycle", "Model fallback chains loop back on themselves."),
     ("AF217", "no-approvers", "An approval policy names no role that may approve it."),
     ("AF218", "bad-memory", "A memory store's settings do not fit its kind or cannot be enforced."),
+    ("AF219", "not-enforced", "A setting the runtime does not enforce yet is used."),
 ]
 
 CODES: dict[str, Code] = {row[0]: Code(*row) for row in _TABLE}

@@ -3,8 +3,9 @@
 Each check is a function ``(CheckContext) -> None`` that reports through the context; every
 check runs, so one validate run shows every problem. The checks are grouped by concern:
 :mod:`.names` (identifiers and settings of one object), :mod:`.references` (names that must
-resolve), :mod:`.coordination` (delegation cycles, reachability, fallback loops) and
-:mod:`.governance` (policies, conditions, approvals, access). Called by the loader after the
+resolve), :mod:`.coordination` (delegation cycles, reachability, fallback loops),
+:mod:`.governance` (policies, conditions, approvals, access), :mod:`.memory` (memory stores) and
+:mod:`.enforcement` (settings the runtime does not enforce yet). Called by the loader after the
 models validate; pure (no I/O).
 """
 
@@ -77,7 +78,14 @@ Check = Callable[[CheckContext], None]
 
 
 def _all_checks() -> list[Check]:
-    from agentform.spec.checks import coordination, governance, memory, names, references
+    from agentform.spec.checks import (
+        coordination,
+        enforcement,
+        governance,
+        memory,
+        names,
+        references,
+    )
 
     return [
         *names.CHECKS,
@@ -85,6 +93,7 @@ def _all_checks() -> list[Check]:
         *coordination.CHECKS,
         *governance.CHECKS,
         *memory.CHECKS,
+        *enforcement.CHECKS,
     ]
 
 

@@ -52,9 +52,7 @@ def permits(permissions: Iterable[str], verb: str, target: str) -> bool:
 
 @functools.lru_cache(maxsize=16384)
 def _condition_problem(expr: str) -> tuple[str, str | None] | None:
-    from jinja2 import TemplateSyntaxError, meta
-
-    from agentform.expressions import safe_environment
+    from agentform.expressions import TemplateSyntaxError, safe_environment, undeclared_names
 
     env = safe_environment()
     try:
@@ -64,7 +62,7 @@ def _condition_problem(expr: str) -> tuple[str, str | None] | None:
         return f"does not parse: {exc.message}", None
     except RecursionError:  # jinja's parser recurses once per nesting level
         return "does not parse: it is nested too deeply", None
-    unknown = sorted(meta.find_undeclared_variables(ast) - CONDITION_NAMES)
+    unknown = sorted(undeclared_names(ast) - CONDITION_NAMES)
     if unknown:
         return (
             f"uses unknown name {unknown[0]!r}",
@@ -146,7 +144,9 @@ def check_unsafe_tools(ctx: CheckContext) -> None:
                 "without approval",
                 ("tools", tool_name, "side_effects"),
                 hint="add a policy with effect: require_approval for this tool, or "
-                "declare side_effects: idempotent if repeating a call is safe",
+                "declare side_effects: idempotent if repeating a call is safe; policies are "
+                "not enforced at run time by this version (milestone 2, step 2); validate "
+                "warns (AF219)",
             )
 
 

@@ -1,0 +1,137 @@
+"""What the spec accepts but the runtime does not enforce yet: the one explicit list.
+
+Owns :class:`Unenforced` and :data:`UNENFORCED`. Every setting here is validated (its shape, its
+references) but no runtime code acts on it in this version, so a user who declares it must be
+told: ``agentform validate`` warns at each use (AF219, :mod:`agentform.spec.checks.enforcement`)
+and ``docs/diagnostics.md`` lists the entries. When a milestone step enforces a setting, that
+change removes its entry here (declared means enforced). Pure data: imports nothing from the
+spec, the runtime or the CLI.
+
+Left out because they are enforced: a ``deny`` policy without ``when`` (an agent listing a tool
+it always denies is an error, AF208, and a worker is given only the tools its agent lists), an
+``allow`` policy (every call is allowed), ``invoke:`` permissions (an agent's A2A server admits
+only the subjects whose roles grant it) and the agents' ``limits``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ACCESS_APPROVE",
+    "ACCESS_OTHER",
+    "CIRCUIT_BREAKER",
+    "DOCKER_CONFIG",
+    "KUBERNETES_CONFIG",
+    "POLICIES",
+    "SCHEDULES",
+    "SENSITIVE_VARIABLES",
+    "STREAM_PREFIX",
+    "UNENFORCED",
+    "Unenforced",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Unenforced:
+    """A setting the spec accepts and the runtime does not act on yet.
+
+    ``field`` is a dotted path over the spec, ``*`` standing for a name (``agents.*.circuit_
+    breaker``); ``when`` narrows which uses count (empty: any use); ``message`` says what does
+    not happen; ``step`` names the milestone-2 step that will enforce it.
+    """
+
+    field: str
+    message: str
+    step: str
+    when: str = ""
+
+
+STEP_POLICIES = "step 2: policies and approvals"
+STEP_CLOSED_DOORS = "step 3: closed doors"
+STEP_RUNAWAY = "step 4: runaway control and schedules"
+STEP_DOCKER = "step 6: docker provider"
+STEP_KUBERNETES = "step 7: kubernetes provider"
+
+POLICIES = Unenforced(
+    "policies.*",
+    "policies are validated but not enforced at run time by this version: a require_approval "
+    "policy does not hold a tool call for approval and a deny policy with a when condition "
+    "does not refuse one yet",
+    STEP_POLICIES,
+    when="effect: require_approval, or effect: deny with when",
+)
+ACCESS_APPROVE = Unenforced(
+    "access.roles.*",
+    "approve: permissions grant nothing at run time by this version: no tool call is held "
+    "for approval yet, so there is nothing to approve",
+    STEP_POLICIES,
+    when="a permission approve:POLICY",
+)
+ACCESS_OTHER = Unenforced(
+    "access.roles.*",
+    "access permissions other than invoke: are not checked at run time by this version: "
+    "cancel: and read: grant nothing yet, admin: grants only what invoke: grants (sending "
+    "tasks to an agent's A2A server), and the engine's control API answers anyone holding "
+    "the engine's token",
+    STEP_CLOSED_DOORS,
+    when="a permission cancel:, read: or admin:",
+)
+SENSITIVE_VARIABLES = Unenforced(
+    "variables.*.sensitive",
+    "sensitive: true does not hide a variable in this version: a value interpolated into the "
+    "spec is shown in plans and kept in plan files and state like any other; keep a value "
+    "that must stay hidden in a secret and refer to it as ${secret.NAME}",
+    STEP_CLOSED_DOORS,
+    when="sensitive: true",
+)
+STREAM_PREFIX = Unenforced(
+    "runtime.bus.stream_prefix",
+    "stream_prefix prefixes only the NATS subjects (PREFIX.PROJECT.tasks.AGENT and "
+    "PREFIX.PROJECT.events.TASK) in this version: the JetStream stream AF_PROJECT_TASKS and "
+    "the key/value buckets AF_PROJECT_health and AF_PROJECT_leases are named after the "
+    "project (and environment) alone, so two deployments of one project and environment on "
+    "a shared NATS collide whatever their prefixes",
+    STEP_CLOSED_DOORS,
+    when="a value other than the default, agentform",
+)
+CIRCUIT_BREAKER = Unenforced(
+    "agents.*.circuit_breaker",
+    "circuit breakers are not enforced at run time by this version: identical tool calls, "
+    "max_calls_per_minute and cooldown do not stop an agent yet; the agent's limits "
+    "(max_steps, max_tool_calls, max_tokens, max_cost_usd, timeout) do",
+    STEP_RUNAWAY,
+)
+SCHEDULES = Unenforced(
+    "schedules.*",
+    "schedules are not run by this version: no task is sent on a cron or interval yet; "
+    "send the agent its task yourself (agentform send) until then",
+    STEP_RUNAWAY,
+    when="enabled (the default)",
+)
+DOCKER_CONFIG = Unenforced(
+    "target.config",
+    "the docker provider is a placeholder in this version: its target.config is not read, "
+    "and plan and apply refuse the target until the provider exists",
+    STEP_DOCKER,
+    when="target.provider: docker",
+)
+KUBERNETES_CONFIG = Unenforced(
+    "target.config",
+    "the kubernetes provider is a placeholder in this version: its target.config is not "
+    "read, and plan and apply refuse the target until the provider exists",
+    STEP_KUBERNETES,
+    when="target.provider: kubernetes",
+)
+
+UNENFORCED: tuple[Unenforced, ...] = (
+    POLICIES,
+    ACCESS_APPROVE,
+    ACCESS_OTHER,
+    SENSITIVE_VARIABLES,
+    STREAM_PREFIX,
+    CIRCUIT_BREAKER,
+    SCHEDULES,
+    DOCKER_CONFIG,
+    KUBERNETES_CONFIG,
+)

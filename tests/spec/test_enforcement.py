@@ -1,0 +1,286 @@
+"""AF219: validate warns at every use of a setting the runtime does not enforce yet, and only there.
+
+Each row is a whole spec; a line ending in ``# AF219 NAME`` is where the warning of the entry
+``NAME`` of :mod:`agentform.contract.unenforced` must point. A spec without such a line must
+draw no AF219 at all. Every spec here is otherwise clean, so any other diagnostic fails too.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from agentform.cli import cli
+from agentform.contract import unenforced
+from agentform.contract.unenforced import UNENFORCED, Unenforced
+from agentform.diagnostics import Severity
+from agentform.spec import load_spec
+from agentform.spec.checks.enforcement import CODE
+from tests.conftest import WriteSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+PROVIDERS = frozenset({"local", "docker", "kubernetes"})
+MARK = re.compile(r"#\s*AF219\s+([A-Z_]+)\s*$")
+
+HEAD = """\
+version: 1
+project: demo
+models:
+  fast: {provider: scripted, script: scripts/rules.yaml}
+tools:
+  kb: {mcp: {command: [python, kb.py]}, side_effects: none}
+  refunds: {mcp: {url: "http://billing/mcp"}, side_effects: idempotent}
+agents:
+  triage: {model: fast, tools: [kb]}
+  billing: {model: fast, tools: [refunds]}
+"""
+ROLES = """\
+access:
+  roles:
+    users: ["invoke:triage", "invoke:billing"]
+"""
+APPROVAL = """\
+policies:
+  refund-approval:  # AF219 POLICIES
+    agents: [billing]
+    tools: [refunds]
+    effect: require_approval
+    approvers: [users]
+"""
+
+
+def _role(permission: str, mark: str) -> str:
+    return ROLES + f'    extra:\n      - "{permission}"  # AF219 {mark}\n'
+
+
+USED = [
+    ("policy-require-approval", HEAD + APPROVAL + ROLES),
+    (
+        "policy-deny-with-when",
+        HEAD
+        + "policies:\n  ceiling:  # AF219 POLICIES\n    tools: [refunds]\n    effect: deny\n"
+        + "    when: args.amount > 1000\n"
+        + ROLES,
+    ),
+    ("permission-approve", HEAD + APPROVAL + _role("approve:refund-approval", "ACCESS_APPROVE")),
+    ("permission-cancel", HEAD + _role("cancel:triage", "ACCESS_OTHER")),
+    ("permission-read", HEAD + _role("read:traces", "ACCESS_OTHER")),
+    ("permission-admin", HEAD + _role("admin:*", "ACCESS_OTHER")),
+    (
+        "sensitive-variable",
+        HEAD.replace(
+            "models:\n",
+            "variables:\n  pin:\n    default: x\n    sensitive: true  # AF219 SENSITIVE_VARIABLES"
+            "\nmodels:\n",
+        )
+        + ROLES,
+    ),
+    (
+        "stream-prefix",
+        HEAD + "runtime:\n  bus:\n    stream_prefix: team-a  # AF219 STREAM_PREFIX\n" + ROLES,
+    ),
+    (
+        "circuit-breaker",
+        HEAD.replace(
+            "  billing: {model: fast, tools: [refunds]}\n",
+            "  billing:\n    model: fast\n    tools: [refunds]\n"
+            "    circuit_breaker:  # AF219 CIRCUIT_BREAKER\n      max_identical_calls: 2\n",
+        )
+        + ROLES,
+    ),
+    (
+        "schedule",
+        HEAD + ROLES + "schedules:\n  daily:  # AF219 SCHEDULES\n"
+        '    agent: triage\n    cron: "0 9 * * MON"\n',
+    ),
+    (
+        "docker-config",
+        HEAD + "target:\n  provider: docker\n  config:  # AF219 DOCKER_CONFIG\n"
+        "    host: unix:///var/run/docker.sock\n" + ROLES,
+    ),
+    (
+        "docker-without-config",
+        HEAD + "target:\n  provider: docker  # AF219 DOCKER_CONFIG\n" + ROLES,
+    ),
+    (
+        "kubernetes-config",
+        HEAD + "target:\n  provider: kubernetes\n  config:  # AF219 KUBERNETES_CONFIG\n"
+        "    namespace: support\n" + ROLES,
+    ),
+    (
+        "environment-overlay",
+        HEAD
+        + ROLES
+        + "schedules:\n  daily:\n    agent: triage\n    interval: 1h\n    enabled: false\n"
+        + "environments:\n  prod:\n    schedules:\n      daily:  # AF219 SCHEDULES\n"
+        + "        enabled: true\n",
+    ),
+]
+
+NOT_USED = [
+    ("nothing", HEAD + ROLES),
+    ("allow-policy", HEAD + "policies:\n  ok: {tools: [kb], effect: allow}\n" + ROLES),
+    # nobody lists kb and refunds together: an unconditional deny that never meets AF208
+    (
+        "deny-without-when",
+        HEAD + "policies:\n  no-kb: {agents: [billing], tools: [kb], effect: deny}\n" + ROLES,
+    ),
+    ("invoke-permissions", HEAD + ROLES.replace('"invoke:billing"', '"invoke:*"')),
+    (
+        "sensitive-false",
+        HEAD.replace("models:\n", "variables:\n  pin: {default: x, sensitive: false}\nmodels:\n")
+        + ROLES,
+    ),
+    ("default-stream-prefix", HEAD + "runtime: {bus: {stream_prefix: agentform}}\n" + ROLES),
+    ("local-target", HEAD + "target: {provider: local}\n" + ROLES),
+    (
+        "disabled-schedule",
+        HEAD + ROLES + "schedules:\n  daily: {agent: triage, interval: 1h, enabled: false}\n",
+    ),
+]
+
+
+def _expected(text: str) -> list[tuple[str, int]]:
+    """(message, line) of every ``# AF219 NAME`` mark, in line order."""
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        mark = MARK.search(line)
+        if mark:
+            entry = getattr(unenforced, mark.group(1))
+            assert isinstance(entry, Unenforced), mark.group(1)
+            found.append((entry.message, number))
+    return found
+
+
+def _af219(write_spec: WriteSpec, text: str) -> list[tuple[str, int]]:
+    envs = re.findall(r"^  (\w+):\n", text.partition("environments:\n")[2], re.M)
+    seen: dict[tuple[str, int], None] = {}
+    for env in [None, *envs]:
+        result = load_spec(write_spec(text), env=env, environ={}, providers=PROVIDERS)
+        others = [f"{d.code} {d.summary}" for d in result.diagnostics if d.code != CODE]
+        assert others == [], "the spec of this row must be clean but for AF219"
+        for d in result.diagnostics:
+            assert d.severity is Severity.WARNING
+            assert d.location is not None and d.location.file.endswith("agentform.yaml")
+            seen.setdefault((d.summary, d.location.line), None)
+    return sorted(seen, key=lambda found: found[1])
+
+
+@pytest.mark.parametrize("text", [c[1] for c in USED], ids=[c[0] for c in USED])
+def test_each_use_is_warned_at_its_line(write_spec: WriteSpec, text: str) -> None:
+    expected = _expected(text)
+    assert expected, "a row of USED must mark at least one line"
+    assert _af219(write_spec, text) == expected
+
+
+@pytest.mark.parametrize("text", [c[1] for c in NOT_USED], ids=[c[0] for c in NOT_USED])
+def test_no_warning_without_a_use(write_spec: WriteSpec, text: str) -> None:
+    assert _expected(text) == []
+    assert _af219(write_spec, text) == []
+
+
+def test_every_entry_is_reachable() -> None:
+    """Each entry of UNENFORCED is triggered by some row of USED: none is dead."""
+    reached = {message for _, text in USED for message, _ in _expected(text)}
+    assert [e.field for e in UNENFORCED if e.message not in reached] == []
+
+
+@pytest.mark.parametrize("entry", UNENFORCED, ids=[f"{e.field} ({e.step})" for e in UNENFORCED])
+def test_entries_say_what_and_when(entry: Unenforced) -> None:
+    assert entry.message and entry.message[0].islower() and not entry.message.endswith(".")
+    assert "this version" in entry.message
+    assert re.fullmatch(r"step \d+: [a-z0-9 ]+", entry.step)
+
+
+def test_hint_names_the_step_and_the_way_out(write_spec: WriteSpec) -> None:
+    result = load_spec(write_spec(HEAD + APPROVAL + ROLES), environ={})
+    [warning] = result.diagnostics
+    assert warning.address == "policy.refund-approval"
+    assert warning.hint == (
+        "to be enforced by milestone 2, step 2: policies and approvals; once you have read "
+        "this warning, validate --strict --allow AF219 accepts it"
+    )
+
+
+def test_unenforced_module_is_pure() -> None:
+    source = (ROOT / "agentform" / "contract" / "unenforced.py").read_text()
+    imports = re.findall(r"^(?:from|import) ([\w.]+)", source, re.M)
+    assert [m for m in imports if m.startswith("agentform")] == []
+
+
+# -- the command line: an example with unenforced policies ----------------------------------
+
+
+def _validate(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        cli, ["--no-color", "validate", str(ROOT / "examples" / "support-desk"), *args]
+    )
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code"),
+    [((), 0), (("--strict",), 1), (("--strict", "--allow", "AF219"), 0)],
+    ids=["plain", "strict", "strict-allow"],
+)
+def test_support_desk_warns_that_its_policies_are_not_enforced(
+    args: tuple[str, ...], exit_code: int
+) -> None:
+    code, out = _validate(*args)
+    assert code == exit_code, out
+    assert f"warning[AF219]: {unenforced.POLICIES.message}" in out
+    assert "policies.yaml:8:3" in out  # refund-approval
+    assert "policies.yaml:16:3" in out  # refund-ceiling
+    assert "policies.yaml:24:" not in out  # triage-never-refunds holds already (AF208)
+
+
+def test_allow_accepts_only_its_code(write_spec: WriteSpec) -> None:
+    write_spec(
+        """\
+        version: 1
+        project: demo
+        models:
+          fast: {provider: scripted, script: scripts/rules.yaml}
+        agents:
+          triage: {model: fast}
+          lonely: {model: fast}
+        access:
+          roles:
+            users: ["invoke:triage", "read:traces"]
+        """
+    )
+    runner = CliRunner()
+    plain = runner.invoke(cli, ["--no-color", "validate"])
+    assert plain.exit_code == 0, plain.output
+    assert "warning[AF204]" in plain.output and "warning[AF219]" in plain.output
+    allowed = runner.invoke(cli, ["--no-color", "validate", "--strict", "--allow", "AF219"])
+    assert allowed.exit_code == 1, "AF204 is not allowed: --strict still fails on it"
+    assert "warning[AF219]" in allowed.output, "an allowed warning is still printed"
+    both = ["--no-color", "validate", "--strict", "--allow", "AF219", "--allow", "af204"]
+    assert runner.invoke(cli, both).exit_code == 0
+
+
+def test_allow_refuses_an_unknown_code(write_spec: WriteSpec) -> None:
+    write_spec()
+    result = CliRunner().invoke(cli, ["--no-color", "validate", "--strict", "--allow", "AF999"])
+    assert result.exit_code == 2
+    assert "unknown diagnostic code 'AF999'" in result.output
+
+
+def test_allow_is_documented() -> None:
+    result = CliRunner().invoke(cli, ["validate", "--help"])
+    assert "--allow CODE" in result.output
+    for page in ("diagnostics.md", "ci.md"):
+        assert "--strict --allow AF219" in (ROOT / "docs" / page).read_text()
+
+
+def test_every_entry_is_in_the_docs_table() -> None:
+    text = (ROOT / "docs" / "diagnostics.md").read_text()
+    section = text.partition("## AF219: what is not enforced yet")[2].partition("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    assert len(rows) == len(UNENFORCED)
+    for row, entry in zip(rows, UNENFORCED, strict=True):
+        assert row.startswith(f"| `{entry.field}` |") and row.endswith(f"| {entry.step} |"), row
