@@ -22,8 +22,12 @@ from typing import Any
 
 from sqlalchemy import Engine, MetaData, event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
-__all__ = ["create_schema", "tune_sqlite", "utc"]
+__all__ = ["DatabaseError", "create_schema", "tune_sqlite", "utc"]
+
+# what a database driver or SQLAlchemy raises, for callers that must not import SQLAlchemy
+DatabaseError = SQLAlchemyError
 
 
 def tune_sqlite(

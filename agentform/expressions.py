@@ -7,22 +7,48 @@ attribute escapes to ``__class__``); this module adds the third: no globals (``r
 ``cycler``... are gone), a whitelist of filters without width or padding arguments (``center``,
 ``indent``, ``wordwrap``, ``format`` are gone), ``*`` and ``**`` that refuse to build a value over
 :data:`MAX_SIZE` items or digits, ``replace`` that refuses a result over that size, and no
-``%`` string formatting. Used by the spec loader and checks now, and by the runtime's policy
-engine and prompt rendering later, so the spec and the runtime agree on what an expression means.
+``%`` string formatting. Used by the spec loader and checks, and by the runtime's prompt
+rendering, tool locks and scripted models (and the policy decision point next), so the spec and
+the runtime agree on what an expression means. The only importer of ``jinja2`` (an import-linter
+contract says so): the sandbox's error and undefined types and the two questions asked of a parsed
+template (:func:`undeclared_names`, :func:`filters_used`) are re-exported from here.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from jinja2 import StrictUndefined
+from jinja2 import (
+    ChainableUndefined,
+    StrictUndefined,
+    Template,
+    TemplateError,
+    TemplateSyntaxError,
+    Undefined,
+    UndefinedError,
+    meta,
+    nodes,
+)
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
-__all__ = ["MAX_SIZE", "SafeEnvironment", "safe_environment"]
+__all__ = [
+    "MAX_SIZE",
+    "ChainableUndefined",
+    "SafeEnvironment",
+    "SecurityError",
+    "Template",
+    "TemplateError",
+    "TemplateSyntaxError",
+    "Undefined",
+    "UndefinedError",
+    "filters_used",
+    "safe_environment",
+    "undeclared_names",
+]
 
 MAX_SIZE = 1_000_000
 _MAX_BITS = 4096
@@ -86,3 +112,14 @@ class SafeEnvironment(SandboxedEnvironment):
 def safe_environment() -> SafeEnvironment:
     """The shared environment (Jinja environments are expensive to build and safe to share)."""
     return SafeEnvironment()
+
+
+def undeclared_names(ast: nodes.Template) -> set[str]:
+    """The names a parsed template reads that it does not define itself."""
+    return meta.find_undeclared_variables(ast)
+
+
+def filters_used(ast: nodes.Template) -> Iterator[tuple[str, int]]:
+    """Every filter a parsed template applies, with its line."""
+    for node in ast.find_all(nodes.Filter):
+        yield node.name, node.lineno

@@ -23,7 +23,6 @@ from agentform.cli.console import fail
 from agentform.cli.memory_project import (
     Project,
     open_memory,
-    scope_counts,
     scope_option,
     store_options,
 )
@@ -82,7 +81,9 @@ def list_command(
 
     with open_memory(spec, env, store_url, stores=[store] if store else [], scope=scope) as project:
         if store is None:
-            sizes = scope_counts(project.memory, scope) if scope else admin.counts(project.memory)
+            sizes = (
+                admin.scope_counts(project.memory, scope) if scope else admin.counts(project.memory)
+            )
             _list_stores(project, sizes, as_json)
             return
         found = project.memory.entries(store, scope, limit=limit, newest_first=True)
@@ -363,7 +364,7 @@ def forget_command(
 
     names = list(dict.fromkeys(stores))
     with open_memory(spec, env, store_url, stores=names, scope=scope) as project:
-        pending = scope_counts(project.memory, scope, names or None)
+        pending = admin.scope_counts(project.memory, scope, names or None)
         if not pending:
             where = f" in {', '.join(names)}" if names else ""
             click.echo(f"nothing is kept under {scope}{where}")

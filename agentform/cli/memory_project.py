@@ -32,7 +32,6 @@ __all__ = [
     "check_scope",
     "check_store",
     "open_memory",
-    "scope_counts",
     "scope_option",
     "store_options",
 ]
@@ -114,10 +113,9 @@ def open_memory(
 
     Memory and database errors inside the block stop with their message (exit 1).
     """
-    from sqlalchemy.exc import SQLAlchemyError
-
     from agentform.cli.console import echo_diagnostics
     from agentform.cli.options import var_values
+    from agentform.database import DatabaseError
     from agentform.runtime.host.engine import resolve_store_url
     from agentform.runtime.memory.config import StoreConfig
     from agentform.runtime.memory.service import Memory, MemoryStoreError
@@ -130,41 +128,18 @@ def open_memory(
         fail("the spec is invalid; run 'agentform validate' for details")
     loaded = result.spec
     values = {name: store.model_dump(mode="json") for name, store in loaded.memory.items()}
-    try:
-        configs = {name: StoreConfig.from_values(name, v) for name, v in values.items()}
-    except ValueError as exc:
-        fail(f"the spec's memory section cannot be used: {exc}")
+    configs = {name: StoreConfig.of(name, store) for name, store in loaded.memory.items()}
     url = resolve_store_url(store_url or loaded.runtime.store.url, Path(result.base_dir))
     for name in stores:
         check_store(configs, name)
     check_scope(scope)
     try:
         memory = Memory(url, configs, migrate=True)
-    except (MemoryStoreError, SQLAlchemyError) as exc:
+    except (MemoryStoreError, DatabaseError) as exc:
         fail(str(exc))
     try:
         yield Project(memory=memory, configs=configs, values=values, url=url)
-    except (MemoryStoreError, SQLAlchemyError) as exc:
+    except (MemoryStoreError, DatabaseError) as exc:
         fail(str(exc))
     finally:
         memory.close()
-
-
-def scope_counts(
-    memory: Memory, scope: str, stores: Sequence[str] | None = None
-) -> dict[str, dict[str, int]]:
-    """Entries and bytes under ``scope`` per store, expired ones included (what forget deletes)."""
-    from sqlalchemy import func, select
-
-    from agentform.runtime.memory.tables import items_table
-
-    query = (
-        select(items_table.c.store, func.count(), func.coalesce(func.sum(items_table.c.bytes), 0))
-        .where(items_table.c.scope == scope)
-        .group_by(items_table.c.store)
-    )
-    if stores:
-        query = query.where(items_table.c.store.in_(list(stores)))
-    with memory.transaction(read=True) as conn:
-        rows = conn.execute(query).all()
-    return {store: {"entries": int(n), "bytes": int(b)} for store, n, b in rows}

@@ -66,10 +66,9 @@ class LocalProvider:
     def _call(self, what: str, action: Callable[[], T]) -> T:
         try:
             return action()
-        except EngineUnavailable as exc:
-            raise TemporaryProviderError(f"{what}: {exc}", delay=1.0) from exc
-        except EngineRequestError as exc:
-            if exc.status in (502, 503, 504):
+        except (EngineUnavailable, EngineRequestError) as exc:
+            # the runtime's one rule for whether trying again can help
+            if exc.retryable:
                 raise TemporaryProviderError(f"{what}: {exc}", delay=1.0) from exc
             raise PermanentProviderError(f"{what}: {exc}") from exc
 

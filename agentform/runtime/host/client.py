@@ -22,6 +22,8 @@ from typing import Any
 
 import httpx2
 
+from agentform.runtime.errors import EngineError, TemporaryError
+
 __all__ = [
     "EngineClient",
     "EngineRequestError",
@@ -34,16 +36,15 @@ __all__ = [
 _detached: list[subprocess.Popen[bytes]] = []  # engines this process started
 
 
-class EngineUnavailable(Exception):
+class EngineUnavailable(TemporaryError):
     """No engine answers for this project (not started, or it died); the message says what to do."""
 
 
-class EngineRequestError(Exception):
+class EngineRequestError(EngineError):
     """The engine answered with an error; ``status`` is the HTTP status."""
 
     def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status)
 
 
 def runtime_project(project: str, environment: str = "default") -> str:

@@ -12,7 +12,7 @@ exported id) is skipped, so an interrupted import can simply be run again.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select
@@ -32,6 +32,7 @@ __all__ = [
     "export_rows",
     "forget_subject",
     "import_rows",
+    "scope_counts",
     "sweep",
 ]
 
@@ -90,6 +91,22 @@ def counts(memory: Memory) -> dict[str, dict[str, int]]:
                 items_table.c.store, func.count(), func.coalesce(func.sum(items_table.c.bytes), 0)
             ).group_by(items_table.c.store)
         ).all()
+    return {store: {"entries": int(n), "bytes": int(b)} for store, n, b in rows}
+
+
+def scope_counts(
+    memory: Memory, scope: str, stores: Sequence[str] | None = None
+) -> dict[str, dict[str, int]]:
+    """Entries and bytes under ``scope`` per store, expired ones included (what forget deletes)."""
+    query = (
+        select(items_table.c.store, func.count(), func.coalesce(func.sum(items_table.c.bytes), 0))
+        .where(items_table.c.scope == scope)
+        .group_by(items_table.c.store)
+    )
+    if stores:
+        query = query.where(items_table.c.store.in_(list(stores)))
+    with memory.transaction(read=True) as conn:
+        rows = conn.execute(query).all()
     return {store: {"entries": int(n), "bytes": int(b)} for store, n, b in rows}
 
 

@@ -70,7 +70,7 @@ class StoreConfig:
     search: str
 
     @classmethod
-    def of(cls, name: str, value: MemoryValue) -> StoreConfig:
+    def of(cls, name: str, value: Memory) -> StoreConfig:
         """Store ``name``'s settings from its contract value (the spec's defaults included)."""
         limits, access = value.limits, value.access
         context = value.context or SessionContext()

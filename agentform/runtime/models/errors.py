@@ -1,6 +1,7 @@
 """Why a model call failed, and whether trying again can help.
 
-Owned here so every adapter raises the same three classes and the worker decides on one
+The runtime's one retryable/permanent pair (:mod:`agentform.runtime.errors`), specialised for
+models. Owned here so every adapter raises the same three classes and the worker decides on one
 attribute, not on provider quirks::
 
     ModelError                     base: catch this to handle any model failure
@@ -21,22 +22,20 @@ plumbing (:mod:`~agentform.runtime.models.http`) and :func:`~agentform.runtime.m
 
 from __future__ import annotations
 
+from agentform.runtime.errors import PermanentError, RuntimeFailure, TemporaryError
+
 __all__ = ["ModelError", "PermanentModelError", "TemporaryModelError"]
 
 
-class ModelError(Exception):
+class ModelError(RuntimeFailure):
     """A model call failed; see the subclass for whether retrying helps."""
 
 
-class TemporaryModelError(ModelError):
+class TemporaryModelError(ModelError, TemporaryError):
     """The model is unavailable for now; ``retry_after`` says how long to wait, if it said so."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
-
-class PermanentModelError(ModelError):
+class PermanentModelError(ModelError, PermanentError):
     """The same call will fail again; ``request_fault`` says whether the request is to blame."""
 
     def __init__(self, message: str, *, request_fault: bool = False) -> None:

@@ -37,10 +37,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from jinja2 import Template
 
 from agentform.durations import parse_duration
-from agentform.expressions import safe_environment
+from agentform.expressions import Template, safe_environment
 from agentform.runtime.conversation import Message
 from agentform.runtime.models.errors import PermanentModelError
 

@@ -6,12 +6,12 @@ that crashes can be replaced by another that rebuilds the task from its records;
 tasks, counts and dead letters for its control API and status pages. Called by
 :mod:`agentform.runtime.worker.process` and :mod:`agentform.runtime.host.engine`; the schema and
 the engine
-setup live in :mod:`.store_tables` (tables are made with ``create_all`` until Alembic arrives),
-the transactions and calls from asyncio in :mod:`.store_base`, the steps in :mod:`.store_steps`.
+setup live in :mod:`.tables` (tables are made with ``create_all`` until Alembic arrives),
+the transactions and calls from asyncio in :mod:`.transactions`, the steps in :mod:`.steps`.
 
 Every method is one short transaction, safe with several processes and threads on one database
 (the ``*_batched`` ones, which the worker uses on its hot path, share one with the writes other
-tasks of the process ask for at the same moment: :mod:`.store_batch`):
+tasks of the process ask for at the same moment: :mod:`.batch`):
 state changes are compare-and-set in a single ``UPDATE ... WHERE`` (a finished task stays
 finished), and re-recording a step or re-submitting a task is idempotent, so a replayed worker
 or a retried submit does no harm. Every expected failure (database unreachable, a row changed by

@@ -2,7 +2,7 @@
 
 A worker starts tasks, records their steps and ends them; the engine records submitted tasks.
 These run on the hot path of every task, and the writes a process's tasks ask for together run
-in one transaction (:mod:`.store_batch`), so each statement here serves many tasks: one
+in one transaction (:mod:`.batch`), so each statement here serves many tasks: one
 ``INSERT`` for all their steps, one ``UPDATE ... WHERE id IN (...)`` starting all of them.
 
 They are written as driver SQL, run on the driver's cursor inside the store's SQLAlchemy
@@ -13,10 +13,10 @@ compilation, parameter and row processing cost three times what the database doe
 and portable (``INSERT ... ON CONFLICT DO NOTHING RETURNING``, ``UPDATE ... RETURNING``: SQLite
 3.35+, PostgreSQL); :class:`_Dialect` holds the few differences: the parameter mark, how a time is
 passed and read back (SQLite keeps SQLAlchemy's text format, so rows written here and by SQLAlchemy
-read the same), and row locks. Table and column names come from :mod:`.store_tables`. Called by the
+read the same), and row locks. Table and column names come from :mod:`.tables`. Called by the
 runtime store (:class:`~agentform.runtime.store.RuntimeStore`) inside its transactions; each
 function's results are what each write would have given alone, one after the other
-(:mod:`.store_batch` relies on it).
+(:mod:`.batch` relies on it).
 """
 
 from __future__ import annotations

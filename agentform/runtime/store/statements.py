@@ -3,7 +3,7 @@
 Building a SQLAlchemy statement costs more than running it on SQLite: start an attempt, look a
 task up, check whose turn it is in its conversation, end it (compare-and-set: a task that has
 ended stays ended). The writes on every task's path, for many tasks at once, are in
-:mod:`.store_sql`. Used by :class:`agentform.runtime.store.RuntimeStore` only.
+:mod:`.setwise`. Used by :class:`agentform.runtime.store.RuntimeStore` only.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The runtime store's plumbing: its database engine, transactions, and calls from asyncio.
 
 :class:`StoreBase` owns what every store operation stands on: the shared engine of the database
-(:mod:`.store_tables`), the insert statements built once, one short transaction per operation
+(:mod:`.tables`), the insert statements built once, one short transaction per operation
 (:meth:`StoreBase._begin`: SQLite writers of one process take turns on a lock, reads ask for a
 plain ``BEGIN``, database errors become :class:`~agentform.runtime.store.records.StoreError` with a
 sentence), and :meth:`StoreBase.run`, which calls the store from asyncio, inline on SQLite
-(:mod:`.store_inline`). :class:`~agentform.runtime.store.RuntimeStore` adds the operations.
+(:mod:`.inline`). :class:`~agentform.runtime.store.RuntimeStore` adds the operations.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class StoreBase:
         self._inline = self._engine.dialect.name == "sqlite"
         self._held: Connection | None = None  # the connection of writes made inline
         self._batch = WriteBatch(self._begin, self.run, try_inline if self._inline else None)
-        # the writes every task makes, many tasks at a time (:mod:`.store_sql`)
+        # the writes every task makes, many tasks at a time (:mod:`.setwise`)
         self._sql = TaskSQL(self._engine.dialect.name)
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

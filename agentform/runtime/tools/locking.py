@@ -18,10 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import TemplateError
-
 from agentform.contract import ToolValue
-from agentform.expressions import safe_environment
+from agentform.expressions import TemplateError, safe_environment
 from agentform.runtime.bus.leases import LeaseBusy, Leases
 from agentform.runtime.conversation import ToolSpec
 from agentform.runtime.tools import ToolboxLike, ToolResultLike

@@ -35,6 +35,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from agentform.contract.values import McpServer
+from agentform.runtime.errors import PermanentError, TemporaryError
 
 __all__ = ["Connection", "ServerGoneError", "ServerParams", "ToolStartError", "resolve_secrets"]
 
@@ -45,11 +46,11 @@ _SECRET_REF = re.compile(r"\$\{secret\.([A-Za-z0-9_.-]+)\}")
 _PYTHON_NAMES = frozenset({"python", "python3"})
 
 
-class ToolStartError(Exception):
+class ToolStartError(PermanentError):
     """An MCP server could not be started or connected; the message names tool, command, stderr."""
 
 
-class ServerGoneError(Exception):
+class ServerGoneError(TemporaryError):
     """The connection to the server ended (the process exited, the HTTP endpoint went away)."""
 
 

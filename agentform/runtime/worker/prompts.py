@@ -13,10 +13,13 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from jinja2 import ChainableUndefined, Template, TemplateError
-from jinja2.exceptions import SecurityError
-
-from agentform.expressions import SafeEnvironment
+from agentform.expressions import (
+    ChainableUndefined,
+    SafeEnvironment,
+    SecurityError,
+    Template,
+    TemplateError,
+)
 
 __all__ = ["PromptError", "render_instructions"]
 

@@ -1,4 +1,5 @@
-"""Test MCP server for ``tests/runtime/test_tools.py``: small tools that each prove one behaviour.
+"""Test MCP server for ``tests/runtime/tools/test_toolbox.py``: small tools, each proving one
+behaviour.
 
 Run over stdio (``python toys.py``) or streamable HTTP (``python toys.py --http PORT``).
 Environment: ``TOYS_PID_FILE`` (the server writes its pid there at start, so tests can check it

@@ -24,7 +24,7 @@ from agentform.runtime.models import (
 )
 from agentform.runtime.models.script import load_script, parse_script
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE_SCRIPTS = sorted((ROOT / "examples").glob("*/scripts/*.yaml"))
 
 

@@ -68,22 +68,28 @@ def test_parse_config_defaults(tmp_path: Path) -> None:
     assert (config.api_key, config.fallback, config.pricing) == (None, (), None)
 
 
+X = {"provider": "openai", "model": "x"}  # a valid model, made wrong one field at a time
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
         ({"provider": "cohere"}, "provider: Input should be 'openai', 'anthropic' or 'scripted'"),
         ({"provider": "scripted"}, "a scripted model needs `script`"),
         ({"provider": "openai"}, "provider openai needs `model`"),
-        ({"provider": "openai", "model": "x", "timeout": "soon"}, "timeout: Value error, invalid duration"),
-        ({"provider": "openai", "model": "x", "timeout": 0}, "timeout: Value error, a duration must be a string with a unit"),
-        ({"provider": "openai", "model": "x", "max_retries": -1}, "max_retries: Input should be greater than or equal to 0"),
-        ({"provider": "openai", "model": "x", "max_tokens": "9"}, "max_tokens: Input should be a valid integer"),
-        ({"provider": "openai", "model": "x", "temperature": True}, "temperature: Input should be a valid number"),
-        ({"provider": "openai", "model": "x", "fallback": "b"}, "fallback: Input should be a valid list"),
-        ({"provider": "openai", "model": "x", "limits": []}, "limits: Input should be a valid dictionary"),
-        ({"provider": "openai", "model": "x", "limits": {"max_concurrency": 0}}, "limits.max_concurrency: Input should be greater than or equal to 1"),
-        ({"provider": "openai", "model": "x", "pricing": 3}, "pricing: Input should be a valid dictionary"),
-        ({"provider": "openai", "model": "x", "api_key": 42}, "api_key: Input should be a valid string"),
+        (X | {"timeout": "soon"}, "timeout: Value error, invalid duration"),
+        (X | {"timeout": 0}, "timeout: Value error, a duration must be a string with a unit"),
+        (X | {"max_retries": -1}, "max_retries: Input should be greater than or equal to 0"),
+        (X | {"max_tokens": "9"}, "max_tokens: Input should be a valid integer"),
+        (X | {"temperature": True}, "temperature: Input should be a valid number"),
+        (X | {"fallback": "b"}, "fallback: Input should be a valid list"),
+        (X | {"limits": []}, "limits: Input should be a valid dictionary"),
+        (
+            X | {"limits": {"max_concurrency": 0}},
+            "limits.max_concurrency: Input should be greater than or equal to 1",
+        ),
+        (X | {"pricing": 3}, "pricing: Input should be a valid dictionary"),
+        (X | {"api_key": 42}, "api_key: Input should be a valid string"),
         (
             {"provider": "openai", "model": "x", "api_key": "${secret.OPENAI_API_KEY}"},
             "needs the secret OPENAI_API_KEY for its api_key, but it is not set; "

@@ -29,7 +29,7 @@ from agentform.runtime.tools.toolbox import (
     ToolStartError,
 )
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[1]  # tests/runtime: the servers and node_modules
 TOYS = "mcp_servers/toys.py"
 NO_SECRETS: Callable[[str], str | None] = lambda _name: None  # noqa: E731
 

@@ -159,7 +159,7 @@ def test_a_batch_gives_what_its_writes_give_one_after_the_other(
                     expected[index] = _alone(one, writes[index])
             except StoreError:
                 # a write fails alone too (the batch then runs each write alone, as
-                # test_store_batch checks); which one does not depend on the order
+                # tests/runtime/store/test_batch.py checks); which one does not depend on the order
                 assert results is None
                 return
             assert results is not None, "the batch failed where its writes one by one did not"

@@ -1,0 +1,195 @@
+"""Every field of the contract has a reader: declared means enforced.
+
+For each field of each value the runtime receives (:data:`agentform.contract.KINDS`, nested
+models included), the table below names the runtime module that acts on it, or says why the field
+is planning-only. A field in neither, and not in :data:`agentform.contract.unenforced.UNENFORCED`
+(the settings the runtime ignores today, on which ``agentform validate`` warns), fails: adding a
+spec field without the runtime code that reads it is caught here. A reader named for a field must
+really mention it (``.name``, ``"name"`` or ``'name'``), so the table cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from agentform.addresses import SECTION_OF_KIND
+from agentform.contract import KINDS
+from agentform.contract.unenforced import UNENFORCED
+
+RUNTIME = Path(__file__).resolve().parents[2] / "agentform" / "runtime"
+
+# field -> the runtime module (under agentform/runtime) that acts on it
+READERS: dict[str, str] = {
+    "agent.description": "worker/config.py",  # offered to delegators' models
+    "agent.model": "worker/process.py",
+    "agent.instructions": "worker/process.py",
+    "agent.tools": "worker/config.py",
+    "agent.memory": "worker/config.py",
+    "agent.delegates": "worker/config.py",
+    "agent.replicas": "worker/config.py",
+    "agent.limits": "worker/process.py",
+    "agent.limits.max_steps": "worker/progress.py",
+    "agent.limits.max_tool_calls": "worker/progress.py",
+    "agent.limits.max_tokens": "worker/progress.py",
+    "agent.limits.max_cost_usd": "worker/progress.py",
+    "agent.limits.timeout": "worker/progress.py",
+    "agent.limits.max_depth": "worker/process.py",
+    "agent.limits.max_concurrent_tasks": "worker/config.py",
+    "agent.skills": "a2a/card.py",
+    "agent.skills.id": "a2a/card.py",
+    "agent.skills.name": "a2a/card.py",
+    "agent.skills.description": "a2a/card.py",
+    "agent.skills.tags": "a2a/card.py",
+    "agent.skills.examples": "a2a/card.py",
+    "agent.concurrent_messages": "worker/process.py",
+    "agent.invokers": "a2a/auth.py",
+    "model.provider": "models/config.py",
+    "model.model": "models/config.py",
+    "model.base_url": "models/config.py",
+    "model.api_key": "models/config.py",
+    "model.script": "models/config.py",
+    "model.temperature": "models/config.py",
+    "model.max_tokens": "models/config.py",
+    "model.timeout": "models/config.py",
+    "model.max_retries": "models/config.py",
+    "model.limits": "models/config.py",
+    "model.limits.requests_per_minute": "models/config.py",
+    "model.limits.tokens_per_minute": "models/config.py",
+    "model.limits.max_concurrency": "models/config.py",
+    "model.pricing": "models/config.py",
+    "model.pricing.input_per_mtok": "models/config.py",
+    "model.pricing.output_per_mtok": "models/config.py",
+    "model.fallback": "models/config.py",
+    "tool.description": "tools/toolbox.py",
+    "tool.mcp": "tools/toolbox.py",
+    "tool.mcp.command": "tools/mcp_client.py",
+    "tool.mcp.env": "tools/mcp_client.py",
+    "tool.mcp.cwd": "tools/mcp_client.py",
+    "tool.mcp.url": "tools/mcp_client.py",
+    "tool.mcp.headers": "tools/mcp_client.py",
+    "tool.a2a": "tools/toolbox.py",
+    "tool.a2a.url": "tools/remote_agent.py",
+    "tool.a2a.headers": "tools/remote_agent.py",
+    "tool.side_effects": "tools/toolbox.py",
+    "tool.timeout": "tools/toolbox.py",
+    "tool.expose": "tools/toolbox.py",
+    "tool.lock": "tools/locking.py",
+    "memory.kind": "memory/config.py",
+    "memory.scope": "memory/config.py",
+    "memory.scope_from": "memory/config.py",
+    "memory.ttl": "memory/config.py",
+    "memory.retention": "memory/config.py",
+    "memory.redact": "memory/config.py",
+    "memory.redact.name": "memory/redact.py",
+    "memory.redact.pattern": "memory/redact.py",
+    "memory.redact.replacement": "memory/redact.py",
+    "memory.limits": "memory/config.py",
+    "memory.limits.max_item_bytes": "memory/config.py",
+    "memory.limits.max_scope_bytes": "memory/config.py",
+    "memory.limits.max_scope_items": "memory/config.py",
+    "memory.limits.on_full": "memory/config.py",
+    "memory.access": "memory/config.py",
+    "memory.access.read": "memory/config.py",
+    "memory.access.write": "memory/config.py",
+    "memory.context": "memory/config.py",
+    "memory.context.max_tokens": "memory/config.py",
+    "memory.context.strategy": "memory/config.py",
+    "memory.inject": "memory/config.py",
+    "memory.search": "memory/config.py",
+    "runtime.bus.url": "host/bus_link.py",
+    "runtime.store.url": "host/engine.py",
+}
+
+# field -> why no runtime code needs to read it
+PLANNING_ONLY: dict[str, str] = {
+    "agent.policies": "dependency edges for the plan; the policies themselves are unenforced",
+    "memory.description": "documentation, shown in plans and `agentform memory` only",
+    # fingerprints make a rotated secret or a changed outside card a change in the plan; the
+    # values themselves reach the engine beside the resource, never in it
+    "agent.secrets": "secret fingerprints: plan-time change detection",
+    "model.secrets": "secret fingerprints: plan-time change detection",
+    "tool.secrets": "secret fingerprints: plan-time change detection",
+    "memory.secrets": "secret fingerprints: plan-time change detection",
+    "runtime.bus.secrets": "secret fingerprints: plan-time change detection",
+    "runtime.store.secrets": "secret fingerprints: plan-time change detection",
+    "tool.card": "an outside agent's card digest: plan-time change detection",
+}
+
+
+def _fields(cls: type[BaseModel], prefix: str) -> Iterator[str]:
+    for name, info in cls.model_fields.items():
+        path = f"{prefix}.{name}"
+        yield path
+        for arg in (info.annotation, *typing.get_args(info.annotation)):
+            for inner in (arg, *typing.get_args(arg)):
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    yield from _fields(inner, path)
+
+
+def contract_fields() -> list[str]:
+    return sorted({f for kind, cls in KINDS.items() for f in _fields(cls, kind)})
+
+
+def spec_path(field: str) -> str:
+    """``agent.limits.timeout`` -> ``agents.*.limits.timeout`` (the UNENFORCED spelling)."""
+    if field.startswith("runtime."):
+        return field
+    kind, _, rest = field.partition(".")
+    return f"{SECTION_OF_KIND[kind]}.*.{rest}"
+
+
+def unenforced(field: str) -> bool:
+    path = spec_path(field).split(".")
+    return any(
+        fnmatch.fnmatchcase(".".join(path[:n]), entry.field)
+        for entry in UNENFORCED
+        for n in range(1, len(path) + 1)
+    )
+
+
+@pytest.mark.parametrize("field", contract_fields())
+def test_every_contract_field_is_read_or_explained(field: str) -> None:
+    places = [field in READERS, field in PLANNING_ONLY, unenforced(field)]
+    assert any(places), (
+        f"{field} is declared in the contract but nothing reads it: name its reader in READERS,"
+        " say why it is planning-only, or list it in agentform/contract/unenforced.py so"
+        " validate warns"
+    )
+    assert places.count(True) == 1, f"{field} is classified more than once: {places}"
+
+
+@pytest.mark.parametrize("field", sorted(READERS))
+def test_a_named_reader_mentions_its_field(field: str) -> None:
+    source = (RUNTIME / READERS[field]).read_text()
+    name = field.rsplit(".", 1)[1]
+    assert re.search(rf"\.{name}\b|[\"']{name}[\"']", source), (
+        f"{READERS[field]} is named as the reader of {field} but never mentions {name!r}"
+    )
+
+
+def test_the_tables_name_only_contract_fields() -> None:
+    fields = set(contract_fields())
+    assert not set(READERS) - fields
+    assert not set(PLANNING_ONLY) - fields
+
+
+def test_todays_unenforced_fields_are_listed() -> None:
+    """What milestone 2's later steps must empty: policies, circuit breakers, schedules and the
+    stream prefix (sensitive variables, access and target.config are spec sections the runtime
+    never receives; validate warns on them all the same)."""
+    listed = sorted(f for f in contract_fields() if unenforced(f))
+    assert "agent.circuit_breaker" in listed
+    assert "runtime.bus.stream_prefix" in listed
+    assert {f for f in listed if f.startswith("policy.")} == {
+        f for f in contract_fields() if f.startswith("policy.") and f not in PLANNING_ONLY
+    }
+    assert {f for f in listed if f.startswith("schedule.")} == {
+        f for f in contract_fields() if f.startswith("schedule.") and f not in PLANNING_ONLY
+    }
