@@ -22,11 +22,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import TemplateSyntaxError as JinjaSyntaxError
-from jinja2 import Undefined, UndefinedError
-from jinja2.exceptions import SecurityError
-
 from agentform.diagnostics import Diagnostic, Severity
+from agentform.expressions import SecurityError, Undefined, UndefinedError
+from agentform.expressions import TemplateSyntaxError as JinjaSyntaxError
 from agentform.names import did_you_mean
 from agentform.spec.sourcemap import Path, SourceMap
 

@@ -23,9 +23,7 @@ _OPENERS = ("{{", "{%", "{#")
 
 @functools.lru_cache(maxsize=16384)
 def _parse_problem(text: str) -> str | None:
-    from jinja2 import TemplateSyntaxError, nodes
-
-    from agentform.expressions import safe_environment
+    from agentform.expressions import TemplateSyntaxError, filters_used, safe_environment
 
     env = safe_environment()
     try:
@@ -34,9 +32,9 @@ def _parse_problem(text: str) -> str | None:
         return f"line {exc.lineno}: {exc.message}"
     except RecursionError:  # jinja's parser recurses once per nesting level
         return "it is nested too deeply"
-    for node in ast.find_all(nodes.Filter):
-        if node.name not in env.filters:
-            return f"line {node.lineno}: unknown filter {node.name!r}"
+    for name, line in filters_used(ast):
+        if name not in env.filters:
+            return f"line {line}: unknown filter {name!r}"
     return None
 
 
