@@ -48,6 +48,12 @@ class Address:
         return f"{kind}.{name}"
 
     @staticmethod
+    def parts(text: str) -> tuple[str, str]:
+        """``"agent.triage"`` → ``("agent", "triage")``, unchecked (``("x", "")`` for ``"x"``)."""
+        kind, _, name = text.partition(".")
+        return kind, name
+
+    @staticmethod
     def kind_of(text: str) -> str:
         """The kind of an address written as text (``"agent.triage"`` → ``"agent"``)."""
         return text.partition(".")[0]

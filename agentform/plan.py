@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from agentform.addresses import Address
 from agentform.provider import ObservedResource, ResourceValue, bounded_call
 from agentform.resources import dependencies
 from agentform.risks import Risk, create_risks, update_risks
@@ -79,7 +80,7 @@ class Change:
 
     @property
     def kind(self) -> str:
-        return self.address.partition(".")[0]
+        return Address.kind_of(self.address)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from agentform.addresses import Address
 from agentform.names import did_you_mean
 
 __all__ = [
@@ -75,10 +76,8 @@ class ResourceValue:
     @classmethod
     def of(cls, address: str, values: Mapping[str, Any] | None = None) -> ResourceValue:
         """``ResourceValue.of("agent.triage", {...})``: kind and name taken from the address."""
-        kind, sep, name = address.partition(".")
-        if not sep or not kind or not name:
-            raise ValueError(f"invalid address {address!r}: expected KIND.NAME, e.g. agent.triage")
-        return cls(address, kind, name, dict(values or {}))
+        parsed = Address.parse(address)  # ValueError naming the expected form
+        return cls(address, parsed.kind, parsed.name, dict(values or {}))
 
 
 @dataclass(frozen=True, slots=True)

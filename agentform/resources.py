@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from agentform.addresses import Address
 from agentform.graph import BUS, STORE, build_graph
 from agentform.provider import ResourceValue
 from agentform.spec.checks.governance import permits
@@ -50,7 +51,7 @@ def desired_resources(spec: Spec) -> dict[str, ResourceValue]:
     for name in spec.agents:
         address = f"agent.{name}"
         values[address]["policies"] = sorted(
-            d.partition(".")[2] for d in graph.depends[address] if d.startswith("policy.")
+            Address.name_of(d) for d in graph.depends[address] if d.startswith("policy.")
         )
         values[address]["invokers"] = invokers(spec, name)
     return {address: ResourceValue.of(address, values[address]) for address in graph.order()}
@@ -85,7 +86,7 @@ def dependencies(address: str, values: Mapping[str, Any]) -> frozenset[str]:
     Mirrors :func:`agentform.graph.build_graph` (a test holds them equal) but needs no spec, so
     it works for resources that exist only in state. Delegation edges are not dependencies.
     """
-    kind = address.partition(".")[0]
+    kind = Address.kind_of(address)
     if kind == "agent":
         return frozenset(
             [BUS, STORE]

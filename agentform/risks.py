@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from agentform.addresses import Address
 from agentform.durations import parse_duration
 
 __all__ = ["Risk", "create_risks", "update_risks"]
@@ -42,7 +43,7 @@ def create_risks(address: str, after: Values) -> tuple[Risk, ...]:
 
 
 def update_risks(address: str, before: Values, after: Values) -> tuple[Risk, ...]:
-    kind = address.partition(".")[0]
+    kind = Address.kind_of(address)
     check = _RISK_CHECKS.get(kind)
     return tuple(check(address, before, after)) if check else ()
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from agentform.addresses import Address
 from agentform.apply import ApplyError, ApplyEvent, ApplyResult, apply_plan
 from agentform.diagnostics import Diagnostic
 from agentform.plan import Plan, PlanError, make_plan, observe
@@ -273,7 +274,7 @@ def import_resource(prepared: Prepared, address: str, object_id: str) -> Recorde
     and record it as it is in a new state serial; the next plan shows how it differs."""
     if address not in {c.address for c in prepared.plan.changes}:
         raise WorkflowError(f"{address} is not declared in the spec; add it first, then import it")
-    kind, _, name = address.partition(".")
+    kind, name = Address.parts(address)
     try:
         observed = _provider(prepared).import_(kind, object_id)
     except ProviderError as exc:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from agentform.addresses import Address
 from agentform.cli.console import fail
 from agentform.cli.options import state_url_option
 
@@ -178,7 +179,7 @@ def mv_command(source: str, destination: str, path: str, env: str, state_url: st
             fail(f"{source} is not in the state; nothing was changed")
         if destination in resources:
             fail(f"{destination} is already in the state; nothing was changed")
-        kind, _, name = destination.partition(".")
+        kind, name = Address.parts(destination)
         recorded = resources.pop(source)
         if kind != recorded.kind or not name:
             fail(

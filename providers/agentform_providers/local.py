@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from agentform.addresses import Address
 from agentform.provider import (
     ObservedResource,
     PermanentProviderError,
@@ -86,7 +87,7 @@ class LocalProvider:
         return [
             ObservedResource(address, address, values)
             for address, values in sorted(self._observed().items())
-            if address.partition(".")[0] == kind and isinstance(values, dict)
+            if Address.kind_of(address) == kind and isinstance(values, dict)
         ]
 
     def plan(self, desired: ResourceValue, observed: ObservedResource | None) -> ProviderPlan:

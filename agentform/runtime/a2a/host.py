@@ -36,6 +36,7 @@ from a2a.server.routes import (
 from a2a.types import AgentCard
 from starlette.applications import Starlette
 
+from agentform.addresses import Address
 from agentform.runtime.a2a.auth import A2AGate
 from agentform.runtime.a2a.card import agent_card
 from agentform.runtime.a2a.gateway import EngineGateway
@@ -73,7 +74,7 @@ class A2AHost:
             wanted = set()
             if self.engine.store is not None and not self.engine.closing:
                 wanted = {
-                    a.partition(".")[2] for a in self.engine.resources if a.startswith("agent.")
+                    Address.name_of(a) for a in self.engine.resources if a.startswith("agent.")
                 }
             for name in sorted(set(self.servers) - wanted):
                 await self._stop(name)

@@ -210,7 +210,7 @@ class Engine:
         async with self.mutex:
             if address not in self.resources:
                 return
-            kind, _, name = address.partition(".")
+            kind, name = Address.parts(address)
             if address in ("runtime.bus", "runtime.store") and any(
                 a.startswith("agent.") for a in self.resources
             ):
@@ -252,7 +252,7 @@ class Engine:
         if values is None:
             return None
         observed = dict(values)
-        kind, _, name = address.partition(".")
+        kind, name = Address.parts(address)
         if kind == "agent" and name in self.groups:
             group = self.groups[name]
             # report what really runs: fewer live workers than replicas is drift

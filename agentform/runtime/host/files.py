@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from agentform.addresses import Address
+
 __all__ = [
     "EngineFiles",
     "ordered",
@@ -56,7 +58,7 @@ def tail(path: Path, lines: int) -> str:
 
 def ordered(saved: Mapping[str, Any]) -> list[str]:
     rank = {"runtime": 0, "model": 1, "tool": 1, "memory": 1, "policy": 1, "agent": 2}
-    return sorted(saved, key=lambda a: (rank.get(a.partition(".")[0], 3), a))
+    return sorted(saved, key=lambda a: (rank.get(Address.kind_of(a), 3), a))
 
 
 def resolve_store_url(url: str, base_dir: Path) -> str:

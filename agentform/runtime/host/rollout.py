@@ -16,6 +16,7 @@ import functools
 import time
 from typing import Any
 
+from agentform.addresses import Address
 from agentform.runtime.errors import EngineError
 from agentform.runtime.host import health
 from agentform.runtime.host.files import tail
@@ -38,7 +39,7 @@ def reconfigure(engine: EngineView) -> None:
             store_url=engine.store_url,
             layout=engine.layout,
         )
-    agents = {a.partition(".")[2] for a in engine.resources if a.startswith("agent.")}
+    agents = {Address.name_of(a) for a in engine.resources if a.startswith("agent.")}
     for name in list(engine.groups):
         if name not in agents:
             del engine.groups[name]
@@ -57,7 +58,7 @@ async def roll_back(engine: EngineView, address: str, previous: dict[str, Any] |
     async with engine.mutex:
         if previous is None:
             engine.resources.pop(address, None)
-            name = address.partition(".")[2]
+            name = Address.name_of(address)
             if address.startswith("agent.") and name in engine.groups:
                 await engine.groups.pop(name).stop_all()
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Collection
 
+from agentform.addresses import Address
 from agentform.names import did_you_mean
 from agentform.spec.checks import CheckContext
 from agentform.spec.sourcemap import Path
@@ -32,7 +33,7 @@ def _resolve(
         return
     where = "access.roles" if kind == "role" else _SECTION[kind]
     # suggest names that failed validation too: they are defined, just not valid yet
-    defined = {*names, *(b.partition(".")[2] for b in ctx.broken if b.startswith(f"{kind}."))}
+    defined = {*names, *(Address.name_of(b) for b in ctx.broken if b.startswith(f"{kind}."))}
     ctx.error(
         "AF201",
         f"{user} refers to unknown {kind} {name!r}",
@@ -129,7 +130,7 @@ def check_broken_references(ctx: CheckContext) -> None:
         ("delegates", "agent", spec.agents),
     )
     for address in sorted(ctx.broken):
-        kind, _, name = address.partition(".")
+        kind, name = Address.parts(address)
         section = {"agent": "agents", "schedule": "schedules"}.get(kind)
         body = raw.get(section, {}).get(name) if section else None
         if not isinstance(body, dict):
