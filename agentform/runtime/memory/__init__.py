@@ -12,3 +12,23 @@
 
 See ``docs/memory.md``.
 """
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from agentform.runtime.store.records import TaskRecord
+
+__all__ = ["TaskMemory"]
+
+
+class TaskMemory(Protocol):
+    """An agent's memory at the edges of a task (:mod:`agentform.runtime.memory.agent`)."""
+
+    def enter(self, task: TaskRecord) -> None: ...
+
+    async def context(self, task: TaskRecord) -> list[dict[str, str]]: ...
+
+    async def completed(self, task: TaskRecord, answer: str) -> None: ...
+
+    async def ended(self, task: TaskRecord) -> None: ...

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from agentform.runtime.conversation import Message, ModelResponse, ToolCall, ToolSpec
+from agentform.runtime.memory import TaskMemory
 from agentform.runtime.store import (
     TERMINAL,
     NewStep,
@@ -34,6 +34,7 @@ from agentform.runtime.store import (
 )
 from agentform.runtime.tools import ToolboxLike
 from agentform.runtime.worker.delegation import Delegates, child_id, depth_of, result_of
+from agentform.runtime.worker.outcome import Notify, Outcome, Suspended, TaskCanceled
 from agentform.runtime.worker.progress import (
     Limits,
     Progress,
@@ -53,47 +54,6 @@ class ChatModelLike(Protocol):
     ) -> ModelResponse: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    completed: bool
-    text: str
-    canceled: bool = False
-    recorded: bool = False  # the loop already wrote the task's terminal status with its last step
-    waiting: tuple[str, ...] = ()  # suspended until these child tasks end
-    # the steps written with the task's end, not announced yet: the caller announces them
-    # with the task's new status (one event, not one for the steps and one for the status)
-    steps: tuple[StepRecord, ...] = ()
-
-
-class Suspended(Exception):
-    """The task waits for child tasks; its worker lets go of it until a child ends."""
-
-    def __init__(self, children: list[str]) -> None:
-        super().__init__(f"waiting for {', '.join(children)}")
-        self.children = children
-
-
-class TaskCanceled(Exception):
-    """Someone canceled the task (``agentform tasks cancel``); it stops before its next step."""
-
-
-# told of the steps of a task as they are taken: once per write, with the steps it wrote (and
-# the start step at once, before it is written); not of the steps written with the task's end
-Notify = Callable[[list[StepRecord]], Awaitable[None]]
-
-
-class TaskMemoryLike(Protocol):
-    """An agent's memory at the edges of a task (:mod:`agentform.runtime.memory.agent`)."""
-
-    def enter(self, task: TaskRecord) -> None: ...
-
-    async def context(self, task: TaskRecord) -> list[dict[str, str]]: ...
-
-    async def completed(self, task: TaskRecord, answer: str) -> None: ...
-
-    async def ended(self, task: TaskRecord) -> None: ...
-
-
 class AgentLoop:
     """Runs tasks of one agent with one model and one toolbox."""
 
@@ -107,7 +67,7 @@ class AgentLoop:
         limits: Limits,
         notify: Notify | None = None,
         delegates: Delegates | None = None,
-        memory: TaskMemoryLike | None = None,
+        memory: TaskMemory | None = None,
     ) -> None:
         self.store = store
         self.memory = memory
