@@ -18,7 +18,7 @@ from agentform.contract import unenforced
 from agentform.contract.unenforced import UNENFORCED, Unenforced
 from agentform.diagnostics import Severity
 from agentform.spec import load_spec
-from agentform.spec.checks.enforcement import CODE
+from agentform.spec.checks.enforcement import CODE, SHOWN_PER_SETTING
 from tests.conftest import WriteSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -284,3 +284,22 @@ def test_every_entry_is_in_the_docs_table() -> None:
     assert len(rows) == len(UNENFORCED)
     for row, entry in zip(rows, UNENFORCED, strict=True):
         assert row.startswith(f"| `{entry.field}` |") and row.endswith(f"| {entry.step} |"), row
+
+
+def test_many_uses_of_one_setting_are_counted_after_the_first_few(write_spec: WriteSpec) -> None:
+    """25 circuit breakers: the first SHOWN_PER_SETTING located one by one, then one warning
+    at the next use that counts the rest; other settings keep their own warnings."""
+    agents = "".join(
+        f"  a{i}: {{model: fast, circuit_breaker: {{max_identical_calls: 2}}}}\n" for i in range(25)
+    )
+    text = HEAD + agents + APPROVAL + ROLES
+    result = load_spec(write_spec(text), environ={}, providers=PROVIDERS)
+    found = [d for d in result.diagnostics if d.code == CODE]
+    breakers = [d for d in found if "circuit" in d.summary]
+    assert len(breakers) == SHOWN_PER_SETTING + 1
+    lines = text.splitlines()
+    shown = [d.location.line for d in breakers if d.location]
+    assert [lines[n - 1].split(":")[0].strip() for n in shown] == [f"a{i}" for i in range(11)]
+    assert breakers[-1].summary.startswith("15 more uses of agents.*.circuit_breaker from here on")
+    assert [d for d in found if "polic" in d.summary and "circuit" not in d.summary]
+    assert all(d.severity is Severity.WARNING for d in found)

@@ -1,8 +1,9 @@
 """The check that warns where the spec uses a setting the runtime does not enforce yet (AF219).
 
 The settings are listed once, in :data:`agentform.contract.unenforced.UNENFORCED`; this module
-knows where in the spec each one is used and reports every use, located at its key or value,
-with the entry's message as the summary and the step that will enforce it as the hint. A use
+knows where in the spec each one is used and reports the uses, located at their key or value,
+with the entry's message as the summary and the step that will enforce it as the hint: the first
+:data:`SHOWN_PER_SETTING` uses of a setting one by one, then one warning that counts the rest. A use
 that cannot mislead (no policy, an ``invoke:`` permission, ``sensitive: false``, the default
 ``stream_prefix``, a disabled schedule) is not reported. One pass over the spec, no patterns to
 compile: it runs on every validate of specs with 10,000 agents.
@@ -26,10 +27,10 @@ from agentform.spec.checks import CheckContext
 from agentform.spec.models import Bus, Spec
 from agentform.spec.sourcemap import Path
 
-__all__ = ["CHECKS", "CODE", "uses"]
+__all__ = ["CHECKS", "CODE", "SHOWN_PER_SETTING", "uses"]
 
 CODE = "AF219"
-_SETTLE_ALL_PAST = 100
+SHOWN_PER_SETTING = 10  # uses of one setting located one by one; past it, one count
 _DEFAULT_PREFIX = Bus.model_fields["stream_prefix"].default
 _STUB_PROVIDERS = {"docker": DOCKER_CONFIG, "kubernetes": KUBERNETES_CONFIG}
 _PERMISSION = {  # by verb; invoke: is enforced by each agent's A2A server
@@ -80,19 +81,30 @@ def uses(spec: Spec) -> list[Use]:
 
 def check_unenforced(ctx: CheckContext) -> None:
     found = uses(ctx.spec)
-    if len(found) > _SETTLE_ALL_PAST:
-        # the positions of a large file are computed piece by piece on demand, and each piece
-        # counts the lines before it: past a hundred or so lookups, one pass over it all wins
-        ctx.smap.settle()
-    for entry, path, at_key in found:
-        ctx.warning(
-            CODE,
-            entry.message,
-            path,
-            at_key=at_key,
-            hint=f"to be enforced by milestone 2, {entry.step}; once you have read this "
-            f"warning, validate --strict --allow {CODE} accepts it",
+    by_entry: dict[Unenforced, list[Use]] = {}
+    for use in found:
+        by_entry.setdefault(use[0], []).append(use)
+    for entry, entry_uses in by_entry.items():
+        hint = (
+            f"to be enforced by milestone 2, {entry.step}; once you have read this warning,"
+            f" validate --strict --allow {CODE} accepts it"
         )
+        # a spec with thousands of circuit breakers gets the first few located and one count,
+        # not thousands of identical lines that drown every other problem (and cost a second
+        # of locating on a 10,000-agent spec)
+        for _, path, at_key in entry_uses[:SHOWN_PER_SETTING]:
+            ctx.warning(CODE, entry.message, path, at_key=at_key, hint=hint)
+        more = len(entry_uses) - SHOWN_PER_SETTING
+        if more > 0:
+            _, path, at_key = entry_uses[SHOWN_PER_SETTING]
+            ctx.warning(
+                CODE,
+                f"{more} more use{'s' if more != 1 else ''} of {entry.field} from here on "
+                f"(not shown one by one): {entry.message}",
+                path,
+                at_key=at_key,
+                hint=hint,
+            )
 
 
 CHECKS = [check_unenforced]
