@@ -6,7 +6,8 @@ This module owns the boundary between core and providers: the plain values that 
 ``import_``), the errors a provider raises, and discovery through the ``agentform.providers``
 entry-point group. Core reaches providers only through that group, the built-in ones included, so
 a third-party provider is a peer of the built-ins. Called by the CLI (``validate`` asks which
-provider names exist) and by the plan/apply engine (``load_provider`` and the protocol).
+provider names exist) and by the plan/apply workflow (:mod:`agentform.workflow`: ``load_provider``
+and the protocol).
 
 Providers receive plain values, never spec models, so a spec refactor cannot break them.
 

@@ -9,7 +9,7 @@
 
 The error tree is drawn in :mod:`agentform.state.protocol`; an in-memory store for tests is
 :class:`agentform.testing.FakeStateStore`. This package does no printing; it is called by the
-plan/apply engine and the CLI. See ``docs/state.md``.
+plan/apply workflow (:mod:`agentform.workflow`) and the CLI. See ``docs/state.md``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ every serial), the rules for making the next serial (:func:`empty`, :meth:`State
 parsing a stored body back (:func:`parse_body`, which raises :class:`StateCorrupt` instead of
 guessing), and :class:`StateError`, the root of the state
 errors. It does no I/O. Called by :mod:`agentform.state.store` (which persists snapshots) and by
-the plan/apply engine (which reads recorded values and produces the next snapshot).
+the plan/apply workflow (which reads recorded values and produces the next snapshot).
 
 Lineage and serial follow Terraform: a lineage (uuid4) is minted once when a state is created and
 never changes; every write produces serial + 1 with the same lineage. Two snapshots with

@@ -5,7 +5,7 @@ This module owns :class:`SqlStateStore`, the implementation of the
 :func:`open_store`: reading and compare-and-set writing of serials, history, and taking,
 releasing and breaking the lock on each backend. It and :mod:`.tables` (the schema and the
 engine) are the only modules that talk to the database, through SQLAlchemy. Called by the
-plan/apply engine (``read``, ``write``, ``lock``) and by the CLI's ``state`` and
+plan/apply workflow (``read``, ``write``, ``lock``) and by the CLI's ``state`` and
 ``force-unlock`` commands (``history``, ``read_serial``, ``force_unlock``). The errors it raises
 are the protocol's; the tree is drawn in :mod:`agentform.state.protocol`.
 """
