@@ -16,8 +16,10 @@ Shape, for N agents:
 * access roles: approvers (``approve:POLICY``) and team roles whose ``invoke:AGENT`` permissions,
   together with ~N/100 schedules, reach every agent nobody delegates to.
 
-The spec validates with no errors and no warnings. Only the standard library is used; YAML is
-written by the small emitter below (block style, flow lists of scalars, literal blocks).
+The spec validates with no errors; its only warnings are AF219 (settings the runtime does not
+enforce yet: policies, circuit breakers, schedules, approve: permissions). Only the standard
+library is used; YAML is written by the small emitter below (block style, flow lists of scalars,
+literal blocks).
 
 Usage: python benchmarks/generate_spec.py --agents 1000 --out benchmarks/out/agents-1000
 """
