@@ -3,9 +3,9 @@
 This is the only part of the spec package that touches the file system. It refuses what is not a
 spec before YAML ever sees it (missing files, directories without specs, binary data, non-UTF-8
 text, files over :data:`MAX_FILE_BYTES`), follows ``include:`` entries (globs allowed, relative to
-the including file), detects include cycles and names the loop, and merges the fragments: named
-sections (``agents``, ``tools`` ...) are unions where a name defined twice is an error, and
-singular settings (``project``, ``target`` ...) must agree. Called by :mod:`agentform.spec.loader`.
+the including file), detects include cycles and names the loop, and hands each file's document,
+in include order, to :class:`~agentform.spec.fragments.Fragments`, which merges them. Called by
+:mod:`agentform.spec.loader`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
-from agentform.addresses import KIND_OF_SECTION
 from agentform.diagnostics import Diagnostic, Location, Severity, has_errors
 from agentform.names import yaml_type
+from agentform.spec.fragments import Fragments
 from agentform.spec.sourcemap import SourceMap
 from agentform.spec.split import Once, parse_large
 
@@ -31,7 +31,6 @@ __all__ = ["MAX_FILE_BYTES", "RawSpec", "read_spec"]
 MAX_FILE_BYTES = 32 * 1024 * 1024
 MAX_MATCHES = 1000  # files one include pattern may bring in
 SPEC_SUFFIXES = (".yaml", ".yml")
-_NAMED = frozenset(KIND_OF_SECTION)  # named maps merge as unions across files
 _GLOB_CHARS = set("*?[")
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
@@ -128,8 +127,7 @@ class _Reader:
     def __init__(self, root: FsPath, meanwhile: Once) -> None:
         self.meanwhile = meanwhile
         self.root = root.resolve()
-        self.smap = SourceMap()
-        self.document: dict[str, Any] = {}
+        self.fragments = Fragments()
         self.diagnostics: list[Diagnostic] = []
         self.files: list[str] = []
         self.seen: set[FsPath] = set()
@@ -161,7 +159,7 @@ class _Reader:
         local = SourceMap()
         value, problems = parse_large(text, name, local, meanwhile=self.meanwhile)
         self.diagnostics.extend(problems)
-        self.smap.texts.update(local.texts)
+        self.fragments.smap.texts.update(local.texts)
         if value is None:
             if not problems:
                 self.diagnostics.append(
@@ -186,7 +184,7 @@ class _Reader:
             return
         # the including file is merged before what it includes, so a name defined twice is
         # reported at the included (later) definition
-        self._merge(value, local)
+        self.diagnostics.extend(self.fragments.add(value, local))
         self.stack.append(resolved)
         try:
             for entry, entry_loc in self._includes(value, local):
@@ -288,116 +286,6 @@ class _Reader:
             return False
         return True
 
-    def _merge(self, value: dict[str, Any], local: SourceMap) -> None:
-        doc = self.document
-        skipped: set[tuple[str, ...]] = set()
-        for key, item in value.items():
-            if key == "include":
-                doc.setdefault("include", [])
-                doc["include"] = doc["include"] + (
-                    [item]
-                    if isinstance(item, str)
-                    else list(item)
-                    if isinstance(item, list)
-                    else []
-                )
-                skipped.add(("include",))
-                continue
-            if key in _NAMED and isinstance(item, dict) and isinstance(doc.get(key), dict):
-                for name, body in item.items():
-                    if name in doc[key]:
-                        prev = self.smap.key((key, name))
-                        self.diagnostics.append(
-                            _error(
-                                "AF012",
-                                f"{key}.{name} is defined more than once",
-                                local.key((key, name)),
-                                hint=f"it is already defined at {prev}; names must be unique "
-                                "across all spec files",
-                                related=(prev,) if prev else (),
-                            )
-                        )
-                        skipped.add((key, name))
-                    else:
-                        doc[key][name] = body
-                continue
-            if key in _NAMED and isinstance(item, dict) and key not in doc:
-                doc[key] = dict(item)
-                continue
-            if key == "access" and isinstance(item, dict) and isinstance(doc.get(key), dict):
-                self._merge_access(item, local, skipped)
-                continue
-            if key in doc:
-                if doc[key] != item:
-                    prev = self.smap.key((key,))
-                    self.diagnostics.append(
-                        _error(
-                            "AF012",
-                            f"{key!r} is set differently in two spec files",
-                            local.key((key,)),
-                            hint=f"it is already set at {prev}; set it in one file only",
-                            related=(prev,) if prev else (),
-                        )
-                    )
-                skipped.add((key,))
-                continue
-            doc[key] = item
-        if skipped == {("include",)} or not skipped:  # the usual case: copy in bulk
-            raw = value.get("include")
-            count = len(raw) if isinstance(raw, list) else 0
-            include_entries = [("include",), *((("include", i)) for i in range(count))]
-            self.smap.values.update(local.values)
-            self.smap.keys.update(local.keys)
-            self.smap.templated.update(local.templated)
-            for p in include_entries:  # include positions are file-local; never merged
-                self.smap.values.pop(p, None)
-                self.smap.keys.pop(p, None)
-            for part in local.deferred:  # positions of a part parsed elsewhere, not yet computed
-                part.dropped.update(include_entries)
-                self.smap.deferred.append(part)
-            return
-        local.settle()  # every position, to pick those that are merged
-        for p, loc in local.values.items():
-            if not _under(p, skipped):
-                self.smap.values[p] = loc
-        for p, loc in local.keys.items():
-            if not _under(p, skipped):
-                self.smap.keys[p] = loc
-        self.smap.templated.update(p for p in local.templated if not _under(p, skipped))
-
-    def _merge_access(
-        self, item: dict[str, Any], local: SourceMap, skipped: set[tuple[str, ...]]
-    ) -> None:
-        access = dict(self.document["access"])
-        for sub, entries in item.items():
-            if isinstance(entries, dict) and isinstance(access.get(sub), dict):
-                merged = dict(access[sub])
-                for name, body in entries.items():
-                    if name in merged:
-                        prev = self.smap.key(("access", sub, name))
-                        self.diagnostics.append(
-                            _error(
-                                "AF012",
-                                f"access.{sub}.{name} is defined more than once",
-                                local.key(("access", sub, name)),
-                                hint=f"it is already defined at {prev}",
-                                related=(prev,) if prev else (),
-                            )
-                        )
-                        skipped.add(("access", sub, name))
-                    else:
-                        merged[name] = body
-                access[sub] = merged
-            elif sub not in access:
-                access[sub] = entries
-            else:
-                skipped.add(("access", sub))
-        self.document["access"] = access
-
-
-def _under(path: tuple[Any, ...], prefixes: set[tuple[str, ...]]) -> bool:
-    return any(path[: len(p)] == p for p in prefixes) if prefixes else False
-
 
 def _spec_files(directory: FsPath) -> list[FsPath]:
     return sorted(p for p in directory.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
@@ -440,6 +328,7 @@ def _read_spec(root: FsPath, once: Once) -> RawSpec:
         reader.read(root, None)
         base_dir = root.parent
     # an empty mapping ('{}') is still a document to validate, unless nothing could be read
-    readable = reader.document or not has_errors(reader.diagnostics)
-    document = reader.document if reader.files and readable else None
-    return RawSpec(document, reader.smap, reader.diagnostics, reader.files, str(base_dir))
+    merged = reader.fragments
+    readable = merged.document or not has_errors(reader.diagnostics)
+    document = merged.document if reader.files and readable else None
+    return RawSpec(document, merged.smap, reader.diagnostics, reader.files, str(base_dir))
