@@ -1,96 +1,38 @@
 """Plans: what apply would change, why, and how risky it is, computed before anything is touched.
 
-This module owns :class:`Action` (which knows its symbol, ``+ ~ -/+ -``), :class:`Change` (one
-address: action, before/after values, changed fields, reasons, risks), :class:`Risk`,
-:class:`Drift` (observed differs from recorded) and :class:`Plan` (the changes in apply order
-plus the project, environment, lineage and serial of the state they were computed against), and
-:func:`make_plan`, which diffs desired against recorded (and observed when given). Every change
-carries a reason, no-ops included ("up to date"): the diff explains itself before anything acts.
+This module owns :class:`Plan` (the changes in apply order, the drift found, and the project,
+environment, lineage and serial of the state they were computed against), :class:`PlanError`,
+:func:`observe` (the bulk refresh) and :func:`make_plan`, which diffs every address
+(:mod:`agentform.diff`), limits the plan to ``--target`` and its dependencies, and puts the
+changes in apply order: creates, updates and replaces in dependency order, deletes in reverse,
+each change naming the others it waits for. The types a plan is made of, :class:`Action` and
+:class:`Change` (:mod:`agentform.change`), :class:`Drift` and :class:`Risk`, are re-exported
+here, where callers import them.
 
-Pure: no I/O, no printing. Called by the CLI (``plan``, ``apply``) and by
-:func:`agentform.apply.apply_plan`, which walks ``Plan.changes``.
+Pure: no I/O, no printing. Called by the CLI (``plan``, ``apply``), :mod:`agentform.workflow`,
+and :func:`agentform.apply.apply_plan`, which walks ``Plan.changes``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agentform.addresses import Address
+from agentform.change import Action, Change, Values
+from agentform.diff import Drift, desired_change, drift, removed_change
 from agentform.provider import ObservedResource, ResourceValue, bounded_call
 from agentform.resources import dependencies
-from agentform.risks import Risk, create_risks, update_risks
+from agentform.risks import Risk
 from agentform.spec.collector import paused_collector
-from agentform.state.snapshot import RecordedResource, StateSnapshot
+from agentform.state.snapshot import StateSnapshot
 
 __all__ = ["Action", "Change", "Drift", "Plan", "PlanError", "Risk", "make_plan", "observe"]
-
-Values = Mapping[str, Any]
-
-
-class Action(enum.Enum):
-    """What apply does to one address; ``.symbol`` is how a plan shows it."""
-
-    CREATE = "create"
-    UPDATE = "update"
-    REPLACE = "replace"
-    DELETE = "delete"
-    NOOP = "no-op"
-
-    @property
-    def symbol(self) -> str:
-        return _SYMBOLS[self]
-
-
-_SYMBOLS = {
-    Action.CREATE: "+",
-    Action.UPDATE: "~",
-    Action.REPLACE: "-/+",
-    Action.DELETE: "-",
-    Action.NOOP: " ",
-}
 
 
 class PlanError(ValueError):
     """The plan request itself is wrong (an unknown ``--target`` or ``--replace`` address)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One address: the action, the values before and after, and why.
-
-    ``before`` is what is there now (observed when the plan refreshed, else recorded), ``after``
-    the desired values; ``id`` the provider id recorded in state. ``waits_for`` names the other
-    changes of the plan that must succeed before this one starts.
-    """
-
-    address: str
-    action: Action
-    before: Values | None
-    after: Values | None
-    changed: tuple[str, ...] = ()
-    replace_fields: tuple[str, ...] = ()
-    reasons: tuple[str, ...] = ()
-    risks: tuple[Risk, ...] = ()
-    id: str | None = None
-    waits_for: tuple[str, ...] = ()
-
-    @property
-    def kind(self) -> str:
-        return Address.kind_of(self.address)
-
-
-@dataclass(frozen=True, slots=True)
-class Drift:
-    """A recorded resource whose observed values differ (``observed`` None: deleted outside)."""
-
-    address: str
-    fields: tuple[str, ...]
-    recorded: Values
-    observed: Values | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,13 +124,13 @@ def make_plan(
         if rec is not None and address in seen:
             live = seen[address]
             as_recorded = live is not None and live.values == rec.values
-            found_drift = None if as_recorded else _drift(address, rec.values, live)
+            found_drift = None if as_recorded else drift(address, rec.values, live)
             if found_drift is not None:
                 drifted[address] = found_drift
         if refresh_only or (wanted is not None and address not in wanted):
             continue
         needs[address] = dependencies(address, value.values)
-        changes[address] = _desired_change(
+        changes[address] = desired_change(
             address, value, rec, None if as_recorded else seen,
             replace.get(value.kind, frozenset()), address in forced,
         )  # fmt: skip
@@ -196,20 +138,12 @@ def make_plan(
         if address in desired:
             continue
         if address in seen:
-            found_drift = _drift(address, rec.values, seen[address])
+            found_drift = drift(address, rec.values, seen[address])
             if found_drift is not None:
                 drifted[address] = found_drift
         if refresh_only or (wanted is not None and address not in wanted):
             continue
-        gone = address in seen and seen[address] is None
-        reason = "removed from the spec" + (" (already deleted outside agentform)" if gone else "")
-        risks: tuple[Risk, ...] = ()
-        if rec.kind == "memory":
-            risks = (_data_risk(address, seen.get(address)),)
-        changes[address] = Change(
-            address, Action.DELETE, dict(rec.values), None, reasons=(reason,), risks=risks,
-            id=rec.id,
-        )  # fmt: skip
+        changes[address] = removed_change(address, rec, seen)
     plan = Plan(
         project=recorded.project if recorded else project,
         environment=recorded.environment if recorded else environment,
@@ -223,55 +157,6 @@ def make_plan(
     return _ordered(plan, changes, needs, {a: r.values for a, r in state.items()})
 
 
-def _desired_change(
-    address: str,
-    value: ResourceValue,
-    rec: RecordedResource | None,
-    seen: Mapping[str, ObservedResource | None] | None,
-    replace: frozenset[str],
-    forced: bool,
-) -> Change:
-    """The change for an address the spec declares: create, adopt, update, replace or no-op.
-    ``seen`` is None when what the provider reports is exactly what state recorded."""
-    if seen is None:
-        assert rec is not None
-        return _compare(address, rec.values, None, value.values, rec.id, replace, forced=forced)
-    orphan = seen.get(address) if rec is None else None
-    if orphan is not None:
-        # made by an apply that was interrupted before it recorded it: adopt, never duplicate
-        found = _compare(
-            address, orphan.values, orphan.values, value.values, orphan.id, replace, forced=forced
-        )
-        return dataclasses.replace(
-            found,
-            action=Action.UPDATE if found.action is Action.NOOP else found.action,
-            reasons=("exists but is not in state (an interrupted apply?): adopting it",
-                     *(r for r in found.reasons if r != "up to date")),
-        )  # fmt: skip
-    if rec is None or (address in seen and seen[address] is None):
-        reason = "not in state" if rec is None else "deleted outside agentform"
-        return Change(
-            address, Action.CREATE, None, value.values, tuple(sorted(value.values)),
-            reasons=(reason,), risks=create_risks(address, value.values),
-            id=rec.id if rec else None,
-        )  # fmt: skip
-    live = seen.get(address)
-    return _compare(
-        address, rec.values, live.values if live else None, value.values, rec.id, replace,
-        forced=forced,
-    )  # fmt: skip
-
-
-def _data_risk(address: str, live: ObservedResource | None) -> Risk:
-    """Deleting a memory store: high (and protected) unless the provider reports it empty."""
-    data = live.values.get("data") if live is not None else None
-    entries = data.get("entries") if isinstance(data, dict) else None
-    if entries == 0:
-        return Risk("low", f"{address} holds no data")
-    held = f" ({entries} entries)" if isinstance(entries, int) else ""
-    return Risk("high", f"deleting {address} destroys its data{held}")
-
-
 def _with_dependencies(targets: frozenset[str], desired: Mapping[str, ResourceValue]) -> set[str]:
     out: set[str] = set()
     todo = list(targets)
@@ -283,72 +168,6 @@ def _with_dependencies(targets: frozenset[str], desired: Mapping[str, ResourceVa
         if address in desired:
             todo.extend(dependencies(address, desired[address].values))
     return out
-
-
-def _drift(address: str, recorded: Values, live: ObservedResource | None) -> Drift | None:
-    if live is None:
-        return Drift(address, tuple(sorted(recorded)), recorded, None)
-    fields = tuple(k for k in sorted(recorded) if live.values.get(k) != recorded[k])
-    return Drift(address, fields, recorded, live.values) if fields else None
-
-
-_UP_TO_DATE = ("up to date",)
-
-
-def _compare(
-    address: str,
-    recorded: Values,
-    live: Values | None,
-    after: Values,
-    id: str | None,
-    replace_fields: frozenset[str],
-    *,
-    forced: bool,
-) -> Change:
-    if not forced and after == recorded and (live is None or live == after):
-        # nothing changed (the usual case, one C-level comparison): no per-field walk
-        return Change(address, Action.NOOP, live or recorded, after, reasons=_UP_TO_DATE, id=id)
-    # compare with what is there now; fields only the provider reports (ids, status) are ignored
-    before = dict(live) if live is not None else dict(recorded)
-    keys = sorted(set(recorded) | set(after))
-    changed = tuple(k for k in keys if before.get(k) != after.get(k))
-    reasons = [_reason(k, before.get(k), after.get(k)) for k in changed]
-    if live is not None and any(live.get(k) != recorded.get(k) for k in changed):
-        reasons.append("changed outside agentform")
-    stuck = tuple(k for k in changed if k in replace_fields)
-    reasons += [f"{k} cannot change in place" for k in stuck]
-    if forced:
-        reasons.append("replace requested")
-    if not changed and not forced:
-        return Change(address, Action.NOOP, before, after, reasons=_UP_TO_DATE, id=id)
-    action = Action.REPLACE if stuck or forced else Action.UPDATE
-    risks = update_risks(address, before, after)
-    if action is Action.REPLACE and address.startswith("memory."):
-        risks += (Risk("high", f"replacing {address} destroys its data"),)
-    return Change(address, action, before, after, changed, stuck, tuple(reasons), risks, id)
-
-
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else []
-
-
-def _reason(key: str, old: Any, new: Any) -> str:
-    if isinstance(old, list) or isinstance(new, list):
-        old_items, new_items = _as_list(old), _as_list(new)
-        added = [f"+ {x}" for x in new_items if x not in old_items]
-        removed = [f"- {x}" for x in old_items if x not in new_items]
-        if (added or removed) and all(isinstance(x, str) for x in old_items + new_items):
-            return f"{key}: {' '.join(added + removed)}"
-        return f"{key} changed"
-    if key == "instructions" or any(
-        isinstance(v, dict) or (isinstance(v, str) and len(v) > 40) for v in (old, new)
-    ):
-        return f"{key} changed"
-    if old is None:
-        return f"{key} set to {new!r}"
-    if new is None:
-        return f"{key} unset (was {old!r})"
-    return f"{key}: {old!r} → {new!r}"
 
 
 def _topological(addresses: Iterable[str], needs: Callable[[str], Iterable[str]]) -> list[str]:

@@ -1,0 +1,164 @@
+"""The diff of one address: desired against recorded, and observed when the plan refreshed.
+
+This module owns :class:`Drift` (observed differs from recorded) and the rules that turn one
+address's values into a :class:`~agentform.change.Change` with its reasons and risks: create
+what state does not record (or what was deleted outside agentform), adopt an object an
+interrupted apply made, update in place, replace when a field cannot change in place or a
+replace was requested, delete what the spec no longer declares (a memory store's data loss is a
+high risk unless the provider reports it empty), and say "up to date" for the rest: every change
+explains itself. Pure; called by :func:`agentform.plan.make_plan`, once per address.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from agentform.change import Action, Change, Values
+from agentform.provider import ObservedResource, ResourceValue
+from agentform.risks import Risk, create_risks, update_risks
+from agentform.state.snapshot import RecordedResource
+
+__all__ = ["Drift", "desired_change", "drift", "removed_change"]
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """A recorded resource whose observed values differ (``observed`` None: deleted outside)."""
+
+    address: str
+    fields: tuple[str, ...]
+    recorded: Values
+    observed: Values | None
+
+
+def desired_change(
+    address: str,
+    value: ResourceValue,
+    rec: RecordedResource | None,
+    seen: Mapping[str, ObservedResource | None] | None,
+    replace: frozenset[str],
+    forced: bool,
+) -> Change:
+    """The change for an address the spec declares: create, adopt, update, replace or no-op.
+    ``seen`` is None when what the provider reports is exactly what state recorded."""
+    if seen is None:
+        assert rec is not None
+        return _compare(address, rec.values, None, value.values, rec.id, replace, forced=forced)
+    orphan = seen.get(address) if rec is None else None
+    if orphan is not None:
+        # made by an apply that was interrupted before it recorded it: adopt, never duplicate
+        found = _compare(
+            address, orphan.values, orphan.values, value.values, orphan.id, replace, forced=forced
+        )
+        return dataclasses.replace(
+            found,
+            action=Action.UPDATE if found.action is Action.NOOP else found.action,
+            reasons=("exists but is not in state (an interrupted apply?): adopting it",
+                     *(r for r in found.reasons if r != "up to date")),
+        )  # fmt: skip
+    if rec is None or (address in seen and seen[address] is None):
+        reason = "not in state" if rec is None else "deleted outside agentform"
+        return Change(
+            address, Action.CREATE, None, value.values, tuple(sorted(value.values)),
+            reasons=(reason,), risks=create_risks(address, value.values),
+            id=rec.id if rec else None,
+        )  # fmt: skip
+    live = seen.get(address)
+    return _compare(
+        address, rec.values, live.values if live else None, value.values, rec.id, replace,
+        forced=forced,
+    )  # fmt: skip
+
+
+def removed_change(
+    address: str, rec: RecordedResource, seen: Mapping[str, ObservedResource | None]
+) -> Change:
+    """The delete of an address state records and the spec no longer declares."""
+    gone = address in seen and seen[address] is None
+    reason = "removed from the spec" + (" (already deleted outside agentform)" if gone else "")
+    risks: tuple[Risk, ...] = ()
+    if rec.kind == "memory":
+        risks = (_data_risk(address, seen.get(address)),)
+    return Change(
+        address, Action.DELETE, dict(rec.values), None, reasons=(reason,), risks=risks, id=rec.id
+    )
+
+
+def _data_risk(address: str, live: ObservedResource | None) -> Risk:
+    """Deleting a memory store: high (and protected) unless the provider reports it empty."""
+    data = live.values.get("data") if live is not None else None
+    entries = data.get("entries") if isinstance(data, dict) else None
+    if entries == 0:
+        return Risk("low", f"{address} holds no data")
+    held = f" ({entries} entries)" if isinstance(entries, int) else ""
+    return Risk("high", f"deleting {address} destroys its data{held}")
+
+
+def drift(address: str, recorded: Values, live: ObservedResource | None) -> Drift | None:
+    """How ``live`` differs from what state recorded (``live`` None: gone), or None if not."""
+    if live is None:
+        return Drift(address, tuple(sorted(recorded)), recorded, None)
+    fields = tuple(k for k in sorted(recorded) if live.values.get(k) != recorded[k])
+    return Drift(address, fields, recorded, live.values) if fields else None
+
+
+_UP_TO_DATE = ("up to date",)
+
+
+def _compare(
+    address: str,
+    recorded: Values,
+    live: Values | None,
+    after: Values,
+    id: str | None,
+    replace_fields: frozenset[str],
+    *,
+    forced: bool,
+) -> Change:
+    if not forced and after == recorded and (live is None or live == after):
+        # nothing changed (the usual case, one C-level comparison): no per-field walk
+        return Change(address, Action.NOOP, live or recorded, after, reasons=_UP_TO_DATE, id=id)
+    # compare with what is there now; fields only the provider reports (ids, status) are ignored
+    before = dict(live) if live is not None else dict(recorded)
+    keys = sorted(set(recorded) | set(after))
+    changed = tuple(k for k in keys if before.get(k) != after.get(k))
+    reasons = [_reason(k, before.get(k), after.get(k)) for k in changed]
+    if live is not None and any(live.get(k) != recorded.get(k) for k in changed):
+        reasons.append("changed outside agentform")
+    stuck = tuple(k for k in changed if k in replace_fields)
+    reasons += [f"{k} cannot change in place" for k in stuck]
+    if forced:
+        reasons.append("replace requested")
+    if not changed and not forced:
+        return Change(address, Action.NOOP, before, after, reasons=_UP_TO_DATE, id=id)
+    action = Action.REPLACE if stuck or forced else Action.UPDATE
+    risks = update_risks(address, before, after)
+    if action is Action.REPLACE and address.startswith("memory."):
+        risks += (Risk("high", f"replacing {address} destroys its data"),)
+    return Change(address, action, before, after, changed, stuck, tuple(reasons), risks, id)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
+
+
+def _reason(key: str, old: Any, new: Any) -> str:
+    if isinstance(old, list) or isinstance(new, list):
+        old_items, new_items = _as_list(old), _as_list(new)
+        added = [f"+ {x}" for x in new_items if x not in old_items]
+        removed = [f"- {x}" for x in old_items if x not in new_items]
+        if (added or removed) and all(isinstance(x, str) for x in old_items + new_items):
+            return f"{key}: {' '.join(added + removed)}"
+        return f"{key} changed"
+    if key == "instructions" or any(
+        isinstance(v, dict) or (isinstance(v, str) and len(v) > 40) for v in (old, new)
+    ):
+        return f"{key} changed"
+    if old is None:
+        return f"{key} set to {new!r}"
+    if new is None:
+        return f"{key} unset (was {old!r})"
+    return f"{key}: {old!r} → {new!r}"
