@@ -1,7 +1,7 @@
-"""The agent card: what an agent's A2A server says about itself, built from its plain values.
+"""The agent card: what an agent's A2A server says about itself, built from its contract value.
 
-Owns :func:`agent_card`, which turns an agent's resource values (the spec's agent plus
-``policies`` and ``invokers``, see :mod:`agentform.resources`) into the SDK's ``AgentCard``:
+Owns :func:`agent_card`, which turns an agent's :class:`~agentform.contract.AgentValue` (the
+spec's agent plus ``policies`` and ``invokers``) into the SDK's ``AgentCard``:
 name, description, version (the start of the agent's configuration hash, so a changed agent is a
 new version), skills (an agent without any gets one: itself; a skill without tags is tagged
 with its id), streaming, text in and out, the
@@ -11,9 +11,6 @@ the card follows reconfigures.
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from typing import Any
 
 from a2a.types import (
     AgentCapabilities,
@@ -27,29 +24,28 @@ from a2a.types import (
 )
 from a2a.utils.constants import PROTOCOL_VERSION_CURRENT, TransportProtocol
 
+from agentform.contract import AgentValue
+
 __all__ = ["BEARER", "agent_card"]
 
 BEARER = "bearer"  # the security scheme's name in the card
 TEXT = "text/plain"
 
 
-def agent_card(name: str, values: Mapping[str, Any], url: str, version: str) -> AgentCard:
+def agent_card(name: str, agent: AgentValue | None, url: str, version: str) -> AgentCard:
     """The card of agent ``name`` served at ``url`` (``http://127.0.0.1:PORT``)."""
     skills = [
         AgentSkill(
-            id=str(skill.get("id") or ""),
-            name=str(skill.get("name") or skill.get("id") or ""),
-            description=str(
-                skill.get("description") or skill.get("name") or skill.get("id") or name
-            ),
+            id=skill.id,
+            name=skill.name or skill.id,
+            description=skill.description or skill.name or skill.id or name,
             # the card requires tags: a skill without any is tagged with its id
-            tags=[str(t) for t in skill.get("tags") or [skill.get("id") or name]],
-            examples=[str(e) for e in skill.get("examples") or []],
+            tags=list(skill.tags) or [skill.id or name],
+            examples=list(skill.examples),
         )
-        for skill in values.get("skills") or []
-        if isinstance(skill, Mapping)
+        for skill in (agent.skills if agent is not None else [])
     ]
-    description = str(values.get("description") or f"the agentform agent {name}")
+    description = (agent.description if agent else "") or f"the agentform agent {name}"
     if not skills:  # the card requires one: the agent as a whole is its one skill
         skills = [AgentSkill(id=name, name=name, description=description, tags=[name])]
     return AgentCard(

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from agentform.contract import AgentValue
 from agentform.runtime.store import RuntimeStore, TaskRecord
 
 __all__ = ["EngineGateway", "Unwatch"]
@@ -40,6 +41,9 @@ class EngineGateway(Protocol):
     @property
     def closing(self) -> bool:
         """True while the engine shuts down: no new servers."""
+
+    def agent(self, name: str) -> AgentValue | None:
+        """Agent ``name``'s contract value, or None when the engine runs no such agent."""
 
     def config_version(self, agent: str) -> str:
         """A short name of the agent's running configuration (the card's version)."""

@@ -143,12 +143,12 @@ class A2AHost:
                 await entry.task
 
     def _card(self, name: str, url: str) -> AgentCard:
-        values = self.engine.resources.get(f"agent.{name}") or {}
-        return agent_card(name, values, url, self.engine.config_version(name))
+        agent = self.engine.agent(name)  # None while the agent is being deleted
+        return agent_card(name, agent, url, self.engine.config_version(name))
 
     def _invokers(self, name: str) -> Collection[str]:
-        values = self.engine.resources.get(f"agent.{name}") or {}
-        return frozenset(str(s) for s in values.get("invokers") or [])
+        agent = self.engine.agent(name)
+        return frozenset(agent.invokers) if agent is not None else frozenset()
 
     # -- tokens -----------------------------------------------------------------------------
 

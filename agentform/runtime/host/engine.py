@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from agentform.contract import Address, ContractError, received
+from agentform.contract import Address, AgentValue, ContractError, received
 from agentform.runtime import bus
 from agentform.runtime.a2a import A2AHost
 from agentform.runtime.bus import BusLayout, TaskMessage
@@ -83,6 +83,7 @@ class Engine:
         self.a2a = A2AHost(self)  # every agent's A2A server
         self.memories = MemoryStores(self.note)  # schema, sweeps and usage of memory stores
         self.children_checked = 0.0
+        self._agents: dict[str, tuple[Mapping[str, Any], AgentValue]] = {}  # typed, by values
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -275,6 +276,18 @@ class Engine:
     @property
     def workdir(self) -> Path:
         return self.files.dir
+
+    def agent(self, name: str) -> AgentValue | None:
+        values = self.resources.get(f"agent.{name}")
+        if values is None:
+            return None
+        cached = self._agents.get(name)
+        if cached is not None and cached[0] is values:  # the values it was parsed from
+            return cached[1]
+        value = received(f"agent.{name}", values)
+        assert isinstance(value, AgentValue)
+        self._agents[name] = (values, value)
+        return value
 
     def config_version(self, agent: str) -> str:
         group = self.groups.get(agent)
