@@ -21,6 +21,7 @@ from agentform.cli import (
     runtime,
     schema,
     state,
+    tasks,
     tokens,
     validate,
 )
@@ -61,9 +62,9 @@ cli.add_command(apply.import_command)
 cli.add_command(apply.rollback_command)
 cli.add_command(state.group)
 cli.add_command(state.force_unlock_command)
-cli.add_command(runtime.send_command)
+cli.add_command(tasks.send_command)
 cli.add_command(runtime.status_command)
-cli.add_command(runtime.tasks_group)
+cli.add_command(tasks.tasks_group)
 cli.add_command(runtime.logs_command)
 cli.add_command(runtime.engine_group)
 cli.add_command(tokens.tokens_group)

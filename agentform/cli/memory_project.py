@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from agentform.cli.console import fail
-from agentform.cli.runtime import _project_options
+from agentform.cli.runtime import project_options
 
 if TYPE_CHECKING:
     from agentform.runtime.memory.config import StoreConfig
@@ -66,7 +66,7 @@ def store_options(func: F) -> F:
         " (default: the spec's runtime.store.url; a relative SQLite path is relative to the"
         " spec's directory; env AGENTFORM_STORE_URL).",
     )(func)
-    return _project_options(func)
+    return project_options(func)
 
 
 def scope_option(help_text: str) -> Callable[[F], F]:

@@ -1,8 +1,12 @@
-"""The runtime verbs: ``send``, ``status``, ``tasks list|show``, ``logs``, ``engine start|stop``.
+"""The engine verbs (``status``, ``logs``, ``engine start|stop|status``) and how every runtime
+verb reaches the project's local engine.
 
-They talk to the project's local engine through its control API
-(:mod:`agentform.runtime.host.client`); the project is found from ``--spec`` (a spec file or its
-directory, default ``.``) and ``--env``. Nothing here runs agents itself.
+The engine is the project's, per environment: :func:`project_options` adds ``--spec`` (a spec file
+or its directory, default ``.``) and ``--env``, :func:`engine_client` opens its control API
+(:mod:`agentform.runtime.host.client`) and :func:`call_engine` turns the engine being down or
+refusing a request into one ``error:`` line and exit status 1. Those three are used here and by
+the task verbs (:mod:`agentform.cli.tasks`), ``tokens`` (:mod:`agentform.cli.tokens`) and
+``memory`` (:mod:`agentform.cli.memory_project`). Nothing here runs agents itself.
 """
 
 from __future__ import annotations
@@ -15,16 +19,23 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import yaml
 
 from agentform.cli.console import fail
 
-__all__ = ["engine_group", "logs_command", "send_command", "status_command", "tasks_group"]
+__all__ = [
+    "call_engine",
+    "engine_client",
+    "engine_group",
+    "logs_command",
+    "project_options",
+    "status_command",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _project_options(func: F) -> F:
+def project_options(func: F) -> F:
+    """``--spec`` and ``--env``: which project's engine, for which environment."""
     func = click.option(
         "--env",
         "-e",
@@ -49,13 +60,15 @@ def _base_dir(spec: str) -> Path:
     return path if path.is_dir() else path.parent
 
 
-def _client(spec: str, env: str | None) -> Any:
+def engine_client(spec: str, env: str | None) -> Any:
+    """The control-API client of the engine of ``spec``'s project in ``env``."""
     from agentform.runtime.host.client import EngineClient, engine_dir
 
     return EngineClient(engine_dir(_base_dir(spec), env or "default"))
 
 
-def _call(action: Callable[[], Any]) -> Any:
+def call_engine(action: Callable[[], Any]) -> Any:
+    """``action()``; an engine that is down or refuses the request stops the command (exit 1)."""
     from agentform.runtime.host.client import EngineRequestError, EngineUnavailable
 
     try:
@@ -64,166 +77,13 @@ def _call(action: Callable[[], Any]) -> Any:
         fail(str(exc))
 
 
-def _inputs(items: tuple[str, ...]) -> dict[str, Any]:
-    """``user.name=Ada`` → ``{"user": {"name": "Ada"}}``; values are parsed as YAML."""
-    inputs: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key or any(not part for part in key.split(".")):
-            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--input")
-        try:
-            value = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError:
-            value = raw
-        target = inputs
-        *parents, last = key.split(".")
-        for part in parents:
-            nested = target.setdefault(part, {})
-            if not isinstance(nested, dict):
-                raise click.BadParameter(
-                    f"{key!r} conflicts with another --input", param_hint="--input"
-                )
-            target = nested
-        target[last] = value
-    return inputs
-
-
-def _short(value: Any, width: int = 100) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def describe_step(step: dict[str, Any]) -> str:
-    """One line per recorded step, for ``send --follow`` and ``tasks show``."""
-    data, kind, seq = step.get("data") or {}, step.get("kind"), step.get("seq")
-    if kind == "start":
-        line = f"[{seq}] start: instructions {_short(data.get('instructions', ''), 70)}"
-        context = data.get("context") or []
-        if context:  # history and memories put into context (docs/memory.md)
-            line += f"; {len(context)} message(s) from memory"
-        return line
-    if kind == "model":
-        response = data.get("response") or {}
-        usage = f"{step.get('input_tokens', 0)}+{step.get('output_tokens', 0)} tokens"
-        timing = f"{float(step.get('latency_ms') or 0):.1f} ms"
-        calls = response.get("tool_calls") or []
-        said = (
-            "calls " + ", ".join(f"{c['name']}({_short(c.get('arguments'), 60)})" for c in calls)
-            if calls
-            else f"answers {_short(response.get('text', ''), 70)}"
-        )
-        return f"[{seq}] model {response.get('model', '')}: {usage}, {timing}: {said}"
-    if kind == "tool_call":
-        return f"[{seq}] tool call {data.get('name')}({_short(data.get('arguments'), 70)})"
-    if kind == "tool_result":
-        mark = "error" if data.get("is_error") else "result"
-        timing = f"{float(step.get('latency_ms') or 0):.1f} ms"
-        return (
-            f"[{seq}] tool {mark} {data.get('name')}, {timing}: {_short(data.get('content'), 70)}"
-        )
-    if kind == "final":
-        return f"[{seq}] answer: {_short(data.get('text', ''), 90)}"
-    if kind == "error":
-        return f"[{seq}] failed: {data.get('reason')}"
-    return f"[{seq}] {kind}: {_short(data, 80)}"
-
-
-@click.command("send")
-@click.argument("agent")
-@click.argument("text")
-@_project_options
-@click.option(
-    "--context", "context_id", metavar="ID", help="Continue this conversation (A2A context)."
-)
-@click.option(
-    "--id", "task_id", metavar="ID", help="Task id; sending the same id again is a no-op."
-)
-@click.option(
-    "--input",
-    "inputs",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="Task input for the instructions' templates, e.g. --input customer.name=Ada (repeatable).",
-)
-@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the answer.")
-@click.option("--follow", "-f", is_flag=True, help="Show every step as it happens.")
-@click.option("--json", "as_json", is_flag=True, help="Print the finished task as JSON.")
-@click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for the answer.")
-def send_command(
-    agent: str,
-    text: str,
-    spec: str,
-    env: str | None,
-    context_id: str | None,
-    task_id: str | None,
-    inputs: tuple[str, ...],
-    wait: bool,
-    follow: bool,
-    as_json: bool,
-    timeout: float,
-) -> None:
-    """Send TEXT to AGENT as a task and print the answer.
-
-    The task is accepted once the bus has stored it; a worker of the agent runs it. With
-    --follow every step (model answers, tool calls, tool results) is printed as it is recorded.
-    Exit status: 0 completed, 1 failed or not accepted.
-    """
-    client = _client(spec, env)
-    body: dict[str, Any] = {"agent": agent, "input": text, "inputs": _inputs(inputs)}
-    if context_id:
-        body["context_id"] = context_id
-    if task_id:
-        body["id"] = task_id
-    task = _call(lambda: client.request("POST", "/v1/tasks", body=body))
-    if not wait and not follow:
-        click.echo(task["id"])
-        return
-    if follow:
-        click.echo(f"task {task['id']} accepted (agent {agent}, context {task['context_id']})")
-    started = time.monotonic()
-    final: dict[str, Any] | None = None
-    for event in _call(lambda: list(_events(client, task["id"], follow, timeout))):
-        if event.get("kind") == "status":
-            final = event["task"]
-    if final is None:
-        hint = f"see 'agentform tasks show {task['id']}'"
-        fail(f"task {task['id']} did not finish within {timeout:.0f}s; {hint}")
-    if as_json:
-        click.echo(json.dumps(final, indent=2))
-    elif final["status"] == "completed":
-        if follow:
-            click.echo(f"completed in {time.monotonic() - started:.2f}s")
-        click.echo(final.get("result") or "")
-    if final["status"] != "completed":
-        fail(f"task {final['id']} {final['status']}: {final.get('error')}")
-
-
-def _events(client: Any, task_id: str, follow: bool, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    agents: dict[str, str] = {}
-    for event in client.events(task_id, timeout=timeout):
-        if follow and event.get("kind") == "child":
-            child = event["task"]
-            agents[child["id"]] = child["agent"]
-            indent = "    " * event.get("depth", 1)
-            click.echo(f"{indent}└─ delegated to {child['agent']}: task {child['id']}")
-        elif follow and event.get("kind") == "step":
-            indent = "    " * event.get("depth", 0)
-            who = f"{agents.get(event.get('task', ''), '')} " if event.get("task") else ""
-            click.echo(f"  {indent}{who}{describe_step(event['step'])}")
-        yield event
-        if time.monotonic() > deadline:
-            return
-
-
 @click.command("status")
-@_project_options
+@project_options
 @click.option("--json", "as_json", is_flag=True, help="Print the engine's status as JSON.")
 def status_command(spec: str, env: str | None, as_json: bool) -> None:
     """Show the local engine, its bus and store, and every agent's workers and health."""
-    client = _client(spec, env)
-    status = _call(lambda: client.request("GET", "/v1/status"))
+    client = engine_client(spec, env)
+    status = call_engine(lambda: client.request("GET", "/v1/status"))
     if as_json:
         click.echo(json.dumps(status, indent=2))
         return
@@ -255,117 +115,17 @@ def status_command(spec: str, env: str | None, as_json: bool) -> None:
         click.echo(f"engine: {event}")
 
 
-@click.group("tasks")
-def tasks_group() -> None:
-    """List tasks and show every recorded step of one."""
-
-
-@tasks_group.command("list")
-@_project_options
-@click.option("--agent", metavar="NAME", help="Only this agent's tasks.")
-@click.option("--status", "status_filter", metavar="STATUS", help="Only tasks in this status.")
-@click.option("--limit", default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-def tasks_list(
-    spec: str,
-    env: str | None,
-    agent: str | None,
-    status_filter: str | None,
-    limit: int,
-    as_json: bool,
-) -> None:
-    """The newest tasks first."""
-    client = _client(spec, env)
-    params = {"agent": agent, "status": status_filter, "limit": limit}
-    tasks = _call(lambda: client.request("GET", "/v1/tasks", params=params))
-    if as_json:
-        click.echo(json.dumps(tasks, indent=2))
-        return
-    click.echo(f"{'ID':<34} {'AGENT':<16} {'STATUS':<15} {'TOKENS':>7}  INPUT")
-    for task in tasks:
-        tokens = task["input_tokens"] + task["output_tokens"]
-        click.echo(
-            f"{task['id']:<34} {task['agent']:<16} {task['status']:<15} {tokens:>7}"
-            f"  {_short(task['input'], 50)}"
-        )
-
-
-@tasks_group.command("show")
-@click.argument("task_id")
-@_project_options
-@click.option("--json", "as_json", is_flag=True)
-def tasks_show(task_id: str, spec: str, env: str | None, as_json: bool) -> None:
-    """Every recorded step of TASK_ID, with tokens and latency, and the tree of the tasks it
-    delegated to, with their timings."""
-    client = _client(spec, env)
-    task = _call(lambda: client.request("GET", f"/v1/tasks/{task_id}"))
-    if as_json:
-        click.echo(json.dumps(task, indent=2))
-        return
-    click.echo(f"task     {task['id']}  ({task['status']})")
-    click.echo(
-        f"agent    {task['agent']}, context {task['context_id']}, attempts {task['attempts']}"
-    )
-    if task.get("parent_id"):
-        click.echo(f"parent   {task['parent_id']}")
-    click.echo(f"input    {_short(task['input'], 90)}")
-    click.echo(f"tokens   {task['input_tokens']} in, {task['output_tokens']} out")
-    for step in task["steps"]:
-        click.echo("  " + describe_step(step))
-    if task.get("result") is not None:
-        click.echo(f"result   {task['result']}")
-    if task.get("error"):
-        click.echo(f"error    {task['error']}")
-    tree = list(_tree(client, task, 0))
-    if len(tree) > 1:
-        click.echo("tree")
-        for depth, node in tree:
-            name = f"{'    ' * depth}{node['agent']}"
-            click.echo(f"  {name:<22} {node['status']:<10} {_took(node):>8}  {node['id']}")
-
-
-def _tree(client: Any, node: dict[str, Any], depth: int) -> Any:
-    """The task and its descendants, depth first, children in the order they were created."""
-    yield depth, node
-    children = _call(
-        lambda: client.request("GET", "/v1/tasks", params={"parent": node["id"], "limit": 1000})
-    )
-    for child in sorted(children, key=lambda c: c["created_at"]):
-        yield from _tree(client, child, depth + 1)
-
-
-def _took(task: dict[str, Any]) -> str:
-    from datetime import datetime
-
-    if not task.get("finished_at"):
-        return "running"
-    seconds = (
-        datetime.fromisoformat(task["finished_at"]) - datetime.fromisoformat(task["created_at"])
-    ).total_seconds()
-    return f"{seconds:.2f}s"
-
-
-@tasks_group.command("cancel")
-@click.argument("task_id")
-@_project_options
-def tasks_cancel(task_id: str, spec: str, env: str | None) -> None:
-    """Cancel TASK_ID: a queued task never starts, a running one stops before its next step."""
-    client = _client(spec, env)
-    _call(lambda: client.request("POST", f"/v1/tasks/{task_id}/cancel"))
-    click.echo(f"task {task_id} canceled")
-
-
 @click.command("logs")
 @click.argument("agent")
-@_project_options
+@project_options
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
 @click.option("--tail", default=50, show_default=True, help="Start with the last N lines.")
 def logs_command(agent: str, spec: str, env: str | None, follow: bool, tail: int) -> None:
     """Print AGENT's worker logs (all replicas)."""
-    client = _client(spec, env)
+    client = engine_client(spec, env)
 
     def fetch(offset: int) -> tuple[bytes, int]:
-        response = _call(
+        response = call_engine(
             lambda: client._send("GET", f"/v1/logs/{agent}", params={"offset": offset})
         )
         return response.content, int(response.headers.get("x-offset", offset))
@@ -391,7 +151,7 @@ def engine_group() -> None:
 
 
 @engine_group.command("start")
-@_project_options
+@project_options
 def engine_start(spec: str, env: str | None) -> None:
     """Start the engine detached; it restores what it ran before it stopped."""
     from agentform.runtime.host.client import runtime_project
@@ -400,28 +160,28 @@ def engine_start(spec: str, env: str | None) -> None:
     result = load_spec(spec, env=env, variables={}, environ={})
     if result.spec is None:
         fail("the spec is invalid; run 'agentform validate' for details")
-    client = _client(spec, env)
+    client = engine_client(spec, env)
     project = runtime_project(result.spec.project, env or "default")
-    _call(lambda: client.start(project=project, base_dir=_base_dir(spec)))
+    call_engine(lambda: client.start(project=project, base_dir=_base_dir(spec)))
     click.echo(f"engine running (pid {client.pid}) for {project}")
 
 
 @engine_group.command("stop")
-@_project_options
+@project_options
 def engine_stop(spec: str, env: str | None) -> None:
     """Stop the engine, its workers and its embedded NATS (tasks stay queued and recorded)."""
-    client = _client(spec, env)
-    if _call(client.stop):
+    client = engine_client(spec, env)
+    if call_engine(client.stop):
         click.echo("engine stopped")
     else:
         click.echo("no engine was running")
 
 
 @engine_group.command("status")
-@_project_options
+@project_options
 def engine_status(spec: str, env: str | None) -> None:
     """Say whether the engine runs (exit 0) or not (exit 3)."""
-    client = _client(spec, env)
+    client = engine_client(spec, env)
     if client.running():
         click.echo(f"engine running (pid {client.pid})")
         return

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import click
 
-from agentform.cli.runtime import _call, _client, _project_options
+from agentform.cli.runtime import call_engine, engine_client, project_options
 
 __all__ = ["tokens_group"]
 
@@ -25,12 +25,12 @@ def tokens_group() -> None:
 
 @tokens_group.command("create")
 @click.argument("subject")
-@_project_options
+@project_options
 @click.option("--json", "as_json", is_flag=True, help="Print the token and its record as JSON.")
 def tokens_create(subject: str, spec: str, env: str | None, as_json: bool) -> None:
     """A new token for SUBJECT, printed once: store it now, it cannot be shown again."""
-    client = _client(spec, env)
-    made = _call(lambda: client.request("POST", "/v1/tokens", body={"subject": subject}))
+    client = engine_client(spec, env)
+    made = call_engine(lambda: client.request("POST", "/v1/tokens", body={"subject": subject}))
     if as_json:
         click.echo(json.dumps(made, indent=2))
         return
@@ -43,12 +43,12 @@ def tokens_create(subject: str, spec: str, env: str | None, as_json: bool) -> No
 
 
 @tokens_group.command("list")
-@_project_options
+@project_options
 @click.option("--json", "as_json", is_flag=True)
 def tokens_list(spec: str, env: str | None, as_json: bool) -> None:
     """Every token by subject (never the token itself)."""
-    client = _client(spec, env)
-    found = _call(lambda: client.request("GET", "/v1/tokens"))
+    client = engine_client(spec, env)
+    found = call_engine(lambda: client.request("GET", "/v1/tokens"))
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
@@ -60,9 +60,9 @@ def tokens_list(spec: str, env: str | None, as_json: bool) -> None:
 
 @tokens_group.command("revoke")
 @click.argument("subject")
-@_project_options
+@project_options
 def tokens_revoke(subject: str, spec: str, env: str | None) -> None:
     """Revoke every token of SUBJECT: requests with them are refused at once."""
-    client = _client(spec, env)
-    done = _call(lambda: client.request("DELETE", f"/v1/tokens/{quote(subject, safe='')}"))
+    client = engine_client(spec, env)
+    done = call_engine(lambda: client.request("DELETE", f"/v1/tokens/{quote(subject, safe='')}"))
     click.echo(f"revoked {done['revoked']} token(s) of {subject}")

@@ -242,7 +242,7 @@ def test_any_arguments_give_a_result_never_an_exception(
 
 
 def test_tasks_show_says_how_much_came_from_memory() -> None:
-    from agentform.cli.runtime import describe_step
+    from agentform.cli.tasks import describe_step
 
     step = {"seq": 0, "kind": "start", "data": {"instructions": "Be kind.", "context": [
         {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}}  # fmt: skip
