@@ -6,16 +6,19 @@ through :class:`agentform.runtime.memory.service.Memory` and
 :mod:`agentform.runtime.memory.admin`. The commands act as the operator: the stores' ``access``
 rules do not apply to them. Opening the store brings its memory schema up to date, so they work
 before the first apply (on an empty store). Errors are one ``error:`` line and exit status 1.
+
+This module owns the group and the commands that look at the data (``list``, ``show``,
+``search``, ``denials``) or erase it (``forget``); ``export`` and ``import`` are
+:mod:`agentform.cli.memory_transfer`'s, added to the group here. Opening the project's memory is
+:mod:`agentform.cli.memory_project`, showing entries :mod:`agentform.cli.memory_render`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Iterator, Mapping
-from pathlib import Path
-from typing import IO, Any
+from collections.abc import Mapping
+from typing import Any
 
 import click
 
@@ -36,6 +39,7 @@ from agentform.cli.memory_render import (
     scope_of,
     table,
 )
+from agentform.cli.memory_transfer import export_command, import_command
 
 __all__ = ["memory_group"]
 
@@ -54,6 +58,10 @@ def memory_group() -> None:
     size limits still apply to what import writes. 'memory forget --scope KEY' answers a privacy
     request. See docs/memory.md.
     """
+
+
+memory_group.add_command(export_command)
+memory_group.add_command(import_command)
 
 
 @memory_group.command("list")
@@ -249,94 +257,6 @@ def search_command(
         for rank, h in enumerate(hits, 1)
     ]
     table(["#", "SCORE", "ID", "SCOPE", "TEXT"], rows, last_fills=True)
-
-
-@memory_group.command("export")
-@click.argument("store", required=False)
-@store_options
-@scope_option("Only entries under this scope key.")
-@click.option(
-    "--output",
-    "-o",
-    default="-",
-    show_default=True,
-    metavar="FILE",
-    help="Write to FILE ('-' is standard output); written whole or not at all.",
-)
-def export_command(
-    store: str | None,
-    spec: str,
-    env: str | None,
-    store_url: str | None,
-    scope: str | None,
-    output: str,
-) -> None:
-    """Export entries as JSON Lines.
-
-    Every live entry of STORE (or of every store), oldest first, one JSON object a line. The
-    file can be read back with 'agentform memory import', here or into another project.
-    """
-    from agentform.runtime.memory import admin
-
-    with open_memory(spec, env, store_url, stores=[store] if store else [], scope=scope) as project:
-        rows = admin.export_rows(project.memory, store, scope)
-        if output == "-":
-            count = _write_lines(sys.stdout, rows)
-        else:
-            count = _export_to_file(Path(output), rows)
-    click.echo(f"exported {entries_phrase(count)}", err=True)
-
-
-def _write_lines(stream: IO[str], rows: Iterator[dict[str, Any]]) -> int:
-    count = 0
-    for row in rows:
-        stream.write(json.dumps(row, ensure_ascii=False) + "\n")
-        count += 1
-    stream.flush()
-    return count
-
-
-def _export_to_file(path: Path, rows: Iterator[dict[str, Any]]) -> int:
-    """Write to ``FILE.tmp`` and rename it, so an interrupted export leaves no partial FILE."""
-    partial = path.with_name(path.name + ".tmp")
-    try:
-        with partial.open("w", encoding="utf-8") as stream:
-            count = _write_lines(stream, rows)
-        os.replace(partial, path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        fail(f"cannot write {path}: {exc.strerror or exc}")
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return count
-
-
-@memory_group.command("import")
-@click.argument("file", type=click.File("r", encoding="utf-8"))
-@store_options
-@click.option("--into", metavar="STORE", help="Put every entry into STORE, whatever the file says.")
-def import_command(
-    file: IO[str], spec: str, env: str | None, store_url: str | None, into: str | None
-) -> None:
-    """Import entries from an export file.
-
-    Reads the JSON Lines written by 'agentform memory export' from FILE ('-' is standard input).
-    Every line is checked before anything is written: a bad line stops the import with its
-    number and nothing is imported. The destination store's redaction and size limits apply.
-    Entries already there are skipped, so an interrupted import can simply be run again.
-    """
-    from agentform.runtime.memory import admin
-
-    try:
-        lines = file.readlines()
-    except UnicodeDecodeError as exc:
-        fail(f"{file.name} is not UTF-8 text ({exc.reason} at byte {exc.start})")
-    with open_memory(spec, env, store_url, stores=[into] if into else []) as project:
-        done = admin.import_rows(project.memory, lines, into=into)
-    click.echo(
-        f"imported {entries_phrase(done['imported'])}, skipped {done['skipped']} already present"
-    )
 
 
 @memory_group.command("forget")
