@@ -2,7 +2,7 @@
 
 libyaml drops comments, so :func:`attach_comments` finds them in the text between the tokens of
 the tree :mod:`.fmt_tree` read (keys, scalars, aliases, flow collections) and gives each comment
-and blank line to the entry it describes, so the writer (:mod:`agentform.spec.fmt`) can move
+and blank line to the entry it describes, so the writer (:mod:`agentform.spec.fmt_writer`) can move
 entries with their comments. Called by :func:`~agentform.spec.fmt_tree.read_document`.
 """
 

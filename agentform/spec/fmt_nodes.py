@@ -1,6 +1,6 @@
 """The nodes of the tree ``agentform fmt`` reads from a spec file (:mod:`.fmt_tree`), and the
 small text helpers the reader, the comment attacher (:mod:`.fmt_comments`) and the writer
-(:mod:`agentform.spec.fmt`) share: columns, blank lines, where a comment starts.
+(:mod:`agentform.spec.fmt_writer`) share: columns, blank lines, where a comment starts.
 """
 
 from __future__ import annotations
