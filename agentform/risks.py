@@ -4,7 +4,8 @@ Owns :class:`Risk` (a level and a sentence) and the rules that flag them: an age
 a new tool or delegate along a new edge, edited instructions, a policy that widens (effect,
 condition removed, more agents or tools allowed), a memory store whose retention or ttl shrinks,
 a new allow policy. Deleting or replacing a memory store (data loss) is flagged by the planner.
-Pure; called by the diff of one address (:mod:`agentform.diff`, for :func:`agentform.plan.make_plan`).
+Pure; called by the diff of one address (:mod:`agentform.diff`, for
+:func:`agentform.plan.make_plan`).
 """
 
 from __future__ import annotations
