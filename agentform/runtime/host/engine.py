@@ -39,7 +39,7 @@ from agentform.runtime.a2a import A2AHost
 from agentform.runtime.bus import BusLayout, TaskMessage
 from agentform.runtime.bus.server import NatsServer, free_port
 from agentform.runtime.errors import EngineError
-from agentform.runtime.host import bus_link, health, rollout
+from agentform.runtime.host import bus_link, health, report, rollout
 from agentform.runtime.host.files import (
     EngineFiles,
     ordered,
@@ -249,27 +249,7 @@ class Engine:
                 await bus.remove_agent(self.nc.jetstream(), self.layout, retired.agent)
 
     def observe(self, address: str) -> dict[str, Any] | None:
-        values = self.resources.get(address)
-        if values is None:
-            return None
-        observed = dict(values)
-        kind, name = Address.parts(address)
-        if kind == "agent" and name in self.groups:
-            group = self.groups[name]
-            # report what really runs: fewer live workers than replicas is drift
-            running = group.running()
-            starting = any(r.alive and not r.ready for r in group.members)
-            if running < group.replicas and not starting:
-                observed["replicas"] = running
-            observed["status"] = group.status()
-        if kind == "memory":
-            observed["data"] = self.memories.usage(name)
-        if address == "runtime.bus":
-            observed["status"] = {
-                "url": self.bus_url,
-                "connected": bool(self.nc and self.nc.is_connected),
-            }
-        return observed
+        return report.observe(self, address)
 
     # -- what the engine's parts and its A2A servers see (EngineView, EngineGateway) ---------
 
@@ -397,19 +377,4 @@ class Engine:
         self.notes = [*self.notes[-49:], f"{time.strftime('%H:%M:%S')} {text}"]
 
     def status(self) -> dict[str, Any]:
-        return {
-            "pid": os.getpid(),
-            "project": self.project,
-            "base_dir": str(self.base_dir),
-            "uptime": time.time() - self.started,
-            "bus": {
-                "url": self.bus_url,
-                "embedded": self.nats_server is not None,
-                "nats_pid": self.nats_server.pid if self.nats_server else None,
-                "connected": bool(self.nc and self.nc.is_connected),
-            },
-            "store": self.store_url,
-            "agents": [{**g.status(), "a2a": self.a2a.urls.get(n)} for n, g in self.groups.items()],
-            "tasks": self.store.counts() if self.store is not None else {},
-            "events": list(self.notes[-10:]),
-        }
+        return report.status(self)

@@ -12,10 +12,12 @@ import asyncio
 from pathlib import Path
 from typing import Any, Protocol
 
+from agentform.runtime.a2a import A2AHost
 from agentform.runtime.bus import BusLayout, Connection
 from agentform.runtime.bus.server import NatsServer
 from agentform.runtime.host.files import EngineFiles
 from agentform.runtime.host.supervisor import AgentGroup
+from agentform.runtime.memory.stores import MemoryStores
 from agentform.runtime.store import RuntimeStore
 
 __all__ = ["EngineView"]
@@ -39,6 +41,10 @@ class EngineView(Protocol):
     closing: bool
     mutex: asyncio.Lock
     children_checked: float
+    started: float
+    notes: list[str]
+    memories: MemoryStores
+    a2a: A2AHost
 
     def note(self, text: str) -> None:
         """Remember a line for ``agentform engine status`` (and log it)."""

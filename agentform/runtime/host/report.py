@@ -1,0 +1,62 @@
+"""What the local engine reports: each resource as observed, and its status.
+
+:func:`observe` is what ``plan`` reads through the local provider (an agent with fewer live
+workers than its replicas reads back with the smaller number: drift that apply restores; a memory
+store with its data's size; the bus with whether it is connected); :func:`status` is what
+``agentform engine status`` and ``agentform status`` print. Functions of an
+:class:`~agentform.runtime.host.view.EngineView`, called by :mod:`.engine` for the control API.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from agentform.addresses import Address
+from agentform.runtime.host.view import EngineView
+
+__all__ = ["observe", "status"]
+
+
+def observe(engine: EngineView, address: str) -> dict[str, Any] | None:
+    values = engine.resources.get(address)
+    if values is None:
+        return None
+    observed = dict(values)
+    kind, name = Address.parts(address)
+    if kind == "agent" and name in engine.groups:
+        group = engine.groups[name]
+        # report what really runs: fewer live workers than replicas is drift
+        running = group.running()
+        starting = any(r.alive and not r.ready for r in group.members)
+        if running < group.replicas and not starting:
+            observed["replicas"] = running
+        observed["status"] = group.status()
+    if kind == "memory":
+        observed["data"] = engine.memories.usage(name)
+    if address == "runtime.bus":
+        observed["status"] = {
+            "url": engine.bus_url,
+            "connected": bool(engine.nc and engine.nc.is_connected),
+        }
+    return observed
+
+
+def status(engine: EngineView) -> dict[str, Any]:
+    return {
+        "pid": os.getpid(),
+        "project": engine.project,
+        "base_dir": str(engine.base_dir),
+        "uptime": time.time() - engine.started,
+        "bus": {
+            "url": engine.bus_url,
+            "embedded": engine.nats_server is not None,
+            "nats_pid": engine.nats_server.pid if engine.nats_server else None,
+            "connected": bool(engine.nc and engine.nc.is_connected),
+        },
+        "store": engine.store_url,
+        "agents": [{**g.status(), "a2a": engine.a2a.urls.get(n)} for n, g in engine.groups.items()],
+        "tasks": engine.store.counts() if engine.store is not None else {},
+        "events": list(engine.notes[-10:]),
+    }
