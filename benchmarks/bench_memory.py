@@ -2,7 +2,7 @@
 
 Loads ``--entries`` fact-like memories (deterministic for ``--seed``) into one ``long_term``
 store kept per customer, spread over ``--customers`` scope keys (``customer:c00001`` ...), then
-times :meth:`agentform.runtime.memory.service.Memory.search` in-process and warm:
+times :meth:`agentform.runtime.store.memory.service.Memory.search` in-process and warm:
 
 * **scoped**: ``scope="customer:cNNNNN"``, what an agent's ``recall`` tool does;
 * **unscoped**: ``scope=None`` over the whole store, what ``agentform memory search`` does.
@@ -42,9 +42,9 @@ from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, text
 
-from agentform.runtime.memory.config import StoreConfig
-from agentform.runtime.memory.service import Memory
-from agentform.runtime.memory.tables import items_table
+from agentform.runtime.store.memory.config import StoreConfig
+from agentform.runtime.store.memory.service import Memory
+from agentform.runtime.store.memory.tables import items_table
 from agentform.testing.postgres import throwaway_cluster
 
 OUT = Path(__file__).resolve().parent / "out"

@@ -98,10 +98,16 @@ def main() -> None:
     benches = [b for b in args.only.split(",") if b]
     OUT.mkdir(parents=True, exist_ok=True)
     trees = {"old": checkout(args.old, "old"), "new": checkout(args.new, "new")}
-    for r in range(1, args.rounds + 1):
-        for bench in benches:
-            for side, tree in trees.items():
-                run(bench, tree, OUT / f"{bench}-{side}-{r}.json")
+    try:
+        for r in range(1, args.rounds + 1):
+            for bench in benches:
+                for side, tree in trees.items():
+                    run(bench, tree, OUT / f"{bench}-{side}-{r}.json")
+    finally:
+        for tree in trees.values():  # the results stay; the checkouts go
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False
+            )
     for bench in benches:
         summary(bench, args.rounds)
 

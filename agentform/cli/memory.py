@@ -2,10 +2,11 @@
 
 The stores and their rules come from the spec's ``memory`` section (``--spec``, ``--env``); their
 entries are read from the runtime store (the spec's ``runtime.store.url``, or ``--store-url``)
-through :class:`agentform.runtime.memory.service.Memory` and
-:mod:`agentform.runtime.memory.admin`. The commands act as the operator: the stores' ``access``
-rules do not apply to them. Opening the store brings its memory schema up to date, so they work
-before the first apply (on an empty store). Errors are one ``error:`` line and exit status 1.
+through :class:`agentform.runtime.store.memory.service.Memory` and
+:mod:`agentform.runtime.store.memory.admin`. The commands act as the operator: the stores'
+``access`` rules do not apply to them. Opening the store brings its memory schema up to date, so
+they work before the first apply (on an empty store). Errors are one ``error:`` line and exit
+status 1.
 
 This module owns the group and the commands that look at the data (``list``, ``show``,
 ``search``, ``denials``) or erase it (``forget``); ``export`` and ``import`` are
@@ -85,7 +86,7 @@ def list_command(
     (expired entries count until the engine's sweep deletes them); with --scope, only what is
     kept under that scope key counts. With STORE, its live entries, newest first, one line each.
     """
-    from agentform.runtime.memory import admin
+    from agentform.runtime.store.memory import admin
 
     with open_memory(spec, env, store_url, stores=[store] if store else [], scope=scope) as project:
         if store is None:
@@ -280,7 +281,7 @@ def forget_command(
     named: the answer to a privacy request. Conversation turns, facts and shared keys all go,
     expired ones too. Shows how many entries each store would lose and asks first, unless --yes.
     """
-    from agentform.runtime.memory import admin
+    from agentform.runtime.store.memory import admin
 
     names = list(dict.fromkeys(stores))
     with open_memory(spec, env, store_url, stores=names, scope=scope) as project:
@@ -314,7 +315,7 @@ def denials_command(
 
     The most recent requests of agents that a store's access rules refused, newest first.
     """
-    from agentform.runtime.memory import admin
+    from agentform.runtime.store.memory import admin
 
     with open_memory(spec, env, store_url) as project:
         found = admin.denials(project.memory, limit)

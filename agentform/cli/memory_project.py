@@ -3,8 +3,8 @@
 :func:`open_memory` loads the spec (``--spec``, ``--env``, ``--var``), takes the stores' rules from
 its ``memory`` section and the database from ``runtime.store.url`` (or ``--store-url``), checks
 the store names and scope key a command was given, and opens
-:class:`agentform.runtime.memory.service.Memory` with its schema brought up to date; memory and
-database errors inside the block stop the command with their message (exit 1). Used by
+:class:`agentform.runtime.store.memory.service.Memory` with its schema brought up to date;
+memory and database errors inside the block stop the command with their message (exit 1). Used by
 :mod:`agentform.cli.memory`.
 """
 
@@ -23,8 +23,8 @@ from agentform.cli.console import fail
 from agentform.cli.runtime import project_options
 
 if TYPE_CHECKING:
-    from agentform.runtime.memory.config import StoreConfig
-    from agentform.runtime.memory.service import Memory
+    from agentform.runtime.store.memory.config import StoreConfig
+    from agentform.runtime.store.memory.service import Memory
 
 __all__ = [
     "SCOPE_FORM",
@@ -90,7 +90,7 @@ def check_store(configs: Mapping[str, StoreConfig], name: str) -> None:
 
 
 def check_scope(scope: str | None) -> None:
-    from agentform.runtime.memory.config import InvalidScope, validate_scope
+    from agentform.runtime.store.memory.config import InvalidScope, validate_scope
 
     if scope is None:
         return
@@ -117,8 +117,8 @@ def open_memory(
     from agentform.cli.options import var_values
     from agentform.database import DatabaseError
     from agentform.runtime.host.engine import resolve_store_url
-    from agentform.runtime.memory.config import StoreConfig
-    from agentform.runtime.memory.service import Memory, MemoryStoreError
+    from agentform.runtime.store.memory.config import StoreConfig
+    from agentform.runtime.store.memory.service import Memory, MemoryStoreError
     from agentform.spec import load_spec
 
     assigned = click.get_current_context().meta.get("agentform_vars", ())

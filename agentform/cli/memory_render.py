@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from agentform.runtime.memory.config import StoreConfig
-    from agentform.runtime.memory.service import Entry
+    from agentform.runtime.store.memory.config import StoreConfig
+    from agentform.runtime.store.memory.service import Entry
 
 __all__ = [
     "clip",

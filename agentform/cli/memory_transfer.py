@@ -4,7 +4,7 @@
 to standard output or to a file that is written whole or not at all; ``import`` reads such a
 file back, here or into another project: every line is checked before anything is written, and
 entries already there are skipped, so an interrupted import can be run again. The rows and
-their checks are :mod:`agentform.runtime.memory.admin`'s. Both commands belong to the
+their checks are :mod:`agentform.runtime.store.memory.admin`'s. Both commands belong to the
 ``memory`` group of :mod:`agentform.cli.memory`, which adds them.
 """
 
@@ -51,7 +51,7 @@ def export_command(
     Every live entry of STORE (or of every store), oldest first, one JSON object a line. The
     file can be read back with 'agentform memory import', here or into another project.
     """
-    from agentform.runtime.memory import admin
+    from agentform.runtime.store.memory import admin
 
     with open_memory(spec, env, store_url, stores=[store] if store else [], scope=scope) as project:
         rows = admin.export_rows(project.memory, store, scope)
@@ -101,7 +101,7 @@ def import_command(
     number and nothing is imported. The destination store's redaction and size limits apply.
     Entries already there are skipped, so an interrupted import can simply be run again.
     """
-    from agentform.runtime.memory import admin
+    from agentform.runtime.store.memory import admin
 
     try:
         lines = file.readlines()

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentform.cli import cli
-from agentform.runtime.memory.config import StoreConfig
-from agentform.runtime.memory.service import Memory, MemoryDenied
+from agentform.runtime.store.memory.config import StoreConfig
+from agentform.runtime.store.memory.service import Memory, MemoryDenied
 
 STORES: dict[str, dict[str, Any]] = {
     "conversations": {"kind": "session", "scope": "conversation", "ttl": "7d"},
@@ -243,7 +243,7 @@ def test_import_bad_line_writes_nothing(project: Path, tmp_path: Path) -> None:
 def test_interrupted_export_leaves_no_file(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agentform.runtime.memory import admin
+    from agentform.runtime.store.memory import admin
 
     def broken(*args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
         yield {"store": "customer-facts", "text": "first"}

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentform.runtime.memory.agent import AgentMemory
-from agentform.runtime.memory.config import StoreConfig, TaskScope
 from agentform.runtime.memory.context import estimate_tokens, fit_history, start_context
-from agentform.runtime.memory.service import Memory
 from agentform.runtime.memory.tools import MemoryTools, memory_tool_names
+from agentform.runtime.store.memory.config import StoreConfig, TaskScope
+from agentform.runtime.store.memory.service import Memory
 from agentform.runtime.store.records import TaskRecord, TaskStatus
 
 STORES: dict[str, dict[str, Any]] = {
@@ -148,7 +148,7 @@ def test_scratch_notes_live_with_their_task(memory: Memory) -> None:
 
 
 def test_history_is_cut_between_whole_turns() -> None:
-    from agentform.runtime.memory.service import Entry
+    from agentform.runtime.store.memory.service import Entry
 
     def turn(i: int, text: str) -> Entry:
         return Entry(i, "chat", "session", "conversation:c", None, "a", "user", text, None, 1,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentform.runtime.memory.redact import BUILTIN, RedactionError, Redactor, Rule
+from agentform.runtime.store.memory.redact import BUILTIN, RedactionError, Redactor, Rule
 
 ALL = Redactor.from_spec(list(BUILTIN))
 NOT_SECRET = Redactor.from_spec([n for n in BUILTIN if n != "secret"])

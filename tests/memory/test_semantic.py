@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from agentform.runtime.memory import embeddings
-from agentform.runtime.memory.config import StoreConfig
-from agentform.runtime.memory.service import Memory
+from agentform.runtime.store.memory import embeddings
+from agentform.runtime.store.memory.config import StoreConfig
+from agentform.runtime.store.memory.service import Memory
 
 np = pytest.importorskip("numpy")  # a dev dependency: present wherever the tests run
 
@@ -123,7 +123,7 @@ def test_a_semantic_store_without_the_extra_is_refused_at_apply(
 ) -> None:
     import asyncio
 
-    from agentform.runtime.memory.stores import MemoryStores
+    from agentform.runtime.store.memory.stores import MemoryStores
 
     monkeypatch.setattr(embeddings, "available", lambda: False)
     stores = MemoryStores(note=lambda _: None)
@@ -142,7 +142,7 @@ def test_switching_a_store_to_semantic_embeds_what_it_already_holds(
 ) -> None:
     import asyncio
 
-    from agentform.runtime.memory.stores import MemoryStores
+    from agentform.runtime.store.memory.stores import MemoryStores
 
     monkeypatch.setattr(embeddings, "available", lambda: True)
     vectors = WordVectors()

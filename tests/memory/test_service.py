@@ -11,16 +11,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, inspect, select
 
-from agentform.runtime.memory import admin, schema
-from agentform.runtime.memory.config import InvalidScope, StoreConfig, TaskScope, scope_key
-from agentform.runtime.memory.service import (
+from agentform.runtime.store.memory import admin, schema
+from agentform.runtime.store.memory.config import InvalidScope, StoreConfig, TaskScope, scope_key
+from agentform.runtime.store.memory.service import (
     Memory,
     MemoryDenied,
     MemoryFull,
     MemoryStoreError,
     VersionConflict,
 )
-from agentform.runtime.memory.tables import denials_table
+from agentform.runtime.store.memory.tables import denials_table
 
 
 class Clock:

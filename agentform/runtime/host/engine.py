@@ -47,11 +47,11 @@ from agentform.runtime.host.files import (
     write_atomic,
 )
 from agentform.runtime.host.supervisor import AgentGroup
-from agentform.runtime.memory.embeddings import EmbeddingsUnavailable
-from agentform.runtime.memory.service import MemoryStoreError
-from agentform.runtime.memory.stores import MemoryStores
 from agentform.runtime.store import RuntimeStore, TaskRecord
 from agentform.runtime.store.ids import new_id
+from agentform.runtime.store.memory.embeddings import EmbeddingsUnavailable
+from agentform.runtime.store.memory.service import MemoryStoreError
+from agentform.runtime.store.memory.stores import MemoryStores
 
 __all__ = ["Engine", "EngineError", "EngineFiles", "resolve_store_url"]
 

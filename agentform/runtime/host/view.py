@@ -17,8 +17,8 @@ from agentform.runtime.bus import BusLayout, Connection
 from agentform.runtime.bus.server import NatsServer
 from agentform.runtime.host.files import EngineFiles
 from agentform.runtime.host.supervisor import AgentGroup
-from agentform.runtime.memory.stores import MemoryStores
 from agentform.runtime.store import RuntimeStore
+from agentform.runtime.store.memory.stores import MemoryStores
 
 __all__ = ["EngineView"]
 

@@ -1,16 +1,12 @@
-"""Memory: what agents remember (``memory`` in the spec), kept in the runtime store.
+"""Memory as an agent gets it: tools, history and injected facts at the edges of a task.
 
-* :mod:`.tables`, :mod:`.schema`, :mod:`.migrations`: the SQL schema and its Alembic migrations;
-* :mod:`.config`: a store's rules (:class:`~.config.StoreConfig`) and scope keys;
-* :mod:`.entries`, :mod:`.service`: entries and :class:`~.service.Memory`, which reads and writes
-  them under the rules (access, redaction by :mod:`.redact`, caps, expiry, compare-and-set);
-* :mod:`.search`, :mod:`.embeddings`: full-text and semantic ranking;
-* :mod:`.tools`, :mod:`.context`, :mod:`.agent`: what a worker's agent gets (tools, history and
-  injected facts at the start of a task);
-* :mod:`.stores`, :mod:`.admin`: the engine's and the operator's side (migrations at apply,
-  sweeps, usage, export/import, forgetting a person).
+* :mod:`.tools`: the memory tools offered to the model (remember, recall, forget ...);
+* :mod:`.context`: a conversation's history and the facts injected at the start of a task;
+* :mod:`.agent`: one agent's memory, put together for its worker (:class:`TaskMemory` is what the
+  agent loop needs of it).
 
-See ``docs/memory.md``.
+The stores themselves, their rules and their SQL are in :mod:`agentform.runtime.store.memory`,
+one layer down. See ``docs/memory.md``.
 """
 
 from __future__ import annotations

@@ -16,10 +16,10 @@ from typing import Any, Protocol
 
 from agentform.contract import MemoryValue
 from agentform.runtime.conversation import Message, ModelResponse, ToolSpec
-from agentform.runtime.memory.config import InvalidScope, StoreConfig, TaskScope
 from agentform.runtime.memory.context import end_task, record_turns, start_context
-from agentform.runtime.memory.service import Memory, MemoryStoreError
 from agentform.runtime.memory.tools import CURRENT_TASK, MemoryTools
+from agentform.runtime.store.memory.config import InvalidScope, StoreConfig, TaskScope
+from agentform.runtime.store.memory.service import Memory, MemoryStoreError
 from agentform.runtime.store.records import TaskRecord
 
 __all__ = ["AgentMemory", "open_agent_memory"]

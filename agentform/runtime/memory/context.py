@@ -25,8 +25,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from agentform.runtime.memory.config import InvalidScope, TaskScope, scope_key
-from agentform.runtime.memory.service import Entry, Memory, MemoryStoreError
+from agentform.runtime.store.memory.config import InvalidScope, TaskScope, scope_key
+from agentform.runtime.store.memory.service import Entry, Memory, MemoryStoreError
 
 __all__ = [
     "Summarize",

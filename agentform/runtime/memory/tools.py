@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentform.runtime.conversation import ToolSpec
-from agentform.runtime.memory.config import InvalidScope, TaskScope, scope_key
-from agentform.runtime.memory.service import Entry, Memory, MemoryStoreError, VersionConflict
+from agentform.runtime.store.memory.config import InvalidScope, TaskScope, scope_key
+from agentform.runtime.store.memory.service import Entry, Memory, MemoryStoreError, VersionConflict
 
 __all__ = ["CURRENT_TASK", "CombinedTools", "MemoryTools", "memory_tool_names"]
 

@@ -23,12 +23,21 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from agentform.runtime.memory import schema
-from agentform.runtime.memory.config import InvalidScope, StoreConfig, validate_scope
-from agentform.runtime.memory.embeddings import Embedder, EmbeddingsUnavailable, local_embedder
-from agentform.runtime.memory.entries import COLUMNS, MemoryDenied, MemoryFull, MemoryStoreError
-from agentform.runtime.memory.redact import Redactor
-from agentform.runtime.memory.tables import denials_table, items_table
+from agentform.runtime.store.memory import schema
+from agentform.runtime.store.memory.config import InvalidScope, StoreConfig, validate_scope
+from agentform.runtime.store.memory.embeddings import (
+    Embedder,
+    EmbeddingsUnavailable,
+    local_embedder,
+)
+from agentform.runtime.store.memory.entries import (
+    COLUMNS,
+    MemoryDenied,
+    MemoryFull,
+    MemoryStoreError,
+)
+from agentform.runtime.store.memory.redact import Redactor
+from agentform.runtime.store.memory.tables import denials_table, items_table
 from agentform.runtime.store.tables import READ_ONLY, acquire, release
 
 __all__ = ["StoreRules"]

@@ -10,7 +10,7 @@ the idempotency keys of counter updates so a replayed tool call never counts twi
 
 Full-text search needs dialect-specific objects (an FTS5 table with triggers on SQLite, a
 generated ``tsvector`` column with a GIN index on PostgreSQL); they and every later change are
-made by the Alembic migrations in :mod:`agentform.runtime.memory.migrations`, never by
+made by the Alembic migrations in :mod:`agentform.runtime.store.memory.migrations`, never by
 ``create_all``: these Table objects describe the schema for queries.
 """
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agentform.runtime.memory.tables import items_table
+from agentform.runtime.store.memory.tables import items_table
 
 __all__ = [
     "COLUMNS",

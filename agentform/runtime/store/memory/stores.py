@@ -22,11 +22,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from agentform.runtime.memory import embeddings
-from agentform.runtime.memory.admin import drop_store, embed_missing, sweep
-from agentform.runtime.memory.config import StoreConfig
-from agentform.runtime.memory.service import Memory, MemoryStoreError
-from agentform.runtime.memory.tables import items_table
+from agentform.runtime.store.memory import embeddings
+from agentform.runtime.store.memory.admin import drop_store, embed_missing, sweep
+from agentform.runtime.store.memory.config import StoreConfig
+from agentform.runtime.store.memory.service import Memory, MemoryStoreError
+from agentform.runtime.store.memory.tables import items_table
 
 __all__ = ["MemoryStores"]
 

@@ -1,6 +1,6 @@
 """Bringing a runtime store's memory schema up to date: Alembic migrations, run by ``apply``.
 
-:func:`upgrade` runs every pending migration of :mod:`agentform.runtime.memory.migrations` in
+:func:`upgrade` runs every pending migration of :mod:`agentform.runtime.store.memory.migrations` in
 **one transaction** (PostgreSQL and SQLite both run DDL transactionally; agentform's SQLite
 engines emit ``BEGIN IMMEDIATE`` themselves), so a migration interrupted midway (a crash, a
 killed process, a failing statement) leaves the schema exactly as it was, and the next run starts

@@ -6,7 +6,7 @@ that match more words, and rarer words, first) and ranking: on SQLite ``bm25()``
 ``agentform_memory_fts`` table (made by the migrations, indexing the text and the scope key;
 lower is better, so the score is its negation), on PostgreSQL ``ts_rank_cd`` over the generated
 ``tsv`` column with the ``english`` configuration. Scores are comparable within one search, not
-across databases. Called by :meth:`agentform.runtime.memory.service.Memory.search`.
+across databases. Called by :meth:`agentform.runtime.store.memory.service.Memory.search`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from agentform.runtime.memory.tables import FTS_TABLE
+from agentform.runtime.store.memory.tables import FTS_TABLE
 
 __all__ = ["MAX_WORDS", "search_rows", "words"]
 

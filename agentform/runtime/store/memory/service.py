@@ -27,9 +27,9 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from agentform.runtime.memory.config import StoreConfig
-from agentform.runtime.memory.embeddings import cosine_rank, fuse
-from agentform.runtime.memory.entries import (
+from agentform.runtime.store.memory.config import StoreConfig
+from agentform.runtime.store.memory.embeddings import cosine_rank, fuse
+from agentform.runtime.store.memory.entries import (
     COLUMNS,
     Entry,
     Hit,
@@ -39,9 +39,9 @@ from agentform.runtime.memory.entries import (
     VersionConflict,
     entry_from_row,
 )
-from agentform.runtime.memory.rules import StoreRules
-from agentform.runtime.memory.search import search_rows
-from agentform.runtime.memory.tables import items_table, ops_table
+from agentform.runtime.store.memory.rules import StoreRules
+from agentform.runtime.store.memory.search import search_rows
+from agentform.runtime.store.memory.tables import items_table, ops_table
 
 __all__ = [
     "Entry",

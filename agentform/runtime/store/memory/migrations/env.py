@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from agentform.runtime.memory.tables import metadata
+from agentform.runtime.store.memory.tables import metadata
 
 config = context.config
 connection = config.attributes["connection"]

@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select
 
-from agentform.runtime.memory.config import InvalidScope, validate_scope
-from agentform.runtime.memory.entries import MemoryStoreError, entry_from_row
-from agentform.runtime.memory.service import Memory
-from agentform.runtime.memory.tables import denials_table, items_table
+from agentform.runtime.store.memory.config import InvalidScope, validate_scope
+from agentform.runtime.store.memory.entries import MemoryStoreError, entry_from_row
+from agentform.runtime.store.memory.service import Memory
+from agentform.runtime.store.memory.tables import denials_table, items_table
 
 __all__ = [
     "EXPORT_FIELDS",
