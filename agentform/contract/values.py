@@ -41,6 +41,7 @@ __all__ = [
     "PolicyValue",
     "PositiveInt",
     "Pricing",
+    "Received",
     "RedactPattern",
     "Schedule",
     "ScheduleValue",
@@ -349,40 +350,46 @@ class Schedule(Frozen):
 Fingerprints = dict[str, str | None]
 
 
-class BusValue(Bus):
+class Received(Frozen):
+    """What every received value adds: ``secrets``, the fingerprints of the secrets it
+    references (planning-only: a rotated secret is a change in the plan; the values themselves
+    reach the engine beside the resource, never in it)."""
+
     secrets: Fingerprints = Field(default_factory=dict)
 
 
-class StoreValue(Store):
-    secrets: Fingerprints = Field(default_factory=dict)
+class BusValue(Bus, Received):
+    pass
 
 
-class ModelValue(Model):
-    secrets: Fingerprints = Field(default_factory=dict)
+class StoreValue(Store, Received):
+    pass
 
 
-class ToolValue(Tool):
-    secrets: Fingerprints = Field(default_factory=dict)
+class ModelValue(Model, Received):
+    pass
+
+
+class ToolValue(Tool, Received):
     card: dict[str, Any] | None = Field(None, exclude_if=_absent)
 
 
-class MemoryValue(Memory):
-    secrets: Fingerprints = Field(default_factory=dict)
+class MemoryValue(Memory, Received):
+    pass
 
 
-class PolicyValue(Policy):
-    secrets: Fingerprints = Field(default_factory=dict)
+class PolicyValue(Policy, Received):
+    pass
 
 
-class ScheduleValue(Schedule):
-    secrets: Fingerprints = Field(default_factory=dict)
+class ScheduleValue(Schedule, Received):
+    pass
 
 
-class AgentValue(Agent):
+class AgentValue(Agent, Received):
     """An agent as its workers receive it: ``policies`` are the names of the policies that
     govern it and ``invokers`` the subjects allowed to send it tasks, both resolved by planning
     so the runtime never matches permission globs itself."""
 
     policies: list[Name] = Field(default_factory=list)
     invokers: list[str] = Field(default_factory=list)
-    secrets: Fingerprints = Field(default_factory=dict)

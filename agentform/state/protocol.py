@@ -45,6 +45,7 @@ __all__ = [
     "SerialNotFound",
     "StateConflict",
     "StateStore",
+    "check_next",
 ]
 
 
@@ -146,4 +147,20 @@ class SerialNotFound(StateError):
         super().__init__(
             f"there is no state serial {serial} for project {project!r} environment"
             f' {environment!r}; run "agentform state history" to list the serials'
+        )
+
+
+def check_next(store: StateStore, snapshot: StateSnapshot, expected_serial: int) -> None:
+    """What every store checks before a write: the snapshot is this store's state
+    (:class:`LineageMismatch`) and follows ``expected_serial`` (ValueError: a caller's bug)."""
+    if (snapshot.project, snapshot.environment) != (store.project, store.environment):
+        raise LineageMismatch(
+            f"the snapshot is for project {snapshot.project!r} environment "
+            f"{snapshot.environment!r}",
+            store,
+        )
+    if snapshot.serial != expected_serial + 1:
+        raise ValueError(
+            f"snapshot serial {snapshot.serial} does not follow expected serial "
+            f"{expected_serial}; make it with StateSnapshot.next()"
         )

@@ -30,6 +30,7 @@ from agentform.state.protocol import (
     SerialNotFound,
     StateConflict,
     StateStore,
+    check_next,
 )
 from agentform.state.rows import HEAD, resources_at, write_rows
 from agentform.state.snapshot import (
@@ -129,17 +130,7 @@ class SqlStateStore:
         only addresses that differ from the previous serial (apply knows them): the write then
         costs those resources, not all of them.
         """
-        if (snapshot.project, snapshot.environment) != (self.project, self.environment):
-            raise LineageMismatch(
-                f"the snapshot is for project {snapshot.project!r} environment "
-                f"{snapshot.environment!r}",
-                self,
-            )
-        if snapshot.serial != expected_serial + 1:
-            raise ValueError(
-                f"snapshot serial {snapshot.serial} does not follow expected serial "
-                f"{expected_serial}; make it with StateSnapshot.next()"
-            )
+        check_next(self, snapshot, expected_serial)
         now = datetime.now(UTC)
         try:
             with self._engine.begin() as conn:

@@ -30,6 +30,7 @@ from agentform.state import (
     StateSnapshot,
     StateStore,
 )
+from agentform.state.protocol import check_next
 
 __all__ = ["FakeStateStore"]
 
@@ -98,17 +99,7 @@ class FakeStateStore:
         changed: Collection[str] | None = None,
     ) -> None:
         # ``changed`` only saves the SQL store work; a full copy costs nothing here
-        if (snapshot.project, snapshot.environment) != (self.project, self.environment):
-            raise LineageMismatch(
-                f"the snapshot is for project {snapshot.project!r} environment "
-                f"{snapshot.environment!r}",
-                self,
-            )
-        if snapshot.serial != expected_serial + 1:
-            raise ValueError(
-                f"snapshot serial {snapshot.serial} does not follow expected serial "
-                f"{expected_serial}; make it with StateSnapshot.next()"
-            )
+        check_next(self, snapshot, expected_serial)
         with self._mutex:
             if self._faults:
                 raise self._faults.popleft()
