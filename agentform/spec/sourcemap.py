@@ -64,6 +64,9 @@ class DeferredPart:
     pieces: dict[Path, Callable[[], Positions]]
     whole: Callable[[], Positions]
     dropped: set[Path] = field(default_factory=set)
+    # for a top-level section's root (``("policies",)``): the positions of one of its entries
+    # alone, by name, or None when they cannot be told apart from the section's other lines
+    entries: dict[Path, Callable[[str], Positions | None]] = field(default_factory=dict)
 
     @property
     def roots(self) -> frozenset[Path]:
@@ -80,7 +83,7 @@ class DeferredPart:
 
     def clone(self) -> DeferredPart:
         """A copy that computes and gives out its pieces independently of this one."""
-        return DeferredPart(dict(self.pieces), self.whole, set(self.dropped))
+        return DeferredPart(dict(self.pieces), self.whole, set(self.dropped), dict(self.entries))
 
     def take(self, path: Path | None) -> Positions:
         """The positions of the piece that covers ``path`` (of every piece left: ``None``);
@@ -88,9 +91,16 @@ class DeferredPart:
         if path is None:
             found = self.whole()
             self.pieces.clear()
+            self.entries.clear()
         else:
             root = path[:2] if path[:2] in self.pieces else path[:1]
-            found = self.pieces.pop(root)()
+            entry = self.entries.get(root) if len(path) >= 2 else None
+            one = entry(path[1]) if entry is not None and isinstance(path[1], str) else None
+            if one is not None:  # the section stays deferred: only this entry is computed
+                found = one
+            else:
+                found = self.pieces.pop(root)()
+                self.entries.pop(root, None)
         for dropped in self.dropped:
             found[0].pop(dropped, None)
             found[1].pop(dropped, None)

@@ -352,3 +352,38 @@ def test_meanwhile_runs_once_while_parts_are_parsed_or_after_reading(
     monkeypatch.setattr(split_module, "collect", collect)
     raw = read_spec(path, meanwhile=lambda: calls.append(True))
     assert raw.smap.deferred and calls == [True, True] and seen == [2]  # before collecting
+
+
+_SECTION_ENTRIES = [
+    "  p0: {effect: allow}",
+    '  p1: "a quoted string\n    p2: that only looks like an entry"',
+    "  p2:\n    effect: deny\n    when: args.amount > 10\n# a comment at column 0\n    tools: [t]",
+    "  'p 3': {effect: allow}",
+    "  p4: |\n    block text\n\n    p5: not an entry either",
+    "  p5: [a,\n    b]",
+    "  p6:   # a comment after the key\n    effect: require_approval",
+]
+
+
+@pytest.mark.parametrize("order", [0, 1, 2], ids=["written", "reversed", "shuffled"])
+def test_one_entry_of_another_section_is_located_without_the_section(order: int) -> None:
+    """A lookup under ``policies`` in a later part computes that one entry from its own lines
+    (the section stays deferred) and finds what the one-piece parse finds, whatever the order of
+    the lookups; entries that cannot be told apart by their lines fall back to the section."""
+    policies = "policies:\n" + "\n".join(_SECTION_ENTRIES) + "\n"
+    text = _agents_text(300, after=policies + "schedules:\n  s: {agent: x}\n")
+    cuts = plan_cuts(text, 3)
+    assert cuts is not None
+    smap = SourceMap()
+    assert parse_parts(text, FILE, smap, cuts) is not None
+    expected, _, whole = _one_piece(text)
+    paths = [p for p in whole.values if p[:1] == ("policies",) and len(p) >= 2]
+    paths = [paths, paths[::-1], random.Random(7).sample(paths, len(paths))][order]
+    assert set(expected["policies"]) == {"p0", "p1", "p2", "p 3", "p4", "p5", "p6"}
+    first = smap.copy()
+    assert first.value(("policies", "p0", "effect")) == whole.value(("policies", "p0", "effect"))
+    assert any(("policies",) in part.pieces for part in first.deferred)  # still deferred
+    for path in paths:
+        assert smap.value(path) == whole.value(path), path
+        assert smap.key(path) == whole.key(path), path
+    assert _positions(smap) == _positions(whole)
