@@ -55,11 +55,11 @@ STEP_KUBERNETES = "step 7: kubernetes provider"
 
 POLICIES = Unenforced(
     "policies.*",
-    "policies are validated but not enforced at run time by this version: a require_approval "
-    "policy does not hold a tool call for approval and a deny policy with a when condition "
-    "does not refuse one yet",
+    "require_approval policies are not held at run time by this version: the call is recorded "
+    "with the policy's decision and goes on without an approval (deny and allow policies, with "
+    "or without when, are enforced on every tool call)",
     STEP_POLICIES,
-    when="effect: require_approval, or effect: deny with when",
+    when="effect: require_approval",
 )
 ACCESS_APPROVE = Unenforced(
     "access.roles.*",

@@ -118,7 +118,7 @@ schedules:
 NOT_ENFORCED = ["policy.approve-refunds", "role.lead", "schedule.daily"]
 NOT_ENFORCED_BY_CASE = {
     "unguarded-unsafe-tool": ["role.lead", "schedule.daily"],  # allow holds: every call passes
-    "conditional-deny-is-fine": ["policy.no-kb", *NOT_ENFORCED],
+    "conditional-deny-is-fine": NOT_ENFORCED,  # a deny with when is enforced: no AF219
 }
 
 GOVERNANCE = [

@@ -58,13 +58,6 @@ def _role(permission: str, mark: str) -> str:
 
 USED = [
     ("policy-require-approval", HEAD + APPROVAL + ROLES),
-    (
-        "policy-deny-with-when",
-        HEAD
-        + "policies:\n  ceiling:  # AF219 POLICIES\n    tools: [refunds]\n    effect: deny\n"
-        + "    when: args.amount > 1000\n"
-        + ROLES,
-    ),
     ("permission-approve", HEAD + APPROVAL + _role("approve:refund-approval", "ACCESS_APPROVE")),
     ("permission-cancel", HEAD + _role("cancel:triage", "ACCESS_OTHER")),
     ("permission-read", HEAD + _role("read:traces", "ACCESS_OTHER")),
@@ -122,6 +115,13 @@ USED = [
 
 NOT_USED = [
     ("nothing", HEAD + ROLES),
+    (
+        "policy-deny-with-when",  # enforced by the workers' policy decision point
+        HEAD
+        + "policies:\n  ceiling:\n    tools: [refunds]\n    effect: deny\n"
+        + "    when: args.amount > 1000\n"
+        + ROLES,
+    ),
     ("allow-policy", HEAD + "policies:\n  ok: {tools: [kb], effect: allow}\n" + ROLES),
     # nobody lists kb and refunds together: an unconditional deny that never meets AF208
     (
@@ -233,8 +233,9 @@ def test_support_desk_warns_that_its_policies_are_not_enforced(
     assert code == exit_code, out
     assert f"warning[AF219]: {unenforced.POLICIES.message}" in out
     assert "policies.yaml:8:3" in out  # refund-approval
-    assert "policies.yaml:16:3" in out  # refund-ceiling
-    assert "policies.yaml:24:" not in out  # triage-never-refunds holds already (AF208)
+    # refund-ceiling (a deny with when) and triage-never-refunds are enforced by the workers
+    assert "policies.yaml:16:" not in out
+    assert "policies.yaml:24:" not in out
 
 
 def test_allow_accepts_only_its_code(write_spec: WriteSpec) -> None:

@@ -17,7 +17,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentform.contract import AgentValue, MemoryValue, ModelValue, ToolValue, received
+from agentform.contract import (
+    AgentValue,
+    MemoryValue,
+    ModelValue,
+    PolicyValue,
+    ToolValue,
+    received,
+)
 from agentform.runtime.bus import BusLayout
 
 T = TypeVar("T")
@@ -50,6 +57,9 @@ class WorkerConfig(BaseModel):
     models: dict[str, ModelValue]
     tools: dict[str, ToolValue] = Field(default_factory=dict)
     memory: dict[str, MemoryValue] = Field(default_factory=dict)
+    policies: dict[str, PolicyValue] = Field(
+        default_factory=dict, description="The policies that govern the agent, by name."
+    )
     delegates: dict[str, str] = Field(
         default_factory=dict, description="Each delegate's description, offered to the model."
     )
@@ -92,12 +102,16 @@ def agent_configs(
     memories = {
         n: _typed(MemoryValue, f"memory.{n}", v) for n, v in _named(resources, "memory").items()
     }
+    policies = {
+        n: _typed(PolicyValue, f"policy.{n}", v) for n, v in _named(resources, "policy").items()
+    }
     raw_agents = _named(resources, "agent")
     agents = {n: _typed(AgentValue, f"agent.{n}", v) for n, v in raw_agents.items()}
     out: dict[str, tuple[WorkerConfig, int]] = {}
     for name, agent in agents.items():
         mine = {t: tools[t] for t in agent.tools if t in tools}
         stores = {m: memories[m] for m in agent.memory if m in memories}
+        governing = {p: policies[p] for p in agent.policies if p in policies}
         delegates = {d: agents[d].description if d in agents else "" for d in agent.delegates}
         body = {
             "agent": raw_agents[name],
@@ -108,6 +122,7 @@ def agent_configs(
             "layout": layout.to_dict(),
             "delegates": delegates,
             "memory": {n: v.model_dump(mode="json") for n, v in stores.items()},
+            "policies": {n: v.model_dump(mode="json") for n, v in governing.items()},
         }
         config = WorkerConfig(
             project=project,
@@ -120,6 +135,7 @@ def agent_configs(
             models=models,
             tools=mine,
             memory=stores,
+            policies=governing,
             delegates=delegates,
             config_hash=config_hash(body),
             concurrency=agent.limits.max_concurrent_tasks or DEFAULT_CONCURRENCY,

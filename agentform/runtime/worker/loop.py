@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from agentform.runtime.conversation import Message, ModelResponse, ToolCall, ToolSpec
 from agentform.runtime.memory import TaskMemory
+from agentform.runtime.policy.decision import PolicyDecisionPoint
 from agentform.runtime.store import (
     TERMINAL,
     NewStep,
@@ -68,9 +69,11 @@ class AgentLoop:
         notify: Notify | None = None,
         delegates: Delegates | None = None,
         memory: TaskMemory | None = None,
+        policy: PolicyDecisionPoint | None = None,
     ) -> None:
         self.store = store
         self.memory = memory
+        self.policy = policy
         self.model = model
         self.tools = tools
         self.instructions = instructions
@@ -308,8 +311,16 @@ class AgentLoop:
         content: str,
         is_error: bool,
         latency: float,
+        decision: Mapping[str, Any] | None = None,
     ) -> None:
-        data = {"id": call.id, "name": call.name, "content": content, "is_error": is_error}
+        data: dict[str, Any] = {
+            "id": call.id,
+            "name": call.name,
+            "content": content,
+            "is_error": is_error,
+        }
+        if decision is not None:
+            data["decision"] = dict(decision)
         step = await self._record(
             task.id, progress.seq, "tool_result", data, progress, latency_ms=latency
         )
@@ -330,19 +341,22 @@ class AgentLoop:
             )
         if recorded is None:
             check_limits(progress, self.limits, next_kind="tool")
+            decision = self._decide(task, call)
+            if decision is not None and decision["effect"] == "deny":
+                # recorded with the refusal, before the model hears of it; nothing was sent
+                refusal = f"{decision['reason']}; the call was not made"
+                await self._tool_result(task, progress, call, refusal, True, 0.0, decision)
+                return
             key = f"{task.id}/{progress.seq}/{call.id}"
-            await self._record(
-                task.id,
-                progress.seq,
-                "tool_call",
-                {
-                    "id": call.id,
-                    "name": call.name,
-                    "arguments": dict(call.arguments),
-                    "idempotency_key": key,
-                },
-                progress,
-            )
+            data: dict[str, Any] = {
+                "id": call.id,
+                "name": call.name,
+                "arguments": dict(call.arguments),
+                "idempotency_key": key,
+            }
+            if decision is not None:
+                data["decision"] = decision  # recorded before the call is made
+            await self._record(task.id, progress.seq, "tool_call", data, progress)
             progress.tool_calls += 1
             progress.seq += 1
         else:
@@ -357,6 +371,14 @@ class AgentLoop:
             raise TaskFailed(f"wall-time limit of {self.limits.timeout:g}s reached") from exc
         latency = (time.perf_counter() - started) * 1000
         await self._tool_result(task, progress, call, result.content, result.is_error, latency)
+
+    def _decide(self, task: TaskRecord, call: ToolCall) -> dict[str, Any] | None:
+        """The policies' decision on ``call``, as recorded (None: no policy governs the agent).
+        Memory tools are governed by their stores' ``access`` rules, not by policies here."""
+        owner = self.tools.owner(call.name)
+        if not self.policy or owner is None or owner.startswith("memory."):
+            return None
+        return self.policy.on_call(owner, call.name, call.arguments, task)
 
     def _remaining(self, progress: Progress) -> float | None:
         if self.limits.timeout is None:

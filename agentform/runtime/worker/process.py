@@ -29,6 +29,7 @@ from typing import Any
 from agentform.runtime.bus import BusMessage, BusTimeout, Connection, TaskMessage, connect
 from agentform.runtime.memory.agent import open_agent_memory
 from agentform.runtime.memory.tools import CombinedTools
+from agentform.runtime.policy.decision import PolicyDecisionPoint
 from agentform.runtime.store import RuntimeStore, StepRecord, TaskRecord, TaskStatus
 from agentform.runtime.tools.agent_toolbox import open_toolbox, with_locks
 from agentform.runtime.worker.config import WorkerConfig
@@ -95,6 +96,7 @@ class Worker:
                     submit=self._submit_child,
                 ),
                 memory=memory,
+                policy=PolicyDecisionPoint(config.agent, config.policies),
             )
             js = self.nc.jetstream()
             sub = await js.pull_subscribe_bind(

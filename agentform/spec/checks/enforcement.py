@@ -63,9 +63,8 @@ def uses(spec: Spec) -> list[Use]:
         if agent.circuit_breaker is not None:
             found.append((CIRCUIT_BREAKER, ("agents", name, "circuit_breaker"), True))
     for name, policy in spec.policies.items():
-        # a deny without when needs no run-time check: an agent listing a tool it always
-        # denies is an error (AF208), and a worker is given only the tools its agent lists
-        if policy.effect == "require_approval" or (policy.effect == "deny" and policy.when):
+        # deny and allow are enforced by the workers' policy decision point
+        if policy.effect == "require_approval":
             found.append((POLICIES, ("policies", name), True))
     for role, permissions in spec.access.roles.items():
         for i, permission in enumerate(permissions):

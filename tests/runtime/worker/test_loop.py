@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from agentform.contract import PolicyValue
 from agentform.runtime.conversation import ModelResponse, ToolCall
 from agentform.runtime.models import PermanentModelError
+from agentform.runtime.policy.decision import PolicyDecisionPoint
 from agentform.runtime.store import RuntimeStore, TaskRecord, TaskStatus
 from agentform.runtime.store.tables import READ_ONLY
 from agentform.runtime.worker.loop import AgentLoop, Limits
@@ -367,3 +369,82 @@ def test_followers_hear_of_the_start_before_the_model_answers_and_only_once(
     # its status (one event)
     assert heard == ["start", "(model asked)"]
     assert [step.kind for step in outcome.steps] == ["model", "final"]
+
+
+# -- policies on the tool path --------------------------------------------------------------
+
+CEILING = {
+    "ceiling": PolicyValue(tools=["refund"], effect="deny", when="args.amount > 1000"),
+    "held": PolicyValue(tools=["refund"], effect="require_approval", when="args.amount > 100"),
+}
+
+
+def run_governed(store: RuntimeStore, model: FakeModel, tools: FakeToolbox) -> Any:
+    loop = AgentLoop(
+        store=store,
+        model=model,
+        tools=tools,
+        instructions="Refund.",
+        limits=Limits(),
+        policy=PolicyDecisionPoint("a", CEILING),
+    )
+    task = store.start_attempt("t1", "worker-1") or store.get_task("t1")
+    assert task is not None
+    return asyncio.run(loop.run(task))
+
+
+def test_a_denied_call_is_never_made_and_the_model_hears_why(store: RuntimeStore) -> None:
+    new_task(store, "refund 5000")
+    tools = FakeToolbox({"refund": lambda a: "refunded"})
+    model = FakeModel([call("refund", amount=5000), answer("I cannot refund that much.")])
+    outcome = run_governed(store, model, tools)
+    assert outcome.completed and outcome.text == "I cannot refund that much."
+    assert tools.calls == []  # nothing was sent
+    assert kinds(store) == ["start", "model", "tool_result", "model", "final"]
+    result = store.steps("t1")[2].data
+    assert result["is_error"] is True
+    assert result["content"] == (
+        "denied by policy 'ceiling' (when args.amount > 1000); the call was not made"
+    )
+    assert result["decision"]["effect"] == "deny" and result["decision"]["policies"] == ["ceiling"]
+    # what the model was told is the refusal
+    assert "denied by policy 'ceiling'" in str(model.seen[-1][-1].content)
+
+
+def test_an_allowed_call_records_its_decision_before_it_is_made(store: RuntimeStore) -> None:
+    new_task(store, "refund 50")
+    tools = FakeToolbox({"refund": lambda a: "refunded"})
+    outcome = run_governed(store, FakeModel([call("refund", amount=50), answer("done")]), tools)
+    assert outcome.completed and len(tools.calls) == 1
+    assert kinds(store) == ["start", "model", "tool_call", "tool_result", "model", "final"]
+    decision = store.steps("t1")[2].data["decision"]
+    assert decision["effect"] == "allow" and decision["enforced"] is True
+
+
+def test_require_approval_is_recorded_as_not_enforced_yet(store: RuntimeStore) -> None:
+    new_task(store, "refund 500")
+    tools = FakeToolbox({"refund": lambda a: "refunded"})
+    run_governed(store, FakeModel([call("refund", amount=500), answer("done")]), tools)
+    decision = store.steps("t1")[2].data["decision"]
+    assert (decision["effect"], decision["enforced"]) == ("require_approval", False)
+    assert len(tools.calls) == 1  # approvals are not held by this version (validate warns)
+
+
+def test_a_crash_after_the_decision_does_not_decide_again(store: RuntimeStore) -> None:
+    """The decision is recorded with the call; a replay reuses the record, not the policies."""
+    new_task(store, "refund 50")
+
+    def crash(_: Any) -> str:
+        raise Crash
+
+    with pytest.raises(Crash):
+        run_governed(
+            store, FakeModel([call("refund", amount=50)]), FakeToolbox({"refund": crash}, {})
+        )
+    recorded = store.steps("t1")[2]
+    assert recorded.kind == "tool_call" and recorded.data["decision"]["effect"] == "allow"
+    tools = FakeToolbox({"refund": lambda a: "refunded"}, {"refund": "idempotent"})
+    outcome = run_governed(store, FakeModel([answer("done")]), tools)
+    assert outcome.completed
+    assert [c[2] for c in tools.calls] == [recorded.data["idempotency_key"]]
+    assert [s.kind for s in store.steps("t1")].count("tool_call") == 1

@@ -1,0 +1,251 @@
+"""The policy decision point: whether one agent may make one tool call, and which policies say so.
+
+:class:`PolicyDecisionPoint` is built per worker from the agent's governing policies (the
+contract's :class:`~agentform.contract.PolicyValue`, resolved by planning: only policies whose
+``agents`` match this agent reach it) and asked once per tool call by the agent loop
+(:mod:`agentform.runtime.worker.loop`), after the model asked for the call and before anything
+is sent. A policy applies when one of its ``tools`` patterns matches the spec tool (the MCP
+server or outside agent that owns the function) and its ``when`` holds; ``when`` is the
+sandboxed expression validate checks (:mod:`agentform.expressions`), over ``args``, ``agent``,
+``tool`` (the spec tool), ``function`` and ``task`` (``id``, ``inputs``, ``depth``,
+``parent_id``), ``context`` (``id``). A name the runtime does not supply yet (``subject``: who
+asked, milestone 2 step 2) is undefined, so a condition that reads it fails.
+
+Combining, in this order: an applying **deny** wins; then **require_approval**; then
+**allow**; a call no policy applies to is allowed. A ``when`` that cannot be evaluated (a
+missing argument, a wrong type, an undefined name) **denies**, naming the policy and why: a
+broken rule never opens a door. Approvals are not held by this version: a require_approval
+decision is recorded with ``enforced: False`` and the call goes on (validate warns, AF219).
+
+Fast on purpose (``benchmarks/bench_policy.py``): patterns are compiled once, the policies that
+can apply to a tool are found once per tool, and only their conditions are evaluated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from agentform.contract import PolicyValue
+from agentform.expressions import safe_environment
+from agentform.runtime.store import TaskRecord
+
+__all__ = ["Decision", "Effect", "PolicyDecisionPoint", "args_digest"]
+
+Effect = Literal["allow", "deny", "require_approval"]
+log = logging.getLogger("agentform.worker")
+ENFORCED: frozenset[str] = frozenset({"allow", "deny"})  # require_approval: not held yet
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the policies say of one call: the effect, the policies that said it, and why."""
+
+    effect: Effect
+    policies: tuple[str, ...] = ()
+    reason: str = ""
+
+    @property
+    def enforced(self) -> bool:
+        return self.effect in ENFORCED
+
+    def to_dict(self, digest: str) -> dict[str, Any]:
+        """The decision as recorded with the call's step (the arguments by their digest)."""
+        return {
+            "effect": self.effect,
+            "policies": list(self.policies),
+            "reason": self.reason,
+            "args_digest": digest,
+            "enforced": self.enforced,
+        }
+
+
+ALLOWED = Decision("allow", (), "no policy applies to this call")
+
+
+def args_digest(arguments: Mapping[str, Any]) -> str:
+    """A short fingerprint of a call's arguments (recorded with its decision, not the values)."""
+    canonical = json.dumps(arguments, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    name: str
+    effect: Effect
+    tools: re.Pattern[str]
+    when: str | None
+    condition: Callable[..., Any] | None
+    broken: str | None = None  # why ``when`` does not compile (validate reports it too)
+
+
+@dataclass(frozen=True, slots=True)
+class _ToolRules:
+    """The rules that can apply to one tool, and their conditions compiled into one list
+    expression: one sandbox context per decision, not one per condition."""
+
+    rules: list[_Rule]
+    together: Callable[..., Any] | None
+
+
+def _patterns(globs: list[str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs))
+
+
+def _compiled(name: str, policy: PolicyValue) -> _Rule:
+    condition, broken = None, None
+    if policy.when:
+        try:
+            condition = safe_environment().compile_expression(policy.when, undefined_to_none=False)
+        except Exception as exc:  # a spec validate refused: the rule denies, saying why
+            broken = _why(exc)
+    return _Rule(name, policy.effect, _patterns(policy.tools), policy.when, condition, broken)
+
+
+class PolicyDecisionPoint:
+    """The policies that govern one agent, compiled once; :meth:`decide` per tool call."""
+
+    def __init__(self, agent: str, policies: Mapping[str, PolicyValue]) -> None:
+        self.agent = agent
+        self._rules = [
+            _compiled(name, policy)
+            for name, policy in sorted(policies.items())
+            if any(fnmatch.fnmatchcase(agent, pattern) for pattern in policy.agents)
+        ]
+        self._by_tool: dict[str, _ToolRules] = {}
+
+    def __bool__(self) -> bool:
+        """Whether any policy governs this agent at all (none: every call is allowed)."""
+        return bool(self._rules)
+
+    def _rules_for(self, tool: str) -> list[_Rule]:
+        return self._for(tool).rules
+
+    def _for(self, tool: str) -> _ToolRules:
+        found = self._by_tool.get(tool)
+        if found is None:
+            rules = [r for r in self._rules if r.tools.match(tool)]
+            whens = [r.when for r in rules if r.condition is not None]
+            together = None
+            if len(whens) > 1:
+                listed = ", ".join(f"(({w}))" for w in whens)
+                with contextlib.suppress(Exception):  # each compiled alone: evaluated alone
+                    together = safe_environment().compile_expression(
+                        f"[{listed}]", undefined_to_none=False
+                    )
+            found = self._by_tool[tool] = _ToolRules(rules, together)
+        return found
+
+    def decide(
+        self,
+        tool: str,
+        arguments: Mapping[str, Any],
+        *,
+        function: str | None = None,
+        task: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> Decision:
+        """The decision on ``agent`` calling spec tool ``tool`` (its ``function``)."""
+        found = self._for(tool)
+        if not found.rules:
+            return ALLOWED
+        names: dict[str, Any] = {
+            "args": dict(arguments),
+            "agent": self.agent,
+            "tool": tool,
+            "function": function or tool,
+            "task": dict(task or {}),
+            "context": dict(context or {}),
+        }
+        holds = self._conditions(found, names)
+        applying: dict[str, list[str]] = {"deny": [], "require_approval": [], "allow": []}
+        failed: list[str] = []
+        for rule in found.rules:
+            verdict = holds.get(rule.name, True)
+            if isinstance(verdict, str):
+                failed.append(f"{rule.name} ({rule.when}: {verdict})")
+            elif verdict:
+                applying[rule.effect].append(rule.name)
+        if failed:
+            return Decision(
+                "deny",
+                tuple(f.partition(" ")[0] for f in failed) + tuple(applying["deny"]),
+                "the condition of policy "
+                + "; of policy ".join(failed)
+                + " could not be evaluated, so the call is denied",
+            )
+        for effect in ("deny", "require_approval", "allow"):
+            if applying[effect]:
+                named = ", ".join(self._named(n) for n in applying[effect])
+                return Decision(effect, tuple(applying[effect]), f"{_WORDS[effect]} {named}")
+        return ALLOWED
+
+    @staticmethod
+    def _conditions(found: _ToolRules, names: dict[str, Any]) -> dict[str, bool | str]:
+        """Each conditional rule's verdict: whether its ``when`` holds, or why it failed."""
+        conditional = [r for r in found.rules if r.condition is not None or r.broken]
+        if found.together is not None and not any(r.broken for r in conditional):
+            try:
+                values = found.together(**names)
+            except Exception:  # one of them fails: find which, one at a time
+                pass
+            else:
+                return {r.name: bool(v) for r, v in zip(conditional, values, strict=True)}
+        out: dict[str, bool | str] = {}
+        for rule in conditional:
+            if rule.broken is not None:
+                out[rule.name] = f"does not compile: {rule.broken}"
+                continue
+            assert rule.condition is not None
+            try:
+                out[rule.name] = bool(rule.condition(**names))
+            except Exception as exc:  # any failure of a condition denies
+                out[rule.name] = _why(exc)
+        return out
+
+    def on_call(
+        self, tool: str, function: str, arguments: Mapping[str, Any], task: TaskRecord
+    ) -> dict[str, Any]:
+        """The decision on one call of ``task``, as the agent loop records it."""
+        decision = self.decide(
+            tool,
+            arguments,
+            function=function,
+            task={
+                "id": task.id,
+                "inputs": task.inputs,
+                "parent_id": task.parent_id,
+                "agent": task.agent,
+            },
+            context={"id": task.context_id},
+        )
+        if not decision.enforced:
+            log.warning(
+                "task %s: %s; approvals are not held by this version, the call goes on",
+                task.id,
+                decision.reason,
+            )
+        return decision.to_dict(args_digest(arguments))
+
+    def _named(self, name: str) -> str:
+        when = next((r.when for r in self._rules if r.name == name), None)
+        return f"{name!r} (when {when})" if when else repr(name)
+
+
+_WORDS = {
+    "deny": "denied by policy",
+    "require_approval": "held for approval by policy",
+    "allow": "allowed by policy",
+}
+
+
+def _why(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."

@@ -1,0 +1,125 @@
+"""Policies on the tool path, end to end: a real engine, NATS, the toys MCP server, SQLite.
+
+A ``deny`` policy with a condition on the call's arguments refuses the call before it reaches
+the server (its counter file never gets the line), the model is told which policy refused it,
+and the decision is recorded with the step; an allowed call records its decision and runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.runtime.project import Project, open_project, wait_for
+
+
+@pytest.fixture(scope="module")
+def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    directory = tmp_path_factory.mktemp("governed")
+    with open_project(directory) as project:
+        spec: dict[str, Any] = {
+            "models": {"script": {"provider": "scripted", "script": "scripts/clerk.yaml"}},
+            "tools": {
+                "ledger": {
+                    "mcp": {
+                        "command": ["python", "server.py"],
+                        "env": {"TOYS_COUNTER_FILE": str(directory / "ledger.txt")},
+                    },
+                    "side_effects": "idempotent",
+                    "expose": ["counter"],
+                },
+            },
+            "agents": {
+                "clerk": {"model": "script", "instructions": "Write it down.", "tools": ["ledger"]}
+            },
+            "policies": {
+                "no-forbidden": {
+                    "tools": ["ledger"],
+                    "effect": "deny",
+                    "when": "args.label == 'forbidden'",
+                },
+            },
+            "access": {"roles": {"users": ["invoke:clerk"]}, "members": {"tester": ["users"]}},
+        }
+        scripts = {
+            "clerk": [
+                {"match": {"tool_result": "denied"}, "reply": "refused: {{ tool_result }}"},
+                {"match": {"tool_result": r"^(\d+)$"}, "reply": "written, line {{ match[1] }}"},
+                {"call": {"tool": "counter", "arguments": {"label": "{{ user }}"}}},
+            ]
+        }
+        project.write(spec, scripts, toys=True)
+        project.apply()
+        project.wait_ready("clerk")
+        yield project
+
+
+def _rolled_out(project: Project) -> None:
+    """Every live worker of the clerk runs the agent's current configuration (the old ones,
+    which still hold the old policies, are gone)."""
+
+    def done() -> bool | None:
+        status = project.agent_status("clerk")
+        alive = [w for w in status["workers"] if w["alive"]]
+        return (
+            bool(alive) and all(w["config_hash"] == status["config_hash"] for w in alive)
+        ) or None
+
+    wait_for(done, 60, "the clerk's workers to run the new policies")
+
+
+def _ledger(project: Project) -> list[str]:
+    path = project.dir / "ledger.txt"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_a_call_a_policy_denies_never_reaches_the_tool(governed: Project) -> None:
+    before = _ledger(governed)
+    task = governed.wait_task(governed.submit("clerk", "forbidden")["id"])
+    assert task["status"] == "completed", task
+    assert task["result"] == (
+        "refused: denied by policy 'no-forbidden' (when args.label == 'forbidden');"
+        " the call was not made"
+    )
+    assert _ledger(governed) == before  # nothing was sent to the server
+    steps = governed.task(task["id"])["steps"]
+    assert "tool_call" not in [s["kind"] for s in steps]
+    [refusal] = [s for s in steps if s["kind"] == "tool_result"]
+    assert refusal["data"]["is_error"] is True
+    assert refusal["data"]["decision"]["effect"] == "deny"
+    assert refusal["data"]["decision"]["policies"] == ["no-forbidden"]
+
+
+def test_an_allowed_call_runs_once_with_its_decision_recorded(governed: Project) -> None:
+    before = _ledger(governed)
+    task = governed.wait_task(governed.submit("clerk", "fine")["id"])
+    assert task["status"] == "completed", task
+    assert _ledger(governed) == [*before, "fine"]
+    steps = governed.task(task["id"])["steps"]
+    [call] = [s for s in steps if s["kind"] == "tool_call"]
+    assert call["data"]["decision"]["effect"] == "allow"
+    assert call["data"]["decision"]["policies"] == []
+
+
+def test_changing_the_policy_rolls_the_worker_and_takes_effect(governed: Project) -> None:
+    spec_file = governed.dir / "agentform.yaml"
+    text = spec_file.read_text()
+    spec_file.write_text(text.replace("args.label == 'forbidden'", "args.label == 'fine'"))
+    try:
+        governed.apply()
+        _rolled_out(governed)
+        before = _ledger(governed)
+        task = governed.wait_task(governed.submit("clerk", "fine")["id"])
+        assert task["result"].startswith("refused: denied by policy 'no-forbidden'"), task
+        assert _ledger(governed) == before
+    finally:
+        spec_file.write_text(text)
+        governed.apply()
+        _rolled_out(governed)
+
+
+def test_the_worker_receives_the_policies_that_govern_it(governed: Project) -> None:
+    configs = list((governed.dir / ".agentform" / "engine" / "workers").glob("*.json"))
+    assert configs and all('"no-forbidden"' in c.read_text() for c in configs)
