@@ -407,3 +407,68 @@ def test_a_reconfigured_agent_keeps_its_address_and_serves_the_new_card(env: Env
     assert after["version"] != before["version"]
     # invokers come with the agent's values: mallory may invoke it now, without a new token
     assert env.rpc({**SEND, "id": 2}, subject="mallory").status_code == 200
+
+
+# -- the fixes of issue 17 (A2A continuation's list) ------------------------------------------
+
+
+def _list(env: Env, params: dict[str, Any]) -> dict[str, Any]:
+    body = {"jsonrpc": "2.0", "id": 3, "method": "ListTasks", "params": params}
+    answer: dict[str, Any] = env.rpc(body, url=env.idle_url).json()
+    return answer
+
+
+def test_list_tasks_with_an_unknown_status_is_invalid_params(env: Env) -> None:
+    answer = _list(env, {"status": "TASK_STATE_BOGUS"})
+    assert answer.get("error", {}).get("code") == -32602, answer
+
+
+def test_list_tasks_total_size_is_the_total_not_a_lower_bound(env: Env) -> None:
+    token = env.tokens["alice"]
+    for i in range(3):
+        request = SendMessageRequest(
+            message=message("hi", f"m-total-{i}"),
+            configuration=SendMessageConfiguration(return_immediately=True),
+        )
+        asyncio.run(_send(env.idle_url, token, request, streaming=False))
+    everything = _list(env, {"pageSize": 100})["result"]
+    first = _list(env, {"pageSize": 1})["result"]
+    assert len(first["tasks"]) == 1
+    assert first["totalSize"] == everything["totalSize"] == len(everything["tasks"]) >= 3
+
+
+def test_rest_subscribe_without_a_body_is_accepted(env: Env) -> None:
+    """What the official SDK client sends: POST /tasks/{id}:subscribe with no body."""
+    token = env.tokens["alice"]
+    request = SendMessageRequest(
+        message=message("hi", "m-sub"),
+        configuration=SendMessageConfiguration(return_immediately=True),
+    )
+    [event] = asyncio.run(_send(env.idle_url, token, request, streaming=False))
+    with httpx.stream(
+        "POST",
+        f"{env.idle_url}/tasks/{event.task.id}:subscribe",
+        headers={**V1, **env.auth()},
+        timeout=10,
+    ) as response:
+        assert response.status_code == 200, response.read()
+        first = next(response.iter_lines())
+    assert event.task.id in first
+
+
+def test_rest_list_with_an_unknown_status_is_a_400(env: Env) -> None:
+    response = httpx.get(
+        f"{env.idle_url}/tasks",
+        params={"status": "TASK_STATE_BOGUS"},
+        headers={**V1, **env.auth()},
+        timeout=10,
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
+    known = httpx.get(
+        f"{env.idle_url}/tasks",
+        params={"status": "TASK_STATE_SUBMITTED"},
+        headers={**V1, **env.auth()},
+        timeout=10,
+    )
+    assert known.status_code == 200, known.text

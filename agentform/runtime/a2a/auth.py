@@ -7,7 +7,8 @@ Owns :class:`A2AGate`, an ASGI middleware that every request but the agent card 
 2. the token's subject must be one of the agent's ``invokers`` (the subjects whose roles grant
    ``invoke`` on it, resolved at plan time), else **403**;
 3. a body must be JSON (``application/json`` or ``application/a2a+json``, else **415**) and at
-   most :data:`MAX_BODY` bytes (else **413**), checked while it is read, before any parsing.
+   most :data:`MAX_BODY` bytes (else **413**), checked while it is read, before any parsing; a
+   request with no body and no content type (``POST /tasks/{id}:subscribe``) passes as it is.
 
 Refusals are answered in the binding's own shape: a JSON-RPC error object on the JSON-RPC
 endpoint (codes in :data:`CODES`), an ``{"error": {code, status, message}}`` object on the
@@ -102,6 +103,9 @@ class A2AGate:
     async def _body(self, headers: Headers, receive: Receive) -> Receive:
         """Read the whole body (refusing a wrong type or an oversized one) and replay it."""
         kind = headers.get("content-type", "").split(";")[0].strip().lower()
+        empty = headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers
+        if not kind and empty:
+            return receive  # no body at all (the SDK's subscribe sends none): nothing to check
         if kind not in JSON_TYPES:
             raise _Refused(
                 415, f"send a JSON body with content-type application/json, not {kind!r}"

@@ -153,15 +153,19 @@ class EngineRequestHandler(RequestHandler):
             raise InvalidParamsError(message="the page token is not one this server gave") from None
         status = mapping.BY_STATE.get(params.status) if params.status else None
         if params.status and status is None:
-            return ListTasksResponse(page_size=size)  # a state no task here is ever in
+            raise InvalidParamsError(
+                message=f"status {params.status!r} is not a task state this server knows; use"
+                " one of " + ", ".join(sorted(str(s) for s in mapping.BY_STATE))
+            )
         store = self._store()
+        context_id = params.context_id or None
         rows = await asyncio.to_thread(
             lambda: store.list_tasks(
-                agent=self.agent,
-                status=status,
-                context_id=params.context_id or None,
-                limit=offset + size + 1,
+                agent=self.agent, status=status, context_id=context_id, limit=offset + size + 1
             )
+        )
+        total = await asyncio.to_thread(
+            lambda: store.count_tasks(agent=self.agent, status=status, context_id=context_id)
         )
         page = rows[offset : offset + size]
         tasks = [apply_history_length(mapping.to_task(t), params) for t in page]
@@ -169,7 +173,7 @@ class EngineRequestHandler(RequestHandler):
         return ListTasksResponse(
             tasks=tasks,
             page_size=size,
-            total_size=len(rows),  # exact on the last page; a lower bound before it
+            total_size=total,
             next_page_token=encode_page_token(str(offset + size)) if more else "",
         )
 

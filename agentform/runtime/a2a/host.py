@@ -41,6 +41,7 @@ from agentform.runtime.a2a.auth import A2AGate
 from agentform.runtime.a2a.card import agent_card
 from agentform.runtime.a2a.gateway import EngineGateway
 from agentform.runtime.a2a.handler import EngineRequestHandler
+from agentform.runtime.a2a.strict import StrictParams
 from agentform.runtime.store.tokens import TokenError, TokenStore
 
 __all__ = ["A2AHost"]
@@ -116,7 +117,10 @@ class A2AHost:
             ]
         )
         gate = A2AGate(
-            app, agent=name, authenticate=self._authenticate, invokers=lambda: self._invokers(name)
+            StrictParams(app),
+            agent=name,
+            authenticate=self._authenticate,
+            invokers=lambda: self._invokers(name),
         )
         config = uvicorn.Config(
             gate,

@@ -106,6 +106,24 @@ class RuntimeStore(StepStore):
             row = conn.execute(GET_TASK, {"tid": id}).first()
         return None if row is None else task_from_row(row)
 
+    def count_tasks(
+        self,
+        *,
+        agent: str | None = None,
+        status: TaskStatus | None = None,
+        context_id: str | None = None,
+    ) -> int:
+        """How many tasks match every filter given (what a listing's pages add up to)."""
+        query = select(func.count()).select_from(tasks_table)
+        if agent is not None:
+            query = query.where(tasks_table.c.agent == agent)
+        if status is not None:
+            query = query.where(tasks_table.c.status == TaskStatus(status).value)
+        if context_id is not None:
+            query = query.where(tasks_table.c.context_id == context_id)
+        with self._begin(read=True) as conn:
+            return int(conn.execute(query).scalar_one())
+
     def list_tasks(
         self,
         *,
