@@ -85,7 +85,7 @@ def _rpc_refusal(body: bytes) -> dict[str, Any] | None:
 
 
 def _message(status: Any) -> str:
-    names = TaskState.keys()  # noqa: SIM118 - a protobuf enum wrapper, not a dict
+    names = TaskState.keys()  # a protobuf enum wrapper: iterate its names
     known = ", ".join(k for k in names if k != "TASK_STATE_UNSPECIFIED")
     return f"status {status!r} is not a task state; use one of {known}"
 
