@@ -54,6 +54,13 @@ def desired_resources(spec: Spec) -> dict[str, ResourceValue]:
             Address.name_of(d) for d in graph.depends[address] if d.startswith("policy.")
         )
         values[address]["invokers"] = invokers(spec, name)
+        # resolved here, like policies; written only when it denies, so specs that never say
+        # default_effect keep the values (and plans) they had
+        effect = spec.agents[name].default_effect or spec.default_effect
+        if effect == "deny":
+            values[address]["default_effect"] = "deny"
+        else:
+            values[address].pop("default_effect", None)
     return {address: ResourceValue.of(address, values[address]) for address in graph.order()}
 
 

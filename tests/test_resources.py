@@ -146,3 +146,31 @@ def test_dependencies_of_recorded_values(
     address: str, values: dict[str, Any], expected: set[str]
 ) -> None:
     assert dependencies(address, values) == expected
+
+
+@pytest.mark.parametrize(
+    ("project", "billing", "expected"),
+    [
+        (None, None, {"triage": None, "billing": None}),
+        ("deny", None, {"triage": "deny", "billing": "deny"}),
+        ("deny", "allow", {"triage": "deny", "billing": None}),
+        (None, "deny", {"triage": None, "billing": "deny"}),
+    ],
+    ids=["unset", "project-deny", "agent-overrides", "agent-deny"],
+)
+def test_default_effect_is_resolved_per_agent_and_written_only_when_it_denies(
+    write_spec: WriteSpec, project: str | None, billing: str | None, expected: dict[str, Any]
+) -> None:
+    text = SPEC
+    if project:
+        text = text.replace("project: desk\n", f"project: desk\ndefault_effect: {project}\n")
+    if billing:
+        text = text.replace(
+            "billing: {model: fast, tools: [refunds]}",
+            f"billing: {{model: fast, tools: [refunds], default_effect: {billing}}}",
+        )
+    result = load_spec(write_spec(text), environ={})
+    assert result.spec is not None, result.diagnostics
+    values = desired_resources(result.spec)
+    for agent, effect in expected.items():
+        assert values[f"agent.{agent}"].values.get("default_effect") == effect

@@ -309,6 +309,12 @@ class Agent(Frozen):
         " refused at once. Messages of one conversation are always handled one at a time, in"
         " the order they were accepted.",
     )
+    default_effect: Literal["allow", "deny"] | None = Field(
+        None,
+        exclude_if=_absent,
+        description="What a tool call no policy applies to gets: allow, or deny (then only what"
+        " an allow policy names may be called). Default: the project's default_effect.",
+    )
 
 
 class Policy(Frozen):

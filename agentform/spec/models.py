@@ -105,6 +105,7 @@ class EnvironmentOverlay(_Model):
     policies: dict[str, Any] | None = None
     access: dict[str, Any] | None = None
     schedules: dict[str, Any] | None = None
+    default_effect: Literal["allow", "deny"] | None = None
 
 
 class Spec(_Model):
@@ -117,6 +118,11 @@ class Spec(_Model):
         default_factory=list, description="Other spec files (globs allowed), relative to this file."
     )
     variables: dict[Name, Variable] = Field(default_factory=dict)
+    default_effect: Literal["allow", "deny"] = Field(
+        "allow",
+        description="What a tool call no policy applies to gets, for agents that do not say:"
+        " allow (default), or deny (only what an allow policy names may be called).",
+    )
     target: Target = Field(default_factory=Target)
     runtime: Runtime = Field(default_factory=Runtime)
     models: dict[Name, Model] = Field(default_factory=dict)

@@ -49,6 +49,7 @@ READERS: dict[str, str] = {
     "agent.skills.tags": "a2a/card.py",
     "agent.skills.examples": "a2a/card.py",
     "agent.concurrent_messages": "worker/process.py",
+    "agent.default_effect": "worker/process.py",
     "agent.invokers": "a2a/host.py",  # handed to the A2A gate (a2a/auth.py) per request
     "model.provider": "models/config.py",
     "model.model": "models/config.py",

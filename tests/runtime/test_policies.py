@@ -32,7 +32,20 @@ def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
                 },
             },
             "agents": {
-                "clerk": {"model": "script", "instructions": "Write it down.", "tools": ["ledger"]}
+                "clerk": {
+                    "model": "script",
+                    "instructions": "Write it down.",
+                    "tools": ["ledger"],
+                    "limits": {"max_steps": 10},
+                },
+                # denies what no policy allows: nothing allows the ledger to it
+                "locked": {
+                    "model": "script",
+                    "instructions": "Write it down.",
+                    "tools": ["ledger"],
+                    "default_effect": "deny",
+                    "limits": {"max_steps": 10},
+                },
             },
             "policies": {
                 "no-forbidden": {
@@ -41,7 +54,10 @@ def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
                     "when": "args.label == 'forbidden'",
                 },
             },
-            "access": {"roles": {"users": ["invoke:clerk"]}, "members": {"tester": ["users"]}},
+            "access": {
+                "roles": {"users": ["invoke:clerk", "invoke:locked"]},
+                "members": {"tester": ["users"]},
+            },
         }
         scripts = {
             "clerk": [
@@ -53,6 +69,7 @@ def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
         project.write(spec, scripts, toys=True)
         project.apply()
         project.wait_ready("clerk")
+        project.wait_ready("locked")
         yield project
 
 
@@ -118,6 +135,18 @@ def test_changing_the_policy_rolls_the_worker_and_takes_effect(governed: Project
         spec_file.write_text(text)
         governed.apply()
         _rolled_out(governed)
+
+
+def test_an_agent_that_denies_by_default_calls_only_what_a_policy_allows(
+    governed: Project,
+) -> None:
+    before = _ledger(governed)
+    task = governed.wait_task(governed.submit("locked", "fine")["id"])
+    assert task["status"] == "completed", task
+    assert task["result"].startswith(
+        "refused: denied by the agent's default_effect (deny): no policy allows this call"
+    ), task
+    assert _ledger(governed) == before
 
 
 def test_the_worker_receives_the_policies_that_govern_it(governed: Project) -> None:

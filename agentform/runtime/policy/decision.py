@@ -12,10 +12,12 @@ sandboxed expression validate checks (:mod:`agentform.expressions`), over ``args
 asked, milestone 2 step 2) is undefined, so a condition that reads it fails.
 
 Combining, in this order: an applying **deny** wins; then **require_approval**; then
-**allow**; a call no policy applies to is allowed. A ``when`` that cannot be evaluated (a
-missing argument, a wrong type, an undefined name) **denies**, naming the policy and why: a
-broken rule never opens a door. Approvals are not held by this version: a require_approval
-decision is recorded with ``enforced: False`` and the call goes on (validate warns, AF219).
+**allow**; a call no policy applies to gets the agent's ``default_effect`` (resolved by
+planning from the agent or the project: allow unless one says deny). A ``when`` that cannot be
+evaluated (a missing argument, a wrong type, an undefined name) **denies**, naming the policy
+and why: a broken rule never opens a door. Approvals are not held by this version: a
+require_approval decision is recorded with ``enforced: False`` and the call goes on (validate
+warns, AF219).
 
 Fast on purpose (``benchmarks/bench_policy.py``): patterns are compiled once, the policies that
 can apply to a tool are found once per tool, and only their conditions are evaluated.
@@ -68,6 +70,12 @@ class Decision:
 
 
 ALLOWED = Decision("allow", (), "no policy applies to this call")
+DEFAULT_DENIED = Decision(
+    "deny",
+    (),
+    "denied by the agent's default_effect (deny): no policy allows this call; an allow policy"
+    " on this agent and tool would permit it",
+)
 
 
 def args_digest(arguments: Mapping[str, Any]) -> str:
@@ -112,8 +120,14 @@ def _compiled(name: str, policy: PolicyValue) -> _Rule:
 class PolicyDecisionPoint:
     """The policies that govern one agent, compiled once; :meth:`decide` per tool call."""
 
-    def __init__(self, agent: str, policies: Mapping[str, PolicyValue]) -> None:
+    def __init__(
+        self,
+        agent: str,
+        policies: Mapping[str, PolicyValue],
+        default_effect: Literal["allow", "deny"] = "allow",
+    ) -> None:
         self.agent = agent
+        self.default = ALLOWED if default_effect == "allow" else DEFAULT_DENIED
         self._rules = [
             _compiled(name, policy)
             for name, policy in sorted(policies.items())
@@ -122,8 +136,8 @@ class PolicyDecisionPoint:
         self._by_tool: dict[str, _ToolRules] = {}
 
     def __bool__(self) -> bool:
-        """Whether any policy governs this agent at all (none: every call is allowed)."""
-        return bool(self._rules)
+        """Whether there is anything to decide (no policy and allow by default: nothing)."""
+        return bool(self._rules) or self.default is not ALLOWED
 
     def _rules_for(self, tool: str) -> list[_Rule]:
         return self._for(tool).rules
@@ -155,7 +169,7 @@ class PolicyDecisionPoint:
         """The decision on ``agent`` calling spec tool ``tool`` (its ``function``)."""
         found = self._for(tool)
         if not found.rules:
-            return ALLOWED
+            return self.default
         names: dict[str, Any] = {
             "args": dict(arguments),
             "agent": self.agent,
@@ -185,7 +199,7 @@ class PolicyDecisionPoint:
             if applying[effect]:
                 named = ", ".join(self._named(n) for n in applying[effect])
                 return Decision(effect, tuple(applying[effect]), f"{_WORDS[effect]} {named}")
-        return ALLOWED
+        return self.default
 
     @staticmethod
     def _conditions(found: _ToolRules, names: dict[str, Any]) -> dict[str, bool | str]:

@@ -96,7 +96,9 @@ class Worker:
                     submit=self._submit_child,
                 ),
                 memory=memory,
-                policy=PolicyDecisionPoint(config.agent, config.policies),
+                policy=PolicyDecisionPoint(
+                    config.agent, config.policies, agent.default_effect or "allow"
+                ),
             )
             js = self.nc.jetstream()
             sub = await js.pull_subscribe_bind(

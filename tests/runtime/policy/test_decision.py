@@ -137,3 +137,29 @@ def test_conditions_evaluated_together_agree_with_one_at_a_time() -> None:
         assert (decision.effect, decision.policies) == expected
     missing = point.decide("t", {}, task=TASK)
     assert missing.effect == "deny" and len(missing.policies) == 30
+
+
+@pytest.mark.parametrize(
+    ("default", "tool", "args", "effect", "policies"),
+    [
+        ("allow", "search", {}, "allow", ()),
+        ("deny", "search", {}, "deny", ()),
+        ("deny", "kb", {}, "allow", ("kb-ok",)),
+        ("deny", "refunds", {"amount": 5}, "deny", ()),  # no policy applies: the default
+        ("deny", "refunds", {"amount": 500}, "require_approval", ("approval",)),
+    ],
+    ids=["allow-default", "deny-default", "allowed-by-policy", "conditions-false", "held"],
+)
+def test_default_effect_decides_what_no_policy_applies_to(
+    default: str, tool: str, args: dict[str, Any], effect: str, policies: tuple[str, ...]
+) -> None:
+    point = PolicyDecisionPoint("billing", POLICIES, default)  # type: ignore[arg-type]
+    decision = point.decide(tool, args, task=TASK)
+    assert (decision.effect, decision.policies) == (effect, policies)
+    if (effect, policies) == ("deny", ()):
+        assert decision.reason.startswith("denied by the agent's default_effect (deny)")
+
+
+def test_a_deny_default_governs_even_without_policies() -> None:
+    assert PolicyDecisionPoint("a", {}, "deny")
+    assert PolicyDecisionPoint("a", {}, "deny").decide("kb", {}).effect == "deny"
