@@ -12,6 +12,7 @@ import click
 from agentform import __version__
 from agentform.cli import (
     apply,
+    approvals,
     console,
     fmt,
     graph,
@@ -65,6 +66,7 @@ cli.add_command(state.force_unlock_command)
 cli.add_command(tasks.send_command)
 cli.add_command(runtime.status_command)
 cli.add_command(tasks.tasks_group)
+cli.add_command(approvals.approvals_group)
 cli.add_command(runtime.logs_command)
 cli.add_command(runtime.engine_group)
 cli.add_command(tokens.tokens_group)

@@ -7,10 +7,10 @@ and ``docs/diagnostics.md`` lists the entries. When a milestone step enforces a 
 change removes its entry here (declared means enforced). Pure data: imports nothing from the
 spec, the runtime or the CLI.
 
-Left out because they are enforced: a ``deny`` policy without ``when`` (an agent listing a tool
-it always denies is an error, AF208, and a worker is given only the tools its agent lists), an
-``allow`` policy (every call is allowed), ``invoke:`` permissions (an agent's A2A server admits
-only the subjects whose roles grant it) and the agents' ``limits``.
+Left out because they are enforced: every policy (allow, deny and require_approval, with or
+without ``when``: the workers' policy decision point decides each tool call, and a held call
+waits for ``agentform approvals``), ``default_effect``, ``invoke:`` permissions (an agent's A2A
+server admits only the subjects whose roles grant it) and the agents' ``limits``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ __all__ = [
     "CIRCUIT_BREAKER",
     "DOCKER_CONFIG",
     "KUBERNETES_CONFIG",
-    "POLICIES",
     "SCHEDULES",
     "SENSITIVE_VARIABLES",
     "STREAM_PREFIX",
@@ -53,18 +52,11 @@ STEP_RUNAWAY = "step 4: runaway control and schedules"
 STEP_DOCKER = "step 6: docker provider"
 STEP_KUBERNETES = "step 7: kubernetes provider"
 
-POLICIES = Unenforced(
-    "policies.*",
-    "require_approval policies are not held at run time by this version: the call is recorded "
-    "with the policy's decision and goes on without an approval (deny and allow policies, with "
-    "or without when, are enforced on every tool call)",
-    STEP_POLICIES,
-    when="effect: require_approval",
-)
 ACCESS_APPROVE = Unenforced(
     "access.roles.*",
-    "approve: permissions grant nothing at run time by this version: no tool call is held "
-    "for approval yet, so there is nothing to approve",
+    "approve: permissions grant nothing at run time by this version: a held call is decided "
+    "by the operator (agentform approvals, with the engine's token), not by the subjects "
+    "whose roles hold approve:",
     STEP_POLICIES,
     when="a permission approve:POLICY",
 )
@@ -125,7 +117,6 @@ KUBERNETES_CONFIG = Unenforced(
 )
 
 UNENFORCED: tuple[Unenforced, ...] = (
-    POLICIES,
     ACCESS_APPROVE,
     ACCESS_OTHER,
     SENSITIVE_VARIABLES,

@@ -7,6 +7,9 @@ and the decision is recorded with the step; an allowed call records its decision
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,6 +51,22 @@ def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
                 },
             },
             "policies": {
+                "hold-big": {
+                    "agents": ["clerk"],
+                    "tools": ["ledger"],
+                    "effect": "require_approval",
+                    "when": "args.label.startswith('big')",
+                    "approvers": ["leads"],
+                    "approval_timeout": "1h",
+                },
+                "hold-late": {
+                    "agents": ["clerk"],
+                    "tools": ["ledger"],
+                    "effect": "require_approval",
+                    "when": "args.label == 'late'",
+                    "approvers": ["leads"],
+                    "approval_timeout": "2s",
+                },
                 "no-forbidden": {
                     "tools": ["ledger"],
                     "effect": "deny",
@@ -55,13 +74,16 @@ def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
                 },
             },
             "access": {
-                "roles": {"users": ["invoke:clerk", "invoke:locked"]},
-                "members": {"tester": ["users"]},
+                "roles": {
+                    "users": ["invoke:clerk", "invoke:locked"],
+                    "leads": ["approve:hold-big", "approve:hold-late"],
+                },
+                "members": {"tester": ["users"], "lee": ["leads"]},
             },
         }
         scripts = {
             "clerk": [
-                {"match": {"tool_result": "denied"}, "reply": "refused: {{ tool_result }}"},
+                {"match": {"tool_result": "not made"}, "reply": "refused: {{ tool_result }}"},
                 {"match": {"tool_result": r"^(\d+)$"}, "reply": "written, line {{ match[1] }}"},
                 {"call": {"tool": "counter", "arguments": {"label": "{{ user }}"}}},
             ]
@@ -152,3 +174,76 @@ def test_an_agent_that_denies_by_default_calls_only_what_a_policy_allows(
 def test_the_worker_receives_the_policies_that_govern_it(governed: Project) -> None:
     configs = list((governed.dir / ".agentform" / "engine" / "workers").glob("*.json"))
     assert configs and all('"no-forbidden"' in c.read_text() for c in configs)
+
+
+# -- calls held for approval ------------------------------------------------------------------
+
+
+def _held(project: Project, text: str) -> tuple[str, dict[str, Any]]:
+    """Send ``text`` to the clerk and wait until its call is held; the task and its request."""
+    task_id = project.submit("clerk", text)["id"]
+
+    def waiting() -> dict[str, Any] | None:
+        task = project.task(task_id)
+        return task if task["status"] == "input-required" else None
+
+    wait_for(waiting, 30, f"task {task_id} to wait for approval")
+    listed = project.cli("approvals", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [request] = [a for a in json.loads(listed.stdout) if a["task_id"] == task_id]
+    return task_id, request
+
+
+def test_a_held_call_waits_for_approval_then_runs_once(governed: Project) -> None:
+    before = _ledger(governed)
+    task_id, request = _held(governed, "big-1")
+    assert request["status"] == "pending" and request["policies"] == ["hold-big"]
+    assert request["arguments"] == {"label": "big-1"} and request["approvers"] == ["leads"]
+    assert _ledger(governed) == before  # nothing is sent while it waits
+    shown = governed.cli("approvals", "show", request["id"])
+    assert "hold-big" in shown.stdout and "big-1" in shown.stdout, shown.stdout
+    done = governed.cli("approvals", "approve", request["id"], "--reason", "checked the order")
+    assert done.returncode == 0, done.stderr
+    task = governed.wait_task(task_id)
+    assert task["status"] == "completed" and task["result"].startswith("written, line"), task
+    assert _ledger(governed) == [*before, "big-1"]  # exactly once
+    again = governed.cli("approvals", "approve", request["id"])
+    assert again.returncode == 1 and "approved already" in again.stderr  # nothing changes
+    assert _ledger(governed) == [*before, "big-1"]
+
+
+def test_a_denied_call_is_refused_and_the_agent_hears_who_and_why(governed: Project) -> None:
+    before = _ledger(governed)
+    task_id, request = _held(governed, "big-2")
+    done = governed.cli("approvals", "deny", request["id"], "--reason", "duplicate order")
+    assert done.returncode == 0, done.stderr
+    task = governed.wait_task(task_id)
+    assert task["result"] == (
+        "refused: the call was held by policy hold-big and denied by operator: duplicate order;"
+        " it was not made"
+    ), task
+    assert _ledger(governed) == before
+
+
+def test_a_held_call_nobody_decides_expires_and_is_refused(governed: Project) -> None:
+    before = _ledger(governed)
+    task_id = governed.submit("clerk", "late")["id"]
+    task = governed.wait_task(task_id, timeout=60)
+    assert "before its approval_timeout; it was not made" in task["result"], task
+    assert _ledger(governed) == before
+    expired = governed.cli("approvals", "list", "--status", "expired", "--json")
+    assert task_id in [a["task_id"] for a in json.loads(expired.stdout)]
+
+
+def test_an_approval_given_while_the_worker_is_down_is_applied_when_it_is_back(
+    governed: Project,
+) -> None:
+    before = _ledger(governed)
+    task_id, request = _held(governed, "big-3")
+    for pid in governed.worker_pids("clerk").values():
+        os.kill(pid, signal.SIGKILL)
+    done = governed.cli("approvals", "approve", request["id"])
+    assert done.returncode == 0, done.stderr
+    task = governed.wait_task(task_id, timeout=60)
+    assert task["status"] == "completed", task
+    assert _ledger(governed) == [*before, "big-3"]

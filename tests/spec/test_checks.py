@@ -115,7 +115,7 @@ schedules:
 # FULL uses three settings the runtime does not enforce yet, so besides its own row each case
 # draws these AF219 warnings (addresses, in location order); tests/spec/test_enforcement.py
 # covers AF219 itself
-NOT_ENFORCED = ["policy.approve-refunds", "role.lead", "schedule.daily"]
+NOT_ENFORCED = ["role.lead", "schedule.daily"]
 NOT_ENFORCED_BY_CASE = {
     "unguarded-unsafe-tool": ["role.lead", "schedule.daily"],  # allow holds: every call passes
     "conditional-deny-is-fine": NOT_ENFORCED,  # a deny with when is enforced: no AF219

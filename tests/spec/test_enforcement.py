@@ -44,7 +44,7 @@ access:
 """
 APPROVAL = """\
 policies:
-  refund-approval:  # AF219 POLICIES
+  refund-approval:
     agents: [billing]
     tools: [refunds]
     effect: require_approval
@@ -57,7 +57,6 @@ def _role(permission: str, mark: str) -> str:
 
 
 USED = [
-    ("policy-require-approval", HEAD + APPROVAL + ROLES),
     ("permission-approve", HEAD + APPROVAL + _role("approve:refund-approval", "ACCESS_APPROVE")),
     ("permission-cancel", HEAD + _role("cancel:triage", "ACCESS_OTHER")),
     ("permission-read", HEAD + _role("read:traces", "ACCESS_OTHER")),
@@ -115,6 +114,7 @@ USED = [
 
 NOT_USED = [
     ("nothing", HEAD + ROLES),
+    ("policy-require-approval", HEAD + APPROVAL + ROLES),  # held for agentform approvals
     (
         "policy-deny-with-when",  # enforced by the workers' policy decision point
         HEAD
@@ -196,9 +196,10 @@ def test_entries_say_what_and_when(entry: Unenforced) -> None:
 
 
 def test_hint_names_the_step_and_the_way_out(write_spec: WriteSpec) -> None:
-    result = load_spec(write_spec(HEAD + APPROVAL + ROLES), environ={})
+    text = HEAD + APPROVAL + ROLES + '    leads: ["approve:refund-approval"]\n'
+    result = load_spec(write_spec(text), environ={})
     [warning] = result.diagnostics
-    assert warning.address == "policy.refund-approval"
+    assert warning.address == "role.leads"
     assert warning.hint == (
         "to be enforced by milestone 2, step 2: policies and approvals; once you have read "
         "this warning, validate --strict --allow AF219 accepts it"
@@ -226,13 +227,14 @@ def _validate(*args: str) -> tuple[int, str]:
     [((), 0), (("--strict",), 1), (("--strict", "--allow", "AF219"), 0)],
     ids=["plain", "strict", "strict-allow"],
 )
-def test_support_desk_warns_that_its_policies_are_not_enforced(
+def test_support_desk_warns_that_its_approve_permissions_are_not_enforced(
     args: tuple[str, ...], exit_code: int
 ) -> None:
     code, out = _validate(*args)
     assert code == exit_code, out
-    assert f"warning[AF219]: {unenforced.POLICIES.message}" in out
-    assert "policies.yaml:8:3" in out  # refund-approval
+    # every policy is enforced; the approve:/read: permissions are not yet
+    assert f"warning[AF219]: {unenforced.ACCESS_APPROVE.message}" in out
+    assert "policies.yaml:8:" not in out  # refund-approval: held for agentform approvals
     # refund-ceiling (a deny with when) and triage-never-refunds are enforced by the workers
     assert "policies.yaml:16:" not in out
     assert "policies.yaml:24:" not in out
@@ -293,7 +295,7 @@ def test_many_uses_of_one_setting_are_counted_after_the_first_few(write_spec: Wr
     agents = "".join(
         f"  a{i}: {{model: fast, circuit_breaker: {{max_identical_calls: 2}}}}\n" for i in range(25)
     )
-    text = HEAD + agents + APPROVAL + ROLES
+    text = HEAD + agents + APPROVAL + ROLES + '    leads: ["approve:refund-approval"]\n'
     result = load_spec(write_spec(text), environ={}, providers=PROVIDERS)
     found = [d for d in result.diagnostics if d.code == CODE]
     breakers = [d for d in found if "circuit" in d.summary]
@@ -302,5 +304,5 @@ def test_many_uses_of_one_setting_are_counted_after_the_first_few(write_spec: Wr
     shown = [d.location.line for d in breakers if d.location]
     assert [lines[n - 1].split(":")[0].strip() for n in shown] == [f"a{i}" for i in range(11)]
     assert breakers[-1].summary.startswith("15 more uses of agents.*.circuit_breaker from here on")
-    assert [d for d in found if "polic" in d.summary and "circuit" not in d.summary]
+    assert [d for d in found if "approve:" in d.summary]  # another setting: its own warning
     assert all(d.severity is Severity.WARNING for d in found)

@@ -42,8 +42,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from agentform.runtime.host import approvals
 from agentform.runtime.host.engine import Engine, EngineError
 from agentform.runtime.store import TERMINAL, StepRecord, TaskRecord, TaskStatus
+from agentform.runtime.store.approvals import Decided
 from agentform.runtime.store.tokens import TokenInfo, TokenStore
 
 __all__ = ["build_app", "step_json", "task_json"]
@@ -235,6 +237,33 @@ def build_app(engine: Engine) -> Starlette:
         revoked = await asyncio.to_thread(_tokens().revoke, subject)
         return JSONResponse({"subject": subject, "revoked": revoked})
 
+    async def list_approvals(request: Request) -> Response:
+        status = request.query_params.get("status") or None
+        if status not in (None, "pending", "approved", "denied", "expired"):
+            raise _BadRequest("status must be pending, approved, denied or expired")
+        agent = request.query_params.get("agent") or None
+        book = approvals.book(engine)
+        found = await asyncio.to_thread(lambda: book.list_requests(status=status, agent=agent))
+        return JSONResponse([a.to_dict() for a in found])
+
+    async def get_approval(request: Request) -> Response:
+        found = await asyncio.to_thread(approvals.book(engine).get, request.path_params["id"])
+        if found is None:
+            return _error(f"no approval request {request.path_params['id']!r}", 404)
+        return JSONResponse(found.to_dict())
+
+    async def decide_approval(request: Request) -> Response:
+        body = await _json(request)
+        choice = body.get("decision")
+        if choice not in ("approve", "deny"):
+            raise _BadRequest('a decision needs {"decision": "approve" | "deny", "reason": TEXT}')
+        note = _opt_str(body, "reason") or ""
+        decision: Decided = "approved" if choice == "approve" else "denied"
+        decided = await approvals.decide(
+            engine, request.path_params["id"], decision, by="operator", note=note
+        )
+        return JSONResponse(decided.to_dict())
+
     def _tokens() -> TokenStore:
         if engine.a2a.tokens is None:
             raise EngineError("no runtime store is set up; run 'agentform apply' first", 409)
@@ -244,6 +273,9 @@ def build_app(engine: Engine) -> Starlette:
         Route("/v1/tokens", guarded(create_token), methods=["POST"]),
         Route("/v1/tokens", guarded(list_tokens), methods=["GET"]),
         Route("/v1/tokens/{subject}", guarded(revoke_tokens), methods=["DELETE"]),
+        Route("/v1/approvals", guarded(list_approvals)),
+        Route("/v1/approvals/{id:path}", guarded(get_approval), methods=["GET"]),
+        Route("/v1/approvals/{id:path}", guarded(decide_approval), methods=["POST"]),
         Route("/v1/status", guarded(status)),
         Route("/v1/resources", guarded(resources)),
         Route("/v1/resources/{address}", guarded(put_resource), methods=["PUT"]),

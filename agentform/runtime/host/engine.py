@@ -39,7 +39,7 @@ from agentform.runtime.a2a import A2AHost
 from agentform.runtime.bus import BusLayout, TaskMessage
 from agentform.runtime.bus.server import NatsServer, free_port
 from agentform.runtime.errors import EngineError
-from agentform.runtime.host import bus_link, health, report, rollout
+from agentform.runtime.host import approvals, bus_link, health, report, rollout
 from agentform.runtime.host.files import (
     EngineFiles,
     ordered,
@@ -48,6 +48,7 @@ from agentform.runtime.host.files import (
 )
 from agentform.runtime.host.supervisor import AgentGroup
 from agentform.runtime.store import RuntimeStore, TaskRecord
+from agentform.runtime.store.approvals import ApprovalBook
 from agentform.runtime.store.ids import new_id
 from agentform.runtime.store.memory.embeddings import EmbeddingsUnavailable
 from agentform.runtime.store.memory.service import MemoryStoreError
@@ -83,6 +84,7 @@ class Engine:
         self.a2a = A2AHost(self)  # every agent's A2A server
         self.memories = MemoryStores(self.note)  # schema, sweeps and usage of memory stores
         self.children_checked = 0.0
+        self.approvals: ApprovalBook | None = None  # held calls, in the runtime store
         self._agents: dict[str, tuple[Mapping[str, Any], AgentValue]] = {}  # typed, by values
 
     # -- life cycle -------------------------------------------------------------------------
@@ -142,6 +144,9 @@ class Engine:
         if self.store is not None:
             self.store.close()
             self.store = None
+        if self.approvals is not None:
+            self.approvals.close()
+            self.approvals = None
         self.memories.close()
         with contextlib.suppress(OSError):
             self.files.info.unlink()
@@ -230,6 +235,9 @@ class Engine:
             if address == "runtime.store" and self.store is not None:
                 self.store.close()
                 self.store, self.store_url = None, None
+                if self.approvals is not None:
+                    self.approvals.close()
+                    self.approvals = None
                 self.memories.close()
             rollout.reconfigure(self)
             self.persist()
@@ -296,7 +304,10 @@ class Engine:
             raise EngineError(f"the runtime store is not usable: {exc}", 503) from exc
         if self.store is not None:
             self.store.close()
+        if self.approvals is not None:
+            self.approvals.close()
         self.store, self.store_url = store, url
+        self.approvals = await asyncio.to_thread(ApprovalBook, url)
         try:
             await self.memories.moved(url)
         except MemoryStoreError as exc:
@@ -369,6 +380,7 @@ class Engine:
         for group in list(self.groups.values()):
             await group.reconcile()
         await health.expire_children(self)
+        await approvals.expire(self)
         await self.memories.sweep_if_due()
         await self.memories.backfill()
 

@@ -18,6 +18,7 @@ from agentform.runtime.bus.server import NatsServer
 from agentform.runtime.host.files import EngineFiles
 from agentform.runtime.host.supervisor import AgentGroup
 from agentform.runtime.store import RuntimeStore
+from agentform.runtime.store.approvals import ApprovalBook
 from agentform.runtime.store.memory.stores import MemoryStores
 
 __all__ = ["EngineView"]
@@ -45,6 +46,7 @@ class EngineView(Protocol):
     notes: list[str]
     memories: MemoryStores
     a2a: A2AHost
+    approvals: ApprovalBook | None
 
     def note(self, text: str) -> None:
         """Remember a line for ``agentform engine status`` (and log it)."""

@@ -29,10 +29,10 @@ import contextlib
 import fnmatch
 import hashlib
 import json
-import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 from agentform.contract import PolicyValue
@@ -42,8 +42,7 @@ from agentform.runtime.store import TaskRecord
 __all__ = ["Decision", "Effect", "PolicyDecisionPoint", "args_digest"]
 
 Effect = Literal["allow", "deny", "require_approval"]
-log = logging.getLogger("agentform.worker")
-ENFORCED: frozenset[str] = frozenset({"allow", "deny"})  # require_approval: not held yet
+ENFORCED: frozenset[str] = frozenset({"allow", "deny", "require_approval"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +127,7 @@ class PolicyDecisionPoint:
     ) -> None:
         self.agent = agent
         self.default = ALLOWED if default_effect == "allow" else DEFAULT_DENIED
+        self.policies = dict(policies)
         self._rules = [
             _compiled(name, policy)
             for name, policy in sorted(policies.items())
@@ -224,6 +224,14 @@ class PolicyDecisionPoint:
                 out[rule.name] = _why(exc)
         return out
 
+    def hold_terms(self, names: Sequence[str]) -> tuple[list[str], timedelta | None]:
+        """Who may approve a call these policies hold (their approvers' roles), and how long it
+        may wait (the shortest approval_timeout among them; None: no deadline)."""
+        held = [self.policies[n] for n in names if n in self.policies]
+        approvers = sorted({role for p in held for role in p.approvers})
+        timeouts = [p.approval_timeout for p in held if p.approval_timeout is not None]
+        return approvers, min(timeouts) if timeouts else None
+
     def on_call(
         self, tool: str, function: str, arguments: Mapping[str, Any], task: TaskRecord
     ) -> dict[str, Any]:
@@ -240,13 +248,7 @@ class PolicyDecisionPoint:
             },
             context={"id": task.context_id},
         )
-        if not decision.enforced:
-            log.warning(
-                "task %s: %s; approvals are not held by this version, the call goes on",
-                task.id,
-                decision.reason,
-            )
-        return decision.to_dict(args_digest(arguments))
+        return {**decision.to_dict(args_digest(arguments)), "tool": tool}
 
     def _named(self, name: str) -> str:
         when = next((r.when for r in self._rules if r.name == name), None)

@@ -154,6 +154,15 @@ async def resume_parent(
     return True
 
 
+async def resume_task(js: JetStream, layout: BusLayout, task: TaskRecord, because: str) -> None:
+    """Publish ``task`` again so a worker takes it up where its records end (``because`` names
+    the event, so each resumption is stored once: a decided approval, an ended child)."""
+    message = TaskMessage(
+        task.id, task.agent, task.input, task.context_id, task.inputs, task.parent_id, recorded=True
+    )
+    await publish_task(js, layout, message, msg_id=f"{task.id}/after/{because}")
+
+
 def result_of(child: TaskRecord) -> tuple[str, bool]:
     """What the parent's model is told: the child's answer, or why there is none."""
     if child.status is TaskStatus.COMPLETED:

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from agentform.runtime.conversation import Message, ModelResponse, ToolCall, ToolSpec
 from agentform.runtime.memory import TaskMemory
 from agentform.runtime.policy.decision import PolicyDecisionPoint
+from agentform.runtime.policy.holding import AwaitingApproval, Holds
 from agentform.runtime.store import (
     TERMINAL,
     NewStep,
@@ -70,10 +71,12 @@ class AgentLoop:
         delegates: Delegates | None = None,
         memory: TaskMemory | None = None,
         policy: PolicyDecisionPoint | None = None,
+        holds: Holds | None = None,
     ) -> None:
         self.store = store
         self.memory = memory
         self.policy = policy
+        self.holds = holds
         self.model = model
         self.tools = tools
         self.instructions = instructions
@@ -86,7 +89,7 @@ class AgentLoop:
         if self.memory is not None:
             self.memory.enter(task)
         outcome = await self._run(task)
-        if self.memory is not None and not outcome.waiting:
+        if self.memory is not None and not outcome.waiting and outcome.approval is None:
             # after the task's end is recorded: a crash in between replays to here again, and
             # both are idempotent (turns carry the task's id; working memory is just deleted)
             if outcome.completed:
@@ -106,6 +109,8 @@ class AgentLoop:
             return Outcome(True, text, recorded=True, steps=tuple(last))
         except Suspended as waiting:
             return Outcome(False, str(waiting), waiting=tuple(waiting.children))
+        except AwaitingApproval as held:
+            return Outcome(False, str(held), approval=held.approval)
         except TaskCanceled:
             return Outcome(False, "the task was canceled", canceled=True)
         except (TaskFailed, PromptError) as exc:
@@ -341,10 +346,23 @@ class AgentLoop:
             )
         if recorded is None:
             check_limits(progress, self.limits, next_kind="tool")
-            decision = self._decide(task, call)
+            held = progress.held.get(call.id)  # a held call keeps the decision that held it
+            decision = dict(held["decision"]) if held is not None else self._decide(task, call)
+            refusal = None
             if decision is not None and decision["effect"] == "deny":
-                # recorded with the refusal, before the model hears of it; nothing was sent
                 refusal = f"{decision['reason']}; the call was not made"
+            elif decision is not None and decision["effect"] == "require_approval" and self.holds:
+
+                async def hold(data: dict[str, Any]) -> None:
+                    await self._record(task.id, progress.seq, "approval", data, progress)
+                    progress.held[call.id] = data
+                    progress.seq += 1
+
+                refusal = await self.holds.verdict(
+                    task, call.id, call.name, call.arguments, decision, held, hold
+                )
+            if refusal is not None:
+                # recorded with the refusal, before the model hears of it; nothing was sent
                 await self._tool_result(task, progress, call, refusal, True, 0.0, decision)
                 return
             key = f"{task.id}/{progress.seq}/{call.id}"

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from agentform.runtime.policy.holding import AwaitingApproval
 from agentform.runtime.store import StepRecord
 
-__all__ = ["Notify", "Outcome", "Suspended", "TaskCanceled"]
+__all__ = ["AwaitingApproval", "Notify", "Outcome", "Suspended", "TaskCanceled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,7 @@ class Outcome:
     canceled: bool = False
     recorded: bool = False  # the loop already wrote the task's terminal status with its last step
     waiting: tuple[str, ...] = ()  # suspended until these child tasks end
+    approval: str | None = None  # held until this approval request is decided
     # the steps written with the task's end, not announced yet: the caller announces them
     # with the task's new status (one event, not one for the steps and one for the status)
     steps: tuple[StepRecord, ...] = ()

@@ -30,7 +30,9 @@ from agentform.runtime.bus import BusMessage, BusTimeout, Connection, TaskMessag
 from agentform.runtime.memory.agent import open_agent_memory
 from agentform.runtime.memory.tools import CombinedTools
 from agentform.runtime.policy.decision import PolicyDecisionPoint
+from agentform.runtime.policy.holding import Holds
 from agentform.runtime.store import RuntimeStore, StepRecord, TaskRecord, TaskStatus
+from agentform.runtime.store.approvals import ApprovalBook
 from agentform.runtime.tools.agent_toolbox import open_toolbox, with_locks
 from agentform.runtime.worker.config import WorkerConfig
 from agentform.runtime.worker.delegation import (
@@ -77,6 +79,8 @@ class Worker:
         model = build_model(agent.model, config.models, base_dir=base_dir, secret=_secret)
         toolbox = open_toolbox(config.tools, base_dir=base_dir, secret=_secret, log=log)
         memory = open_agent_memory(config.store_url, config.memory, config.agent, model)
+        policy = PolicyDecisionPoint(config.agent, config.policies, agent.default_effect or "allow")
+        approvals = ApprovalBook(config.store_url)
         self.nc = self.live.nc = await connect(config.bus_url, name=self.id)
         try:
             await toolbox.start()
@@ -96,9 +100,8 @@ class Worker:
                     submit=self._submit_child,
                 ),
                 memory=memory,
-                policy=PolicyDecisionPoint(
-                    config.agent, config.policies, agent.default_effect or "allow"
-                ),
+                policy=policy,
+                holds=Holds(approvals, policy),
             )
             js = self.nc.jetstream()
             sub = await js.pull_subscribe_bind(
@@ -145,6 +148,7 @@ class Worker:
                 # not drain(): it waits for the pull subscription's queue, which nothing ever
                 # joins, so every stop took drain's 30 s timeout; close() flushes pending acks
                 await self.nc.close()
+            approvals.close()
             store.close()
 
     async def _handle(self, msg: BusMessage, store: RuntimeStore, loop: AgentLoop) -> None:
@@ -206,6 +210,13 @@ class Worker:
         if outcome.waiting:
             # suspended: the worker lets go; a child that ends publishes this task again
             event = {"kind": "status", "status": "working", "waiting": list(outcome.waiting)}
+            await self._announce(task.id, event)
+            await msg.ack()
+            return
+        if outcome.approval is not None:
+            # held for a human: the task waits in input-required; deciding publishes it again
+            await store.run(store.set_status, task.id, TaskStatus.INPUT_REQUIRED)
+            event = {"kind": "status", "status": "input-required", "approval": outcome.approval}
             await self._announce(task.id, event)
             await msg.ack()
             return

@@ -64,6 +64,7 @@ class Progress:
     started: float = 0.0  # epoch seconds of the first start
     pending: list[ToolCall] = field(default_factory=list)  # asked for, no result yet
     called: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # call id -> tool_call
+    held: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # call id -> approval step
     final: str | None = None
     failed: str | None = None
     # steps taken but not written yet: written with the next step that must be recorded before
@@ -125,6 +126,8 @@ def apply_step(progress: Progress, step: StepRecord) -> None:
     elif step.kind == "tool_call":
         progress.called[str(data["id"])] = data
         progress.tool_calls += 1
+    elif step.kind == "approval":
+        progress.held[str(data["id"])] = data
     elif step.kind == "tool_result":
         call_id = str(data["id"])
         progress.messages.append(

@@ -17,7 +17,6 @@ from agentform.contract.unenforced import (
     CIRCUIT_BREAKER,
     DOCKER_CONFIG,
     KUBERNETES_CONFIG,
-    POLICIES,
     SCHEDULES,
     SENSITIVE_VARIABLES,
     STREAM_PREFIX,
@@ -62,10 +61,6 @@ def uses(spec: Spec) -> list[Use]:
     for name, agent in spec.agents.items():
         if agent.circuit_breaker is not None:
             found.append((CIRCUIT_BREAKER, ("agents", name, "circuit_breaker"), True))
-    for name, policy in spec.policies.items():
-        # deny and allow are enforced by the workers' policy decision point
-        if policy.effect == "require_approval":
-            found.append((POLICIES, ("policies", name), True))
     for role, permissions in spec.access.roles.items():
         for i, permission in enumerate(permissions):
             verb, sep, _ = permission.partition(":")

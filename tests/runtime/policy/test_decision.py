@@ -110,7 +110,7 @@ def test_no_policy_no_decision_and_what_is_recorded() -> None:
     }
     assert args_digest({"a": 1, "b": 2}) == args_digest({"b": 2, "a": 1})
     assert args_digest({"a": 1}) != args_digest({"a": 2})
-    assert not Decision("require_approval").enforced
+    assert Decision("require_approval").enforced  # held until a human decides
 
 
 def test_a_condition_that_does_not_compile_denies_instead_of_crashing_the_worker() -> None:

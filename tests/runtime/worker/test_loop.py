@@ -21,7 +21,9 @@ from agentform.contract import PolicyValue
 from agentform.runtime.conversation import ModelResponse, ToolCall
 from agentform.runtime.models import PermanentModelError
 from agentform.runtime.policy.decision import PolicyDecisionPoint
+from agentform.runtime.policy.holding import Holds
 from agentform.runtime.store import RuntimeStore, TaskRecord, TaskStatus
+from agentform.runtime.store.approvals import ApprovalBook
 from agentform.runtime.store.tables import READ_ONLY
 from agentform.runtime.worker.loop import AgentLoop, Limits
 from agentform.testing import FakeModel, FakeToolbox
@@ -421,13 +423,54 @@ def test_an_allowed_call_records_its_decision_before_it_is_made(store: RuntimeSt
     assert decision["effect"] == "allow" and decision["enforced"] is True
 
 
-def test_require_approval_is_recorded_as_not_enforced_yet(store: RuntimeStore) -> None:
+def run_held(store: RuntimeStore, model: FakeModel, tools: FakeToolbox, book: ApprovalBook) -> Any:
+    point = PolicyDecisionPoint("a", CEILING)
+    loop = AgentLoop(
+        store=store,
+        model=model,
+        tools=tools,
+        instructions="Refund.",
+        limits=Limits(),
+        policy=point,
+        holds=Holds(book, point),
+    )
+    task = store.start_attempt("t1", "worker-1") or store.get_task("t1")
+    assert task is not None
+    return asyncio.run(loop.run(task))
+
+
+@pytest.mark.parametrize("decision", ["approved", "denied"])
+def test_a_held_call_waits_then_runs_once_or_is_refused(
+    store: RuntimeStore, tmp_path: Path, decision: str
+) -> None:
+    """The first attempt files the request and lets go; the next one (after the decision)
+    replays to the held call and makes it once, or tells the model it was denied."""
+    book = ApprovalBook(f"sqlite:///{tmp_path / 'runtime.db'}")
     new_task(store, "refund 500")
-    tools = FakeToolbox({"refund": lambda a: "refunded"})
-    run_governed(store, FakeModel([call("refund", amount=500), answer("done")]), tools)
-    decision = store.steps("t1")[2].data["decision"]
-    assert (decision["effect"], decision["enforced"]) == ("require_approval", False)
-    assert len(tools.calls) == 1  # approvals are not held by this version (validate warns)
+    tools = FakeToolbox({"refund": lambda a: "refunded"}, {"refund": "idempotent"})
+    first = run_held(store, FakeModel([call("refund", amount=500)]), tools, book)
+    assert first.approval == "t1/call_0" and not first.completed
+    assert tools.calls == [] and kinds(store) == ["start", "model", "approval"]
+    [request] = book.list_requests(status="pending")
+    assert (request.tool, request.arguments, request.policies) == (
+        "refund",
+        {"amount": 500},
+        ["held"],
+    )
+    # nobody decided yet: taken again, it lets go again without a second request
+    again = run_held(store, FakeModel([]), tools, book)
+    assert again.approval == "t1/call_0" and len(book.list_requests()) == 1
+    assert book.decide("t1/call_0", decision, by="lee", note="checked") is not None  # type: ignore[arg-type]
+    outcome = run_held(store, FakeModel([answer("done")]), tools, book)
+    assert outcome.completed
+    if decision == "approved":
+        assert len(tools.calls) == 1
+        assert kinds(store)[-4:] == ["tool_call", "tool_result", "model", "final"]
+    else:
+        assert tools.calls == []
+        result = next(s for s in store.steps("t1") if s.kind == "tool_result").data
+        assert result["is_error"] and "denied by lee: checked" in result["content"]
+    book.close()
 
 
 def test_a_crash_after_the_decision_does_not_decide_again(store: RuntimeStore) -> None:

@@ -1,0 +1,78 @@
+"""Deciding held calls: the engine's side of approvals.
+
+A worker that holds a call files an approval request in the runtime store
+(:class:`~agentform.runtime.store.approvals.ApprovalBook`) and lets go of the task, which waits in
+``input-required``. Here the engine decides a request (``agentform approvals approve|deny``,
+``POST /v1/approvals/{id}``), or expires it once its ``approval_timeout`` passed (on every
+supervision pass), and then publishes the task again (:func:`~agentform.runtime.worker.
+delegation.resume_task`), so a worker picks it up where its records end and reads the
+decision. A decision is a compare-and-set on ``pending``: a second decision, or one after the
+timeout, changes nothing and says so. Functions of an :class:`~.view.EngineView`, like
+:mod:`.health`; called by :mod:`.engine` and :mod:`.control`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from agentform.runtime.errors import EngineError
+from agentform.runtime.host.view import EngineView
+from agentform.runtime.store import TERMINAL
+from agentform.runtime.store.approvals import Approval, ApprovalBook, Decided
+from agentform.runtime.worker.delegation import resume_task
+
+__all__ = ["book", "decide", "expire"]
+
+log = logging.getLogger("agentform.engine")
+
+
+def book(engine: EngineView) -> ApprovalBook:
+    """The approvals of the engine's runtime store (503 until the store is set up)."""
+    if engine.approvals is None:
+        raise EngineError("the runtime store is not set up yet; apply first", 503)
+    return engine.approvals
+
+
+async def decide(
+    engine: EngineView, id: str, decision: Decided, *, by: str, note: str = ""
+) -> Approval:
+    """Approve or deny a pending request, then wake its task."""
+    approvals = book(engine)
+    decided = await asyncio.to_thread(approvals.decide, id, decision, by=by, note=note)
+    if decided is None:
+        found = await asyncio.to_thread(approvals.get, id)
+        if found is None:
+            raise EngineError(f"no approval request {id!r}; 'agentform approvals list'", 404)
+        raise EngineError(
+            f"approval request {id} is {found.status} already"
+            f" ({found.decided_by or 'nobody'} decided it); nothing changed",
+            409,
+        )
+    await _wake(engine, decided)
+    return decided
+
+
+async def expire(engine: EngineView) -> list[Approval]:
+    """Expire the pending requests past their deadline and wake their tasks."""
+    if engine.approvals is None:
+        return []
+    expired = await asyncio.to_thread(engine.approvals.expire_due)
+    for approval in expired:
+        engine.note(f"approval {approval.id} expired (approval_timeout); its call is refused")
+        await _wake(engine, approval)
+    return expired
+
+
+async def _wake(engine: EngineView, approval: Approval) -> None:
+    store = engine.store
+    if store is None or engine.nc is None or not engine.nc.is_connected:
+        return  # nothing runs: the decision is read when the task is taken again
+    task = await store.run(store.get_task, approval.task_id)
+    if task is None or task.status in TERMINAL:
+        return
+    because = f"approval-{approval.call_id}-{approval.status}"
+    try:
+        await resume_task(engine.nc.jetstream(), engine.layout, task, because)
+    except Exception as exc:  # the bus is down: the next pass finds the task still waiting
+        log.warning("could not wake task %s after its approval: %s", task.id, exc)

@@ -1,0 +1,101 @@
+"""Calls held for a human's approval: asking, and reading the answer, for one agent's worker.
+
+When the decision point (:mod:`.decision`) says ``require_approval``, :class:`Holds` files an
+approval request (:class:`~agentform.runtime.store.approvals.ApprovalBook`: the call, the
+policies, the roles that may approve, the deadline from ``approval_timeout``), has the loop
+record it as an ``approval`` step, and raises :class:`AwaitingApproval`: the worker lets go of
+the task, which waits in ``input-required`` until someone decides (``agentform approvals``, the
+control API) and the engine publishes it again. On that next attempt the loop replays to the
+held call and asks again: approved, the call is made (once: its idempotency key is the one it
+would have had); denied or expired, the model gets a tool error that says so. A request filed
+just before a crash is found again (one request per task and call), and a decision made while
+no worker held the task is read when one does. Called by :mod:`agentform.runtime.worker.loop`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from agentform.runtime.policy.decision import PolicyDecisionPoint
+from agentform.runtime.store import TaskRecord
+from agentform.runtime.store.approvals import Approval, ApprovalBook
+
+__all__ = ["AwaitingApproval", "Holds"]
+
+
+class AwaitingApproval(Exception):
+    """A call of the task is held for a human's approval; its worker lets go of it until the
+    request is decided (or expires)."""
+
+    def __init__(self, approval: str) -> None:
+        super().__init__(f"waiting for approval {approval}")
+        self.approval = approval
+
+
+Record = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Holds:
+    """The approval requests of one agent's calls."""
+
+    def __init__(self, book: ApprovalBook, point: PolicyDecisionPoint) -> None:
+        self.book = book
+        self.point = point
+
+    async def verdict(
+        self,
+        task: TaskRecord,
+        call_id: str,
+        function: str,
+        arguments: Mapping[str, Any],
+        decision: Mapping[str, Any],
+        held: Mapping[str, Any] | None,
+        record: Record,
+    ) -> str | None:
+        """None when the call may be made (approved); the refusal the model gets when it was
+        denied or expired; :class:`AwaitingApproval` while nobody has decided."""
+        if held is None:
+            approvers, timeout = self.point.hold_terms(decision["policies"])
+            approval = await asyncio.to_thread(
+                lambda: self.book.request(
+                    task_id=task.id,
+                    call_id=call_id,
+                    agent=task.agent,
+                    tool=str(decision.get("tool") or function),
+                    function=function,
+                    arguments=arguments,
+                    args_digest=str(decision["args_digest"]),
+                    policies=list(decision["policies"]),
+                    approvers=approvers,
+                    reason=str(decision["reason"]),
+                    timeout=timeout,
+                )
+            )
+            await record(
+                {"id": call_id, "name": function, "approval": approval.id, "decision": decision}
+            )
+        else:
+            found = await asyncio.to_thread(self.book.get, str(held["approval"]))
+            if found is None:
+                raise AwaitingApproval(str(held["approval"]))
+            approval = found
+        return self._answer(approval)
+
+    @staticmethod
+    def _answer(approval: Approval) -> str | None:
+        if approval.status == "approved":
+            return None
+        if approval.status == "denied":
+            why = f": {approval.note}" if approval.note else ""
+            return (
+                f"the call was held by policy {', '.join(approval.policies)} and denied by"
+                f" {approval.decided_by}{why}; it was not made"
+            )
+        if approval.status == "expired":
+            return (
+                f"the call was held by policy {', '.join(approval.policies)} and nobody approved"
+                " it before its approval_timeout; it was not made"
+            )
+        raise AwaitingApproval(approval.id)
