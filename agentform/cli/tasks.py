@@ -52,6 +52,13 @@ def _short(value: Any, width: int = 100) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _decided(decision: Any) -> str:
+    """What the policies said of a call that went ahead, when any policy applied."""
+    if not isinstance(decision, dict) or not decision.get("policies"):
+        return ""
+    return f"  [{decision.get('effect')}: {', '.join(decision['policies'])}]"
+
+
 def describe_step(step: dict[str, Any]) -> str:
     """One line per recorded step, for ``send --follow`` and ``tasks show``."""
     data, kind, seq = step.get("data") or {}, step.get("kind"), step.get("seq")
@@ -73,7 +80,14 @@ def describe_step(step: dict[str, Any]) -> str:
         )
         return f"[{seq}] model {response.get('model', '')}: {usage}, {timing}: {said}"
     if kind == "tool_call":
-        return f"[{seq}] tool call {data.get('name')}({_short(data.get('arguments'), 70)})"
+        line = f"[{seq}] tool call {data.get('name')}({_short(data.get('arguments'), 70)})"
+        return line + _decided(data.get("decision"))
+    if kind == "approval":
+        decision = data.get("decision") or {}
+        return (
+            f"[{seq}] held for approval: {data.get('name')} ({decision.get('reason', '')});"
+            f" 'agentform approvals show {data.get('approval')}'"
+        )
     if kind == "tool_result":
         mark = "error" if data.get("is_error") else "result"
         timing = f"{float(step.get('latency_ms') or 0):.1f} ms"

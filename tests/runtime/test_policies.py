@@ -207,6 +207,9 @@ def test_a_held_call_waits_for_approval_then_runs_once(governed: Project) -> Non
     task = governed.wait_task(task_id)
     assert task["status"] == "completed" and task["result"].startswith("written, line"), task
     assert _ledger(governed) == [*before, "big-1"]  # exactly once
+    shown = governed.cli("tasks", "show", task_id)
+    assert "held for approval: counter" in shown.stdout, shown.stdout
+    assert "[require_approval: hold-big]" in shown.stdout, shown.stdout
     again = governed.cli("approvals", "approve", request["id"])
     assert again.returncode == 1 and "approved already" in again.stderr  # nothing changes
     assert _ledger(governed) == [*before, "big-1"]
