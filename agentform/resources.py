@@ -23,7 +23,7 @@ from agentform.provider import ResourceValue
 from agentform.spec.checks.governance import permits
 from agentform.spec.models import Spec
 
-__all__ = ["dependencies", "desired_resources", "invokers"]
+__all__ = ["dependencies", "desired_resources", "invokers", "subjects_with"]
 
 
 def desired_resources(spec: Spec) -> dict[str, ResourceValue]:
@@ -48,6 +48,11 @@ def desired_resources(spec: Spec) -> dict[str, ResourceValue]:
     for kind, items in sections.items():
         for name, item in items.items():
             values[f"{kind}.{name}"] = item.model_dump(mode="json")
+    for name in spec.policies:
+        # resolved here, like invokers: who may decide the calls this policy holds
+        deciders = subjects_with(spec, "approve", name)
+        if deciders:
+            values[f"policy.{name}"]["deciders"] = deciders
     for name in spec.agents:
         address = f"agent.{name}"
         values[address]["policies"] = sorted(
@@ -70,11 +75,16 @@ def invokers(spec: Spec, agent: str) -> list[str]:
     Resolved here, like ``policies``, so the agent's A2A server checks a plain list and never
     matches permission globs itself.
     """
+    return subjects_with(spec, "invoke", agent)
+
+
+def subjects_with(spec: Spec, verb: str, target: str) -> list[str]:
+    """The subjects of ``access.members`` whose roles grant ``verb`` on ``target``, sorted."""
     roles = spec.access.roles
     return sorted(
         subject
         for subject, held in spec.access.members.items()
-        if any(permits(roles.get(role, []), "invoke", agent) for role in held)
+        if any(permits(roles.get(role, []), verb, target) for role in held)
     )
 
 

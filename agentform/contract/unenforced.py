@@ -10,7 +10,9 @@ spec, the runtime or the CLI.
 Left out because they are enforced: every policy (allow, deny and require_approval, with or
 without ``when``: the workers' policy decision point decides each tool call, and a held call
 waits for ``agentform approvals``), ``default_effect``, ``invoke:`` permissions (an agent's A2A
-server admits only the subjects whose roles grant it) and the agents' ``limits``.
+server admits only the subjects whose roles grant it), ``approve:`` permissions (a subject
+whose roles grant it may decide the calls that policy holds, with a message to the waiting task
+over A2A; the operator decides any with ``agentform approvals``) and the agents' ``limits``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
-    "ACCESS_APPROVE",
     "ACCESS_OTHER",
     "CIRCUIT_BREAKER",
     "DOCKER_CONFIG",
@@ -52,14 +53,6 @@ STEP_RUNAWAY = "step 4: runaway control and schedules"
 STEP_DOCKER = "step 6: docker provider"
 STEP_KUBERNETES = "step 7: kubernetes provider"
 
-ACCESS_APPROVE = Unenforced(
-    "access.roles.*",
-    "approve: permissions grant nothing at run time by this version: a held call is decided "
-    "by the operator (agentform approvals, with the engine's token), not by the subjects "
-    "whose roles hold approve:",
-    STEP_POLICIES,
-    when="a permission approve:POLICY",
-)
 ACCESS_OTHER = Unenforced(
     "access.roles.*",
     "access permissions other than invoke: are not checked at run time by this version: "
@@ -117,7 +110,6 @@ KUBERNETES_CONFIG = Unenforced(
 )
 
 UNENFORCED: tuple[Unenforced, ...] = (
-    ACCESS_APPROVE,
     ACCESS_OTHER,
     SENSITIVE_VARIABLES,
     STREAM_PREFIX,

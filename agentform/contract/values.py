@@ -384,8 +384,15 @@ class MemoryValue(Memory, Received):
     pass
 
 
+def _none(value: Any) -> bool:
+    return not value
+
+
 class PolicyValue(Policy, Received):
-    pass
+    """A policy as the runtime receives it: ``deciders`` are the subjects whose roles grant
+    ``approve`` on it (or ``admin``), resolved by planning, who may decide the calls it holds."""
+
+    deciders: list[str] = Field(default_factory=list, exclude_if=_none)
 
 
 class ScheduleValue(Schedule, Received):

@@ -110,6 +110,7 @@ READERS: dict[str, str] = {
     "policy.when": "policy/decision.py",
     "policy.approvers": "policy/decision.py",  # recorded on the approval request
     "policy.approval_timeout": "policy/decision.py",
+    "policy.deciders": "host/approvals.py",  # who may decide a held call over A2A
     "runtime.bus.url": "host/bus_link.py",
     "runtime.store.url": "host/engine.py",
 }

@@ -13,6 +13,7 @@ import signal
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.runtime.project import Project, open_project, wait_for
@@ -76,7 +77,8 @@ def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
             "access": {
                 "roles": {
                     "users": ["invoke:clerk", "invoke:locked"],
-                    "leads": ["approve:hold-big", "approve:hold-late"],
+                    # an approver reaches the agent's A2A server as anyone does: invoke
+                    "leads": ["invoke:clerk", "approve:hold-big", "approve:hold-late"],
                 },
                 "members": {"tester": ["users"], "lee": ["leads"]},
             },
@@ -250,3 +252,50 @@ def test_an_approval_given_while_the_worker_is_down_is_applied_when_it_is_back(
     task = governed.wait_task(task_id, timeout=60)
     assert task["status"] == "completed", task
     assert _ledger(governed) == [*before, "big-3"]
+
+
+def _a2a(project: Project, subject: str, task_id: str, text: str) -> dict[str, Any]:
+    """A message to the waiting task over A2A (raw JSON-RPC, as any outside client sends)."""
+    token = project.cli("tokens", "create", subject).stdout.strip()
+    url = next(a["a2a"] for a in project.status()["agents"] if a["agent"] == "clerk")
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "SendMessage",
+        "params": {
+            "message": {
+                "role": "ROLE_USER",
+                "messageId": f"m-{subject}-{task_id[-6:]}-{text[:4]}",
+                "taskId": task_id,
+                "parts": [{"text": text}],
+            },
+            "configuration": {"returnImmediately": True},
+        },
+    }
+    answer: dict[str, Any] = httpx.post(
+        url,
+        json=body,
+        headers={"Authorization": f"Bearer {token}", "A2A-Version": "1.0"},
+        timeout=30,
+    ).json()
+    return answer
+
+
+def test_an_approver_decides_over_a2a_and_no_one_else_can(governed: Project) -> None:
+    before = _ledger(governed)
+    task_id, request = _held(governed, "big-5")
+    refused = _a2a(governed, "tester", task_id, "approve")
+    assert "may not decide calls held by policy hold-big" in refused["error"]["message"], refused
+    assert governed.task(task_id)["status"] == "input-required"
+    assert _ledger(governed) == before
+    accepted = _a2a(governed, "lee", task_id, "approve the customer is right")
+    assert "result" in accepted, accepted
+    task = governed.wait_task(task_id)
+    assert task["status"] == "completed", task
+    assert _ledger(governed) == [*before, "big-5"]
+    shown = json.loads(governed.cli("approvals", "show", request["id"], "--json").stdout)
+    assert (shown["status"], shown["decided_by"], shown["note"]) == (
+        "approved",
+        "lee",
+        "the customer is right",
+    )

@@ -115,9 +115,9 @@ schedules:
 # FULL uses three settings the runtime does not enforce yet, so besides its own row each case
 # draws these AF219 warnings (addresses, in location order); tests/spec/test_enforcement.py
 # covers AF219 itself
-NOT_ENFORCED = ["role.lead", "schedule.daily"]
+NOT_ENFORCED = ["schedule.daily"]
 NOT_ENFORCED_BY_CASE = {
-    "unguarded-unsafe-tool": ["role.lead", "schedule.daily"],  # allow holds: every call passes
+    "unguarded-unsafe-tool": ["schedule.daily"],  # allow holds: every call passes
     "conditional-deny-is-fine": NOT_ENFORCED,  # a deny with when is enforced: no AF219
 }
 

@@ -57,7 +57,6 @@ def _role(permission: str, mark: str) -> str:
 
 
 USED = [
-    ("permission-approve", HEAD + APPROVAL + _role("approve:refund-approval", "ACCESS_APPROVE")),
     ("permission-cancel", HEAD + _role("cancel:triage", "ACCESS_OTHER")),
     ("permission-read", HEAD + _role("read:traces", "ACCESS_OTHER")),
     ("permission-admin", HEAD + _role("admin:*", "ACCESS_OTHER")),
@@ -114,6 +113,8 @@ USED = [
 
 NOT_USED = [
     ("nothing", HEAD + ROLES),
+    # approve: is enforced: its holders decide the calls that policy holds, over A2A
+    ("permission-approve", HEAD + APPROVAL + ROLES + '    leads: ["approve:refund-approval"]\n'),
     ("policy-require-approval", HEAD + APPROVAL + ROLES),  # held for agentform approvals
     (
         "policy-deny-with-when",  # enforced by the workers' policy decision point
@@ -196,12 +197,12 @@ def test_entries_say_what_and_when(entry: Unenforced) -> None:
 
 
 def test_hint_names_the_step_and_the_way_out(write_spec: WriteSpec) -> None:
-    text = HEAD + APPROVAL + ROLES + '    leads: ["approve:refund-approval"]\n'
+    text = HEAD + APPROVAL + ROLES + '    readers: ["read:tasks"]\n'
     result = load_spec(write_spec(text), environ={})
     [warning] = result.diagnostics
-    assert warning.address == "role.leads"
+    assert warning.address == "role.readers"
     assert warning.hint == (
-        "to be enforced by milestone 2, step 2: policies and approvals; once you have read "
+        "to be enforced by milestone 2, step 3: closed doors; once you have read "
         "this warning, validate --strict --allow AF219 accepts it"
     )
 
@@ -232,8 +233,8 @@ def test_support_desk_warns_that_its_approve_permissions_are_not_enforced(
 ) -> None:
     code, out = _validate(*args)
     assert code == exit_code, out
-    # every policy is enforced; the approve:/read: permissions are not yet
-    assert f"warning[AF219]: {unenforced.ACCESS_APPROVE.message}" in out
+    # every policy and approve: are enforced; cancel: and read: are not yet
+    assert f"warning[AF219]: {unenforced.ACCESS_OTHER.message}" in out
     assert "policies.yaml:8:" not in out  # refund-approval: held for agentform approvals
     # refund-ceiling (a deny with when) and triage-never-refunds are enforced by the workers
     assert "policies.yaml:16:" not in out
@@ -295,7 +296,7 @@ def test_many_uses_of_one_setting_are_counted_after_the_first_few(write_spec: Wr
     agents = "".join(
         f"  a{i}: {{model: fast, circuit_breaker: {{max_identical_calls: 2}}}}\n" for i in range(25)
     )
-    text = HEAD + agents + APPROVAL + ROLES + '    leads: ["approve:refund-approval"]\n'
+    text = HEAD + agents + APPROVAL + ROLES + '    readers: ["read:tasks"]\n'
     result = load_spec(write_spec(text), environ={}, providers=PROVIDERS)
     found = [d for d in result.diagnostics if d.code == CODE]
     breakers = [d for d in found if "circuit" in d.summary]
@@ -304,5 +305,5 @@ def test_many_uses_of_one_setting_are_counted_after_the_first_few(write_spec: Wr
     shown = [d.location.line for d in breakers if d.location]
     assert [lines[n - 1].split(":")[0].strip() for n in shown] == [f"a{i}" for i in range(11)]
     assert breakers[-1].summary.startswith("15 more uses of agents.*.circuit_breaker from here on")
-    assert [d for d in found if "approve:" in d.summary]  # another setting: its own warning
+    assert [d for d in found if "read:" in d.summary]  # another setting: its own warning
     assert all(d.severity is Severity.WARNING for d in found)

@@ -139,7 +139,6 @@ def test_base_spec_is_valid() -> None:
         result = _check(BASE_SPEC.encode(), env)
         assert result.ok
         assert [(d.code, d.address) for d in result.diagnostics] == [
-            ("AF219", "role.support-lead"),
             ("AF219", "schedule.weekly"),
         ]
 

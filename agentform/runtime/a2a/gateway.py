@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from agentform.contract import AgentValue
 from agentform.runtime.store import RuntimeStore, TaskRecord
+from agentform.runtime.store.approvals import Approval, Decided
 
 __all__ = ["EngineGateway", "Unwatch"]
 
@@ -44,6 +45,12 @@ class EngineGateway(Protocol):
 
     def agent(self, name: str) -> AgentValue | None:
         """Agent ``name``'s contract value, or None when the engine runs no such agent."""
+
+    async def decide_approval(
+        self, task_id: str, decision: Decided, *, subject: str, note: str = ""
+    ) -> Approval:
+        """Decide the call ``task_id`` waits on, as ``subject``; raises
+        :class:`~agentform.runtime.errors.EngineError` (403: the subject may not)."""
 
     def config_version(self, agent: str) -> str:
         """A short name of the agent's running configuration (the card's version)."""

@@ -75,6 +75,7 @@ from agentform.runtime.store import (
     TaskRecord,
     TaskStatus,
 )
+from agentform.runtime.store.approvals import Decided
 
 __all__ = ["EngineRequestHandler"]
 
@@ -238,6 +239,8 @@ class EngineRequestHandler(RequestHandler):
         message = params.message
         if message.task_id:
             task = await self._task(message.task_id)
+            if task.status == TaskStatus.INPUT_REQUIRED:
+                return await self._decide(task, params, context)
             raise UnsupportedOperationError(
                 message=f"task {task.id} is {task.status} and takes no further messages; send a"
                 " new message without taskId (the same contextId continues the conversation)"
@@ -269,6 +272,35 @@ class EngineRequestHandler(RequestHandler):
             )
         except (EngineError, StoreError) as exc:  # the sentence says what to do
             raise InternalError(message=str(exc)) from None
+
+    async def _decide(
+        self, task: TaskRecord, params: SendMessageRequest, context: ServerCallContext
+    ) -> TaskRecord:
+        """A message to a task waiting for approval decides it: ``approve`` or ``deny`` as its
+        text's first word (the rest is the reason), or metadata ``{"approval": {"decision",
+        "reason"}}``; only a subject whose roles grant approve on the holding policy may."""
+        text = " ".join(p.text for p in params.message.parts if p.WhichOneof("content") == "text")
+        word, _, reason = text.strip().partition(" ")
+        if "approval" in params.metadata and hasattr(params.metadata["approval"], "items"):
+            given = _plain(params.metadata["approval"])
+            word, reason = str(given.get("decision", "")), str(given.get("reason") or "")
+        choice = {"approve": "approved", "deny": "denied"}.get(word.lower())
+        if choice is None:
+            raise InvalidParamsError(
+                message=f"task {task.id} waits for approval of a call: answer with 'approve' or"
+                " 'deny REASON' ('agentform approvals show' says what it is)"
+            )
+        subject = context.user.user_name if context.user.is_authenticated else ""
+        decision: Decided = "approved" if choice == "approved" else "denied"
+        try:
+            await self.engine.decide_approval(
+                task.id, decision, subject=subject, note=reason.strip()
+            )
+        except EngineError as exc:
+            if exc.status in (403, 404, 409):  # not allowed, or nothing to decide
+                raise InvalidParamsError(message=str(exc)) from None
+            raise InternalError(message=str(exc)) from None
+        return await self._task(task.id)
 
     async def _events(self, task: TaskRecord) -> AsyncIterator[Event]:
         """The task first, then its steps and status changes as A2A events, until it ends."""

@@ -22,7 +22,7 @@ from agentform.runtime.store import TERMINAL
 from agentform.runtime.store.approvals import Approval, ApprovalBook, Decided
 from agentform.runtime.worker.delegation import resume_task
 
-__all__ = ["book", "decide", "expire"]
+__all__ = ["book", "decide", "decide_for_task", "expire"]
 
 log = logging.getLogger("agentform.engine")
 
@@ -51,6 +51,35 @@ async def decide(
         )
     await _wake(engine, decided)
     return decided
+
+
+def may_decide(engine: EngineView, approval: Approval, subject: str) -> bool:
+    """Whether ``subject`` holds ``approve`` (or ``admin``) on a policy that held the call."""
+    for name in approval.policies:
+        values = engine.resources.get(f"policy.{name}") or {}
+        if subject in (values.get("deciders") or []):
+            return True
+    return False
+
+
+async def decide_for_task(
+    engine: EngineView, task_id: str, decision: Decided, *, subject: str, note: str = ""
+) -> Approval:
+    """Decide the pending request of ``task_id`` as ``subject`` (an A2A caller): only a subject
+    whose roles grant ``approve`` on a policy that held the call may (403 otherwise)."""
+    approvals = book(engine)
+    pending = await asyncio.to_thread(lambda: approvals.list_requests(status="pending"))
+    found = next((a for a in pending if a.task_id == task_id), None)
+    if found is None:
+        raise EngineError(f"task {task_id} has no call waiting for approval", 409)
+    if not may_decide(engine, found, subject):
+        policies = ", ".join(f"approve:{p}" for p in found.policies)
+        raise EngineError(
+            f"{subject!r} may not decide calls held by policy {', '.join(found.policies)}: give"
+            f" it a role with {policies} in the spec's access and apply",
+            403,
+        )
+    return await decide(engine, found.id, decision, by=subject, note=note)
 
 
 async def expire(engine: EngineView) -> list[Approval]:

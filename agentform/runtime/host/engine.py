@@ -48,7 +48,7 @@ from agentform.runtime.host.files import (
 )
 from agentform.runtime.host.supervisor import AgentGroup
 from agentform.runtime.store import RuntimeStore, TaskRecord
-from agentform.runtime.store.approvals import ApprovalBook
+from agentform.runtime.store.approvals import Approval, ApprovalBook, Decided
 from agentform.runtime.store.ids import new_id
 from agentform.runtime.store.memory.embeddings import EmbeddingsUnavailable
 from agentform.runtime.store.memory.service import MemoryStoreError
@@ -276,6 +276,11 @@ class Engine:
         assert isinstance(value, AgentValue)
         self._agents[name] = (values, value)
         return value
+
+    async def decide_approval(
+        self, task_id: str, decision: Decided, *, subject: str, note: str = ""
+    ) -> Approval:
+        return await approvals.decide_for_task(self, task_id, decision, subject=subject, note=note)
 
     def config_version(self, agent: str) -> str:
         group = self.groups.get(agent)

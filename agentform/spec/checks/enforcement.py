@@ -12,7 +12,6 @@ compile: it runs on every validate of specs with 10,000 agents.
 from __future__ import annotations
 
 from agentform.contract.unenforced import (
-    ACCESS_APPROVE,
     ACCESS_OTHER,
     CIRCUIT_BREAKER,
     DOCKER_CONFIG,
@@ -32,8 +31,7 @@ CODE = "AF219"
 SHOWN_PER_SETTING = 10  # uses of one setting located one by one; past it, one count
 _DEFAULT_PREFIX = Bus.model_fields["stream_prefix"].default
 _STUB_PROVIDERS = {"docker": DOCKER_CONFIG, "kubernetes": KUBERNETES_CONFIG}
-_PERMISSION = {  # by verb; invoke: is enforced by each agent's A2A server
-    "approve": ACCESS_APPROVE,
+_PERMISSION = {  # by verb; invoke: (A2A servers) and approve: (approvals) are enforced
     "cancel": ACCESS_OTHER,
     "read": ACCESS_OTHER,
     "admin": ACCESS_OTHER,
