@@ -242,6 +242,8 @@ def tasks_show(task_id: str, spec: str, env: str | None, as_json: bool) -> None:
     )
     if task.get("parent_id"):
         click.echo(f"parent   {task['parent_id']}")
+    if task.get("caller"):
+        click.echo(f"asked by {task['caller']}")
     click.echo(f"input    {_short(task['input'], 90)}")
     click.echo(f"tokens   {task['input_tokens']} in, {task['output_tokens']} out")
     for step in task["steps"]:

@@ -174,6 +174,8 @@ def test_a_delegated_task_answers_through_a_child(team: Project) -> None:
     )
     calls = [s for s in task["steps"] if s["kind"] == "tool_call"]
     assert [c["data"]["child"] for c in calls] == [child["id"]]
+    # who asked: the operator asked the boss, the boss asked the helper
+    assert (task["caller"], child["caller"]) == ("operator", "agent:boss")
 
 
 def test_fan_out_runs_children_in_parallel_and_gathers_them(team: Project) -> None:

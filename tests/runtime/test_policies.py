@@ -68,6 +68,12 @@ def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
                     "approvers": ["leads"],
                     "approval_timeout": "2s",
                 },
+                "not-for-tester": {
+                    "agents": ["clerk"],
+                    "tools": ["ledger"],
+                    "effect": "deny",
+                    "when": "subject == 'tester' and args.label == 'mine'",
+                },
                 "no-forbidden": {
                     "tools": ["ledger"],
                     "effect": "deny",
@@ -299,3 +305,34 @@ def test_an_approver_decides_over_a2a_and_no_one_else_can(governed: Project) -> 
         "lee",
         "the customer is right",
     )
+
+
+def _send_a2a(project: Project, subject: str, text: str) -> str:
+    token = project.cli("tokens", "create", subject).stdout.strip()
+    url = next(a["a2a"] for a in project.status()["agents"] if a["agent"] == "clerk")
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "SendMessage",
+        "params": {
+            "message": {"role": "ROLE_USER", "messageId": f"m-{text}", "parts": [{"text": text}]},
+            "configuration": {"returnImmediately": True},
+        },
+    }
+    answer = httpx.post(
+        url, json=body, headers={"Authorization": f"Bearer {token}", "A2A-Version": "1.0"}
+    ).json()
+    return str(answer["result"]["task"]["id"])
+
+
+def test_who_asked_is_recorded_and_decides_a_condition(governed: Project) -> None:
+    before = _ledger(governed)
+    by_operator = governed.wait_task(governed.submit("clerk", "mine")["id"])
+    assert by_operator["caller"] == "operator"
+    assert by_operator["result"].startswith("written"), by_operator  # the operator may
+    by_tester = governed.wait_task(_send_a2a(governed, "tester", "mine"))
+    assert by_tester["caller"] == "tester"
+    assert by_tester["result"].startswith("refused: denied by policy 'not-for-tester'"), by_tester
+    assert _ledger(governed) == [*before, "mine"]
+    shown = governed.cli("tasks", "show", by_tester["id"])
+    assert "asked by tester" in shown.stdout

@@ -63,6 +63,7 @@ class EngineGateway(Protocol):
         task_id: str | None = None,
         context_id: str | None = None,
         inputs: Mapping[str, Any] | None = None,
+        caller: str | None = None,
     ) -> TaskRecord:
         """Record and publish a task; raises :class:`~agentform.runtime.errors.EngineError`."""
 

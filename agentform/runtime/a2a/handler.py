@@ -269,6 +269,7 @@ class EngineRequestHandler(RequestHandler):
                 task_id=task_id,
                 context_id=message.context_id or None,
                 inputs=inputs,
+                caller=subject or None,
             )
         except (EngineError, StoreError) as exc:  # the sentence says what to do
             raise InternalError(message=str(exc)) from None

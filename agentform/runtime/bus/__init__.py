@@ -123,6 +123,7 @@ class TaskMessage:
     # the worker then starts it without trying to record it (a hint: a task not found in the
     # store is recorded from the message either way)
     recorded: bool = False
+    caller: str | None = None  # who asked: recorded with the task when the worker records it
 
     def encode(self) -> bytes:
         body: dict[str, Any] = {
@@ -135,6 +136,8 @@ class TaskMessage:
         }
         if self.recorded:
             body["recorded"] = True
+        if self.caller:
+            body["caller"] = self.caller
         return json.dumps(body).encode()
 
     @classmethod
@@ -150,6 +153,7 @@ class TaskMessage:
                 inputs=dict(raw.get("inputs") or {}),
                 parent_id=raw.get("parent_id"),
                 recorded=raw.get("recorded") is True,
+                caller=str(raw["caller"]) if raw.get("caller") else None,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"not a task message: {exc}") from exc

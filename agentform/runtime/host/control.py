@@ -168,6 +168,7 @@ def build_app(engine: Engine) -> Starlette:
                 agent=request.query_params.get("agent"),
                 status=status,
                 parent_id=request.query_params.get("parent"),
+                caller=request.query_params.get("caller"),
                 limit=limit,
             )
         )
@@ -322,6 +323,7 @@ def _task_request(body: dict[str, Any], what: str) -> tuple[str, str, dict[str, 
         "task_id": _opt_str(body, "id", what),
         "context_id": _opt_str(body, "context_id", what),
         "inputs": inputs,
+        "caller": "operator",  # the control API answers the engine's token only
     }
     return agent, text, options
 

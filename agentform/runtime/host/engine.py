@@ -328,8 +328,10 @@ class Engine:
         task_id: str | None = None,
         context_id: str | None = None,
         inputs: Mapping[str, Any] | None = None,
+        caller: str | None = None,
     ) -> TaskRecord:
-        """Record and publish a task; it is accepted once JetStream has stored it."""
+        """Record and publish a task; it is accepted once JetStream has stored it. ``caller``
+        is who asked (a token's subject over A2A, ``operator`` through the control API)."""
         if f"agent.{agent}" not in self.resources:
             known = ", ".join(sorted(self.groups)) or "none"
             raise EngineError(f"no agent named {agent!r} runs here (agents: {known})", 404)
@@ -342,9 +344,17 @@ class Engine:
             input=text,
             context_id=context_id,
             inputs=inputs,
+            caller=caller,
         )
         message = TaskMessage(
-            task.id, agent, text, task.context_id, task.inputs, task.parent_id, recorded=True
+            task.id,
+            agent,
+            text,
+            task.context_id,
+            task.inputs,
+            task.parent_id,
+            recorded=True,
+            caller=task.caller,
         )
         try:
             await bus.publish_task(self.nc.jetstream(), self.layout, message)

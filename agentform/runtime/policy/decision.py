@@ -7,9 +7,9 @@ contract's :class:`~agentform.contract.PolicyValue`, resolved by planning: only 
 is sent. A policy applies when one of its ``tools`` patterns matches the spec tool (the MCP
 server or outside agent that owns the function) and its ``when`` holds; ``when`` is the
 sandboxed expression validate checks (:mod:`agentform.expressions`), over ``args``, ``agent``,
-``tool`` (the spec tool), ``function`` and ``task`` (``id``, ``inputs``, ``depth``,
-``parent_id``), ``context`` (``id``). A name the runtime does not supply yet (``subject``: who
-asked, milestone 2 step 2) is undefined, so a condition that reads it fails.
+``tool`` (the spec tool), ``function``, ``task`` (``id``, ``inputs``, ``parent_id``, ``agent``,
+``caller``), ``context`` (``id``) and ``subject`` (who asked: a token's subject, ``operator``,
+``agent:NAME``; undefined for a task recorded without one, so a condition on it fails).
 
 Combining, in this order: an applying **deny** wins; then **require_approval**; then
 **allow**; a call no policy applies to gets the agent's ``default_effect`` (resolved by
@@ -165,6 +165,7 @@ class PolicyDecisionPoint:
         function: str | None = None,
         task: Mapping[str, Any] | None = None,
         context: Mapping[str, Any] | None = None,
+        subject: str | None = None,
     ) -> Decision:
         """The decision on ``agent`` calling spec tool ``tool`` (its ``function``)."""
         found = self._for(tool)
@@ -178,6 +179,8 @@ class PolicyDecisionPoint:
             "task": dict(task or {}),
             "context": dict(context or {}),
         }
+        if subject is not None:  # who asked; undefined (a condition on it denies) when unknown
+            names["subject"] = subject
         holds = self._conditions(found, names)
         applying: dict[str, list[str]] = {"deny": [], "require_approval": [], "allow": []}
         failed: list[str] = []
@@ -245,8 +248,10 @@ class PolicyDecisionPoint:
                 "inputs": task.inputs,
                 "parent_id": task.parent_id,
                 "agent": task.agent,
+                "caller": task.caller,
             },
             context={"id": task.context_id},
+            subject=task.caller,
         )
         return {**decision.to_dict(args_digest(arguments)), "tool": tool}
 

@@ -79,9 +79,12 @@ class RuntimeStore(StepStore):
         context_id: str | None = None,
         inputs: Mapping[str, Any] | None = None,
         parent_id: str | None = None,
+        caller: str | None = None,
     ) -> tuple[TaskRecord, bool]:
         """Record a submitted task; ``(existing, False)`` if ``id`` is already recorded."""
-        write = self._create_write(new_task(id, agent, input, context_id, inputs, parent_id))
+        write = self._create_write(
+            new_task(id, agent, input, context_id, inputs, parent_id, caller)
+        )
         return cast(tuple[TaskRecord, bool], self._write_now(write))
 
     async def create_task_batched(
@@ -93,9 +96,12 @@ class RuntimeStore(StepStore):
         context_id: str | None = None,
         inputs: Mapping[str, Any] | None = None,
         parent_id: str | None = None,
+        caller: str | None = None,
     ) -> tuple[TaskRecord, bool]:
         """:meth:`create_task` in a transaction shared with other writes (:meth:`write`)."""
-        write = self._create_write(new_task(id, agent, input, context_id, inputs, parent_id))
+        write = self._create_write(
+            new_task(id, agent, input, context_id, inputs, parent_id, caller)
+        )
         return cast(tuple[TaskRecord, bool], await self._write_later(write))
 
     def _create_write(self, values: dict[str, Any]) -> Grouped:
@@ -131,10 +137,13 @@ class RuntimeStore(StepStore):
         status: TaskStatus | None = None,
         context_id: str | None = None,
         parent_id: str | None = None,
+        caller: str | None = None,
         limit: int = 50,
     ) -> list[TaskRecord]:
         """Tasks matching every filter given, newest first, at most ``limit``."""
         query = select(tasks_table)
+        if caller is not None:
+            query = query.where(tasks_table.c.caller == caller)
         if parent_id is not None:
             query = query.where(tasks_table.c.parent_id == parent_id)
         if agent is not None:

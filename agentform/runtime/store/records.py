@@ -78,6 +78,7 @@ class TaskRecord:
     finished_at: datetime | None
     input_tokens: int
     output_tokens: int
+    caller: str | None = None  # who asked: a subject, "operator", "agent:NAME"
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,7 @@ def task_from_mapping(m: Mapping[Any, Any], when: Callable[[Any], datetime] = ut
         finished_at=None if m["finished_at"] is None else when(m["finished_at"]),
         input_tokens=int(m["input_tokens"]),
         output_tokens=int(m["output_tokens"]),
+        caller=m.get("caller"),
     )
 
 

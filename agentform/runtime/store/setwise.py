@@ -49,7 +49,7 @@ __all__ = ["Start", "StepsWrite", "TaskSQL", "new_task", "new_task_row"]
 TASK_COLUMNS = [column.name for column in tasks_table.columns]
 NEW_TASK_COLUMNS = [
     *("id", "agent", "context_id", "input", "inputs", "status", "attempts", "parent_id"),
-    *("created_at", "updated_at", "input_tokens", "output_tokens"),
+    *("created_at", "updated_at", "input_tokens", "output_tokens", "caller"),
 ]
 STEP_COLUMNS = [
     *("task_id", "seq", "kind", "data", "input_tokens", "output_tokens", "latency_ms"),
@@ -377,8 +377,9 @@ def new_task(
     context_id: str | None,
     inputs: Mapping[str, Any] | None,
     parent_id: str | None,
+    caller: str | None = None,
 ) -> dict[str, Any]:
-    """The row of a task just submitted."""
+    """The row of a task just submitted (``caller``: who asked for it)."""
     now = datetime.now(UTC)
     return {
         "id": id,
@@ -393,6 +394,7 @@ def new_task(
         "updated_at": now,
         "input_tokens": 0,
         "output_tokens": 0,
+        "caller": caller,
     }
 
 
@@ -405,4 +407,5 @@ def new_task_row(id: str, create: Mapping[str, Any]) -> dict[str, Any]:
         create.get("context_id"),
         create.get("inputs"),
         create.get("parent_id"),
+        create.get("caller"),
     )

@@ -36,8 +36,11 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
+    inspect,
+    text,
 )
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from agentform.database import create_schema, tune_sqlite, utc
 
@@ -78,6 +81,9 @@ tasks_table = Table(
     Column("finished_at", DateTime(timezone=True)),
     Column("input_tokens", BigInteger, nullable=False, default=0),
     Column("output_tokens", BigInteger, nullable=False, default=0),
+    # who asked: a token's subject, "operator", "agent:NAME" for a delegation (added later:
+    # stores made before it get the column when they are opened, see _add_columns)
+    Column("caller", String(255)),
     Index("ix_agentform_tasks_created", "created_at"),
     Index("ix_agentform_tasks_agent_created", "agent", "created_at"),
     Index("ix_agentform_tasks_status", "status"),
@@ -173,10 +179,31 @@ def _create(url: URL) -> Engine:
         engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
     try:
         create_schema(engine, metadata, _SCHEMA_KEY)
+        _add_columns(engine)
     except BaseException:
         engine.dispose()
         raise
     return engine
+
+
+# columns added to tables after stores were first made: (table, column, SQL type)
+_ADDED = [("agentform_tasks", "caller", "VARCHAR(255)")]
+
+
+def _add_columns(engine: Engine) -> None:
+    """Add the columns a store made by an earlier version lacks (create_all adds tables only)."""
+    for table, column, kind in _ADDED:
+        present = {c["name"] for c in inspect(engine).get_columns(table)}
+        if column in present:
+            continue
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+        except (OperationalError, ProgrammingError):
+            # another process added it meanwhile
+            present = {c["name"] for c in inspect(engine).get_columns(table)}
+            if column not in present:
+                raise
 
 
 def _forget_after_fork() -> None:

@@ -113,8 +113,11 @@ async def submit_child(
     context_id: str,
     parent: str,
     inputs: Mapping[str, Any],
+    *,
+    caller: str | None = None,
 ) -> None:
-    """Record and publish a child task; doing it again is harmless (same id)."""
+    """Record and publish a child task; doing it again is harmless (same id). ``caller`` is
+    the delegating agent (``agent:NAME``)."""
     task, created = await store.create_task_batched(
         id=child,
         agent=agent,
@@ -122,12 +125,13 @@ async def submit_child(
         context_id=context_id,
         parent_id=parent,
         inputs=inputs,
+        caller=caller,
     )
     # publish when new, or when it was recorded but may never have been queued (a crash between
     # the two); a duplicate publish within the stream's window is dropped by its message id
     if created or (task.status is TaskStatus.SUBMITTED and task.attempts == 0):
         message_ = TaskMessage(
-            child, agent, message, context_id, dict(inputs), parent, recorded=True
+            child, agent, message, context_id, dict(inputs), parent, recorded=True, caller=caller
         )
         await publish_task(js, layout, message_)
 

@@ -166,6 +166,7 @@ class Worker:
             "context_id": message.context_id,
             "inputs": message.inputs,
             "parent_id": message.parent_id,
+            "caller": message.caller,
         }
         turn = await store.start_turn_batched(
             message.id, self.id, create=create, recorded=message.recorded
@@ -318,6 +319,7 @@ class Worker:
             context_id,
             parent,
             inputs,
+            caller=f"agent:{self.config.agent}",
         )
 
     async def _wake_parent(self, task: TaskRecord) -> None:

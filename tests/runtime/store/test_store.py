@@ -741,3 +741,27 @@ def test_sqlite_connections_keep_temporary_data_in_memory(tmp_path: Path) -> Non
                 for name in ("journal_mode", "synchronous", "temp_store")
             }
     assert pragmas == {"journal_mode": "wal", "synchronous": 1, "temp_store": 2}
+
+
+# -- who asked ------------------------------------------------------------------------------
+
+
+def test_the_caller_is_recorded_and_filtered_on(store: RuntimeStore) -> None:
+    store.create_task(id="by-op", agent="a", input="x", caller="operator")
+    store.create_task(id="by-lee", agent="a", input="x", caller="lee")
+    store.create_task(id="by-none", agent="a", input="x")
+    assert store.get_task("by-lee").caller == "lee"  # type: ignore[union-attr]
+    assert store.get_task("by-none").caller is None  # type: ignore[union-attr]
+    assert [t.id for t in store.list_tasks(caller="operator")] == ["by-op"]
+
+
+def test_a_store_made_before_the_caller_column_gets_it_when_opened(runtime_url: str) -> None:
+    """Stores made by an earlier version have no caller column: opening one adds it, and its
+    tasks read back with no caller."""
+    with RuntimeStore(runtime_url) as opened:
+        opened.create_task(id="old", agent="a", input="x")
+    _raw_sql(runtime_url, "ALTER TABLE agentform_tasks DROP COLUMN caller")
+    with RuntimeStore(runtime_url) as reopened:
+        assert reopened.get_task("old").caller is None  # type: ignore[union-attr]
+        reopened.create_task(id="new", agent="a", input="x", caller="lee")
+        assert reopened.get_task("new").caller == "lee"  # type: ignore[union-attr]
