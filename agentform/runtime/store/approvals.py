@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, Text, select, update
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from agentform.runtime.store.records import StoreError
-from agentform.runtime.store.tables import acquire, release, utc
+from agentform.runtime.store.tables import SideTable, utc
 
 __all__ = ["Approval", "ApprovalBook", "Decided", "approvals_table"]
 
@@ -99,21 +99,11 @@ def _approval(row: Any) -> Approval:
     return Approval(**values)
 
 
-class ApprovalBook:
+class ApprovalBook(SideTable):
     """The approval requests in the runtime database at ``url`` (the runtime store's URL)."""
 
     def __init__(self, url: str) -> None:
-        try:
-            self._engine: Engine | None = acquire(url)
-            with self._engine.begin() as conn:
-                metadata.create_all(conn)
-        except (ValueError, SQLAlchemyError) as exc:
-            raise StoreError(f"cannot open the approvals table: {exc}") from None
-
-    def close(self) -> None:
-        if self._engine is not None:
-            release(self._engine)
-            self._engine = None
+        super().__init__(url, metadata, StoreError, "approvals table")
 
     @contextlib.contextmanager
     def _begin(self) -> Iterator[Connection]:

@@ -40,7 +40,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from agentform.database import create_schema, tune_sqlite, utc
 
@@ -216,3 +216,22 @@ def _forget_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+class SideTable:
+    """A table of the runtime database kept beside the tasks (tokens, approval requests):
+    opened on the store's shared engine, created when missing, released on :meth:`close`.
+    ``failure`` is the error a subclass raises, with a sentence naming ``what`` it holds."""
+
+    def __init__(self, url: str, metadata: MetaData, failure: type[Exception], what: str) -> None:
+        try:
+            self._engine: Engine | None = acquire(url)
+            with self._engine.begin() as conn:
+                metadata.create_all(conn)
+        except (ValueError, SQLAlchemyError) as exc:
+            raise failure(f"cannot open the {what}: {exc}") from None
+
+    def close(self) -> None:
+        if self._engine is not None:
+            release(self._engine)
+            self._engine = None

@@ -26,7 +26,6 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
-    Engine,
     MetaData,
     String,
     Table,
@@ -35,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from agentform.runtime.store.tables import READ_ONLY, acquire, release, utc
+from agentform.runtime.store.tables import READ_ONLY, SideTable, utc
 
 __all__ = ["TOKEN_PREFIX", "TokenError", "TokenInfo", "TokenStore", "token_hash"]
 
@@ -71,21 +70,11 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class TokenStore:
+class TokenStore(SideTable):
     """The tokens in the runtime database at ``url`` (the runtime store's URL)."""
 
     def __init__(self, url: str) -> None:
-        try:
-            self._engine: Engine | None = acquire(url)
-            with self._engine.begin() as conn:
-                metadata.create_all(conn)
-        except (ValueError, SQLAlchemyError) as exc:
-            raise TokenError(f"cannot open the token table: {exc}") from None
-
-    def close(self) -> None:
-        if self._engine is not None:
-            release(self._engine)
-            self._engine = None
+        super().__init__(url, metadata, TokenError, "token table")
 
     def create(self, subject: str) -> tuple[str, TokenInfo]:
         """A new token for ``subject``; the token itself is returned here and never again."""
