@@ -441,11 +441,11 @@ def run_held(store: RuntimeStore, model: FakeModel, tools: FakeToolbox, book: Ap
 
 @pytest.mark.parametrize("decision", ["approved", "denied"])
 def test_a_held_call_waits_then_runs_once_or_is_refused(
-    store: RuntimeStore, tmp_path: Path, decision: str
+    store: RuntimeStore, runtime_url: str, decision: str
 ) -> None:
     """The first attempt files the request and lets go; the next one (after the decision)
     replays to the held call and makes it once, or tells the model it was denied."""
-    book = ApprovalBook(f"sqlite:///{tmp_path / 'runtime.db'}")
+    book = ApprovalBook(runtime_url)  # the requests on SQLite and on PostgreSQL
     new_task(store, "refund 500")
     tools = FakeToolbox({"refund": lambda a: "refunded"}, {"refund": "idempotent"})
     first = run_held(store, FakeModel([call("refund", amount=500)]), tools, book)
