@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from agentform.runtime.bus import BusMessage, BusTimeout, Connection, TaskMessage, connect
+from agentform.runtime.bus import BusMessage, Connection, TaskMessage, connect
 from agentform.runtime.memory.agent import open_agent_memory
 from agentform.runtime.memory.tools import CombinedTools
 from agentform.runtime.policy.decision import PolicyDecisionPoint
@@ -123,7 +123,7 @@ class Worker:
                     continue
                 try:
                     msgs = await sub.fetch(free, timeout=0.5)
-                except BusTimeout:
+                except TimeoutError:  # nothing to fetch: the bus's own timeout or asyncio's
                     continue
                 except Exception as exc:  # the bus is restarting: wait for the reconnect
                     log.warning("fetching tasks failed (%r); retrying", exc)
