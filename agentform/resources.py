@@ -59,6 +59,11 @@ def desired_resources(spec: Spec) -> dict[str, ResourceValue]:
             Address.name_of(d) for d in graph.depends[address] if d.startswith("policy.")
         )
         values[address]["invokers"] = invokers(spec, name)
+        # written only when someone holds them, so specs without such roles keep their values
+        for key, verb, target in (("cancelers", "cancel", name), ("readers", "read", "tasks")):
+            holders = subjects_with(spec, verb, target)
+            if holders:
+                values[address][key] = holders
         # resolved here, like policies; written only when it denies, so specs that never say
         # default_effect keep the values (and plans) they had
         effect = spec.agents[name].default_effect or spec.default_effect

@@ -10,7 +10,8 @@ spec, the runtime or the CLI.
 Left out because they are enforced: every policy (allow, deny and require_approval, with or
 without ``when``: the workers' policy decision point decides each tool call, and a held call
 waits for ``agentform approvals``), ``default_effect``, ``invoke:`` permissions (an agent's A2A
-server admits only the subjects whose roles grant it), ``approve:`` permissions (a subject
+server admits only the subjects whose roles grant it), ``cancel:``, ``read:tasks`` and ``admin:``
+(on the agents' A2A servers), ``approve:`` permissions (a subject
 whose roles grant it may decide the calls that policy holds, with a message to the waiting task
 over A2A; the operator decides any with ``agentform approvals``) and the agents' ``limits``.
 """
@@ -55,12 +56,12 @@ STEP_KUBERNETES = "step 7: kubernetes provider"
 
 ACCESS_OTHER = Unenforced(
     "access.roles.*",
-    "access permissions other than invoke: are not checked at run time by this version: "
-    "cancel: and read: grant nothing yet, admin: grants only what invoke: grants (sending "
-    "tasks to an agent's A2A server), and the engine's control API answers anyone holding "
-    "the engine's token",
+    "read: permissions on anything but tasks grant nothing at run time by this version: there "
+    "is no audit log, trace or memory reader for a token yet (read:tasks is enforced on the "
+    "agents' A2A servers), and the engine's control API answers anyone holding the engine's "
+    "token",
     STEP_CLOSED_DOORS,
-    when="a permission cancel:, read: or admin:",
+    when="a permission read: on audit, traces, memory or *",
 )
 SENSITIVE_VARIABLES = Unenforced(
     "variables.*.sensitive",

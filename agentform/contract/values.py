@@ -406,3 +406,5 @@ class AgentValue(Agent, Received):
 
     policies: list[Name] = Field(default_factory=list)
     invokers: list[str] = Field(default_factory=list)
+    cancelers: list[str] = Field(default_factory=list, exclude_if=_none)
+    readers: list[str] = Field(default_factory=list, exclude_if=_none)

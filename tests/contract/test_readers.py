@@ -50,7 +50,9 @@ READERS: dict[str, str] = {
     "agent.skills.examples": "a2a/card.py",
     "agent.concurrent_messages": "worker/process.py",
     "agent.default_effect": "worker/process.py",
-    "agent.invokers": "a2a/host.py",  # handed to the A2A gate (a2a/auth.py) per request
+    "agent.invokers": "a2a/host.py",
+    "agent.cancelers": "a2a/handler.py",  # and the gate (a2a/auth.py)
+    "agent.readers": "a2a/handler.py",  # handed to the A2A gate (a2a/auth.py) per request
     "model.provider": "models/config.py",
     "model.model": "models/config.py",
     "model.base_url": "models/config.py",

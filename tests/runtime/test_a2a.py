@@ -60,8 +60,18 @@ SPEC: dict[str, Any] = {
         "idle": {"model": "greeter-model", "replicas": 0},
     },
     "access": {
-        "roles": {"users": ["invoke:*"], "readers": ["read:tasks"]},
-        "members": {"alice": ["users"], "temp": ["users"], "mallory": ["readers"]},
+        "roles": {
+            "users": ["invoke:*"],
+            "readers": ["read:tasks"],
+            "stoppers": ["cancel:idle"],
+        },
+        "members": {
+            "alice": ["users"],
+            "temp": ["users"],
+            "bob": ["users"],
+            "mallory": ["readers"],
+            "carol": ["stoppers"],
+        },
     },
 }
 
@@ -72,7 +82,7 @@ class Env:
         agents = {a["agent"]: a for a in project.status()["agents"]}
         self.url = agents["greeter"]["a2a"]
         self.idle_url = agents["idle"]["a2a"]
-        self.tokens = {s: self.token(s) for s in ("alice", "temp", "mallory")}
+        self.tokens = {s: self.token(s) for s in ("alice", "temp", "bob", "mallory", "carol")}
 
     def token(self, subject: str) -> str:
         done = self.project.cli("tokens", "create", subject)
@@ -317,9 +327,64 @@ def test_a_subject_without_invoke_is_refused(env: Env) -> None:
     error = response.json()["error"]
     assert error["code"] == -32043
     assert "'mallory' is not allowed to invoke agent greeter" in error["message"]
-    rest = httpx.get(f"{env.url}/tasks", headers=env.auth("mallory"), timeout=10)
+    rest = httpx.post(
+        f"{env.url}/message:send",
+        json=SEND["params"],
+        headers={**V1, **env.auth("mallory")},
+        timeout=10,
+    )
     assert rest.status_code == 403
     assert rest.json()["error"]["status"] == "PERMISSION_DENIED"
+
+
+def _queued(env: Env, subject: str, message_id: str) -> str:
+    request = SendMessageRequest(
+        message=message("hi", message_id),
+        configuration=SendMessageConfiguration(return_immediately=True),
+    )
+    [event] = asyncio.run(_send(env.idle_url, env.tokens[subject], request, streaming=False))
+    return str(event.task.id)
+
+
+def _rpc_idle(env: Env, subject: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    body = {"jsonrpc": "2.0", "id": 9, "method": method, "params": params}
+    response = env.rpc(body, subject=subject, url=env.idle_url)
+    return {"status": response.status_code, **response.json()}
+
+
+def test_read_tasks_reads_every_task_and_an_invoker_only_its_own(env: Env) -> None:
+    mine = _queued(env, "alice", "m-own-a")
+    theirs = _queued(env, "bob", "m-own-b")
+    # mallory holds read:tasks only: she sees both, and cannot send
+    assert _rpc_idle(env, "mallory", "GetTask", {"id": theirs})["result"]["id"] == theirs
+    listed = _rpc_idle(env, "mallory", "ListTasks", {"pageSize": 100})["result"]
+    assert {mine, theirs} <= {t["id"] for t in listed["tasks"]}
+    # alice (invoke only) sees her own task, and bob's is not found for her
+    assert _rpc_idle(env, "alice", "GetTask", {"id": mine})["result"]["id"] == mine
+    assert _rpc_idle(env, "alice", "GetTask", {"id": theirs})["error"]["code"] == -32001
+    own = _rpc_idle(env, "alice", "ListTasks", {"pageSize": 100})["result"]
+    assert mine in {t["id"] for t in own["tasks"]}
+    assert theirs not in {t["id"] for t in own["tasks"]}
+    assert own["totalSize"] == len(own["tasks"])
+    # carol holds cancel:idle only: she may not read
+    refused = _rpc_idle(env, "carol", "GetTask", {"id": theirs})
+    assert refused["status"] == 403 and "read:tasks" in refused["error"]["message"]
+
+
+def test_cancel_needs_cancel_or_being_the_one_who_sent_it(env: Env) -> None:
+    theirs = _queued(env, "bob", "m-cancel-b")
+    # alice may not cancel bob's task: she does not even see it
+    other = _rpc_idle(env, "alice", "CancelTask", {"id": theirs})
+    assert other["error"]["code"] == -32001
+    assert env.project.task(theirs)["status"] == "submitted"
+    # mallory can read it but may not cancel: refused at the door
+    reader = _rpc_idle(env, "mallory", "CancelTask", {"id": theirs})
+    assert reader["status"] == 403 and "cancel:idle" in reader["error"]["message"]
+    assert env.project.task(theirs)["status"] == "submitted"
+    # carol holds cancel:idle: she cancels it (and sees it through the cancel she may do)
+    done = _rpc_idle(env, "carol", "CancelTask", {"id": theirs})
+    assert done["status"] == 200 and "error" not in done, done
+    assert env.project.task(theirs)["status"] == "canceled"
 
 
 # -- hostile input ----------------------------------------------------------------------------

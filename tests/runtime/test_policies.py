@@ -104,17 +104,17 @@ def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
 
 
 def _rolled_out(project: Project) -> None:
-    """Every live worker of the clerk runs the agent's current configuration (the old ones,
-    which still hold the old policies, are gone)."""
+    """Every live worker of every agent runs its agent's current configuration (the old ones,
+    which still hold the old policies, are gone): a policy may govern several agents."""
 
     def done() -> bool | None:
-        status = project.agent_status("clerk")
-        alive = [w for w in status["workers"] if w["alive"]]
-        return (
-            bool(alive) and all(w["config_hash"] == status["config_hash"] for w in alive)
-        ) or None
+        for status in project.status()["agents"]:
+            alive = [w for w in status["workers"] if w["alive"]]
+            if not alive or any(w["config_hash"] != status["config_hash"] for w in alive):
+                return None
+        return True
 
-    wait_for(done, 60, "the clerk's workers to run the new policies")
+    wait_for(done, 60, "every agent's workers to run the new policies")
 
 
 def _ledger(project: Project) -> list[str]:
@@ -171,7 +171,7 @@ def test_an_agent_that_denies_by_default_calls_only_what_a_policy_allows(
     governed: Project,
 ) -> None:
     before = _ledger(governed)
-    task = governed.wait_task(governed.submit("locked", "fine")["id"])
+    task = governed.wait_task(governed.submit("locked", "fine")["id"], timeout=60)
     assert task["status"] == "completed", task
     assert task["result"].startswith(
         "refused: denied by the agent's default_effect (deny): no policy allows this call"

@@ -57,9 +57,8 @@ def _role(permission: str, mark: str) -> str:
 
 
 USED = [
-    ("permission-cancel", HEAD + _role("cancel:triage", "ACCESS_OTHER")),
-    ("permission-read", HEAD + _role("read:traces", "ACCESS_OTHER")),
-    ("permission-admin", HEAD + _role("admin:*", "ACCESS_OTHER")),
+    ("permission-read-traces", HEAD + _role("read:traces", "ACCESS_OTHER")),
+    ("permission-read-all", HEAD + _role("read:*", "ACCESS_OTHER")),
     (
         "sensitive-variable",
         HEAD.replace(
@@ -113,6 +112,10 @@ USED = [
 
 NOT_USED = [
     ("nothing", HEAD + ROLES),
+    # enforced on the agents' A2A servers
+    ("permission-cancel", HEAD + ROLES + '    stop: ["cancel:triage"]\n'),
+    ("permission-read-tasks", HEAD + ROLES + '    look: ["read:tasks"]\n'),
+    ("permission-admin", HEAD + ROLES + '    root: ["admin:*"]\n'),
     # approve: is enforced: its holders decide the calls that policy holds, over A2A
     ("permission-approve", HEAD + APPROVAL + ROLES + '    leads: ["approve:refund-approval"]\n'),
     ("policy-require-approval", HEAD + APPROVAL + ROLES),  # held for agentform approvals
@@ -197,7 +200,7 @@ def test_entries_say_what_and_when(entry: Unenforced) -> None:
 
 
 def test_hint_names_the_step_and_the_way_out(write_spec: WriteSpec) -> None:
-    text = HEAD + APPROVAL + ROLES + '    readers: ["read:tasks"]\n'
+    text = HEAD + APPROVAL + ROLES + '    readers: ["read:audit"]\n'
     result = load_spec(write_spec(text), environ={})
     [warning] = result.diagnostics
     assert warning.address == "role.readers"
@@ -296,7 +299,7 @@ def test_many_uses_of_one_setting_are_counted_after_the_first_few(write_spec: Wr
     agents = "".join(
         f"  a{i}: {{model: fast, circuit_breaker: {{max_identical_calls: 2}}}}\n" for i in range(25)
     )
-    text = HEAD + agents + APPROVAL + ROLES + '    readers: ["read:tasks"]\n'
+    text = HEAD + agents + APPROVAL + ROLES + '    readers: ["read:audit"]\n'
     result = load_spec(write_spec(text), environ={}, providers=PROVIDERS)
     found = [d for d in result.diagnostics if d.code == CODE]
     breakers = [d for d in found if "circuit" in d.summary]

@@ -1,11 +1,14 @@
-"""The gate in front of an agent's A2A server: bearer token, invoke permission, sane bodies.
+"""The gate in front of an agent's A2A server: bearer token, permission, sane bodies.
 
 Owns :class:`A2AGate`, an ASGI middleware that every request but the agent card passes:
 
 1. ``Authorization: Bearer TOKEN`` must name a live token (:mod:`agentform.runtime.store.tokens`),
    else **401** with ``WWW-Authenticate: Bearer``;
-2. the token's subject must be one of the agent's ``invokers`` (the subjects whose roles grant
-   ``invoke`` on it, resolved at plan time), else **403**;
+2. the token's subject must hold what the operation needs (:class:`AgentAccess`, resolved at
+   plan time from ``access``), else **403**: sending a message needs ``invoke`` (or, to answer
+   a task waiting for approval, ``approve`` on one of the agent's policies); cancelling needs
+   ``cancel`` on the agent, reading tasks (get, list, subscribe) ``read:tasks``, and an invoker
+   may also cancel and read the tasks it sent itself (the handler keeps it to those);
 3. a body must be JSON (``application/json`` or ``application/a2a+json``, else **415**) and at
    most :data:`MAX_BODY` bytes (else **413**), checked while it is read, before any parsing; a
    request with no body and no content type (``POST /tasks/{id}:subscribe``) passes as it is.
@@ -19,7 +22,8 @@ SDK hands to the request handler as ``context.user``. Built by :mod:`agentform.r
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
@@ -27,7 +31,12 @@ from starlette.authentication import AuthCredentials, SimpleUser
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CODES", "MAX_BODY", "A2AGate"]
+__all__ = [
+    "CODES",
+    "MAX_BODY",
+    "A2AGate",
+    "AgentAccess",
+]
 
 MAX_BODY = 1_000_000
 JSON_TYPES = frozenset({"application/json", "application/a2a+json"})
@@ -40,6 +49,46 @@ STATUS = {
     413: "INVALID_ARGUMENT",
     415: "INVALID_ARGUMENT",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class AgentAccess:
+    """Who may do what with one agent: the subjects planning resolved from ``access``."""
+
+    invokers: frozenset[str] = frozenset()
+    cancelers: frozenset[str] = frozenset()
+    readers: frozenset[str] = frozenset()
+    deciders: frozenset[str] = frozenset()  # approve: on one of the agent's policies
+
+
+# JSON-RPC methods (A2A 1.0 and 0.3 names) that are not a message sent to the agent
+_RPC = {
+    "CancelTask": "cancel",
+    "tasks/cancel": "cancel",
+    "GetTask": "read",
+    "ListTasks": "read",
+    "SubscribeToTask": "read",
+    "tasks/get": "read",
+    "tasks/list": "read",
+    "tasks/resubscribe": "read",
+}
+
+
+def _operation(scope: Scope, body: bytes, rpc_path: str) -> str:
+    """``invoke``, ``cancel`` or ``read``: what a request asks of the agent."""
+    path, method = scope["path"], scope["method"]
+    if path == rpc_path and method == "POST":
+        try:
+            request = json.loads(body) if body else None
+        except ValueError:
+            return "invoke"  # the SDK answers the parse error, for an invoker
+        name = request.get("method") if isinstance(request, dict) else None
+        return _RPC.get(name, "invoke") if isinstance(name, str) else "invoke"
+    if path.rstrip("/").endswith(":cancel"):
+        return "cancel"
+    if path.rstrip("/").endswith(":subscribe") or (method == "GET" and "/tasks" in path):
+        return "read"
+    return "invoke"
 
 
 class _Refused(Exception):
@@ -57,13 +106,13 @@ class A2AGate:
         *,
         agent: str,
         authenticate: Callable[[str], Awaitable[str | None]],
-        invokers: Callable[[], Collection[str]],
+        access: Callable[[], AgentAccess],
         rpc_path: str = "/",
     ) -> None:
         self.app = app
         self.agent = agent
         self.authenticate = authenticate
-        self.invokers = invokers
+        self.access = access
         self.rpc_path = rpc_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -72,8 +121,10 @@ class A2AGate:
             return
         try:
             subject = await self._subject(Headers(scope=scope))
+            body = b""
             if scope["method"] in ("POST", "PUT", "PATCH"):
-                receive = await self._body(Headers(scope=scope), receive)
+                receive, body = await self._body(Headers(scope=scope), receive)
+            self._authorise(subject, _operation(scope, body, self.rpc_path))
         except _Refused as refused:
             await self._refuse(scope, refused, send)
             return
@@ -92,20 +143,30 @@ class A2AGate:
         subject = await self.authenticate(token.strip())
         if subject is None:
             raise _Refused(401, "the bearer token is not valid or was revoked; use a live token")
-        if subject not in self.invokers():
-            raise _Refused(
-                403,
-                f"{subject!r} is not allowed to invoke agent {self.agent}: give it a role with"
-                f" invoke:{self.agent} in the spec's access.members and apply",
-            )
         return subject
 
-    async def _body(self, headers: Headers, receive: Receive) -> Receive:
+    def _authorise(self, subject: str, operation: str) -> None:
+        access = self.access()
+        if operation == "cancel":
+            allowed, verb = access.cancelers | access.invokers, f"cancel:{self.agent}"
+        elif operation == "read":
+            allowed, verb = access.readers | access.invokers, "read:tasks"
+        else:
+            allowed, verb = access.invokers | access.deciders, f"invoke:{self.agent}"
+        if subject not in allowed:
+            what = {"cancel": "cancel tasks of", "read": "read tasks of"}.get(operation, "invoke")
+            raise _Refused(
+                403,
+                f"{subject!r} is not allowed to {what} agent {self.agent}: give it a role with"
+                f" {verb} in the spec's access.members and apply",
+            )
+
+    async def _body(self, headers: Headers, receive: Receive) -> tuple[Receive, bytes]:
         """Read the whole body (refusing a wrong type or an oversized one) and replay it."""
         kind = headers.get("content-type", "").split(";")[0].strip().lower()
         empty = headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers
         if not kind and empty:
-            return receive  # no body at all (the SDK's subscribe sends none): nothing to check
+            return receive, b""  # no body (the SDK's subscribe sends none): nothing to check
         if kind not in JSON_TYPES:
             raise _Refused(
                 415, f"send a JSON body with content-type application/json, not {kind!r}"
@@ -136,7 +197,7 @@ class A2AGate:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        return replay
+        return replay, body
 
     async def _refuse(self, scope: Scope, refused: _Refused, send: Send) -> None:
         status, message = refused.status, str(refused)

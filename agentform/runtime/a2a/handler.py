@@ -124,7 +124,7 @@ class EngineRequestHandler(RequestHandler):
     async def on_subscribe_to_task(
         self, params: SubscribeToTaskRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event]:
-        task = await self._task(params.id)
+        task = await self._task(params.id, context)
         if task.status in TERMINAL:
             raise UnsupportedOperationError(
                 message=f"task {task.id} already ended ({task.status}); nothing more will"
@@ -138,7 +138,7 @@ class EngineRequestHandler(RequestHandler):
     @validate_request_params
     async def on_get_task(self, params: GetTaskRequest, context: ServerCallContext) -> Task | None:
         validate_history_length(params)
-        task = await self._task(params.id)
+        task = await self._task(params.id, context)
         return apply_history_length(mapping.to_task(task), params)
 
     @validate_request_params
@@ -160,13 +160,20 @@ class EngineRequestHandler(RequestHandler):
             )
         store = self._store()
         context_id = params.context_id or None
+        caller = self._readers_only(context)
         rows = await asyncio.to_thread(
             lambda: store.list_tasks(
-                agent=self.agent, status=status, context_id=context_id, limit=offset + size + 1
+                agent=self.agent,
+                status=status,
+                context_id=context_id,
+                caller=caller,
+                limit=offset + size + 1,
             )
         )
         total = await asyncio.to_thread(
-            lambda: store.count_tasks(agent=self.agent, status=status, context_id=context_id)
+            lambda: store.count_tasks(
+                agent=self.agent, status=status, context_id=context_id, caller=caller
+            )
         )
         page = rows[offset : offset + size]
         tasks = [apply_history_length(mapping.to_task(t), params) for t in page]
@@ -183,6 +190,15 @@ class EngineRequestHandler(RequestHandler):
         self, params: CancelTaskRequest, context: ServerCallContext
     ) -> Task | None:
         task = await self._task(params.id)
+        subject = _subject(context)
+        agent = self.engine.agent(self.agent)
+        if task.caller != subject and (agent is None or subject not in agent.cancelers):
+            if not self._sees(task, context):  # neither its own nor readable: not there
+                raise TaskNotFoundError(message=f"agent {self.agent} has no task {task.id!r}")
+            raise InvalidParamsError(
+                message=f"{subject!r} may cancel only the tasks it sent: give it a role with"
+                f" cancel:{self.agent} to cancel others'"
+            )
         store = self._store()
         changed = await asyncio.to_thread(
             lambda: store.finish_task(task.id, TaskStatus.CANCELED, error="canceled over A2A")
@@ -227,18 +243,33 @@ class EngineRequestHandler(RequestHandler):
             raise InternalError(message="the runtime store is not set up; run 'agentform apply'")
         return self.engine.store
 
-    async def _task(self, task_id: str) -> TaskRecord:
+    async def _task(self, task_id: str, context: ServerCallContext | None = None) -> TaskRecord:
+        """The agent's task ``task_id``, as the caller may see it: a subject without read:tasks
+        sees only the tasks it sent (others are not found, as if they did not exist)."""
         store = self._store()
         task = await asyncio.to_thread(store.get_task, task_id) if task_id else None
-        if task is None or task.agent != self.agent:
+        if task is None or task.agent != self.agent or not self._sees(task, context):
             raise TaskNotFoundError(message=f"agent {self.agent} has no task {task_id!r}")
         return task
+
+    def _sees(self, task: TaskRecord, context: ServerCallContext | None) -> bool:
+        if context is None:
+            return True
+        subject = _subject(context)
+        agent = self.engine.agent(self.agent)
+        return task.caller == subject or (agent is not None and subject in agent.readers)
+
+    def _readers_only(self, context: ServerCallContext) -> str | None:
+        """The caller a listing is kept to: None for a subject with read:tasks."""
+        subject = _subject(context)
+        agent = self.engine.agent(self.agent)
+        return None if agent is not None and subject in agent.readers else subject
 
     async def _submit(self, params: SendMessageRequest, context: ServerCallContext) -> TaskRecord:
         """The task this message makes: recorded and queued once, however often it is sent."""
         message = params.message
         if message.task_id:
-            task = await self._task(message.task_id)
+            task = await self._task(message.task_id)  # an approver may answer anyone's task
             if task.status == TaskStatus.INPUT_REQUIRED:
                 return await self._decide(task, params, context)
             raise UnsupportedOperationError(
@@ -256,7 +287,13 @@ class EngineRequestHandler(RequestHandler):
             if not hasattr(raw, "items"):
                 raise InvalidParamsError(message='metadata "inputs" must be an object')
             inputs = {str(k): _plain(v) for k, v in raw.items()}
-        subject = context.user.user_name if context.user.is_authenticated else ""
+        subject = _subject(context)
+        agent = self.engine.agent(self.agent)
+        if agent is None or subject not in agent.invokers:
+            raise InvalidParamsError(
+                message=f"{subject!r} may not send tasks to agent {self.agent}: give it a role"
+                f" with invoke:{self.agent}"
+            )
         task_id = mapping.task_id_for(self.agent, subject, message.message_id)
         store = self._store()
         existing = await asyncio.to_thread(store.get_task, task_id)
@@ -348,6 +385,10 @@ class EngineRequestHandler(RequestHandler):
             if unwatch is not None:
                 with contextlib.suppress(Exception):
                     await unwatch()
+
+
+def _subject(context: ServerCallContext) -> str:
+    return context.user.user_name if context.user.is_authenticated else ""
 
 
 def _plain(value: Any) -> Any:

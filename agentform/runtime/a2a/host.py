@@ -23,7 +23,6 @@ import contextlib
 import json
 import logging
 import socket
-from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +36,7 @@ from a2a.types import AgentCard
 from starlette.applications import Starlette
 
 from agentform.addresses import Address
-from agentform.runtime.a2a.auth import A2AGate
+from agentform.runtime.a2a.auth import A2AGate, AgentAccess
 from agentform.runtime.a2a.card import agent_card
 from agentform.runtime.a2a.gateway import EngineGateway
 from agentform.runtime.a2a.handler import EngineRequestHandler
@@ -120,7 +119,7 @@ class A2AHost:
             StrictParams(app),
             agent=name,
             authenticate=self._authenticate,
-            invokers=lambda: self._invokers(name),
+            access=lambda: self._access(name),
         )
         config = uvicorn.Config(
             gate,
@@ -150,9 +149,21 @@ class A2AHost:
         agent = self.engine.agent(name)  # None while the agent is being deleted
         return agent_card(name, agent, url, self.engine.config_version(name))
 
-    def _invokers(self, name: str) -> Collection[str]:
+    def _access(self, name: str) -> AgentAccess:
         agent = self.engine.agent(name)
-        return frozenset(agent.invokers) if agent is not None else frozenset()
+        if agent is None:
+            return AgentAccess()
+        deciders = {
+            subject
+            for policy in agent.policies
+            for subject in self.engine.resources.get(f"policy.{policy}", {}).get("deciders", [])
+        }
+        return AgentAccess(
+            frozenset(agent.invokers),
+            frozenset(agent.cancelers),
+            frozenset(agent.readers),
+            frozenset(deciders),
+        )
 
     # -- tokens -----------------------------------------------------------------------------
 

@@ -118,9 +118,12 @@ class RuntimeStore(StepStore):
         agent: str | None = None,
         status: TaskStatus | None = None,
         context_id: str | None = None,
+        caller: str | None = None,
     ) -> int:
         """How many tasks match every filter given (what a listing's pages add up to)."""
         query = select(func.count()).select_from(tasks_table)
+        if caller is not None:
+            query = query.where(tasks_table.c.caller == caller)
         if agent is not None:
             query = query.where(tasks_table.c.agent == agent)
         if status is not None:

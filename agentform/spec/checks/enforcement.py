@@ -31,11 +31,8 @@ CODE = "AF219"
 SHOWN_PER_SETTING = 10  # uses of one setting located one by one; past it, one count
 _DEFAULT_PREFIX = Bus.model_fields["stream_prefix"].default
 _STUB_PROVIDERS = {"docker": DOCKER_CONFIG, "kubernetes": KUBERNETES_CONFIG}
-_PERMISSION = {  # by verb; invoke: (A2A servers) and approve: (approvals) are enforced
-    "cancel": ACCESS_OTHER,
-    "read": ACCESS_OTHER,
-    "admin": ACCESS_OTHER,
-}
+# read: on tasks is enforced by the A2A servers, like invoke:, cancel:, approve: and admin:
+_READ_ENFORCED = frozenset({"tasks"})
 
 
 Use = tuple[Unenforced, Path, bool]  # the entry, where it is used, located at the key
@@ -61,10 +58,9 @@ def uses(spec: Spec) -> list[Use]:
             found.append((CIRCUIT_BREAKER, ("agents", name, "circuit_breaker"), True))
     for role, permissions in spec.access.roles.items():
         for i, permission in enumerate(permissions):
-            verb, sep, _ = permission.partition(":")
-            entry = _PERMISSION.get(verb) if sep else None  # not verb:target is AF214's
-            if entry is not None:
-                found.append((entry, ("access", "roles", role, i), False))
+            verb, sep, target = permission.partition(":")  # not verb:target is AF214's
+            if sep and verb == "read" and target not in _READ_ENFORCED:
+                found.append((ACCESS_OTHER, ("access", "roles", role, i), False))
     for name, schedule in spec.schedules.items():
         if schedule.enabled:
             found.append((SCHEDULES, ("schedules", name), True))
