@@ -368,10 +368,12 @@ class EngineRequestHandler(RequestHandler):
         seen = -1
         try:
             while True:
+                # the status first: a task seen ended has all its steps written (see the
+                # control API's follow), so none of its last steps is skipped
+                task = await asyncio.to_thread(store.get_task, task_id)
                 for step in await asyncio.to_thread(store.steps, task_id, after=seen):
                     seen = step.seq
                     yield step
-                task = await asyncio.to_thread(store.get_task, task_id)
                 if task is None:
                     return
                 yield task

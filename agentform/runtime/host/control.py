@@ -372,6 +372,10 @@ async def _follow(engine: Engine, task_id: str) -> AsyncIterator[bytes]:
 
     try:
         while True:
+            # the task's status first: a task seen ended has every step written (its last
+            # steps are written with its end), so the steps read next are all of them; read
+            # after the steps, an end in between would lose the last ones
+            task = await store.run(store.get_task, task_id)
             # one round: new children first, then every new step of the tree in time order
             for tid in list(seen):
                 for child in await asyncio.to_thread(
@@ -392,7 +396,6 @@ async def _follow(engine: Engine, task_id: str) -> AsyncIterator[bytes]:
                 if tid != task_id:
                     event |= {"task": tid, "depth": depth[tid]}
                 yield line(event)
-            task = await store.run(store.get_task, task_id)
             if task is not None and task.status in TERMINAL:
                 yield line({"kind": "status", "task": task_json(task)})
                 return
