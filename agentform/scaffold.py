@@ -13,7 +13,15 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SCHEMA_FILE", "ScaffoldError", "Template", "copy_template", "templates"]
+__all__ = [
+    "IGNORED",
+    "SCHEMA_FILE",
+    "ScaffoldError",
+    "Template",
+    "copy_template",
+    "first_agent",
+    "templates",
+]
 
 SCHEMA_FILE = "agentform.schema.json"
 _MODELINE = re.compile(r"^# yaml-language-server: \$schema=.*$", re.MULTILINE)
@@ -86,4 +94,36 @@ def copy_template(
         else:
             shutil.copyfile(src, dst)
         written.append(dst.relative_to(target))
+    if _ignore_runtime_files(target):
+        written.append(Path(".gitignore"))
     return written
+
+
+IGNORED = ".agentform/"  # the engine's files, the local state and the runtime store
+
+
+def _ignore_runtime_files(target: Path) -> bool:
+    """Keep ``.agentform/`` out of git: add it to the project's ``.gitignore`` (made if absent,
+    appended to otherwise, left alone when it already says so); True if the file changed."""
+    path = target / ".gitignore"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if any(
+        line.strip() in (IGNORED, IGNORED.rstrip("/"), "/" + IGNORED) for line in text.splitlines()
+    ):
+        return False
+    prefix = "" if not text or text.endswith("\n") else "\n"
+    comment = "# agentform's local state, engine files and runtime store\n"
+    path.write_text(text + prefix + comment + IGNORED + "\n", encoding="utf-8")
+    return True
+
+
+def first_agent(target: Path) -> str | None:
+    """The agent to ask first in the copied project: the first one no other agent delegates
+    to (an entry point, not a specialist), for the next steps ``init`` prints."""
+    from agentform.spec import load_spec
+
+    spec = load_spec(target, environ={}).spec
+    if spec is None or not spec.agents:
+        return None
+    delegated = {d for agent in spec.agents.values() for d in agent.delegates}
+    return next((name for name in spec.agents if name not in delegated), next(iter(spec.agents)))

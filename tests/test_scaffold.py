@@ -60,3 +60,44 @@ def test_init_usage_errors(tmp_path: Path, args: list[str], message: str) -> Non
     code, out = invoke(*args, "--dir", str(tmp_path))
     assert code == 2
     assert message in out
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (None, "# agentform's local state, engine files and runtime store\n.agentform/\n"),
+        (
+            "*.pyc",
+            "*.pyc\n# agentform's local state, engine files and runtime store\n.agentform/\n",
+        ),
+        ("node_modules/\n.agentform\n", "node_modules/\n.agentform\n"),
+    ],
+    ids=["new", "appended", "already-ignored"],
+)
+def test_init_keeps_agentform_files_out_of_git(
+    tmp_path: Path, before: str | None, after: str
+) -> None:
+    if before is not None:
+        (tmp_path / ".gitignore").write_text(before)
+    code, out = invoke("init", "hello", "--dir", str(tmp_path))
+    assert code == 0, out
+    assert (tmp_path / ".gitignore").read_text() == after
+    # a second init (--force) does not add it again
+    assert invoke("init", "hello", "--dir", str(tmp_path), "--force")[0] == 0
+    assert (tmp_path / ".gitignore").read_text().count(".agentform") == 1
+
+
+@pytest.mark.parametrize(("template", "agent"), [("hello", "greeter"), ("support-desk", "triage")])
+def test_init_says_how_to_run_and_ask_the_project(
+    tmp_path: Path, template: str, agent: str
+) -> None:
+    target = tmp_path / "proj"
+    code, out = invoke("init", template, "--dir", str(target))
+    assert code == 0, out
+    for step in (
+        f"agentform validate {target}",
+        f"agentform apply {target} --auto-approve",
+        f'agentform send {agent} "Hello" --spec {target}',
+        f"agentform destroy {target} --auto-approve",
+    ):
+        assert step in out, out

@@ -30,7 +30,7 @@ def command(template: str, directory: str, name: str | None, list_only: bool, fo
     scheduled-report. Run 'agentform init --list' to see them.
     """
     from agentform.names import did_you_mean, is_valid_name
-    from agentform.scaffold import ScaffoldError, copy_template, templates
+    from agentform.scaffold import ScaffoldError, copy_template, first_agent, templates
     from agentform.spec.schema import render_schema
 
     available = templates()
@@ -67,7 +67,14 @@ def command(template: str, directory: str, name: str | None, list_only: bool, fo
     for path in written:
         click.echo(f"  created {target / path}")
     where = "" if directory == "." else f" {directory}"
+    spec = "" if directory == "." else f" --spec {directory}"
+    agent = first_agent(target) or "AGENT"
+    readme = "README.md" if directory == "." else f"{directory}/README.md"
     click.echo(
         f"\nProject {project!r} created from template {template!r}. Next:\n"
-        f"  agentform validate{where}"
+        f"  agentform validate{where}\n"
+        f"  agentform apply{where} --auto-approve\n"
+        f'  agentform send {agent} "Hello"{spec}\n'
+        f"  agentform destroy{where} --auto-approve\n"
+        f"{readme} walks through what to send and what to look at."
     )
