@@ -305,6 +305,9 @@ def load_provider(
     if not isinstance(getattr(provider, "name", None), str):
         missing.insert(0, "name")
     if missing or not isinstance(provider, Provider):
+        unavailable = getattr(provider, "unavailable", None)
+        if isinstance(unavailable, str):  # a placeholder that says so itself
+            raise ProviderLoadError(f"provider {name!r}: {unavailable}")
         raise ProviderLoadError(
             f"provider {name!r} ({entry.value}) does not implement the provider protocol"
             f" (missing: {', '.join(missing)}); upgrade the package that provides it"

@@ -207,13 +207,28 @@ def test_error_tree() -> None:
 
 def test_load_provider_real_entry_point_stub() -> None:
     # ``docker`` is registered but still an identity-only stub: loading it finds and builds it,
-    # then refuses it with a sentence saying what is missing
+    # then refuses it with its own sentence (not "upgrade the package": no package has more)
     assert "docker" in provider_names()
     with pytest.raises(ProviderLoadError) as caught:
         load_provider("docker")
     message = str(caught.value)
-    assert "provider 'docker' (agentform_providers.docker:DockerProvider)" in message
-    assert "does not implement the provider protocol (missing: read, list, plan," in message
+    assert message.startswith("provider 'docker': the docker provider is not implemented")
+    assert "use target.provider: local" in message
+    assert "upgrade" not in message
+
+
+def test_a_third_party_provider_without_the_protocol_is_told_to_upgrade(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Partial:
+        name = "partial"
+
+    registered = dict(provider_module.available_providers())
+    registered["partial"] = EntryPoint("partial", "x:Partial", "agentform.providers")
+    monkeypatch.setattr(provider_module, "available_providers", lambda: registered)
+    monkeypatch.setattr(EntryPoint, "load", lambda self: Partial)
+    with pytest.raises(ProviderLoadError, match="does not implement the provider protocol"):
+        load_provider("partial")
 
 
 @pytest.fixture

@@ -89,7 +89,7 @@ def test_refresh_needs_a_real_provider(write_spec: WriteSpec) -> None:
     write_spec(BASE_SPEC + "target: {provider: docker}\n")
     code, out = run("plan")
     assert code == 1
-    assert "does not implement the provider protocol" in out
+    assert "the docker provider is not implemented in this version" in out
     assert "pass --no-refresh" in out
 
 
