@@ -365,15 +365,15 @@ class Received(Frozen):
 
 
 class BusValue(Bus, Received):
-    pass
+    """``runtime.bus`` as the engine receives it (read by ``runtime.host.bus_link``)."""
 
 
 class StoreValue(Store, Received):
-    pass
+    """``runtime.store`` as the engine receives it (read by ``runtime.host.engine``)."""
 
 
 class ModelValue(Model, Received):
-    pass
+    """A model as its agents' workers receive it (read by ``runtime.models.config``)."""
 
 
 class ToolValue(Tool, Received):
@@ -381,7 +381,7 @@ class ToolValue(Tool, Received):
 
 
 class MemoryValue(Memory, Received):
-    pass
+    """A memory store as the engine and workers receive it (``runtime.store.memory.config``)."""
 
 
 def _none(value: Any) -> bool:
@@ -396,7 +396,7 @@ class PolicyValue(Policy, Received):
 
 
 class ScheduleValue(Schedule, Received):
-    pass
+    """A schedule as the engine receives it; nothing fires it yet (AF219 says so)."""
 
 
 class AgentValue(Agent, Received):

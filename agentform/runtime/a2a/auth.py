@@ -78,6 +78,8 @@ def _operation(scope: Scope, body: bytes, rpc_path: str) -> str:
     """``invoke``, ``cancel`` or ``read``: what a request asks of the agent."""
     path, method = scope["path"], scope["method"]
     if path == rpc_path and method == "POST":
+        if not any(name.encode() in body for name in _RPC):
+            return "invoke"  # a message to the agent: no need to parse the body here
         try:
             request = json.loads(body) if body else None
         except ValueError:

@@ -209,12 +209,10 @@ class PolicyDecisionPoint:
         """Each conditional rule's verdict: whether its ``when`` holds, or why it failed."""
         conditional = [r for r in found.rules if r.condition is not None or r.broken]
         if found.together is not None and not any(r.broken for r in conditional):
-            try:
-                values = found.together(**names)
-            except Exception:  # one of them fails: find which, one at a time
-                pass
-            else:
+            values = _together(found.together, names)
+            if values is not None:
                 return {r.name: bool(v) for r, v in zip(conditional, values, strict=True)}
+            # one of them failed: find which, one at a time
         out: dict[str, bool | str] = {}
         for rule in conditional:
             if rule.broken is not None:
@@ -265,6 +263,14 @@ _WORDS = {
     "require_approval": "held for approval by policy",
     "allow": "allowed by policy",
 }
+
+
+def _together(expression: Callable[..., Any], names: dict[str, Any]) -> list[Any] | None:
+    """Every condition's value at once, or None when any of them fails."""
+    try:
+        return list(expression(**names))
+    except Exception:  # any failure: the caller evaluates one at a time to say which
+        return None
 
 
 def _why(exc: Exception) -> str:

@@ -187,22 +187,29 @@ class ApprovalBook(SideTable):
     def expire_due(self, now: datetime | None = None) -> list[Approval]:
         """Pending requests whose ``approval_timeout`` passed, now expired (each one once)."""
         now = now or datetime.now(UTC)
-        due = [
-            a
-            for a in self.list_requests(status="pending", limit=10_000)
-            if a.expires_at is not None and a.expires_at <= now
-        ]
+        table = approvals_table.c
+        # asked of the database on every supervision pass: only the due rows are read
+        due = select(table.id).where(
+            table.status == "pending", table.expires_at.is_not(None), table.expires_at <= now
+        )
+        with self._begin() as conn:
+            ids = [row.id for row in conn.execute(due)]
         expired = []
-        for approval in due:
-            with self._begin() as conn:
-                changed = conn.execute(
-                    update(approvals_table)
-                    .where(approvals_table.c.id == approval.id)
-                    .where(approvals_table.c.status == "pending")
-                    .values(status="expired", decided_at=now, decided_by="timeout")
-                ).rowcount
-            if changed == 1:
-                found = self.get(approval.id)
+        for id in ids:
+            if self._expire(id, now):
+                found = self.get(id)
                 if found is not None:
                     expired.append(found)
         return expired
+
+    def _expire(self, id: str, now: datetime) -> bool:
+        """Expire one request unless someone decided it meanwhile (compare-and-set)."""
+        with self._begin() as conn:
+            return (
+                conn.execute(
+                    update(approvals_table)
+                    .where(approvals_table.c.id == id, approvals_table.c.status == "pending")
+                    .values(status="expired", decided_at=now, decided_by="timeout")
+                ).rowcount
+                == 1
+            )
