@@ -174,3 +174,12 @@ def test_default_effect_is_resolved_per_agent_and_written_only_when_it_denies(
     values = desired_resources(result.spec)
     for agent, effect in expected.items():
         assert values[f"agent.{agent}"].values.get("default_effect") == effect
+
+
+def test_an_environment_can_set_the_default_effect(write_spec: WriteSpec) -> None:
+    text = SPEC + "environments:\n  prod: {default_effect: deny}\n"
+    for env, expected in ((None, None), ("prod", "deny")):
+        result = load_spec(write_spec(text), env=env, environ={})
+        assert result.spec is not None, result.diagnostics
+        values = desired_resources(result.spec)["agent.triage"].values
+        assert values.get("default_effect") == expected
