@@ -68,8 +68,13 @@ def _alive(pid: int) -> bool:
 
 
 class EngineClient:
-    def __init__(self, workdir: Path) -> None:
+    """The control API of the engine in ``workdir``. With ``token`` (a subject's bearer token
+    from ``agentform tokens create``) requests act as that subject, with the permissions its
+    roles grant; without, as the operator, with the engine's own token from ``engine.token``."""
+
+    def __init__(self, workdir: Path, *, token: str | None = None) -> None:
         self.dir = Path(workdir)
+        self.token = token
 
     def _info(self) -> dict[str, Any] | None:
         try:
@@ -219,6 +224,8 @@ class EngineClient:
                 f"no engine runs for this project ({self.dir}); 'agentform apply' or"
                 " 'agentform engine start' starts it"
             )
+        if self.token:
+            return info, self.token
         try:
             token = (self.dir / "engine.token").read_text().strip()
         except OSError as exc:
