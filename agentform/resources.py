@@ -23,7 +23,14 @@ from agentform.provider import ResourceValue
 from agentform.spec.checks.governance import permits
 from agentform.spec.models import Spec
 
-__all__ = ["dependencies", "desired_resources", "invokers", "subjects_with"]
+__all__ = ["GRANTS", "dependencies", "desired_resources", "invokers", "subjects_with"]
+
+# the project-wide permissions resolved onto runtime.store's value, by name: (verb, target)
+GRANTS = {
+    "admin:*": ("admin", "*"),
+    "read:tasks": ("read", "tasks"),
+    "read:traces": ("read", "traces"),
+}
 
 
 def desired_resources(spec: Spec) -> dict[str, ResourceValue]:
@@ -48,6 +55,13 @@ def desired_resources(spec: Spec) -> dict[str, ResourceValue]:
     for kind, items in sections.items():
         for name, item in items.items():
             values[f"{kind}.{name}"] = item.model_dump(mode="json")
+    grants = {
+        permission: holders
+        for permission, (verb, target) in GRANTS.items()
+        if (holders := subjects_with(spec, verb, target))
+    }
+    if grants:  # project-wide permissions, for the engine's control API
+        values[STORE]["grants"] = grants
     for name in spec.policies:
         # resolved here, like invokers: who may decide the calls this policy holds
         deciders = subjects_with(spec, "approve", name)

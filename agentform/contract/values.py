@@ -356,6 +356,10 @@ class Schedule(Frozen):
 Fingerprints = dict[str, str | None]
 
 
+def _none(value: Any) -> bool:
+    return not value
+
+
 class Received(Frozen):
     """What every received value adds: ``secrets``, the fingerprints of the secrets it
     references (planning-only: a rotated secret is a change in the plan; the values themselves
@@ -369,7 +373,14 @@ class BusValue(Bus, Received):
 
 
 class StoreValue(Store, Received):
-    """``runtime.store`` as the engine receives it (read by ``runtime.host.engine``)."""
+    """``runtime.store`` as the engine receives it (read by ``runtime.host.engine``).
+
+    ``grants`` are the project-wide permissions planning resolved from ``access``: for
+    ``admin:*``, ``read:tasks`` and ``read:traces``, the subjects whose roles grant it (the
+    engine's control API checks a subject's bearer token against them, ``runtime.host.callers``).
+    Written only when someone holds one."""
+
+    grants: dict[str, list[str]] = Field(default_factory=dict, exclude_if=_none)
 
 
 class ModelValue(Model, Received):
@@ -382,10 +393,6 @@ class ToolValue(Tool, Received):
 
 class MemoryValue(Memory, Received):
     """A memory store as the engine and workers receive it (``runtime.store.memory.config``)."""
-
-
-def _none(value: Any) -> bool:
-    return not value
 
 
 class PolicyValue(Policy, Received):

@@ -112,9 +112,10 @@ READERS: dict[str, str] = {
     "policy.when": "policy/decision.py",
     "policy.approvers": "policy/decision.py",  # recorded on the approval request
     "policy.approval_timeout": "policy/decision.py",
-    "policy.deciders": "host/approvals.py",  # who may decide a held call over A2A
+    "policy.deciders": "host/callers.py",  # who may decide a held call (A2A, control API)
     "runtime.bus.url": "host/bus_link.py",
     "runtime.store.url": "host/engine.py",
+    "runtime.store.grants": "host/callers.py",  # admin:*, read:tasks, read:traces on the API
 }
 
 # field -> why no runtime code needs to read it

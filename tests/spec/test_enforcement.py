@@ -57,7 +57,7 @@ def _role(permission: str, mark: str) -> str:
 
 
 USED = [
-    ("permission-read-traces", HEAD + _role("read:traces", "ACCESS_OTHER")),
+    ("permission-read-audit", HEAD + _role("read:audit", "ACCESS_OTHER")),
     ("permission-read-all", HEAD + _role("read:*", "ACCESS_OTHER")),
     (
         "sensitive-variable",
@@ -256,7 +256,7 @@ def test_allow_accepts_only_its_code(write_spec: WriteSpec) -> None:
           lonely: {model: fast}
         access:
           roles:
-            users: ["invoke:triage", "read:traces"]
+            users: ["invoke:triage", "read:audit"]
         """
     )
     runner = CliRunner()

@@ -17,6 +17,7 @@ import asyncio
 import logging
 
 from agentform.runtime.errors import EngineError
+from agentform.runtime.host.callers import Caller
 from agentform.runtime.host.view import EngineView
 from agentform.runtime.store import TERMINAL
 from agentform.runtime.store.approvals import Approval, ApprovalBook, Decided
@@ -53,15 +54,6 @@ async def decide(
     return decided
 
 
-def may_decide(engine: EngineView, approval: Approval, subject: str) -> bool:
-    """Whether ``subject`` holds ``approve`` (or ``admin``) on a policy that held the call."""
-    for name in approval.policies:
-        values = engine.resources.get(f"policy.{name}") or {}
-        if subject in (values.get("deciders") or []):
-            return True
-    return False
-
-
 async def decide_for_task(
     engine: EngineView, task_id: str, decision: Decided, *, subject: str, note: str = ""
 ) -> Approval:
@@ -72,7 +64,7 @@ async def decide_for_task(
     found = next((a for a in pending if a.task_id == task_id), None)
     if found is None:
         raise EngineError(f"task {task_id} has no call waiting for approval", 409)
-    if not may_decide(engine, found, subject):
+    if not Caller(subject).may_decide(engine, found):
         policies = ", ".join(f"approve:{p}" for p in found.policies)
         raise EngineError(
             f"{subject!r} may not decide calls held by policy {', '.join(found.policies)}: give"

@@ -29,12 +29,9 @@ by uvicorn inside the engine's event loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
-import hmac
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict, fields
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import Any
 
 from starlette.applications import Starlette
@@ -43,8 +40,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from agentform.runtime.host import approvals
+from agentform.runtime.host.callers import Caller, identify
 from agentform.runtime.host.engine import Engine, EngineError
-from agentform.runtime.store import TERMINAL, StepRecord, TaskRecord, TaskStatus
+from agentform.runtime.host.follow import follow
+from agentform.runtime.host.records import step_json, task_json
+from agentform.runtime.store import TaskRecord, TaskStatus
 from agentform.runtime.store.approvals import Decided
 from agentform.runtime.store.tokens import TokenInfo, TokenStore
 
@@ -52,26 +52,7 @@ __all__ = ["build_app", "step_json", "task_json"]
 
 MAX_BODY = 1_000_000
 MAX_TASKS = 1000  # tasks in one submit request
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def _fields(record: Any) -> dict[str, Any]:
-    # shallow: asdict() deep-copies every value, a tenth of the engine's time per submitted task
-    return {f.name: getattr(record, f.name) for f in fields(record)}
-
-
-def task_json(task: TaskRecord) -> dict[str, Any]:
-    data = _fields(task)
-    for key in ("created_at", "updated_at", "finished_at"):
-        data[key] = data[key].isoformat() if data[key] else None
-    data["status"] = str(task.status)
-    return data
-
-
-def step_json(step: StepRecord) -> dict[str, Any]:
-    data = _fields(step)
-    data["created_at"] = step.created_at.isoformat()
-    return data
+Handler = Callable[[Request, Caller], Awaitable[Response]]
 
 
 def _token_json(info: TokenInfo) -> dict[str, Any]:
@@ -83,13 +64,19 @@ def _error(message: str, status: int) -> JSONResponse:
 
 
 def build_app(engine: Engine) -> Starlette:
-    def guarded(handler: Handler) -> Handler:
+    def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def wrapper(request: Request) -> Response:
-            supplied = request.headers.get("authorization", "")
-            if not hmac.compare_digest(supplied.encode(), f"Bearer {engine.token}".encode()):
-                return _error("missing or wrong token; read it from the engine's engine.token", 401)
+            caller = await identify(
+                engine.token, engine.a2a.tokens, request.headers.get("authorization", "")
+            )
+            if caller is None:
+                return _error(
+                    "missing, wrong or revoked token: send the engine's token (engine.token) or"
+                    " a live subject token from 'agentform tokens create'",
+                    401,
+                )
             try:
-                return await handler(request)
+                return await handler(request, caller)
             except EngineError as exc:
                 return _error(str(exc), exc.status)
             except _BadRequest as exc:
@@ -97,13 +84,16 @@ def build_app(engine: Engine) -> Starlette:
 
         return wrapper
 
-    async def status(request: Request) -> Response:
+    async def status(request: Request, caller: Caller) -> Response:
+        caller.require_admin(engine, "read the engine's status")
         return JSONResponse(await asyncio.to_thread(engine.status))
 
-    async def resources(request: Request) -> Response:
+    async def resources(request: Request, caller: Caller) -> Response:
+        caller.require_admin(engine, "read the resources")
         return JSONResponse({a: engine.observe(a) for a in engine.resources})
 
-    async def put_resource(request: Request) -> Response:
+    async def put_resource(request: Request, caller: Caller) -> Response:
+        caller.require_admin(engine, "change resources")
         body = await _json(request)
         values = body.get("values")
         if not isinstance(values, dict):
@@ -116,14 +106,16 @@ def build_app(engine: Engine) -> Starlette:
         observed = await engine.put(request.path_params["address"], values, secrets=secrets)
         return JSONResponse(observed)
 
-    async def delete_resource(request: Request) -> Response:
+    async def delete_resource(request: Request, caller: Caller) -> Response:
+        caller.require_admin(engine, "delete resources")
         await engine.delete(request.path_params["address"])
         return Response(status_code=204)
 
-    async def submit(request: Request) -> Response:
+    async def submit(request: Request, caller: Caller) -> Response:
         body = await _json(request)
         if "tasks" not in body:
-            agent, text, options = _task_request(body, "the task")
+            agent, text, options = _task_request(body, "the task", caller)
+            caller.may_invoke(engine, agent)
             task = await engine.submit(agent, text, **options)
             return JSONResponse(task_json(task), status_code=202)
         # many tasks in one request: each checked first (a bad one refuses the request), then
@@ -136,7 +128,9 @@ def build_app(engine: Engine) -> Starlette:
         for index, item in enumerate(items):
             if not isinstance(item, dict):
                 raise _BadRequest(f"task {index} of the request must be an object")
-            requests.append(_task_request(item, f"task {index} of the request"))
+            requests.append(_task_request(item, f"task {index} of the request", caller))
+        for agent in {agent for agent, _, _ in requests}:
+            caller.may_invoke(engine, agent)
         outcomes = await asyncio.gather(
             *(engine.submit(agent, text, **options) for agent, text, options in requests),
             return_exceptions=True,
@@ -155,8 +149,18 @@ def build_app(engine: Engine) -> Starlette:
         # saying which were accepted (those stay accepted: retry only the others)
         return JSONResponse({"tasks": results}, status_code=refused[0] if refused else 202)
 
-    async def list_tasks(request: Request) -> Response:
+    async def list_tasks(request: Request, caller: Caller) -> Response:
         store = _store()
+        asked = request.query_params.get("caller")
+        if not caller.reads_tasks(engine):
+            # without read:tasks a subject lists the tasks it sent, and only those
+            if asked not in (None, caller.subject):
+                raise EngineError(
+                    f"{caller.subject!r} may read only the tasks it sent: give it a role with"
+                    " read:tasks in the spec's access to read others'",
+                    403,
+                )
+            asked = caller.subject
         status_text = request.query_params.get("status")
         try:
             status = TaskStatus(status_text) if status_text else None
@@ -168,27 +172,38 @@ def build_app(engine: Engine) -> Starlette:
                 agent=request.query_params.get("agent"),
                 status=status,
                 parent_id=request.query_params.get("parent"),
-                caller=request.query_params.get("caller"),
+                caller=asked,
                 limit=limit,
             )
         )
         return JSONResponse([task_json(t) for t in tasks])
 
-    async def get_task(request: Request) -> Response:
+    async def _task(caller: Caller, task_id: str) -> TaskRecord:
+        """The task, if the caller may see it; one that it may not is not found (404), so a
+        subject learns nothing of others' tasks."""
         store = _store()
-        task_id = request.path_params["id"]
-        task = await store.run(store.get_task, task_id)
-        if task is None:
-            return _error(f"no task {task_id!r}", 404)
-        steps = await store.run(store.steps, task_id)
+        task: TaskRecord | None = await store.run(store.get_task, task_id)
+        if task is None or not caller.sees(engine, task):
+            raise EngineError(f"no task {task_id!r}", 404)
+        return task
+
+    async def get_task(request: Request, caller: Caller) -> Response:
+        store = _store()
+        task = await _task(caller, request.path_params["id"])
+        if not caller.reads_traces(engine, task):
+            # the record without its steps: those are the trace (read:traces)
+            return JSONResponse({**task_json(task), "steps": None})
+        steps = await store.run(store.steps, task.id)
         return JSONResponse({**task_json(task), "steps": [step_json(s) for s in steps]})
 
-    async def cancel(request: Request) -> Response:
+    async def cancel(request: Request, caller: Caller) -> Response:
         store = _store()
         task_id = request.path_params["id"]
         task = await store.run(store.get_task, task_id)
-        if task is None:
+        # a canceler of the agent may cancel what it cannot read; a reader gets 403
+        if task is None or not (caller.sees(engine, task) or caller.cancels(engine, task)):
             return _error(f"no task {task_id!r}", 404)
+        caller.may_cancel(engine, task)
         changed = await store.run(
             lambda: store.finish_task(task_id, TaskStatus.CANCELED, error="canceled on request")
         )
@@ -196,14 +211,18 @@ def build_app(engine: Engine) -> Starlette:
             return _error(f"task {task_id} already ended ({task.status}); nothing to cancel", 409)
         return JSONResponse(task_json(await store.run(store.get_task, task_id)))
 
-    async def events(request: Request) -> Response:
-        store = _store()
-        task_id = request.path_params["id"]
-        if await store.run(store.get_task, task_id) is None:
-            return _error(f"no task {task_id!r}", 404)
-        return StreamingResponse(_follow(engine, task_id), media_type="application/x-ndjson")
+    async def events(request: Request, caller: Caller) -> Response:
+        task = await _task(caller, request.path_params["id"])
+        if not caller.reads_traces(engine, task):
+            raise EngineError(
+                f"{caller.subject!r} may not follow the steps of others' tasks: give it a role"
+                " with read:traces in the spec's access",
+                403,
+            )
+        return StreamingResponse(follow(engine, task.id), media_type="application/x-ndjson")
 
-    async def logs(request: Request) -> Response:
+    async def logs(request: Request, caller: Caller) -> Response:
+        caller.require_admin(engine, "read the agents' logs")
         path = engine.files.dir / "logs" / f"{request.path_params['agent']}.log"
         if request.path_params["agent"] not in engine.groups and not path.exists():
             return _error(f"no agent named {request.path_params['agent']!r} runs here", 404)
@@ -211,7 +230,8 @@ def build_app(engine: Engine) -> Starlette:
         data, end = await asyncio.to_thread(_read_from, path, offset)
         return Response(data, media_type="text/plain", headers={"x-offset": str(end)})
 
-    async def shutdown(request: Request) -> Response:
+    async def shutdown(request: Request, caller: Caller) -> Response:
+        caller.require_admin(engine, "stop the engine")
         asyncio.get_running_loop().call_later(
             0.05, lambda: asyncio.ensure_future(engine.shutdown())
         )
@@ -222,38 +242,55 @@ def build_app(engine: Engine) -> Starlette:
             raise EngineError("no runtime store is set up; run 'agentform apply' first", 409)
         return engine.store
 
-    async def create_token(request: Request) -> Response:
+    async def create_token(request: Request, caller: Caller) -> Response:
+        caller.require_admin(engine, "make tokens")
         subject = _opt_str(await _json(request), "subject")
         if subject is None:
             raise _BadRequest('a token needs {"subject": NAME}')
         token, info = await asyncio.to_thread(_tokens().create, subject)
         return JSONResponse({**_token_json(info), "token": token}, status_code=201)
 
-    async def list_tokens(request: Request) -> Response:
+    async def list_tokens(request: Request, caller: Caller) -> Response:
+        caller.require_admin(engine, "list tokens")
         found = await asyncio.to_thread(_tokens().list)
         return JSONResponse([_token_json(t) for t in found])
 
-    async def revoke_tokens(request: Request) -> Response:
+    async def revoke_tokens(request: Request, caller: Caller) -> Response:
+        caller.require_admin(engine, "revoke tokens")
         subject = request.path_params["subject"]
         revoked = await asyncio.to_thread(_tokens().revoke, subject)
         return JSONResponse({"subject": subject, "revoked": revoked})
 
-    async def list_approvals(request: Request) -> Response:
+    async def list_approvals(request: Request, caller: Caller) -> Response:
         status = request.query_params.get("status") or None
         if status not in (None, "pending", "approved", "denied", "expired"):
             raise _BadRequest("status must be pending, approved, denied or expired")
         agent = request.query_params.get("agent") or None
         book = approvals.book(engine)
         found = await asyncio.to_thread(lambda: book.list_requests(status=status, agent=agent))
-        return JSONResponse([a.to_dict() for a in found])
+        # a subject sees the requests it may decide (approve: on a policy that held the call)
+        return JSONResponse([a.to_dict() for a in found if caller.may_decide(engine, a)])
 
-    async def get_approval(request: Request) -> Response:
-        found = await asyncio.to_thread(approvals.book(engine).get, request.path_params["id"])
-        if found is None:
-            return _error(f"no approval request {request.path_params['id']!r}", 404)
+    async def _approval(caller: Caller, id: str) -> Any:
+        found = await asyncio.to_thread(approvals.book(engine).get, id)
+        if found is None or not caller.may_decide(engine, found):
+            raise EngineError(f"no approval request {id!r} that you may decide", 404)
+        return found
+
+    async def get_approval(request: Request, caller: Caller) -> Response:
+        found = await _approval(caller, request.path_params["id"])
         return JSONResponse(found.to_dict())
 
-    async def decide_approval(request: Request) -> Response:
+    async def decide_approval(request: Request, caller: Caller) -> Response:
+        found = await asyncio.to_thread(approvals.book(engine).get, request.path_params["id"])
+        if found is not None and not caller.may_decide(engine, found):
+            policies = ", ".join(f"approve:{p}" for p in found.policies)
+            raise EngineError(
+                f"{caller.subject!r} may not decide calls held by policy"
+                f" {', '.join(found.policies)}: give it a role with {policies} in the spec's"
+                " access and apply",
+                403,
+            )
         body = await _json(request)
         choice = body.get("decision")
         if choice not in ("approve", "deny"):
@@ -261,7 +298,7 @@ def build_app(engine: Engine) -> Starlette:
         note = _opt_str(body, "reason") or ""
         decision: Decided = "approved" if choice == "approve" else "denied"
         decided = await approvals.decide(
-            engine, request.path_params["id"], decision, by="operator", note=note
+            engine, request.path_params["id"], decision, by=caller.subject, note=note
         )
         return JSONResponse(decided.to_dict())
 
@@ -311,7 +348,9 @@ async def _json(request: Request) -> dict[str, Any]:
     return body
 
 
-def _task_request(body: dict[str, Any], what: str) -> tuple[str, str, dict[str, Any]]:
+def _task_request(
+    body: dict[str, Any], what: str, caller: Caller
+) -> tuple[str, str, dict[str, Any]]:
     """Agent, input and the other arguments of :meth:`Engine.submit`, checked."""
     agent, text = body.get("agent"), body.get("input")
     if not isinstance(agent, str) or not isinstance(text, str):
@@ -323,7 +362,7 @@ def _task_request(body: dict[str, Any], what: str) -> tuple[str, str, dict[str, 
         "task_id": _opt_str(body, "id", what),
         "context_id": _opt_str(body, "context_id", what),
         "inputs": inputs,
-        "caller": "operator",  # the control API answers the engine's token only
+        "caller": caller.subject,  # "operator" for the engine's own token
     }
     return agent, text, options
 
@@ -346,64 +385,3 @@ def _read_from(path: Any, offset: int) -> tuple[bytes, int]:
             return data, handle.tell()
     except FileNotFoundError:
         return b"", 0
-
-
-async def _follow(engine: Engine, task_id: str) -> AsyncIterator[bytes]:
-    """Recorded steps first, then live ones as workers announce them, until the task ends.
-
-    Delegated tasks are followed too: each child appears (``{"kind": "child"}``) when it is
-    created, and its steps carry ``task`` and ``depth``, so a client can draw the tree as it
-    unfolds.
-    """
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
-
-    async def on_event() -> None:
-        await queue.put(b"")
-
-    # any task's announcement wakes the stream: children announce on their own subjects
-    unwatch = await engine.watch("*", on_event)
-    store = engine.store
-    assert store is not None
-    seen: dict[str, int] = {task_id: -1}
-    depth: dict[str, int] = {task_id: 0}
-
-    def line(event: dict[str, Any]) -> bytes:
-        return (json.dumps(event) + "\n").encode()
-
-    try:
-        while True:
-            # the task's status first: a task seen ended has every step written (its last
-            # steps are written with its end), so the steps read next are all of them; read
-            # after the steps, an end in between would lose the last ones
-            task = await store.run(store.get_task, task_id)
-            # one round: new children first, then every new step of the tree in time order
-            for tid in list(seen):
-                for child in await asyncio.to_thread(
-                    functools.partial(store.list_tasks, parent_id=tid, limit=1000)
-                ):
-                    if child.id not in seen:
-                        seen[child.id], depth[child.id] = -1, depth[tid] + 1
-                        yield line(
-                            {"kind": "child", "task": task_json(child), "depth": depth[child.id]}
-                        )
-            fresh: list[tuple[str, StepRecord]] = []
-            for tid in list(seen):
-                for step in await store.run(store.steps, tid, after=seen[tid]):
-                    seen[tid] = step.seq
-                    fresh.append((tid, step))
-            for tid, step in sorted(fresh, key=lambda item: item[1].created_at):
-                event: dict[str, Any] = {"kind": "step", "step": step_json(step)}
-                if tid != task_id:
-                    event |= {"task": tid, "depth": depth[tid]}
-                yield line(event)
-            if task is not None and task.status in TERMINAL:
-                yield line({"kind": "status", "task": task_json(task)})
-                return
-            # wake on any announcement; poll anyway in case one was missed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(queue.get(), 0.5)
-            while not queue.empty():
-                queue.get_nowait()
-    finally:
-        if unwatch is not None:
-            await unwatch()
