@@ -117,7 +117,7 @@ class EngineRequestHandler(RequestHandler):
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event]:
         task = await self._submit(params, context)
-        async for event in self._events(task):
+        async for event in self._events(task, self._traces(task, context)):
             yield event
 
     @validate_request_params
@@ -130,7 +130,7 @@ class EngineRequestHandler(RequestHandler):
                 message=f"task {task.id} already ended ({task.status}); nothing more will"
                 " happen to it: get it with GetTask"
             )
-        async for event in self._events(task):
+        async for event in self._events(task, self._traces(task, context)):
             yield event
 
     # -- tasks ------------------------------------------------------------------------------
@@ -340,13 +340,22 @@ class EngineRequestHandler(RequestHandler):
             raise InternalError(message=str(exc)) from None
         return await self._task(task.id)
 
-    async def _events(self, task: TaskRecord) -> AsyncIterator[Event]:
-        """The task first, then its steps and status changes as A2A events, until it ends."""
+    def _traces(self, task: TaskRecord, context: ServerCallContext) -> bool:
+        """Whether the caller may see ``task``'s steps (its trace: tool calls, arguments,
+        results): it sent the task, or holds ``read:traces`` (resolved onto runtime.store)."""
+        subject = _subject(context)
+        grants = (self.engine.resources.get("runtime.store") or {}).get("grants") or {}
+        return task.caller == subject or subject in (grants.get("read:traces") or ())
+
+    async def _events(self, task: TaskRecord, traces: bool) -> AsyncIterator[Event]:
+        """The task first, then its steps (if ``traces``) and status changes as A2A events,
+        until it ends."""
         yield mapping.to_task(task)
         last = task.status
         async for event in self._follow(task.id):
             if isinstance(event, StepRecord):
-                yield mapping.step_event(task, event)
+                if traces:
+                    yield mapping.step_event(task, event)
                 continue
             task = event
             if task.status == last:

@@ -50,8 +50,10 @@ class Caller:
     def _granted(self, engine: EngineView, permission: str) -> bool:
         store = engine.resources.get("runtime.store") or {}
         grants = store.get("grants") or {}
-        return self.operator or self.subject in (grants.get("admin:*") or ()) or (
-            self.subject in (grants.get(permission) or ())
+        return (
+            self.operator
+            or self.subject in (grants.get("admin:*") or ())
+            or (self.subject in (grants.get(permission) or ()))
         )
 
     def is_admin(self, engine: EngineView) -> bool:
