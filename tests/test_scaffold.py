@@ -94,10 +94,13 @@ def test_init_says_how_to_run_and_ask_the_project(
     target = tmp_path / "proj"
     code, out = invoke("init", template, "--dir", str(target))
     assert code == 0, out
-    for step in (
-        f"agentform validate {target}",
-        f"agentform apply {target} --auto-approve",
-        f'agentform send {agent} "Hello" --spec {target}',
-        f"agentform destroy {target} --auto-approve",
-    ):
-        assert step in out, out
+    steps = (
+        f"cd {target}",
+        "agentform validate",
+        "agentform apply --auto-approve",
+        f'agentform send {agent} "Hello"',
+        "agentform destroy --auto-approve",
+    )
+    lines = [line.strip() for line in out.splitlines()]
+    at = lines.index(steps[0])
+    assert tuple(lines[at : at + len(steps)]) == steps, out

@@ -19,6 +19,7 @@ from agentform.cli import (
     init,
     memory,
     plan,
+    project,
     runtime,
     schema,
     state,
@@ -34,6 +35,8 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="agentform")
+@project.project_option
+@runtime.token_option
 @click.option(
     "--color/--no-color",
     default=None,
@@ -46,9 +49,13 @@ def cli(ctx: click.Context, color: bool | None) -> None:
     Describe agents, models, tools, memory, policies and schedules in YAML kept in git;
     validate them here and in CI.
 
+    Every command works on the project found from the current directory (the nearest one
+    holding agentform.yaml, as git finds .git), or on the one -C PATH names.
+
     \b
-    Start:    agentform init support-desk && agentform validate
-    In CI:    agentform validate --format github && agentform fmt --check
+    Start:      agentform init support-desk && agentform validate
+    Elsewhere:  agentform -C path/to/project status
+    In CI:      agentform validate --format github && agentform fmt --check
     """
     ctx.color = color
 

@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from agentform.cli.console import fail
-from agentform.cli.options import spec_options, state_url_option
+from agentform.cli.options import (
+    spec_options,
+    spec_path_argument,
+    spec_path_option,
+    state_url_option,
+)
 from agentform.cli.plan import fail_workflow, prepare
 
 if TYPE_CHECKING:
@@ -107,9 +112,7 @@ def _common(func: Any) -> Any:
 
 
 @click.command("apply")
-@click.argument(
-    "path", required=False, default=".", type=click.Path(exists=True, file_okay=True, dir_okay=True)
-)
+@spec_path_argument
 @click.option(
     "--plan",
     "plan_file",
@@ -143,7 +146,11 @@ def apply_command(
     parallelism: int,
     allow_data_loss: bool,
 ) -> None:
-    """Make the spec at PATH real through its target provider, recording state as it goes."""
+    """Make the spec at PATH real through its target provider, recording state as it goes.
+
+    PATH is a spec file or directory; by default, the project found from the current directory
+    (or named with the global -C).
+    """
     from agentform.cli.console import use_color
     from agentform.render import render_plan
     from agentform.workflow import WorkflowError, load_saved_plan
@@ -173,9 +180,7 @@ def apply_command(
 
 
 @click.command("destroy")
-@click.argument(
-    "path", required=False, default=".", type=click.Path(exists=True, file_okay=True, dir_okay=True)
-)
+@spec_path_argument
 @_common
 def destroy_command(
     path: str,
@@ -186,7 +191,11 @@ def destroy_command(
     parallelism: int,
     allow_data_loss: bool,
 ) -> None:
-    """Destroy everything the spec at PATH made (in reverse dependency order)."""
+    """Destroy everything the spec at PATH made (in reverse dependency order).
+
+    PATH is a spec file or directory; by default, the project found from the current directory
+    (or named with the global -C).
+    """
     from agentform.cli.console import use_color
     from agentform.render import render_plan
 
@@ -203,14 +212,7 @@ def destroy_command(
 @click.command("import")
 @click.argument("address")
 @click.argument("object_id", metavar="ID")
-@click.option(
-    "--path",
-    "path",
-    default=".",
-    show_default=True,
-    type=click.Path(exists=True),
-    help="The spec (file or directory) that declares ADDRESS.",
-)
+@spec_path_option("The spec (file or directory) that declares ADDRESS")
 @spec_options
 @state_url_option
 def import_command(
@@ -247,14 +249,7 @@ def import_command(
     metavar="SERIAL",
     help="The state serial to return to ('agentform state history' lists them).",
 )
-@click.option(
-    "--path",
-    "path",
-    default=".",
-    show_default=True,
-    type=click.Path(exists=True),
-    help="The spec (file or directory) that names the project.",
-)
+@spec_path_option("The spec (file or directory) that names the project")
 @_common
 def rollback_command(
     serial: int,

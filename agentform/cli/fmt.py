@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from agentform.cli.project import resolve_projects
+
 __all__ = ["command"]
 
 
@@ -31,7 +33,7 @@ def _spec_files(paths: tuple[str, ...]) -> list[Path]:
 
 
 @click.command("fmt")
-@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True), callback=resolve_projects)
 @click.option(
     "--check", is_flag=True, help="Change nothing; exit 1 if any file is not formatted (for CI)."
 )
@@ -39,8 +41,8 @@ def _spec_files(paths: tuple[str, ...]) -> list[Path]:
 def command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
     """Format spec files: canonical key order and indentation, comments kept.
 
-    PATHS are spec files or directories (default: .); a directory means its spec files and
-    everything they include.
+    PATHS are spec files or directories (default: the project, found from the current
+    directory); a directory means its spec files and everything they include.
 
     Exit status: 0 formatted (or, with --check, already formatted), 1 a file would change or
     cannot be parsed, 2 usage error.
@@ -49,7 +51,7 @@ def command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
     from agentform.diagnostics import Diagnostic, Location, Severity
     from agentform.spec.fmt import FormatError, diff, format_text
 
-    files = _spec_files(paths or (".",))
+    files = _spec_files(paths)
     changed: list[Path] = []
     broken = False
     for file in files:

@@ -35,6 +35,9 @@ __all__ = ["command"]
 def command(path: str, env: str | None, variables: tuple[str, ...], fmt: str, view: str) -> None:
     """Draw the graph of the spec at PATH.
 
+    PATH is a spec file or directory; by default, the project found from the current directory
+    (or named with the global -C).
+
     \b
     agentform graph | dot -Tsvg > graph.svg
     agentform graph --view coordination --format mermaid

@@ -10,20 +10,51 @@ import click
 __all__ = ["command"]
 
 
+def _directory(ctx: click.Context, directory: str | None) -> str:
+    """``--dir``, or the directory the global ``-C`` names (both given: they must agree)."""
+    from click.core import ParameterSource
+
+    from agentform.cli.project import given_project
+
+    named = given_project(ctx)
+    if named is None:
+        return directory or "."
+    if directory is None:
+        return named.path
+    on_line = ctx.get_parameter_source("directory") is ParameterSource.COMMANDLINE
+    if (
+        on_line
+        and named.on_command_line
+        and Path(directory).resolve() != Path(named.path).resolve()
+    ):
+        raise click.UsageError(
+            f"{named.hint} names {named.path!r} but --dir names {directory!r}; "
+            "give only one of them"
+        )
+    return directory
+
+
 @click.command("init")
 @click.argument("template", required=False, default="hello")
 @click.option(
     "--dir",
     "directory",
-    default=".",
-    show_default=True,
+    default=None,
     type=click.Path(file_okay=False),
-    help="Where to create the project.",
+    help="Where to create the project (default: the global -C, else the current directory).",
 )
 @click.option("--name", help="Project name (default: the directory's name).")
 @click.option("--list", "list_only", is_flag=True, help="List the templates and exit.")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
-def command(template: str, directory: str, name: str | None, list_only: bool, force: bool) -> None:
+@click.pass_context
+def command(
+    ctx: click.Context,
+    template: str,
+    directory: str | None,
+    name: str | None,
+    list_only: bool,
+    force: bool,
+) -> None:
     """Create a project from TEMPLATE (default: hello) in --dir.
 
     Templates are complete, valid specs: hello, support-desk, research-crew,
@@ -50,6 +81,7 @@ def command(template: str, directory: str, name: str | None, list_only: bool, fo
         raise click.BadParameter(
             f"unknown template {template!r}. {hint}".strip(), param_hint="TEMPLATE"
         )
+    directory = _directory(ctx, directory)
     target = Path(directory)
     project = name or target.resolve().name.lower().replace(" ", "-")
     if not is_valid_name(project):
@@ -66,15 +98,17 @@ def command(template: str, directory: str, name: str | None, list_only: bool, fo
         sys.exit(1)
     for path in written:
         click.echo(f"  created {target / path}")
-    where = "" if directory == "." else f" {directory}"
-    spec = "" if directory == "." else f" --spec {directory}"
+    here = directory == "."
+    cd = "" if here else f"  cd {directory}\n"
     agent = first_agent(target) or "AGENT"
-    readme = "README.md" if directory == "." else f"{directory}/README.md"
+    readme = "README.md" if here else f"{directory}/README.md"
     click.echo(
         f"\nProject {project!r} created from template {template!r}. Next:\n"
-        f"  agentform validate{where}\n"
-        f"  agentform apply{where} --auto-approve\n"
-        f'  agentform send {agent} "Hello"{spec}\n'
-        f"  agentform destroy{where} --auto-approve\n"
-        f"{readme} walks through what to send and what to look at."
+        f"{cd}"
+        "  agentform validate\n"
+        "  agentform apply --auto-approve\n"
+        f'  agentform send {agent} "Hello"\n'
+        "  agentform destroy --auto-approve\n"
+        f"{readme} walks through what to send and what to look at "
+        "(every command finds the project from the directory you are in, or from -C PATH)."
     )

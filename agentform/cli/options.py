@@ -1,4 +1,8 @@
-"""Options shared by the commands: the spec path, ``--env``, ``--var`` and ``--state-url``."""
+"""Options shared by the commands: the spec path, ``--env``, ``--var`` and ``--state-url``.
+
+The spec path (the PATH argument, or ``--path`` for commands whose arguments are something
+else) defaults to the project found as :mod:`agentform.cli.project` says.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,40 @@ from typing import Any, TypeVar
 
 import click
 
-__all__ = ["spec_options", "spec_path_argument", "state_url_option", "var_values"]
+from agentform.cli.project import resolve_project
+
+__all__ = [
+    "spec_options",
+    "spec_path_argument",
+    "spec_path_option",
+    "state_url_option",
+    "var_values",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def spec_path_argument(func: F) -> F:
+    """PATH: a spec file or directory (default: the project, found from the current directory)."""
     return click.argument(
         "path",
         required=False,
-        default=".",
+        default=None,
+        callback=resolve_project,
         type=click.Path(exists=True, file_okay=True, dir_okay=True, readable=True),
     )(func)
+
+
+def spec_path_option(help_text: str) -> Callable[[F], F]:
+    """``--path PATH``, the spec path of commands whose arguments name something else."""
+    return click.option(
+        "--path",
+        "path",
+        default=None,
+        callback=resolve_project,
+        type=click.Path(exists=True),
+        help=f"{help_text} (default: the project, found from the current directory).",
+    )
 
 
 def spec_options(func: F) -> F:

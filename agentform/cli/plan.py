@@ -113,6 +113,9 @@ def plan_command(
 ) -> None:
     """Show what 'agentform apply' would change to make the spec at PATH real.
 
+    PATH is a spec file or directory; by default, the project found from the current directory
+    (or named with the global -C).
+
     Exit status: 0 success, 1 error (invalid spec, state or provider problem), and with
     --detailed-exitcode 2 when there are changes.
     """

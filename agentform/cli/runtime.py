@@ -2,9 +2,11 @@
 verb reaches the project's local engine.
 
 The engine is the project's, per environment: :func:`project_options` adds ``--spec`` (a spec file
-or its directory, default ``.``) and ``--env``, :func:`engine_client` opens its control API
-(:mod:`agentform.runtime.host.client`) and :func:`call_engine` turns the engine being down or
-refusing a request into one ``error:`` line and exit status 1. Those three are used here and by
+or its directory; default: the project found as :mod:`agentform.cli.project` says) and ``--env``,
+:func:`engine_client` opens its control API (:mod:`agentform.runtime.host.client`), as the
+operator or, with the root group's ``--token`` (:func:`token_option`), as that token's subject,
+and :func:`call_engine` turns the engine being down or refusing a request into one ``error:``
+line and exit status 1. Those three are used here and by
 the task verbs (:mod:`agentform.cli.tasks`), ``tokens`` (:mod:`agentform.cli.tokens`) and
 ``memory`` (:mod:`agentform.cli.memory_project`). Nothing here runs agents itself.
 """
@@ -21,6 +23,7 @@ from typing import Any, TypeVar
 import click
 
 from agentform.cli.console import fail
+from agentform.cli.project import resolve_project
 
 __all__ = [
     "call_engine",
@@ -29,9 +32,31 @@ __all__ = [
     "logs_command",
     "project_options",
     "status_command",
+    "token_option",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_TOKEN_KEY = "agentform.token"
+
+
+def _remember_token(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        ctx.meta[_TOKEN_KEY] = value
+
+
+def token_option(func: F) -> F:
+    """The root group's ``--token TOKEN`` (env ``AGENTFORM_TOKEN``); :func:`engine_client`
+    reads it."""
+    return click.option(
+        "--token",
+        metavar="TOKEN",
+        envvar="AGENTFORM_TOKEN",
+        expose_value=False,
+        callback=_remember_token,
+        help="Act as the subject of this bearer token (from 'agentform tokens create') instead "
+        "of as the operator (env AGENTFORM_TOKEN).",
+    )(func)
 
 
 def project_options(func: F) -> F:
@@ -47,11 +72,12 @@ def project_options(func: F) -> F:
         "--spec",
         "-s",
         "spec",
-        default=".",
-        show_default=True,
+        default=None,
         envvar="AGENTFORM_SPEC",
+        callback=resolve_project,
         type=click.Path(exists=True, file_okay=True, dir_okay=True),
-        help="The spec file or directory of the project (env AGENTFORM_SPEC).",
+        help="The spec file or directory of the project (default: the project found from the "
+        "current directory, or the global -C; env AGENTFORM_SPEC).",
     )(func)
 
 
@@ -61,10 +87,13 @@ def _base_dir(spec: str) -> Path:
 
 
 def engine_client(spec: str, env: str | None) -> Any:
-    """The control-API client of the engine of ``spec``'s project in ``env``."""
+    """The control-API client of the engine of ``spec``'s project in ``env``, acting as the
+    subject of the root group's ``--token`` when one was given, else as the operator."""
     from agentform.runtime.host.client import EngineClient, engine_dir
 
-    return EngineClient(engine_dir(_base_dir(spec), env or "default"))
+    ctx = click.get_current_context(silent=True)
+    token = ctx.meta.get(_TOKEN_KEY) if ctx is not None else None
+    return EngineClient(engine_dir(_base_dir(spec), env or "default"), token=token)
 
 
 def call_engine(action: Callable[[], Any]) -> Any:

@@ -1,9 +1,10 @@
 """``agentform state ...`` and ``agentform force-unlock``: inspect and edit recorded state.
 
-State belongs to one project (from the spec at PATH) and one environment (``--env``, default
-``default``), in the store at ``--state-url`` / ``AGENTFORM_STATE_URL`` (default: SQLite under
-the spec's ``.agentform/``). Edits (``rm``, ``mv``) take the state lock and write a new serial;
-nothing is ever overwritten, so ``state history`` shows every step.
+State belongs to one project (from the spec at ``--path``, by default the project found from the
+current directory) and one environment (``--env``, default ``default``), in the store at
+``--state-url`` / ``AGENTFORM_STATE_URL`` (default: SQLite under the spec's ``.agentform/``).
+Edits (``rm``, ``mv``) take the state lock and write a new serial; nothing is ever overwritten,
+so ``state history`` shows every step.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import click
 
 from agentform.addresses import Address
 from agentform.cli.console import fail
-from agentform.cli.options import state_url_option
+from agentform.cli.options import spec_path_option, state_url_option
 
 if TYPE_CHECKING:
     from agentform.state import StateStore
@@ -38,14 +39,7 @@ def _store_options(func: F) -> F:
         metavar="NAME",
         help="Environment whose state to use.",
     )(func)
-    return click.option(
-        "--path",
-        "path",
-        default=".",
-        show_default=True,
-        type=click.Path(exists=True),
-        help="The spec (file or directory) that names the project.",
-    )(func)
+    return spec_path_option("The spec (file or directory) that names the project")(func)
 
 
 def _open(path: str, env: str, state_url: str | None) -> StateStore:
