@@ -4,8 +4,9 @@ Two kinds of edge: *dependencies* (``agent.triage`` needs ``model.fast``, ``tool
 ``memory.board``, the policies that govern it and the runtime's bus and store; a schedule needs
 its agent), which order apply and destroy, and *delegations* (``agent.triage`` may hand work to
 ``agent.billing``), which are the coordination graph and may loop when bounded by ``max_depth``.
-:meth:`Graph.levels` gives parallel levels in dependency order (graphlib). :func:`to_dot` and
-:func:`to_mermaid` draw either view. Pure; called by ``agentform graph`` and (later) the planner.
+:meth:`Graph.levels` gives parallel levels in dependency order (graphlib). :func:`to_dot`,
+:func:`to_mermaid` and :func:`to_text` (for a terminal) draw either view. Pure; called by
+``agentform graph`` and (later) the planner.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from agentform.durations import format_duration
 from agentform.spec.models import Spec
 
-__all__ = ["Graph", "Resource", "build_graph", "to_dot", "to_mermaid"]
+__all__ = ["Graph", "Resource", "build_graph", "to_dot", "to_mermaid", "to_text"]
 
 View = Literal["resources", "coordination"]
 BUS = "runtime.bus"
@@ -94,7 +96,10 @@ def build_graph(spec: Spec) -> Graph:
         )
         g.delegates[address] = [f"agent.{d}" for d in agent.delegates]
     for name, schedule in spec.schedules.items():
-        address = g.add("schedule", name, schedule.cron or "every interval")
+        when = schedule.cron or (
+            f"every {format_duration(schedule.interval)}" if schedule.interval else "every interval"
+        )
+        address = g.add("schedule", name, when)
         g.need(address, f"agent.{schedule.agent}")
         g.schedules[address] = f"agent.{schedule.agent}"
     return g
@@ -161,3 +166,62 @@ def to_mermaid(g: Graph, view: View = "resources") -> str:
         arrow = f" -->|{label}| " if label else " --> "
         lines.append(f"  {_id(a)}{arrow}{_id(b)}")
     return "\n".join(lines) + "\n"
+
+
+def _entries(g: Graph) -> list[str]:
+    """Agents in spec order, those nobody delegates to first."""
+    agents = [r.address for r in g.resources.values() if r.kind == "agent"]
+    delegated = {d for ds in g.delegates.values() for d in ds}
+    return [a for a in agents if a not in delegated] + [a for a in agents if a in delegated]
+
+
+def _delegation_tree(g: Graph) -> list[str]:
+    lines: list[str] = []
+    drawn: set[str] = set()
+
+    def draw(address: str, prefix: str, branch: str, path: tuple[str, ...]) -> None:
+        name = g.resources[address].name
+        if address in path:
+            lines.append(f"{prefix}{branch}{name}  (loop)")
+            return
+        if address in drawn:
+            lines.append(f"{prefix}{branch}{name}  (see above)")
+            return
+        drawn.add(address)
+        lines.append(f"{prefix}{branch}{name}")
+        below = prefix + ("" if not branch else "│   " if branch.startswith("├") else "    ")
+        children = g.delegates.get(address, [])
+        for i, child in enumerate(children):
+            last = i == len(children) - 1
+            draw(child, below, "└─> " if last else "├─> ", (*path, address))
+
+    for address in _entries(g):
+        if address not in drawn:
+            draw(address, "", "", ())
+    return lines
+
+
+def _coordination_text(g: Graph) -> str:
+    lines = ["agents (entry agents first; ─> delegates to)"]
+    tree = _delegation_tree(g)
+    lines += [f"  {line}" for line in tree] or ["  (none)"]
+    schedules = [r for r in g.resources.values() if r.kind == "schedule"]
+    if schedules:
+        lines += ["", "schedules (─> the agent each one runs)"]
+        name_width = max(len(r.name) for r in schedules)
+        when_width = max(len(r.label) for r in schedules)
+        for r in schedules:
+            agent = g.resources[g.schedules[r.address]].name
+            lines.append(f"  {r.name:<{name_width}}  {r.label:<{when_width}}  ─> {agent}")
+    return "\n".join(lines) + "\n"
+
+
+def to_text(g: Graph, view: View = "resources") -> str:
+    """The graph for a terminal. resources: the apply order, one numbered level a line (each
+    level's resources can be applied at once); coordination: a tree of who delegates to whom
+    from the entry agents (the ones nobody delegates to), an agent drawn once and then named
+    as "(see above)", a delegation back up the path as "(loop)"; then each schedule, when it
+    runs and the agent it sends its task to."""
+    if view == "coordination":
+        return _coordination_text(g)
+    return "".join(f"{i:>3}  {'  '.join(level)}\n" for i, level in enumerate(g.levels(), 1))

@@ -1,10 +1,19 @@
-"""The resource graph: dependencies, apply order, and both drawings."""
+"""The resource graph: dependencies, apply order, and its drawings (dot, mermaid, text)."""
 
 from __future__ import annotations
 
-from agentform.graph import build_graph, to_dot, to_mermaid
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from agentform.cli import cli
+from agentform.graph import Graph, build_graph, to_dot, to_mermaid, to_text
 from agentform.spec import load_spec
 from tests.conftest import WriteSpec
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SPEC = """\
 version: 1
@@ -58,3 +67,85 @@ def test_drawings(write_spec: WriteSpec) -> None:
     mermaid = to_mermaid(g)
     assert 'n_memory_board[("memory.board<br/>shared")]' in mermaid
     assert "n_agent_lead --> n_tool_kb" in mermaid
+
+
+def _example(name: str) -> Graph:
+    result = load_spec(ROOT / "examples" / name, environ={})
+    assert result.spec is not None, result.diagnostics
+    return build_graph(result.spec)
+
+
+@pytest.mark.parametrize(
+    ("example", "expected"),
+    [
+        (
+            "research-crew",
+            """\
+            agents (entry agents first; ─> delegates to)
+              lead
+              ├─> literature
+              ├─> data
+              ├─> legal
+              └─> reviewer
+                  └─> data  (see above)
+            """,
+        ),
+        (
+            "support-desk",
+            """\
+            agents (entry agents first; ─> delegates to)
+              triage
+              └─> billing
+            """,
+        ),
+        (
+            "scheduled-report",
+            """\
+            agents (entry agents first; ─> delegates to)
+              reporter
+              backlog-watch
+
+            schedules (─> the agent each one runs)
+              weekly-report  0 9 * * MON  ─> reporter
+              backlog-check  every 30m    ─> backlog-watch
+            """,
+        ),
+    ],
+    ids=["research-crew", "support-desk", "scheduled-report"],
+)
+def test_coordination_as_text(example: str, expected: str) -> None:
+    assert to_text(_example(example), "coordination") == textwrap.dedent(expected)
+
+
+def test_coordination_text_marks_loops_and_schedules(write_spec: WriteSpec) -> None:
+    result = load_spec(write_spec(SPEC), environ={})
+    assert result.spec is not None
+    # nobody is an entry (lead and worker delegate to each other): the first agent is the root
+    assert to_text(build_graph(result.spec), "coordination") == textwrap.dedent(
+        """\
+        agents (entry agents first; ─> delegates to)
+          lead
+          └─> worker
+              └─> lead  (loop)
+
+        schedules (─> the agent each one runs)
+          nightly  0 2 * * *  ─> lead
+        """
+    )
+
+
+def test_resources_as_text_is_the_apply_order() -> None:
+    assert to_text(_example("hello")) == (
+        "  1  model.greeter-model  runtime.bus  runtime.store\n  2  agent.greeter\n"
+    )
+
+
+@pytest.mark.parametrize("example", ["research-crew", "support-desk"])
+def test_graph_command_prints_the_coordination_text(example: str) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["graph", str(ROOT / "examples" / example), "--view", "coordination", "--format", "text"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output == to_text(_example(example), "coordination")

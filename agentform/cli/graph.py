@@ -22,7 +22,8 @@ __all__ = ["command"]
     type=click.Choice(["dot", "mermaid", "text"]),
     default="dot",
     show_default=True,
-    help="Graphviz dot, Mermaid flowchart or apply order as text.",
+    help="Graphviz dot, Mermaid flowchart, or text for a terminal (resources: the apply "
+    "order; coordination: who delegates to whom, and the schedules).",
 )
 @click.option(
     "--view",
@@ -41,9 +42,10 @@ def command(path: str, env: str | None, variables: tuple[str, ...], fmt: str, vi
     \b
     agentform graph | dot -Tsvg > graph.svg
     agentform graph --view coordination --format mermaid
+    agentform graph --view coordination --format text
     """
     from agentform.cli.console import echo_diagnostics
-    from agentform.graph import build_graph, to_dot, to_mermaid
+    from agentform.graph import build_graph, to_dot, to_mermaid, to_text
     from agentform.spec import load_spec
 
     result = load_spec(path, env=env, variables=var_values(variables), environ=os.environ)
@@ -57,5 +59,4 @@ def command(path: str, env: str | None, variables: tuple[str, ...], fmt: str, vi
     elif fmt == "mermaid":
         click.echo(to_mermaid(graph, view), nl=False)  # type: ignore[arg-type]
     else:
-        for i, level in enumerate(graph.levels(), 1):
-            click.echo(f"{i:>3}  {'  '.join(level)}")
+        click.echo(to_text(graph, view), nl=False)  # type: ignore[arg-type]
