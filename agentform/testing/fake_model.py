@@ -57,6 +57,7 @@ class FakeToolbox:
     functions: Mapping[str, Callable[[Mapping[str, Any]], str]]
     effects: Mapping[str, str] = field(default_factory=dict)
     calls: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
+    owners: Mapping[str, str] = field(default_factory=dict)  # function -> owner, if not itself
 
     def specs(self) -> list[ToolSpec]:
         return [ToolSpec(name) for name in self.functions]
@@ -65,7 +66,7 @@ class FakeToolbox:
         return self.effects.get(name, "unsafe")
 
     def owner(self, name: str) -> str | None:
-        return name if name in self.functions else None
+        return self.owners.get(name, name) if name in self.functions else None
 
     async def call(
         self, name: str, arguments: Mapping[str, Any], *, idempotency_key: str

@@ -151,13 +151,12 @@ def test_an_invoker_sends_and_sees_only_its_own_tasks(
     tina = _as(project, tokens["tina"])
     mine = tina.request("POST", "/v1/tasks", body={"agent": "clerk", "input": "tina-1"})
     assert mine["caller"] == "tina"
-    done = wait_for(
-        lambda: (t := tina.request("GET", f"/v1/tasks/{mine['id']}"))["status"] == "completed"
-        and t
-        or None,
-        30,
-        "tina's task",
-    )
+
+    def finished() -> dict[str, Any] | None:
+        found: dict[str, Any] = tina.request("GET", f"/v1/tasks/{mine['id']}")
+        return found if found["status"] == "completed" else None
+
+    done = wait_for(finished, 30, "tina's task")
     assert [s["kind"] for s in done["steps"]].count("tool_call") == 1  # its own trace
     theirs = project.wait_task(project.submit("clerk", "operator-1")["id"])
     assert _refused(lambda: tina.request("GET", f"/v1/tasks/{theirs['id']}")).status == 404
@@ -190,7 +189,9 @@ def test_a_subject_without_invoke_cannot_send(guarded: tuple[Project, dict[str, 
         )
         assert refused.status == 403 and "invoke:clerk" in str(refused)
         many = {"tasks": [{"agent": "clerk", "input": "y"}]}
-        assert _refused(lambda c=client: c.request("POST", "/v1/tasks", body=many)).status == 403
+        assert (
+            _refused(lambda c=client, b=many: c.request("POST", "/v1/tasks", body=b)).status == 403
+        )
     assert _ledger(project) == before
 
 

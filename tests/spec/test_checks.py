@@ -338,3 +338,22 @@ def test_a_definition_error_is_not_followed_by_usage_noise(write_spec: WriteSpec
     )
     result = load_spec(path, environ={})
     assert [d.code for d in result.diagnostics] == ["AF012"]
+
+
+@pytest.mark.parametrize(
+    ("tools", "expected"),
+    [
+        ('["agent.triage", "memory.notes", "kb"]', []),
+        ('["agent.*", "memory.*"]', []),
+        ('["agent.triag"]', [("AF201", "error", "policy.p")]),
+        ('["memory.nots"]', [("AF201", "error", "policy.p")]),
+        ('["agent.x-*"]', [("AF201", "warning", "policy.p")]),
+    ],
+    ids=["named", "globbed", "unknown-agent", "unknown-store", "pattern-matches-nothing"],
+)
+def test_policies_name_delegations_and_memory_stores_with_their_prefix(
+    write_spec: WriteSpec, tools: str, expected: list[tuple[str, str, str]]
+) -> None:
+    extra = f"policies:\n  p: {{tools: {tools}, effect: deny, when: 'args.x > 1'}}\n"
+    found = diagnostics(write_spec, "", access=ACCESS + extra)
+    assert [f for f in found if f[0] != "AF219"] == expected

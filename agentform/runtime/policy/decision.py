@@ -4,8 +4,12 @@
 contract's :class:`~agentform.contract.PolicyValue`, resolved by planning: only policies whose
 ``agents`` match this agent reach it) and asked once per tool call by the agent loop
 (:mod:`agentform.runtime.worker.loop`), after the model asked for the call and before anything
-is sent. A policy applies when one of its ``tools`` patterns matches the spec tool (the MCP
-server or outside agent that owns the function) and its ``when`` holds; ``when`` is the
+is sent. A policy applies when one of its ``tools`` patterns matches the call's target and its
+``when`` holds. The target is the spec tool (the MCP server or outside agent that owns the
+function), ``agent.NAME`` for a delegation to agent NAME, or ``memory.STORE`` for a memory tool
+of store STORE; a pattern reaches delegations and memory calls only when it is written with
+their prefix (``agent.*``, ``memory.notes``), so ``tools: ["*"]`` keeps meaning every spec
+tool. ``when`` is evaluated ``when`` is the
 sandboxed expression validate checks (:mod:`agentform.expressions`), over ``args``, ``agent``,
 ``tool`` (the spec tool), ``function``, ``task`` (``id``, ``inputs``, ``parent_id``, ``agent``,
 ``caller``), ``context`` (``id``) and ``subject`` (who asked: a token's subject, ``operator``,
@@ -13,11 +17,12 @@ sandboxed expression validate checks (:mod:`agentform.expressions`), over ``args
 
 Combining, in this order: an applying **deny** wins; then **require_approval**; then
 **allow**; a call no policy applies to gets the agent's ``default_effect`` (resolved by
-planning from the agent or the project: allow unless one says deny). A ``when`` that cannot be
+planning from the agent or the project: allow unless one says deny). A delegation or memory
+call no policy applies to is allowed: the agent's ``delegates`` and ``memory`` already name
+what it may reach, and stores have their own ``access`` rules. A ``when`` that cannot be
 evaluated (a missing argument, a wrong type, an undefined name) **denies**, naming the policy
-and why: a broken rule never opens a door. Approvals are not held by this version: a
-require_approval decision is recorded with ``enforced: False`` and the call goes on (validate
-warns, AF219).
+and why: a broken rule never opens a door. A require_approval decision holds the call
+(:mod:`.holding`).
 
 Fast on purpose (``benchmarks/bench_policy.py``): patterns are compiled once, the policies that
 can apply to a tool are found once per tool, and only their conditions are evaluated.
@@ -39,7 +44,17 @@ from agentform.contract import PolicyValue
 from agentform.expressions import safe_environment
 from agentform.runtime.store import TaskRecord
 
-__all__ = ["Decision", "Effect", "PolicyDecisionPoint", "args_digest"]
+__all__ = ["QUALIFIED", "Decision", "Effect", "PolicyDecisionPoint", "args_digest", "target_of"]
+
+# the prefixes of call targets that are not spec tools: delegations and memory stores
+QUALIFIED = ("agent.", "memory.")
+
+
+def target_of(kind: str, name: str) -> str:
+    """The name policies match for a call that is not a spec tool's: ``agent.NAME`` for a
+    delegation, ``memory.STORE`` for a memory tool."""
+    return f"{kind}.{name}"
+
 
 Effect = Literal["allow", "deny", "require_approval"]
 ENFORCED: frozenset[str] = frozenset({"allow", "deny", "require_approval"})
@@ -87,7 +102,8 @@ def args_digest(arguments: Mapping[str, Any]) -> str:
 class _Rule:
     name: str
     effect: Effect
-    tools: re.Pattern[str]
+    tools: re.Pattern[str] | None  # matches spec tools
+    qualified: re.Pattern[str] | None  # matches agent.NAME and memory.STORE targets
     when: str | None
     condition: Callable[..., Any] | None
     broken: str | None = None  # why ``when`` does not compile (validate reports it too)
@@ -102,7 +118,9 @@ class _ToolRules:
     together: Callable[..., Any] | None
 
 
-def _patterns(globs: list[str]) -> re.Pattern[str]:
+def _patterns(globs: list[str]) -> re.Pattern[str] | None:
+    if not globs:
+        return None
     return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs))
 
 
@@ -113,7 +131,17 @@ def _compiled(name: str, policy: PolicyValue) -> _Rule:
             condition = safe_environment().compile_expression(policy.when, undefined_to_none=False)
         except Exception as exc:  # a spec validate refused: the rule denies, saying why
             broken = _why(exc)
-    return _Rule(name, policy.effect, _patterns(policy.tools), policy.when, condition, broken)
+    plain = [g for g in policy.tools if not g.startswith(QUALIFIED)]
+    qualified = [g for g in policy.tools if g.startswith(QUALIFIED)]
+    return _Rule(
+        name,
+        policy.effect,
+        _patterns(plain),
+        _patterns(qualified),
+        policy.when,
+        condition,
+        broken,
+    )
 
 
 class PolicyDecisionPoint:
@@ -145,7 +173,12 @@ class PolicyDecisionPoint:
     def _for(self, tool: str) -> _ToolRules:
         found = self._by_tool.get(tool)
         if found is None:
-            rules = [r for r in self._rules if r.tools.match(tool)]
+            kind = "qualified" if tool.startswith(QUALIFIED) else "tools"
+            rules = [
+                r
+                for r in self._rules
+                if (pattern := getattr(r, kind)) is not None and pattern.match(tool)
+            ]
             whens = [r.when for r in rules if r.condition is not None]
             together = None
             if len(whens) > 1:
@@ -167,10 +200,12 @@ class PolicyDecisionPoint:
         context: Mapping[str, Any] | None = None,
         subject: str | None = None,
     ) -> Decision:
-        """The decision on ``agent`` calling spec tool ``tool`` (its ``function``)."""
+        """The decision on ``agent`` calling ``tool`` (a spec tool, ``agent.NAME`` or
+        ``memory.STORE``; its ``function``)."""
         found = self._for(tool)
         if not found.rules:
-            return self.default
+            # default_effect governs spec tools; delegations and memory are declared grants
+            return self.default if not tool.startswith(QUALIFIED) else ALLOWED
         names: dict[str, Any] = {
             "args": dict(arguments),
             "agent": self.agent,
@@ -202,7 +237,7 @@ class PolicyDecisionPoint:
             if applying[effect]:
                 named = ", ".join(self._named(n) for n in applying[effect])
                 return Decision(effect, tuple(applying[effect]), f"{_WORDS[effect]} {named}")
-        return self.default
+        return self.default if not tool.startswith(QUALIFIED) else ALLOWED
 
     @staticmethod
     def _conditions(found: _ToolRules, names: dict[str, Any]) -> dict[str, bool | str]:

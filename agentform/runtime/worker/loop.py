@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from agentform.runtime.conversation import Message, ModelResponse, ToolCall, ToolSpec
 from agentform.runtime.memory import TaskMemory
-from agentform.runtime.policy.decision import PolicyDecisionPoint
+from agentform.runtime.policy.decision import PolicyDecisionPoint, target_of
 from agentform.runtime.policy.holding import AwaitingApproval, Holds
 from agentform.runtime.store import (
     TERMINAL,
@@ -263,6 +263,12 @@ class AgentLoop:
             message = str(call.arguments.get("message") or "").strip()
             if recorded is None:
                 check_limits(progress, self.limits, next_kind="tool")
+                decision, refused = await self._gate(
+                    task, progress, call, target_of("agent", call.name)
+                )
+                if refused is not None:  # recorded with the refusal; no child is made
+                    await self._tool_result(task, progress, call, refused, True, 0.0, decision)
+                    continue
                 seq = progress.seq
                 if depth is None:
                     depth = await depth_of(self.store, task)
@@ -283,6 +289,8 @@ class AgentLoop:
                     "delegate": True,
                     "child": None if refusal else child,
                 }
+                if decision is not None:
+                    data["decision"] = decision  # recorded before the child is made
                 await self._record(task.id, seq, "tool_call", data, progress)
                 progress.called[call.id] = data
                 progress.tool_calls += 1
@@ -346,21 +354,7 @@ class AgentLoop:
             )
         if recorded is None:
             check_limits(progress, self.limits, next_kind="tool")
-            held = progress.held.get(call.id)  # a held call keeps the decision that held it
-            decision = dict(held["decision"]) if held is not None else self._decide(task, call)
-            refusal = None
-            if decision is not None and decision["effect"] == "deny":
-                refusal = f"{decision['reason']}; the call was not made"
-            elif decision is not None and decision["effect"] == "require_approval" and self.holds:
-
-                async def hold(data: dict[str, Any]) -> None:
-                    await self._record(task.id, progress.seq, "approval", data, progress)
-                    progress.held[call.id] = data
-                    progress.seq += 1
-
-                refusal = await self.holds.verdict(
-                    task, call.id, call.name, call.arguments, decision, held, hold
-                )
+            decision, refusal = await self._gate(task, progress, call, self.tools.owner(call.name))
             if refusal is not None:
                 # recorded with the refusal, before the model hears of it; nothing was sent
                 await self._tool_result(task, progress, call, refusal, True, 0.0, decision)
@@ -390,13 +384,37 @@ class AgentLoop:
         latency = (time.perf_counter() - started) * 1000
         await self._tool_result(task, progress, call, result.content, result.is_error, latency)
 
-    def _decide(self, task: TaskRecord, call: ToolCall) -> dict[str, Any] | None:
-        """The policies' decision on ``call``, as recorded (None: no policy governs the agent).
-        Memory tools are governed by their stores' ``access`` rules, not by policies here."""
-        owner = self.tools.owner(call.name)
-        if not self.policy or owner is None or owner.startswith("memory."):
-            return None
-        return self.policy.on_call(owner, call.name, call.arguments, task)
+    async def _gate(
+        self, task: TaskRecord, progress: Progress, call: ToolCall, target: str | None
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """The policies' decision on ``call`` to ``target`` (a spec tool, ``agent.NAME`` or
+        ``memory.STORE``; None: no policy governs the agent), and the refusal the model gets
+        when it may not be made: denied, or held and then denied or expired. A call held for
+        approval raises :class:`AwaitingApproval` until someone decides; a held call keeps the
+        decision that held it."""
+        held = progress.held.get(call.id)
+        if held is not None:
+            decision: dict[str, Any] | None = dict(held["decision"])
+        elif not self.policy or target is None:
+            decision = None
+        else:
+            decision = self.policy.on_call(target, call.name, call.arguments, task)
+        if decision is None:
+            return None, None
+        if decision["effect"] == "deny":
+            return decision, f"{decision['reason']}; the call was not made"
+        if decision["effect"] == "require_approval" and self.holds:
+
+            async def hold(data: dict[str, Any]) -> None:
+                await self._record(task.id, progress.seq, "approval", data, progress)
+                progress.held[call.id] = data
+                progress.seq += 1
+
+            refusal = await self.holds.verdict(
+                task, call.id, call.name, call.arguments, decision, held, hold
+            )
+            return decision, refusal
+        return decision, None
 
     def _remaining(self, progress: Progress) -> float | None:
         if self.limits.timeout is None:

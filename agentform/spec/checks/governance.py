@@ -143,10 +143,9 @@ def check_unsafe_tools(ctx: CheckContext) -> None:
                 f"{' and others' if len(unguarded) > 5 else ''} "
                 "without approval",
                 ("tools", tool_name, "side_effects"),
-                hint="add a policy with effect: require_approval for this tool, or "
-                "declare side_effects: idempotent if repeating a call is safe; policies are "
-                "not enforced at run time by this version (milestone 2, step 2); validate "
-                "warns (AF219)",
+                hint="add a policy with effect: require_approval for this tool (a held call"
+                " waits for 'agentform approvals approve'), or declare side_effects: idempotent"
+                " if repeating a call is safe",
             )
 
 

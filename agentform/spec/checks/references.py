@@ -82,9 +82,19 @@ def check_schedule_references(ctx: CheckContext) -> None:
 
 
 def _patterns(
-    ctx: CheckContext, kind: str, entries: list[str], names: Collection[str], path: Path, user: str
+    ctx: CheckContext,
+    kind: str,
+    entries: list[str],
+    names: Collection[str],
+    path: Path,
+    user: str,
+    *,
+    index: bool = True,
 ) -> None:
+    """Each entry (a name, ``*`` or a glob) must name or match a ``kind``; ``index``: ``path``
+    is the list's, else the one entry's own."""
     for i, entry in enumerate(entries):
+        where = (*path, i) if index else path
         if entry == "*":
             continue
         if is_pattern(entry):
@@ -92,11 +102,11 @@ def _patterns(
                 ctx.warning(
                     "AF201",
                     f"{user}: pattern {entry!r} matches no {kind}",
-                    (*path, i),
+                    where,
                     hint="check the pattern; it has no effect as written",
                 )
             continue
-        _resolve(ctx, kind, entry, names, (*path, i), user)
+        _resolve(ctx, kind, entry, names, where, user)
 
 
 def check_policy_references(ctx: CheckContext) -> None:
@@ -105,7 +115,14 @@ def check_policy_references(ctx: CheckContext) -> None:
         base = ("policies", name)
         user = f"policy {name!r}"
         _patterns(ctx, "agent", policy.agents, spec.agents, (*base, "agents"), user)
-        _patterns(ctx, "tool", policy.tools, spec.tools, (*base, "tools"), user)
+        for i, entry in enumerate(policy.tools):
+            # agent.NAME: a delegation to NAME; memory.STORE: a memory tool of STORE
+            section, dot, rest = entry.partition(".")
+            if dot and section in ("agent", "memory"):
+                names = spec.agents if section == "agent" else spec.memory
+                _patterns(ctx, section, [rest], names, (*base, "tools", i), user, index=False)
+            else:
+                _patterns(ctx, "tool", [entry], spec.tools, (*base, "tools", i), user, index=False)
         for i, role in enumerate(policy.approvers):
             _resolve(ctx, "role", role, spec.access.roles, (*base, "approvers", i), user)
 

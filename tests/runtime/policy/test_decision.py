@@ -163,3 +163,47 @@ def test_default_effect_decides_what_no_policy_applies_to(
 def test_a_deny_default_governs_even_without_policies() -> None:
     assert PolicyDecisionPoint("a", {}, "deny")
     assert PolicyDecisionPoint("a", {}, "deny").decide("kb", {}).effect == "deny"
+
+
+QUALIFIED = {
+    "no-refunds-agent": PolicyValue(agents=["triage"], tools=["agent.refunds"], effect="deny"),
+    "hold-escalation": PolicyValue(
+        tools=["agent.esc*"], effect="require_approval", approvers=["lead"]
+    ),
+    "notes-read-only": PolicyValue(
+        tools=["memory.notes"], effect="deny", when="function == 'memory_write'"
+    ),
+    "everything": PolicyValue(tools=["*"], effect="deny", when="args.amount > 10"),
+}
+
+
+@pytest.mark.parametrize(
+    ("target", "function", "args", "effect", "policies"),
+    [
+        ("agent.refunds", "refunds", {"message": "pay"}, "deny", ("no-refunds-agent",)),
+        ("agent.escalation", "escalation", {"message": "x"}, "require_approval",
+         ("hold-escalation",)),
+        ("agent.billing", "billing", {"message": "x"}, "allow", ()),
+        ("memory.notes", "memory_write", {"text": "x"}, "deny", ("notes-read-only",)),
+        ("memory.notes", "memory_search", {"query": "x"}, "allow", ()),
+        # a plain pattern (here "*", with a condition that would fail) never reaches a
+        # delegation or a memory call: those are named with their prefix
+        ("memory.facts", "memory_write", {"text": "x"}, "allow", ()),
+        ("kb", "search", {"amount": 50}, "deny", ("everything",)),
+    ],
+    ids=["delegation-denied", "delegation-held", "delegation-unnamed", "memory-denied",
+         "memory-allowed", "star-skips-memory", "star-reaches-tools"],
+)  # fmt: skip
+def test_delegations_and_memory_calls_are_named_with_their_prefix(
+    target: str, function: str, args: dict[str, Any], effect: str, policies: tuple[str, ...]
+) -> None:
+    point = PolicyDecisionPoint("triage", QUALIFIED)
+    decision = point.decide(target, args, function=function, task=TASK)
+    assert (decision.effect, decision.policies) == (effect, policies), decision.reason
+
+
+def test_a_deny_default_leaves_declared_delegations_and_memory_alone() -> None:
+    point = PolicyDecisionPoint("triage", {}, default_effect="deny")
+    assert point.decide("agent.billing", {"message": "x"}, task=TASK).effect == "allow"
+    assert point.decide("memory.notes", {"text": "x"}, task=TASK).effect == "allow"
+    assert point.decide("kb", {}, task=TASK).effect == "deny"

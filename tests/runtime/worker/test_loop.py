@@ -25,6 +25,7 @@ from agentform.runtime.policy.holding import Holds
 from agentform.runtime.store import RuntimeStore, TaskRecord, TaskStatus
 from agentform.runtime.store.approvals import ApprovalBook
 from agentform.runtime.store.tables import READ_ONLY
+from agentform.runtime.worker.delegation import Delegates
 from agentform.runtime.worker.loop import AgentLoop, Limits
 from agentform.testing import FakeModel, FakeToolbox
 
@@ -491,3 +492,90 @@ def test_a_crash_after_the_decision_does_not_decide_again(store: RuntimeStore) -
     assert outcome.completed
     assert [c[2] for c in tools.calls] == [recorded.data["idempotency_key"]]
     assert [s.kind for s in store.steps("t1")].count("tool_call") == 1
+
+
+# -- policies on delegations and memory calls --------------------------------------------------
+
+GUARDS = {
+    "no-refunds-agent": PolicyValue(tools=["agent.refunds"], effect="deny"),
+    "hold-escalation": PolicyValue(
+        tools=["agent.escalation"], effect="require_approval", approvers=["lead"]
+    ),
+    "notes-read-only": PolicyValue(
+        tools=["memory.notes"], effect="deny", when="function == 'memory_write'"
+    ),
+}
+
+
+def run_delegating(
+    store: RuntimeStore,
+    model: FakeModel,
+    submitted: list[tuple[str, str]],
+    book: ApprovalBook | None = None,
+    tools: FakeToolbox | None = None,
+) -> Any:
+    async def submit(child: str, agent: str, message: str, *_: Any) -> None:
+        submitted.append((child, agent))
+        store.create_task(id=child, agent=agent, input=message, parent_id="t1")
+
+    point = PolicyDecisionPoint("a", GUARDS)
+    loop = AgentLoop(
+        store=store,
+        model=model,
+        tools=tools or FakeToolbox({}),
+        instructions="Route.",
+        limits=Limits(),
+        delegates=Delegates({"refunds": "", "escalation": ""}, submit=submit),
+        policy=point,
+        holds=Holds(book, point) if book is not None else None,
+    )
+    task = store.start_attempt("t1", "worker-1") or store.get_task("t1")
+    assert task is not None
+    return asyncio.run(loop.run(task))
+
+
+def test_a_denied_delegation_makes_no_child(store: RuntimeStore) -> None:
+    new_task(store, "refund it")
+    submitted: list[tuple[str, str]] = []
+    model = FakeModel([call("refunds", message="refund 5"), answer("I may not.")])
+    outcome = run_delegating(store, model, submitted)
+    assert outcome.completed and outcome.text == "I may not."
+    assert submitted == [] and store.list_tasks(parent_id="t1") == []
+    [result] = [s.data for s in store.steps("t1") if s.kind == "tool_result"]
+    assert result["is_error"] and "denied by policy 'no-refunds-agent'" in result["content"]
+    assert result["decision"]["tool"] == "agent.refunds"
+
+
+def test_a_held_delegation_makes_its_child_once_approved(
+    store: RuntimeStore, runtime_url: str
+) -> None:
+    book = ApprovalBook(runtime_url)
+    new_task(store, "escalate")
+    submitted: list[tuple[str, str]] = []
+    first = run_delegating(store, FakeModel([call("escalation", message="help")]), submitted, book)
+    assert first.approval == "t1/call_0" and submitted == []
+    [request] = book.list_requests(status="pending")
+    assert (request.tool, request.policies) == ("agent.escalation", ["hold-escalation"])
+    assert book.decide("t1/call_0", "approved", by="lee") is not None
+    second = run_delegating(store, FakeModel([]), submitted, book)
+    assert second.waiting and [agent for _, agent in submitted] == ["escalation"]
+    [recorded] = [s.data for s in store.steps("t1") if s.kind == "tool_call"]
+    assert recorded["decision"]["effect"] == "require_approval" and recorded["child"]
+    book.close()
+
+
+def test_a_policy_governs_a_memory_call(store: RuntimeStore) -> None:
+    new_task(store, "remember")
+    tools = FakeToolbox(
+        {"memory_write": lambda a: "stored", "memory_search": lambda a: "[]"},
+        {"memory_write": "idempotent", "memory_search": "none"},
+        owners={"memory_write": "memory.notes", "memory_search": "memory.notes"},
+    )
+    model = FakeModel(
+        [call("memory_write", text="x"), call("memory_search", 1, query="x"), answer("ok")]
+    )
+    outcome = run_delegating(store, model, [], tools=tools)
+    assert outcome.completed
+    assert [c[0] for c in tools.calls] == ["memory_search"]  # the write was refused
+    refused = next(s.data for s in store.steps("t1") if s.kind == "tool_result")
+    assert "denied by policy 'notes-read-only'" in refused["content"]
