@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from agentform.addresses import Address
+from agentform.diff import held_data
 from agentform.plan import Action, Change, Plan
 from agentform.provider import (
     ObservedResource,
@@ -135,17 +137,56 @@ def _check_fresh(plan: Plan, store: StateStore) -> StateSnapshot:
 def _check_protected(plan: Plan, allow_data_loss: bool) -> None:
     # a store the provider reports empty carries a low risk only: nothing to lose
     doomed = [
-        c.address
+        c
         for c in plan.changes
         if c.kind == "memory"
         and c.action in (Action.DELETE, Action.REPLACE)
         and any(r.level == "high" for r in c.risks)
     ]
     if doomed and not allow_data_loss:
-        raise ProtectedResource(
-            f"the plan would destroy {', '.join(doomed)} and the data it holds; nothing was "
-            "changed. Keep it in the spec, or pass --allow-data-loss to delete it."
-        )
+        raise ProtectedResource(_data_loss_message(plan, doomed))
+
+
+def _data_loss_message(plan: Plan, doomed: list[Change]) -> str:
+    """What the refused plan would lose, and the ways on: keep it, export it first, or allow it."""
+    # destroy plans only deletes, and its stores are still in the spec (as a replaced one is);
+    # a store an apply deletes was removed from it: 'memory export' can no longer name it
+    destroying = all(c.action is Action.DELETE for c in plan.changes)
+    env = "" if plan.environment in ("", "default") else f" --env {plan.environment}"
+    lost: list[str] = []
+    keep: list[str] = []
+    exports: list[str] = []
+    for change in doomed:
+        name = Address.parts(change.address)[1]
+        values = change.before or {}
+        what = str(values.get("kind") or "memory")
+        if values.get("scope"):
+            what += f", scope {values['scope']}"
+        held = held_data(values.get("data"))
+        holds = f"its data ({held or 'how much was not reported'})"
+        if change.action is Action.REPLACE:
+            fields = ", ".join(change.replace_fields)
+            why = f"{fields} cannot change in place" if fields else "replace requested"
+            lost.append(f"replace {change.address} ({what}; {why}), emptying it of {holds}")
+            keep.append(f"keep {fields} of {change.address} unchanged" if fields else
+                        f"do not pass --replace {change.address}")  # fmt: skip
+        else:
+            lost.append(f"delete {change.address} ({what}) and {holds}")
+        if change.action is Action.REPLACE or destroying:
+            exports.append(f"'agentform memory export {name}{env} --output {name}.jsonl'")
+        else:
+            keep.append(f"put {change.address} back in the spec")
+    if len(exports) < len(doomed):  # every store's entries, those no longer in the spec too
+        exports.append(f"'agentform memory export{env} --output memory.jsonl'")
+    text = f"the plan would {', and '.join(lost)}; nothing was changed. "
+    if keep:
+        text += f"To keep the data, {' and '.join(keep)}. "
+    it = "it" if len(doomed) == 1 else "them"
+    return text + (
+        f"To keep a copy, export {it} first with {' and '.join(exports)} ('agentform memory "
+        f"import' reads {it} back), then run again with --allow-data-loss to go on and delete "
+        f"{it}."
+    )
 
 
 def _refresh(plan: Plan, recorder: Recorder) -> None:

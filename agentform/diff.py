@@ -21,7 +21,7 @@ from agentform.provider import ObservedResource, ResourceValue
 from agentform.risks import Risk, create_risks, update_risks
 from agentform.state.snapshot import RecordedResource
 
-__all__ = ["Drift", "desired_change", "drift", "removed_change"]
+__all__ = ["Drift", "desired_change", "drift", "held_data", "removed_change"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,21 +80,45 @@ def removed_change(
     gone = address in seen and seen[address] is None
     reason = "removed from the spec" + (" (already deleted outside agentform)" if gone else "")
     risks: tuple[Risk, ...] = ()
+    before = dict(rec.values)
     if rec.kind == "memory":
-        risks = (_data_risk(address, seen.get(address)),)
-    return Change(
-        address, Action.DELETE, dict(rec.values), None, reasons=(reason,), risks=risks, id=rec.id
-    )
+        live = seen.get(address)
+        data = live.values.get("data") if live is not None else None
+        risks = (_data_risk(address, data),)
+        if data is not None:
+            before["data"] = data  # what the delete would lose, for apply's refusal to say
+    return Change(address, Action.DELETE, before, None, reasons=(reason,), risks=risks, id=rec.id)
 
 
-def _data_risk(address: str, live: ObservedResource | None) -> Risk:
+def held_data(data: object) -> str | None:
+    """What a memory store's observed ``data`` (``{"entries": N, "bytes": B}``) says it holds,
+    as ``"12 entries, 3.4 kB"``; None when the provider did not report it."""
+    entries = data.get("entries") if isinstance(data, dict) else None
+    if not isinstance(entries, int):
+        return None
+    size = data.get("bytes") if isinstance(data, dict) else None
+    held = f"{entries} entr{'y' if entries == 1 else 'ies'}"
+    return f"{held}, {_size(size)}" if isinstance(size, int) else held
+
+
+def _size(n: int) -> str:
+    if n < 1000:
+        return f"{n} byte{'' if n == 1 else 's'}"
+    value, unit = n / 1000, "kB"
+    for bigger in ("MB", "GB", "TB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, bigger
+    return f"{value:.1f} {unit}"
+
+
+def _data_risk(address: str, data: object) -> Risk:
     """Deleting a memory store: high (and protected) unless the provider reports it empty."""
-    data = live.values.get("data") if live is not None else None
     entries = data.get("entries") if isinstance(data, dict) else None
     if entries == 0:
         return Risk("low", f"{address} holds no data")
-    held = f" ({entries} entries)" if isinstance(entries, int) else ""
-    return Risk("high", f"deleting {address} destroys its data{held}")
+    held = held_data(data)
+    return Risk("high", f"deleting {address} destroys its data{f' ({held})' if held else ''}")
 
 
 def drift(address: str, recorded: Values, live: ObservedResource | None) -> Drift | None:
@@ -137,7 +161,9 @@ def _compare(
     action = Action.REPLACE if stuck or forced else Action.UPDATE
     risks = update_risks(address, before, after)
     if action is Action.REPLACE and address.startswith("memory."):
-        risks += (Risk("high", f"replacing {address} destroys its data"),)
+        held = held_data(before.get("data"))
+        text = f"replacing {address} destroys its data{f' ({held})' if held else ''}"
+        risks += (Risk("high", text),)
     return Change(address, action, before, after, changed, stuck, tuple(reasons), risks, id)
 
 

@@ -465,3 +465,75 @@ def test_a_hung_provider_call_fails_that_change_and_apply_goes_on(store: StateSt
     assert "did not answer within 0.3s" in result.failed["tool.kb"]
     assert result.skipped["agent.triage"] == "depends on tool.kb, which failed"
     assert "model.fast" in result.created
+
+
+def _stored(provider: FakeProvider, address: str, data: dict[str, int] | None) -> None:
+    (found,) = [o for o in provider.objects.values() if o.address == address]
+    if data is None:
+        found.values.pop("data", None)
+    else:
+        found.values["data"] = data
+
+
+@pytest.mark.parametrize(
+    ("after", "data", "environment", "expected"),
+    [
+        (
+            None,  # destroy: the store is still in the spec
+            {"entries": 42, "bytes": 12_345},
+            "default",
+            "the plan would delete memory.facts (long_term) and its data (42 entries, "
+            "12.3 kB); nothing was changed. To keep a copy, export it first with 'agentform memory "
+            "export facts --output facts.jsonl' ('agentform memory import' reads it back), then "
+            "run again with --allow-data-loss to go on and delete it.",
+        ),
+        (
+            None,
+            None,
+            "staging",
+            "the plan would delete memory.facts (long_term) and its data (how much was not "
+            "reported); nothing was changed. To keep a copy, export it first with 'agentform "
+            "memory export facts --env staging --output facts.jsonl' ('agentform memory import' "
+            "reads it back), then run again with --allow-data-loss to go on and delete it.",
+        ),
+        (
+            {},  # apply of a spec without the store
+            {"entries": 1, "bytes": 1},
+            "default",
+            "the plan would delete memory.facts (long_term) and its data (1 entry, 1 byte); "
+            "nothing was changed. To keep the data, put memory.facts back in the spec. To keep a "
+            "copy, export it first with 'agentform memory export --output memory.jsonl' "
+            "('agentform memory import' reads it back), then run again with --allow-data-loss "
+            "to go on and delete it.",
+        ),
+        (
+            {"facts": "session"},  # kind cannot change in place
+            {"entries": 3, "bytes": 2_500_000},
+            "default",
+            "the plan would replace memory.facts (long_term; kind cannot change in place), "
+            "emptying it of its data (3 entries, 2.5 MB); nothing was changed. To keep the "
+            "data, keep kind of memory.facts unchanged. To keep a copy, export it first with "
+            "'agentform memory export facts --output facts.jsonl' ('agentform memory import' "
+            "reads it back), then run again with --allow-data-loss to go on and delete it.",
+        ),
+    ],
+    ids=["destroy", "destroy-size-unknown-env", "removed-from-spec", "replaced"],
+)
+def test_refusing_to_lose_memory_says_what_and_how_to_go_on(
+    tmp_path: Path,
+    after: dict[str, str] | None,
+    data: dict[str, int] | None,
+    environment: str,
+    expected: str,
+) -> None:
+    provider = FakeProvider(replace_fields=REPLACE)
+    with open_store(None, "demo", environment, tmp_path) as store:
+        spec = make_spec(memory={"facts": "long_term"})
+        plan = make_plan(desired_resources(spec), None, project="demo", environment=environment)
+        apply_plan(plan, provider, store, backoff=lambda n: 0.0)
+        _stored(provider, "memory.facts", data)
+        desired = {} if after is None else desired_resources(make_spec(memory=after))
+        doomed = make_plan(desired, store.read(), observe(provider, store), replace_fields=REPLACE)
+        with pytest.raises(ProtectedResource) as refused:
+            apply_plan(doomed, provider, store)
+    assert str(refused.value) == expected

@@ -390,7 +390,7 @@ def test_an_unrecorded_object_at_a_desired_address_is_adopted() -> None:
         ({"entries": 0, "bytes": 0}, ("low", "memory.m holds no data")),
         (
             {"entries": 12, "bytes": 900},
-            ("high", "deleting memory.m destroys its data (12 entries)"),
+            ("high", "deleting memory.m destroys its data (12 entries, 900 bytes)"),
         ),
         (None, ("high", "deleting memory.m destroys its data")),
     ],

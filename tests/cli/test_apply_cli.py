@@ -65,6 +65,35 @@ def test_apply_then_plan_is_empty_then_destroy(
     assert run("plan", "--detailed-exitcode")[0] == 2
 
 
+def test_destroy_refuses_to_drop_stored_memory_saying_what_and_how_to_go_on(
+    write_spec: WriteSpec, provider: FakeProvider
+) -> None:
+    write_spec(
+        SPEC.replace(
+            "  notes: {kind: session, ttl: 1d}\n",
+            "  notes: {kind: session, ttl: 1d}\n  facts: {kind: long_term, scope: customer}\n",
+        )
+    )
+    assert run("apply", "--auto-approve")[0] == 0
+    for found in provider.objects.values():
+        if found.address == "memory.facts":
+            found.values["data"] = {"entries": 42, "bytes": 12_345}
+    code, out = run("destroy", "--auto-approve")
+    assert code == 1
+    # the plan shows the risk, then the refusal (one line) says what would be lost and the ways on
+    assert "! high: deleting memory.facts destroys its data (42 entries, 12.3 kB)" in out
+    (refusal,) = [line for line in out.splitlines() if line.startswith("error:")]
+    assert refusal == (
+        "error: the plan would delete memory.notes (session) and its data (how much was not "
+        "reported), and delete memory.facts (long_term, scope customer) and its data (42 "
+        "entries, 12.3 kB); nothing was changed. To keep a copy, export them first with "
+        "'agentform memory export notes --output notes.jsonl' and 'agentform memory export "
+        "facts --output facts.jsonl' ('agentform memory import' reads them back), then run "
+        "again with --allow-data-loss to go on and delete them."
+    )
+    assert len(provider.objects) == 7
+
+
 def test_apply_asks_and_without_a_terminal_needs_auto_approve(
     write_spec: WriteSpec, tmp_path: Path, provider: FakeProvider
 ) -> None:
