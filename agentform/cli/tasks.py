@@ -88,6 +88,12 @@ def describe_step(step: dict[str, Any]) -> str:
             f"[{seq}] held for approval: {data.get('name')} ({decision.get('reason', '')});"
             f" 'agentform approvals show {data.get('approval')}'"
         )
+    if kind == "outcome_check":
+        return (
+            f"[{seq}] unknown outcome: {data.get('name')} (key {data.get('key')}) was"
+            " interrupted by a crash; waiting for a human:"
+            f" 'agentform approvals resolve {data.get('approval')} happened|retry|fail'"
+        )
     if kind == "tool_result":
         mark = "error" if data.get("is_error") else "result"
         timing = f"{float(step.get('latency_ms') or 0):.1f} ms"
@@ -246,7 +252,9 @@ def tasks_show(task_id: str, spec: str, env: str | None, as_json: bool) -> None:
         click.echo(f"asked by {task['caller']}")
     click.echo(f"input    {_short(task['input'], 90)}")
     click.echo(f"tokens   {task['input_tokens']} in, {task['output_tokens']} out")
-    for step in task["steps"]:
+    if task["steps"] is None:  # a subject's token without read:traces
+        click.echo("  (steps hidden: reading another's steps needs read:traces)")
+    for step in task["steps"] or []:
         click.echo("  " + describe_step(step))
     if task.get("result") is not None:
         click.echo(f"result   {task['result']}")

@@ -141,6 +141,10 @@ class A2aAgent(Frozen):
     )
 
 
+def _is_fail(value: Any) -> bool:
+    return bool(value == "fail")
+
+
 def _absent(value: Any) -> bool:
     return value is None
 
@@ -164,6 +168,14 @@ class Tool(Frozen):
         "unsafe",
         description="none: read-only; idempotent: safe to repeat; unsafe: may not be "
         "repeated and needs an approval policy.",
+    )
+    on_unknown_outcome: Literal["fail", "ask_human"] = Field(
+        "fail",
+        exclude_if=_is_fail,  # written only when it asks: tools keep the values they had
+        description="An unsafe call interrupted by a crash has an unknown outcome. fail: the "
+        "task fails (the call is not repeated); ask_human: the task waits until an operator "
+        "who checked the tool's own system answers happened (with the result), retry (the "
+        "same idempotency key) or fail ('agentform approvals resolve').",
     )
     timeout: Duration | None = None
     expose: list[str] | None = Field(

@@ -81,6 +81,7 @@ READERS: dict[str, str] = {
     "tool.a2a.url": "tools/remote_agent.py",
     "tool.a2a.headers": "tools/remote_agent.py",
     "tool.side_effects": "tools/toolbox.py",
+    "tool.on_unknown_outcome": "worker/process.py",  # the loop asks a human (policy/holding.py)
     "tool.timeout": "tools/toolbox.py",
     "tool.expose": "tools/toolbox.py",
     "tool.lock": "tools/locking.py",

@@ -71,15 +71,24 @@ def crashy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
                 },
                 "keyed-safe": _keyed_tool(directory / "safe-keys.txt", "idempotent"),
                 "keyed-unsafe": _keyed_tool(directory / "unsafe-keys.txt", "unsafe"),
+                "keyed-ask": {
+                    **_keyed_tool(directory / "ask-keys.txt", "unsafe"),
+                    "on_unknown_outcome": "ask_human",
+                },
             },
             "agents": {
                 "counter": {"model": "count", "instructions": "Count.", "tools": ["tally"]},
                 "safe": {"model": "slow", "instructions": "Record.", "tools": ["keyed-safe"]},
                 "unsafe": {"model": "slow", "instructions": "Record.", "tools": ["keyed-unsafe"]},
+                "asking": {"model": "slow", "instructions": "Record.", "tools": ["keyed-ask"]},
                 "busy": {"model": "quick", "instructions": "Be quick.", "replicas": 2},
             },
             "access": {
-                "roles": {"users": [f"invoke:{a}" for a in ("counter", "safe", "unsafe", "busy")]},
+                "roles": {
+                    "users": [
+                        f"invoke:{a}" for a in ("counter", "safe", "unsafe", "asking", "busy")
+                    ]
+                },
                 "members": {"tester": ["users"]},
             },
         }
@@ -101,7 +110,7 @@ def crashy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
         project.write(spec, scripts, toys=True)
         (directory / "keyed.py").write_text(KEYED_SERVER)
         project.apply()
-        for agent in ("counter", "safe", "unsafe"):
+        for agent in ("counter", "safe", "unsafe", "asking"):
             project.wait_ready(agent)
         project.wait_ready("busy", 2)
         yield project
@@ -175,6 +184,47 @@ def test_worker_killed_during_a_tool_call(
     assert keys.read_text().splitlines() == [key] * calls
     assert outcome.format(key=key) in (task["result"] or task["error"])
     assert sum(1 for s in task["steps"] if s["kind"] == "tool_call") == 1
+
+
+@pytest.mark.parametrize("answer", ["happened", "retry"])
+def test_an_unknown_outcome_is_asked_of_a_human(crashy: Project, answer: str) -> None:
+    """on_unknown_outcome: ask_human: the task waits instead of failing, and goes on as the
+    operator answers: with the result they found, or by making the call again (same key)."""
+    keys = crashy.dir / "ask-keys.txt"
+    before = keys.read_text().splitlines() if keys.exists() else []
+    task_id = crashy.submit("asking", f"record it {answer}")["id"]
+    wait_for(
+        lambda: keys.exists() and len(keys.read_text().splitlines()) > len(before),
+        15,
+        "the tool to be called",
+    )
+    _kill_worker_running(crashy, task_id)
+    wait_for(
+        lambda: crashy.task(task_id)["status"] == "input-required" or None,
+        60,
+        "the task to wait for a human",
+    )
+    key = f"{task_id}/2/call_0"
+    shown = crashy.cli("tasks", "show", task_id)
+    assert f"unknown outcome: record (key {key})" in shown.stdout, shown.stdout
+    request = f"{task_id}/call_0#outcome"
+    listed = crashy.cli("approvals", "list")
+    assert request in listed.stdout and "unknown outcome" in listed.stdout, listed.stdout
+    if answer == "happened":
+        bad = crashy.cli("approvals", "resolve", request, "happened")
+        assert bad.returncode == 2 and "--result" in bad.stderr
+        done = crashy.cli("approvals", "resolve", request, "happened", "--result", "recorded R-1")
+    else:
+        done = crashy.cli("approvals", "resolve", request, "retry", "--reason", "not in the log")
+    assert done.returncode == 0, done.stderr
+    task = crashy.wait_task(task_id, timeout=60)
+    assert task["status"] == "completed", task
+    made = keys.read_text().splitlines()[len(before) :]
+    if answer == "happened":
+        assert task["result"] == "recorded R-1" and made == [key]  # not made again
+    else:
+        assert task["result"] == f"recorded {key}" and made == [key, key]  # once more, same key
+    assert crashy.cli("approvals", "approve", request).returncode == 1  # answered already
 
 
 def _submit(project: Project, task_id: str) -> bool:

@@ -38,8 +38,18 @@ def book(engine: EngineView) -> ApprovalBook:
 async def decide(
     engine: EngineView, id: str, decision: Decided, *, by: str, note: str = ""
 ) -> Approval:
-    """Approve or deny a pending request, then wake its task."""
+    """Decide a pending request, then wake its task. A held call is approved or denied; an
+    unknown outcome is answered approved (retry), denied (fail) or happened (``note`` is the
+    result the model gets)."""
     approvals = book(engine)
+    if decision == "happened":
+        found = await asyncio.to_thread(approvals.get, id)
+        if found is not None and found.kind != "outcome":
+            raise EngineError(
+                f"approval request {id} holds a call for a policy: approve or deny it"
+                " ('happened' answers an unknown outcome)",
+                400,
+            )
     decided = await asyncio.to_thread(approvals.decide, id, decision, by=by, note=note)
     if decided is None:
         found = await asyncio.to_thread(approvals.get, id)

@@ -293,10 +293,18 @@ def build_app(engine: Engine) -> Starlette:
             )
         body = await _json(request)
         choice = body.get("decision")
-        if choice not in ("approve", "deny"):
-            raise _BadRequest('a decision needs {"decision": "approve" | "deny", "reason": TEXT}')
+        decision = _DECISIONS.get(choice) if isinstance(choice, str) else None
+        if decision is None:
+            raise _BadRequest(
+                'a decision needs {"decision": "approve" | "deny", "reason": TEXT}; an unknown'
+                ' outcome takes "retry", "fail" or "happened" with "result": TEXT'
+            )
         note = _opt_str(body, "reason") or ""
-        decision: Decided = "approved" if choice == "approve" else "denied"
+        if decision == "happened":
+            result = body.get("result")
+            if not isinstance(result, str) or not result.strip() or len(result) > MAX_BODY:
+                raise _BadRequest('"happened" needs "result": the call\'s result, as text')
+            note = result
         decided = await approvals.decide(
             engine, request.path_params["id"], decision, by=caller.subject, note=note
         )
@@ -327,6 +335,15 @@ def build_app(engine: Engine) -> Starlette:
         Route("/v1/shutdown", guarded(shutdown), methods=["POST"]),
     ]
     return Starlette(routes=routes)
+
+
+_DECISIONS: dict[str, Decided] = {
+    "approve": "approved",
+    "deny": "denied",
+    "retry": "approved",
+    "fail": "denied",
+    "happened": "happened",
+}
 
 
 class _BadRequest(Exception):

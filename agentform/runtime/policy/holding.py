@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from agentform.runtime.policy.decision import PolicyDecisionPoint
+from agentform.runtime.policy.decision import PolicyDecisionPoint, args_digest
 from agentform.runtime.store import TaskRecord
 from agentform.runtime.store.approvals import Approval, ApprovalBook
 
@@ -82,6 +82,52 @@ class Holds:
                 raise AwaitingApproval(str(held["approval"]))
             approval = found
         return self._answer(approval)
+
+    async def outcome(
+        self,
+        task: TaskRecord,
+        call_id: str,
+        function: str,
+        arguments: Mapping[str, Any],
+        key: str,
+        tool: str,
+        record: Record,
+    ) -> tuple[str, str]:
+        """What a human found of an unsafe call whose outcome a crash left unknown (the tool
+        says ``on_unknown_outcome: ask_human``): ``("happened", result)``, ``("retry", "")`` or
+        ``("fail", reason)``; :class:`AwaitingApproval` until someone answers. The request is
+        filed once per call (a replay finds it) and recorded as an ``outcome_check`` step."""
+        found = await asyncio.to_thread(self.book.get, f"{task.id}/{call_id}#outcome")
+        if found is None:
+            found = await asyncio.to_thread(
+                lambda: self.book.request(
+                    task_id=task.id,
+                    call_id=call_id,
+                    agent=task.agent,
+                    tool=tool,
+                    function=function,
+                    arguments=arguments,
+                    args_digest=args_digest(arguments),
+                    policies=[],
+                    approvers=[],
+                    reason=(
+                        f"the unsafe call {function} of tool {tool} (idempotency key {key}) was"
+                        " interrupted by a crash and its outcome is unknown: check the tool's"
+                        " own system, then answer happened (with its result), retry or fail"
+                    ),
+                    timeout=None,
+                    kind="outcome",
+                )
+            )
+            await record({"id": call_id, "name": function, "approval": found.id, "key": key})
+        if found.status == "approved":
+            return "retry", ""
+        if found.status == "happened":
+            return "happened", found.note or ""
+        if found.status == "denied":
+            why = f": {found.note}" if found.note else ""
+            return "fail", f"{found.decided_by} answered that the call failed{why}"
+        raise AwaitingApproval(found.id)
 
     @staticmethod
     def _answer(approval: Approval) -> str | None:

@@ -32,8 +32,12 @@ from agentform.runtime.store.tables import SideTable, utc
 
 __all__ = ["Approval", "ApprovalBook", "Decided", "approvals_table"]
 
-Status = Literal["pending", "approved", "denied", "expired"]
-Decided = Literal["approved", "denied"]
+Status = Literal["pending", "approved", "denied", "expired", "happened"]
+# approved and denied answer both kinds of request (for an unknown outcome: retry, fail);
+# happened only an unknown outcome (its note is the result the model gets)
+Decided = Literal["approved", "denied", "happened"]
+Kind = Literal["policy", "outcome"]
+OUTCOME = "#outcome"  # the id suffix of a request about an unknown outcome
 
 metadata = MetaData()
 approvals_table = Table(
@@ -81,8 +85,15 @@ class Approval:
     decided_by: str | None
     note: str | None
 
+    @property
+    def kind(self) -> Kind:
+        """``policy``: a call a require_approval policy held; ``outcome``: an unsafe call
+        whose outcome a crash left unknown (``on_unknown_outcome: ask_human``)."""
+        return "outcome" if self.id.endswith(OUTCOME) else "policy"
+
     def to_dict(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        out["kind"] = self.kind
         for name in ("created_at", "expires_at", "decided_at"):
             value = out[name]
             out[name] = value.isoformat() if value is not None else None
@@ -129,9 +140,10 @@ class ApprovalBook(SideTable):
         approvers: Sequence[str],
         reason: str,
         timeout: timedelta | None,
+        kind: Kind = "policy",
     ) -> Approval:
         """The approval request of this call, made now or found from an earlier attempt."""
-        id = f"{task_id}/{call_id}"
+        id = f"{task_id}/{call_id}" + (OUTCOME if kind == "outcome" else "")
         now = datetime.now(UTC)
         row = {
             "id": id,

@@ -72,8 +72,10 @@ class AgentLoop:
         memory: TaskMemory | None = None,
         policy: PolicyDecisionPoint | None = None,
         holds: Holds | None = None,
+        ask_on_unknown: frozenset[str] = frozenset(),
     ) -> None:
         self.store = store
+        self.ask_on_unknown = ask_on_unknown  # spec tools with on_unknown_outcome: ask_human
         self.memory = memory
         self.policy = policy
         self.holds = holds
@@ -345,6 +347,36 @@ class AgentLoop:
         unsafe = self.tools.owner(call.name) is not None and (
             self.tools.side_effects(call.name) == "unsafe"
         )
+        if (
+            recorded is not None
+            and unsafe
+            and self.holds is not None
+            and (self.tools.owner(call.name) in self.ask_on_unknown)
+        ):
+
+            async def check(data: dict[str, Any]) -> None:
+                await self._record(task.id, progress.seq, "outcome_check", data, progress)
+                progress.seq += 1
+
+            answer, text = await self.holds.outcome(
+                task,
+                call.id,
+                call.name,
+                call.arguments,
+                str(recorded["idempotency_key"]),
+                str(self.tools.owner(call.name)),
+                check,
+            )
+            if answer == "happened":  # the result the human found is the call's result
+                await self._tool_result(task, progress, call, text, False, 0.0)
+                return
+            if answer == "fail":
+                raise TaskFailed(
+                    f"the unsafe tool call {call.name} (idempotency key"
+                    f" {recorded['idempotency_key']}) had an unknown outcome after a crash;"
+                    f" {text}"
+                )
+            unsafe = False  # retry: made again below, with the same idempotency key
         if recorded is not None and unsafe:
             raise TaskFailed(
                 f"the unsafe tool call {call.name} (idempotency key"

@@ -102,6 +102,12 @@ class Worker:
                 memory=memory,
                 policy=policy,
                 holds=Holds(approvals, policy),
+                # unsafe calls a crash left unknown are asked of a human, not failed
+                ask_on_unknown=frozenset(
+                    name
+                    for name, tool in config.tools.items()
+                    if tool.on_unknown_outcome == "ask_human"
+                ),
             )
             js = self.nc.jetstream()
             sub = await js.pull_subscribe_bind(

@@ -579,3 +579,66 @@ def test_a_policy_governs_a_memory_call(store: RuntimeStore) -> None:
     assert [c[0] for c in tools.calls] == ["memory_search"]  # the write was refused
     refused = next(s.data for s in store.steps("t1") if s.kind == "tool_result")
     assert "denied by policy 'notes-read-only'" in refused["content"]
+
+
+# -- on_unknown_outcome: ask_human -------------------------------------------------------------
+
+
+def run_asking(
+    store: RuntimeStore, model: FakeModel, tools: FakeToolbox, book: ApprovalBook
+) -> Any:
+    point = PolicyDecisionPoint("a", {})
+    loop = AgentLoop(
+        store=store,
+        model=model,
+        tools=tools,
+        instructions="Refund.",
+        limits=Limits(),
+        policy=point,
+        holds=Holds(book, point),
+        ask_on_unknown=frozenset({"refund"}),
+    )
+    task = store.start_attempt("t1", "worker-1") or store.get_task("t1")
+    assert task is not None
+    return asyncio.run(loop.run(task))
+
+
+@pytest.mark.parametrize("answer_", ["happened", "approved", "denied"])
+def test_an_unknown_outcome_waits_for_a_human_then_goes_on_as_answered(
+    store: RuntimeStore, runtime_url: str, answer_: str
+) -> None:
+    book = ApprovalBook(runtime_url)
+    new_task(store, "refund 10")
+    refunds: list[str] = []
+
+    async def crash(*args: Any, **kwargs: Any) -> Any:
+        raise Crash()
+
+    crashing = FakeToolbox({"refund": lambda a: "x"}, {"refund": "unsafe"})
+    crashing.call = crash  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        run_asking(store, FakeModel([call("refund", amount=10)]), crashing, book)
+    [key] = [s.data["idempotency_key"] for s in store.steps("t1") if s.kind == "tool_call"]
+    tools = FakeToolbox({"refund": lambda a: refunds.append(a["amount"]) or "paid"})
+    waiting = run_asking(store, FakeModel([]), tools, book)
+    assert waiting.approval == "t1/call_0#outcome" and refunds == []
+    assert kinds(store)[-1] == "outcome_check"
+    [request] = book.list_requests(status="pending")
+    assert request.kind == "outcome" and key in request.reason
+    # taken again before anyone answered: it waits again, without a second request
+    assert run_asking(store, FakeModel([]), tools, book).approval == request.id
+    assert len(book.list_requests()) == 1 and kinds(store).count("outcome_check") == 1
+    note = "refund R-77 went through" if answer_ == "happened" else "checked"
+    assert book.decide(request.id, answer_, by="ops", note=note) is not None  # type: ignore[arg-type]
+    outcome = run_asking(store, FakeModel([answer("done")]), tools, book)
+    if answer_ == "happened":  # the human's finding is the call's result; nothing is repeated
+        assert outcome.completed and refunds == []
+        result = [s.data for s in store.steps("t1") if s.kind == "tool_result"][-1]
+        assert result["content"] == note and not result["is_error"]
+    elif answer_ == "approved":  # retry: made again, once, with the same key
+        assert outcome.completed and refunds == [10]
+        assert [c[2] for c in tools.calls] == [key]
+    else:
+        assert not outcome.completed and refunds == []
+        assert "ops answered that the call failed: checked" in outcome.text
+    book.close()
