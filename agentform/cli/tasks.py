@@ -10,6 +10,7 @@ itself.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Any
 
@@ -88,6 +89,11 @@ def describe_step(step: dict[str, Any]) -> str:
             f"[{seq}] held for approval: {data.get('name')} ({decision.get('reason', '')});"
             f" 'agentform approvals show {data.get('approval')}'"
         )
+    if kind == "question":
+        return (
+            f"[{seq}] asks: {_short(data.get('question', ''), 90)}"
+            f" (answer with 'agentform tasks reply {step.get('task_id', 'TASK')} TEXT')"
+        )
     if kind == "outcome_check":
         return (
             f"[{seq}] unknown outcome: {data.get('name')} (key {data.get('key')}) was"
@@ -145,7 +151,9 @@ def send_command(
 
     The task is accepted once the bus has stored it; a worker of the agent runs it. With
     --follow every step (model answers, tool calls, tool results) is printed as it is recorded.
-    Exit status: 0 completed, 1 failed or not accepted.
+    An agent with ask_user may end its turn with a question: it is printed, with how to answer
+    ('agentform tasks reply TASK TEXT'), and the task waits for the answer.
+    Exit status: 0 completed, 1 failed or not accepted, 3 the agent asks a question.
     """
     client = engine_client(spec, env)
     body: dict[str, Any] = {"agent": agent, "input": text, "inputs": _inputs(inputs)}
@@ -164,6 +172,14 @@ def send_command(
     for event in call_engine(lambda: list(_events(client, task["id"], follow, timeout))):
         if event.get("kind") == "status":
             final = event["task"]
+        if event.get("kind") == "question":
+            click.echo(f"{agent} asks: {event['question']}")
+            click.echo(
+                f"answer with: agentform tasks reply {task['id']} 'YOUR ANSWER'"
+                " (the task waits until then)",
+                err=True,
+            )
+            sys.exit(3)
     if final is None:
         hint = f"see 'agentform tasks show {task['id']}'"
         fail(f"task {task['id']} did not finish within {timeout:.0f}s; {hint}")
@@ -191,6 +207,11 @@ def _events(client: Any, task_id: str, follow: bool, timeout: float) -> Any:
             who = f"{agents.get(event.get('task', ''), '')} " if event.get("task") else ""
             click.echo(f"  {indent}{who}{describe_step(event['step'])}")
         yield event
+        step = event.get("step") or {}
+        if event.get("kind") == "step" and step.get("kind") == "question" and not event.get("task"):
+            # the agent asks whoever sent the task: stop waiting, say how to answer
+            yield {"kind": "question", "question": (step.get("data") or {}).get("question", "")}
+            return
         if time.monotonic() > deadline:
             return
 
@@ -287,6 +308,26 @@ def _took(task: dict[str, Any]) -> str:
         datetime.fromisoformat(task["finished_at"]) - datetime.fromisoformat(task["created_at"])
     ).total_seconds()
     return f"{seconds:.2f}s"
+
+
+@tasks_group.command("reply")
+@click.argument("task_id")
+@click.argument("text")
+@project_options
+@click.option("--follow", "-f", is_flag=True, help="Then show every step until the task ends.")
+def tasks_reply(task_id: str, text: str, spec: str, env: str | None, follow: bool) -> None:
+    """Answer the question TASK_ID's agent asked (ask_user): the task goes on with TEXT.
+
+    Only whoever sent the task may answer (with --token, that token's subject; else the
+    operator, who sent it with 'agentform send'), or an admin.
+    """
+    client = engine_client(spec, env)
+    call_engine(lambda: client.request("POST", f"/v1/tasks/{task_id}/reply", body={"text": text}))
+    click.echo(f"answered; task {task_id} goes on")
+    if follow:
+        for event in call_engine(lambda: list(_events(client, task_id, True, 300.0))):
+            if event.get("kind") == "status":
+                click.echo(event["task"].get("result") or event["task"].get("error") or "")
 
 
 @tasks_group.command("cancel")

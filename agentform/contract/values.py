@@ -141,6 +141,10 @@ class A2aAgent(Frozen):
     )
 
 
+def _not(value: Any) -> bool:
+    return not value
+
+
 def _is_fail(value: Any) -> bool:
     return bool(value == "fail")
 
@@ -326,6 +330,13 @@ class Agent(Frozen):
         exclude_if=_absent,
         description="What a tool call no policy applies to gets: allow, or deny (then only what"
         " an allow policy names may be called). Default: the project's default_effect.",
+    )
+    ask_user: bool = Field(
+        False,
+        exclude_if=_not,  # written only when true: agents keep the values they had
+        description="Offer the model an ask_user tool: it may end its turn with a question, and"
+        " the task waits (input-required) until whoever sent it answers, with a message to the"
+        " task over A2A or 'agentform tasks reply TASK TEXT'.",
     )
 
 

@@ -50,6 +50,7 @@ READERS: dict[str, str] = {
     "agent.skills.examples": "a2a/card.py",
     "agent.concurrent_messages": "worker/process.py",
     "agent.default_effect": "worker/process.py",
+    "agent.ask_user": "worker/process.py",  # the loop offers ASK_USER (worker/loop.py)
     "agent.invokers": "a2a/host.py",
     "agent.cancelers": "a2a/handler.py",  # and the gate (a2a/auth.py)
     "agent.readers": "a2a/handler.py",  # handed to the A2A gate (a2a/auth.py) per request

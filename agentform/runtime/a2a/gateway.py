@@ -52,6 +52,13 @@ class EngineGateway(Protocol):
         """Decide the call ``task_id`` waits on, as ``subject``; raises
         :class:`~agentform.runtime.errors.EngineError` (403: the subject may not)."""
 
+    async def waiting_on(self, task_id: str) -> Approval | None:
+        """The request ``task_id`` waits on (its ``kind``: policy, outcome or question)."""
+
+    async def answer_question(self, task_id: str, text: str, *, subject: str) -> Approval:
+        """Answer the question ``task_id``'s model asked, as ``subject`` (who sent the task);
+        raises :class:`~agentform.runtime.errors.EngineError` (403: someone else)."""
+
     def config_version(self, agent: str) -> str:
         """A short name of the agent's running configuration (the card's version)."""
 

@@ -271,6 +271,9 @@ class EngineRequestHandler(RequestHandler):
         if message.task_id:
             task = await self._task(message.task_id)  # an approver may answer anyone's task
             if task.status == TaskStatus.INPUT_REQUIRED:
+                waiting = await self.engine.waiting_on(task.id)
+                if waiting is not None and waiting.kind == "question":
+                    return await self._answer(task, params, context)
                 return await self._decide(task, params, context)
             raise UnsupportedOperationError(
                 message=f"task {task.id} is {task.status} and takes no further messages; send a"
@@ -310,6 +313,20 @@ class EngineRequestHandler(RequestHandler):
             )
         except (EngineError, StoreError) as exc:  # the sentence says what to do
             raise InternalError(message=str(exc)) from None
+
+    async def _answer(
+        self, task: TaskRecord, params: SendMessageRequest, context: ServerCallContext
+    ) -> TaskRecord:
+        """A message to a task whose model asked a question (``ask_user``) answers it: its
+        text is the answer; only whoever sent the task (or an admin) may."""
+        text = "\n".join(p.text for p in params.message.parts if p.WhichOneof("content") == "text")
+        try:
+            await self.engine.answer_question(task.id, text, subject=_subject(context))
+        except EngineError as exc:
+            if exc.status in (400, 403, 404, 409):
+                raise InvalidParamsError(message=str(exc)) from None
+            raise InternalError(message=str(exc)) from None
+        return await self._task(task.id)
 
     async def _decide(
         self, task: TaskRecord, params: SendMessageRequest, context: ServerCallContext

@@ -23,7 +23,7 @@ from agentform.runtime.store import TERMINAL
 from agentform.runtime.store.approvals import Approval, ApprovalBook, Decided
 from agentform.runtime.worker.delegation import resume_task
 
-__all__ = ["book", "decide", "decide_for_task", "expire"]
+__all__ = ["answer", "book", "decide", "decide_for_task", "expire", "pending_for"]
 
 log = logging.getLogger("agentform.engine")
 
@@ -44,7 +44,7 @@ async def decide(
     approvals = book(engine)
     if decision == "happened":
         found = await asyncio.to_thread(approvals.get, id)
-        if found is not None and found.kind != "outcome":
+        if found is not None and found.kind == "policy":
             raise EngineError(
                 f"approval request {id} holds a call for a policy: approve or deny it"
                 " ('happened' answers an unknown outcome)",
@@ -69,10 +69,8 @@ async def decide_for_task(
 ) -> Approval:
     """Decide the pending request of ``task_id`` as ``subject`` (an A2A caller): only a subject
     whose roles grant ``approve`` on a policy that held the call may (403 otherwise)."""
-    approvals = book(engine)
-    pending = await asyncio.to_thread(lambda: approvals.list_requests(status="pending"))
-    found = next((a for a in pending if a.task_id == task_id), None)
-    if found is None:
+    found = await pending_for(engine, task_id)
+    if found is None or found.kind == "question":
         raise EngineError(f"task {task_id} has no call waiting for approval", 409)
     if not Caller(subject).may_decide(engine, found):
         policies = ", ".join(f"approve:{p}" for p in found.policies)
@@ -82,6 +80,32 @@ async def decide_for_task(
             403,
         )
     return await decide(engine, found.id, decision, by=subject, note=note)
+
+
+async def pending_for(engine: EngineView, task_id: str) -> Approval | None:
+    """The request ``task_id`` waits on (a held call, an unknown outcome, a question), if any."""
+    approvals = book(engine)
+    pending = await asyncio.to_thread(lambda: approvals.list_requests(status="pending"))
+    return next((a for a in pending if a.task_id == task_id), None)
+
+
+async def answer(engine: EngineView, task_id: str, text: str, *, subject: Caller) -> Approval:
+    """Answer the question the model of ``task_id`` asked (``ask_user``): only whoever sent
+    the task, an admin or the operator may; the answer is what the model gets."""
+    found = await pending_for(engine, task_id)
+    if found is None or found.kind != "question":
+        raise EngineError(f"task {task_id} is not waiting for an answer to a question", 409)
+    store = engine.store
+    task = await asyncio.to_thread(store.get_task, task_id) if store is not None else None
+    if not (subject.is_admin(engine) or (task is not None and task.caller == subject.subject)):
+        raise EngineError(
+            f"{subject.subject!r} may not answer: the question is for whoever sent task"
+            f" {task_id} ({task.caller if task is not None else 'unknown'})",
+            403,
+        )
+    if not text.strip():
+        raise EngineError("an answer needs some text", 400)
+    return await decide(engine, found.id, "happened", by=subject.subject, note=text.strip())
 
 
 async def expire(engine: EngineView) -> list[Approval]:

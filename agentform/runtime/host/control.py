@@ -1,4 +1,7 @@
-"""The engine's control API: HTTP+JSON on 127.0.0.1, every request with the engine's token.
+"""The engine's control API: HTTP+JSON on 127.0.0.1, every request with a bearer token.
+
+The engine's own token (``engine.token``) is the operator, who may do everything; a subject's
+token (``agentform tokens create``) may do what its roles grant (:mod:`.callers` has the table).
 
 Owns the routes the local provider and the CLI use (the client side is
 :mod:`agentform.runtime.host.client`):
@@ -15,10 +18,15 @@ Owns the routes the local provider and the CLI use (the client side is
 ``GET    /v1/tasks/{id}/events``           NDJSON stream of steps then the final status
 ``POST   /v1/tasks/{id}/cancel``           cancel: a queued task never starts, a running one
                                            stops before its next step
+``POST   /v1/tasks/{id}/reply``            answer the question the task's model asked
+                                           (``{text}``; whoever sent the task, or an admin)
 ``GET    /v1/logs/{agent}``                the agent's log from byte ``offset``
 ``POST   /v1/tokens``                      a bearer token for A2A ``{subject}`` (shown once)
 ``GET    /v1/tokens``                      the tokens: subject, hash prefix, created, revoked
 ``DELETE /v1/tokens/{subject}``            revoke every token of a subject
+``GET    /v1/approvals``                   requests waiting for a human (``status``, ``agent``)
+``GET    /v1/approvals/{id}``              one request
+``POST   /v1/approvals/{id}``              decide it: ``{decision, reason?, result?}``
 ``POST   /v1/shutdown``                    stop the workers, the bus and the engine
 =========================================  ===================================================
 
@@ -211,6 +219,15 @@ def build_app(engine: Engine) -> Starlette:
             return _error(f"task {task_id} already ended ({task.status}); nothing to cancel", 409)
         return JSONResponse(task_json(await store.run(store.get_task, task_id)))
 
+    async def reply(request: Request, caller: Caller) -> Response:
+        body = await _json(request)
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_BODY:
+            raise _BadRequest('a reply needs {"text": ANSWER}')
+        task = await _task(caller, request.path_params["id"])
+        answered = await approvals.answer(engine, task.id, text, subject=caller)
+        return JSONResponse(answered.to_dict())
+
     async def events(request: Request, caller: Caller) -> Response:
         task = await _task(caller, request.path_params["id"])
         if not caller.reads_traces(engine, task):
@@ -331,6 +348,7 @@ def build_app(engine: Engine) -> Starlette:
         Route("/v1/tasks/{id}", guarded(get_task)),
         Route("/v1/tasks/{id}/events", guarded(events)),
         Route("/v1/tasks/{id}/cancel", guarded(cancel), methods=["POST"]),
+        Route("/v1/tasks/{id}/reply", guarded(reply), methods=["POST"]),
         Route("/v1/logs/{agent}", guarded(logs)),
         Route("/v1/shutdown", guarded(shutdown), methods=["POST"]),
     ]

@@ -40,6 +40,7 @@ from agentform.runtime.bus import BusLayout, TaskMessage
 from agentform.runtime.bus.server import NatsServer, free_port
 from agentform.runtime.errors import EngineError
 from agentform.runtime.host import approvals, bus_link, health, report, rollout
+from agentform.runtime.host.callers import Caller
 from agentform.runtime.host.files import (
     EngineFiles,
     ordered,
@@ -281,6 +282,12 @@ class Engine:
         self, task_id: str, decision: Decided, *, subject: str, note: str = ""
     ) -> Approval:
         return await approvals.decide_for_task(self, task_id, decision, subject=subject, note=note)
+
+    async def waiting_on(self, task_id: str) -> Approval | None:
+        return await approvals.pending_for(self, task_id)
+
+    async def answer_question(self, task_id: str, text: str, *, subject: str) -> Approval:
+        return await approvals.answer(self, task_id, text, subject=Caller(subject))
 
     def config_version(self, agent: str) -> str:
         group = self.groups.get(agent)

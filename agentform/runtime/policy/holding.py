@@ -129,6 +129,37 @@ class Holds:
             return "fail", f"{found.decided_by} answered that the call failed{why}"
         raise AwaitingApproval(found.id)
 
+    async def question(self, task: TaskRecord, call_id: str, question: str, record: Record) -> str:
+        """The answer to the model's question (``ask_user``) from whoever sent the task;
+        :class:`AwaitingApproval` until it comes. Asked once per call (a replay finds it) and
+        recorded as a ``question`` step."""
+        found = await asyncio.to_thread(self.book.get, f"{task.id}/{call_id}#question")
+        if found is None:
+            found = await asyncio.to_thread(
+                lambda: self.book.request(
+                    task_id=task.id,
+                    call_id=call_id,
+                    agent=task.agent,
+                    tool="ask_user",
+                    function="ask_user",
+                    arguments={"question": question},
+                    args_digest=args_digest({"question": question}),
+                    policies=[],
+                    approvers=[],
+                    reason=question,
+                    timeout=None,
+                    kind="question",
+                )
+            )
+            await record({"id": call_id, "name": "ask_user", "question": question,
+                          "approval": found.id, "asked": task.caller})  # fmt: skip
+        if found.status == "happened":
+            return found.note or ""
+        if found.status in ("denied", "expired"):
+            who = found.decided_by or "nobody"
+            return f"(no answer: {who} declined to answer{': ' + found.note if found.note else ''})"
+        raise AwaitingApproval(found.id)
+
     @staticmethod
     def _answer(approval: Approval) -> str | None:
         if approval.status == "approved":

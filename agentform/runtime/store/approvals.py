@@ -36,8 +36,9 @@ Status = Literal["pending", "approved", "denied", "expired", "happened"]
 # approved and denied answer both kinds of request (for an unknown outcome: retry, fail);
 # happened only an unknown outcome (its note is the result the model gets)
 Decided = Literal["approved", "denied", "happened"]
-Kind = Literal["policy", "outcome"]
+Kind = Literal["policy", "outcome", "question"]
 OUTCOME = "#outcome"  # the id suffix of a request about an unknown outcome
+QUESTION = "#question"  # the id suffix of a model's question to whoever sent the task
 
 metadata = MetaData()
 approvals_table = Table(
@@ -88,8 +89,11 @@ class Approval:
     @property
     def kind(self) -> Kind:
         """``policy``: a call a require_approval policy held; ``outcome``: an unsafe call
-        whose outcome a crash left unknown (``on_unknown_outcome: ask_human``)."""
-        return "outcome" if self.id.endswith(OUTCOME) else "policy"
+        whose outcome a crash left unknown (``on_unknown_outcome: ask_human``); ``question``:
+        the model asked whoever sent the task (``ask_user``), the answer is the note."""
+        if self.id.endswith(OUTCOME):
+            return "outcome"
+        return "question" if self.id.endswith(QUESTION) else "policy"
 
     def to_dict(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -143,7 +147,7 @@ class ApprovalBook(SideTable):
         kind: Kind = "policy",
     ) -> Approval:
         """The approval request of this call, made now or found from an earlier attempt."""
-        id = f"{task_id}/{call_id}" + (OUTCOME if kind == "outcome" else "")
+        id = f"{task_id}/{call_id}" + {"policy": "", "outcome": OUTCOME, "question": QUESTION}[kind]
         now = datetime.now(UTC)
         row = {
             "id": id,

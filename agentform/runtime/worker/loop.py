@@ -49,6 +49,18 @@ from agentform.runtime.worker.prompts import PromptError, render_instructions
 
 __all__ = ["AgentLoop", "Limits", "Outcome", "Suspended", "TaskCanceled", "TaskFailed"]
 
+# the tool an agent with ask_user gets: ending its turn with a question to whoever sent the task
+ASK_USER = ToolSpec(
+    "ask_user",
+    "Ask whoever sent this task a question and wait for their answer (it comes back as this"
+    " tool's result). Use it only when you cannot go on without information they have.",
+    {
+        "type": "object",
+        "properties": {"question": {"type": "string", "description": "The question to ask."}},
+        "required": ["question"],
+    },
+)
+
 
 class ChatModelLike(Protocol):
     async def complete(
@@ -73,8 +85,10 @@ class AgentLoop:
         policy: PolicyDecisionPoint | None = None,
         holds: Holds | None = None,
         ask_on_unknown: frozenset[str] = frozenset(),
+        ask_user: bool = False,
     ) -> None:
         self.store = store
+        self.ask_user = ask_user  # the model may end its turn with a question (ASK_USER)
         self.ask_on_unknown = ask_on_unknown  # spec tools with on_unknown_outcome: ask_human
         self.memory = memory
         self.policy = policy
@@ -243,6 +257,8 @@ class AgentLoop:
             # asyncio.timeout, not wait_for: no task of its own for every model call
             async with asyncio.timeout(self._remaining(progress)):
                 tools = self.tools.specs() + self.delegates.specs()
+                if self.ask_user:
+                    tools.append(ASK_USER)
                 return await self.model.complete(progress.messages, tools)
         except TimeoutError as exc:
             raise TaskFailed(f"wall-time limit of {self.limits.timeout:g}s reached") from exc
@@ -252,6 +268,9 @@ class AgentLoop:
     async def _finish_calls(self, task: TaskRecord, progress: Progress) -> None:
         delegated = [c for c in progress.pending if c.name in self.delegates]
         for call in [c for c in progress.pending if c.name not in self.delegates]:
+            if self.ask_user and call.name == ASK_USER.name:
+                await self._question(task, progress, call)
+                continue
             await self._call_tool(task, progress, call)
         if delegated:
             await self._delegate(task, progress, delegated)
@@ -317,6 +336,22 @@ class AgentLoop:
             await self._tool_result(task, progress, call, content, is_error, 0.0)
         if waiting:
             raise Suspended(waiting)
+
+    async def _question(self, task: TaskRecord, progress: Progress, call: ToolCall) -> None:
+        """The model asks whoever sent the task: the task waits (input-required) until they
+        answer, and the answer is the call's result."""
+        question = str(call.arguments.get("question") or "").strip()
+        if not question or self.holds is None:
+            why = "ask_user needs a non-empty 'question'" if not question else "no one to ask"
+            await self._tool_result(task, progress, call, why, True, 0.0)
+            return
+
+        async def asked(data: dict[str, Any]) -> None:
+            await self._record(task.id, progress.seq, "question", data, progress)
+            progress.seq += 1
+
+        answer = await self.holds.question(task, call.id, question, asked)
+        await self._tool_result(task, progress, call, answer, False, 0.0)
 
     async def _tool_result(
         self,

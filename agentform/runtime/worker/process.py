@@ -108,6 +108,7 @@ class Worker:
                     for name, tool in config.tools.items()
                     if tool.on_unknown_outcome == "ask_human"
                 ),
+                ask_user=agent.ask_user,
             )
             js = self.nc.jetstream()
             sub = await js.pull_subscribe_bind(
