@@ -220,6 +220,18 @@ def test_cancel_cancels_tasks_of_its_agent(guarded: tuple[Project, dict[str, str
     assert project.task(task_id)["status"] == "input-required"
     canceled = _as(project, tokens["carl"]).request("POST", f"/v1/tasks/{task_id}/cancel")
     assert canceled["status"] == "canceled"
+    # an approval for a task that ended changes nothing
+    [request] = [
+        a for a in project.client.request("GET", "/v1/approvals") if a["task_id"] == task_id
+    ]
+    late = _refused(
+        lambda: _as(project, tokens["lee"]).request(
+            "POST", f"/v1/approvals/{request['id']}", body={"decision": "approve"}
+        )
+    )
+    assert late.status == 409 and "already ended (canceled)" in str(late)
+    assert project.client.request("GET", f"/v1/approvals/{request['id']}")["status"] == "pending"
+    assert project.task(task_id)["status"] == "canceled"
 
 
 def test_approve_decides_the_calls_of_its_policy_and_no_one_else_can(

@@ -243,7 +243,12 @@ def test_a_held_call_nobody_decides_expires_and_is_refused(governed: Project) ->
     assert "before its approval_timeout; it was not made" in task["result"], task
     assert _ledger(governed) == before
     expired = governed.cli("approvals", "list", "--status", "expired", "--json")
-    assert task_id in [a["task_id"] for a in json.loads(expired.stdout)]
+    [request] = [a for a in json.loads(expired.stdout) if a["task_id"] == task_id]
+    # approving after the timeout changes nothing
+    late = governed.cli("approvals", "approve", request["id"])
+    assert late.returncode == 1, late.stdout
+    assert "expired already" in late.stderr or "already ended" in late.stderr, late.stderr
+    assert _ledger(governed) == before
 
 
 def test_an_approval_given_while_the_worker_is_down_is_applied_when_it_is_back(

@@ -42,13 +42,20 @@ async def decide(
     unknown outcome is answered approved (retry), denied (fail) or happened (``note`` is the
     result the model gets)."""
     approvals = book(engine)
-    if decision == "happened":
-        found = await asyncio.to_thread(approvals.get, id)
-        if found is not None and found.kind == "policy":
+    found = await asyncio.to_thread(approvals.get, id)
+    if decision == "happened" and found is not None and found.kind == "policy":
+        raise EngineError(
+            f"approval request {id} holds a call for a policy: approve or deny it"
+            " ('happened' answers an unknown outcome)",
+            400,
+        )
+    if found is not None and found.status == "pending" and engine.store is not None:
+        task = await asyncio.to_thread(engine.store.get_task, found.task_id)
+        if task is not None and task.status in TERMINAL:  # canceled, timed out meanwhile
             raise EngineError(
-                f"approval request {id} holds a call for a policy: approve or deny it"
-                " ('happened' answers an unknown outcome)",
-                400,
+                f"task {task.id} already ended ({task.status}); its request {id} decides"
+                " nothing and was left as it is",
+                409,
             )
     decided = await asyncio.to_thread(approvals.decide, id, decision, by=by, note=note)
     if decided is None:
