@@ -30,6 +30,7 @@ GRANTS = {
     "admin:*": ("admin", "*"),
     "read:tasks": ("read", "tasks"),
     "read:traces": ("read", "traces"),
+    "read:memory": ("read", "memory"),
 }
 
 

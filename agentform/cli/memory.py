@@ -41,6 +41,7 @@ from agentform.cli.memory_render import (
     table,
 )
 from agentform.cli.memory_transfer import export_command, import_command
+from agentform.cli.runtime import acting_as_token, call_engine, engine_client
 
 __all__ = ["memory_group"]
 
@@ -88,6 +89,9 @@ def list_command(
     """
     from agentform.runtime.store.memory import admin
 
+    if acting_as_token():  # a subject reads through the engine, with read:memory
+        _list_as_subject(store, spec, env, scope, limit, as_json)
+        return
     with open_memory(spec, env, store_url, stores=[store] if store else [], scope=scope) as project:
         if store is None:
             sizes = (
@@ -114,6 +118,37 @@ def list_command(
         ]
         for e in found
     ]
+    table(["ID", "SCOPE", "KEY", "ROLE/AGENT", "UPDATED", "TEXT"], rows, last_fills=True)
+
+
+def _list_as_subject(
+    store: str | None, spec: str, env: str | None, scope: str | None, limit: int, as_json: bool
+) -> None:
+    """``memory list`` with ``--token``: through the engine's control API, which lets the
+    token's subject read only with ``read:memory``."""
+    from urllib.parse import quote
+
+    client = engine_client(spec, env)
+    if store is None:
+        found = call_engine(lambda: client.request("GET", "/v1/memory"))
+        if as_json:
+            dump(found)
+            return
+        rows = [[s["name"], s["kind"] or "?", s["scope"] or "?", str(s["entries"]),
+                 str(s["bytes"])] for s in found]  # fmt: skip
+        table(["STORE", "KIND", "SCOPE", "ENTRIES", "BYTES"], rows, last_fills=False)
+        return
+    params = {"limit": limit, **({"scope": scope} if scope else {})}
+    path = f"/v1/memory/{quote(store, safe='')}"
+    entries = call_engine(lambda: client.request("GET", path, params=params))
+    if as_json:
+        dump(entries)
+        return
+    if not entries:
+        click.echo(f"memory {store!r} holds no entries{f' under {scope}' if scope else ''}")
+        return
+    rows = [[str(e["id"]), clip(e["scope"]), clip(e["key"], 30), e["role"] or e["agent"] or "-",
+             str(e["updated_at"]), e["text"]] for e in entries]  # fmt: skip
     table(["ID", "SCOPE", "KEY", "ROLE/AGENT", "UPDATED", "TEXT"], rows, last_fills=True)
 
 

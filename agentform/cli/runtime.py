@@ -26,6 +26,7 @@ from agentform.cli.console import fail
 from agentform.cli.project import resolve_project
 
 __all__ = [
+    "acting_as_token",
     "call_engine",
     "engine_client",
     "engine_group",
@@ -84,6 +85,12 @@ def project_options(func: F) -> F:
 def _base_dir(spec: str) -> Path:
     path = Path(spec).resolve()
     return path if path.is_dir() else path.parent
+
+
+def acting_as_token() -> bool:
+    """Whether the root group's ``--token`` was given: the command acts as that subject."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(_TOKEN_KEY))
 
 
 def engine_client(spec: str, env: str | None) -> Any:

@@ -10,8 +10,8 @@ spec, the runtime or the CLI.
 Left out because they are enforced: every policy (allow, deny and require_approval, with or
 without ``when``: the workers' policy decision point decides each tool call, and a held call
 waits for ``agentform approvals``), ``default_effect``, ``invoke:`` permissions (an agent's A2A
-server admits only the subjects whose roles grant it), ``cancel:``, ``read:tasks``, ``read:traces``
-and ``admin:`` (on the agents' A2A servers and the engine's control API, for a subject's token),
+server admits only the subjects whose roles grant it), ``cancel:``, ``read:tasks``, ``read:traces``,
+``read:memory`` and ``admin:`` (on the agents' A2A servers and the engine's control API, for a subject's token),
 ``approve:`` permissions (a subject
 whose roles grant it may decide the calls that policy holds, with a message to the waiting task
 over A2A; the operator decides any with ``agentform approvals``) and the agents' ``limits``.
@@ -57,12 +57,11 @@ STEP_KUBERNETES = "step 7: kubernetes provider"
 
 ACCESS_OTHER = Unenforced(
     "access.roles.*",
-    "read:audit and read:memory grant nothing at run time by this version: there is no audit "
-    "log yet, and memory is read by the operator with 'agentform memory' on the runtime store "
-    "itself, not through a subject's token (read:tasks and read:traces are enforced, on the "
-    "agents' A2A servers and the engine's control API)",
+    "read:audit grants nothing at run time by this version: there is no audit log yet "
+    "(read:tasks, read:traces and read:memory are enforced, on the agents' A2A servers and the "
+    "engine's control API)",
     STEP_CLOSED_DOORS,
-    when="a permission read: on audit, memory or *",
+    when="a permission read: on audit or *",
 )
 SENSITIVE_VARIABLES = Unenforced(
     "variables.*.sensitive",

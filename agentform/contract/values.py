@@ -399,9 +399,9 @@ class StoreValue(Store, Received):
     """``runtime.store`` as the engine receives it (read by ``runtime.host.engine``).
 
     ``grants`` are the project-wide permissions planning resolved from ``access``: for
-    ``admin:*``, ``read:tasks`` and ``read:traces``, the subjects whose roles grant it (the
-    engine's control API checks a subject's bearer token against them, ``runtime.host.callers``).
-    Written only when someone holds one."""
+    ``admin:*``, ``read:tasks``, ``read:traces`` and ``read:memory``, the subjects whose roles
+    grant it (the engine's control API checks a subject's bearer token against them,
+    ``runtime.host.callers``). Written only when someone holds one."""
 
     grants: dict[str, list[str]] = Field(default_factory=dict, exclude_if=_none)
 

@@ -26,6 +26,7 @@ SUBJECTS = {
     "tracy": ["readers", "tracers"],  # read:tasks, read:traces
     "carl": ["cancelers"],  # cancel:clerk
     "ada": ["admins"],  # admin:*
+    "mia": ["memoirs"],  # read:memory
 }
 
 
@@ -45,11 +46,13 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project,
                     "expose": ["counter"],
                 },
             },
+            "memory": {"facts": {"kind": "long_term", "scope": "global"}},
             "agents": {
                 "clerk": {
                     "model": "script",
                     "instructions": "Write it down.",
                     "tools": ["ledger"],
+                    "memory": ["facts"],
                     "limits": {"max_steps": 10},
                 },
             },
@@ -71,6 +74,7 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project,
                     "tracers": ["read:traces"],
                     "cancelers": ["cancel:clerk"],
                     "admins": ["admin:*"],
+                    "memoirs": ["read:memory"],
                 },
                 "members": SUBJECTS,
             },
@@ -281,3 +285,29 @@ def test_the_cli_acts_as_the_token_subject(guarded: tuple[Project, dict[str, str
     assert _ledger(project) == [*before, "big-8"]
     shown = json.loads(project.cli("approvals", "show", request_id, "--json").stdout)
     assert shown["decided_by"] == "lee"
+
+
+def test_read_memory_reads_the_stores_and_no_one_else_can(
+    guarded: tuple[Project, dict[str, str]],
+) -> None:
+    project, tokens = guarded
+    entry = {"store": "facts", "scope": "global", "key": "vip", "text": "Acme is a VIP customer"}
+    (project.dir / "facts.jsonl").write_text(json.dumps(entry) + "\n")
+    imported = project.cli("memory", "import", "facts.jsonl")
+    assert imported.returncode == 0, imported.stderr
+    mia, ada = _as(project, tokens["mia"]), _as(project, tokens["ada"])
+    [store] = mia.request("GET", "/v1/memory")
+    assert (store["name"], store["entries"]) == ("facts", 1)
+    [found] = mia.request("GET", "/v1/memory/facts", params={"scope": "global"})
+    assert (found["key"], found["text"]) == ("vip", "Acme is a VIP customer")
+    assert ada.request("GET", "/v1/memory/facts")[0]["key"] == "vip"
+    for subject in ("tina", "rita", "tracy", "lee"):
+        refused = _refused(lambda s=subject: _as(project, tokens[s]).request("GET", "/v1/memory"))
+        assert refused.status == 403 and "read:memory" in str(refused), subject
+    bad = _refused(lambda: mia.request("GET", "/v1/memory/facts", params={"limit": "-1"}))
+    assert bad.status == 400
+    assert _refused(lambda: mia.request("GET", "/v1/memory/nope")).status == 404
+    listed = project.cli("--token", tokens["mia"], "memory", "list", "facts")
+    assert listed.returncode == 0 and "Acme is a VIP customer" in listed.stdout, listed.stderr
+    refused_cli = project.cli("--token", tokens["tina"], "memory", "list")
+    assert refused_cli.returncode == 1 and "read:memory" in refused_cli.stderr

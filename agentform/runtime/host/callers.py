@@ -6,7 +6,8 @@ always have) or a subject's bearer token from ``agentform tokens create`` (the s
 agents' A2A servers), and then the subject may do what the spec's ``access`` grants it, resolved
 by planning: per agent ``invokers``/``cancelers``/``readers`` (:class:`~agentform.contract.
 values.AgentValue`), per policy ``deciders``, and project-wide ``grants`` on ``runtime.store``
-(``admin:*``, ``read:tasks``, ``read:traces``; :class:`~agentform.contract.values.StoreValue`).
+(``admin:*``, ``read:tasks``, ``read:traces``, ``read:memory``; :class:`~agentform.contract.
+values.StoreValue`).
 
 What each permission opens on the control API (the routes check it, :mod:`.control`):
 
@@ -15,6 +16,7 @@ What each permission opens on the control API (the routes check it, :mod:`.contr
 ``cancel:AGENT``         cancel any task of AGENT
 ``read:tasks``           list and read every task (status, input, answer)
 ``read:traces``          read every task's recorded steps (tool calls, arguments, results)
+``read:memory``          read what the memory stores hold (``/v1/memory``)
 ``approve:POLICY``       list, show and decide the calls POLICY holds
 ``admin:*``              everything the operator may: status, resources, tokens, logs, shutdown
 =======================  ======================================================================
@@ -70,6 +72,10 @@ class Caller:
     def reads_tasks(self, engine: EngineView) -> bool:
         """Whether the caller may read every task (``read:tasks``), not only its own."""
         return self._granted(engine, "read:tasks")
+
+    def reads_memory(self, engine: EngineView) -> bool:
+        """Whether the caller may read what the memory stores hold (``read:memory``)."""
+        return self._granted(engine, "read:memory")
 
     def reads_traces(self, engine: EngineView, task: TaskRecord) -> bool:
         """Whether the caller may read ``task``'s steps: ``read:traces``, or it asked."""

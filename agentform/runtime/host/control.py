@@ -28,6 +28,7 @@ Owns the routes the local provider and the CLI use (the client side is
 ``GET    /v1/approvals/{id}``              one request
 ``POST   /v1/approvals/{id}``              decide it: ``{decision, reason?, result?}``
 ``POST   /v1/shutdown``                    stop the workers, the bus and the engine
+``GET    /v1/memory[/{store}]``            what the memory stores hold (:mod:`.memory_routes`)
 =========================================  ===================================================
 
 Errors are JSON ``{"error": sentence}`` with a meaningful status. Built with Starlette and served
@@ -51,6 +52,7 @@ from agentform.runtime.host import approvals
 from agentform.runtime.host.callers import Caller, identify
 from agentform.runtime.host.engine import Engine, EngineError
 from agentform.runtime.host.follow import follow
+from agentform.runtime.host.memory_routes import memory_routes
 from agentform.runtime.host.records import step_json, task_json
 from agentform.runtime.store import TaskRecord, TaskStatus
 from agentform.runtime.store.approvals import Decided
@@ -351,6 +353,7 @@ def build_app(engine: Engine) -> Starlette:
         Route("/v1/tasks/{id}/reply", guarded(reply), methods=["POST"]),
         Route("/v1/logs/{agent}", guarded(logs)),
         Route("/v1/shutdown", guarded(shutdown), methods=["POST"]),
+        *memory_routes(engine, guarded),
     ]
     return Starlette(routes=routes)
 

@@ -31,9 +31,9 @@ CODE = "AF219"
 SHOWN_PER_SETTING = 10  # uses of one setting located one by one; past it, one count
 _DEFAULT_PREFIX = Bus.model_fields["stream_prefix"].default
 _STUB_PROVIDERS = {"docker": DOCKER_CONFIG, "kubernetes": KUBERNETES_CONFIG}
-# read: on tasks and traces is enforced by the A2A servers and the control API, like invoke:,
+# read: on tasks, traces and memory is enforced by the A2A servers and the control API, like invoke:,
 # cancel:, approve: and admin:
-_READ_ENFORCED = frozenset({"tasks", "traces"})
+_READ_ENFORCED = frozenset({"tasks", "traces", "memory"})
 
 
 Use = tuple[Unenforced, Path, bool]  # the entry, where it is used, located at the key
