@@ -1,18 +1,23 @@
-"""The support-desk example over A2A, as a customer's chat widget would use it.
+"""The support-desk example, as its README walks through it and a customer's chat widget uses it.
 
-Acceptance tests of delegation: ``examples/support-desk`` applied offline, a message sent with
-the official a2a-sdk client is triaged, delegated to billing and answered, and ``agentform tasks
-show`` prints the tree; killing the billing worker in the middle of the refund still ends with one
-correct answer and exactly one refund paid (the refunds server appends every payout to a ledger).
+Acceptance tests on ``examples/support-desk`` applied offline: a message sent with the official
+a2a-sdk client is triaged, delegated to billing and answered, and ``agentform tasks show`` prints
+the tree; killing the billing worker in the middle of the refund still ends with one correct
+answer and exactly one refund paid (the refunds server appends every payout to a ledger); the
+showcase question is answered in a sentence built from the knowledge-base article; a refund over
+100 waits until a support lead approves it with their own token (``agentform --token``), and is
+then paid exactly once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import shutil
 import signal
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +31,7 @@ from a2a.types import Message, Part, Role, SendMessageRequest
 from google.protobuf.json_format import ParseDict
 from google.protobuf.struct_pb2 import Struct
 
-from tests.runtime.project import Project, open_project, wait_for
+from tests.runtime.project import TERMINAL, Project, open_project, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CUSTOMER = {"customer": {"name": "Ada", "id": "C-7", "plan": "pro"}}
@@ -122,7 +127,7 @@ def test_killing_billing_mid_refund_pays_once_and_answers_once(
     assert "billing specialist" in task["result"]
     child = project.task(child["id"])
     assert child["status"] == "completed" and child["attempts"] >= 2
-    assert child["result"].startswith("Your refund has been issued")
+    assert child["result"].startswith("Your refund of 42.5 EUR for order A-1002 has been issued")
     refunds = _ledger(ledger)[paid_before:]
     assert [(r["order_id"], r["amount"]) for r in refunds] == [("A-1002", 42.5)], refunds
     assert len(_children(project, task_id)) == 1
@@ -145,3 +150,97 @@ def test_a_message_over_a2a_is_triaged_delegated_to_billing_and_answered(
     shown = project.cli("tasks", "show", triage["id"])
     assert shown.returncode == 0, shown.stderr
     assert "tree" in shown.stdout and "billing" in shown.stdout.split("tree", 1)[1]
+
+
+def _kb_article(article_id: str) -> str:
+    """The body of one article of the example's knowledge-base server (its own data)."""
+    path = ROOT / "examples" / "support-desk" / "servers" / "kb.py"
+    spec = importlib.util.spec_from_file_location("support_desk_kb", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while it loads
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return str(next(a.body for a in module.ARTICLES if a.id == article_id))
+
+
+def test_the_showcase_question_is_answered_in_prose_from_the_knowledge_base(
+    desk: tuple[Project, str, Path],
+) -> None:
+    project, _, _ = desk
+    body = {"agent": "triage", "input": "My robot does not charge any more.", "inputs": CUSTOMER}
+    task_id = project.client.request("POST", "/v1/tasks", body=body)["id"]
+    task = project.wait_task(task_id, timeout=30)
+    assert task["status"] == "completed", task
+    answer = task["result"]
+    # a sentence that quotes the article the search found, not the search's JSON
+    assert answer.startswith("Thanks for getting in touch!"), answer
+    assert _kb_article("kb-105") in answer and "(kb-105)" in answer
+    assert "{" not in answer and '"id"' not in answer
+    calls = [s["data"]["name"] for s in project.task(task_id)["steps"] if s["kind"] == "tool_call"]
+    assert calls == ["search_kb", "get_article"]
+
+
+def _approvals(project: Project, *args: str) -> list[dict[str, Any]]:
+    done = project.cli(*args, "approvals", "list", "--json")
+    assert done.returncode == 0, done.stderr
+    found: list[dict[str, Any]] = json.loads(done.stdout)
+    return found
+
+
+def test_a_refund_over_100_waits_for_a_support_lead_and_is_paid_once(
+    desk: tuple[Project, str, Path],
+) -> None:
+    project, widget, ledger = desk
+    paid_before = len(_ledger(ledger))
+    body = {
+        "agent": "triage",
+        "input": "My robot arrived broken. Please refund 500 EUR of order A-1003.",
+        "inputs": CUSTOMER,
+    }
+    task_id = project.client.request("POST", "/v1/tasks", body=body)["id"]
+
+    def held() -> dict[str, Any] | None:
+        mine = [a for a in _approvals(project) if a["task_id"].startswith(f"{task_id}.")]
+        return mine[0] if mine else None
+
+    request = wait_for(held, 20, "the refund's approval request")
+    assert request["policies"] == ["refund-approval"] and request["arguments"]["amount"] == 500
+    child = project.task(request["task_id"])
+    assert (child["agent"], child["status"]) == ("billing", "input-required")
+    assert project.task(task_id)["status"] not in TERMINAL
+    assert _ledger(ledger)[paid_before:] == []  # nothing is paid while it waits
+
+    # the chat widget may invoke triage, but not approve: it does not even see the request
+    assert request["id"] not in [a["id"] for a in _approvals(project, "--token", widget)]
+    refused = project.cli("--token", widget, "approvals", "approve", request["id"])
+    assert refused.returncode == 1 and "may not decide" in refused.stderr, refused
+
+    made = project.cli("tokens", "create", "maria.schneider")  # a member with support-lead
+    assert made.returncode == 0, made.stderr
+    lead = made.stdout.strip()
+    assert request["id"] in [a["id"] for a in _approvals(project, "--token", lead)]
+    approved = project.cli(
+        "--token", lead, "approvals", "approve", request["id"], "--reason", "photo checked"
+    )
+    assert approved.returncode == 0, approved.stderr
+
+    task = project.wait_task(task_id, timeout=30)
+    assert task["status"] == "completed", task
+    assert "Your refund of 500.0 EUR for order A-1003 has been issued" in task["result"]
+    refunds = _ledger(ledger)[paid_before:]
+    assert [(r["order_id"], r["amount"]) for r in refunds] == [("A-1003", 500.0)], refunds
+    steps = project.task(request["task_id"])["steps"]
+    assert [s["data"]["name"] for s in steps if s["kind"] == "tool_call"] == [
+        "search_kb",
+        "issue_refund",
+    ]
+    shown = project.cli("approvals", "show", request["id"], "--json")
+    assert shown.returncode == 0, shown.stderr
+    decided = json.loads(shown.stdout)
+    assert (decided["status"], decided["decided_by"]) == ("approved", "maria.schneider")
+    again = project.cli("--token", lead, "approvals", "approve", request["id"])
+    assert again.returncode == 1 and "already" in again.stderr, again
+    assert len(_ledger(ledger)) == paid_before + 1
