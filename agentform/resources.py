@@ -31,6 +31,7 @@ GRANTS = {
     "read:tasks": ("read", "tasks"),
     "read:traces": ("read", "traces"),
     "read:memory": ("read", "memory"),
+    "read:audit": ("read", "audit"),
 }
 
 
@@ -63,6 +64,9 @@ def desired_resources(spec: Spec) -> dict[str, ResourceValue]:
     }
     if grants:  # project-wide permissions, for the engine's control API
         values[STORE]["grants"] = grants
+    retention = spec.runtime.audit.model_dump(mode="json")["retention"]
+    if retention is not None:  # the engine prunes the audit log it keeps in the store
+        values[STORE]["audit_retention"] = retention
     for name in spec.policies:
         # resolved here, like invokers: who may decide the calls this policy holds
         deciders = subjects_with(spec, "approve", name)

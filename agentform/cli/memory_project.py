@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from agentform.cli.console import fail
-from agentform.cli.runtime import project_options
+from agentform.cli.runtime import acting_as_token, project_options
 
 if TYPE_CHECKING:
     from agentform.runtime.store.memory.config import StoreConfig
@@ -114,6 +114,15 @@ def open_memory(
     Memory and database errors inside the block stop with their message (exit 1).
     """
     from agentform.cli.console import echo_diagnostics
+
+    if acting_as_token():
+        # this opens the runtime store itself, as the operator: a subject's token would be
+        # silently ignored, so it is refused instead
+        fail(
+            "this memory command reads the runtime store directly, as the operator, and does"
+            " not take --token; a subject reads memory with 'agentform --token TOKEN memory"
+            " list [STORE]' (through the engine, with read:memory)"
+        )
     from agentform.cli.options import var_values
     from agentform.database import DatabaseError
     from agentform.runtime.host.engine import resolve_store_url

@@ -10,9 +10,9 @@ spec, the runtime or the CLI.
 Left out because they are enforced: every policy (allow, deny and require_approval, with or
 without ``when``: the workers' policy decision point decides each tool call, and a held call
 waits for ``agentform approvals``), ``default_effect``, ``invoke:`` permissions (an agent's A2A
-server admits only the subjects whose roles grant it), ``cancel:``, ``read:tasks``, ``read:traces``,
-``read:memory`` and ``admin:`` (on the agents' A2A servers and the engine's control API, for a subject's token),
-``approve:`` permissions (a subject
+server admits only the subjects whose roles grant it), ``cancel:``, every ``read:`` (tasks,
+traces, memory, audit) and ``admin:`` (on the agents' A2A servers and the engine's control API,
+for a subject's token), ``approve:`` permissions (a subject
 whose roles grant it may decide the calls that policy holds, with a message to the waiting task
 over A2A; the operator decides any with ``agentform approvals``) and the agents' ``limits``.
 """
@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
-    "ACCESS_OTHER",
     "CIRCUIT_BREAKER",
     "DOCKER_CONFIG",
     "KUBERNETES_CONFIG",
@@ -55,14 +54,6 @@ STEP_RUNAWAY = "step 4: runaway control and schedules"
 STEP_DOCKER = "step 6: docker provider"
 STEP_KUBERNETES = "step 7: kubernetes provider"
 
-ACCESS_OTHER = Unenforced(
-    "access.roles.*",
-    "read:audit grants nothing at run time by this version: there is no audit log yet "
-    "(read:tasks, read:traces and read:memory are enforced, on the agents' A2A servers and the "
-    "engine's control API)",
-    STEP_CLOSED_DOORS,
-    when="a permission read: on audit or *",
-)
 SENSITIVE_VARIABLES = Unenforced(
     "variables.*.sensitive",
     "sensitive: true does not hide a variable in this version: a value interpolated into the "
@@ -111,7 +102,6 @@ KUBERNETES_CONFIG = Unenforced(
 )
 
 UNENFORCED: tuple[Unenforced, ...] = (
-    ACCESS_OTHER,
     SENSITIVE_VARIABLES,
     STREAM_PREFIX,
     CIRCUIT_BREAKER,

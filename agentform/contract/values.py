@@ -78,6 +78,16 @@ class Store(Frozen):
     )
 
 
+class Audit(Frozen):
+    """``runtime.audit``: how long the audit log keeps its records."""
+
+    retention: Duration | None = Field(
+        None,
+        description="Records older than this are deleted (a checkpoint keeps the chain"
+        " verifiable); without it the log keeps everything.",
+    )
+
+
 class ModelLimits(Frozen):
     requests_per_minute: PositiveInt | None = None
     tokens_per_minute: PositiveInt | None = None
@@ -404,6 +414,8 @@ class StoreValue(Store, Received):
     ``runtime.host.callers``). Written only when someone holds one."""
 
     grants: dict[str, list[str]] = Field(default_factory=dict, exclude_if=_none)
+    # runtime.audit.retention, resolved here by planning: the engine prunes the audit log
+    audit_retention: Duration | None = Field(None, exclude_if=_absent)
 
 
 class ModelValue(Model, Received):
@@ -412,6 +424,9 @@ class ModelValue(Model, Received):
 
 class ToolValue(Tool, Received):
     card: dict[str, Any] | None = Field(None, exclude_if=_absent)
+    # fingerprints of the sensitive variables its mcp env and headers, or its a2a headers,
+    # reference: the worker resolves those names (agentform.contract.sensitive)
+    sensitive: Fingerprints = Field(default_factory=dict, exclude_if=_none)
 
 
 class MemoryValue(Memory, Received):
@@ -436,5 +451,8 @@ class AgentValue(Agent, Received):
 
     policies: list[Name] = Field(default_factory=list)
     invokers: list[str] = Field(default_factory=list)
+    # fingerprints of the sensitive variables its instructions reference: the worker resolves
+    # those names for the model, and masks their values in what it records
+    sensitive: Fingerprints = Field(default_factory=dict, exclude_if=_none)
     cancelers: list[str] = Field(default_factory=list, exclude_if=_none)
     readers: list[str] = Field(default_factory=list, exclude_if=_none)

@@ -22,6 +22,7 @@ from agentform.contract.values import (
     Access,
     Agent,
     AgentLimits,
+    Audit,
     Bus,
     CircuitBreaker,
     McpServer,
@@ -47,6 +48,7 @@ __all__ = [
     "Access",
     "Agent",
     "AgentLimits",
+    "Audit",
     "Bus",
     "CircuitBreaker",
     "EnvironmentOverlay",
@@ -90,6 +92,7 @@ class Target(_Model):
 class Runtime(_Model):
     bus: Bus = Field(default_factory=Bus)
     store: Store = Field(default_factory=Store)
+    audit: Audit = Field(default_factory=Audit)
 
 
 class EnvironmentOverlay(_Model):

@@ -54,6 +54,8 @@ READERS: dict[str, str] = {
     "agent.invokers": "a2a/host.py",
     "agent.cancelers": "a2a/handler.py",  # and the gate (a2a/auth.py)
     "agent.readers": "a2a/handler.py",  # handed to the A2A gate (a2a/auth.py) per request
+    # the names the worker resolves for the model and masks in its records
+    "agent.sensitive": "worker/sensitive.py",
     "model.provider": "models/config.py",
     "model.model": "models/config.py",
     "model.base_url": "models/config.py",
@@ -86,6 +88,7 @@ READERS: dict[str, str] = {
     "tool.timeout": "tools/toolbox.py",
     "tool.expose": "tools/toolbox.py",
     "tool.lock": "tools/locking.py",
+    "tool.sensitive": "worker/sensitive.py",  # resolved in mcp env/headers, a2a headers
     "memory.kind": "store/memory/config.py",
     "memory.scope": "store/memory/config.py",
     "memory.scope_from": "store/memory/config.py",
@@ -118,6 +121,7 @@ READERS: dict[str, str] = {
     "runtime.bus.url": "host/bus_link.py",
     "runtime.store.url": "host/engine.py",
     "runtime.store.grants": "host/callers.py",  # admin:*, read:tasks, read:traces on the API
+    "runtime.store.audit_retention": "host/engine.py",  # runtime.audit.retention: pruning
 }
 
 # field -> why no runtime code needs to read it

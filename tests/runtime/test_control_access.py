@@ -311,3 +311,6 @@ def test_read_memory_reads_the_stores_and_no_one_else_can(
     assert listed.returncode == 0 and "Acme is a VIP customer" in listed.stdout, listed.stderr
     refused_cli = project.cli("--token", tokens["tina"], "memory", "list")
     assert refused_cli.returncode == 1 and "read:memory" in refused_cli.stderr
+    # the commands that open the store themselves refuse a token rather than ignore it
+    direct = project.cli("--token", tokens["mia"], "memory", "search", "facts", "Acme")
+    assert direct.returncode == 1 and "does not take --token" in direct.stderr

@@ -357,3 +357,21 @@ def test_policies_name_delegations_and_memory_stores_with_their_prefix(
     extra = f"policies:\n  p: {{tools: {tools}, effect: deny, when: 'args.x > 1'}}\n"
     found = diagnostics(write_spec, "", access=ACCESS + extra)
     assert [f for f in found if f[0] != "AF219"] == expected
+
+
+def test_an_approver_role_without_approve_is_warned(write_spec: WriteSpec) -> None:
+    policy = (
+        "policies:\n  hold:\n    tools: [kb]\n    effect: require_approval\n"
+        "    approvers: [users, leads]\n"
+    )
+    access = 'access:\n  roles:\n    users: ["invoke:triage"]\n    leads: ["approve:hold"]\n'
+    result = load_spec(write_spec(BASE + policy + access), environ={})
+    found = [(d.code, d.severity.value, d.summary) for d in result.diagnostics if d.code == "AF217"]
+    assert found == [
+        (
+            "AF217",
+            "warning",
+            "role 'users' approves policy 'hold' but holds no approve:hold, so its members"
+            " cannot decide the calls it holds",
+        )
+    ]

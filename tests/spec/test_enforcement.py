@@ -40,7 +40,7 @@ agents:
 ROLES = """\
 access:
   roles:
-    users: ["invoke:triage", "invoke:billing"]
+    users: ["invoke:triage", "invoke:billing", "approve:*"]
 """
 APPROVAL = """\
 policies:
@@ -57,8 +57,6 @@ def _role(permission: str, mark: str) -> str:
 
 
 USED = [
-    ("permission-read-audit", HEAD + _role("read:audit", "ACCESS_OTHER")),
-    ("permission-read-all", HEAD + _role("read:*", "ACCESS_OTHER")),
     (
         "sensitive-variable",
         HEAD.replace(
@@ -199,11 +197,14 @@ def test_entries_say_what_and_when(entry: Unenforced) -> None:
     assert re.fullmatch(r"step \d+: [a-z0-9 ]+", entry.step)
 
 
+SENSITIVE = "variables:\n  pin:\n    default: x\n    sensitive: true\nmodels:\n"
+
+
 def test_hint_names_the_step_and_the_way_out(write_spec: WriteSpec) -> None:
-    text = HEAD + APPROVAL + ROLES + '    readers: ["read:audit"]\n'
+    text = HEAD.replace("models:\n", SENSITIVE) + APPROVAL + ROLES
     result = load_spec(write_spec(text), environ={})
     [warning] = result.diagnostics
-    assert warning.address == "role.readers"
+    assert warning.summary == unenforced.SENSITIVE_VARIABLES.message
     assert warning.hint == (
         "to be enforced by milestone 2, step 3: closed doors; once you have read "
         "this warning, validate --strict --allow AF219 accepts it"
@@ -236,8 +237,9 @@ def test_support_desk_warns_that_its_approve_permissions_are_not_enforced(
 ) -> None:
     code, out = _validate(*args)
     assert code == exit_code, out
-    # every policy and approve: are enforced; cancel: and read: are not yet
-    assert f"warning[AF219]: {unenforced.ACCESS_OTHER.message}" in out
+    # every policy and every access permission is enforced; circuit breakers are not yet
+    assert f"warning[AF219]: {unenforced.CIRCUIT_BREAKER.message}" in out
+    assert "read:" not in out
     assert "policies.yaml:8:" not in out  # refund-approval: held for agentform approvals
     # refund-ceiling (a deny with when) and triage-never-refunds are enforced by the workers
     assert "policies.yaml:16:" not in out
@@ -252,11 +254,11 @@ def test_allow_accepts_only_its_code(write_spec: WriteSpec) -> None:
         models:
           fast: {provider: scripted, script: scripts/rules.yaml}
         agents:
-          triage: {model: fast}
+          triage: {model: fast, circuit_breaker: {max_identical_calls: 2}}
           lonely: {model: fast}
         access:
           roles:
-            users: ["invoke:triage", "read:audit"]
+            users: ["invoke:triage"]
         """
     )
     runner = CliRunner()
@@ -299,7 +301,7 @@ def test_many_uses_of_one_setting_are_counted_after_the_first_few(write_spec: Wr
     agents = "".join(
         f"  a{i}: {{model: fast, circuit_breaker: {{max_identical_calls: 2}}}}\n" for i in range(25)
     )
-    text = HEAD + agents + APPROVAL + ROLES + '    readers: ["read:audit"]\n'
+    text = HEAD.replace("models:\n", SENSITIVE) + agents + APPROVAL + ROLES
     result = load_spec(write_spec(text), environ={}, providers=PROVIDERS)
     found = [d for d in result.diagnostics if d.code == CODE]
     breakers = [d for d in found if "circuit" in d.summary]
@@ -308,5 +310,5 @@ def test_many_uses_of_one_setting_are_counted_after_the_first_few(write_spec: Wr
     shown = [d.location.line for d in breakers if d.location]
     assert [lines[n - 1].split(":")[0].strip() for n in shown] == [f"a{i}" for i in range(11)]
     assert breakers[-1].summary.startswith("15 more uses of agents.*.circuit_breaker from here on")
-    assert [d for d in found if "read:" in d.summary]  # another setting: its own warning
+    assert [d for d in found if "sensitive" in d.summary]  # another setting: its own warning
     assert all(d.severity is Severity.WARNING for d in found)

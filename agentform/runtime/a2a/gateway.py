@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agentform.contract import AgentValue
+from agentform.runtime.audit import AuditEvent
 from agentform.runtime.store import RuntimeStore, TaskRecord
 from agentform.runtime.store.approvals import Approval, Decided
 
@@ -59,6 +60,9 @@ class EngineGateway(Protocol):
         """Answer the question ``task_id``'s model asked, as ``subject`` (who sent the task);
         raises :class:`~agentform.runtime.errors.EngineError` (403: someone else)."""
 
+    async def audit(self, event: AuditEvent) -> None:
+        """Append a record to the audit log (a refused request, say)."""
+
     def config_version(self, agent: str) -> str:
         """A short name of the agent's running configuration (the card's version)."""
 
@@ -71,6 +75,7 @@ class EngineGateway(Protocol):
         context_id: str | None = None,
         inputs: Mapping[str, Any] | None = None,
         caller: str | None = None,
+        channel: str = "api",
     ) -> TaskRecord:
         """Record and publish a task; raises :class:`~agentform.runtime.errors.EngineError`."""
 

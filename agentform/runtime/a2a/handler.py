@@ -310,6 +310,7 @@ class EngineRequestHandler(RequestHandler):
                 context_id=message.context_id or None,
                 inputs=inputs,
                 caller=subject or None,
+                channel="a2a",
             )
         except (EngineError, StoreError) as exc:  # the sentence says what to do
             raise InternalError(message=str(exc)) from None

@@ -34,6 +34,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType,
 from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
+from agentform.runtime.bus.auth import inbox_prefix
+
 # the client's types under the bus's names: the rest of the runtime never imports nats itself
 Connection = NATS
 JetStream = JetStreamContext
@@ -82,6 +84,14 @@ class BusLayout:
     def task_subject(self, agent: str) -> str:
         return f"{self.prefix}.{self.project}.tasks.{agent}"
 
+    def inbound_subject(self, agent: str) -> str:
+        """Where programs (the ``client`` bus user) publish tasks for ``agent``: each must carry
+        a bearer token, checked by the worker (:mod:`.auth`)."""
+        return f"{self.prefix}.{self.project}.inbound.{agent}"
+
+    def is_inbound(self, subject: str) -> bool:
+        return subject.startswith(f"{self.prefix}.{self.project}.inbound.")
+
     def events_subject(self, task_id: str) -> str:
         return f"{self.prefix}.{self.project}.events.{task_id}"
 
@@ -124,6 +134,8 @@ class TaskMessage:
     # store is recorded from the message either way)
     recorded: bool = False
     caller: str | None = None  # who asked: recorded with the task when the worker records it
+    # a program's bearer token (inbound subjects only): the worker takes the caller from it
+    token: str | None = None
 
     def encode(self) -> bytes:
         body: dict[str, Any] = {
@@ -138,6 +150,8 @@ class TaskMessage:
             body["recorded"] = True
         if self.caller:
             body["caller"] = self.caller
+        if self.token:
+            body["token"] = self.token
         return json.dumps(body).encode()
 
     @classmethod
@@ -154,13 +168,25 @@ class TaskMessage:
                 parent_id=raw.get("parent_id"),
                 recorded=raw.get("recorded") is True,
                 caller=str(raw["caller"]) if raw.get("caller") else None,
+                token=str(raw["token"]) if raw.get("token") else None,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"not a task message: {exc}") from exc
 
 
-async def connect(url: str, *, name: str, reconnect: bool = True) -> NATS:
-    """Connect to NATS; with ``reconnect`` keep trying forever while the server restarts."""
+async def connect(
+    url: str,
+    *,
+    name: str,
+    reconnect: bool = True,
+    user: str | None = None,
+    password: str | None = None,
+) -> NATS:
+    """Connect to NATS; with ``reconnect`` keep trying forever while the server restarts. With
+    ``user`` and ``password`` (:mod:`.auth`) the replies come on the user's own inbox prefix."""
+    options: dict[str, Any] = {}
+    if user is not None:
+        options = {"user": user, "password": password, "inbox_prefix": inbox_prefix(user)}
     return await nats.connect(
         url,
         name=name,
@@ -168,6 +194,7 @@ async def connect(url: str, *, name: str, reconnect: bool = True) -> NATS:
         reconnect_time_wait=0.25,
         connect_timeout=5,
         allow_reconnect=reconnect,
+        **options,
     )
 
 
@@ -175,16 +202,28 @@ async def ensure_stream(js: JetStreamContext, layout: BusLayout) -> None:
     """Create the task stream and the health bucket if missing (idempotent)."""
     config = StreamConfig(
         name=layout.stream,
-        subjects=[f"{layout.prefix}.{layout.project}.tasks.*"],
+        subjects=[
+            f"{layout.prefix}.{layout.project}.tasks.*",
+            f"{layout.prefix}.{layout.project}.inbound.*",
+        ],
         retention=RetentionPolicy.WORK_QUEUE,
         storage=StorageType.FILE,
         duplicate_window=DUPLICATE_WINDOW,
     )
     try:
-        await js.stream_info(layout.stream)
+        found = await js.stream_info(layout.stream)
     except NotFoundError:
         await js.add_stream(config)
+    else:
+        if sorted(found.config.subjects or []) != sorted(config.subjects or []):
+            await js.update_stream(config)  # a stream made before the inbound subjects
     await health_bucket(js, layout)
+    # the tool locks' bucket too: workers may bind it, not create it (:mod:`.auth`)
+    leases = f"AF_{layout.project}_leases"
+    try:
+        await js.key_value(leases)
+    except BucketNotFoundError:
+        await js.create_key_value(bucket=leases, history=1)
 
 
 async def health_bucket(js: JetStreamContext, layout: BusLayout) -> KeyValue:
@@ -200,7 +239,7 @@ async def ensure_agent(js: JetStreamContext, layout: BusLayout, agent: str) -> N
         layout.stream,
         ConsumerConfig(
             durable_name=layout.consumer(agent),
-            filter_subject=layout.task_subject(agent),
+            filter_subjects=[layout.task_subject(agent), layout.inbound_subject(agent)],
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=layout.ack_wait,
             max_deliver=layout.max_deliver,

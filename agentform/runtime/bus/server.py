@@ -61,10 +61,14 @@ def _accepts(port: int) -> bool:
 class NatsServer:
     """One nats-server process with JetStream; ``start`` again after it died reuses the port."""
 
-    def __init__(self, data_dir: Path, *, port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *, port: int | None = None, config: Path | None = None
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        # a configuration file (authorization: :mod:`.auth`), read at start and on reload
+        self.config = config
 
     @property
     def url(self) -> str:
@@ -100,6 +104,8 @@ class NatsServer:
             "--log",
             str(log),
         ]
+        if self.config is not None:
+            command[1:1] = ["--config", str(self.config)]
         # own process group: a Ctrl-C meant for the CLI must not take the bus down with it
         self.process = subprocess.Popen(
             command,
@@ -120,6 +126,12 @@ class NatsServer:
             time.sleep(0.02)
         self.stop()
         raise NatsServerError(f"nats-server did not accept connections within {timeout:.0f}s")
+
+    def reload(self) -> None:
+        """Read the configuration file again (new users, changed permissions) without a
+        restart: connected clients stay connected."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGHUP)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop gracefully (SIGTERM lets JetStream flush), then kill if it lingers."""

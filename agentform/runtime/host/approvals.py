@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from agentform.runtime.audit import AuditEvent
 from agentform.runtime.errors import EngineError
 from agentform.runtime.host.callers import Caller
 from agentform.runtime.host.view import EngineView
@@ -67,6 +68,16 @@ async def decide(
             f" ({found.decided_by or 'nobody'} decided it); nothing changed",
             409,
         )
+    await engine.audit(
+        AuditEvent(
+            "approval.decided",
+            by,
+            decided.agent,
+            decided.task_id,
+            {"approval": decided.id, "kind": decided.kind, "decision": decided.status,
+             "policies": decided.policies, "note": (note or "")[:500]},
+        )
+    )  # fmt: skip
     await _wake(engine, decided)
     return decided
 
@@ -122,6 +133,15 @@ async def expire(engine: EngineView) -> list[Approval]:
     expired = await asyncio.to_thread(engine.approvals.expire_due)
     for approval in expired:
         engine.note(f"approval {approval.id} expired (approval_timeout); its call is refused")
+        await engine.audit(
+            AuditEvent(
+                "approval.expired",
+                "engine",
+                approval.agent,
+                approval.task_id,
+                {"approval": approval.id, "policies": approval.policies},
+            )
+        )
         await _wake(engine, approval)
     return expired
 

@@ -16,16 +16,19 @@ import functools
 import json
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from agentform.runtime import bus
 from agentform.runtime.bus import BusLayout
+from agentform.runtime.bus.auth import CLIENT, ENGINE, BusUsers, agent_user, server_config
 from agentform.runtime.bus.server import NatsServer, stop_orphan
 from agentform.runtime.errors import EngineError
 from agentform.runtime.host import health
+from agentform.runtime.host.files import write_atomic
 from agentform.runtime.host.view import EngineView
 
-__all__ = ["close_bus", "renew_bus", "set_bus"]
+__all__ = ["bus_env", "close_bus", "reaches", "renew_bus", "set_bus", "sync_users"]
 
 log = logging.getLogger("agentform.engine")
 
@@ -38,7 +41,11 @@ async def set_bus(engine: EngineView, values: Mapping[str, Any]) -> None:
     if engine.nc is not None and engine.resources.get("runtime.bus") == dict(values):
         return
     await close_bus(engine)
+    engine.bus_users = None
     if url == "embedded":
+        # the server runs with authorization: users and permissions from the spec (.auth)
+        engine.bus_users = BusUsers.generate(prefix, engine.project, reaches(engine))
+        _write_users(engine)
         port = None
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             info = json.loads(engine.files.info.read_text())
@@ -46,18 +53,27 @@ async def set_bus(engine: EngineView, values: Mapping[str, Any]) -> None:
             # the nats-server of an engine that was killed still runs: stop it, then reuse
             # its port (one server per store directory)
             await asyncio.to_thread(stop_orphan, int(info["nats_pid"]), engine.files.nats)
-        engine.nats_server = NatsServer(engine.files.nats, port=port)
+        config = _config_path(engine)
+        engine.nats_server = NatsServer(engine.files.nats, port=port, config=config)
         try:
             url = await asyncio.to_thread(engine.nats_server.start)
         except Exception as exc:
-            engine.nats_server = NatsServer(engine.files.nats)  # the old port may be taken
+            # the old port may be taken
+            engine.nats_server = NatsServer(engine.files.nats, config=config)
             url = await asyncio.to_thread(engine.nats_server.start)
             log.info("nats-server moved to a new port (%s)", exc)
+    user, password = (
+        engine.bus_users.credentials(ENGINE) if engine.bus_users is not None else (None, None)
+    )
     try:
-        engine.nc = await bus.connect(url, name=f"agentform-engine-{engine.project}")
+        engine.nc = await bus.connect(
+            url, name=f"agentform-engine-{engine.project}", user=user, password=password
+        )
     except Exception as exc:
         raise EngineError(f"cannot connect to NATS at {url}: {exc}", 503) from exc
     engine.layout, engine.bus_url = layout, url
+    if engine.bus_users is not None:
+        _write_credentials(engine, url)
     js = engine.nc.jetstream()
     await bus.ensure_stream(js, layout)
     for agent in engine.groups:
@@ -66,6 +82,70 @@ async def set_bus(engine: EngineView, values: Mapping[str, Any]) -> None:
         layout.max_deliveries_advisory(), cb=functools.partial(health.on_max_deliveries, engine)
     )
     engine.write_info()
+
+
+def reaches(engine: EngineView) -> dict[str, set[str]]:
+    """Agent -> the agents whose tasks its workers may publish: those it delegates to, and
+    those that delegate to it (a child that ends resumes its parent)."""
+    agents = {
+        address.partition(".")[2]: list(values.get("delegates") or [])
+        for address, values in engine.resources.items()
+        if address.startswith("agent.")
+    }
+    out: dict[str, set[str]] = {
+        name: set(delegates) & set(agents) for name, delegates in agents.items()
+    }
+    for name, delegates in agents.items():
+        for other in delegates:
+            if other in out:
+                out[other].add(name)
+    return out
+
+
+def sync_users(engine: EngineView) -> None:
+    """Give the embedded server the users the registered agents need (new agents, changed
+    delegations), and have it read them again: before a new agent's workers connect."""
+    users = engine.bus_users
+    if users is None or engine.nats_server is None:
+        return
+    if users.update(reaches(engine)):
+        _write_users(engine)
+        engine.nats_server.reload()
+        if engine.bus_url is not None:
+            _write_credentials(engine, engine.bus_url)
+
+
+def bus_env(engine: EngineView, agent: str) -> dict[str, str]:
+    """What a worker of ``agent`` connects with, for its environment (never its config file,
+    and the worker removes it from its environment before starting tools)."""
+    users = engine.bus_users
+    if users is None or agent_user(agent) not in users.users:
+        return {}
+    user, password = users.credentials(agent_user(agent))
+    return {"AGENTFORM_BUS_USER": user, "AGENTFORM_BUS_PASSWORD": password}
+
+
+def _config_path(engine: EngineView) -> Path:
+    return engine.files.dir / "nats.conf"
+
+
+def _write_users(engine: EngineView) -> None:
+    assert engine.bus_users is not None
+    write_atomic(_config_path(engine), server_config(engine.bus_users), 0o600)
+
+
+def _write_credentials(engine: EngineView, url: str) -> None:
+    """``bus.json``: the bus's URL and the engine's and client users' passwords, for programs
+    on this machine that publish tasks (client) or watch the bus (engine): the owner's alone."""
+    assert engine.bus_users is not None
+    users = engine.bus_users.users
+    body = {
+        "url": url,
+        "client": {"user": CLIENT, "password": users[CLIENT].password},
+        "engine": {"user": ENGINE, "password": users[ENGINE].password},
+        "inbound": f"{engine.bus_users.prefix}.{engine.project}.inbound.AGENT",
+    }
+    write_atomic(engine.files.dir / "bus.json", json.dumps(body, indent=1), 0o600)
 
 
 async def close_bus(engine: EngineView) -> None:

@@ -6,8 +6,8 @@ always have) or a subject's bearer token from ``agentform tokens create`` (the s
 agents' A2A servers), and then the subject may do what the spec's ``access`` grants it, resolved
 by planning: per agent ``invokers``/``cancelers``/``readers`` (:class:`~agentform.contract.
 values.AgentValue`), per policy ``deciders``, and project-wide ``grants`` on ``runtime.store``
-(``admin:*``, ``read:tasks``, ``read:traces``, ``read:memory``; :class:`~agentform.contract.
-values.StoreValue`).
+(``admin:*`` and ``read:`` on tasks, traces, memory and audit;
+:class:`~agentform.contract.values.StoreValue`).
 
 What each permission opens on the control API (the routes check it, :mod:`.control`):
 
@@ -17,6 +17,7 @@ What each permission opens on the control API (the routes check it, :mod:`.contr
 ``read:tasks``           list and read every task (status, input, answer)
 ``read:traces``          read every task's recorded steps (tool calls, arguments, results)
 ``read:memory``          read what the memory stores hold (``/v1/memory``)
+``read:audit``           read, verify and export the audit log (``/v1/audit``)
 ``approve:POLICY``       list, show and decide the calls POLICY holds
 ``admin:*``              everything the operator may: status, resources, tokens, logs, shutdown
 =======================  ======================================================================
@@ -72,6 +73,10 @@ class Caller:
     def reads_tasks(self, engine: EngineView) -> bool:
         """Whether the caller may read every task (``read:tasks``), not only its own."""
         return self._granted(engine, "read:tasks")
+
+    def reads_audit(self, engine: EngineView) -> bool:
+        """Whether the caller may read the audit log (``read:audit``)."""
+        return self._granted(engine, "read:audit")
 
     def reads_memory(self, engine: EngineView) -> bool:
         """Whether the caller may read what the memory stores hold (``read:memory``)."""

@@ -30,13 +30,17 @@ import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from agentform.contract import Address, AgentValue, ContractError, received
+from agentform.durations import parse_duration
 from agentform.runtime import bus
 from agentform.runtime.a2a import A2AHost
+from agentform.runtime.audit import AuditEvent
 from agentform.runtime.bus import BusLayout, TaskMessage
+from agentform.runtime.bus.auth import BusUsers
 from agentform.runtime.bus.server import NatsServer, free_port
 from agentform.runtime.errors import EngineError
 from agentform.runtime.host import approvals, bus_link, health, report, rollout
@@ -48,8 +52,9 @@ from agentform.runtime.host.files import (
     write_atomic,
 )
 from agentform.runtime.host.supervisor import AgentGroup
-from agentform.runtime.store import RuntimeStore, TaskRecord
+from agentform.runtime.store import RuntimeStore, StoreError, TaskRecord
 from agentform.runtime.store.approvals import Approval, ApprovalBook, Decided
+from agentform.runtime.store.audit import AuditLog
 from agentform.runtime.store.ids import new_id
 from agentform.runtime.store.memory.embeddings import EmbeddingsUnavailable
 from agentform.runtime.store.memory.service import MemoryStoreError
@@ -58,6 +63,7 @@ from agentform.runtime.store.memory.stores import MemoryStores
 __all__ = ["Engine", "EngineError", "EngineFiles", "resolve_store_url"]
 
 log = logging.getLogger("agentform.engine")
+PRUNE_EVERY_S = 3600.0  # how often the audit log's retention is applied
 
 
 class Engine:
@@ -86,6 +92,9 @@ class Engine:
         self.memories = MemoryStores(self.note)  # schema, sweeps and usage of memory stores
         self.children_checked = 0.0
         self.approvals: ApprovalBook | None = None  # held calls, in the runtime store
+        self.audit_log: AuditLog | None = None  # the hash-chained audit log, there too
+        self.bus_users: BusUsers | None = None  # the embedded bus's users (bus_link)
+        self._pruned_at = 0.0  # when the audit log was last pruned (monotonic)
         self._agents: dict[str, tuple[Mapping[str, Any], AgentValue]] = {}  # typed, by values
 
     # -- life cycle -------------------------------------------------------------------------
@@ -148,6 +157,9 @@ class Engine:
         if self.approvals is not None:
             self.approvals.close()
             self.approvals = None
+        if self.audit_log is not None:
+            self.audit_log.close()
+            self.audit_log = None
         self.memories.close()
         with contextlib.suppress(OSError):
             self.files.info.unlink()
@@ -196,6 +208,8 @@ class Engine:
                     raise EngineError(f"{address}: {exc}", 503) from None
             previous = self.resources.get(address)
             self.resources[address] = dict(values)
+            if kind == "agent":  # its workers' bus user, before any of them connects
+                bus_link.sync_users(self)
             if kind == "agent":
                 await bus.ensure_agent(self.nc.jetstream(), self.layout, name)  # type: ignore[union-attr]
             before = {name: g.config.config_hash for name, g in self.groups.items()}
@@ -228,6 +242,8 @@ class Engine:
                 except MemoryStoreError as exc:
                     raise EngineError(f"{address}: {exc}", 503) from None
             del self.resources[address]
+            if kind == "agent":
+                bus_link.sync_users(self)
             if kind == "agent" and name in self.groups:
                 retired = self.groups.pop(name)
             if address == "runtime.bus":
@@ -239,6 +255,9 @@ class Engine:
                 if self.approvals is not None:
                     self.approvals.close()
                     self.approvals = None
+                if self.audit_log is not None:
+                    self.audit_log.close()
+                    self.audit_log = None
                 self.memories.close()
             rollout.reconfigure(self)
             self.persist()
@@ -320,6 +339,9 @@ class Engine:
             self.approvals.close()
         self.store, self.store_url = store, url
         self.approvals = await asyncio.to_thread(ApprovalBook, url)
+        if self.audit_log is not None:
+            self.audit_log.close()
+        self.audit_log = await asyncio.to_thread(AuditLog, url)
         try:
             await self.memories.moved(url)
         except MemoryStoreError as exc:
@@ -336,9 +358,11 @@ class Engine:
         context_id: str | None = None,
         inputs: Mapping[str, Any] | None = None,
         caller: str | None = None,
+        channel: str = "api",
     ) -> TaskRecord:
         """Record and publish a task; it is accepted once JetStream has stored it. ``caller``
-        is who asked (a token's subject over A2A, ``operator`` through the control API)."""
+        is who asked (a token's subject over A2A, ``operator`` through the control API), and
+        ``channel`` how (``api``, ``a2a``): both are audited with the task."""
         if f"agent.{agent}" not in self.resources:
             known = ", ".join(sorted(self.groups)) or "none"
             raise EngineError(f"no agent named {agent!r} runs here (agents: {known})", 404)
@@ -352,6 +376,7 @@ class Engine:
             context_id=context_id,
             inputs=inputs,
             caller=caller,
+            channel=channel,
         )
         message = TaskMessage(
             task.id,
@@ -403,8 +428,35 @@ class Engine:
             await group.reconcile()
         await health.expire_children(self)
         await approvals.expire(self)
+        await self._prune_audit()
         await self.memories.sweep_if_due()
         await self.memories.backfill()
+
+    async def audit(self, event: AuditEvent) -> None:
+        """Append one record to the audit log (nothing while no store is set up); a failure
+        is logged, never raised: the action it records has happened."""
+        audit_log = self.audit_log
+        if audit_log is None:
+            return
+        try:
+            await asyncio.to_thread(audit_log.append, [event])
+        except StoreError as exc:
+            log.error("could not audit %s by %s: %s", event.kind, event.actor, exc)
+
+    async def _prune_audit(self) -> None:
+        """Once an hour, delete the audit records older than ``runtime.audit.retention``
+        (a checkpoint keeps the chain verifiable)."""
+        retention = (self.resources.get("runtime.store") or {}).get("audit_retention")
+        if not retention or self.audit_log is None:
+            return
+        if self._pruned_at and time.monotonic() - self._pruned_at < PRUNE_EVERY_S:
+            return
+        self._pruned_at = time.monotonic()
+        cutoff = datetime.now(UTC) - parse_duration(str(retention))
+        audit_log = self.audit_log
+        gone = await asyncio.to_thread(audit_log.prune, cutoff.isoformat(timespec="microseconds"))
+        if gone:
+            self.note(f"audit: {gone} record(s) older than {retention} pruned (a checkpoint kept)")
 
     def note(self, text: str) -> None:
         log.warning(text)

@@ -78,9 +78,12 @@ async def expire_children(engine: EngineView) -> None:
     engine.children_checked = now
     store = engine.store
     for child in await store.run(store.open_children):
+        if child.status is TaskStatus.INPUT_REQUIRED:
+            continue  # waiting for a human: its approval_timeout governs, not its wall time
         values = engine.resources.get(f"agent.{child.agent}") or {}
         timeout = child_timeout(values)
-        age = now - child.created_at.timestamp()
+        # since it last changed: the time a child waited for a human does not count
+        age = now - (child.updated_at or child.created_at).timestamp()
         if age <= timeout:
             continue
         reason = f"the delegated task timed out after {timeout:g}s"

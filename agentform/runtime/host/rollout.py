@@ -18,7 +18,7 @@ from typing import Any
 
 from agentform.addresses import Address
 from agentform.runtime.errors import EngineError
-from agentform.runtime.host import health
+from agentform.runtime.host import bus_link, health
 from agentform.runtime.host.files import tail
 from agentform.runtime.host.supervisor import AgentGroup
 from agentform.runtime.host.view import EngineView
@@ -49,7 +49,7 @@ def reconfigure(engine: EngineView) -> None:
             group = engine.groups[name] = AgentGroup(name, config, replicas, engine.files.dir)
         else:
             group.config, group.replicas = config, replicas
-        group.secret_env = engine.secrets
+        group.secret_env = {**engine.secrets, **bus_link.bus_env(engine, name)}
         group.on_exit = functools.partial(health.worker_exited, engine)
 
 

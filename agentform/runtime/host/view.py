@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agentform.runtime.a2a import A2AHost
+from agentform.runtime.audit import AuditEvent
 from agentform.runtime.bus import BusLayout, Connection
+from agentform.runtime.bus.auth import BusUsers
 from agentform.runtime.bus.server import NatsServer
 from agentform.runtime.host.files import EngineFiles
 from agentform.runtime.host.supervisor import AgentGroup
 from agentform.runtime.store import RuntimeStore
 from agentform.runtime.store.approvals import ApprovalBook
+from agentform.runtime.store.audit import AuditLog
 from agentform.runtime.store.memory.stores import MemoryStores
 
 __all__ = ["EngineView"]
@@ -47,6 +50,11 @@ class EngineView(Protocol):
     memories: MemoryStores
     a2a: A2AHost
     approvals: ApprovalBook | None
+    audit_log: AuditLog | None
+    bus_users: BusUsers | None  # the embedded server's users (None: an outside NATS)
+
+    async def audit(self, event: AuditEvent) -> None:
+        """Append a record to the audit log (logged, never raised, when it cannot)."""
 
     def note(self, text: str) -> None:
         """Remember a line for ``agentform engine status`` (and log it)."""

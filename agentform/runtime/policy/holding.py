@@ -22,7 +22,7 @@ from agentform.runtime.policy.decision import PolicyDecisionPoint, args_digest
 from agentform.runtime.store import TaskRecord
 from agentform.runtime.store.approvals import Approval, ApprovalBook
 
-__all__ = ["AwaitingApproval", "Holds"]
+__all__ = ["AwaitingApproval", "Holds", "waited"]
 
 
 class AwaitingApproval(Exception):
@@ -37,12 +37,30 @@ class AwaitingApproval(Exception):
 Record = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+def waited(approval: Approval) -> float:
+    """Seconds ``approval`` kept its task waiting for a human (0 while it still waits): time
+    that does not count against the task's wall-time limit."""
+    if approval.decided_at is None:
+        return 0.0
+    return max(0.0, (approval.decided_at - approval.created_at).total_seconds())
+
+
 class Holds:
-    """The approval requests of one agent's calls."""
+    """The approval requests of one agent's calls. Each method that reads a decided request
+    notes how long it kept its task waiting in ``waits`` (task id -> seconds), which the loop
+    takes off the task's wall time."""
 
     def __init__(self, book: ApprovalBook, point: PolicyDecisionPoint) -> None:
         self.book = book
         self.point = point
+        self.waits: dict[str, float] = {}
+
+    def take_wait(self, task_id: str) -> float:
+        """The waiting time noted for ``task_id`` since the last call, and forget it."""
+        return self.waits.pop(task_id, 0.0)
+
+    def _note(self, task_id: str, approval: Approval) -> None:
+        self.waits[task_id] = self.waits.get(task_id, 0.0) + waited(approval)
 
     async def verdict(
         self,
@@ -81,7 +99,9 @@ class Holds:
             if found is None:
                 raise AwaitingApproval(str(held["approval"]))
             approval = found
-        return self._answer(approval)
+        answer = self._answer(approval)  # raises while nobody decided
+        self._note(task.id, approval)
+        return answer
 
     async def outcome(
         self,
@@ -120,6 +140,8 @@ class Holds:
                 )
             )
             await record({"id": call_id, "name": function, "approval": found.id, "key": key})
+        if found.status != "pending":
+            self._note(task.id, found)
         if found.status == "approved":
             return "retry", ""
         if found.status == "happened":
@@ -153,6 +175,8 @@ class Holds:
             )
             await record({"id": call_id, "name": "ask_user", "question": question,
                           "approval": found.id, "asked": task.caller})  # fmt: skip
+        if found.status != "pending":
+            self._note(task.id, found)
         if found.status == "happened":
             return found.note or ""
         if found.status in ("denied", "expired"):

@@ -26,6 +26,8 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, func, select
 
+from agentform.runtime.audit import AuditEvent
+from agentform.runtime.store.audit import append as append_audit
 from agentform.runtime.store.batch import CREATES, STARTS, Grouped
 from agentform.runtime.store.records import (
     TERMINAL,
@@ -80,10 +82,13 @@ class RuntimeStore(StepStore):
         inputs: Mapping[str, Any] | None = None,
         parent_id: str | None = None,
         caller: str | None = None,
+        channel: str | None = None,
     ) -> tuple[TaskRecord, bool]:
-        """Record a submitted task; ``(existing, False)`` if ``id`` is already recorded."""
+        """Record a submitted task; ``(existing, False)`` if ``id`` is already recorded. A new
+        task is audited (``task.submitted``: who, through which ``channel``) in the same
+        transaction."""
         write = self._create_write(
-            new_task(id, agent, input, context_id, inputs, parent_id, caller)
+            new_task(id, agent, input, context_id, inputs, parent_id, caller), channel
         )
         return cast(tuple[TaskRecord, bool], self._write_now(write))
 
@@ -97,15 +102,34 @@ class RuntimeStore(StepStore):
         inputs: Mapping[str, Any] | None = None,
         parent_id: str | None = None,
         caller: str | None = None,
+        channel: str | None = None,
     ) -> tuple[TaskRecord, bool]:
         """:meth:`create_task` in a transaction shared with other writes (:meth:`write`)."""
         write = self._create_write(
-            new_task(id, agent, input, context_id, inputs, parent_id, caller)
+            new_task(id, agent, input, context_id, inputs, parent_id, caller), channel
         )
         return cast(tuple[TaskRecord, bool], await self._write_later(write))
 
-    def _create_write(self, values: dict[str, Any]) -> Grouped:
-        return Grouped(self._sql.create_tasks, values, values["id"], CREATES)
+    def _create_write(self, values: dict[str, Any], channel: str | None) -> Grouped:
+        return Grouped(self._create_audited, (values, channel), values["id"], CREATES)
+
+    def _create_audited(
+        self, conn: Connection, items: list[tuple[dict[str, Any], str | None]]
+    ) -> list[Any]:
+        results = self._sql.create_tasks(conn, [values for values, _ in items])
+        events = [
+            AuditEvent(
+                "task.submitted",
+                task.caller or "unknown",
+                task.agent,
+                task.id,
+                {"channel": channel or "api", "parent": task.parent_id},
+            )
+            for (_, channel), (task, created) in zip(items, results, strict=True)
+            if created
+        ]
+        append_audit(conn, events)
+        return results
 
     def get_task(self, id: str) -> TaskRecord | None:
         with self._begin(read=True) as conn:
@@ -220,7 +244,22 @@ class RuntimeStore(StepStore):
         return Grouped(self._start_turns, start, start.id, STARTS)
 
     def _start_turns(self, conn: Connection, starts: list[Start]) -> list[Turn]:
-        return self._sql.start_turns(conn, starts, utc_now())
+        turns, made = self._sql.start_turns(conn, starts, utc_now())
+        # a task published straight to the bus is recorded here: audited as it is
+        append_audit(
+            conn,
+            [
+                AuditEvent(
+                    "task.submitted",
+                    row.get("caller") or "unknown",
+                    row["agent"],
+                    row["id"],
+                    {"channel": "bus", "parent": row.get("parent_id")},
+                )
+                for row in made
+            ],
+        )
+        return turns
 
     def start_attempt(self, id: str, worker: str) -> TaskRecord | None:
         """Mark the task working for ``worker`` and count the attempt; None if terminal/unknown."""

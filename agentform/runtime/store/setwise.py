@@ -169,15 +169,20 @@ class TaskSQL:
             out.append((task, False))
         return out
 
-    def start_turns(self, conn: Connection, starts: list[Start], at: datetime) -> list[Turn]:
+    def start_turns(
+        self, conn: Connection, starts: list[Start], at: datetime
+    ) -> tuple[list[Turn], list[dict[str, Any]]]:
         """Start each task (distinct ids) for its worker unless an earlier task of its
         conversation has not ended (then ``Turn(None, blocker)``); a task published straight
-        to the bus (``create``, not ``recorded``) is recorded first."""
+        to the bus (``create``, not ``recorded``) is recorded first. Also returns the rows of
+        the tasks this recorded (to be audited with them)."""
         fresh = [
             new_task_row(s.id, s.create) for s in starts if s.create is not None and not s.recorded
         ]
+        made: list[dict[str, Any]] = []
         if fresh:  # recorded first; one that was there is kept
-            self._insert_tasks(conn, fresh)
+            new = self._insert_tasks(conn, fresh)
+            made = [row for row in fresh if row["id"] in new]
         turns = self._turns(conn, [(s.id, s.worker) for s in starts], at)
         out: list[Turn] = []
         for start, turn in zip(starts, turns, strict=True):
@@ -186,9 +191,11 @@ class TaskSQL:
             elif not start.recorded or self._read_tasks(conn, [start.id]):
                 out.append(Turn(None))  # it was there, and has ended
             else:  # said to be recorded, and is not: record it now, then start it
-                self._insert_tasks(conn, [new_task_row(start.id, start.create)])
+                row = new_task_row(start.id, start.create)
+                if self._insert_tasks(conn, [row]):
+                    made.append(row)
                 out.append(self._turns(conn, [(start.id, start.worker)], at)[0])
-        return out
+        return out, made
 
     def _turns(self, conn: Connection, starts: list[tuple[str, str]], at: datetime) -> list[Turn]:
         ids = [id for id, _ in starts]

@@ -11,11 +11,14 @@ as recorded (a replay); a different kind at a recorded ``seq`` is a :class:`Stor
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, select
 
+from agentform.runtime.audit import events_of_step
+from agentform.runtime.store.audit import append as append_audit
 from agentform.runtime.store.batch import STEPS, Grouped
 from agentform.runtime.store.records import (
     TERMINAL,
@@ -25,7 +28,7 @@ from agentform.runtime.store.records import (
     step_from_row,
 )
 from agentform.runtime.store.setwise import StepsWrite
-from agentform.runtime.store.tables import steps_table
+from agentform.runtime.store.tables import steps_table, tasks_table
 from agentform.runtime.store.transactions import StoreBase
 
 __all__ = ["StepStore", "StepsWrite", "utc_now"]
@@ -97,7 +100,31 @@ class StepStore(StoreBase):
         return Grouped(self._record_steps, write, write.task_id, STEPS)
 
     def _record_steps(self, conn: Connection, writes: list[StepsWrite]) -> list[Any]:
-        return self._sql.record_steps(conn, writes, utc_now())
+        now = utc_now()
+        results = self._sql.record_steps(conn, writes, now)
+        # the audit records the new steps imply, in this transaction: a step and its record
+        # exist together; a replayed step (recorded before) comes back with its own time
+        found: list[tuple[str, StepRecord]] = []
+        for write, result in zip(writes, results, strict=True):
+            recorded = result if write.end is None else result[0]
+            found.extend((write.task_id, step) for step in recorded if step.created_at == now)
+        if found:
+            agents = dict(
+                conn.execute(
+                    select(tasks_table.c.id, tasks_table.c.agent).where(
+                        tasks_table.c.id.in_({task for task, _ in found})
+                    )
+                ).all()
+            )
+            events = [
+                replace(event, agent=agents.get(task))
+                for task, step in found
+                for event in events_of_step(
+                    task, step.kind, step.data, f"agent:{agents.get(task, '?')}"
+                )
+            ]
+            append_audit(conn, events)
+        return results
 
     def steps(self, task_id: str, *, after: int = -1) -> list[StepRecord]:
         """The task's steps with ``seq > after``, in order."""

@@ -47,6 +47,8 @@ from agentform.database import create_schema, tune_sqlite, utc
 __all__ = [
     "READ_ONLY",
     "acquire",
+    "audit_head_table",
+    "audit_table",
     "dead_letters_table",
     "release",
     "steps_table",
@@ -114,6 +116,33 @@ dead_letters_table = Table(
     Column("deliveries", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_agentform_dead_letters_created", "created_at"),
+)
+
+# the audit log (:mod:`agentform.runtime.store.audit`): made with the tables above, so a worker
+# appending its first record with a step finds it there
+audit_table = Table(
+    "agentform_audit",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", String(40), nullable=False),  # ISO 8601 text: hashed as stored
+    Column("kind", String(64), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("agent", String(255)),
+    Column("task", String(255)),
+    Column("data", Text, nullable=False),
+    Column("prev", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_agentform_audit_at", "at"),
+    Index("ix_agentform_audit_agent", "agent"),
+    Index("ix_agentform_audit_kind", "kind"),
+    Index("ix_agentform_audit_task", "task"),
+)
+audit_head_table = Table(
+    "agentform_audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
 )
 
 _lock = threading.Lock()

@@ -126,6 +126,7 @@ async def submit_child(
         parent_id=parent,
         inputs=inputs,
         caller=caller,
+        channel="delegation",
     )
     # publish when new, or when it was recorded but may never have been queued (a crash between
     # the two); a duplicate publish within the stream's window is dropped by its message id

@@ -12,6 +12,8 @@ each task it takes; knows nothing of NATS.
 Step kinds recorded (``agentform_steps.kind``): ``start`` (rendered instructions, limits),
 ``model`` (the answer, tokens, latency), ``tool_call`` (name, arguments, idempotency key),
 ``tool_result`` (content, is_error), ``final`` (the answer) and ``error`` (why it failed).
+The values of sensitive variables are masked in all of them, and in the answer
+(:mod:`agentform.runtime.worker.sensitive`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from agentform.runtime.worker.progress import (
     check_limits,
 )
 from agentform.runtime.worker.prompts import PromptError, render_instructions
+from agentform.runtime.worker.sensitive import Sensitive
 
 __all__ = ["AgentLoop", "Limits", "Outcome", "Suspended", "TaskCanceled", "TaskFailed"]
 
@@ -86,8 +89,11 @@ class AgentLoop:
         holds: Holds | None = None,
         ask_on_unknown: frozenset[str] = frozenset(),
         ask_user: bool = False,
+        sensitive: Sensitive | None = None,
     ) -> None:
         self.store = store
+        # the instructions keep ${var.NAME}: the model gets the value, the records never do
+        self.sensitive = sensitive or Sensitive()
         self.ask_user = ask_user  # the model may end its turn with a question (ASK_USER)
         self.ask_on_unknown = ask_on_unknown  # spec tools with on_unknown_outcome: ask_human
         self.memory = memory
@@ -131,7 +137,7 @@ class AgentLoop:
             return Outcome(False, "the task was canceled", canceled=True)
         except (TaskFailed, PromptError) as exc:
             seq = progress.seq if progress is not None else 0
-            reason = str(exc)
+            reason = self.sensitive.mask(str(exc))
             last = await self._finish(
                 task.id, NewStep(seq, "error", {"reason": reason}), progress, error=reason
             )
@@ -149,7 +155,7 @@ class AgentLoop:
         """The steps not written yet, the last step and the task's end, in one transaction;
         the steps to announce with the task's end."""
         status = TaskStatus.FAILED if error is not None else TaskStatus.COMPLETED
-        steps = [*(progress.unwritten if progress is not None else ()), last]
+        steps = self.sensitive.steps([*(progress.unwritten if progress is not None else ()), last])
         recorded, _ = await self.store.finish_with_steps_batched(
             task_id, steps, status, result=result, error=error
         )
@@ -167,7 +173,7 @@ class AgentLoop:
         **usage: Any,
     ) -> StepRecord:
         """Write the step (with any not written yet) before the caller acts on it."""
-        steps = [*progress.unwritten, NewStep(seq, kind, data, **usage)]
+        steps = self.sensitive.steps([*progress.unwritten, NewStep(seq, kind, data, **usage)])
         recorded = await self.store.append_steps_batched(task_id, steps)
         progress.unwritten.clear()
         await self._announce(recorded, written=True)
@@ -192,6 +198,7 @@ class AgentLoop:
             if self.memory is not None:
                 # what the agent remembers goes into the record: a replay sees the same context
                 start["context"] = await self.memory.context(task)
+            start = self.sensitive.mask(start)  # announced now, before it is written
             # written with the first step acted on (the model's answer): nothing has happened
             # before then, and a crash first rebuilds it the same way
             progress.unwritten.append(NewStep(0, "start", start))
@@ -234,7 +241,7 @@ class AgentLoop:
                 progress.unwritten.append(answer)
                 account(progress, response)
                 progress.seq += 1
-                text = response.text
+                text = self.sensitive.mask(response.text)
                 final = NewStep(progress.seq, "final", {"text": text})
                 return text, await self._finish(task.id, final, progress, result=text)
             await self._record(
@@ -259,7 +266,7 @@ class AgentLoop:
                 tools = self.tools.specs() + self.delegates.specs()
                 if self.ask_user:
                     tools.append(ASK_USER)
-                return await self.model.complete(progress.messages, tools)
+                return await self.model.complete(self.sensitive.messages(progress.messages), tools)
         except TimeoutError as exc:
             raise TaskFailed(f"wall-time limit of {self.limits.timeout:g}s reached") from exc
         except ModelError as exc:
@@ -283,10 +290,14 @@ class AgentLoop:
             recorded = progress.called.get(call.id)
             message = str(call.arguments.get("message") or "").strip()
             if recorded is None:
-                check_limits(progress, self.limits, next_kind="tool")
+                held = call.id in progress.held
+                if not held:
+                    check_limits(progress, self.limits, next_kind="tool")
                 decision, refused = await self._gate(
                     task, progress, call, target_of("agent", call.name)
                 )
+                if held:  # checked once the time it waited for a human is known
+                    check_limits(progress, self.limits, next_kind="tool")
                 if refused is not None:  # recorded with the refusal; no child is made
                     await self._tool_result(task, progress, call, refused, True, 0.0, decision)
                     continue
@@ -323,7 +334,12 @@ class AgentLoop:
             child = str(recorded["child"])
             if self.delegates.submit is not None:
                 await self.delegates.submit(
-                    child, call.name, message, task.context_id, task.id, task.inputs
+                    child,
+                    call.name,
+                    self.sensitive.mask(message),
+                    task.context_id,
+                    task.id,
+                    task.inputs,
                 )
         waiting = []
         for call in [c for c in calls if c in progress.pending]:
@@ -350,7 +366,8 @@ class AgentLoop:
             await self._record(task.id, progress.seq, "question", data, progress)
             progress.seq += 1
 
-        answer = await self.holds.question(task, call.id, question, asked)
+        answer = await self.holds.question(task, call.id, self.sensitive.mask(question), asked)
+        progress.waited += self.holds.take_wait(task.id)
         await self._tool_result(task, progress, call, answer, False, 0.0)
 
     async def _tool_result(
@@ -397,11 +414,12 @@ class AgentLoop:
                 task,
                 call.id,
                 call.name,
-                call.arguments,
+                self.sensitive.mask(call.arguments),
                 str(recorded["idempotency_key"]),
                 str(self.tools.owner(call.name)),
                 check,
             )
+            progress.waited += self.holds.take_wait(task.id)
             if answer == "happened":  # the result the human found is the call's result
                 await self._tool_result(task, progress, call, text, False, 0.0)
                 return
@@ -420,8 +438,12 @@ class AgentLoop:
                 " the task again."
             )
         if recorded is None:
-            check_limits(progress, self.limits, next_kind="tool")
-            decision, refusal = await self._gate(task, progress, call, self.tools.owner(call.name))
+            held = call.id in progress.held
+            if not held:
+                check_limits(progress, self.limits, next_kind="tool")
+            decision, refusal = await self._gate(task, progress, call, self._target(call))
+            if held:  # checked once the time it waited for a human is known
+                check_limits(progress, self.limits, next_kind="tool")
             if refusal is not None:
                 # recorded with the refusal, before the model hears of it; nothing was sent
                 await self._tool_result(task, progress, call, refusal, True, 0.0, decision)
@@ -443,13 +465,24 @@ class AgentLoop:
         started = time.perf_counter()
         try:
             result = await asyncio.wait_for(
-                self.tools.call(call.name, call.arguments, idempotency_key=key),
+                self.tools.call(
+                    call.name, self.sensitive.arguments(call.arguments), idempotency_key=key
+                ),
                 timeout=self._remaining(progress),
             )
         except TimeoutError as exc:
             raise TaskFailed(f"wall-time limit of {self.limits.timeout:g}s reached") from exc
         latency = (time.perf_counter() - started) * 1000
         await self._tool_result(task, progress, call, result.content, result.is_error, latency)
+
+    def _target(self, call: ToolCall) -> str | None:
+        """What policies match for ``call``: its spec tool, or ``memory.STORE`` for a memory
+        tool (the store the call names, when the tool serves several)."""
+        owner = self.tools.owner(call.name)
+        store = call.arguments.get("store")
+        if owner is not None and owner.startswith("memory.") and isinstance(store, str) and store:
+            return target_of("memory", store)
+        return owner
 
     async def _gate(
         self, task: TaskRecord, progress: Progress, call: ToolCall, target: str | None
@@ -478,15 +511,16 @@ class AgentLoop:
                 progress.seq += 1
 
             refusal = await self.holds.verdict(
-                task, call.id, call.name, call.arguments, decision, held, hold
+                task, call.id, call.name, self.sensitive.mask(call.arguments), decision, held, hold
             )
+            progress.waited += self.holds.take_wait(task.id)
             return decision, refusal
         return decision, None
 
     def _remaining(self, progress: Progress) -> float | None:
         if self.limits.timeout is None:
             return None
-        return max(0.001, progress.started + self.limits.timeout - time.time())
+        return max(0.001, progress.started + progress.waited + self.limits.timeout - time.time())
 
 
 def _utcnow() -> datetime:

@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,9 @@ from agentform.runtime.memory.agent import open_agent_memory
 from agentform.runtime.memory.tools import CombinedTools
 from agentform.runtime.policy.decision import PolicyDecisionPoint
 from agentform.runtime.policy.holding import Holds
-from agentform.runtime.store import RuntimeStore, StepRecord, TaskRecord, TaskStatus
+from agentform.runtime.store import RuntimeStore, StepRecord, StoreError, TaskRecord, TaskStatus
 from agentform.runtime.store.approvals import ApprovalBook
+from agentform.runtime.store.tokens import TokenError, TokenStore
 from agentform.runtime.tools.agent_toolbox import open_toolbox, with_locks
 from agentform.runtime.worker.config import WorkerConfig
 from agentform.runtime.worker.delegation import (
@@ -44,6 +46,7 @@ from agentform.runtime.worker.delegation import (
 )
 from agentform.runtime.worker.liveness import Liveness
 from agentform.runtime.worker.loop import AgentLoop, Limits
+from agentform.runtime.worker.sensitive import MissingValue, Sensitive
 
 __all__ = ["WorkerConfig", "run_worker"]
 
@@ -67,6 +70,11 @@ class Worker:
         # the engine says who it is: a worker started by an engine that died a moment earlier
         # already has init as its parent, and must notice too
         self.parent = int(os.environ.get("AGENTFORM_ENGINE_PID") or os.getppid())
+        # the agent's bus user (the engine's embedded server checks it); taken out of the
+        # environment at once, so no tool server this worker starts ever inherits it
+        self.bus_user = os.environ.pop("AGENTFORM_BUS_USER", None)
+        self.bus_password = os.environ.pop("AGENTFORM_BUS_PASSWORD", None)
+        self.tokens: TokenStore | None = None  # opened for the first inbound task
 
     async def run(self) -> None:
         from agentform.runtime.models import build_model
@@ -77,11 +85,16 @@ class Worker:
         store = self.store = RuntimeStore(config.store_url)
         agent = config.values
         model = build_model(agent.model, config.models, base_dir=base_dir, secret=_secret)
-        toolbox = open_toolbox(config.tools, base_dir=base_dir, secret=_secret, log=log)
+        sensitive = Sensitive.of(agent, config.tools, os.environ)
+        toolbox = open_toolbox(
+            sensitive.tools(config.tools), base_dir=base_dir, secret=_secret, log=log
+        )
         memory = open_agent_memory(config.store_url, config.memory, config.agent, model)
         policy = PolicyDecisionPoint(config.agent, config.policies, agent.default_effect or "allow")
         approvals = ApprovalBook(config.store_url)
-        self.nc = self.live.nc = await connect(config.bus_url, name=self.id)
+        self.nc = self.live.nc = await connect(
+            config.bus_url, name=self.id, user=self.bus_user, password=self.bus_password
+        )
         try:
             await toolbox.start()
             tools = with_locks(toolbox, config.tools, self.nc.jetstream(), config.layout.project)
@@ -109,6 +122,7 @@ class Worker:
                     if tool.on_unknown_outcome == "ask_human"
                 ),
                 ask_user=agent.ask_user,
+                sensitive=sensitive,
             )
             js = self.nc.jetstream()
             sub = await js.pull_subscribe_bind(
@@ -156,6 +170,8 @@ class Worker:
                 # joins, so every stop took drain's 30 s timeout; close() flushes pending acks
                 await self.nc.close()
             approvals.close()
+            if self.tokens is not None:
+                self.tokens.close()
             store.close()
 
     async def _handle(self, msg: BusMessage, store: RuntimeStore, loop: AgentLoop) -> None:
@@ -165,6 +181,13 @@ class Worker:
             log.error("dropping a message that is not a task: %s", exc)
             await msg.term()
             return
+        if self.layout.is_inbound(msg.subject):
+            # a program published it: who asked comes from its token, never from the message
+            admitted = await self._admit(message, store)
+            if admitted is None:
+                await msg.ack()
+                return
+            message = admitted
         # the usual path is one write transaction: its conversation's turn checked, the attempt
         # started, and the task recorded first when it was published straight to the bus
         create = {
@@ -249,6 +272,44 @@ class Worker:
         await self._announce(task.id, final)
         await self._wake_parent(task)
         await msg.ack()
+
+    async def _admit(self, message: TaskMessage, store: RuntimeStore) -> TaskMessage | None:
+        """An inbound task with a live token whose subject may invoke this agent, as a task
+        of that subject; anything else is recorded ``rejected`` with the reason (None)."""
+        subject = None
+        if message.token:
+            if self.tokens is None:
+                self.tokens = await asyncio.to_thread(TokenStore, self.config.store_url)
+            try:
+                subject = await asyncio.to_thread(self.tokens.authenticate, message.token)
+            except TokenError as exc:
+                log.error("checking an inbound task's token failed: %s", exc)
+        agent = self.config.agent
+        if subject is not None and subject in self.config.values.invokers:
+            return replace(message, caller=subject, recorded=False, token=None)
+        why = (
+            "refused: a task published on the bus needs a live bearer token ('agentform tokens"
+            " create SUBJECT') in its 'token' field"
+            if subject is None
+            else f"refused: {subject!r} may not send tasks to {agent!r}; give it a role with"
+            f" invoke:{agent} in the spec's access"
+        )
+        log.warning("inbound task %s refused: %s", message.id, why)
+
+        def reject() -> None:
+            store.create_task(
+                id=message.id,
+                agent=agent,
+                input=message.input,
+                context_id=message.context_id,
+                caller=subject,
+                channel="bus",
+            )
+            store.finish_task(message.id, TaskStatus.REJECTED, error=why)
+
+        with contextlib.suppress(StoreError):
+            await store.run(reject)
+        return None
 
     async def _take_turn(
         self, msg: BusMessage, message: TaskMessage, store: RuntimeStore, blocker: TaskRecord | None
@@ -388,7 +449,7 @@ def run_worker(config_path: Path, worker_id: str) -> int:
 
     try:
         asyncio.run(main())
-    except (ModelError, ToolStartError, StoreError, OSError) as exc:
+    except (ModelError, ToolStartError, StoreError, MissingValue, OSError) as exc:
         # a configuration problem: one clear line for 'agentform logs' and apply's report
         log.error("worker cannot run: %s", exc)
         return 2

@@ -62,6 +62,7 @@ class Progress:
     tokens: int = 0
     cost_usd: float = 0.0
     started: float = 0.0  # epoch seconds of the first start
+    waited: float = 0.0  # seconds it waited for humans (approvals, answers): not wall time
     pending: list[ToolCall] = field(default_factory=list)  # asked for, no result yet
     called: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # call id -> tool_call
     held: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # call id -> approval step
@@ -99,7 +100,10 @@ def check_limits(progress: Progress, limits: Limits, *, next_kind: str) -> None:
         raise TaskFailed(
             f"cost limit reached: ${progress.cost_usd:.4f} (max_cost_usd {limits.max_cost_usd:g})"
         )
-    if limits.timeout is not None and time.time() - progress.started >= limits.timeout:
+    if (
+        limits.timeout is not None
+        and time.time() - progress.started - progress.waited >= limits.timeout
+    ):
         raise TaskFailed(f"wall-time limit of {limits.timeout:g}s reached")
 
 

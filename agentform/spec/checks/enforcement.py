@@ -12,7 +12,6 @@ compile: it runs on every validate of specs with 10,000 agents.
 from __future__ import annotations
 
 from agentform.contract.unenforced import (
-    ACCESS_OTHER,
     CIRCUIT_BREAKER,
     DOCKER_CONFIG,
     KUBERNETES_CONFIG,
@@ -31,9 +30,6 @@ CODE = "AF219"
 SHOWN_PER_SETTING = 10  # uses of one setting located one by one; past it, one count
 _DEFAULT_PREFIX = Bus.model_fields["stream_prefix"].default
 _STUB_PROVIDERS = {"docker": DOCKER_CONFIG, "kubernetes": KUBERNETES_CONFIG}
-# read: on tasks, traces and memory is enforced by the A2A servers and the control API, like invoke:,
-# cancel:, approve: and admin:
-_READ_ENFORCED = frozenset({"tasks", "traces", "memory"})
 
 
 Use = tuple[Unenforced, Path, bool]  # the entry, where it is used, located at the key
@@ -57,11 +53,6 @@ def uses(spec: Spec) -> list[Use]:
     for name, agent in spec.agents.items():
         if agent.circuit_breaker is not None:
             found.append((CIRCUIT_BREAKER, ("agents", name, "circuit_breaker"), True))
-    for role, permissions in spec.access.roles.items():
-        for i, permission in enumerate(permissions):
-            verb, sep, target = permission.partition(":")  # not verb:target is AF214's
-            if sep and verb == "read" and target not in _READ_ENFORCED:
-                found.append((ACCESS_OTHER, ("access", "roles", role, i), False))
     for name, schedule in spec.schedules.items():
         if schedule.enabled:
             found.append((SCHEDULES, ("schedules", name), True))

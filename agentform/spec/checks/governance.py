@@ -18,7 +18,7 @@ from agentform.spec.models import Policy
 
 __all__ = ["CHECKS", "CONDITION_NAMES", "PERMISSION_VERBS", "permits", "policy_matches"]
 
-CONDITION_NAMES = frozenset({"args", "agent", "tool", "task", "subject", "context"})
+CONDITION_NAMES = frozenset({"args", "agent", "tool", "function", "task", "subject", "context"})
 PERMISSION_VERBS = {
     "invoke": "send tasks to an agent",
     "approve": "approve calls held by an approval policy",
@@ -105,6 +105,20 @@ def check_approvals(ctx: CheckContext) -> None:
                 (*path, "approvers"),
                 hint="approvers apply only to effect: require_approval",
             )
+        if policy.effect != "require_approval":
+            continue
+        roles = ctx.spec.access.roles
+        for i, role in enumerate(policy.approvers):
+            # who may decide is whoever holds approve:POLICY; an approver role without it
+            # is named on the request but its members cannot decide
+            if role in roles and not permits(roles[role], "approve", name):
+                ctx.warning(
+                    "AF217",
+                    f"role {role!r} approves policy {name!r} but holds no approve:{name}, so"
+                    " its members cannot decide the calls it holds",
+                    (*path, "approvers", i),
+                    hint=f"add 'approve:{name}' to access.roles.{role}",
+                )
 
 
 def check_unsafe_tools(ctx: CheckContext) -> None:

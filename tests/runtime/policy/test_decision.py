@@ -171,7 +171,7 @@ QUALIFIED = {
         tools=["agent.esc*"], effect="require_approval", approvers=["lead"]
     ),
     "notes-read-only": PolicyValue(
-        tools=["memory.notes"], effect="deny", when="function == 'memory_write'"
+        tools=["memory.notes"], effect="deny", when="function == 'remember'"
     ),
     "everything": PolicyValue(tools=["*"], effect="deny", when="args.amount > 10"),
 }
@@ -184,11 +184,11 @@ QUALIFIED = {
         ("agent.escalation", "escalation", {"message": "x"}, "require_approval",
          ("hold-escalation",)),
         ("agent.billing", "billing", {"message": "x"}, "allow", ()),
-        ("memory.notes", "memory_write", {"text": "x"}, "deny", ("notes-read-only",)),
-        ("memory.notes", "memory_search", {"query": "x"}, "allow", ()),
+        ("memory.notes", "remember", {"text": "x"}, "deny", ("notes-read-only",)),
+        ("memory.notes", "recall", {"query": "x"}, "allow", ()),
         # a plain pattern (here "*", with a condition that would fail) never reaches a
         # delegation or a memory call: those are named with their prefix
-        ("memory.facts", "memory_write", {"text": "x"}, "allow", ()),
+        ("memory.facts", "remember", {"text": "x"}, "allow", ()),
         ("kb", "search", {"amount": 50}, "deny", ("everything",)),
     ],
     ids=["delegation-denied", "delegation-held", "delegation-unnamed", "memory-denied",

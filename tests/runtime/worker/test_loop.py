@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -502,7 +503,7 @@ GUARDS = {
         tools=["agent.escalation"], effect="require_approval", approvers=["lead"]
     ),
     "notes-read-only": PolicyValue(
-        tools=["memory.notes"], effect="deny", when="function == 'memory_write'"
+        tools=["memory.notes"], effect="deny", when="function == 'remember'"
     ),
 }
 
@@ -567,16 +568,14 @@ def test_a_held_delegation_makes_its_child_once_approved(
 def test_a_policy_governs_a_memory_call(store: RuntimeStore) -> None:
     new_task(store, "remember")
     tools = FakeToolbox(
-        {"memory_write": lambda a: "stored", "memory_search": lambda a: "[]"},
-        {"memory_write": "idempotent", "memory_search": "none"},
-        owners={"memory_write": "memory.notes", "memory_search": "memory.notes"},
+        {"remember": lambda a: "stored", "recall": lambda a: "[]"},
+        {"remember": "idempotent", "recall": "none"},
+        owners={"remember": "memory.notes", "recall": "memory.notes"},
     )
-    model = FakeModel(
-        [call("memory_write", text="x"), call("memory_search", 1, query="x"), answer("ok")]
-    )
+    model = FakeModel([call("remember", text="x"), call("recall", 1, query="x"), answer("ok")])
     outcome = run_delegating(store, model, [], tools=tools)
     assert outcome.completed
-    assert [c[0] for c in tools.calls] == ["memory_search"]  # the write was refused
+    assert [c[0] for c in tools.calls] == ["recall"]  # the write was refused
     refused = next(s.data for s in store.steps("t1") if s.kind == "tool_result")
     assert "denied by policy 'notes-read-only'" in refused["content"]
 
@@ -642,3 +641,51 @@ def test_an_unknown_outcome_waits_for_a_human_then_goes_on_as_answered(
         assert not outcome.completed and refunds == []
         assert "ops answered that the call failed: checked" in outcome.text
     book.close()
+
+
+def test_time_waiting_for_a_human_is_not_wall_time(store: RuntimeStore, runtime_url: str) -> None:
+    """A held call approved after the task's wall-time limit would have passed goes on: the
+    wait counts against the approval_timeout, not the task's timeout."""
+    book = ApprovalBook(runtime_url)
+    new_task(store, "refund 500")
+    tools = FakeToolbox({"refund": lambda a: "refunded"}, {"refund": "idempotent"})
+    point = PolicyDecisionPoint("a", CEILING)
+
+    def attempt(model: FakeModel) -> Any:
+        loop = AgentLoop(
+            store=store,
+            model=model,
+            tools=tools,
+            instructions="Refund.",
+            limits=Limits(timeout=1.5),
+            policy=point,
+            holds=Holds(book, point),
+        )
+        task = store.start_attempt("t1", "worker-1") or store.get_task("t1")
+        assert task is not None
+        return asyncio.run(loop.run(task))
+
+    assert attempt(FakeModel([call("refund", amount=500)])).approval == "t1/call_0"
+    time.sleep(2.0)  # longer than the task's 1.5 s wall-time limit
+    assert book.decide("t1/call_0", "approved", by="lee") is not None
+    outcome = attempt(FakeModel([answer("done")]))
+    assert outcome.completed, outcome.text
+    assert len(tools.calls) == 1
+    book.close()
+
+
+def test_a_memory_call_is_decided_for_the_store_it_names(store: RuntimeStore) -> None:
+    """A memory tool serving two stores: the policy on memory.notes governs a call that names
+    notes, whichever store the tool lists first."""
+    new_task(store, "remember")
+    tools = FakeToolbox(
+        {"remember": lambda a: "stored"},
+        {"remember": "idempotent"},
+        owners={"remember": "memory.facts"},  # the first store the tool serves
+    )
+    model = FakeModel(
+        [call("remember", text="x", store="notes"), call("remember", 1, text="y", store="facts"),
+         answer("ok")]
+    )  # fmt: skip
+    assert run_delegating(store, model, [], tools=tools).completed
+    assert [c[1]["store"] for c in tools.calls] == ["facts"]  # the call to notes was refused
