@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentform.change import Action, Change, Values
+from agentform.contract.sensitive import FIELD as SENSITIVE
 from agentform.provider import ObservedResource, ResourceValue
 from agentform.risks import Risk, create_risks, update_risks
 from agentform.state.snapshot import RecordedResource
@@ -172,6 +173,9 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _reason(key: str, old: Any, new: Any) -> str:
+    if key == SENSITIVE and isinstance(old, dict) and isinstance(new, dict):
+        names = sorted(n for n in old.keys() | new.keys() if old.get(n) != new.get(n))
+        return f"sensitive value of {', '.join(names)} changed"
     if isinstance(old, list) or isinstance(new, list):
         old_items, new_items = _as_list(old), _as_list(new)
         added = [f"+ {x}" for x in new_items if x not in old_items]

@@ -88,11 +88,17 @@ class ProviderContext:
     Passed as the keyword ``context`` to provider factories that accept it (a provider running
     things on this machine needs a directory for them; a cloud provider may ignore it). Relative
     paths in resource values (scripts, MCP server commands) are relative to ``base_dir``.
+
+    ``sensitive`` are the values of the spec's sensitive variables, by name. Resource values
+    hold ``${var.NAME}`` references and, in their ``sensitive`` field, fingerprints; a provider
+    hands the runtime the values of the names a resource lists there, beside the resource, and
+    never stores, prints or logs them (:mod:`agentform.contract.sensitive`).
     """
 
     project: str
     environment: str = "default"
     base_dir: str = "."
+    sensitive: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

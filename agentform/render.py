@@ -6,11 +6,14 @@
         # instructions changed; tools: + refunds
         ~ instructions: "You triage…" -> "You triage and route…"
         ~ tools: ["kb"] -> ["kb", "refunds"]
+        ~ sensitive: pin (sensitive value changed)
       ! medium: agent.triage may now call tool refunds
 
     Plan: 1 to add, 1 to change, 0 to replace, 0 to destroy.
 
-Pure: returns a string (ANSI colours when asked) and never prints. Called by the CLI ``plan``
+A sensitive variable shows as its reference (``${var.pin}``) where it is used, and its
+fingerprints as the names whose value changed, never as digests. Pure: returns a string (ANSI
+colours when asked) and never prints. Called by the CLI ``plan``
 and ``apply`` commands. The machine-readable form is :mod:`agentform.planfile`.
 """
 
@@ -20,6 +23,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from agentform.contract.sensitive import FIELD as SENSITIVE
 from agentform.plan import Action, Change, Plan
 
 __all__ = ["render_plan", "summary"]
@@ -52,17 +56,37 @@ def _show(value: Any) -> str:
     return text if len(text) <= _MAX else text[: _MAX - 1] + "…"
 
 
+def _sensitive(before: Any, after: Any) -> str:
+    """The names of the sensitive variables whose fingerprint differs, never the digests."""
+    old = before if isinstance(before, Mapping) else {}
+    new = after if isinstance(after, Mapping) else {}
+    parts = [f"{n} (sensitive value changed)" for n in sorted(new) if n in old and old[n] != new[n]]
+    parts += [f"+ {n}" for n in sorted(new) if n not in old]
+    parts += [f"- {n}" for n in sorted(old) if n not in new]
+    return ", ".join(parts)
+
+
+def _named(prints: Any) -> str:
+    return ", ".join(f"{n} (sensitive value)" for n in sorted(prints))
+
+
 def _fields(change: Change) -> list[str]:
     before: Mapping[str, Any] = change.before or {}
     after: Mapping[str, Any] = change.after or {}
     if change.action is Action.CREATE:
-        return [f"+ {k}: {_show(v)}" for k, v in after.items() if v not in (None, "", [], {})]
+        return [
+            f"+ {k}: {_named(v) if k == SENSITIVE else _show(v)}"
+            for k, v in after.items()
+            if v not in (None, "", [], {})
+        ]
     if change.action is Action.DELETE:
         return []
     out = []
     for key in change.changed:
         mark = "  # forces replacement" if key in change.replace_fields else ""
-        if key not in before:
+        if key == SENSITIVE:
+            out.append(f"~ {key}: {_sensitive(before.get(key), after.get(key))}{mark}")
+        elif key not in before:
             out.append(f"+ {key}: {_show(after.get(key))}{mark}")
         elif key not in after:
             out.append(f"- {key}: {_show(before.get(key))}{mark}")

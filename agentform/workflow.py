@@ -1,13 +1,13 @@
 """The plan/apply pipeline as a library: what ``agentform plan``, ``apply``, ``destroy``,
 ``import`` and ``rollback`` do between parsing their options and printing.
 
-This module owns :func:`prepare_plan` (spec → desired resources → secret fingerprints → remote
-agent cards → recorded state → provider → observed → plan) and :class:`Prepared`, what it
-returns; the steps that follow it: :func:`load_saved_plan`, :func:`carry_out` (apply a plan
-under the state lock), :func:`import_resource` and :func:`plan_rollback`; and
-:class:`WorkflowError`, the one error they raise for anything the user has to fix. Its message is
-the sentence the CLI prints; for an invalid spec it also carries the spec's errors; the error
-that caused it (a :class:`~agentform.state.StateError`, an
+This module owns :func:`prepare_plan` (spec → desired resources → secret and sensitive variable
+fingerprints → remote agent cards → recorded state → provider → observed → plan) and
+:class:`Prepared`, what it returns; the steps that follow it: :func:`load_saved_plan`,
+:func:`carry_out` (apply a plan under the state lock), :func:`import_resource` and
+:func:`plan_rollback`; and :class:`WorkflowError`, the one error they raise for anything the
+user has to fix. Its message is the sentence the CLI prints; for an invalid spec it also carries
+the spec's errors; the error that caused it (a :class:`~agentform.state.StateError`, an
 :class:`~agentform.apply.ApplyError`, a :class:`~agentform.provider.ProviderError` ...) is its
 ``__cause__``. A resource that fails during apply is no error here: :func:`carry_out` returns it
 in the :class:`~agentform.apply.ApplyResult`.
@@ -44,6 +44,8 @@ from agentform.provider import (
 from agentform.remote_cards import CardError, with_cards
 from agentform.resources import desired_resources
 from agentform.secrets import with_fingerprints
+from agentform.sensitive import changed_since
+from agentform.sensitive import with_fingerprints as with_sensitive_fingerprints
 from agentform.spec import Spec, load_spec
 from agentform.state import (
     RecordedResource,
@@ -113,6 +115,8 @@ class Prepared:
     environment: str
     environ: Mapping[str, str] = field(repr=False)  # it holds the secrets' values
     open_state: StateOpener = field(repr=False)
+    # the sensitive variables' values, by name: for the provider and the saved-plan check only
+    sensitive: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def open_store(self) -> StateStore:
         """The state store of this spec's project and environment (close it, or use ``with``)."""
@@ -157,6 +161,8 @@ def prepare_plan(
     desired = {} if destroy else desired_resources(spec)
     # a rotated secret is a change too: fingerprints of the values, never the values
     desired = with_fingerprints(desired, environ, spec.project)
+    # and so is a new value of a sensitive variable
+    desired = with_sensitive_fingerprints(desired, result.sensitive, spec.project)
     # an outside agent (a2a tool) that changed its card is a change too; one that is gone an error
     try:
         desired = with_cards(desired, environ)
@@ -170,7 +176,9 @@ def prepare_plan(
     if not (refresh or need_provider):
         provider = None
     elif provider is None:
-        provider = _load_provider(spec, environment, result.base_dir, need_provider)
+        provider = _load_provider(
+            spec, environment, result.base_dir, need_provider, result.sensitive
+        )
     observed: dict[str, ObservedResource | None] | None = None
     if refresh and provider is not None:
         try:
@@ -208,13 +216,16 @@ def prepare_plan(
         environment=environment,
         environ=environ,
         open_state=open_state,
+        sensitive=result.sensitive,
     )
 
 
-def _load_provider(spec: Spec, environment: str, base_dir: str, needed: bool) -> Provider:
+def _load_provider(
+    spec: Spec, environment: str, base_dir: str, needed: bool, sensitive: Mapping[str, str]
+) -> Provider:
     """The spec's target provider, through its entry point."""
     try:
-        context = ProviderContext(spec.project, environment, str(base_dir))
+        context = ProviderContext(spec.project, environment, str(base_dir), sensitive)
         return load_provider(spec.target.provider, spec.target.config, context)
     except ProviderLoadError as exc:
         hint = "" if needed else "; to plan against recorded state only, pass --no-refresh"
@@ -223,7 +234,7 @@ def _load_provider(spec: Spec, environment: str, base_dir: str, needed: bool) ->
 
 def load_saved_plan(prepared: Prepared, plan_file: str | os.PathLike[str]) -> Plan:
     """The plan saved in ``plan_file`` (``agentform plan --out``), if it is for this spec's
-    project and environment."""
+    project and environment, and its sensitive variables have the values it was made with."""
     try:
         plan = loads(Path(plan_file).read_text(encoding="utf-8"), source=str(plan_file))
     except PlanFileError as exc:
@@ -232,6 +243,16 @@ def load_saved_plan(prepared: Prepared, plan_file: str | os.PathLike[str]) -> Pl
         raise WorkflowError(
             f"{plan_file} is a plan for {plan.project} ({plan.environment}), not for "
             f"{prepared.spec.project} ({prepared.environment})"
+        )
+    # the plan holds fingerprints, the values come from this run: they must be the same ones
+    changed = changed_since(plan, prepared.sensitive, prepared.spec.project)
+    if changed:
+        many = len(changed) > 1
+        raise WorkflowError(
+            f"{plan_file} was made with another value of the sensitive variable"
+            f"{'s' if many else ''} {', '.join(changed)}; pass the value{'s' if many else ''}"
+            " the plan was made with (--var or AGENTFORM_VAR_NAME), or run 'agentform plan'"
+            " again"
         )
     return plan
 

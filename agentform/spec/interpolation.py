@@ -10,7 +10,9 @@ literal ``${``. A value that is exactly one ``${expr}`` keeps the expression's t
 Secrets are references, never values: ``${secret.NAME}`` is kept verbatim so the runtime resolves
 it when it needs it, and the names used are collected so state can store fingerprints. A secret
 inside a larger expression (``${secret.X | upper}``) is refused, since it would need the value.
-Called by the loader after overlays are merged and before the models validate.
+A sensitive variable is a reference too: ``${var.NAME}`` is kept verbatim where the runtime
+resolves it (:data:`agentform.contract.sensitive.USED_IN`), and refused anywhere else or inside a
+larger expression. Called by the loader after overlays are merged and before the models validate.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentform.contract.sensitive import USED_IN, used_in
 from agentform.diagnostics import Diagnostic, Severity
 from agentform.expressions import SecurityError, Undefined, UndefinedError
 from agentform.expressions import TemplateSyntaxError as JinjaSyntaxError
@@ -33,6 +36,9 @@ __all__ = ["Interpolation", "interpolate", "split_template"]
 _SECRET_ONLY = re.compile(r"^\s*secret\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
 _SECRET_ANY = re.compile(r"\bsecret\b")
 _REF = re.compile(r"\b(var|env)\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
+_VAR_ONLY = re.compile(r"^\s*var\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
+# every way an expression names a variable: var.NAME, var['NAME'], var["NAME"]
+_VAR_NAMED = re.compile(r"\bvar\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]*)['\"])")
 _NOT_INTERPOLATED = {"variables", "environments", "include"}
 
 
@@ -102,11 +108,13 @@ def _split_scan(text: str) -> list[tuple[bool, str]]:
 
 @dataclass
 class Interpolation:
-    """What rendering found: the rendered value, its problems and the secrets it references."""
+    """What rendering found: the rendered value, its problems, and the secrets and sensitive
+    variables it references (kept as references), each with where."""
 
     value: Any
     diagnostics: list[Diagnostic] = field(default_factory=list)
     secrets: dict[str, list[Path]] = field(default_factory=dict)
+    sensitive: dict[str, list[Path]] = field(default_factory=dict)
     failed: set[Path] = field(default_factory=set)  # paths left unrendered by an error
 
 
@@ -133,9 +141,16 @@ def _compiled(expr: str) -> Callable[..., Any]:
 
 class _Renderer:
     def __init__(
-        self, variables: Mapping[str, Any], environ: Mapping[str, str], smap: SourceMap
+        self,
+        variables: Mapping[str, Any],
+        environ: Mapping[str, str],
+        smap: SourceMap,
+        sensitive: frozenset[str] = frozenset(),
     ) -> None:
-        self.context = {"var": dict(variables), "env": dict(environ)}
+        # a sensitive value is not in the context: no expression can render it
+        shown = {k: v for k, v in variables.items() if k not in sensitive}
+        self.context = {"var": shown, "env": dict(environ)}
+        self.sensitive = sensitive
         self.smap = smap
         self.out = Interpolation(None)
         # one context per render: an expression that evaluated once has the same value everywhere
@@ -206,6 +221,10 @@ class _Renderer:
         return "".join(rendered)
 
     def evaluate(self, expr: str, path: Path) -> Any:
+        if self.sensitive and "var" in expr:
+            named = {a or b for a, b in _VAR_NAMED.findall(expr)} & self.sensitive
+            if named:
+                return self.sensitive_reference(expr, path, named)
         if expr in self.results:  # the same expression has the same value all over the spec
             cached = self.results[expr]
             return copy.deepcopy(cached) if isinstance(cached, dict | list) else cached
@@ -252,6 +271,34 @@ class _Renderer:
             self.error("AF009", f"expression ${{{expr}}} failed: {exc}", path)
         return None
 
+    def sensitive_reference(self, expr: str, path: Path, named: set[str]) -> str | None:
+        """``${var.NAME}`` of a sensitive variable, kept as written where the runtime resolves
+        it; None (and an error) anywhere else, or inside a larger expression."""
+        alone = _VAR_ONLY.match(expr)
+        name = min(named)
+        if alone is None:
+            self.error(
+                "AF014",
+                f"sensitive variable {name!r} used inside an expression: ${{{expr}}}",
+                path,
+                hint=f"a sensitive variable may only appear alone as ${{var.{name}}}; its value "
+                "is resolved at run time and never enters plans or state",
+            )
+            return None
+        if not used_in(path):
+            where = ".".join(map(str, path))
+            self.error(
+                "AF014",
+                f"sensitive variable {name!r} used in {where}, where its value would be shown",
+                path,
+                hint="the runtime resolves a sensitive value only in "
+                + ", ".join(USED_IN)
+                + "; use it there, keep the value in a secret, or drop sensitive: true",
+            )
+            return None
+        self.out.sensitive.setdefault(name, []).append(path)
+        return "${var." + name + "}"
+
     def undefined(self, expr: str, path: Path) -> None:
         for kind, name in _REF.findall(expr):
             scope = self.context[kind]
@@ -293,6 +340,7 @@ def interpolate(
     smap: SourceMap,
     unresolved: frozenset[str] = frozenset(),
     paths: Iterable[Path] | None = None,
+    sensitive: frozenset[str] = frozenset(),
 ) -> Interpolation:
     """Render every ``${...}`` in ``document`` (except under variables/environments/include).
 
@@ -300,8 +348,9 @@ def interpolate(
     the value silently instead of reporting it again as undefined. ``paths``, when known (the
     YAML reader records them), are the only places holding ``${``: only they are visited, and
     only the containers on the way to them are copied, instead of walking every node.
+    ``sensitive`` are the variables declared ``sensitive: true``: kept as references.
     """
-    renderer = _Renderer(variables, environ, smap)
+    renderer = _Renderer(variables, environ, smap, sensitive)
     renderer.unresolved = unresolved
     if paths is None or not isinstance(document, dict):
         renderer.out.value = renderer.walk(document, ())

@@ -44,6 +44,9 @@ class LoadResult:
     environment: str | None = None
     secrets: dict[str, list[tuple[str | int, ...]]] = field(default_factory=dict)
     base_dir: str = "."
+    # the values of the variables declared sensitive, as text: for fingerprints and for handing
+    # to the runtime beside the resources that reference them, never for printing
+    sensitive: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -148,6 +151,18 @@ def _resolve_variables(
     return values, problems, frozenset(unresolved)
 
 
+def _sensitive(document: dict[str, Any]) -> frozenset[str]:
+    """The variables declared ``sensitive: true`` (the schema reports a malformed one)."""
+    declared = document.get("variables")
+    if not isinstance(declared, dict):
+        return frozenset()
+    return frozenset(
+        name
+        for name, decl in declared.items()
+        if isinstance(decl, dict) and decl.get("sensitive") is True
+    )
+
+
 def _file_references(spec: Spec, smap: SourceMap, base_dir: str) -> list[Diagnostic]:
     """Files the spec points at must exist (checked here: the loader owns the file system)."""
     out = []
@@ -231,9 +246,18 @@ def _build(
             document = apply_overlay(document, overlay, smap, ("environments", env))
     values, problems, unresolved = _resolve_variables(document, smap, variables or {}, environ)
     diagnostics.extend(problems)
-    rendered = interpolate(document, values, environ, smap, unresolved, smap.templated)
+    hidden = _sensitive(document)
+    rendered = interpolate(
+        document, values, environ, smap, unresolved, smap.templated, sensitive=hidden
+    )
     diagnostics.extend(rendered.diagnostics)
     result.secrets = rendered.secrets
+    # as interpolation would have written them into text
+    result.sensitive = {
+        name: "" if values[name] is None else str(values[name])
+        for name in sorted(hidden)
+        if name in values
+    }
     validated = validate_document(rendered.value, smap, rendered.failed)
     diagnostics.extend(validated.diagnostics)
     if validated.spec is not None:

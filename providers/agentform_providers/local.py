@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from agentform.addresses import Address
+from agentform.contract import sensitive
 from agentform.provider import (
     ObservedResource,
     PermanentProviderError,
@@ -95,9 +96,14 @@ class LocalProvider:
 
     def _put(self, desired: ResourceValue) -> ObservedResource:
         # the values of the secrets this resource references travel to the engine (loopback,
-        # token) and stay in its memory; state and the engine's files hold fingerprints only
+        # token) and stay in its memory; state and the engine's files hold fingerprints only.
+        # So do the values of its sensitive variables, for its workers' environment.
         names = dict(desired.values.get(FIELD) or {})
         secrets = values_of(names, os.environ)
+        given = self.context.sensitive
+        for name in desired.values.get(sensitive.FIELD) or {}:
+            if name in given:
+                secrets[sensitive.env_name(name)] = given[name]
 
         def put() -> Any:
             with self._starting:  # apply creates in parallel: start one engine, not ten

@@ -1,4 +1,5 @@
-"""Spec-time interpolation: ${var}, ${env}, ${secret}; {{ }} untouched; sandboxed."""
+"""Spec-time interpolation: ${var}, ${env}, ${secret}; {{ }} untouched; sandboxed; sensitive
+variables kept as references where the runtime resolves them."""
 
 from __future__ import annotations
 
@@ -100,6 +101,73 @@ def test_secrets_are_references_never_values() -> None:
     assert out.value == {"a": "${secret.API_KEY}", "b": ["Bearer ${secret.API_KEY}"]}
     assert "sk-live-123" not in repr(out.value)
     assert out.secrets == {"API_KEY": [("a",), ("b", 0)]}
+
+
+PIN = {"pin": "s3cr3t-VALUE-42", "tier": "gold"}
+INSTRUCTIONS = ("agents", "triage", "instructions")
+
+
+def render_sensitive(document: dict[str, Any]) -> Any:
+    return interpolate(document, PIN, {}, SourceMap(), sensitive=frozenset({"pin"}))
+
+
+def test_a_sensitive_variable_stays_a_reference_where_the_runtime_resolves_it() -> None:
+    doc = {
+        "agents": {"triage": {"instructions": "PIN ${var.pin}, tier ${var.tier}"}},
+        "tools": {
+            "kb": {"mcp": {"env": {"PIN": "${var.pin}"}, "headers": {"X": "k ${ var.pin }"}}},
+            "crm": {"a2a": {"headers": {"X": "${var.pin}"}}},
+        },
+    }
+    out = render_sensitive(doc)
+    assert out.diagnostics == []
+    assert out.value["agents"]["triage"]["instructions"] == "PIN ${var.pin}, tier gold"
+    assert out.value["tools"]["kb"]["mcp"] == {
+        "env": {"PIN": "${var.pin}"},
+        "headers": {"X": "k ${var.pin}"},
+    }
+    assert "s3cr3t" not in repr(out.value)
+    assert sorted(out.sensitive["pin"]) == [
+        INSTRUCTIONS,
+        ("tools", "crm", "a2a", "headers", "X"),
+        ("tools", "kb", "mcp", "env", "PIN"),
+        ("tools", "kb", "mcp", "headers", "X"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "summary"),
+    [
+        (("agents", "triage", "description"), "${var.pin}", "used in agents.triage.description"),
+        (("agents", "triage", "replicas"), "${var.pin}", "used in agents.triage.replicas"),
+        (("tools", "kb", "mcp", "command"), ["kb", "--pin=${var.pin}"], "mcp.command.1"),
+        (("tools", "kb", "mcp", "url"), "http://h/${var.pin}", "used in tools.kb.mcp.url"),
+        (("schedules", "daily", "input"), "${var.pin}", "used in schedules.daily.input"),
+        (INSTRUCTIONS, "${var.pin | upper}", "inside an expression"),
+        (INSTRUCTIONS, "${var['pin']}", "inside an expression"),
+        (INSTRUCTIONS, "${var.pin ~ var.tier}", "inside an expression"),
+    ],
+    ids=["description", "replicas", "command", "url", "schedule", "filter", "item", "concat"],
+)
+def test_a_sensitive_variable_anywhere_else_is_refused(
+    path: tuple[str, ...], text: Any, summary: str
+) -> None:
+    doc: dict[str, Any] = {}
+    node = doc
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+    node[path[-1]] = text
+    out = render_sensitive(doc)
+    [problem] = out.diagnostics
+    assert problem.code == "AF014"
+    assert summary in problem.summary
+    assert "s3cr3t" not in repr(out.value) + problem.summary + str(problem.hint)
+
+
+def test_no_expression_can_render_a_sensitive_value() -> None:
+    out = render_sensitive({"x": "${var | tojson}", "y": "${var.tier}"})
+    assert out.diagnostics == []
+    assert out.value == {"x": '{"tier": "gold"}', "y": "gold"}
 
 
 def test_variables_and_environments_sections_are_not_rendered() -> None:
