@@ -14,7 +14,9 @@ server admits only the subjects whose roles grant it), ``cancel:``, every ``read
 traces, memory, audit) and ``admin:`` (on the agents' A2A servers and the engine's control API,
 for a subject's token), ``approve:`` permissions (a subject
 whose roles grant it may decide the calls that policy holds, with a message to the waiting task
-over A2A; the operator decides any with ``agentform approvals``) and the agents' ``limits``.
+over A2A; the operator decides any with ``agentform approvals``), the agents' ``limits`` and
+``sensitive: true`` on variables (kept out of plans, state and records:
+:mod:`agentform.contract.sensitive`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ __all__ = [
     "DOCKER_CONFIG",
     "KUBERNETES_CONFIG",
     "SCHEDULES",
-    "SENSITIVE_VARIABLES",
     "STREAM_PREFIX",
     "UNENFORCED",
     "Unenforced",
@@ -54,14 +55,6 @@ STEP_RUNAWAY = "step 4: runaway control and schedules"
 STEP_DOCKER = "step 6: docker provider"
 STEP_KUBERNETES = "step 7: kubernetes provider"
 
-SENSITIVE_VARIABLES = Unenforced(
-    "variables.*.sensitive",
-    "sensitive: true does not hide a variable in this version: a value interpolated into the "
-    "spec is shown in plans and kept in plan files and state like any other; keep a value "
-    "that must stay hidden in a secret and refer to it as ${secret.NAME}",
-    STEP_CLOSED_DOORS,
-    when="sensitive: true",
-)
 STREAM_PREFIX = Unenforced(
     "runtime.bus.stream_prefix",
     "stream_prefix prefixes only the NATS subjects (PREFIX.PROJECT.tasks.AGENT and "
@@ -102,7 +95,6 @@ KUBERNETES_CONFIG = Unenforced(
 )
 
 UNENFORCED: tuple[Unenforced, ...] = (
-    SENSITIVE_VARIABLES,
     STREAM_PREFIX,
     CIRCUIT_BREAKER,
     SCHEDULES,

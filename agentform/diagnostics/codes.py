@@ -24,7 +24,12 @@ _TABLE = [
     ("AF001", "yaml-syntax", "The file is not well-formed YAML."),
     ("AF002", "duplicate-key", "A mapping defines the same key twice."),
     ("AF003", "tab-indentation", "A tab character is used where YAML requires spaces."),
-    ("AF004", "file-unreadable", "A spec file or included file is missing or unreadable."),
+    (
+        "AF004",
+        "file-unreadable",
+        "A spec file or included file is missing or unreadable, or a file the spec names is"
+        " outside the project.",
+    ),
     ("AF005", "include-cycle", "Spec files include each other in a loop."),
     ("AF006", "not-text", "A spec file is not UTF-8 text."),
     ("AF007", "too-large", "A spec file exceeds a size, node-count or nesting limit."),

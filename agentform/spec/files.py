@@ -26,7 +26,7 @@ from agentform.spec.fragments import Fragments
 from agentform.spec.sourcemap import SourceMap
 from agentform.spec.split import Once, parse_large
 
-__all__ = ["MAX_FILE_BYTES", "RawSpec", "read_spec"]
+__all__ = ["MAX_FILE_BYTES", "RawSpec", "escapes", "inside", "read_spec"]
 
 MAX_FILE_BYTES = 32 * 1024 * 1024
 MAX_MATCHES = 1000  # files one include pattern may bring in
@@ -222,7 +222,7 @@ class _Reader:
             return
         # confined to the project: a spec (perhaps from a pull request) must not make the
         # validator read /etc/passwd or walk the whole file system
-        if FsPath(entry).is_absolute() or ".." in FsPath(entry).parts:
+        if escapes(entry):
             self.diagnostics.append(
                 _error(
                     "AF004",
@@ -280,11 +280,23 @@ class _Reader:
         self.read(target, loc)
 
     def _inside(self, path: FsPath) -> bool:
-        try:
-            path.resolve().relative_to(self.root)
-        except ValueError:
-            return False
-        return True
+        return inside(path, self.root)
+
+
+def escapes(entry: str) -> bool:
+    """Whether a path the spec names leaves the project by its text: absolute, or through
+    ``..``. Includes and the other files a spec points at (a scripted model's ``script``)
+    are refused alike (AF004)."""
+    return FsPath(entry).is_absolute() or ".." in FsPath(entry).parts
+
+
+def inside(path: FsPath, root: FsPath) -> bool:
+    """Whether ``path`` is inside ``root`` once symbolic links are followed."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
 
 
 def _spec_files(directory: FsPath) -> list[FsPath]:

@@ -21,7 +21,7 @@ from agentform.diagnostics import Diagnostic, Severity, has_errors, sort_key
 from agentform.names import did_you_mean
 from agentform.spec.checks import CheckContext, run_checks
 from agentform.spec.collector import paused_collector
-from agentform.spec.files import RawSpec, display_name, read_spec
+from agentform.spec.files import RawSpec, display_name, escapes, inside, read_spec
 from agentform.spec.interpolation import interpolate
 from agentform.spec.models import Spec
 from agentform.spec.overlay import apply_overlay
@@ -164,22 +164,47 @@ def _sensitive(document: dict[str, Any]) -> frozenset[str]:
 
 
 def _file_references(spec: Spec, smap: SourceMap, base_dir: str) -> list[Diagnostic]:
-    """Files the spec points at must exist (checked here: the loader owns the file system)."""
+    """Files the spec points at must be files of the project, and exist (checked here: the
+    loader owns the file system). A path out of the project is refused like an include out of
+    it (AF004): validating a spec, perhaps from a pull request, must not tell whether a file
+    elsewhere exists, and apply must not hand a worker a file from anywhere on the machine."""
     out = []
+    root = FsPath(base_dir)
     for name, model in spec.models.items():
-        if model.script and not (FsPath(base_dir) / model.script).is_file():
+        if not model.script:
+            continue
+        path = root / model.script
+        location = smap.value(("models", name, "script"))
+        outside = None
+        if escapes(model.script):
+            outside = "points outside the project directory"
+        elif "\x00" not in model.script and not inside(path, root):
+            outside = "leads outside the project directory (through a symbolic link)"
+        if outside:
+            out.append(
+                Diagnostic(
+                    Severity.ERROR,
+                    "AF004",
+                    f"script {model.script!r} of model {name!r} {outside}",
+                    address=f"model.{name}",
+                    location=location,
+                    hint="a script is a relative path that stays inside the spec's directory; "
+                    "move the file into the project",
+                )
+            )
+        elif not path.is_file():
             out.append(
                 Diagnostic(
                     Severity.ERROR,
                     "AF212",
                     f"script file {model.script!r} of model {name!r} does not exist",
                     address=f"model.{name}",
-                    location=smap.value(("models", name, "script")),
+                    location=location,
                     hint="paths are relative to the directory of the spec ("
                     + (
-                        display_name(FsPath(base_dir)).replace(".", "the current directory")
-                        if display_name(FsPath(base_dir)) == "."
-                        else display_name(FsPath(base_dir))
+                        display_name(root).replace(".", "the current directory")
+                        if display_name(root) == "."
+                        else display_name(root)
                     )
                     + ")",
                 )

@@ -79,7 +79,12 @@ class Variable(_Model):
     description: str = ""
     type: Literal["string", "number", "integer", "boolean", "list", "map", "any"] = "any"
     default: Any = None
-    sensitive: bool = Field(False, description="Never print the value in plans or logs.")
+    sensitive: bool = Field(
+        False,
+        description="Keep the value out of plans, state, task records and logs: ${var.NAME}"
+        " stays a reference, resolved at run time in agents' instructions, MCP env and headers"
+        " and A2A headers only.",
+    )
 
 
 class Target(_Model):

@@ -211,8 +211,8 @@ def test_the_tables_name_only_contract_fields() -> None:
 
 def test_todays_unenforced_fields_are_listed() -> None:
     """What milestone 2's later steps must empty: policies, circuit breakers, schedules and the
-    stream prefix (sensitive variables, access and target.config are spec sections the runtime
-    never receives; validate warns on them all the same)."""
+    stream prefix (target.config is a spec section the runtime never receives; validate warns
+    on it all the same)."""
     listed = sorted(f for f in contract_fields() if unenforced(f))
     assert "agent.circuit_breaker" in listed
     assert "runtime.bus.stream_prefix" in listed

@@ -58,15 +58,6 @@ def _role(permission: str, mark: str) -> str:
 
 USED = [
     (
-        "sensitive-variable",
-        HEAD.replace(
-            "models:\n",
-            "variables:\n  pin:\n    default: x\n    sensitive: true  # AF219 SENSITIVE_VARIABLES"
-            "\nmodels:\n",
-        )
-        + ROLES,
-    ),
-    (
         "stream-prefix",
         HEAD + "runtime:\n  bus:\n    stream_prefix: team-a  # AF219 STREAM_PREFIX\n" + ROLES,
     ),
@@ -131,9 +122,10 @@ NOT_USED = [
         HEAD + "policies:\n  no-kb: {agents: [billing], tools: [kb], effect: deny}\n" + ROLES,
     ),
     ("invoke-permissions", HEAD + ROLES.replace('"invoke:billing"', '"invoke:*"')),
+    # kept out of plans, state and records (agentform.contract.sensitive)
     (
-        "sensitive-false",
-        HEAD.replace("models:\n", "variables:\n  pin: {default: x, sensitive: false}\nmodels:\n")
+        "sensitive-variable",
+        HEAD.replace("models:\n", "variables:\n  pin: {default: x, sensitive: true}\nmodels:\n")
         + ROLES,
     ),
     ("default-stream-prefix", HEAD + "runtime: {bus: {stream_prefix: agentform}}\n" + ROLES),
@@ -197,14 +189,14 @@ def test_entries_say_what_and_when(entry: Unenforced) -> None:
     assert re.fullmatch(r"step \d+: [a-z0-9 ]+", entry.step)
 
 
-SENSITIVE = "variables:\n  pin:\n    default: x\n    sensitive: true\nmodels:\n"
+PREFIX = "runtime:\n  bus:\n    stream_prefix: team-a\n"
 
 
 def test_hint_names_the_step_and_the_way_out(write_spec: WriteSpec) -> None:
-    text = HEAD.replace("models:\n", SENSITIVE) + APPROVAL + ROLES
+    text = HEAD + PREFIX + APPROVAL + ROLES
     result = load_spec(write_spec(text), environ={})
     [warning] = result.diagnostics
-    assert warning.summary == unenforced.SENSITIVE_VARIABLES.message
+    assert warning.summary == unenforced.STREAM_PREFIX.message
     assert warning.hint == (
         "to be enforced by milestone 2, step 3: closed doors; once you have read "
         "this warning, validate --strict --allow AF219 accepts it"
@@ -301,7 +293,7 @@ def test_many_uses_of_one_setting_are_counted_after_the_first_few(write_spec: Wr
     agents = "".join(
         f"  a{i}: {{model: fast, circuit_breaker: {{max_identical_calls: 2}}}}\n" for i in range(25)
     )
-    text = HEAD.replace("models:\n", SENSITIVE) + agents + APPROVAL + ROLES
+    text = HEAD + agents + PREFIX + APPROVAL + ROLES
     result = load_spec(write_spec(text), environ={}, providers=PROVIDERS)
     found = [d for d in result.diagnostics if d.code == CODE]
     breakers = [d for d in found if "circuit" in d.summary]
@@ -310,5 +302,5 @@ def test_many_uses_of_one_setting_are_counted_after_the_first_few(write_spec: Wr
     shown = [d.location.line for d in breakers if d.location]
     assert [lines[n - 1].split(":")[0].strip() for n in shown] == [f"a{i}" for i in range(11)]
     assert breakers[-1].summary.startswith("15 more uses of agents.*.circuit_breaker from here on")
-    assert [d for d in found if "sensitive" in d.summary]  # another setting: its own warning
+    assert [d for d in found if "stream_prefix" in d.summary]  # its own warning
     assert all(d.severity is Severity.WARNING for d in found)

@@ -105,6 +105,36 @@ def test_include_problems(
     assert codes(result) == expected
 
 
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [("outside", ["AF004"]), ("inside", []), ("missing", ["AF212"])],
+    ids=["link-out-of-the-project", "link-inside-it", "missing-file"],
+)
+def test_a_script_is_a_file_of_the_project(
+    write_spec: WriteSpec, tmp_path: Path, target: str, expected: list[str]
+) -> None:
+    """Like an include: a link out of the project is refused, not followed (AF004)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (tmp_path / "secret.yaml").write_text("rules: [{reply: a file of someone else}]\n")
+    spec = write_spec(BASE_SPEC, name="project/agentform.yaml")
+    (project / "scripts").mkdir()
+    (project / "scripts" / "real.yaml").write_text("rules: [{reply: hi}]\n")
+    link = project / "scripts" / "rules.yaml"
+    if target == "outside":
+        link.symlink_to(tmp_path / "secret.yaml")
+    elif target == "inside":
+        link.symlink_to(project / "scripts" / "real.yaml")
+    result = load_spec(spec, environ={})
+    assert codes(result) == expected
+    if expected == ["AF004"]:
+        [problem] = result.diagnostics
+        assert problem.summary == (
+            "script 'scripts/rules.yaml' of model 'fast' leads outside the project directory"
+            " (through a symbolic link)"
+        )
+
+
 def test_include_cycle_names_the_loop(write_spec: WriteSpec) -> None:
     path = write_spec(
         BASE_SPEC + "include: [a.yaml]\n",

@@ -4,8 +4,8 @@ The settings are listed once, in :data:`agentform.contract.unenforced.UNENFORCED
 knows where in the spec each one is used and reports the uses, located at their key or value,
 with the entry's message as the summary and the step that will enforce it as the hint: the first
 :data:`SHOWN_PER_SETTING` uses of a setting one by one, then one warning that counts the rest. A use
-that cannot mislead (no policy, an ``invoke:`` permission, ``sensitive: false``, the default
-``stream_prefix``, a disabled schedule) is not reported. One pass over the spec, no patterns to
+that cannot mislead (no policy, an ``invoke:`` permission, the default ``stream_prefix``, a
+disabled schedule) is not reported. One pass over the spec, no patterns to
 compile: it runs on every validate of specs with 10,000 agents.
 """
 
@@ -16,7 +16,6 @@ from agentform.contract.unenforced import (
     DOCKER_CONFIG,
     KUBERNETES_CONFIG,
     SCHEDULES,
-    SENSITIVE_VARIABLES,
     STREAM_PREFIX,
     Unenforced,
 )
@@ -38,9 +37,6 @@ Use = tuple[Unenforced, Path, bool]  # the entry, where it is used, located at t
 def uses(spec: Spec) -> list[Use]:
     """Every use of an unenforced setting in ``spec``, in the order the sections are read."""
     found: list[Use] = []
-    for name, variable in spec.variables.items():
-        if variable.sensitive:
-            found.append((SENSITIVE_VARIABLES, ("variables", name, "sensitive"), True))
     stub = _STUB_PROVIDERS.get(spec.target.provider)
     if stub is not None:
         # the provider cannot deploy at all: say so even when it has no config to ignore
