@@ -39,7 +39,11 @@ _TABLE = [
     ("AF011", "not-a-mapping", "A spec document is empty or not a mapping."),
     ("AF012", "conflicting-definition", "Two files define the same thing differently."),
     ("AF013", "unsupported-yaml", "A YAML feature agentform does not accept (tags, complex keys)."),
-    ("AF014", "secret-misuse", "A secret reference is used in a way that would expose its value."),
+    (
+        "AF014",
+        "secret-misuse",
+        "A secret or a sensitive variable is used in a way that would expose its value.",
+    ),
     ("AF101", "unknown-key", "A key that the spec does not define."),
     ("AF102", "wrong-type", "A value has the wrong type."),
     ("AF103", "missing-key", "A required key is missing."),
