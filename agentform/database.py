@@ -11,20 +11,27 @@ on PostgreSQL for teams. This module owns the rules they have in common:
   which is the crash both guard against, without waiting for the disk on every commit), and
   ``BEGIN IMMEDIATE`` for writing transactions, so two writers queue at BEGIN instead of
   deadlocking when both try to upgrade a read lock;
+* a SQLite file only its owner may read (:mod:`agentform.private`): made so, or tightened
+  with its ``-wal``/``-shm`` files, before the first connection (SQLite gives the side files it
+  makes the database's own mode);
 * tables created under a PostgreSQL advisory transaction lock;
 * naive datetimes from SQLite read back as UTC.
 """
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, MetaData, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-__all__ = ["DatabaseError", "create_schema", "tune_sqlite", "utc"]
+from agentform import private
+
+__all__ = ["DatabaseError", "create_schema", "private_file", "tune_sqlite", "utc"]
 
 # what a database driver or SQLAlchemy raises, for callers that must not import SQLAlchemy
 DatabaseError = SQLAlchemyError
@@ -37,8 +44,10 @@ def tune_sqlite(
 
     ``busy_timeout`` (seconds) makes a writer wait for the lock instead of failing at once;
     transactions whose connection carries the execution option ``read_only_option`` begin with a
-    plain ``BEGIN`` (they never write, so they need not queue behind writers).
+    plain ``BEGIN`` (they never write, so they need not queue behind writers). The file is made
+    private first (:func:`private_file`).
     """
+    private_file(engine.url.database)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -60,6 +69,21 @@ def tune_sqlite(
             return  # begun on the driver already (the runtime store takes the lock itself)
         reading = read_only_option and conn.get_execution_options().get(read_only_option, False)
         conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+
+
+def private_file(database: str | None) -> None:
+    """Make the SQLite file ``database`` its owner's alone: created empty (an empty file is an
+    empty database) or tightened, with the side files a past connection left."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    # a directory that is missing or not writable: the driver's own error says so, better
+    with contextlib.suppress(OSError):
+        private.file(path)
+        for suffix in ("-wal", "-shm", "-journal"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                private.file(side)
 
 
 def create_schema(engine: Engine, metadata: MetaData, lock_key: int) -> None:

@@ -3,6 +3,12 @@
 ``engine --dir DIR --project NAME --base-dir PATH`` runs the local engine in the foreground (the
 local provider starts it detached); ``worker --config FILE --id ID`` runs one worker (the engine
 starts these). argparse, not click: the runtime does not depend on the CLI's libraries.
+
+The engine runs under :data:`agentform.private.UMASK`: what it, SQLite and nats-server create
+under ``.agentform/`` is its owner's alone, and a tree an older version left readable is
+tightened as it starts. Its workers get back the umask the engine was started with
+(``AGENTFORM_USER_UMASK``): they create nothing under ``.agentform/`` themselves (SQLite gives the
+store's side files the database's own mode), but their tools (MCP servers) write the user's files.
 """
 
 from __future__ import annotations
@@ -16,6 +22,10 @@ import signal
 import sys
 from pathlib import Path
 
+from agentform import private
+
+USER_UMASK = "AGENTFORM_USER_UMASK"  # the umask the engine was started with, for its workers
+
 
 def _engine(args: argparse.Namespace) -> int:
     import uvicorn
@@ -23,8 +33,11 @@ def _engine(args: argparse.Namespace) -> int:
     from agentform.runtime.host.control import build_app
     from agentform.runtime.host.engine import Engine, EngineError
 
-    workdir = Path(args.dir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
+    os.environ[USER_UMASK] = oct(os.umask(private.UMASK))
+    workdir = private.directory(Path(args.dir).resolve())
+    # the whole .agentform/ (state, runtime store, other environments' engines), or just the
+    # engine directory when it lives elsewhere
+    private.tighten(workdir.parent if workdir.parent.name == ".agentform" else workdir)
     logging.basicConfig(
         level=os.environ.get("AGENTFORM_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s engine %(message)s",
@@ -67,6 +80,8 @@ def _engine(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from agentform.runtime.worker.process import run_worker
 
+    with contextlib.suppress(KeyError, ValueError):
+        os.umask(int(os.environ[USER_UMASK], 8))
     return run_worker(Path(args.config), args.id)
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from agentform import private
 from agentform.database import create_schema, tune_sqlite, utc
 from agentform.state.lock import advisory_key
 from agentform.state.snapshot import StateError
@@ -83,7 +84,7 @@ def connect(url: str | None, base_dir: str | Path) -> Engine:
     """
     if url is None:
         path = Path(base_dir).resolve() / ".agentform" / "state.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private.directory(path.parent)
         url = f"sqlite:///{path}"
     parsed = make_url(url)
     shown = parsed.render_as_string(hide_password=True)

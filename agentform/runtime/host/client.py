@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx2
 
+from agentform import private
 from agentform.runtime.errors import EngineError, TemporaryError
 
 __all__ = [
@@ -101,8 +102,8 @@ class EngineClient:
         """Start the engine detached and wait until its API answers."""
         if self.running():
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        log = (self.dir / "engine.log").open("ab")
+        private.directory(self.dir)
+        log = private.file(self.dir / "engine.log").open("ab")
         with log:
             process = subprocess.Popen(
                 [

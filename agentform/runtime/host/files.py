@@ -2,7 +2,8 @@
 
 :class:`EngineFiles` names them (``engine.json`` with the pid and addresses, the control API's
 token, the one-engine lock, the log, ``resources.json`` with what apply registered, the embedded
-NATS server's store); :func:`write_atomic` replaces one without a reader ever seeing half of it;
+NATS server's store); :func:`write_atomic` replaces one without a reader ever seeing half of it,
+private to its owner;
 :func:`ordered` is the order a restarted engine brings resources back in (the bus and store
 first, agents last); :func:`resolve_store_url` makes a relative SQLite URL relative to the spec's
 directory. Used by :mod:`agentform.runtime.host.engine` and the CLI.
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from agentform import private
 from agentform.addresses import Address
 
 __all__ = [
@@ -39,8 +41,9 @@ class EngineFiles:
         self.nats = self.dir / "nats"
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_atomic(path: Path, text: str, mode: int = private.FILE_MODE) -> None:
+    """Replace ``path`` with ``text``; the file and its directory are the owner's alone."""
+    private.directory(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as out:
