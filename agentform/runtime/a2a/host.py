@@ -212,7 +212,10 @@ class A2AHost:
 def _bind(port: int) -> socket.socket:
     """A listening socket on 127.0.0.1: ``port`` if it is free, else any free port."""
     for candidate in [port, 0] if port else [0]:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on connections of a socket that says
+        # it is TCP, and without it every answer on a kept-alive connection waited 40 ms for
+        # the client's delayed ACK (Nagle)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", candidate))
