@@ -30,6 +30,7 @@ USER_UMASK = "AGENTFORM_USER_UMASK"  # the umask the engine was started with, fo
 def _engine(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from agentform.runtime.host import logfiles
     from agentform.runtime.host.control import build_app
     from agentform.runtime.host.engine import Engine, EngineError
 
@@ -63,6 +64,9 @@ def _engine(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, engine.stopping.set)
         api = asyncio.create_task(server._serve())
         supervise = asyncio.create_task(engine.supervise())
+        rotate = asyncio.create_task(
+            logfiles.keep_rotating(engine.files, engine.stopping, logfiles.limit())
+        )
         logging.getLogger("agentform.engine").info(
             "engine for %s up: api http://127.0.0.1:%d", args.project, engine.api_port
         )
@@ -72,6 +76,7 @@ def _engine(args: argparse.Namespace) -> int:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(api, 5)
         supervise.cancel()
+        rotate.cancel()
         return 0
 
     return asyncio.run(main())

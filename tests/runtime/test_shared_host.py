@@ -1,11 +1,14 @@
-"""An engine on a shared host: what other users can read of it.
+"""An engine on a shared host: what other users can read of it, and what a token holder's
+malformed requests cost it.
 
 One real project for the module (the CLI in a subprocess, the detached engine, nats-server, the
 greeter's worker, SQLite), run under umask 022, what a shared host's users usually have:
 
 * every directory agentform makes under ``.agentform/`` is 0700 and every file 0600, after
   apply and a task, and a tree an older version left readable is tightened when the engine
-  starts again.
+  starts again;
+* a malformed request to an agent's A2A server is one short line in ``engine.log`` (never a
+  traceback, never the body), and the engine rotates its log at ``AGENTFORM_LOG_MAX_BYTES``.
 """
 
 from __future__ import annotations
@@ -16,17 +19,28 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.runtime.project import Project, open_project
+from tests.runtime.project import Project, open_project, wait_for
 
 HELLO = Path(__file__).resolve().parents[2] / "examples" / "hello"
+REQUESTS = 500
+MALFORMED = [
+    b"{not json",
+    b'{"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": 5}}',
+    b'{"jsonrpc": "2.0", "id": 2, "method": "GetTask", "params": "' + b"x" * 5000 + b'"}',
+    b"[1, 2]",
+    b'{"jsonrpc": "2.0", "id": 3, "method": "SendMessage", "params": {"message": {"parts": 7}}}',
+]
 
 
 class Host:
     def __init__(self, project: Project) -> None:
         self.project = project
         self.dir = project.dir / ".agentform"
+        self.log = project.client.dir / "engine.log"
+        self.a2a = project.agent_status("greeter")["a2a"]
         done = project.cli("tokens", "create", "demo-token")
         assert done.returncode == 0, done.stderr
         self.token = done.stdout.strip()
@@ -57,6 +71,26 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
         os.umask(previous)
 
 
+# -- the log ------------------------------------------------------------------------------------
+
+
+def test_malformed_a2a_requests_cost_one_short_line_each(host: Host) -> None:
+    before = host.log.stat().st_size
+    headers = {"authorization": f"Bearer {host.token}", "content-type": "application/json"}
+    with httpx.Client(headers={**headers, "A2A-Version": "1.0"}, timeout=30) as client:
+        for i in range(REQUESTS):
+            response = client.post(host.a2a, content=MALFORMED[i % len(MALFORMED)])
+            assert response.status_code == 200 and "error" in response.json(), response.text
+    # each line is written before its answer goes out: all are there now
+    added = host.log.read_bytes()[before:].decode()
+    lines = added.splitlines()
+    assert sum(" a2a greeter refused POST / (200, JSON-RPC -32" in ln for ln in lines) == REQUESTS
+    assert len(lines) < REQUESTS + 10  # the odd line of the engine's own, at most
+    assert "Traceback" not in added and "xxxxxxxxxx" not in added
+    assert len(added) / REQUESTS < 200  # bytes per request (a traceback was 1.5 to 4 KB)
+    assert len(added) < 100_000
+
+
 # -- the files (last: the engine is restarted) --------------------------------------------------
 
 
@@ -83,13 +117,20 @@ def umask(pid: int) -> str:
     return next(line.split()[1] for line in status if line.startswith("Umask:"))
 
 
-def test_a_readable_tree_is_tightened_when_the_engine_starts(host: Host) -> None:
+def test_a_readable_tree_is_tightened_and_the_log_rotated_when_the_engine_starts(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert host.project.cli("engine", "stop").returncode == 0
     for path in [host.dir, *host.dir.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     assert host.modes()  # as an older version left them
+    limit = host.log.stat().st_size // 2  # the log is over the limit from the start
+    monkeypatch.setenv("AGENTFORM_LOG_MAX_BYTES", str(limit))
 
     assert host.project.cli("engine", "start").returncode == 0
     assert host.project.cli("plan").returncode == 0  # the CLI opens the state too
     host.project.wait_ready("greeter")
+    rotated = host.log.with_name("engine.log.1")
+    wait_for(rotated.exists, 10, "engine.log to be rotated")
+    assert rotated.stat().st_size > limit
     assert host.modes() == {}

@@ -10,7 +10,10 @@ loop on a socket bound here (uvicorn would exit the process if it failed to bind
 An agent keeps its port across reconfigures and engine restarts: ports are recorded in
 ``a2a.json`` in the engine directory (never dropped, so a re-added agent gets its port back) and
 bound again (a new free port only if the old one is taken). The card is built per request from
-the agent's current values, so a reconfigured agent needs no restart. The host also owns the
+the agent's current values, so a reconfigured agent needs no restart. A refused request is one
+line in the engine's log (:class:`~agentform.runtime.refusals.RefusalLog`, outside the gate); the
+SDK's own lines for the same request (a warning, for some malformed bodies a traceback, and
+pieces of the body) are dropped (:class:`_SdkRefusals`). The host also owns the
 token table (:mod:`agentform.runtime.store.tokens`) on the runtime store's database. Called by
 :mod:`agentform.runtime.host.engine` (``sync`` after resources change, ``stop`` at shutdown) and by
 the control API (``tokens``).
@@ -41,11 +44,41 @@ from agentform.runtime.a2a.card import agent_card
 from agentform.runtime.a2a.gateway import EngineGateway
 from agentform.runtime.a2a.handler import EngineRequestHandler
 from agentform.runtime.a2a.strict import StrictParams
+from agentform.runtime.refusals import RefusalLog
 from agentform.runtime.store.tokens import TokenError, TokenStore
 
 __all__ = ["A2AHost"]
 
 log = logging.getLogger("agentform.a2a")
+
+
+class _SdkRefusals(logging.Filter):
+    """Drop what the SDK logs of a request it refuses: :class:`RefusalLog` says it in one line.
+
+    Its dispatchers log every refusal as a warning (with the error's data, which can quote the
+    body) and two kinds of malformed JSON-RPC with a traceback. Errors that are not the client's
+    (an exception no handler caught, an internal error) stay, with their tracebacks.
+    """
+
+    TRACEBACKS = frozenset(
+        {"Failed to validate base JSON-RPC request", "Failed to parse request params"}
+    )
+    LOGGERS = (
+        "a2a.server.routes.jsonrpc_dispatcher",
+        "a2a.server.routes.rest_dispatcher",
+        "a2a.utils.error_handlers",
+        "a2a.utils.version_validator",
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR and record.msg not in self.TRACEBACKS
+
+    @classmethod
+    def install(cls) -> None:
+        for name in cls.LOGGERS:
+            logger = logging.getLogger(name)
+            if not any(isinstance(f, cls) for f in logger.filters):
+                logger.addFilter(cls())
 
 
 @dataclass
@@ -59,6 +92,7 @@ class A2AHost:
     """The A2A servers of one engine's agents; ``urls`` maps each agent to its address."""
 
     def __init__(self, engine: EngineGateway) -> None:
+        _SdkRefusals.install()
         self.engine = engine
         self.file = engine.workdir / "a2a.json"
         self.servers: dict[str, _Server] = {}
@@ -122,7 +156,7 @@ class A2AHost:
             access=lambda: self._access(name),
         )
         config = uvicorn.Config(
-            gate,
+            RefusalLog(gate, f"a2a {name}", rpc_path="/"),
             log_level="warning",
             lifespan="off",
             access_log=False,

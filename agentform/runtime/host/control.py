@@ -20,7 +20,8 @@ Owns the routes the local provider and the CLI use (the client side is
                                            stops before its next step
 ``POST   /v1/tasks/{id}/reply``            answer the question the task's model asked
                                            (``{text}``; whoever sent the task, or an admin)
-``GET    /v1/logs/{agent}``                the agent's log from byte ``offset``
+``GET    /v1/logs/{agent}``                the agent's log from byte ``offset`` (the next in
+                                           ``x-offset``; across a rotation: :mod:`.logfiles`)
 ``POST   /v1/tokens``                      a bearer token for A2A ``{subject}`` (shown once)
 ``GET    /v1/tokens``                      the tokens: subject, hash prefix, created, revoked
 ``DELETE /v1/tokens/{subject}``            revoke every token of a subject
@@ -31,8 +32,9 @@ Owns the routes the local provider and the CLI use (the client side is
 ``GET    /v1/memory[/{store}]``            what the memory stores hold (:mod:`.memory_routes`)
 =========================================  ===================================================
 
-Errors are JSON ``{"error": sentence}`` with a meaningful status. Built with Starlette and served
-by uvicorn inside the engine's event loop.
+Errors are JSON ``{"error": sentence}`` with a meaningful status. Each refused request is one
+line in the engine's log (:class:`~agentform.runtime.refusals.RefusalLog`). Built with Starlette
+and served by uvicorn inside the engine's event loop.
 """
 
 from __future__ import annotations
@@ -44,16 +46,18 @@ from dataclasses import asdict
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from agentform.runtime.host import approvals
+from agentform.runtime.host import approvals, logfiles
 from agentform.runtime.host.callers import Caller, identify
 from agentform.runtime.host.engine import Engine, EngineError
 from agentform.runtime.host.follow import follow
 from agentform.runtime.host.memory_routes import memory_routes
 from agentform.runtime.host.records import step_json, task_json
+from agentform.runtime.refusals import RefusalLog
 from agentform.runtime.store import TaskRecord, TaskStatus
 from agentform.runtime.store.approvals import Decided
 from agentform.runtime.store.tokens import TokenInfo, TokenStore
@@ -242,11 +246,12 @@ def build_app(engine: Engine) -> Starlette:
 
     async def logs(request: Request, caller: Caller) -> Response:
         caller.require_admin(engine, "read the agents' logs")
-        path = engine.files.dir / "logs" / f"{request.path_params['agent']}.log"
-        if request.path_params["agent"] not in engine.groups and not path.exists():
-            return _error(f"no agent named {request.path_params['agent']!r} runs here", 404)
+        agent = request.path_params["agent"]
+        path = engine.files.logs / f"{agent}.log"
+        if agent not in engine.groups and not path.exists():
+            return _error(f"no agent named {agent!r} runs here", 404)
         offset = int(request.query_params.get("offset", "0") or 0)
-        data, end = await asyncio.to_thread(_read_from, path, offset)
+        data, end = await asyncio.to_thread(logfiles.read_from, path, offset)
         return Response(data, media_type="text/plain", headers={"x-offset": str(end)})
 
     async def shutdown(request: Request, caller: Caller) -> Response:
@@ -355,7 +360,7 @@ def build_app(engine: Engine) -> Starlette:
         Route("/v1/shutdown", guarded(shutdown), methods=["POST"]),
         *memory_routes(engine, guarded),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(RefusalLog, "control API")])
 
 
 _DECISIONS: dict[str, Decided] = {
@@ -413,13 +418,3 @@ def _opt_str(body: dict[str, Any], key: str, what: str | None = None) -> str | N
         where = f"{what}: " if what else ""
         raise _BadRequest(f"{where}{key!r} must be a non-empty string of at most 200 characters")
     return value
-
-
-def _read_from(path: Any, offset: int) -> tuple[bytes, int]:
-    try:
-        with path.open("rb") as handle:
-            handle.seek(max(0, offset))
-            data = handle.read(1_000_000)
-            return data, handle.tell()
-    except FileNotFoundError:
-        return b"", 0

@@ -1,9 +1,9 @@
 """The files of a local engine's directory, and the small rules about them.
 
 :class:`EngineFiles` names them (``engine.json`` with the pid and addresses, the control API's
-token, the one-engine lock, the log, ``resources.json`` with what apply registered, the embedded
-NATS server's store); :func:`write_atomic` replaces one without a reader ever seeing half of it,
-private to its owner;
+token, the one-engine lock, the engine's log and the agents' (rotated by :mod:`.logfiles`),
+``resources.json`` with what apply registered, the embedded NATS server's store);
+:func:`write_atomic` replaces one without a reader ever seeing half of it, private to its owner;
 :func:`ordered` is the order a restarted engine brings resources back in (the bus and store
 first, agents last); :func:`resolve_store_url` makes a relative SQLite URL relative to the spec's
 directory. Used by :mod:`agentform.runtime.host.engine` and the CLI.
@@ -37,6 +37,7 @@ class EngineFiles:
         self.token = self.dir / "engine.token"
         self.lock = self.dir / "engine.lock"
         self.log = self.dir / "engine.log"
+        self.logs = self.dir / "logs"  # AGENT.log: the agent's workers (supervisor)
         self.resources = self.dir / "resources.json"
         self.nats = self.dir / "nats"
 
