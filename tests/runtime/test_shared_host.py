@@ -7,8 +7,11 @@ greeter's worker, SQLite), run under umask 022, what a shared host's users usual
 * every directory agentform makes under ``.agentform/`` is 0700 and every file 0600, after
   apply and a task, and a tree an older version left readable is tightened when the engine
   starts again;
-* a malformed request to an agent's A2A server is one short line in ``engine.log`` (never a
-  traceback, never the body), and the engine rotates its log at ``AGENTFORM_LOG_MAX_BYTES``.
+* a malformed request to an agent's A2A server, or a refused one to the control API, is one
+  short line in ``engine.log`` (never a traceback, never the body), and the engine rotates its
+  log at ``AGENTFORM_LOG_MAX_BYTES``;
+* every query parameter of the control API is checked: garbage is a 400 naming it, never a 500
+  (nor is garbage a 500 on the A2A HTTP+JSON routes).
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.runtime.project import Project, open_project, wait_for
 
@@ -44,6 +50,15 @@ class Host:
         done = project.cli("tokens", "create", "demo-token")
         assert done.returncode == 0, done.stderr
         self.token = done.stdout.strip()
+
+    def api(self, path: str, params: Any = None) -> httpx.Response:
+        operator = (self.project.client.dir / "engine.token").read_text().strip()
+        return httpx.get(
+            self.project.engine_info()["api"] + path,
+            params=params,
+            headers={"authorization": f"Bearer {operator}"},
+            timeout=30,
+        )
 
     def modes(self) -> dict[str, str]:
         """Every path under .agentform/ whose mode is not what it should be, with that mode."""
@@ -89,6 +104,88 @@ def test_malformed_a2a_requests_cost_one_short_line_each(host: Host) -> None:
     assert "Traceback" not in added and "xxxxxxxxxx" not in added
     assert len(added) / REQUESTS < 200  # bytes per request (a traceback was 1.5 to 4 KB)
     assert len(added) < 100_000
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "says"),
+    [
+        ("/v1/logs/greeter", {"offset": "abc"}, "offset must be a whole number"),
+        ("/v1/logs/greeter", {"offset": "-1"}, "offset must be a whole number"),
+        ("/v1/tasks", {"limit": "-1"}, "limit must be a whole number from 1 to 1,000"),
+        ("/v1/tasks", {"limit": "100000"}, "limit must be a whole number from 1 to 1,000"),
+        ("/v1/tasks", {"status": "done"}, "status must be one of submitted, working"),
+        ("/v1/tasks", {"parent": "p" * 201}, "parent must be at most 200 characters"),
+        ("/v1/tasks", {"limt": "5"}, "unknown query parameter 'limt'"),
+        ("/v1/approvals", {"status": "maybe"}, "status must be one of pending, approved"),
+        ("/v1/approvals", {"agent": "a" * 201}, "agent must be at most 200 characters"),
+    ],
+    ids=[
+        "logs-offset-text", "logs-offset-negative", "tasks-limit-negative", "tasks-limit-huge",
+        "tasks-status", "tasks-parent-long", "tasks-unknown", "approvals-status",
+        "approvals-agent-long",
+    ],
+)  # fmt: skip
+def test_a_bad_query_parameter_is_a_400_naming_it_in_one_line(
+    host: Host, path: str, params: dict[str, str], says: str
+) -> None:
+    before = host.log.stat().st_size
+    response = host.api(path, params)
+    assert response.status_code == 400, response.text
+    assert says in response.json()["error"]
+    [line] = host.log.read_bytes()[before:].decode().splitlines()
+    assert f"control API refused GET {path} (400): " in line
+
+
+NAMES = st.sampled_from(["agent", "status", "caller", "parent", "limit", "offset", "scope"])
+VALUES = (
+    st.text(max_size=30)
+    | st.integers().map(str)
+    | st.sampled_from(["", "0", "-1", "1000", "1001", "9" * 30, "completed", "pending", "1e3"])
+)
+QUERY = st.lists(st.tuples(NAMES | st.text(max_size=8), VALUES), max_size=4)
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.sampled_from(["/v1/tasks", "/v1/approvals", "/v1/logs/greeter", "/v1/memory"]),
+    query=QUERY,
+)  # fmt: skip
+def test_no_query_is_a_server_error_on_the_control_api(
+    host: Host, path: str, query: list[tuple[str, str]]
+) -> None:
+    response = host.api(path, query)
+    assert response.status_code < 500, response.text
+    if response.status_code == 400:
+        assert response.json()["error"]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    query=st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["pageSize", "pageToken", "historyLength", "status", "contextId",
+                 "statusTimestampAfter", "includeArtifacts"]
+            ) | st.text(max_size=8),
+            VALUES,
+        ),
+        max_size=4,
+    )
+)  # fmt: skip
+def test_no_query_is_a_server_error_on_the_a2a_rest_routes(
+    host: Host, query: list[tuple[str, str]]
+) -> None:
+    response = httpx.get(
+        f"{host.a2a}/tasks",
+        params=query,
+        headers={"authorization": f"Bearer {host.token}", "A2A-Version": "1.0"},
+        timeout=30,
+    )
+    assert response.status_code < 500, response.text
 
 
 # -- the files (last: the engine is restarted) --------------------------------------------------

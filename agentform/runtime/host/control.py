@@ -13,7 +13,8 @@ Owns the routes the local provider and the CLI use (the client side is
 ``DELETE /v1/resources/{address}``         delete one resource
 ``POST   /v1/tasks``                       submit ``{agent, input, id?, context_id?, inputs?}``, or
                                            many at once: ``{tasks: [...]}`` (up to 1,000)
-``GET    /v1/tasks``                       newest tasks (``agent``, ``status``, ``limit``)
+``GET    /v1/tasks``                       newest tasks (``agent``, ``status``, ``caller``,
+                                           ``parent``, ``limit`` up to 1,000)
 ``GET    /v1/tasks/{id}``                  one task with every recorded step
 ``GET    /v1/tasks/{id}/events``           NDJSON stream of steps then the final status
 ``POST   /v1/tasks/{id}/cancel``           cancel: a queued task never starts, a running one
@@ -32,7 +33,8 @@ Owns the routes the local provider and the CLI use (the client side is
 ``GET    /v1/memory[/{store}]``            what the memory stores hold (:mod:`.memory_routes`)
 =========================================  ===================================================
 
-Errors are JSON ``{"error": sentence}`` with a meaningful status. Each refused request is one
+Errors are JSON ``{"error": sentence}`` with a meaningful status; a query parameter a route does
+not take, or one out of range, is a 400 naming it (:mod:`.query`). Each refused request is one
 line in the engine's log (:class:`~agentform.runtime.refusals.RefusalLog`). Built with Starlette
 and served by uvicorn inside the engine's event loop.
 """
@@ -43,7 +45,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, get_args
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -56,16 +58,19 @@ from agentform.runtime.host.callers import Caller, identify
 from agentform.runtime.host.engine import Engine, EngineError
 from agentform.runtime.host.follow import follow
 from agentform.runtime.host.memory_routes import memory_routes
+from agentform.runtime.host.query import Query
 from agentform.runtime.host.records import step_json, task_json
 from agentform.runtime.refusals import RefusalLog
 from agentform.runtime.store import TaskRecord, TaskStatus
-from agentform.runtime.store.approvals import Decided
+from agentform.runtime.store.approvals import Decided, Status
 from agentform.runtime.store.tokens import TokenInfo, TokenStore
 
 __all__ = ["build_app", "step_json", "task_json"]
 
 MAX_BODY = 1_000_000
 MAX_TASKS = 1000  # tasks in one submit request
+MAX_LISTED = 1000  # tasks in one listing
+TASK_STATUSES = [s.value for s in TaskStatus]
 Handler = Callable[[Request, Caller], Awaitable[Response]]
 
 
@@ -164,8 +169,11 @@ def build_app(engine: Engine) -> Starlette:
         return JSONResponse({"tasks": results}, status_code=refused[0] if refused else 202)
 
     async def list_tasks(request: Request, caller: Caller) -> Response:
+        query = Query(request.query_params, "agent", "status", "caller", "parent", "limit")
+        agent, parent, asked = query.text("agent"), query.text("parent"), query.text("caller")
+        status = query.choice("status", TASK_STATUSES)
+        limit = query.number("limit", default=50, low=1, high=MAX_LISTED)
         store = _store()
-        asked = request.query_params.get("caller")
         if not caller.reads_tasks(engine):
             # without read:tasks a subject lists the tasks it sent, and only those
             if asked not in (None, caller.subject):
@@ -175,17 +183,11 @@ def build_app(engine: Engine) -> Starlette:
                     403,
                 )
             asked = caller.subject
-        status_text = request.query_params.get("status")
-        try:
-            status = TaskStatus(status_text) if status_text else None
-            limit = int(request.query_params.get("limit", "50"))
-        except ValueError as exc:
-            raise _BadRequest(str(exc)) from exc
         tasks = await store.run(
             lambda: store.list_tasks(
-                agent=request.query_params.get("agent"),
-                status=status,
-                parent_id=request.query_params.get("parent"),
+                agent=agent,
+                status=TaskStatus(status) if status else None,
+                parent_id=parent,
                 caller=asked,
                 limit=limit,
             )
@@ -246,11 +248,13 @@ def build_app(engine: Engine) -> Starlette:
 
     async def logs(request: Request, caller: Caller) -> Response:
         caller.require_admin(engine, "read the agents' logs")
+        offset = Query(request.query_params, "offset").number(
+            "offset", default=0, low=0, high=logfiles.MAX_OFFSET
+        )
         agent = request.path_params["agent"]
         path = engine.files.logs / f"{agent}.log"
         if agent not in engine.groups and not path.exists():
             return _error(f"no agent named {agent!r} runs here", 404)
-        offset = int(request.query_params.get("offset", "0") or 0)
         data, end = await asyncio.to_thread(logfiles.read_from, path, offset)
         return Response(data, media_type="text/plain", headers={"x-offset": str(end)})
 
@@ -286,10 +290,8 @@ def build_app(engine: Engine) -> Starlette:
         return JSONResponse({"subject": subject, "revoked": revoked})
 
     async def list_approvals(request: Request, caller: Caller) -> Response:
-        status = request.query_params.get("status") or None
-        if status not in (None, "pending", "approved", "denied", "expired"):
-            raise _BadRequest("status must be pending, approved, denied or expired")
-        agent = request.query_params.get("agent") or None
+        query = Query(request.query_params, "status", "agent")
+        status, agent = query.choice("status", get_args(Status)), query.text("agent")
         book = approvals.book(engine)
         found = await asyncio.to_thread(lambda: book.list_requests(status=status, agent=agent))
         # a subject sees the requests it may decide (approve: on a policy that held the call)

@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from agentform.runtime.errors import EngineError
 from agentform.runtime.host.callers import Caller
+from agentform.runtime.host.query import Query
 from agentform.runtime.host.view import EngineView
 from agentform.runtime.store.memory.service import MemoryStoreError
 
@@ -72,14 +73,13 @@ def memory_routes(engine: EngineView, guarded: Guard) -> list[Route]:
         store = request.path_params["store"]
         if f"memory.{store}" not in engine.resources:
             raise EngineError(f"no memory store named {store!r}", 404)
-        text = request.query_params.get("limit", "50")
-        if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
-            raise EngineError(f"limit must be a whole number from 1 to {MAX_LIMIT}", 400)
-        scope = request.query_params.get("scope") or None
+        query = Query(request.query_params, "scope", "limit")
+        scope = query.text("scope")
+        limit = query.number("limit", default=50, low=1, high=MAX_LIMIT)
         memory = _memory()
         try:
             found = await asyncio.to_thread(
-                lambda: memory.entries(store, scope, limit=int(text), newest_first=True)
+                lambda: memory.entries(store, scope, limit=limit, newest_first=True)
             )
         except MemoryStoreError as exc:
             raise EngineError(str(exc), 400) from None
