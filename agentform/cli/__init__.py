@@ -13,6 +13,8 @@ from agentform import __version__
 from agentform.cli import (
     apply,
     approvals,
+    audit,
+    bus,
     console,
     fmt,
     graph,
@@ -74,6 +76,8 @@ cli.add_command(tasks.send_command)
 cli.add_command(runtime.status_command)
 cli.add_command(tasks.tasks_group)
 cli.add_command(approvals.approvals_group)
+cli.add_command(audit.audit_group)
+cli.add_command(bus.bus_group)
 cli.add_command(runtime.logs_command)
 cli.add_command(runtime.engine_group)
 cli.add_command(tokens.tokens_group)

@@ -28,7 +28,6 @@ __all__ = [
     "DOCKER_CONFIG",
     "KUBERNETES_CONFIG",
     "SCHEDULES",
-    "STREAM_PREFIX",
     "UNENFORCED",
     "Unenforced",
 ]
@@ -55,16 +54,6 @@ STEP_RUNAWAY = "step 4: runaway control and schedules"
 STEP_DOCKER = "step 6: docker provider"
 STEP_KUBERNETES = "step 7: kubernetes provider"
 
-STREAM_PREFIX = Unenforced(
-    "runtime.bus.stream_prefix",
-    "stream_prefix prefixes only the NATS subjects (PREFIX.PROJECT.tasks.AGENT and "
-    "PREFIX.PROJECT.events.TASK) in this version: the JetStream stream AF_PROJECT_TASKS and "
-    "the key/value buckets AF_PROJECT_health and AF_PROJECT_leases are named after the "
-    "project (and environment) alone, so two deployments of one project and environment on "
-    "a shared NATS collide whatever their prefixes",
-    STEP_CLOSED_DOORS,
-    when="a value other than the default, agentform",
-)
 CIRCUIT_BREAKER = Unenforced(
     "agents.*.circuit_breaker",
     "circuit breakers are not enforced at run time by this version: identical tool calls, "
@@ -95,7 +84,6 @@ KUBERNETES_CONFIG = Unenforced(
 )
 
 UNENFORCED: tuple[Unenforced, ...] = (
-    STREAM_PREFIX,
     CIRCUIT_BREAKER,
     SCHEDULES,
     DOCKER_CONFIG,

@@ -119,6 +119,7 @@ READERS: dict[str, str] = {
     "policy.approval_timeout": "policy/decision.py",
     "policy.deciders": "host/callers.py",  # who may decide a held call (A2A, control API)
     "runtime.bus.url": "host/bus_link.py",
+    "runtime.bus.stream_prefix": "host/bus_link.py",  # subjects and JetStream names (BusLayout)
     "runtime.store.url": "host/engine.py",
     "runtime.store.grants": "host/callers.py",  # admin:*, read:tasks, read:traces on the API
     "runtime.store.audit_retention": "host/engine.py",  # runtime.audit.retention: pruning
@@ -210,12 +211,11 @@ def test_the_tables_name_only_contract_fields() -> None:
 
 
 def test_todays_unenforced_fields_are_listed() -> None:
-    """What milestone 2's later steps must empty: policies, circuit breakers, schedules and the
-    stream prefix (target.config is a spec section the runtime never receives; validate warns
-    on it all the same)."""
+    """What milestone 2's later steps must empty: circuit breakers and schedules (target.config
+    is a spec section the runtime never receives; validate warns on it all the same)."""
     listed = sorted(f for f in contract_fields() if unenforced(f))
     assert "agent.circuit_breaker" in listed
-    assert "runtime.bus.stream_prefix" in listed
+    assert "runtime.bus.stream_prefix" not in listed  # names every JetStream object now
     # every policy field is read now: nothing of policies is listed
     assert not [f for f in listed if f.startswith("policy.")]
     assert {f for f in listed if f.startswith("schedule.")} == {

@@ -314,3 +314,13 @@ def test_read_memory_reads_the_stores_and_no_one_else_can(
     # the commands that open the store themselves refuse a token rather than ignore it
     direct = project.cli("--token", tokens["mia"], "memory", "search", "facts", "Acme")
     assert direct.returncode == 1 and "does not take --token" in direct.stderr
+
+
+def test_a_token_without_admin_cannot_stop_the_engine(
+    guarded: tuple[Project, dict[str, str]],
+) -> None:
+    project, tokens = guarded
+    pid = project.client.pid
+    refused = project.cli("--token", tokens["tina"], "engine", "stop")
+    assert refused.returncode == 1 and "admin:*" in refused.stderr, refused.stderr
+    assert project.client.pid == pid and project.client.running()  # not signalled either

@@ -58,10 +58,6 @@ def _role(permission: str, mark: str) -> str:
 
 USED = [
     (
-        "stream-prefix",
-        HEAD + "runtime:\n  bus:\n    stream_prefix: team-a  # AF219 STREAM_PREFIX\n" + ROLES,
-    ),
-    (
         "circuit-breaker",
         HEAD.replace(
             "  billing: {model: fast, tools: [refunds]}\n",
@@ -189,17 +185,17 @@ def test_entries_say_what_and_when(entry: Unenforced) -> None:
     assert re.fullmatch(r"step \d+: [a-z0-9 ]+", entry.step)
 
 
-PREFIX = "runtime:\n  bus:\n    stream_prefix: team-a\n"
+SCHEDULE = "schedules:\n  nightly: {agent: triage, cron: '0 3 * * *'}\n"
 
 
 def test_hint_names_the_step_and_the_way_out(write_spec: WriteSpec) -> None:
-    text = HEAD + PREFIX + APPROVAL + ROLES
+    text = HEAD + SCHEDULE + APPROVAL + ROLES
     result = load_spec(write_spec(text), environ={})
     [warning] = result.diagnostics
-    assert warning.summary == unenforced.STREAM_PREFIX.message
+    assert warning.summary == unenforced.SCHEDULES.message
     assert warning.hint == (
-        "to be enforced by milestone 2, step 3: closed doors; once you have read "
-        "this warning, validate --strict --allow AF219 accepts it"
+        "to be enforced by milestone 2, step 4: runaway control and schedules; once you have"
+        " read this warning, validate --strict --allow AF219 accepts it"
     )
 
 
@@ -293,7 +289,7 @@ def test_many_uses_of_one_setting_are_counted_after_the_first_few(write_spec: Wr
     agents = "".join(
         f"  a{i}: {{model: fast, circuit_breaker: {{max_identical_calls: 2}}}}\n" for i in range(25)
     )
-    text = HEAD + agents + PREFIX + APPROVAL + ROLES
+    text = HEAD + agents + SCHEDULE + APPROVAL + ROLES
     result = load_spec(write_spec(text), environ={}, providers=PROVIDERS)
     found = [d for d in result.diagnostics if d.code == CODE]
     breakers = [d for d in found if "circuit" in d.summary]
@@ -302,5 +298,5 @@ def test_many_uses_of_one_setting_are_counted_after_the_first_few(write_spec: Wr
     shown = [d.location.line for d in breakers if d.location]
     assert [lines[n - 1].split(":")[0].strip() for n in shown] == [f"a{i}" for i in range(11)]
     assert breakers[-1].summary.startswith("15 more uses of agents.*.circuit_breaker from here on")
-    assert [d for d in found if "stream_prefix" in d.summary]  # its own warning
+    assert [d for d in found if "schedules" in d.summary]  # its own warning
     assert all(d.severity is Severity.WARNING for d in found)

@@ -10,7 +10,9 @@ consume it and the clients that publish to it agree on every name:
   short ``ack_wait`` kept alive by ``in_progress()`` while a task runs (so a crashed worker's task
   is redelivered within seconds), and bounded ``max_deliver`` after which the engine writes a
   dead-letter record;
-* a key/value bucket ``AF_<project>_health`` where workers heartbeat;
+* a key/value bucket ``AF_<project>_health`` where workers heartbeat, and ``AF_<project>_leases``
+  for tool locks (with a ``stream_prefix`` other than ``agentform``, every JetStream name
+  starts ``AF_<prefix>_`` instead of ``AF_``, as every subject starts with the prefix);
 * core-NATS subjects ``<prefix>.<project>.events.<task>`` where workers announce new steps.
 
 Owns the nats-py client for everything above. Called by the engine, the worker and the task
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,12 +77,25 @@ class BusLayout:
     max_deliver: int = MAX_DELIVER
 
     @property
+    def _base(self) -> str:
+        """What JetStream names start with: ``AF``, or ``AF_<prefix>`` for another
+        ``stream_prefix``, so two deployments with different prefixes share a NATS apart."""
+        if self.prefix == "agentform":
+            return "AF"
+        return "AF_" + re.sub(r"[^A-Za-z0-9_-]", "_", self.prefix)
+
+    @property
     def stream(self) -> str:
-        return f"AF_{self.project}_TASKS"
+        return f"{self._base}_{self.project}_TASKS"
 
     @property
     def health(self) -> str:
-        return f"AF_{self.project}_health"
+        return f"{self._base}_{self.project}_health"
+
+    @property
+    def leases(self) -> str:
+        """The tool locks' key/value bucket (:mod:`.leases`)."""
+        return f"{self._base}_{self.project}_leases"
 
     def task_subject(self, agent: str) -> str:
         return f"{self.prefix}.{self.project}.tasks.{agent}"
@@ -219,11 +235,10 @@ async def ensure_stream(js: JetStreamContext, layout: BusLayout) -> None:
             await js.update_stream(config)  # a stream made before the inbound subjects
     await health_bucket(js, layout)
     # the tool locks' bucket too: workers may bind it, not create it (:mod:`.auth`)
-    leases = f"AF_{layout.project}_leases"
     try:
-        await js.key_value(leases)
+        await js.key_value(layout.leases)
     except BucketNotFoundError:
-        await js.create_key_value(bucket=leases, history=1)
+        await js.create_key_value(bucket=layout.leases, history=1)
 
 
 async def health_bucket(js: JetStreamContext, layout: BusLayout) -> KeyValue:

@@ -122,11 +122,10 @@ class BusUsers:
 
     @property
     def _names(self) -> tuple[str, str, str]:
-        return (
-            f"AF_{self.project}_TASKS",
-            f"AF_{self.project}_health",
-            f"AF_{self.project}_leases",
-        )
+        from agentform.runtime.bus import BusLayout
+
+        layout = BusLayout(project=self.project, prefix=self.prefix)
+        return layout.stream, layout.health, layout.leases
 
     @classmethod
     def generate(cls, prefix: str, project: str, reaches: Mapping[str, Iterable[str]]) -> BusUsers:

@@ -57,9 +57,9 @@ class Lease:
 class Leases:
     """The leases of one project."""
 
-    def __init__(self, js: JetStreamContext, project: str) -> None:
+    def __init__(self, js: JetStreamContext, bucket: str) -> None:
         self.js = js
-        self.bucket = f"AF_{project}_leases"
+        self.bucket = bucket  # BusLayout.leases
         self._kv: KeyValue | None = None
 
     async def kv(self) -> KeyValue:

@@ -31,6 +31,7 @@ Owns the routes the local provider and the CLI use (the client side is
 ``POST   /v1/approvals/{id}``              decide it: ``{decision, reason?, result?}``
 ``POST   /v1/shutdown``                    stop the workers, the bus and the engine
 ``GET    /v1/memory[/{store}]``            what the memory stores hold (:mod:`.memory_routes`)
+``GET    /v1/audit[/verify|/export]``      the audit log (:mod:`.audit_routes`)
 =========================================  ===================================================
 
 Errors are JSON ``{"error": sentence}`` with a meaningful status; a query parameter a route does
@@ -53,7 +54,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from agentform.runtime.audit import AuditEvent
 from agentform.runtime.host import approvals, logfiles
+from agentform.runtime.host.audit_routes import audit_routes
 from agentform.runtime.host.callers import Caller, identify
 from agentform.runtime.host.engine import Engine, EngineError
 from agentform.runtime.host.follow import follow
@@ -97,6 +100,15 @@ def build_app(engine: Engine) -> Starlette:
             try:
                 return await handler(request, caller)
             except EngineError as exc:
+                if exc.status == 403:  # an authenticated caller refused: audited
+                    await engine.audit(
+                        AuditEvent(
+                            "access.refused",
+                            caller.subject,
+                            data={"method": request.method, "path": request.url.path[:300],
+                                  "channel": "api", "reason": str(exc)[:300]},
+                        )
+                    )  # fmt: skip
                 return _error(str(exc), exc.status)
             except _BadRequest as exc:
                 return _error(str(exc), 400)
@@ -122,12 +134,22 @@ def build_app(engine: Engine) -> Starlette:
             isinstance(k, str) and isinstance(v, str) for k, v in secrets.items()
         ):
             raise _BadRequest('"secrets" must map names to string values')
-        observed = await engine.put(request.path_params["address"], values, secrets=secrets)
+        address = request.path_params["address"]
+        observed = await engine.put(address, values, secrets=secrets)
+        await engine.audit(
+            AuditEvent("resource.applied", caller.subject, data=_run(request, address))
+        )
         return JSONResponse(observed)
 
     async def delete_resource(request: Request, caller: Caller) -> Response:
         caller.require_admin(engine, "delete resources")
-        await engine.delete(request.path_params["address"])
+        address = request.path_params["address"]
+        known = address in engine.resources
+        await engine.delete(address)
+        if known:
+            await engine.audit(
+                AuditEvent("resource.deleted", caller.subject, data=_run(request, address))
+            )
         return Response(status_code=204)
 
     async def submit(request: Request, caller: Caller) -> Response:
@@ -276,6 +298,9 @@ def build_app(engine: Engine) -> Starlette:
         if subject is None:
             raise _BadRequest('a token needs {"subject": NAME}')
         token, info = await asyncio.to_thread(_tokens().create, subject)
+        await engine.audit(
+            AuditEvent("token.created", caller.subject, data={"subject": subject, "id": info.id})
+        )
         return JSONResponse({**_token_json(info), "token": token}, status_code=201)
 
     async def list_tokens(request: Request, caller: Caller) -> Response:
@@ -287,6 +312,9 @@ def build_app(engine: Engine) -> Starlette:
         caller.require_admin(engine, "revoke tokens")
         subject = request.path_params["subject"]
         revoked = await asyncio.to_thread(_tokens().revoke, subject)
+        await engine.audit(
+            AuditEvent("token.revoked", caller.subject, data={"subject": subject, "count": revoked})
+        )
         return JSONResponse({"subject": subject, "revoked": revoked})
 
     async def list_approvals(request: Request, caller: Caller) -> Response:
@@ -361,6 +389,7 @@ def build_app(engine: Engine) -> Starlette:
         Route("/v1/logs/{agent}", guarded(logs)),
         Route("/v1/shutdown", guarded(shutdown), methods=["POST"]),
         *memory_routes(engine, guarded),
+        *audit_routes(engine, guarded),
     ]
     return Starlette(routes=routes, middleware=[Middleware(RefusalLog, "control API")])
 
@@ -372,6 +401,25 @@ _DECISIONS: dict[str, Decided] = {
     "fail": "denied",
     "happened": "happened",
 }
+
+
+# what apply, destroy, rollback and import say of themselves with each resource change (the
+# local provider sends them): recorded with the change in the audit log
+_RUN_HEADERS = {
+    "x-agentform-operation": "operation",
+    "x-agentform-serial": "serial",
+    "x-agentform-user": "user",
+    "x-agentform-commit": "commit",
+}
+
+
+def _run(request: Request, address: str) -> dict[str, Any]:
+    data: dict[str, Any] = {"address": address}
+    for header, key in _RUN_HEADERS.items():
+        value = request.headers.get(header)
+        if value:
+            data[key] = value[:200]
+    return data
 
 
 class _BadRequest(Exception):

@@ -69,9 +69,10 @@ def open_toolbox(
     return Toolbox(tools, base_dir=base_dir, secret=secret, log=log)
 
 
-def with_locks(toolbox: Any, tools: Mapping[str, ToolValue], js: JetStream, project: str) -> Any:
-    """``toolbox`` with each call of a tool that declares a ``lock`` made under its lease."""
+def with_locks(toolbox: Any, tools: Mapping[str, ToolValue], js: JetStream, bucket: str) -> Any:
+    """``toolbox`` with each call of a tool that declares a ``lock`` made under its lease, in
+    the key/value ``bucket`` (the layout's ``leases``)."""
     if not any(t.lock for t in tools.values()):
         return toolbox
-    leases = Leases(js, project)
+    leases = Leases(js, bucket)
     return LockedTools(toolbox, tools, lambda: leases)

@@ -97,7 +97,7 @@ class Worker:
         )
         try:
             await toolbox.start()
-            tools = with_locks(toolbox, config.tools, self.nc.jetstream(), config.layout.project)
+            tools = with_locks(toolbox, config.tools, self.nc.jetstream(), config.layout.leases)
             if memory is not None:
                 tools = CombinedTools(tools, memory.tools())
             loop = AgentLoop(

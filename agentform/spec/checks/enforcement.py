@@ -4,8 +4,7 @@ The settings are listed once, in :data:`agentform.contract.unenforced.UNENFORCED
 knows where in the spec each one is used and reports the uses, located at their key or value,
 with the entry's message as the summary and the step that will enforce it as the hint: the first
 :data:`SHOWN_PER_SETTING` uses of a setting one by one, then one warning that counts the rest. A use
-that cannot mislead (no policy, an ``invoke:`` permission, the default ``stream_prefix``, a
-disabled schedule) is not reported. One pass over the spec, no patterns to
+that cannot mislead (a disabled schedule) is not reported. One pass over the spec, no patterns to
 compile: it runs on every validate of specs with 10,000 agents.
 """
 
@@ -16,18 +15,16 @@ from agentform.contract.unenforced import (
     DOCKER_CONFIG,
     KUBERNETES_CONFIG,
     SCHEDULES,
-    STREAM_PREFIX,
     Unenforced,
 )
 from agentform.spec.checks import CheckContext
-from agentform.spec.models import Bus, Spec
+from agentform.spec.models import Spec
 from agentform.spec.sourcemap import Path
 
 __all__ = ["CHECKS", "CODE", "SHOWN_PER_SETTING", "uses"]
 
 CODE = "AF219"
 SHOWN_PER_SETTING = 10  # uses of one setting located one by one; past it, one count
-_DEFAULT_PREFIX = Bus.model_fields["stream_prefix"].default
 _STUB_PROVIDERS = {"docker": DOCKER_CONFIG, "kubernetes": KUBERNETES_CONFIG}
 
 
@@ -44,8 +41,6 @@ def uses(spec: Spec) -> list[Use]:
             found.append((stub, ("target", "config"), True))
         else:
             found.append((stub, ("target", "provider"), False))
-    if spec.runtime.bus.stream_prefix != _DEFAULT_PREFIX:
-        found.append((STREAM_PREFIX, ("runtime", "bus", "stream_prefix"), False))
     for name, agent in spec.agents.items():
         if agent.circuit_breaker is not None:
             found.append((CIRCUIT_BREAKER, ("agents", name, "circuit_breaker"), True))
