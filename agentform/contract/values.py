@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from agentform.durations import Duration
 
@@ -281,6 +281,33 @@ class Memory(Frozen):
     description: str = ""
 
 
+def _rate(text: str | None) -> str | None:
+    """A rate such as ``10/minute`` or ``600 per hour`` (the ``limits`` notation)."""
+    if text is None:
+        return None
+    from limits import parse
+
+    try:
+        parse(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a rate: write COUNT/PERIOD such as 10/minute, 600/hour or 5/second"
+        ) from None
+    return text
+
+
+Rate = Annotated[str, AfterValidator(_rate)]
+
+
+class RateLimit(Frozen):
+    """How often an agent may be sent tasks, counted across every engine and replica."""
+
+    per_caller: Rate | None = Field(
+        None, description="Tasks one caller (token subject, operator) may send, e.g. 10/minute."
+    )
+    total: Rate | None = Field(None, description="Tasks every caller together may send.")
+
+
 class AgentLimits(Frozen):
     max_steps: PositiveInt | None = None
     max_tool_calls: PositiveInt | None = None
@@ -340,6 +367,12 @@ class Agent(Frozen):
         exclude_if=_absent,
         description="What a tool call no policy applies to gets: allow, or deny (then only what"
         " an allow policy names may be called). Default: the project's default_effect.",
+    )
+    rate_limit: RateLimit | None = Field(
+        None,
+        exclude_if=_absent,
+        description="Tasks per caller and in total (10/minute): the next one is refused with"
+        " HTTP 429 and Retry-After until the window resets.",
     )
     ask_user: bool = Field(
         False,

@@ -14,6 +14,7 @@ attribute, never on a module's quirks::
     │   ├── PermanentModelError       other 4xx, bad config, missing key (models.errors)
     │   └── ToolStartError            an MCP server cannot start (tools.mcp_client)
     └── EngineError                   a request the engine cannot do, with its HTTP status;
+        ├── RateLimited               429: a rate limit is reached (``retry_after`` seconds)
         └── (client) EngineRequestError  retryable when the status is 502, 503 or 504
 
 Owned here, at the bottom of the runtime's layers, so every package may raise them.
@@ -21,7 +22,14 @@ Owned here, at the bottom of the runtime's layers, so every package may raise th
 
 from __future__ import annotations
 
-__all__ = ["RETRYABLE_STATUS", "EngineError", "PermanentError", "RuntimeFailure", "TemporaryError"]
+__all__ = [
+    "RETRYABLE_STATUS",
+    "EngineError",
+    "PermanentError",
+    "RateLimited",
+    "RuntimeFailure",
+    "TemporaryError",
+]
 
 RETRYABLE_STATUS = frozenset({502, 503, 504})
 
@@ -61,3 +69,15 @@ class EngineError(RuntimeFailure):
     @property
     def retryable(self) -> bool:
         return self.status in RETRYABLE_STATUS
+
+
+class RateLimited(EngineError):
+    """A rate limit is reached: try again in ``retry_after`` seconds (HTTP 429, Retry-After)."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message, 429)
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return True

@@ -50,7 +50,10 @@ READERS: dict[str, str] = {
     "agent.skills.examples": "a2a/card.py",
     "agent.concurrent_messages": "worker/process.py",
     "agent.default_effect": "worker/process.py",
-    "agent.ask_user": "worker/process.py",  # the loop offers ASK_USER (worker/loop.py)
+    "agent.ask_user": "worker/process.py",
+    "agent.rate_limit": "host/admission.py",  # and the worker, for tasks from the bus
+    "agent.rate_limit.per_caller": "host/admission.py",
+    "agent.rate_limit.total": "host/admission.py",  # the loop offers ASK_USER (worker/loop.py)
     "agent.invokers": "a2a/host.py",
     "agent.cancelers": "a2a/handler.py",  # and the gate (a2a/auth.py)
     "agent.readers": "a2a/handler.py",  # handed to the A2A gate (a2a/auth.py) per request

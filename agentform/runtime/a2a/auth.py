@@ -31,6 +31,8 @@ from starlette.authentication import AuthCredentials, SimpleUser
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agentform.runtime.errors import EngineError, RateLimited
+
 __all__ = [
     "CODES",
     "MAX_BODY",
@@ -42,12 +44,14 @@ MAX_BODY = 1_000_000
 JSON_TYPES = frozenset({"application/json", "application/a2a+json"})
 # JSON-RPC codes for refusals the A2A error set has no code for (-32000..-32099 is the
 # implementation-defined server-error range; A2A itself uses -32001..-32009)
-CODES = {401: -32040, 403: -32043, 413: -32600, 415: -32600}
+CODES = {401: -32040, 403: -32043, 413: -32600, 415: -32600, 429: -32029, 503: -32050}
 STATUS = {
     401: "UNAUTHENTICATED",
     403: "PERMISSION_DENIED",
     413: "INVALID_ARGUMENT",
     415: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    503: "UNAVAILABLE",
 }
 
 
@@ -94,9 +98,10 @@ def _operation(scope: Scope, body: bytes, rpc_path: str) -> str:
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
 
 
 class A2AGate:
@@ -110,12 +115,15 @@ class A2AGate:
         authenticate: Callable[[str], Awaitable[str | None]],
         access: Callable[[], AgentAccess],
         rpc_path: str = "/",
+        admit: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.app = app
         self.agent = agent
         self.authenticate = authenticate
         self.access = access
         self.rpc_path = rpc_path
+        # counts a message against the agent's rate limit; raises RateLimited or EngineError
+        self.admit = admit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] == AGENT_CARD_WELL_KNOWN_PATH:
@@ -126,7 +134,10 @@ class A2AGate:
             body = b""
             if scope["method"] in ("POST", "PUT", "PATCH"):
                 receive, body = await self._body(Headers(scope=scope), receive)
-            self._authorise(subject, _operation(scope, body, self.rpc_path))
+            operation = _operation(scope, body, self.rpc_path)
+            self._authorise(subject, operation)
+            if operation == "invoke" and self.admit is not None:
+                await self._admit(subject)
         except _Refused as refused:
             await self._refuse(scope, refused, send)
             return
@@ -162,6 +173,15 @@ class A2AGate:
                 f"{subject!r} is not allowed to {what} agent {self.agent}: give it a role with"
                 f" {verb} in the spec's access.members and apply",
             )
+
+    async def _admit(self, subject: str) -> None:
+        assert self.admit is not None
+        try:
+            await self.admit(subject)
+        except RateLimited as exc:
+            raise _Refused(429, str(exc), exc.retry_after) from None
+        except EngineError as exc:
+            raise _Refused(503 if exc.status >= 500 else exc.status, str(exc)) from None
 
     async def _body(self, headers: Headers, receive: Receive) -> tuple[Receive, bytes]:
         """Read the whole body (refusing a wrong type or an oversized one) and replay it."""
@@ -215,6 +235,8 @@ class A2AGate:
         headers = [(b"content-type", b"application/json")]
         if status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="agentform"'))
+        if refused.retry_after is not None:
+            headers.append((b"retry-after", str(max(1, round(refused.retry_after))).encode()))
         body = json.dumps(payload).encode()
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -53,6 +53,10 @@ class EngineGateway(Protocol):
         """Decide the call ``task_id`` waits on, as ``subject``; raises
         :class:`~agentform.runtime.errors.EngineError` (403: the subject may not)."""
 
+    async def admit(self, agent: str, caller: str, *, channel: str) -> None:
+        """Count a new task of ``caller`` against ``agent``'s rate limit; raises
+        :class:`~agentform.runtime.errors.RateLimited` (429) or ``EngineError`` (503)."""
+
     async def waiting_on(self, task_id: str) -> Approval | None:
         """The request ``task_id`` waits on (its ``kind``: policy, outcome or question)."""
 

@@ -154,6 +154,7 @@ class A2AHost:
             agent=name,
             authenticate=self._authenticate,
             access=lambda: self._access(name),
+            admit=lambda subject: self.engine.admit(name, subject, channel="a2a"),
         )
         config = uvicorn.Config(
             RefusalLog(gate, f"a2a {name}", rpc_path="/"),

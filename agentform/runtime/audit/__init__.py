@@ -60,6 +60,7 @@ KINDS = {
     "resource.applied": "apply created or changed a resource on the engine",
     "resource.deleted": "apply or destroy deleted a resource on the engine",
     "access.refused": "a request was refused for want of a permission",
+    "rate.limited": "a task was refused: the agent's rate limit was reached",
     "audit.pruned": "records older than the retention were deleted (a checkpoint)",
 }
 

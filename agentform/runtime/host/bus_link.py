@@ -166,6 +166,10 @@ async def renew_bus(engine: EngineView) -> None:
     were queued in the deleted files are lost; their records stay in the store)."""
     assert engine.nats_server is not None
     engine.note("the embedded nats-server's files were deleted too; restarting it")
+    if engine.bus_users is not None:  # its configuration went with them: the same users
+        _write_users(engine)
+        if engine.bus_url is not None:
+            _write_credentials(engine, engine.bus_url)
     await asyncio.to_thread(engine.nats_server.stop)
     await asyncio.to_thread(engine.nats_server.start)
     for _ in range(100):  # the client reconnects by itself within reconnect_time_wait

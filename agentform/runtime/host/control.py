@@ -55,7 +55,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from agentform.runtime.audit import AuditEvent
-from agentform.runtime.host import approvals, logfiles
+from agentform.runtime.errors import RateLimited
+from agentform.runtime.host import admission, approvals, logfiles
 from agentform.runtime.host.audit_routes import audit_routes
 from agentform.runtime.host.callers import Caller, identify
 from agentform.runtime.host.engine import Engine, EngineError
@@ -109,7 +110,10 @@ def build_app(engine: Engine) -> Starlette:
                                   "channel": "api", "reason": str(exc)[:300]},
                         )
                     )  # fmt: skip
-                return _error(str(exc), exc.status)
+                response = _error(str(exc), exc.status)
+                if isinstance(exc, RateLimited):
+                    response.headers["retry-after"] = str(max(1, round(exc.retry_after)))
+                return response
             except _BadRequest as exc:
                 return _error(str(exc), 400)
 
@@ -157,6 +161,7 @@ def build_app(engine: Engine) -> Starlette:
         if "tasks" not in body:
             agent, text, options = _task_request(body, "the task", caller)
             caller.may_invoke(engine, agent)
+            await admission.admit(engine, agent, caller.subject, channel="api")
             task = await engine.submit(agent, text, **options)
             return JSONResponse(task_json(task), status_code=202)
         # many tasks in one request: each checked first (a bad one refuses the request), then
@@ -172,8 +177,14 @@ def build_app(engine: Engine) -> Starlette:
             requests.append(_task_request(item, f"task {index} of the request", caller))
         for agent in {agent for agent, _, _ in requests}:
             caller.may_invoke(engine, agent)
+
+        async def one(agent: str, text: str, options: dict[str, Any]) -> TaskRecord:
+            # each task counts against its agent's rate limit: one refused is a 429 in the list
+            await admission.admit(engine, agent, caller.subject, channel="api")
+            return await engine.submit(agent, text, **options)
+
         outcomes = await asyncio.gather(
-            *(engine.submit(agent, text, **options) for agent, text, options in requests),
+            *(one(agent, text, options) for agent, text, options in requests),
             return_exceptions=True,
         )
         results: list[dict[str, Any]] = []

@@ -43,7 +43,7 @@ from agentform.runtime.bus import BusLayout, TaskMessage
 from agentform.runtime.bus.auth import BusUsers
 from agentform.runtime.bus.server import NatsServer, free_port
 from agentform.runtime.errors import EngineError
-from agentform.runtime.host import approvals, bus_link, health, report, rollout
+from agentform.runtime.host import admission, approvals, bus_link, health, report, rollout
 from agentform.runtime.host.callers import Caller
 from agentform.runtime.host.files import (
     EngineFiles,
@@ -59,6 +59,7 @@ from agentform.runtime.store.ids import new_id
 from agentform.runtime.store.memory.embeddings import EmbeddingsUnavailable
 from agentform.runtime.store.memory.service import MemoryStoreError
 from agentform.runtime.store.memory.stores import MemoryStores
+from agentform.runtime.store.ratelimits import Limiter
 
 __all__ = ["Engine", "EngineError", "EngineFiles", "resolve_store_url"]
 
@@ -94,6 +95,7 @@ class Engine:
         self.approvals: ApprovalBook | None = None  # held calls, in the runtime store
         self.audit_log: AuditLog | None = None  # the hash-chained audit log, there too
         self.bus_users: BusUsers | None = None  # the embedded bus's users (bus_link)
+        self.limiter: Limiter | None = None  # rate limits, counted in the runtime store
         self._pruned_at = 0.0  # when the audit log was last pruned (monotonic)
         self._agents: dict[str, tuple[Mapping[str, Any], AgentValue]] = {}  # typed, by values
 
@@ -160,6 +162,9 @@ class Engine:
         if self.audit_log is not None:
             self.audit_log.close()
             self.audit_log = None
+        if self.limiter is not None:
+            self.limiter.close()
+            self.limiter = None
         self.memories.close()
         with contextlib.suppress(OSError):
             self.files.info.unlink()
@@ -258,6 +263,9 @@ class Engine:
                 if self.audit_log is not None:
                     self.audit_log.close()
                     self.audit_log = None
+                if self.limiter is not None:
+                    self.limiter.close()
+                    self.limiter = None
                 self.memories.close()
             rollout.reconfigure(self)
             self.persist()
@@ -302,6 +310,9 @@ class Engine:
     ) -> Approval:
         return await approvals.decide_for_task(self, task_id, decision, subject=subject, note=note)
 
+    async def admit(self, agent: str, caller: str, *, channel: str) -> None:
+        await admission.admit(self, agent, caller, channel=channel)
+
     async def waiting_on(self, task_id: str) -> Approval | None:
         return await approvals.pending_for(self, task_id)
 
@@ -342,6 +353,9 @@ class Engine:
         if self.audit_log is not None:
             self.audit_log.close()
         self.audit_log = await asyncio.to_thread(AuditLog, url)
+        if self.limiter is not None:
+            self.limiter.close()
+        self.limiter = await asyncio.to_thread(Limiter, url)
         try:
             await self.memories.moved(url)
         except MemoryStoreError as exc:

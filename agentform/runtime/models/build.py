@@ -21,9 +21,10 @@ from agentform.runtime.models.chat import ChatModel
 from agentform.runtime.models.config import ModelConfig, parse_config
 from agentform.runtime.models.fallback import FallbackModel, fallback_chain
 from agentform.runtime.models.openai import OpenAIModel
-from agentform.runtime.models.rate import RateLimit
+from agentform.runtime.models.rate import RateLimit, SharedRateLimit
 from agentform.runtime.models.retry import RetryingModel
 from agentform.runtime.models.scripted import ScriptedModel
+from agentform.runtime.store.ratelimits import Limiter
 
 __all__ = ["ADAPTERS", "build_model"]
 
@@ -40,11 +41,13 @@ def build_model(
     *,
     base_dir: Path,
     secret: Callable[[str], str | None],
+    limiter: Limiter | None = None,
 ) -> ChatModel:
     """Model ``name`` of ``models`` (plain spec values) with retries, timeout and fallbacks.
 
     Raises PermanentModelError when a model of the chain is unknown or misconfigured, a secret
-    is missing, or a rule file is invalid.
+    is missing, or a rule file is invalid. With ``limiter`` (the runtime store's counters), a
+    model's ``limits`` are counted across every process that uses it, not per process.
     """
     configs: dict[str, ModelConfig] = {}
 
@@ -53,17 +56,23 @@ def build_model(
         return configs[current].fallback
 
     chain = fallback_chain(name, fallbacks, models)
-    return FallbackModel([_wrapped(configs[n]) for n in chain])
+    return FallbackModel([_wrapped(n, configs[n], limiter) for n in chain])
 
 
-def _wrapped(config: ModelConfig) -> ChatModel:
+def _wrapped(name: str, config: ModelConfig, limiter: Limiter | None) -> ChatModel:
+    rate: RateLimit | SharedRateLimit | None = None
+    if config.requests_per_minute or config.tokens_per_minute:
+        if limiter is not None:
+            rate = SharedRateLimit(
+                limiter, name, config.requests_per_minute, config.tokens_per_minute
+            )
+        else:
+            rate = RateLimit(config.requests_per_minute, config.tokens_per_minute)
     return RetryingModel(
         ADAPTERS[config.provider](config),
         timeout=config.timeout,
         max_retries=config.max_retries,
         max_concurrency=config.max_concurrency,
-        rate=RateLimit(config.requests_per_minute, config.tokens_per_minute)
-        if config.requests_per_minute or config.tokens_per_minute
-        else None,
+        rate=rate,
         pricing=config.pricing,
     )

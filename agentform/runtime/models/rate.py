@@ -4,18 +4,24 @@
 tokens they used; :meth:`RateLimit.acquire` waits until one more call fits, :meth:`record`
 books the tokens an answer reported. Tokens are known only after an answer, so the token budget
 is checked before a call against what earlier calls used (a call may overshoot by its own size).
-The budget is per process: several workers on one model each get the full budget. Used by
+:class:`SharedRateLimit` is the same budget counted in the runtime store
+(:class:`~agentform.runtime.store.ratelimits.Limiter`, one-minute windows), so every replica
+and every agent on one model share it: the worker uses it whenever it has the store. Used by
 :class:`~agentform.runtime.models.retry.RetryingModel`, which acquires before every attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-__all__ = ["WINDOW", "RateLimit"]
+from agentform.runtime.store.ratelimits import Limiter, RateStoreDown
+
+__all__ = ["WINDOW", "RateLimit", "SharedRateLimit"]
 
 WINDOW = 60.0
 
@@ -68,3 +74,54 @@ class RateLimit:
                 wait = max(wait, at + WINDOW - now)
                 total -= n
         return wait
+
+
+class SharedRateLimit:
+    """``requests`` calls and ``tokens`` tokens per minute for model ``model``, counted in the
+    runtime store across processes; counters that cannot be used make it wait and try again
+    (a model call is never made unchecked)."""
+
+    def __init__(
+        self,
+        limiter: Limiter,
+        model: str,
+        requests: int | None,
+        tokens: int | None,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.limiter = limiter
+        self.requests = f"{requests}/minute" if requests else None
+        self.tokens = f"{tokens}/minute" if tokens else None
+        self._keys = (f"model:{model}:requests", f"model:{model}:tokens")
+        self._sleep = sleep
+        self._pending: set[asyncio.Future[Any]] = set()
+
+    async def acquire(self) -> None:
+        requests_key, tokens_key = self._keys
+        while True:
+            try:
+                wait = None
+                if self.tokens is not None:
+                    wait = await asyncio.to_thread(self.limiter.exhausted, tokens_key, self.tokens)
+                if wait is None and self.requests is not None:
+                    wait = await asyncio.to_thread(self.limiter.hit, requests_key, self.requests)
+            except RateStoreDown:
+                wait = 1.0
+            if wait is None:
+                return
+            await self._sleep(wait)
+
+    def record(self, tokens: int) -> None:
+        """Book ``tokens`` used by an answer (on a thread: the caller does not wait)."""
+        if self.tokens is None or tokens <= 0:
+            return
+        limit = self.tokens
+
+        def book() -> None:
+            with contextlib.suppress(RateStoreDown):
+                self.limiter.hit(self._keys[1], limit, cost=tokens)
+
+        future = asyncio.get_running_loop().run_in_executor(None, book)
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)

@@ -25,7 +25,7 @@ from agentform.runtime.models.chat import ChatModel
 from agentform.runtime.models.config import Pricing
 from agentform.runtime.models.errors import TemporaryModelError
 from agentform.runtime.models.http import MAX_RETRY_AFTER
-from agentform.runtime.models.rate import RateLimit
+from agentform.runtime.models.rate import RateLimit, SharedRateLimit
 
 __all__ = ["RetryingModel"]
 
@@ -42,7 +42,7 @@ class RetryingModel:
         timeout: float,
         max_retries: int,
         max_concurrency: int | None = None,
-        rate: RateLimit | None = None,
+        rate: RateLimit | SharedRateLimit | None = None,
         pricing: Pricing | None = None,
         base_delay: float = 0.5,
         max_delay: float = 30.0,

@@ -50,6 +50,7 @@ __all__ = [
     "audit_head_table",
     "audit_table",
     "dead_letters_table",
+    "rate_table",
     "release",
     "steps_table",
     "tasks_table",
@@ -143,6 +144,16 @@ audit_head_table = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+# rate-limit counters shared by every engine and worker on this database (a ``limits`` storage:
+# :mod:`agentform.runtime.store.ratelimits`): one row per window key
+rate_table = Table(
+    "agentform_rate",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("expires_at", Float, nullable=False),  # epoch seconds
 )
 
 _lock = threading.Lock()

@@ -34,6 +34,7 @@ from agentform.runtime.policy.decision import PolicyDecisionPoint
 from agentform.runtime.policy.holding import Holds
 from agentform.runtime.store import RuntimeStore, StepRecord, StoreError, TaskRecord, TaskStatus
 from agentform.runtime.store.approvals import ApprovalBook
+from agentform.runtime.store.ratelimits import Limiter, RateStoreDown
 from agentform.runtime.store.tokens import TokenError, TokenStore
 from agentform.runtime.tools.agent_toolbox import open_toolbox, with_locks
 from agentform.runtime.worker.config import WorkerConfig
@@ -75,6 +76,7 @@ class Worker:
         self.bus_user = os.environ.pop("AGENTFORM_BUS_USER", None)
         self.bus_password = os.environ.pop("AGENTFORM_BUS_PASSWORD", None)
         self.tokens: TokenStore | None = None  # opened for the first inbound task
+        self.limiter: Limiter | None = None  # the agent's rate limit, for inbound tasks
 
     async def run(self) -> None:
         from agentform.runtime.models import build_model
@@ -172,6 +174,8 @@ class Worker:
             approvals.close()
             if self.tokens is not None:
                 self.tokens.close()
+            if self.limiter is not None:
+                self.limiter.close()
             store.close()
 
     async def _handle(self, msg: BusMessage, store: RuntimeStore, loop: AgentLoop) -> None:
@@ -286,14 +290,19 @@ class Worker:
                 log.error("checking an inbound task's token failed: %s", exc)
         agent = self.config.agent
         if subject is not None and subject in self.config.values.invokers:
-            return replace(message, caller=subject, recorded=False, token=None)
-        why = (
-            "refused: a task published on the bus needs a live bearer token ('agentform tokens"
-            " create SUBJECT') in its 'token' field"
-            if subject is None
-            else f"refused: {subject!r} may not send tasks to {agent!r}; give it a role with"
-            f" invoke:{agent} in the spec's access"
-        )
+            why = await self._rate(subject)
+            if why is None:
+                return replace(message, caller=subject, recorded=False, token=None)
+        elif subject is None:
+            why = (
+                "refused: a task published on the bus needs a live bearer token ('agentform"
+                " tokens create SUBJECT') in its 'token' field"
+            )
+        else:
+            why = (
+                f"refused: {subject!r} may not send tasks to {agent!r}; give it a role with"
+                f" invoke:{agent} in the spec's access"
+            )
         log.warning("inbound task %s refused: %s", message.id, why)
 
         def reject() -> None:
@@ -309,6 +318,31 @@ class Worker:
 
         with contextlib.suppress(StoreError):
             await store.run(reject)
+        return None
+
+    async def _rate(self, subject: str) -> str | None:
+        """None when the agent's rate limit admits one more task of ``subject`` (counted in the
+        runtime store with the engine's own counts), else why not."""
+        rate = self.config.values.rate_limit
+        if rate is None:
+            return None
+        if self.limiter is None:
+            self.limiter = await asyncio.to_thread(Limiter, self.config.store_url)
+        agent = self.config.agent
+        for key, limit, what in (
+            (f"agent:{agent}:caller:{subject}", rate.per_caller, "from one caller"),
+            (f"agent:{agent}:total", rate.total, "in total"),
+        ):
+            if not limit:
+                continue
+            try:
+                wait = await asyncio.to_thread(self.limiter.hit, key, limit)
+            except RateStoreDown as exc:
+                return f"refused: {exc}, so the rate limit cannot be checked"
+            if wait is not None:
+                return (
+                    f"refused: agent {agent} takes at most {limit} {what}; try again in {wait:.0f}s"
+                )
         return None
 
     async def _take_turn(

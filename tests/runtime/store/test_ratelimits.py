@@ -1,0 +1,108 @@
+"""Rate-limit counters in the runtime store (SQLite and PostgreSQL), shared by every process:
+the ``limits`` storage, the limiter on it, and a model's budget counted across replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from agentform.runtime.models.rate import SharedRateLimit
+from agentform.runtime.store.ratelimits import Limiter, RateStoreDown
+
+
+def test_the_limit_holds_across_limiters_on_one_database(runtime_url: str) -> None:
+    """Two limiters (two engines or replicas, each with its own connections) share the count."""
+    one, two = Limiter(runtime_url), Limiter(runtime_url)
+    try:
+        assert [one.hit("k", "3/minute"), two.hit("k", "3/minute"), one.hit("k", "3/minute")] == [
+            None,
+            None,
+            None,
+        ]
+        wait = two.hit("k", "3/minute")
+        assert wait is not None and 1.0 <= wait <= 60.0
+        assert one.hit("other", "3/minute") is None  # another key has its own count
+    finally:
+        one.close()
+        two.close()
+
+
+def test_concurrent_hits_never_overshoot(runtime_url: str) -> None:
+    limiters = [Limiter(runtime_url) for _ in range(6)]
+    admitted: list[bool] = []
+    lock = threading.Lock()
+
+    def hammer(limiter: Limiter) -> None:
+        for _ in range(10):
+            ok = limiter.hit("busy", "25/minute") is None
+            with lock:
+                admitted.append(ok)
+
+    threads = [threading.Thread(target=hammer, args=(limiter,)) for limiter in limiters]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for limiter in limiters:
+        limiter.close()
+    assert admitted.count(True) == 25 and len(admitted) == 60
+
+
+def test_unusable_counters_refuse_rather_than_admit(runtime_url: str) -> None:
+    limiter = Limiter(runtime_url)
+    limiter.hit("k", "3/minute")
+    engine = create_engine(runtime_url)  # the storage goes away under it
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE agentform_rate"))
+    engine.dispose()
+    with pytest.raises(RateStoreDown):
+        limiter.hit("k", "3/minute")
+    limiter.close()
+
+
+def test_a_models_budget_is_shared_by_its_replicas(runtime_url: str) -> None:
+    """Two workers of one model (two SharedRateLimits on their own limiters): 2 requests a
+    minute in all, so the third call waits, whichever replica makes it."""
+    waits: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        raise asyncio.CancelledError  # stop at the first wait: it is the proof
+
+    async def main() -> None:
+        a = SharedRateLimit(Limiter(runtime_url), "gpt", 2, None, sleep=no_sleep)
+        b = SharedRateLimit(Limiter(runtime_url), "gpt", 2, None, sleep=no_sleep)
+        await a.acquire()
+        await b.acquire()
+        with pytest.raises(asyncio.CancelledError):
+            await a.acquire()
+        a.limiter.close()
+        b.limiter.close()
+
+    asyncio.run(main())
+    assert len(waits) == 1 and 1.0 <= waits[0] <= 60.0
+
+
+def test_a_models_token_budget_is_booked_after_the_answer(runtime_url: str) -> None:
+    waits: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        raise asyncio.CancelledError
+
+    async def main() -> None:
+        a = SharedRateLimit(Limiter(runtime_url), "gpt", None, 1000, sleep=no_sleep)
+        b = SharedRateLimit(Limiter(runtime_url), "gpt", None, 1000, sleep=no_sleep)
+        await a.acquire()
+        a.record(1200)  # one answer used more than the minute's budget
+        await asyncio.sleep(0.5)  # booked on a thread
+        with pytest.raises(asyncio.CancelledError):
+            await b.acquire()
+        a.limiter.close()
+        b.limiter.close()
+
+    asyncio.run(main())
+    assert len(waits) == 1
