@@ -264,6 +264,7 @@ def carry_out(
     parallelism: int = 10,
     allow_data_loss: bool = False,
     on_event: Callable[[ApplyEvent], None] | None = None,
+    operation: str = "apply",
 ) -> ApplyResult:
     """Apply ``plan`` (default: the prepared one) through the prepared provider, recording
     state after every change; the result says what was done, failed and skipped.
@@ -274,16 +275,28 @@ def carry_out(
     (default 600).
     """
     provider = _provider(prepared)
+    chosen = prepared.plan if plan is None else plan
+    commit = _git_commit(prepared.base_dir)
+    begin = getattr(provider, "begin_run", None)
+    if callable(begin):  # who runs what, for the runtime's audit log (optional in the protocol)
+        begin(
+            {
+                "operation": operation,
+                "serial": str(chosen.serial + 1),
+                "user": _user(prepared.environ),
+                **({"commit": commit} if commit else {}),
+            }
+        )
     try:
         with prepared.open_store() as store:
             return apply_plan(
-                prepared.plan if plan is None else plan,
+                chosen,
                 provider,
                 store,
                 parallelism=parallelism,
                 on_event=on_event,
                 allow_data_loss=allow_data_loss,
-                git_commit=_git_commit(prepared.base_dir),
+                git_commit=commit,
                 call_timeout=_provider_timeout(prepared.environ),
             )
     except (ApplyError, StateError) as exc:
@@ -370,6 +383,19 @@ def _git_commit(directory: str | os.PathLike[str]) -> str | None:
         return None
     dirty = git("status", "--porcelain", "--", ".", ":!.agentform")
     return f"{commit}+dirty" if dirty else commit
+
+
+def _user(environ: Mapping[str, str]) -> str:
+    """Who runs this apply: the OS user (``AGENTFORM_USER`` names someone else, e.g. in CI)."""
+    import getpass
+
+    named = environ.get("AGENTFORM_USER")
+    if named:
+        return named
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
 
 
 def _provider_timeout(environ: Mapping[str, str]) -> float:

@@ -41,7 +41,13 @@ def _confirm(auto_approve: bool, question: str) -> None:
         sys.exit(1)
 
 
-def _carry_out(prepared: Prepared, plan: Plan, parallelism: int, allow_data_loss: bool) -> None:
+def _carry_out(
+    prepared: Prepared,
+    plan: Plan,
+    parallelism: int,
+    allow_data_loss: bool,
+    operation: str = "apply",
+) -> None:
     from agentform.apply import ApplyEvent
     from agentform.workflow import WorkflowError, carry_out
 
@@ -60,6 +66,7 @@ def _carry_out(prepared: Prepared, plan: Plan, parallelism: int, allow_data_loss
             parallelism=parallelism,
             on_event=progress,
             allow_data_loss=allow_data_loss,
+            operation=operation,
         )
     except WorkflowError as exc:
         fail_workflow(exc)
@@ -206,7 +213,7 @@ def destroy_command(
     if not prepared.plan.has_changes:
         return
     _confirm(auto_approve, "Destroy all of these?")
-    _carry_out(prepared, prepared.plan, parallelism, allow_data_loss)
+    _carry_out(prepared, prepared.plan, parallelism, allow_data_loss, "destroy")
 
 
 @click.command("import")
@@ -280,4 +287,4 @@ def rollback_command(
     if not plan.has_changes:
         return
     _confirm(auto_approve, f"Return to state serial {serial}?")
-    _carry_out(prepared, plan, parallelism, allow_data_loss)
+    _carry_out(prepared, plan, parallelism, allow_data_loss, f"rollback to serial {serial}")

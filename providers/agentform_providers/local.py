@@ -18,7 +18,7 @@ from __future__ import annotations
 import builtins
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,6 +61,12 @@ class LocalProvider:
         self.base_dir = Path(self.context.base_dir).resolve()
         self.client = EngineClient(engine_dir(self.base_dir, self.context.environment))
         self._starting = threading.Lock()
+        self._run: dict[str, str] = {}  # who runs what: sent with each change, for the audit
+
+    def begin_run(self, run: Mapping[str, str]) -> None:
+        """What the coming changes are part of (operation, serial, user, commit): the engine
+        records it with each change in its audit log."""
+        self._run = {f"x-agentform-{key}": str(value)[:200] for key, value in run.items()}
 
     def _project(self) -> str:
         return runtime_project(self.context.project, self.context.environment)
@@ -113,6 +119,7 @@ class LocalProvider:
                 f"/v1/resources/{desired.address}",
                 body={"values": dict(desired.values), "secrets": secrets},
                 timeout=120,
+                headers=self._run,
             )
 
         values = self._call(f"deploying {desired.address}", put)
@@ -130,7 +137,9 @@ class LocalProvider:
         pid = self.client.pid
         self._call(
             f"deleting {observed.address}",
-            lambda: self.client.request("DELETE", f"/v1/resources/{observed.address}", timeout=120),
+            lambda: self.client.request(
+                "DELETE", f"/v1/resources/{observed.address}", timeout=120, headers=self._run
+            ),
         )
         # the last resource: the engine stops its workers and NATS and exits; destroy is done
         # when nothing is left running, not a moment before

@@ -120,9 +120,13 @@ def test_a_mixed_workload_is_audited_and_the_chain_holds(
         "operator",
         None,
     ) in kinds
-    assert any(
-        r["kind"] == "resource.applied" and r["data"]["address"] == "agent.clerk" for r in records
-    )
+    [applied] = [
+        r for r in records
+        if r["kind"] == "resource.applied" and r["data"]["address"] == "agent.clerk"
+    ]  # fmt: skip
+    # apply says what it is part of: the operation, the state serial it writes, who ran it
+    assert applied["data"]["operation"] == "apply" and applied["data"]["serial"] == "1"
+    assert applied["data"]["user"] and applied["actor"] == "operator"
     decided = next(r for r in records if r["kind"] == "approval.decided")
     assert decided["data"]["decision"] == "approved" and decided["data"]["note"] == "ok"
     submitted = next(r for r in records if r["kind"] == "task.submitted" and r["task"] == held)

@@ -185,8 +185,11 @@ class EngineClient:
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         timeout: float = 60.0,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
-        response = self._send(method, path, body=body, params=params, timeout=timeout)
+        response = self._send(
+            method, path, body=body, params=params, timeout=timeout, headers=headers
+        )
         if response.status_code == 204:
             return None
         if "json" in response.headers.get("content-type", ""):
@@ -205,6 +208,7 @@ class EngineClient:
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         timeout: float = 60.0,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx2.Response:
         info, token = self._address()
         try:
@@ -213,7 +217,7 @@ class EngineClient:
                 f"{info['api']}{path}",
                 json=dict(body) if body is not None else None,
                 params={k: v for k, v in (params or {}).items() if v is not None},
-                headers={"authorization": f"Bearer {token}"},
+                headers={**(headers or {}), "authorization": f"Bearer {token}"},
                 timeout=timeout,
             )
         except httpx2.HTTPError as exc:
