@@ -19,6 +19,7 @@ KIND_OF_SECTION = {
     "models": "model",
     "memory": "memory",
     "policies": "policy",
+    "filters": "filter",
     "schedules": "schedule",
     "variables": "variable",
     "environments": "environment",

@@ -1,7 +1,8 @@
 """The resource graph: addressed resources derived from a spec, and the edges between them.
 
 Two kinds of edge: *dependencies* (``agent.triage`` needs ``model.fast``, ``tool.kb``,
-``memory.board``, the policies that govern it and the runtime's bus and store; a schedule needs
+``memory.board``, the policies that govern it, the content filters it lists and the runtime's bus
+and store; a schedule needs
 its agent), which order apply and destroy, and *delegations* (``agent.triage`` may hand work to
 ``agent.billing``), which are the coordination graph and may loop when bounded by ``max_depth``.
 :meth:`Graph.levels` gives parallel levels in dependency order (graphlib). :func:`to_dot`,
@@ -85,11 +86,14 @@ def build_graph(spec: Spec) -> Graph:
         g.need(g.add("memory", name, memory.kind), STORE)
     for name, policy in spec.policies.items():
         g.add("policy", name, policy.effect)
+    for name, content_filter in spec.filters.items():
+        g.add("filter", name, content_filter.action)
     for name, agent in spec.agents.items():
         address = g.add("agent", name, f"x{agent.replicas}")
         g.need(address, BUS, STORE, f"model.{agent.model}")
         g.need(address, *(f"tool.{t}" for t in agent.tools))
         g.need(address, *(f"memory.{m}" for m in agent.memory))
+        g.need(address, *(f"filter.{f}" for f in agent.filters))
         g.need(
             address,
             *(f"policy.{p}" for p, pol in spec.policies.items() if _matches(pol.agents, name)),
@@ -128,6 +132,7 @@ _SHAPES = {
     "tool": "component",
     "memory": "cylinder",
     "policy": "octagon",
+    "filter": "hexagon",
     "schedule": "note",
     "runtime": "box3d",
 }
@@ -151,6 +156,7 @@ _MERMAID = {
     "tool": ('[["', '"]]'),
     "memory": ('[("', '")]'),
     "policy": ('{{"', '"}}'),
+    "filter": ('[/"', '"\\]'),
     "schedule": ('>"', '"]'),
     "runtime": ('[/"', '"/]'),
 }

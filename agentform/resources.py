@@ -38,8 +38,8 @@ GRANTS = {
 def desired_resources(spec: Spec) -> dict[str, ResourceValue]:
     """Every resource the spec declares, keyed by address, in dependency (graph) order.
 
-    One per agent, model, tool, memory store, policy and schedule, plus ``runtime.bus`` and
-    ``runtime.store``.
+    One per agent, model, tool, memory store, policy, content filter and schedule, plus
+    ``runtime.bus`` and ``runtime.store``.
     """
     graph = build_graph(spec)
     values: dict[str, dict[str, Any]] = {
@@ -51,6 +51,7 @@ def desired_resources(spec: Spec) -> dict[str, ResourceValue]:
         "tool": spec.tools,
         "memory": spec.memory,
         "policy": spec.policies,
+        "filter": spec.filters,
         "agent": spec.agents,
         "schedule": spec.schedules,
     }
@@ -67,6 +68,9 @@ def desired_resources(spec: Spec) -> dict[str, ResourceValue]:
     retention = spec.runtime.audit.model_dump(mode="json")["retention"]
     if retention is not None:  # the engine prunes the audit log it keeps in the store
         values[STORE]["audit_retention"] = retention
+    retention = spec.runtime.tasks.model_dump(mode="json")["retention"]
+    if retention is not None:  # and deletes the task records that ended before it
+        values[STORE]["task_retention"] = retention
     for name in spec.policies:
         # resolved here, like invokers: who may decide the calls this policy holds
         deciders = subjects_with(spec, "approve", name)
@@ -135,6 +139,7 @@ def dependencies(address: str, values: Mapping[str, Any]) -> frozenset[str]:
             + [f"tool.{t}" for t in _names(values, "tools")]
             + [f"memory.{m}" for m in _names(values, "memory")]
             + [f"policy.{p}" for p in _names(values, "policies")]
+            + [f"filter.{f}" for f in _names(values, "filters")]
         )
     if kind == "memory":
         return frozenset([STORE])

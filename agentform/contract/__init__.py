@@ -19,6 +19,7 @@ from agentform.addresses import Address
 from agentform.contract.values import (
     AgentValue,
     BusValue,
+    FilterValue,
     Frozen,
     MemoryValue,
     ModelValue,
@@ -34,6 +35,7 @@ __all__ = [
     "AgentValue",
     "BusValue",
     "ContractError",
+    "FilterValue",
     "MemoryValue",
     "ModelValue",
     "PolicyValue",
@@ -50,6 +52,7 @@ KINDS: dict[str, type[Frozen]] = {
     "tool": ToolValue,
     "memory": MemoryValue,
     "policy": PolicyValue,
+    "filter": FilterValue,
     "schedule": ScheduleValue,
     "runtime.bus": BusValue,
     "runtime.store": StoreValue,

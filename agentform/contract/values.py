@@ -27,6 +27,9 @@ __all__ = [
     "Bus",
     "BusValue",
     "CircuitBreaker",
+    "Filter",
+    "FilterPattern",
+    "FilterValue",
     "Frozen",
     "McpServer",
     "Memory",
@@ -49,6 +52,7 @@ __all__ = [
     "Skill",
     "Store",
     "StoreValue",
+    "Tasks",
     "Tool",
     "ToolValue",
 ]
@@ -85,6 +89,16 @@ class Audit(Frozen):
         None,
         description="Records older than this are deleted (a checkpoint keeps the chain"
         " verifiable); without it the log keeps everything.",
+    )
+
+
+class Tasks(Frozen):
+    """``runtime.tasks``: how long the runtime keeps task records."""
+
+    retention: Duration | None = Field(
+        None,
+        description="Tasks that ended longer ago than this are deleted, with their steps,"
+        " approval requests and dead letters; without it tasks are kept.",
     )
 
 
@@ -212,6 +226,54 @@ class RedactPattern(Frozen):
     replacement: str | None = None
 
 
+Detector = Literal["email", "phone", "credit_card", "iban", "ip_address", "secret"]
+FilterPlace = Literal["input", "answer", "tool_args", "tool_results"]
+
+
+def _everywhere() -> list[FilterPlace]:
+    return ["input", "answer", "tool_args", "tool_results"]
+
+
+class FilterPattern(Frozen):
+    """A custom detector of a content filter: text matching ``pattern`` is a hit."""
+
+    name: Name = Field(
+        description="Label: hits are counted and audited under it, and the default replacement"
+        " is [REDACTED:name]."
+    )
+    pattern: str = Field(
+        description="RE2 regular expression: linear time, no look-around or back-references.",
+        max_length=500,
+    )
+    replacement: str | None = Field(None, description="What a redacted match becomes.")
+
+
+class Filter(Frozen):
+    """A content filter: what to look for in an agent's text, where, and what a hit does."""
+
+    description: str = ""
+    detect: list[Detector] = Field(
+        default_factory=list,
+        description="Built-in detectors: email, phone, credit_card (Luhn-checked), iban"
+        " (checksum-checked), ip_address, secret (API keys, tokens, JWTs, private keys,"
+        " password=...).",
+    )
+    patterns: list[FilterPattern] = Field(
+        default_factory=list, description="Custom detectors, {name, pattern, replacement?}."
+    )
+    action: Literal["block", "redact", "flag"] = Field(
+        description="block: refuse the text (a blocked input or answer fails the task, a blocked"
+        " tool call is not made, a blocked result is not shown to the model); redact: replace"
+        " each hit; flag: let it pass. Every hit is audited (filter.hit), never the text."
+    )
+    apply_to: list[FilterPlace] = Field(
+        default_factory=_everywhere,
+        min_length=1,
+        description="Where: the task's input, its final answer, tool call arguments, tool"
+        " results. Default: all four.",
+    )
+
+
 class MemoryLimits(Frozen):
     """Size caps; a write that would exceed them is refused (or evicts the oldest entries)."""
 
@@ -258,9 +320,9 @@ class Memory(Frozen):
     )
     ttl: Duration | None = Field(None, description="Entries expire this long after writing.")
     retention: Duration | None = Field(None, description="Data is deleted after this long.")
-    redact: list[
-        Literal["email", "phone", "credit_card", "iban", "ip_address", "secret"] | RedactPattern
-    ] = Field(default_factory=list, description="Redact these before anything is written.")
+    redact: list[Detector | RedactPattern] = Field(
+        default_factory=list, description="Redact these before anything is written."
+    )
     limits: MemoryLimits = Field(default_factory=MemoryLimits)
     access: MemoryAccess = Field(default_factory=MemoryAccess)
     context: SessionContext | None = Field(
@@ -352,6 +414,11 @@ class Agent(Frozen):
     tools: list[Name] = Field(default_factory=list)
     memory: list[Name] = Field(default_factory=list)
     delegates: list[Name] = Field(default_factory=list)
+    filters: list[Name] = Field(
+        default_factory=list,
+        exclude_if=_not,  # written only when listed: agents keep the values they had
+        description="Content filters on the agent's input, answer, tool arguments and results.",
+    )
     replicas: int = Field(1, ge=0, le=1000)
     limits: AgentLimits = Field(default_factory=AgentLimits)
     circuit_breaker: CircuitBreaker | None = None
@@ -449,6 +516,8 @@ class StoreValue(Store, Received):
     grants: dict[str, list[str]] = Field(default_factory=dict, exclude_if=_none)
     # runtime.audit.retention, resolved here by planning: the engine prunes the audit log
     audit_retention: Duration | None = Field(None, exclude_if=_absent)
+    # runtime.tasks.retention, resolved the same way: the engine deletes old task records
+    task_retention: Duration | None = Field(None, exclude_if=_absent)
 
 
 class ModelValue(Model, Received):
@@ -471,6 +540,11 @@ class PolicyValue(Policy, Received):
     ``approve`` on it (or ``admin``), resolved by planning, who may decide the calls it holds."""
 
     deciders: list[str] = Field(default_factory=list, exclude_if=_none)
+
+
+class FilterValue(Filter, Received):
+    """A content filter as the engine and its agents' workers receive it
+    (``runtime.policy.filters``)."""
 
 
 class ScheduleValue(Schedule, Received):

@@ -62,11 +62,17 @@ _TABLE = [
     ("AF212", "missing-file", "A file the spec refers to does not exist."),
     ("AF213", "bad-url", "A runtime URL has an unsupported scheme or form."),
     ("AF214", "bad-permission", "An access permission is not of the form verb:target."),
-    ("AF215", "unused", "A model, tool or memory store is defined but never used."),
+    ("AF215", "unused", "A model, tool, memory store or content filter is defined but never used."),
     ("AF216", "fallback-cycle", "Model fallback chains loop back on themselves."),
     ("AF217", "no-approvers", "An approval policy names no role that may approve it."),
     ("AF218", "bad-memory", "A memory store's settings do not fit its kind or cannot be enforced."),
     ("AF219", "not-enforced", "A setting the runtime does not enforce yet is used."),
+    (
+        "AF220",
+        "bad-filter",
+        "A content filter detects nothing, or a pattern of it is not a valid RE2 expression or"
+        " matches the empty string.",
+    ),
 ]
 
 CODES: dict[str, Code] = {row[0]: Code(*row) for row in _TABLE}

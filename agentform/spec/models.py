@@ -1,9 +1,9 @@
 """The typed spec: pydantic models for every section of an agentform YAML file.
 
-The resource kinds (agents, models, tools, memory stores, policies, schedules, access, the bus and
-the store) are defined in :mod:`agentform.contract.values`, because the runtime receives the same
-values, and re-exported here; this module adds the spec's own sections (variables, target,
-environments) and :class:`Spec`. Together they are the source of truth for the spec's shape;
+The resource kinds (agents, models, tools, memory stores, policies, content filters, schedules,
+access, the bus and the store) are defined in :mod:`agentform.contract.values`, because the runtime
+receives the same values, and re-exported here; this module adds the spec's own sections (variables,
+target, environments) and :class:`Spec`. Together they are the source of truth for the spec's shape;
 ``schemas/agentform.schema.json`` is generated from them (:mod:`agentform.spec.schema`). They check
 only what one object can check by itself (types, ranges, enumerations, unknown keys); rules that
 span objects (references, cycles, policies covering tools) live in :mod:`agentform.spec.checks`,
@@ -25,6 +25,8 @@ from agentform.contract.values import (
     Audit,
     Bus,
     CircuitBreaker,
+    Filter,
+    FilterPattern,
     McpServer,
     Memory,
     MemoryAccess,
@@ -39,6 +41,7 @@ from agentform.contract.values import (
     SessionContext,
     Skill,
     Store,
+    Tasks,
     Tool,
 )
 from agentform.contract.values import Frozen as _Model
@@ -52,6 +55,8 @@ __all__ = [
     "Bus",
     "CircuitBreaker",
     "EnvironmentOverlay",
+    "Filter",
+    "FilterPattern",
     "McpServer",
     "Memory",
     "MemoryAccess",
@@ -68,6 +73,7 @@ __all__ = [
     "Spec",
     "Store",
     "Target",
+    "Tasks",
     "Tool",
     "Variable",
 ]
@@ -98,6 +104,7 @@ class Runtime(_Model):
     bus: Bus = Field(default_factory=Bus)
     store: Store = Field(default_factory=Store)
     audit: Audit = Field(default_factory=Audit)
+    tasks: Tasks = Field(default_factory=Tasks)
 
 
 class EnvironmentOverlay(_Model):
@@ -111,6 +118,7 @@ class EnvironmentOverlay(_Model):
     memory: dict[str, Any] | None = None
     agents: dict[str, Any] | None = None
     policies: dict[str, Any] | None = None
+    filters: dict[str, Any] | None = None
     access: dict[str, Any] | None = None
     schedules: dict[str, Any] | None = None
     default_effect: Literal["allow", "deny"] | None = None
@@ -138,6 +146,11 @@ class Spec(_Model):
     memory: dict[Name, Memory] = Field(default_factory=dict)
     agents: dict[Name, Agent] = Field(default_factory=dict)
     policies: dict[Name, Policy] = Field(default_factory=dict)
+    filters: dict[Name, Filter] = Field(
+        default_factory=dict,
+        description="Content filters: what to detect in agents' text, where, and whether a hit"
+        " blocks, is redacted or is flagged; agents list the ones they use.",
+    )
     access: Access = Field(default_factory=Access)
     schedules: dict[Name, Schedule] = Field(default_factory=dict)
     environments: dict[Name, EnvironmentOverlay] = Field(

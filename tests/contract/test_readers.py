@@ -121,11 +121,20 @@ READERS: dict[str, str] = {
     "policy.approvers": "policy/decision.py",  # recorded on the approval request
     "policy.approval_timeout": "policy/decision.py",
     "policy.deciders": "host/callers.py",  # who may decide a held call (A2A, control API)
+    "filter.detect": "policy/filters.py",
+    "filter.patterns": "policy/filters.py",
+    "filter.patterns.name": "policy/filters.py",
+    "filter.patterns.pattern": "policy/filters.py",
+    "filter.patterns.replacement": "policy/filters.py",
+    "filter.action": "policy/filters.py",
+    "filter.apply_to": "policy/filters.py",
+    "agent.filters": "worker/process.py",  # and the engine, on input (host/screening.py)
     "runtime.bus.url": "host/bus_link.py",
     "runtime.bus.stream_prefix": "host/bus_link.py",  # subjects and JetStream names (BusLayout)
     "runtime.store.url": "host/engine.py",
     "runtime.store.grants": "host/callers.py",  # admin:*, read:tasks, read:traces on the API
     "runtime.store.audit_retention": "host/engine.py",  # runtime.audit.retention: pruning
+    "runtime.store.task_retention": "host/retention.py",  # runtime.tasks.retention
 }
 
 # field -> why no runtime code needs to read it
@@ -133,6 +142,8 @@ PLANNING_ONLY: dict[str, str] = {
     "agent.policies": "dependency edges for the plan; the policies themselves are unenforced",
     "memory.description": "documentation, shown in plans and `agentform memory` only",
     "policy.description": "documentation, shown in plans only",
+    "filter.description": "documentation, shown in plans only",
+    "filter.secrets": "secret fingerprints: plan-time change detection",
     "policy.secrets": "secret fingerprints: plan-time change detection",
     # fingerprints make a rotated secret or a changed outside card a change in the plan; the
     # values themselves reach the engine beside the resource, never in it

@@ -15,9 +15,9 @@ verifies: the first remaining record's ``prev`` must be that hash.
 
 :func:`events_of_step` turns a step the agent loop recorded into the records it implies (a tool
 call with the policy decision on it, a refusal, a held call, a delegation, an unknown outcome, a
-question, the task's end); the store appends them in the transaction that writes the step, so a
-step and its audit record exist together or not at all, and a replayed step (already recorded)
-adds nothing.
+question, the task's end, content filters' hits: :func:`filter_events`); the store appends them
+in the transaction that writes the step, so a step and its audit record exist together or not at
+all, and a replayed step (already recorded) adds nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ __all__ = [
     "Chained",
     "canonical",
     "events_of_step",
+    "filter_events",
     "record_hash",
     "verify",
 ]
@@ -48,6 +49,7 @@ KINDS = {
     "task.delegated": "an agent handed work to another (child task)",
     "task.ended": "a task completed, failed or was canceled",
     "policy.denied": "a policy refused a call; it was not made",
+    "filter.hit": "a content filter found something (where, filter, action, detectors, counts)",
     "tool.call": "a tool call was made (tool, argument digest, the policy decision)",
     "tool.result": "a tool call's outcome (error or not)",
     "approval.requested": "a call was held for a human's approval",
@@ -62,6 +64,7 @@ KINDS = {
     "access.refused": "a request was refused for want of a permission",
     "rate.limited": "a task was refused: the agent's rate limit was reached",
     "audit.pruned": "records older than the retention were deleted (a checkpoint)",
+    "task.pruned": "task records that ended before runtime.tasks.retention were deleted",
 }
 
 
@@ -169,8 +172,30 @@ def verify(
     return count, None
 
 
+def filter_events(
+    task: str, filtered: Iterable[Mapping[str, Any]], actor: str, agent: str | None = None
+) -> list[AuditEvent]:
+    """One ``filter.hit`` per content filter hit recorded (``data["filtered"]`` of a step, or
+    a task's input screened): where, the filter, its action, each detector and how often,
+    and the call it was about; the hits carry no matched text, and nothing else is copied."""
+    keys = ("where", "filter", "action", "found", "call", "function")
+    return [
+        AuditEvent("filter.hit", actor, agent, task, {k: hit[k] for k in keys if k in hit})
+        for hit in filtered
+    ]
+
+
 def events_of_step(task: str, kind: str, data: Mapping[str, Any], actor: str) -> list[AuditEvent]:
-    """The audit records a newly recorded step implies (none for model answers and starts)."""
+    """The audit records a newly recorded step implies (none for model answers and starts),
+    after the content filter hits recorded with it (``filter.hit``)."""
+    found = _events_of_step(task, kind, data, actor)
+    filtered = data.get("filtered")
+    if filtered:
+        return [*filter_events(task, filtered, actor), *found]
+    return found
+
+
+def _events_of_step(task: str, kind: str, data: Mapping[str, Any], actor: str) -> list[AuditEvent]:
     if kind == "tool_call":
         decision = data.get("decision") or {}
         fields = {

@@ -43,7 +43,16 @@ from agentform.runtime.bus import BusLayout, TaskMessage
 from agentform.runtime.bus.auth import BusUsers
 from agentform.runtime.bus.server import NatsServer, free_port
 from agentform.runtime.errors import EngineError
-from agentform.runtime.host import admission, approvals, bus_link, health, report, rollout
+from agentform.runtime.host import (
+    admission,
+    approvals,
+    bus_link,
+    health,
+    report,
+    retention,
+    rollout,
+    screening,
+)
 from agentform.runtime.host.callers import Caller
 from agentform.runtime.host.files import (
     EngineFiles,
@@ -383,6 +392,10 @@ class Engine:
         if self.store is None or self.nc is None:
             raise EngineError("the runtime is not set up; run 'agentform apply' first", 409)
         store = self.store
+        # the agent's content filters first: what they block or redact is kept nowhere
+        screened = screening.screen_input(self.resources, self.agent(agent), agent, text)
+        if screened is not None:
+            text = str(screened.value)
         task, _ = await store.create_task_batched(
             id=task_id or new_id(),
             agent=agent,
@@ -391,7 +404,10 @@ class Engine:
             inputs=inputs,
             caller=caller,
             channel=channel,
+            filtered=screened.record() if screened is not None else (),
         )
+        if screened is not None and screened.blocked is not None:
+            return await screening.reject(store, task, screened)
         message = TaskMessage(
             task.id,
             agent,
@@ -443,6 +459,7 @@ class Engine:
         await health.expire_children(self)
         await approvals.expire(self)
         await self._prune_audit()
+        await retention.prune_tasks(self)
         await self.memories.sweep_if_due()
         await self.memories.backfill()
 

@@ -61,7 +61,7 @@ def tail(path: Path, lines: int) -> str:
 
 
 def ordered(saved: Mapping[str, Any]) -> list[str]:
-    rank = {"runtime": 0, "model": 1, "tool": 1, "memory": 1, "policy": 1, "agent": 2}
+    rank = {"runtime": 0, "model": 1, "tool": 1, "memory": 1, "policy": 1, "filter": 1, "agent": 2}
     return sorted(saved, key=lambda a: (rank.get(Address.kind_of(a), 3), a))
 
 

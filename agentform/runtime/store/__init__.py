@@ -21,12 +21,12 @@ sentence saying what happened and what to do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Connection, func, select
 
-from agentform.runtime.audit import AuditEvent
+from agentform.runtime.audit import AuditEvent, filter_events
 from agentform.runtime.store.audit import append as append_audit
 from agentform.runtime.store.batch import CREATES, STARTS, Grouped
 from agentform.runtime.store.records import (
@@ -39,6 +39,7 @@ from agentform.runtime.store.records import (
     Turn,
     task_from_row,
 )
+from agentform.runtime.store.retention import Retention
 from agentform.runtime.store.setwise import Start, new_task
 from agentform.runtime.store.statements import (
     BLOCKING,
@@ -66,9 +67,13 @@ __all__ = [
     "Turn",
 ]
 
+# a task to record: its row's values, the channel it came through, the filter hits on its input
+_Create = tuple[dict[str, Any], str | None, Sequence[Mapping[str, Any]]]
 
-class RuntimeStore(StepStore):
-    """Tasks, steps and dead letters in the database at ``url`` (SQLite file or PostgreSQL)."""
+
+class RuntimeStore(StepStore, Retention):
+    """Tasks, steps and dead letters in the database at ``url`` (SQLite file or PostgreSQL);
+    old tasks deleted under a retention (:mod:`.retention`)."""
 
     # tasks
 
@@ -83,12 +88,14 @@ class RuntimeStore(StepStore):
         parent_id: str | None = None,
         caller: str | None = None,
         channel: str | None = None,
+        filtered: Sequence[Mapping[str, Any]] = (),
     ) -> tuple[TaskRecord, bool]:
         """Record a submitted task; ``(existing, False)`` if ``id`` is already recorded. A new
-        task is audited (``task.submitted``: who, through which ``channel``) in the same
+        task is audited (``task.submitted``: who, through which ``channel``; ``filtered``: the
+        content filter hits its input was screened for, ``filter.hit``) in the same
         transaction."""
         write = self._create_write(
-            new_task(id, agent, input, context_id, inputs, parent_id, caller), channel
+            new_task(id, agent, input, context_id, inputs, parent_id, caller), channel, filtered
         )
         return cast(tuple[TaskRecord, bool], self._write_now(write))
 
@@ -103,33 +110,49 @@ class RuntimeStore(StepStore):
         parent_id: str | None = None,
         caller: str | None = None,
         channel: str | None = None,
+        filtered: Sequence[Mapping[str, Any]] = (),
     ) -> tuple[TaskRecord, bool]:
         """:meth:`create_task` in a transaction shared with other writes (:meth:`write`)."""
         write = self._create_write(
-            new_task(id, agent, input, context_id, inputs, parent_id, caller), channel
+            new_task(id, agent, input, context_id, inputs, parent_id, caller), channel, filtered
         )
         return cast(tuple[TaskRecord, bool], await self._write_later(write))
 
-    def _create_write(self, values: dict[str, Any], channel: str | None) -> Grouped:
-        return Grouped(self._create_audited, (values, channel), values["id"], CREATES)
+    def _create_write(
+        self, values: dict[str, Any], channel: str | None, filtered: Sequence[Mapping[str, Any]]
+    ) -> Grouped:
+        return Grouped(self._create_audited, (values, channel, filtered), values["id"], CREATES)
 
-    def _create_audited(
-        self, conn: Connection, items: list[tuple[dict[str, Any], str | None]]
-    ) -> list[Any]:
-        results = self._sql.create_tasks(conn, [values for values, _ in items])
-        events = [
-            AuditEvent(
-                "task.submitted",
-                task.caller or "unknown",
-                task.agent,
-                task.id,
-                {"channel": channel or "api", "parent": task.parent_id},
+    def _create_audited(self, conn: Connection, items: list[_Create]) -> list[Any]:
+        results = self._sql.create_tasks(conn, [values for values, _, _ in items])
+        events: list[AuditEvent] = []
+        for (_, channel, filtered), (task, created) in zip(items, results, strict=True):
+            if not created:
+                continue
+            caller = task.caller or "unknown"
+            events.append(
+                AuditEvent(
+                    "task.submitted",
+                    caller,
+                    task.agent,
+                    task.id,
+                    {"channel": channel or "api", "parent": task.parent_id},
+                )
             )
-            for (_, channel), (task, created) in zip(items, results, strict=True)
-            if created
-        ]
+            events.extend(filter_events(task.id, filtered, caller, task.agent))
         append_audit(conn, events)
         return results
+
+    def screen_input(self, id: str, text: str, filtered: Sequence[Mapping[str, Any]]) -> None:
+        """Keep the task's input as the content filters left it (``text``), and audit what
+        they found (``filter.hit``, by its agent), in one transaction."""
+        with self._begin() as conn:
+            row = conn.execute(select(tasks_table.c.agent).where(tasks_table.c.id == id)).first()
+            if row is None:
+                return
+            conn.execute(self._task_update(id).values(input=text, updated_at=utc_now()))
+            agent = str(row.agent)
+            append_audit(conn, filter_events(id, filtered, f"agent:{agent}", agent))
 
     def get_task(self, id: str) -> TaskRecord | None:
         with self._begin(read=True) as conn:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentform.contract import (
     AgentValue,
+    FilterValue,
     MemoryValue,
     ModelValue,
     PolicyValue,
@@ -63,6 +64,9 @@ class WorkerConfig(BaseModel):
     delegates: dict[str, str] = Field(
         default_factory=dict, description="Each delegate's description, offered to the model."
     )
+    filters: dict[str, FilterValue] = Field(
+        default_factory=dict, description="The content filters the agent lists, by name."
+    )
     config_hash: str
     concurrency: int = DEFAULT_CONCURRENCY
 
@@ -94,9 +98,10 @@ def agent_configs(
     layout: BusLayout,
 ) -> dict[str, tuple[WorkerConfig, int]]:
     """Every registered agent's worker configuration and replica count, from the registered
-    resources: the agent, the models (all of them: fallbacks), its tools, its memory stores, its
-    delegates (declared ones, registered yet or not: apply creates agents in any order). The
-    configuration's hash covers all of it, so a change to any rolls the agent's workers."""
+    resources: the agent, the models (all of them: fallbacks), its tools, its memory stores, the
+    content filters it lists, its delegates (declared ones, registered yet or not: apply creates
+    agents in any order). The configuration's hash covers all of it, so a change to any rolls the
+    agent's workers."""
     models = {n: _typed(ModelValue, f"model.{n}", v) for n, v in _named(resources, "model").items()}
     tools = {n: _typed(ToolValue, f"tool.{n}", v) for n, v in _named(resources, "tool").items()}
     memories = {
@@ -105,6 +110,9 @@ def agent_configs(
     policies = {
         n: _typed(PolicyValue, f"policy.{n}", v) for n, v in _named(resources, "policy").items()
     }
+    filters = {
+        n: _typed(FilterValue, f"filter.{n}", v) for n, v in _named(resources, "filter").items()
+    }
     raw_agents = _named(resources, "agent")
     agents = {n: _typed(AgentValue, f"agent.{n}", v) for n, v in raw_agents.items()}
     out: dict[str, tuple[WorkerConfig, int]] = {}
@@ -112,6 +120,7 @@ def agent_configs(
         mine = {t: tools[t] for t in agent.tools if t in tools}
         stores = {m: memories[m] for m in agent.memory if m in memories}
         governing = {p: policies[p] for p in agent.policies if p in policies}
+        screening = {f: filters[f] for f in agent.filters if f in filters}
         delegates = {d: agents[d].description if d in agents else "" for d in agent.delegates}
         body = {
             "agent": raw_agents[name],
@@ -124,6 +133,8 @@ def agent_configs(
             "memory": {n: v.model_dump(mode="json") for n, v in stores.items()},
             "policies": {n: v.model_dump(mode="json") for n, v in governing.items()},
         }
+        if screening:  # only then: the agents without filters keep the hash (and workers) they had
+            body["filters"] = {n: v.model_dump(mode="json") for n, v in screening.items()}
         config = WorkerConfig(
             project=project,
             agent=name,
@@ -137,6 +148,7 @@ def agent_configs(
             memory=stores,
             policies=governing,
             delegates=delegates,
+            filters=screening,
             config_hash=config_hash(body),
             concurrency=agent.limits.max_concurrent_tasks or DEFAULT_CONCURRENCY,
         )

@@ -13,12 +13,16 @@ Step kinds recorded (``agentform_steps.kind``): ``start`` (rendered instructions
 ``model`` (the answer, tokens, latency), ``tool_call`` (name, arguments, idempotency key),
 ``tool_result`` (content, is_error), ``final`` (the answer) and ``error`` (why it failed).
 The values of sensitive variables are masked in all of them, and in the answer
-(:mod:`agentform.runtime.worker.sensitive`).
+(:mod:`agentform.runtime.worker.sensitive`). The agent's content filters
+(:mod:`agentform.runtime.policy.filters`) screen the input at the first start, a model's answer
+and its calls' arguments before the step is recorded, and results before they are; their hits
+go with the step (``filtered``), which audits them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -27,6 +31,7 @@ from typing import Any, Protocol
 from agentform.runtime.conversation import Message, ModelResponse, ToolCall, ToolSpec
 from agentform.runtime.memory import TaskMemory
 from agentform.runtime.policy.decision import PolicyDecisionPoint, target_of
+from agentform.runtime.policy.filters import ContentFilters, Place
 from agentform.runtime.policy.holding import AwaitingApproval, Holds
 from agentform.runtime.store import (
     TERMINAL,
@@ -90,8 +95,11 @@ class AgentLoop:
         ask_on_unknown: frozenset[str] = frozenset(),
         ask_user: bool = False,
         sensitive: Sensitive | None = None,
+        filters: ContentFilters | None = None,
     ) -> None:
         self.store = store
+        # the agent's content filters: its input, its answer, tool arguments and results
+        self.filters = filters or ContentFilters()
         # the instructions keep ${var.NAME}: the model gets the value, the records never do
         self.sensitive = sensitive or Sensitive()
         self.ask_user = ask_user  # the model may end its turn with a question (ASK_USER)
@@ -108,6 +116,11 @@ class AgentLoop:
 
     async def run(self, task: TaskRecord) -> Outcome:
         """Replay ``task``'s records, then carry on until an answer; failures become outcomes."""
+        if self.filters.applies("input"):
+            screened = await self._screen_input(task)
+            if isinstance(screened, Outcome):
+                return screened
+            task = screened
         if self.memory is not None:
             self.memory.enter(task)
         outcome = await self._run(task)
@@ -118,6 +131,29 @@ class AgentLoop:
                 await self.memory.completed(task, outcome.text)
             await self.memory.ended(task)
         return outcome
+
+    async def _screen_input(self, task: TaskRecord) -> TaskRecord | Outcome:
+        """At a task's first start, its input as the content filters leave it (kept so in the
+        store, with their hits audited), or the task failed when one blocks it. The engine
+        screened a task it recorded already; this catches the rest (delegated tasks, tasks
+        published on the bus) and flags, and finds nothing more to redact in screened text."""
+        if task.attempts > 1 or task.status is not TaskStatus.WORKING:
+            recorded = await self.store.run(self.store.steps, task.id)
+            if recorded:
+                return task  # screened when it first started
+        screened = self.filters.screen("input", task.input)
+        if not screened.hits:
+            return task
+        text = str(screened.value)
+        if screened.blocked is None:
+            await self.store.run(self.store.screen_input, task.id, text, screened.record())
+            return dataclasses.replace(task, input=text)
+        # the input is kept without what blocked it; the hit is audited with the task's end
+        await self.store.run(self.store.screen_input, task.id, text, ())
+        reason = screened.refusal()
+        error = NewStep(0, "error", {"reason": reason, "filtered": screened.record()})
+        last = await self._finish(task.id, error, None, error=reason)
+        return Outcome(False, reason, recorded=True, steps=tuple(last))
 
     async def _run(self, task: TaskRecord) -> Outcome:
         progress: Progress | None = None
@@ -228,10 +264,18 @@ class AgentLoop:
                 continue
             check_limits(progress, self.limits, next_kind="model")
             response = await self._ask(progress)
+            data: dict[str, Any] = {"response": response.to_dict()}
+            refusal = None
+            if self.filters:  # the answer and the calls' arguments, before they are recorded
+                screened = self.filters.response(response)
+                if screened.filtered:
+                    response, refusal = screened.response, screened.refusal
+                    data = {"response": response.to_dict(), "filtered": screened.filtered}
+                    progress.blocked.update(screened.blocked_calls)
             answer = NewStep(
                 progress.seq,
                 "model",
-                {"response": response.to_dict()},
+                data,
                 input_tokens=response.input_tokens,
                 output_tokens=response.output_tokens,
                 latency_ms=response.latency_ms,
@@ -241,6 +285,8 @@ class AgentLoop:
                 progress.unwritten.append(answer)
                 account(progress, response)
                 progress.seq += 1
+                if refusal is not None:  # recorded redacted, with the error: never returned
+                    raise TaskFailed(refusal)
                 text = self.sensitive.mask(response.text)
                 final = NewStep(progress.seq, "final", {"text": text})
                 return text, await self._finish(task.id, final, progress, result=text)
@@ -273,6 +319,9 @@ class AgentLoop:
             raise TaskFailed(f"the model failed: {exc}") from exc
 
     async def _finish_calls(self, task: TaskRecord, progress: Progress) -> None:
+        for call in [c for c in progress.pending if c.id in progress.blocked]:
+            # a content filter refused its arguments: nothing is sent, no policy is asked
+            await self._tool_result(task, progress, call, progress.blocked[call.id], True, 0.0)
         delegated = [c for c in progress.pending if c.name in self.delegates]
         for call in [c for c in progress.pending if c.name not in self.delegates]:
             if self.ask_user and call.name == ASK_USER.name:
@@ -349,7 +398,9 @@ class AgentLoop:
                 waiting.append(child)
                 continue
             content, is_error = result_of(found)
-            await self._tool_result(task, progress, call, content, is_error, 0.0)
+            await self._tool_result(
+                task, progress, call, content, is_error, 0.0, screen="tool_results"
+            )
         if waiting:
             raise Suspended(waiting)
 
@@ -368,7 +419,7 @@ class AgentLoop:
 
         answer = await self.holds.question(task, call.id, self.sensitive.mask(question), asked)
         progress.waited += self.holds.take_wait(task.id)
-        await self._tool_result(task, progress, call, answer, False, 0.0)
+        await self._tool_result(task, progress, call, answer, False, 0.0, screen="tool_results")
 
     async def _tool_result(
         self,
@@ -379,7 +430,19 @@ class AgentLoop:
         is_error: bool,
         latency: float,
         decision: Mapping[str, Any] | None = None,
+        *,
+        screen: Place | None = None,
     ) -> None:
+        """Record what the model hears of ``call`` (``screen``: a result the content filters
+        see first; a refusal made here is not) and fold it into the progress."""
+        filtered = None
+        if screen is not None and self.filters.applies(screen):
+            screened = self.filters.screen(screen, content)
+            if screened.hits:
+                filtered = screened.record(call=call.id, function=call.name)
+                blocked = screened.blocked is not None
+                content = screened.refusal() if blocked else str(screened.value)
+                is_error = is_error or blocked
         data: dict[str, Any] = {
             "id": call.id,
             "name": call.name,
@@ -388,6 +451,8 @@ class AgentLoop:
         }
         if decision is not None:
             data["decision"] = dict(decision)
+        if filtered:
+            data["filtered"] = filtered
         step = await self._record(
             task.id, progress.seq, "tool_result", data, progress, latency_ms=latency
         )
@@ -421,7 +486,9 @@ class AgentLoop:
             )
             progress.waited += self.holds.take_wait(task.id)
             if answer == "happened":  # the result the human found is the call's result
-                await self._tool_result(task, progress, call, text, False, 0.0)
+                await self._tool_result(
+                    task, progress, call, text, False, 0.0, screen="tool_results"
+                )
                 return
             if answer == "fail":
                 raise TaskFailed(
@@ -473,7 +540,9 @@ class AgentLoop:
         except TimeoutError as exc:
             raise TaskFailed(f"wall-time limit of {self.limits.timeout:g}s reached") from exc
         latency = (time.perf_counter() - started) * 1000
-        await self._tool_result(task, progress, call, result.content, result.is_error, latency)
+        await self._tool_result(
+            task, progress, call, result.content, result.is_error, latency, screen="tool_results"
+        )
 
     def _target(self, call: ToolCall) -> str | None:
         """What policies match for ``call``: its spec tool, or ``memory.STORE`` for a memory

@@ -31,6 +31,7 @@ from agentform.runtime.bus import BusMessage, Connection, TaskMessage, connect
 from agentform.runtime.memory.agent import open_agent_memory
 from agentform.runtime.memory.tools import CombinedTools
 from agentform.runtime.policy.decision import PolicyDecisionPoint
+from agentform.runtime.policy.filters import ContentFilters
 from agentform.runtime.policy.holding import Holds
 from agentform.runtime.store import RuntimeStore, StepRecord, StoreError, TaskRecord, TaskStatus
 from agentform.runtime.store.approvals import ApprovalBook
@@ -125,6 +126,7 @@ class Worker:
                 ),
                 ask_user=agent.ask_user,
                 sensitive=sensitive,
+                filters=ContentFilters.of(agent.filters, config.filters),
             )
             js = self.nc.jetstream()
             sub = await js.pull_subscribe_bind(

@@ -17,6 +17,7 @@ from typing import Any
 
 from agentform.contract.values import AgentLimits
 from agentform.runtime.conversation import Message, ModelResponse, ToolCall
+from agentform.runtime.policy.filters import blocked_calls
 from agentform.runtime.store import NewStep, StepRecord
 
 __all__ = ["Limits", "Progress", "TaskFailed", "account", "apply_step", "check_limits"]
@@ -66,6 +67,7 @@ class Progress:
     pending: list[ToolCall] = field(default_factory=list)  # asked for, no result yet
     called: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # call id -> tool_call
     held: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # call id -> approval step
+    blocked: dict[str, str] = field(default_factory=dict)  # call id -> a content filter's refusal
     final: str | None = None
     failed: str | None = None
     # steps taken but not written yet: written with the next step that must be recorded before
@@ -127,6 +129,8 @@ def apply_step(progress: Progress, step: StepRecord) -> None:
         progress.started = float(data.get("started_at") or datetime.now(UTC).timestamp())
     elif step.kind == "model":
         account(progress, ModelResponse.from_dict(data["response"]))
+        if data.get("filtered"):  # calls a content filter refused when the answer came
+            progress.blocked.update(blocked_calls(data["filtered"]))
     elif step.kind == "tool_call":
         progress.called[str(data["id"])] = data
         progress.tool_calls += 1

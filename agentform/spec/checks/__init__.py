@@ -4,7 +4,8 @@ Each check is a function ``(CheckContext) -> None`` that reports through the con
 check runs, so one validate run shows every problem. The checks are grouped by concern:
 :mod:`.names` (identifiers and settings of one object), :mod:`.references` (names that must
 resolve), :mod:`.coordination` (delegation cycles, reachability, fallback loops),
-:mod:`.governance` (policies, conditions, approvals, access), :mod:`.memory` (memory stores) and
+:mod:`.governance` (policies, conditions, approvals, access), :mod:`.memory` (memory stores),
+:mod:`.filters` (content filters) and
 :mod:`.enforcement` (settings the runtime does not enforce yet). Called by the loader after the
 models validate; pure (no I/O).
 """
@@ -81,6 +82,7 @@ def _all_checks() -> list[Check]:
     from agentform.spec.checks import (
         coordination,
         enforcement,
+        filters,
         governance,
         memory,
         names,
@@ -93,6 +95,7 @@ def _all_checks() -> list[Check]:
         *coordination.CHECKS,
         *governance.CHECKS,
         *memory.CHECKS,
+        *filters.CHECKS,
         *enforcement.CHECKS,
     ]
 

@@ -141,10 +141,12 @@ def check_unused(ctx: CheckContext) -> None:
     used_models.update(f for m in spec.models.values() for f in m.fallback)
     used_tools = {t for a in spec.agents.values() for t in a.tools}
     used_memory = {m for a in spec.agents.values() for m in a.memory}
+    used_filters = {f for a in spec.agents.values() for f in a.filters}
     for section, used, what in (
         ("models", used_models, "model"),
         ("tools", used_tools, "tool"),
         ("memory", used_memory, "memory store"),
+        ("filters", used_filters, "filter"),
     ):
         for name in getattr(spec, section):
             if name not in used:

@@ -1,9 +1,9 @@
 """Every name the spec uses must resolve to something it defines (AF201), with a suggestion.
 
-Covers an agent's model, tools, memory and delegates; model fallbacks; schedules' agents;
-policies' agents, tools (literal names, ``*`` or glob patterns) and approvers; and the roles of
-access members. Names of resources that failed schema validation count as defined, so one
-mistake is not reported twice.
+Covers an agent's model, tools, memory, delegates and content filters; model fallbacks; schedules'
+agents; policies' agents, tools (literal names, ``*`` or glob patterns) and approvers; and the roles
+of access members. Names of resources that failed schema validation count as defined, so one mistake
+is not reported twice.
 """
 
 from __future__ import annotations
@@ -19,7 +19,13 @@ from agentform.spec.sourcemap import Path
 __all__ = ["CHECKS", "is_pattern"]
 
 _GLOB = set("*?[")
-_SECTION = {"agent": "agents", "tool": "tools", "model": "models", "memory": "memory"}
+_SECTION = {
+    "agent": "agents",
+    "tool": "tools",
+    "model": "models",
+    "memory": "memory",
+    "filter": "filters",
+}
 
 
 def is_pattern(name: str) -> bool:
@@ -54,6 +60,8 @@ def check_agent_references(ctx: CheckContext) -> None:
             _resolve(ctx, "memory", store, spec.memory, (*base, "memory", i), user)
         for i, other in enumerate(agent.delegates):
             _resolve(ctx, "agent", other, spec.agents, (*base, "delegates", i), user)
+        for i, content_filter in enumerate(agent.filters):
+            _resolve(ctx, "filter", content_filter, spec.filters, (*base, "filters", i), user)
 
 
 def check_model_references(ctx: CheckContext) -> None:
@@ -145,6 +153,7 @@ def check_broken_references(ctx: CheckContext) -> None:
         ("tools", "tool", spec.tools),
         ("memory", "memory", spec.memory),
         ("delegates", "agent", spec.agents),
+        ("filters", "filter", spec.filters),
     )
     for address in sorted(ctx.broken):
         kind, name = Address.parts(address)

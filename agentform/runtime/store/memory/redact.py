@@ -24,9 +24,9 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["BUILTIN", "MAX_PATTERN_LENGTH", "RedactionError", "Redactor", "Rule"]
+__all__ = ["BUILTIN", "MAX_PATTERN_LENGTH", "Pattern", "RedactionError", "Redactor", "Rule"]
 
 BUILTIN: tuple[str, ...] = ("email", "phone", "credit_card", "iban", "ip_address", "secret")
 MAX_PATTERN_LENGTH = 500
@@ -43,6 +43,16 @@ class RedactionError(ValueError):
     """A ``redact:`` entry that cannot be used: an unknown rule or a bad custom pattern."""
 
 
+class Pattern(Protocol):
+    """What a rule needs of a compiled pattern: Python's ``re`` (the built-in rules, a memory
+    store's custom ones) or RE2's (content filters' custom patterns, :mod:`agentform.patterns`)."""
+
+    @property
+    def groupindex(self) -> Mapping[str, int]: ...
+
+    def sub(self, repl: Callable[[Any], str], string: str) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One redaction: matches of ``pattern`` that pass ``check`` become ``replacement``.
@@ -52,7 +62,7 @@ class Rule:
     """
 
     name: str
-    pattern: re.Pattern[str]
+    pattern: Pattern
     replacement: str
     check: Callable[[str], bool] | None = None
 
@@ -155,19 +165,20 @@ class Redactor:
 
 
 def _apply(rule: Rule, text: str, counts: dict[str, int]) -> str:
-    partial = "redact" in rule.pattern.groupindex
+    group = rule.pattern.groupindex.get("redact")  # by number: RE2's matches take no names
 
-    def replace(m: re.Match[str]) -> str:
-        start, end = m.span("redact") if partial else (-1, -1)
+    def replace(m: Any) -> str:
+        whole: str = m.group()
+        start, end = m.span(group) if group is not None else (-1, -1)
         if start < 0:
             start, end = m.span()
-        target = m.string[start:end]
+        target = text[start:end]
         if start == end or target == rule.replacement:
-            return m.group()
+            return whole
         if rule.check is not None and not rule.check(target):
-            return m.group()
+            return whole
         counts[rule.name] = counts.get(rule.name, 0) + 1
-        return m.string[m.start() : start] + rule.replacement + m.string[end : m.end()]
+        return text[m.start() : start] + rule.replacement + text[end : m.end()]
 
     return rule.pattern.sub(replace, text)
 
