@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, select, update
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from agentform.runtime.store.records import StoreError
 from agentform.runtime.store.tables import SideTable, utc
@@ -119,16 +118,6 @@ class ApprovalBook(SideTable):
 
     def __init__(self, url: str) -> None:
         super().__init__(url, metadata, StoreError, "approvals table")
-
-    @contextlib.contextmanager
-    def _begin(self) -> Iterator[Connection]:
-        if self._engine is None:
-            raise StoreError("the approvals table is closed")
-        try:
-            with self._engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"the approvals table could not be used: {exc}") from None
 
     def request(
         self,

@@ -16,7 +16,6 @@ pages; a checkpoint left by pruning says what the first remaining record's ``pre
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -24,7 +23,6 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
 
 from agentform.runtime.audit import (
     GENESIS,
@@ -105,16 +103,6 @@ class AuditLog(SideTable):
 
     def __init__(self, url: str) -> None:
         super().__init__(url, metadata, StoreError, "audit log")
-
-    @contextlib.contextmanager
-    def _begin(self) -> Iterator[Connection]:
-        if self._engine is None:
-            raise StoreError("the audit log is closed")
-        try:
-            with self._engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"the audit log could not be used: {exc}") from None
 
     def append(self, events: Sequence[AuditEvent]) -> list[Chained]:
         """Append ``events`` in a transaction of their own."""

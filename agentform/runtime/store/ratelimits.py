@@ -49,6 +49,8 @@ class SQLStorage(Storage):
         return (SQLAlchemyError, StoreError)
 
     def _begin(self) -> Any:
+        # the engine's own transaction, not the side table's wrapper: incr needs the
+        # IntegrityError of a racing first hit, and limits its SQLAlchemyError as they are
         engine = self._table._engine
         if engine is None:
             raise StoreError("the rate-limit counters are closed")

@@ -18,9 +18,11 @@ read transaction. PostgreSQL is driven by psycopg 3.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import (
@@ -39,7 +41,7 @@ from sqlalchemy import (
     inspect,
     text,
 )
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from agentform.database import create_schema, tune_sqlite, utc
@@ -264,12 +266,24 @@ class SideTable:
     ``failure`` is the error a subclass raises, with a sentence naming ``what`` it holds."""
 
     def __init__(self, url: str, metadata: MetaData, failure: type[Exception], what: str) -> None:
+        self._failure, self._what = failure, what
         try:
             self._engine: Engine | None = acquire(url)
             with self._engine.begin() as conn:
                 metadata.create_all(conn)
         except (ValueError, SQLAlchemyError) as exc:
             raise failure(f"cannot open the {what}: {exc}") from None
+
+    @contextlib.contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """One write transaction; database errors become the subclass's ``failure``."""
+        if self._engine is None:
+            raise self._failure(f"the {self._what} is closed")
+        try:
+            with self._engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise self._failure(f"the {self._what} could not be used: {exc}") from None
 
     def close(self) -> None:
         if self._engine is not None:

@@ -35,7 +35,7 @@ def store(runtime_url: str) -> Iterator[RuntimeStore]:
 
 
 def _create(store: RuntimeStore, id: str, agent: str, context: str) -> Grouped:
-    return store._create_write(new_task(id, agent, "hi", context, {}, None), None)
+    return store._create_write(new_task(id, agent, "hi", context, {}, None), None, ())
 
 
 def _start(store: RuntimeStore, id: str, recorded: bool, context: str) -> Grouped:
