@@ -129,6 +129,10 @@ def test_a_blocked_input_is_rejected_at_once_naming_the_filter(filtered: Project
     assert KEY not in json.dumps(shown) and shown["steps"] == []
     kinds = [r["kind"] for r in _audit(filtered, task["id"])]
     assert sorted(kinds) == ["filter.hit", "task.submitted"]
+    sent = filtered.cli("send", "guard", f"the key is {KEY}")
+    assert sent.returncode == 1, sent.stdout
+    assert "rejected: the input was blocked by content filter 'no-secrets'" in sent.stderr
+    assert KEY not in sent.stdout + sent.stderr
 
 
 def test_a_card_in_a_tool_argument_is_redacted_before_the_server_sees_it(

@@ -10,7 +10,9 @@ import time
 
 import pytest
 
+from agentform.graph import build_graph
 from agentform.patterns import PatternError, compile_pattern
+from agentform.resources import dependencies, desired_resources
 from agentform.spec import load_spec
 from tests.conftest import BASE_SPEC, WriteSpec
 
@@ -142,3 +144,26 @@ def test_a_pattern_that_would_backtrack_runs_in_linear_time() -> None:
 def test_patterns_re2_refuses(pattern: str) -> None:
     with pytest.raises(PatternError):
         compile_pattern(pattern)
+
+
+def test_a_filter_is_a_resource_its_agents_depend_on(write_spec: WriteSpec) -> None:
+    text = _spec("  pii: {action: redact, detect: [email]}\n")
+    text = text.replace("access:", "runtime:\n  tasks: {retention: 30d}\naccess:", 1)
+    result = load_spec(write_spec(text), environ={})
+    assert result.spec is not None and not result.diagnostics
+    values = desired_resources(result.spec)
+    assert values["filter.pii"].values["action"] == "redact"
+    assert values["agent.triage"].values["filters"] == ["pii"]
+    assert values["runtime.store"].values["task_retention"] == "30d"
+    assert "filter.pii" in build_graph(result.spec).depends["agent.triage"]
+    assert "filter.pii" in dependencies("agent.triage", values["agent.triage"].values)
+    order = list(values)
+    assert order.index("filter.pii") < order.index("agent.triage")
+
+
+def test_agents_without_filters_keep_the_values_they_had(write_spec: WriteSpec) -> None:
+    result = load_spec(write_spec(BASE_SPEC), environ={})
+    assert result.spec is not None
+    values = desired_resources(result.spec)
+    assert "filters" not in values["agent.triage"].values
+    assert "task_retention" not in values["runtime.store"].values
