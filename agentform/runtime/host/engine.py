@@ -162,19 +162,7 @@ class Engine:
         self.groups.clear()
         await self.a2a.stop()
         await bus_link.close_bus(self)
-        if self.store is not None:
-            self.store.close()
-            self.store = None
-        if self.approvals is not None:
-            self.approvals.close()
-            self.approvals = None
-        if self.audit_log is not None:
-            self.audit_log.close()
-            self.audit_log = None
-        if self.limiter is not None:
-            self.limiter.close()
-            self.limiter = None
-        self.memories.close()
+        self._close_store()
         with contextlib.suppress(OSError):
             self.files.info.unlink()
         self.stopping.set()
@@ -264,18 +252,8 @@ class Engine:
                 await bus_link.close_bus(self)
                 self.bus_url = None
             if address == "runtime.store" and self.store is not None:
-                self.store.close()
-                self.store, self.store_url = None, None
-                if self.approvals is not None:
-                    self.approvals.close()
-                    self.approvals = None
-                if self.audit_log is not None:
-                    self.audit_log.close()
-                    self.audit_log = None
-                if self.limiter is not None:
-                    self.limiter.close()
-                    self.limiter = None
-                self.memories.close()
+                self._close_store()
+                self.store_url = None
             rollout.reconfigure(self)
             self.persist()
             if not self.resources:
@@ -343,6 +321,16 @@ class Engine:
         write_atomic(self.files.resources, json.dumps(self.resources, indent=1, sort_keys=True))
         self.write_info()
 
+    def _close_store(self, *, memories: bool = True) -> None:
+        """Close the runtime store and the tables beside it (approvals, audit log, rate-limit
+        counters) and, with ``memories``, the memory stores."""
+        for part in (self.store, self.approvals, self.audit_log, self.limiter):
+            if part is not None:
+                part.close()
+        self.store, self.approvals, self.audit_log, self.limiter = None, None, None, None
+        if memories:
+            self.memories.close()
+
     async def _set_store(self, values: Mapping[str, Any]) -> None:
         url = resolve_store_url(
             str(values.get("url") or "sqlite:///.agentform/runtime.db"), self.base_dir
@@ -353,17 +341,10 @@ class Engine:
             store = await asyncio.to_thread(RuntimeStore, url)
         except Exception as exc:
             raise EngineError(f"the runtime store is not usable: {exc}", 503) from exc
-        if self.store is not None:
-            self.store.close()
-        if self.approvals is not None:
-            self.approvals.close()
+        self._close_store(memories=False)  # the memory stores move below instead
         self.store, self.store_url = store, url
         self.approvals = await asyncio.to_thread(ApprovalBook, url)
-        if self.audit_log is not None:
-            self.audit_log.close()
         self.audit_log = await asyncio.to_thread(AuditLog, url)
-        if self.limiter is not None:
-            self.limiter.close()
         self.limiter = await asyncio.to_thread(Limiter, url)
         try:
             await self.memories.moved(url)
