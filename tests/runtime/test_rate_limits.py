@@ -5,6 +5,8 @@ caller is still served, and every refusal is audited."""
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +14,7 @@ import httpx
 import pytest
 
 from agentform.runtime.host.client import EngineClient, EngineRequestError
-from tests.runtime.project import Project, open_project
+from tests.runtime.project import Project, open_project, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +106,46 @@ def test_the_total_limit_counts_every_caller(limited: tuple[Project, dict[str, s
     with pytest.raises(EngineRequestError) as refused:
         _send(project.client)
     assert refused.value.status == 429 and "in total" in str(refused.value)
+
+
+def test_two_replicas_share_a_models_limit(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A model allowed 2 requests a minute, used by an agent with 2 replicas: two tasks are
+    answered at once, the third waits for the next window, whichever replica takes it (each
+    replica alone would have had 2 of its own)."""
+    directory = tmp_path_factory.mktemp("shared-model")
+    with open_project(directory) as project:
+        spec: dict[str, Any] = {
+            "models": {
+                "script": {
+                    "provider": "scripted",
+                    "script": "scripts/echo.yaml",
+                    "limits": {"requests_per_minute": 2},
+                }
+            },
+            "agents": {"pair": {"model": "script", "replicas": 2}},
+            "access": {"roles": {"users": ["invoke:pair"]}, "members": {"tina": ["users"]}},
+        }
+        project.write(spec, {"echo": [{"reply": "echo: {{ user }}"}]})
+        project.apply()
+        project.wait_ready("pair", replicas=2)
+        ids = [project.submit("pair", f"t{n}")["id"] for n in range(3)]
+        done = wait_for(
+            lambda: (
+                [t for t in map(project.task, ids) if t["status"] == "completed"]
+                if sum(project.task(i)["status"] == "completed" for i in ids) >= 2
+                else None
+            ),
+            30,
+            "two tasks to be answered",
+        )
+        assert len(done) == 2
+        time.sleep(4)  # the third waits for the model's next minute, on either replica
+        waiting = [t for t in map(project.task, ids) if t["status"] != "completed"]
+        assert len(waiting) == 1, [t["status"] for t in map(project.task, ids)]
+        assert len(project.worker_pids("pair")) == 2  # both replicas are up
+        # the count is the runtime store's, shared by both replicas, not a process's own
+        with sqlite3.connect(project.dir / ".agentform" / "runtime.db") as db:
+            [(count,)] = db.execute(
+                "SELECT count FROM agentform_rate WHERE key LIKE '%model:script:requests%'"
+            ).fetchall()
+        assert count >= 3  # two calls made, and the third's attempts counted against them

@@ -87,7 +87,14 @@ class Worker:
         watchdog = asyncio.create_task(self._watch_parent())
         store = self.store = RuntimeStore(config.store_url)
         agent = config.values
-        model = build_model(agent.model, config.models, base_dir=base_dir, secret=_secret)
+        if any(
+            m.limits.requests_per_minute or m.limits.tokens_per_minute
+            for m in config.models.values()
+        ):  # a model's limits are counted with every replica's, in the runtime store
+            self.limiter = Limiter(config.store_url)
+        model = build_model(
+            agent.model, config.models, base_dir=base_dir, secret=_secret, limiter=self.limiter
+        )
         sensitive = Sensitive.of(agent, config.tools, os.environ)
         toolbox = open_toolbox(
             sensitive.tools(config.tools), base_dir=base_dir, secret=_secret, log=log
