@@ -492,7 +492,7 @@ def run_worker(config_path: Path, worker_id: str) -> int:
 
     try:
         asyncio.run(main())
-    except (ModelError, ToolStartError, StoreError, MissingValue, OSError) as exc:
+    except (ModelError, ToolStartError, StoreError, MissingValue, OSError, LookupError) as exc:
         # a configuration problem: one clear line for 'agentform logs' and apply's report
         log.error("worker cannot run: %s", exc)
         return 2
