@@ -35,6 +35,7 @@ __all__ = [
     "ACTIONS",
     "PLACES",
     "ContentFilters",
+    "MissingFilter",
     "Hit",
     "Place",
     "Screened",
@@ -121,6 +122,10 @@ class _Filter:
     redactor: Redactor
 
 
+class MissingFilter(LookupError):
+    """An agent lists a filter its configuration does not carry: it must not run unscreened."""
+
+
 class ContentFilters:
     """The filters one agent uses, compiled once, in the order it lists them."""
 
@@ -137,7 +142,7 @@ class ContentFilters:
         this is a damaged configuration: the worker must not run unscreened)."""
         missing = [name for name in names if name not in values]
         if missing:
-            raise LookupError(
+            raise MissingFilter(
                 f"the content filter(s) {', '.join(missing)} the agent lists were not sent to"
                 " it; run 'agentform apply' again"
             )

@@ -31,7 +31,7 @@ from agentform.runtime.bus import BusMessage, Connection, TaskMessage, connect
 from agentform.runtime.memory.agent import open_agent_memory
 from agentform.runtime.memory.tools import CombinedTools
 from agentform.runtime.policy.decision import PolicyDecisionPoint
-from agentform.runtime.policy.filters import ContentFilters
+from agentform.runtime.policy.filters import ContentFilters, MissingFilter
 from agentform.runtime.policy.holding import Holds
 from agentform.runtime.store import RuntimeStore, StepRecord, StoreError, TaskRecord, TaskStatus
 from agentform.runtime.store.approvals import ApprovalBook
@@ -492,7 +492,7 @@ def run_worker(config_path: Path, worker_id: str) -> int:
 
     try:
         asyncio.run(main())
-    except (ModelError, ToolStartError, StoreError, MissingValue, OSError, LookupError) as exc:
+    except (ModelError, ToolStartError, StoreError, MissingValue, OSError, MissingFilter) as exc:
         # a configuration problem: one clear line for 'agentform logs' and apply's report
         log.error("worker cannot run: %s", exc)
         return 2
