@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, inspect, select
 
+from agentform.runtime.store.audit import AuditLog
 from agentform.runtime.store.memory import admin, schema
 from agentform.runtime.store.memory.config import InvalidScope, StoreConfig, TaskScope, scope_key
 from agentform.runtime.store.memory.service import (
@@ -175,7 +176,7 @@ def test_size_caps_refuse_or_evict(memory: Memory) -> None:
     ]
 
 
-def test_access_is_enforced_and_denials_are_recorded(memory: Memory) -> None:
+def test_access_is_enforced_and_denials_are_recorded(memory: Memory, runtime_url: str) -> None:
     memory.add("locked", "global", "written by billing", agent="billing")
     assert memory.entries("locked", "global", agent="triage")
     with pytest.raises(MemoryDenied, match="'triage' may not write"):
@@ -190,6 +191,15 @@ def test_access_is_enforced_and_denials_are_recorded(memory: Memory) -> None:
     assert rows[1]["task_id"] == "t-1"
     with memory.transaction(read=True) as conn:
         assert len(conn.execute(select(denials_table)).all()) == 2
+    # and in the runtime store's audit log, in the same transaction as the denial
+    audit = AuditLog(runtime_url)
+    denied = audit.list(kind="memory")
+    assert [(r.kind, r.actor, r.task) for r in denied] == [
+        ("memory.denied", "agent:outsider", None),
+        ("memory.denied", "agent:triage", "t-1"),
+    ]
+    assert audit.verify()[1] is None
+    audit.close()
 
 
 def test_ttl_and_retention_hide_then_sweep(memory: Memory, clock: Clock) -> None:

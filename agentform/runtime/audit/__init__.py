@@ -62,6 +62,7 @@ KINDS = {
     "resource.applied": "apply created or changed a resource on the engine",
     "resource.deleted": "apply or destroy deleted a resource on the engine",
     "access.refused": "a request was refused for want of a permission",
+    "memory.denied": "an agent was refused a memory store its access rules do not grant",
     "rate.limited": "a task was refused: the agent's rate limit was reached",
     "audit.pruned": "records older than the retention were deleted (a checkpoint)",
     "task.pruned": "task records that ended before runtime.tasks.retention were deleted",

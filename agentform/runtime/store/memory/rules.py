@@ -13,6 +13,7 @@ put, increment, get, search, forget) are :class:`~.service.Memory`'s.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -23,6 +24,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from agentform.runtime.audit import AuditEvent
+from agentform.runtime.store.audit import append as append_audit
 from agentform.runtime.store.memory import schema
 from agentform.runtime.store.memory.config import InvalidScope, StoreConfig, validate_scope
 from agentform.runtime.store.memory.embeddings import (
@@ -160,6 +163,22 @@ class StoreRules:
                     task_id=task_id,
                 )
             )
+            # and in the audit log, when this database has one (the runtime store's, which
+            # holds memory unless a store says otherwise): a savepoint, so a database without
+            # it still records the denial
+            with contextlib.suppress(SQLAlchemyError), conn.begin_nested():
+                append_audit(
+                    conn,
+                    [
+                        AuditEvent(
+                            "memory.denied",
+                            f"agent:{agent}",
+                            str(agent) if agent else None,
+                            task_id,
+                            {"store": store, "mode": mode, "action": action},
+                        )
+                    ],
+                )
         raise MemoryDenied(f"{reason} (the spec's memory.{store}.access says who may)")
 
     def _live(self, config: StoreConfig, now: float) -> Any:
