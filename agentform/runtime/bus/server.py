@@ -156,7 +156,9 @@ def stop_orphan(pid: int, data_dir: Path, timeout: float = 10.0) -> bool:
     """
     try:
         command = subprocess.run(
-            ["ps", "-o", "command=", "-p", str(pid)],
+            # -ww: the whole command line, whatever COLUMNS says (a long one was cut, and an
+            # orphan whose store directory fell past the cut was left running)
+            ["ps", "-ww", "-o", "command=", "-p", str(pid)],
             capture_output=True,
             text=True,
             timeout=5,
