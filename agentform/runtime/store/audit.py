@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection
 
 from agentform.runtime.audit import (
@@ -48,17 +48,30 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+# the append's statements, written once and run on the driver's cursor (built anew as Core
+# statements they were most of an append's cost, and appends run in every step transaction)
+_COLUMNS = "seq, at, kind, actor, agent, task, data, prev, hash"
+
+
+def _marks(conn: Connection, count: int) -> str:
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    return ", ".join([mark] * count)
+
+
 def _head(conn: Connection) -> tuple[int, str]:
     """The last ``seq`` and hash, the head row locked until the commit (made at the first
     append: two first appends race on its primary key, and the loser's transaction retries)."""
-    query = select(head_table.c.seq, head_table.c.hash).where(head_table.c.id == 1)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
+    row = conn.exec_driver_sql(
+        f"SELECT seq, hash FROM agentform_audit_head WHERE id = 1{lock}"
+    ).first()
     if row is None:
-        conn.execute(insert(head_table).values(id=1, seq=0, hash=GENESIS))
+        conn.exec_driver_sql(
+            f"INSERT INTO agentform_audit_head (id, seq, hash) VALUES ({_marks(conn, 3)})",
+            (1, 0, GENESIS),
+        )
         return 0, GENESIS
-    return int(row.seq), str(row.hash)
+    return int(row[0]), str(row[1])
 
 
 def append(
@@ -80,15 +93,15 @@ def append(
             Chained(seq, when, event.kind, event.actor, event.agent, event.task, data, prev, digest)
         )
         prev = digest
-    conn.execute(
-        insert(audit_table),
-        [
-            {"seq": r.seq, "at": r.at, "kind": r.kind, "actor": r.actor, "agent": r.agent,
-             "task": r.task, "data": r.data, "prev": r.prev, "hash": r.hash}
-            for r in rows
-        ],
-    )  # fmt: skip
-    conn.execute(update(head_table).where(head_table.c.id == 1).values(seq=seq, hash=prev))
+    conn.exec_driver_sql(
+        f"INSERT INTO agentform_audit ({_COLUMNS}) VALUES ({_marks(conn, 9)})",
+        [(r.seq, r.at, r.kind, r.actor, r.agent, r.task, r.data, r.prev, r.hash) for r in rows],
+    )
+    conn.exec_driver_sql(
+        f"UPDATE agentform_audit_head SET seq = {_marks(conn, 1)}, hash = {_marks(conn, 1)}"
+        f" WHERE id = 1",
+        (seq, prev),
+    )
     return rows
 
 

@@ -157,9 +157,7 @@ def test_events_of_steps() -> None:
     )  # fmt: skip
     assert [e.kind for e in denied] == ["policy.denied"]
     assert events_of_step("t", "model", {}, "agent:a") == []
-    assert [e.kind for e in events_of_step("t", "final", {"text": "x"}, "agent:a")] == [
-        "task.ended"
-    ]
+    assert events_of_step("t", "final", {"text": "x"}, "agent:a") == []  # its record says
     delegated = events_of_step(
         "t", "tool_call", {"name": "b", "arguments": {"message": "m"}, "delegate": True,
                            "child": "t.3"}, "agent:a"

@@ -102,7 +102,7 @@ def test_a_blocked_input_fails_the_task_before_the_model_sees_it(
         " the task was not run"
     )
     assert CARD not in task.input and kinds(store) == ["error"]
-    assert [r["kind"] for r in audited(url)] == ["task.submitted", "filter.hit", "task.ended"]
+    assert [r["kind"] for r in audited(url)] == ["task.submitted", "filter.hit"]
 
 
 def test_tool_arguments_are_redacted_before_the_call(store: RuntimeStore, url: str) -> None:
