@@ -1,7 +1,8 @@
 """Benchmark the local runtime: raw JetStream, agentform end to end, recovery after SIGKILL.
 
 Usage: .venv/bin/python benchmarks/bench_runtime.py [--quick] [--json FILE] [--cli PATH]
-       [--ids time|random]
+       [--ids time|random] [--in-flight 256] [--replicas 1,4] [--tasks N]
+       [--only raw,latency,http,http-batch,bus,inbound,recovery]
 
 1. **raw JetStream** (the floor) with nats-py against an embedded ``nats-server`` in a temp dir:
    one file-backed work-queue stream and one durable pull consumer, like agentform's task bus
@@ -20,12 +21,20 @@ Usage: .venv/bin/python benchmarks/bench_runtime.py [--quick] [--json FILE] [--c
    submit to last completion, three times: submitted through the control API one task a request;
    through the control API many a request (the submissions the lanes ask for in one turn of the
    client's event loop go in one ``POST /v1/tasks {"tasks": [...]}``); then published straight to
-   the agent's JetStream subject with nats-py (``agentform.runtime.bus.publish_task``: what a
-   delegating agent or a program on the bus does; the worker records the task). Task and
+   the agent's JetStream subject with nats-py (``agentform.runtime.bus.publish_task``: what the
+   engine or a delegating agent does; the worker records the task); and, when the engine's bus
+   has users, published as a program on the bus must since then (``inbound``: the ``client``
+   user, the agent's inbound subject, a bearer token of ``bench-token`` made with ``POST
+   /v1/tokens`` in the message, which the worker checks before it records the task). Since
+   ``4d279e3`` the embedded nats-server runs with authorization: the benchmark then reads the
+   engine's ``.agentform/engine/bus.json`` and connects as its ``engine`` user (events, health
+   bucket, the tasks subjects) and ``client`` user (inbound); without that file (code before
+   it) it connects without credentials, as it always did, and skips ``inbound``. Task and
    conversation ids are made as agentform makes them (time-ordered,
    :mod:`agentform.runtime.store.ids`;
    ``--ids random``: UUID4s, as a client with ids of its own might). Every task is then checked in
-   the store (SQLite, read directly): all completed.
+   the store (SQLite, read directly): all completed; and, when the store has an audit log, its
+   records for these tasks are counted by kind.
 3. **recovery after SIGKILL** (``replicas: 1``): a task whose scripted rule has ``delay: 1s`` is
    running (its ``start`` step was announced); the worker (pid from ``GET /v1/status``) is
    killed 0.2 s later. Measured: kill to the task's completion minus the model delay the new
@@ -34,7 +43,9 @@ Usage: .venv/bin/python benchmarks/bench_runtime.py [--quick] [--json FILE] [--c
    health bucket's ``$KV`` subject). Between kills the replacement is left to live more than
    10 s, so the supervisor's crash-loop backoff never kicks in.
 
-Prints a table and writes ``benchmarks/out/runtime.json``. Always tears down (``agentform
+``--only`` runs some parts (``raw`` is 1.; the others are 2.'s and ``recovery``), ``--replicas``
+the applies (default ``1,4``), ``--tasks`` a throughput run's tasks (default 6,000; ``--quick``
+1,000). Prints a table and writes ``benchmarks/out/runtime.json``. Always tears down (``agentform
 destroy --auto-approve``, then ``agentform engine stop``). Targets (from the issue): end-to-end
 throughput at least 25 % of the raw figure, light-load p99 < 50 ms, recovery < 2 s.
 Exit status: 0 ran (targets are reported, not enforced), 2 the runtime misbehaved.
@@ -63,12 +74,14 @@ import httpx2
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 
+import agentform
 from agentform.runtime.bus import BusLayout, TaskMessage, publish_task
 from agentform.runtime.bus.server import NatsServer
 from agentform.runtime.store.ids import new_id
 
 PROJECT = "benchrt"
 AGENT = "bench"
+SUBJECT = "bench-token"  # the spec's member whose role may invoke AGENT (inbound tasks' token)
 PREFIX = "agentform"
 SLOW_DELAY = 1.0
 # messages in flight in the raw pipelined run (the producer's window, the consumer's fetch), and
@@ -131,6 +144,33 @@ IDS = "time"
 
 class RuntimeMisbehaved(Exception):
     """A task was lost, failed, or the engine did not come up."""
+
+
+def bus_credentials(engine_dir: Path) -> dict[str, Any] | None:
+    """The engine's ``bus.json`` (``{"url", "engine": {"user", "password"}, "client": {...},
+    "inbound"}``) when its nats-server runs with authorization (since ``4d279e3``); None for an
+    engine whose bus has no users (no file), which the benchmark joins without credentials."""
+    path = engine_dir / "bus.json"
+    if not path.exists():
+        return None
+    return dict(json.loads(path.read_text()))
+
+
+async def connect_bus(url: str, bus: dict[str, Any] | None, role: str) -> Any:
+    """nats-py connected as ``role`` (``engine``: every subject, so it can watch the events and
+    the health bucket and publish on the tasks subjects; ``client``: what a program may do) of
+    ``bus``, replies on that user's own inbox prefix (``_INBOX_<user>``, the only one it may
+    read); without ``bus``, anonymously as before authorization."""
+    if bus is None:
+        return await nats.connect(url, allow_reconnect=False)
+    user = bus[role]
+    return await nats.connect(
+        bus.get("url") or url,
+        user=user["user"],
+        password=user["password"],
+        inbox_prefix=f"_INBOX_{str(user['user']).replace('.', '_')}",
+        allow_reconnect=False,
+    )
 
 
 def pct(values: list[float], p: float) -> float:
@@ -253,6 +293,10 @@ class Project:
         self.outbox: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self.sending: set[asyncio.Future[None]] = set()
         self.store_path: Path | None = None
+        # bus.json of an engine whose nats-server runs with authorization (None: no users)
+        self.bus: dict[str, Any] | None = None
+        self.nc_client: Any = None  # the "client" user's connection (inbound tasks)
+        self.client_token: str | None = None  # a bearer token of SUBJECT, for inbound tasks
 
     def write(self, replicas: int) -> None:
         (self.root / "scripts").mkdir(parents=True, exist_ok=True)
@@ -296,7 +340,8 @@ class Project:
                 timeout=30.0,
             )
         if self.nc is None:
-            self.nc = await nats.connect(info["bus_url"], allow_reconnect=False)
+            self.bus = bus_credentials(self.engine_dir)
+            self.nc = await connect_bus(info["bus_url"], self.bus, "engine")
             await self.nc.subscribe(f"{PREFIX}.{PROJECT}.events.*", cb=self._on_event)
             await self.nc.subscribe(f"$KV.AF_{PROJECT}_health.{AGENT}.*", cb=self._on_beat)
             await self.nc.flush()
@@ -404,6 +449,36 @@ class Project:
         await publish_task(self.nc.jetstream(), BusLayout(PROJECT, PREFIX), message)
         return started
 
+    async def submit_inbound(self, text: str, task_id: str) -> float:
+        """Publish the task as a program on the bus does when the bus has users: connected as
+        the ``client`` user of ``bus.json``, on the agent's inbound subject, with a bearer token
+        of ``SUBJECT`` (whose role may invoke the agent) in the message; the worker checks the
+        token before it records the task. Accepted once JetStream has stored it."""
+        assert self.bus is not None and self.nc_client is not None and self.client_token
+        self.waiters[task_id] = asyncio.get_running_loop().create_future()
+        started = time.perf_counter()
+        message = TaskMessage(task_id, AGENT, text, make_id(), token=self.client_token)
+        subject = str(self.bus.get("inbound") or f"{PREFIX}.{PROJECT}.inbound.AGENT")
+        await self.nc_client.jetstream().publish(
+            subject.replace("AGENT", AGENT),
+            message.encode(),
+            headers={"Nats-Msg-Id": task_id},
+            timeout=5,
+        )
+        return started
+
+    async def open_inbound(self) -> None:
+        """The client user's connection and a token for ``SUBJECT`` (``POST /v1/tokens``)."""
+        assert self.bus is not None and self.http is not None
+        if self.client_token is None:
+            response = await self.http.post("/v1/tokens", json={"subject": SUBJECT})
+            if response.status_code not in (200, 201):
+                raise RuntimeMisbehaved(f"token answered {response.status_code}: {response.text}")
+            self.client_token = str(response.json()["token"])
+        if self.nc_client is None:
+            url = str(self.bus.get("url") or "")
+            self.nc_client = await connect_bus(url, self.bus, "client")
+
     async def one(self, text: str = "hi") -> tuple[float, float]:
         """Submit and wait for completion: (total latency, HTTP submit latency) in seconds."""
         task_id = make_id()
@@ -435,11 +510,36 @@ class Project:
             found["missing"] = missing
         return found
 
+    def check_audit(self, ids: list[str]) -> dict[str, int] | None:
+        """The audit records of these tasks by kind (None: the store has no audit log)."""
+        assert self.store_path is not None
+        conn = sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True, timeout=10)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            if "agentform_audit" not in tables:
+                return None
+            found: dict[str, int] = {}
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT kind, COUNT(*) FROM agentform_audit WHERE task IN ({marks})"
+                    " GROUP BY kind",
+                    chunk,
+                ).fetchall()
+                for kind, n in rows:
+                    found[kind] = found.get(kind, 0) + n
+        finally:
+            conn.close()
+        return found
+
     async def close(self) -> None:
-        if self.nc is not None:
-            with contextlib.suppress(Exception):
-                await self.nc.close()
-            self.nc = None
+        for attr in ("nc_client", "nc"):
+            conn = getattr(self, attr)
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                setattr(self, attr, None)
         if self.http is not None:
             await self.http.aclose()
             self.http = None
@@ -502,6 +602,7 @@ async def throughput_run(
         "http": project.submit,
         "http-batch": project.submit_batched,
         "bus": project.submit_bus,
+        "inbound": project.submit_inbound,
     }[via]
     pids = await process_pids(project)
     cpu_before = {name: sum(map(cpu_seconds, group)) for name, group in pids.items()}
@@ -594,35 +695,66 @@ async def recovery_run(project: Project, repeats: int) -> dict[str, Any]:
     }
 
 
-async def agentform_runs(cli: Path, quick: bool) -> dict[str, Any]:
+# the parts of the agentform runs (--only): light-load latency, throughput submitted through the
+# control API one task a request / many a request, published on the bus (the tasks subject, as the
+# engine or a delegating agent; engine user when the bus has users), published as a program on
+# the bus does when it has users (client user, inbound subject, bearer token), recovery
+PARTS = ("latency", "http", "http-batch", "bus", "inbound", "recovery")
+THROUGHPUT_PARTS = {
+    "http": "throughput",
+    "http-batch": "throughput_batch",
+    "bus": "throughput_bus",
+    "inbound": "throughput_inbound",
+}
+
+
+async def agentform_runs(
+    cli: Path,
+    quick: bool,
+    parts: tuple[str, ...] = PARTS,
+    replica_counts: tuple[int, ...] = (1, 4),
+    tasks: int | None = None,
+) -> dict[str, Any]:
     n_latency = 60 if quick else 300
-    n_throughput = 1000 if quick else 6000
+    n_throughput = tasks or (1000 if quick else 6000)
     repeats = 2 if quick else 5
-    result: dict[str, Any] = {}
+    result: dict[str, Any] = {"parts": list(parts)}
     with tempfile.TemporaryDirectory(prefix="bench-runtime-") as tmp:
         project = Project(Path(tmp), cli)
         try:
-            for replicas in (1, 4):
+            for replicas in replica_counts:
                 phase: dict[str, Any] = {}
                 phase["apply_s"] = round(await project.apply(replicas), 2)
-                phase["latency"] = await latency_run(project, n_latency)
-                thr = await throughput_run(project, n_throughput, IN_FLIGHT)
-                ids = thr.pop("ids")
-                phase["throughput"] = thr
-                thr_batch = await throughput_run(project, n_throughput, IN_FLIGHT, via="http-batch")
-                ids += thr_batch.pop("ids")
-                phase["throughput_batch"] = thr_batch
-                thr_bus = await throughput_run(project, n_throughput, IN_FLIGHT, via="bus")
-                ids += thr_bus.pop("ids")
-                phase["throughput_bus"] = thr_bus
+                phase["bus_users"] = project.bus is not None
+                if "latency" in parts:
+                    phase["latency"] = await latency_run(project, n_latency)
+                ids: list[str] = []
+                for part, key in THROUGHPUT_PARTS.items():
+                    if part not in parts:
+                        continue
+                    if part == "inbound":
+                        if project.bus is None:  # before authorization: no client user
+                            phase[key] = {"skipped": "the bus has no users (no bus.json)"}
+                            continue
+                        await project.open_inbound()
+                    via = {"http": "http", "http-batch": "http-batch"}.get(part, part)
+                    thr = await throughput_run(project, n_throughput, IN_FLIGHT, via=via)
+                    ids += thr.pop("ids")
+                    phase[key] = thr
                 phase["load_after"] = loadavg()
-                if replicas == 1:
+                if replicas == 1 and "recovery" in parts:
                     rec = await recovery_run(project, repeats)
                     ids += rec.pop("ids")
                     result["recovery"] = rec
                 phase["store"] = await asyncio.to_thread(project.check_store, ids)
-                if set(phase["store"]) != {"completed"}:
+                if ids and set(phase["store"]) != {"completed"}:
                     raise RuntimeMisbehaved(f"not every task completed: {phase['store']}")
+                audit = await asyncio.to_thread(project.check_audit, ids)
+                if audit is not None:
+                    phase["audit_records"] = audit
+                    phase["audit_records_per_task"] = round(
+                        sum(audit.values()) / max(1, len(ids)), 3
+                    )
                 result[f"replicas_{replicas}"] = phase
             if project.failed:
                 raise RuntimeMisbehaved(f"{len(project.failed)} tasks failed")
@@ -656,50 +788,52 @@ def verdict(ok: bool) -> str:
 
 
 def table(res: dict[str, Any]) -> str:
-    raw = res["raw"]
-    raw_figure = raw["pipelined"]["per_s"]
-    rows: list[tuple[str, str, str]] = [
-        (
-            "raw JetStream, sequential (latency)",
-            f"{raw['sequential']['per_s']:,.0f}/s  p50 {raw['sequential']['p50_ms']:.2f} ms"
-            f"  p99 {raw['sequential']['p99_ms']:.2f} ms",
-            "",
-        ),
-        (
-            "raw JetStream, pipelined (THE raw figure)",
-            f"{raw_figure:,.0f}/s",
-            "",
-        ),
-    ]
-    af = res["agentform"]
-    for replicas in (1, 4):
-        phase = af.get(f"replicas_{replicas}")
-        if phase is None:
-            continue
-        lat = phase["latency"]
-        rows.append(
+    raw = res.get("raw")
+    raw_figure = raw["pipelined"]["per_s"] if raw else None
+    rows: list[tuple[str, str, str]] = []
+    if raw:
+        rows += [
             (
-                f"agentform {replicas} worker(s), sequential",
-                f"p50 {lat['p50_ms']:.1f} ms  p99 {lat['p99_ms']:.1f} ms"
-                f"  (HTTP submit p50 {lat['submit_p50_ms']:.1f} ms)",
-                f"p99 < {P99_TARGET_MS:.0f} ms: {verdict(lat['p99_ms'] < P99_TARGET_MS)}",
+                "raw JetStream, sequential (latency)",
+                f"{raw['sequential']['per_s']:,.0f}/s  p50 {raw['sequential']['p50_ms']:.2f} ms"
+                f"  p99 {raw['sequential']['p99_ms']:.2f} ms",
+                "",
+            ),
+            ("raw JetStream, pipelined (THE raw figure)", f"{raw_figure:,.0f}/s", ""),
+        ]
+    af = res.get("agentform") or {}
+    for key, phase in af.items():
+        if not key.startswith("replicas_"):
+            continue
+        replicas = int(key.removeprefix("replicas_"))
+        lat = phase.get("latency")
+        if lat:
+            rows.append(
+                (
+                    f"agentform {replicas} worker(s), sequential",
+                    f"p50 {lat['p50_ms']:.1f} ms  p99 {lat['p99_ms']:.1f} ms"
+                    f"  (HTTP submit p50 {lat['submit_p50_ms']:.1f} ms)",
+                    f"p99 < {P99_TARGET_MS:.0f} ms: {verdict(lat['p99_ms'] < P99_TARGET_MS)}",
+                )
             )
-        )
-        for thr in (
-            phase["throughput"],
-            phase.get("throughput_batch"),
-            phase.get("throughput_bus"),
-        ):
+        for part in THROUGHPUT_PARTS.values():
+            thr = phase.get(part)
             if thr is None:
                 continue
-            share = thr["per_s"] / raw_figure
+            if "skipped" in thr:
+                rows.append((f"agentform {replicas} worker(s), {part}", thr["skipped"], ""))
+                continue
+            share = thr["per_s"] / raw_figure if raw_figure else None
             rows.append(
                 (
                     f"agentform {replicas} worker(s), {thr['n']} x {thr['in_flight']} in flight,"
                     f" submitted over {thr.get('via', 'http')}",
-                    f"{thr['per_s']:,.0f}/s ({share:.1%} of raw)  p50 {thr['p50_ms']:.0f} ms"
-                    f"  p99 {thr['p99_ms']:.0f} ms",
-                    f">= 25 %: {'pass' if share >= THROUGHPUT_SHARE_TARGET else 'FAIL'}",
+                    f"{thr['per_s']:,.0f}/s"
+                    + (f" ({share:.1%} of raw)" if share is not None else "")
+                    + f"  p50 {thr['p50_ms']:.0f} ms  p99 {thr['p99_ms']:.0f} ms",
+                    ""
+                    if share is None
+                    else f">= 25 %: {'pass' if share >= THROUGHPUT_SHARE_TARGET else 'FAIL'}",
                 )
             )
             cpu = thr["cpu_ms_per_task"]
@@ -708,6 +842,14 @@ def table(res: dict[str, Any]) -> str:
                     "  CPU ms per task",
                     "  ".join(f"{k} {v:.2f}" for k, v in cpu.items())
                     + f"  = {sum(cpu.values()):.2f}",
+                    "",
+                )
+            )
+        if "audit_records_per_task" in phase:
+            rows.append(
+                (
+                    f"  audit records a task ({replicas} worker(s))",
+                    f"{phase['audit_records_per_task']:.2f}  {phase['audit_records']}",
                     "",
                 )
             )
@@ -729,6 +871,8 @@ def table(res: dict[str, Any]) -> str:
                     f" max {verdict(worst < RECOVERY_TARGET_S)}",
                 )
             )
+    if not rows:
+        return ""
     width = max(len(r[0]) for r in rows)
     vwidth = max(len(r[1]) for r in rows)
     return "\n".join(f"{a:<{width}}  {b:<{vwidth}}  {c}" for a, b, c in rows)
@@ -757,13 +901,41 @@ def main(argv: list[str] | None = None) -> int:
         default=WINDOW,
         help=f"tasks in flight in the throughput runs (default {WINDOW}: the raw run's window)",
     )
+    parser.add_argument(
+        "--only",
+        metavar="PARTS",
+        help="run only these parts, comma-separated, of raw,"
+        + ",".join(PARTS)
+        + " (default: all; 'inbound' is skipped on an engine whose bus has no users)",
+    )
+    parser.add_argument(
+        "--replicas",
+        default="1,4",
+        metavar="N,N",
+        help="the agent's replicas, one apply each, in order (default 1,4; recovery runs at 1)",
+    )
+    parser.add_argument(
+        "--tasks", type=int, metavar="N", help="tasks a throughput run (default 6000, --quick 1000)"
+    )
     args = parser.parse_args(argv)
     global IDS, IN_FLIGHT
     IDS, IN_FLIGHT = args.ids, args.in_flight
+    only = tuple(p for p in (args.only or "").split(",") if p) or ("raw", *PARTS)
+    unknown = set(only) - {"raw", *PARTS}
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(sorted(unknown))}")
+    parts = tuple(p for p in PARTS if p in only)
+    if "raw" not in only:
+        args.skip.append("raw")
+    if not parts:
+        args.skip.append("agentform")
+    replica_counts = tuple(int(n) for n in args.replicas.split(",") if n)
     res: dict[str, Any] = {
         "quick": args.quick,
         "ids": args.ids,
         "in_flight": args.in_flight,
+        "only": list(only),
+        "agentform_code": str(Path(agentform.__file__).resolve().parent),
         "machine": {
             "nproc": os.cpu_count(),
             "python": sys.version.split()[0],
@@ -779,9 +951,11 @@ def main(argv: list[str] | None = None) -> int:
             raw_jetstream(100 if args.quick else 1000, 1000 if args.quick else 10_000)
         )
     if "agentform" not in args.skip:
-        say("agentform end to end (apply, latency, throughput, recovery, apply x4, ...) ...")
+        say(f"agentform end to end: {', '.join(parts)} at replicas {args.replicas} ...")
         try:
-            res["agentform"] = asyncio.run(agentform_runs(args.cli, args.quick))
+            res["agentform"] = asyncio.run(
+                agentform_runs(args.cli, args.quick, parts, replica_counts, args.tasks)
+            )
         except RuntimeMisbehaved as exc:
             say(f"the runtime misbehaved: {exc}")
             status = 2
@@ -789,7 +963,7 @@ def main(argv: list[str] | None = None) -> int:
     res["elapsed_s"] = round(time.perf_counter() - started, 1)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(res, indent=2))
-    if "raw" in res and "agentform" in res:
+    if "raw" in res or "agentform" in res:
         print(table(res))
     print(
         f"load average before {res['machine']['load_before']}, after"

@@ -1,14 +1,21 @@
 """Before and after in one run: the same benchmarks on two commits, interleaved, side by side.
 
-Usage: .venv/bin/python benchmarks/compare.py OLD [NEW] [--rounds 2] [--only plan,validate,runtime]
+Usage: .venv/bin/python benchmarks/compare.py OLD [NEW] [--rounds 2]
+       [--only plan,validate,runtime|store] [--scripts own|here] [--args "ARGS"]
 
 Checks OLD and NEW (default HEAD) out as git worktrees under ``benchmarks/out/compare/``, then for
 each round runs, old side then new side, ``bench_plan.py``, ``bench_validate.py`` and
-``bench_runtime.py --quick``, each side's own copy of the script with ``PYTHONPATH`` on its own
-checkout (the ``agentform`` CLI, the engine and the workers the scripts start inherit it), with
-this repository's interpreter. Every result is kept as JSON (``<bench>-<side>-<round>.json``);
-the summary prints each numeric figure's median over the rounds for both sides and new/old.
-Standard library only. Run it on a quiet machine: nothing else should be measured meanwhile.
+``bench_runtime.py --quick`` (and with ``--only store``, ``profile_store.py``), each side's own
+copy of the script with ``PYTHONPATH`` on its own checkout (the ``agentform`` CLI, the engine and
+the workers the scripts start inherit it), with this repository's interpreter. ``--scripts here``
+runs this checkout's copy of each script on both sides instead (a benchmark fixed or extended
+after OLD and NEW were committed, measuring the code of each side: it must then work with both).
+``--args`` replaces a benchmark's default arguments (``--quick`` for the runtime), e.g. ``--only
+runtime --args "--only bus --tasks 6000"``. Every result is kept as JSON
+(``<bench>-<side>-<round>.json``), with the load average before each run (``loads.json``); the
+summary prints each numeric figure's median over the rounds for both sides and new/old (a figure
+only one side has, with "-" for the other). Standard library only. Run it on a quiet machine:
+nothing else should be measured meanwhile.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -28,7 +36,9 @@ BENCHES = {
     "plan": ["benchmarks/bench_plan.py"],
     "validate": ["benchmarks/bench_validate.py"],
     "runtime": ["benchmarks/bench_runtime.py", "--quick"],
+    "store": ["benchmarks/profile_store.py"],  # not in the default set
 }
+DEFAULT = "plan,validate,runtime"
 
 
 def checkout(commit: str, side: str) -> Path:
@@ -42,9 +52,14 @@ def checkout(commit: str, side: str) -> Path:
     return path
 
 
-def run(bench: str, tree: Path, result: Path) -> None:
+def run(
+    bench: str, tree: Path, result: Path, *, here: bool = False, args: list[str] | None = None
+) -> None:
     env = dict(os.environ, PYTHONPATH=f"{tree}{os.pathsep}{tree / 'providers'}")
-    command = [sys.executable, *BENCHES[bench], "--json", str(result)]
+    script, *default = BENCHES[bench]
+    if here:
+        script = str(ROOT / script)
+    command = [sys.executable, script, *(default if args is None else args), "--json", str(result)]
     print(f"== {bench} in {tree.name}: {' '.join(command[1:])}", flush=True)
     subprocess.run(command, cwd=tree, env=env, check=False)
 
@@ -81,11 +96,12 @@ def summary(bench: str, rounds: int) -> None:
                 figures.setdefault(key, []).append(number)
     print(f"\n## {bench}: median over {rounds} rounds\n")
     print("| figure | old | new | new/old |\n|---|---|---|---|")
-    for key in sorted(set(sides["old"]) & set(sides["new"])):
-        old = statistics.median(sides["old"][key])
-        new = statistics.median(sides["new"][key])
-        ratio = f"{new / old:.2f}" if old else "-"
-        print(f"| {key} | {old:.4g} | {new:.4g} | {ratio} |")
+    for key in sorted(set(sides["old"]) | set(sides["new"])):
+        found = [statistics.median(s[key]) if key in s else None for s in sides.values()]
+        old, new = found
+        ratio = f"{new / old:.2f}" if old and new is not None else "-"
+        shown = ["-" if x is None else f"{x:.4g}" for x in found]
+        print(f"| {key} | {shown[0]} | {shown[1]} | {ratio} |")
 
 
 def main() -> None:
@@ -93,16 +109,42 @@ def main() -> None:
     parser.add_argument("old")
     parser.add_argument("new", nargs="?", default="HEAD")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--only", default=",".join(BENCHES))
+    parser.add_argument("--only", default=DEFAULT, help=f"of {','.join(BENCHES)}")
+    parser.add_argument(
+        "--scripts",
+        choices=["own", "here"],
+        default="own",
+        help="each side's own copy of the benchmark (default), or this checkout's on both",
+    )
+    parser.add_argument("--args", help="the benchmarks' arguments instead of their defaults")
     args = parser.parse_args()
     benches = [b for b in args.only.split(",") if b]
+    extra = shlex.split(args.args) if args.args is not None else None
     OUT.mkdir(parents=True, exist_ok=True)
+    for bench in benches:  # an earlier run's results must not stand in for a failed one
+        for stale in OUT.glob(f"{bench}-*-*.json"):
+            stale.unlink()
     trees = {"old": checkout(args.old, "old"), "new": checkout(args.new, "new")}
+    loads: list[dict[str, Any]] = []
+    commits = {
+        side: subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=tree, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for side, tree in trees.items()
+    }
+    print(f"old {commits['old']}, new {commits['new']}", flush=True)
     try:
         for r in range(1, args.rounds + 1):
             for bench in benches:
                 for side, tree in trees.items():
-                    run(bench, tree, OUT / f"{bench}-{side}-{r}.json")
+                    load = [round(x, 2) for x in os.getloadavg()]
+                    print(f"   load average before: {load}", flush=True)
+                    loads.append({"round": r, "bench": bench, "side": side, "load": load})
+                    result = OUT / f"{bench}-{side}-{r}.json"
+                    run(bench, tree, result, here=args.scripts == "here", args=extra)
+                    (OUT / "loads.json").write_text(
+                        json.dumps({"commits": commits, "runs": loads}, indent=1)
+                    )
     finally:
         for tree in trees.values():  # the results stay; the checkouts go
             subprocess.run(
