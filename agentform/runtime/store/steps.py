@@ -108,22 +108,24 @@ class StepStore(StoreBase):
         for write, result in zip(writes, results, strict=True):
             recorded = result if write.end is None else result[0]
             found.extend((write.task_id, step) for step in recorded if step.created_at == now)
-        if found:
+        implied = [(task, events_of_step(task, step.kind, step.data, "")) for task, step in found]
+        implied = [(task, events) for task, events in implied if events]
+        if implied:  # most steps imply none (a model's answer, a start): no lookup, no append
             agents = dict(
                 conn.execute(
                     select(tasks_table.c.id, tasks_table.c.agent).where(
-                        tasks_table.c.id.in_({task for task, _ in found})
+                        tasks_table.c.id.in_({task for task, _ in implied})
                     )
                 ).all()
             )
-            events = [
-                replace(event, agent=agents.get(task))
-                for task, step in found
-                for event in events_of_step(
-                    task, step.kind, step.data, f"agent:{agents.get(task, '?')}"
-                )
-            ]
-            append_audit(conn, events)
+            append_audit(
+                conn,
+                [
+                    replace(event, actor=f"agent:{agents.get(task, '?')}", agent=agents.get(task))
+                    for task, events in implied
+                    for event in events
+                ],
+            )
         return results
 
     def steps(self, task_id: str, *, after: int = -1) -> list[StepRecord]:
