@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from agentform.contract.sensitive import matches_inside
 from agentform.provider import ResourceValue
 
 __all__ = ["FIELD", "fingerprint", "referenced", "values_of", "with_fingerprints"]
@@ -28,17 +29,7 @@ _ITERATIONS = 200_000
 
 def referenced(value: Any) -> set[str]:
     """Every secret name referenced anywhere inside ``value`` (nested maps and lists)."""
-    found: set[str] = set()
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            found.update(_REFERENCE.findall(item))
-        elif isinstance(item, Mapping):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    return found
+    return matches_inside(value, _REFERENCE)
 
 
 @functools.lru_cache(maxsize=256)

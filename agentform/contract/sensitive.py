@@ -25,6 +25,7 @@ __all__ = [
     "USED_IN",
     "env_name",
     "mask",
+    "matches_inside",
     "referenced",
     "reveal",
     "used_in",
@@ -60,20 +61,27 @@ def used_in(path: tuple[str | int, ...]) -> bool:
     )
 
 
-def referenced(value: Any) -> set[str]:
-    """Every ``${var.NAME}`` name inside ``value`` (nested maps and lists)."""
+def matches_inside(value: Any, pattern: re.Pattern[str], marker: str = "") -> set[str]:
+    """The first group of every match of ``pattern`` in the strings inside ``value`` (nested
+    maps and lists); strings without ``marker`` are skipped unread. Shared with the secrets'
+    ``${secret.NAME}`` references (:mod:`agentform.secrets`)."""
     found: set[str] = set()
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if "${var." in item:
-                found.update(REFERENCE.findall(item))
+            if marker in item:
+                found.update(pattern.findall(item))
         elif isinstance(item, Mapping):
             stack.extend(item.values())
         elif isinstance(item, list | tuple):
             stack.extend(item)
     return found
+
+
+def referenced(value: Any) -> set[str]:
+    """Every ``${var.NAME}`` name inside ``value`` (nested maps and lists)."""
+    return matches_inside(value, REFERENCE, "${var.")
 
 
 def reveal(text: str, values: Mapping[str, str]) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 from agentform.runtime.policy.decision import PolicyDecisionPoint, args_digest
 from agentform.runtime.store import TaskRecord
-from agentform.runtime.store.approvals import Approval, ApprovalBook
+from agentform.runtime.store.approvals import Approval, ApprovalBook, Kind
 
 __all__ = ["AwaitingApproval", "Holds", "waited"]
 
@@ -117,28 +117,13 @@ class Holds:
         says ``on_unknown_outcome: ask_human``): ``("happened", result)``, ``("retry", "")`` or
         ``("fail", reason)``; :class:`AwaitingApproval` until someone answers. The request is
         filed once per call (a replay finds it) and recorded as an ``outcome_check`` step."""
-        found = await asyncio.to_thread(self.book.get, f"{task.id}/{call_id}#outcome")
-        if found is None:
-            found = await asyncio.to_thread(
-                lambda: self.book.request(
-                    task_id=task.id,
-                    call_id=call_id,
-                    agent=task.agent,
-                    tool=tool,
-                    function=function,
-                    arguments=arguments,
-                    args_digest=args_digest(arguments),
-                    policies=[],
-                    approvers=[],
-                    reason=(
-                        f"the unsafe call {function} of tool {tool} (idempotency key {key}) was"
-                        " interrupted by a crash and its outcome is unknown: check the tool's"
-                        " own system, then answer happened (with its result), retry or fail"
-                    ),
-                    timeout=None,
-                    kind="outcome",
-                )
-            )
+        reason = (
+            f"the unsafe call {function} of tool {tool} (idempotency key {key}) was interrupted"
+            " by a crash and its outcome is unknown: check the tool's own system, then answer"
+            " happened (with its result), retry or fail"
+        )
+        found, filed = await self._ask(task, call_id, "outcome", tool, function, arguments, reason)
+        if filed:
             await record({"id": call_id, "name": function, "approval": found.id, "key": key})
         if found.status != "pending":
             self._note(task.id, found)
@@ -155,24 +140,11 @@ class Holds:
         """The answer to the model's question (``ask_user``) from whoever sent the task;
         :class:`AwaitingApproval` until it comes. Asked once per call (a replay finds it) and
         recorded as a ``question`` step."""
-        found = await asyncio.to_thread(self.book.get, f"{task.id}/{call_id}#question")
-        if found is None:
-            found = await asyncio.to_thread(
-                lambda: self.book.request(
-                    task_id=task.id,
-                    call_id=call_id,
-                    agent=task.agent,
-                    tool="ask_user",
-                    function="ask_user",
-                    arguments={"question": question},
-                    args_digest=args_digest({"question": question}),
-                    policies=[],
-                    approvers=[],
-                    reason=question,
-                    timeout=None,
-                    kind="question",
-                )
-            )
+        arguments = {"question": question}
+        found, filed = await self._ask(
+            task, call_id, "question", "ask_user", "ask_user", arguments, question
+        )
+        if filed:
             await record({"id": call_id, "name": "ask_user", "question": question,
                           "approval": found.id, "asked": task.caller})  # fmt: skip
         if found.status != "pending":
@@ -183,6 +155,39 @@ class Holds:
             who = found.decided_by or "nobody"
             return f"(no answer: {who} declined to answer{': ' + found.note if found.note else ''})"
         raise AwaitingApproval(found.id)
+
+    async def _ask(
+        self,
+        task: TaskRecord,
+        call_id: str,
+        kind: Kind,
+        tool: str,
+        function: str,
+        arguments: Mapping[str, Any],
+        reason: str,
+    ) -> tuple[Approval, bool]:
+        """The request of ``kind`` for this call (no policy, no deadline), and whether it was
+        filed just now (a replay finds the one filed before)."""
+        found = await asyncio.to_thread(self.book.get, f"{task.id}/{call_id}#{kind}")
+        if found is not None:
+            return found, False
+        filed = await asyncio.to_thread(
+            lambda: self.book.request(
+                task_id=task.id,
+                call_id=call_id,
+                agent=task.agent,
+                tool=tool,
+                function=function,
+                arguments=arguments,
+                args_digest=args_digest(arguments),
+                policies=[],
+                approvers=[],
+                reason=reason,
+                timeout=None,
+                kind=kind,
+            )
+        )
+        return filed, True
 
     @staticmethod
     def _answer(approval: Approval) -> str | None:

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from agentform.runtime.store.records import StoreError
 from agentform.runtime.store.tables import SideTable, utc
 
-__all__ = ["Approval", "ApprovalBook", "Decided", "approvals_table"]
+__all__ = ["Approval", "ApprovalBook", "Decided", "Kind", "approvals_table"]
 
 Status = Literal["pending", "approved", "denied", "expired", "happened"]
 # approved and denied answer both kinds of request (for an unknown outcome: retry, fail);
