@@ -183,3 +183,32 @@ def test_an_environment_can_set_the_default_effect(write_spec: WriteSpec) -> Non
         assert result.spec is not None, result.diagnostics
         values = desired_resources(result.spec)["agent.triage"].values
         assert values.get("default_effect") == expected
+
+
+def test_project_wide_grants_and_the_audit_retention_travel_on_the_store(
+    write_spec: WriteSpec,
+) -> None:
+    """What the engine's control API and its audit pruning read, resolved by planning onto
+    runtime.store; written only when declared, so other specs keep the values they had."""
+    base = (
+        "version: 1\nproject: tiny\n"
+        "models:\n  m: {provider: scripted, script: scripts/rules.yaml}\n"
+        "agents:\n  a: {model: m}\n"
+        "access:\n  roles:\n    users: ['invoke:a']\n"
+    )
+    plain = load_spec(write_spec(base), environ={})
+    assert plain.spec is not None, plain.diagnostics
+    store = desired_resources(plain.spec)["runtime.store"].values
+    assert "grants" not in store and "audit_retention" not in store
+    text = (
+        base
+        + "    auditors: ['read:audit']\n    ops: ['admin:*']\n"
+        + "  members: {ann: [auditors], otto: [ops]}\n"
+        + "runtime:\n  audit: {retention: 90d}\n"
+    )
+    result = load_spec(write_spec(text), environ={})
+    assert result.spec is not None, result.diagnostics
+    store = desired_resources(result.spec)["runtime.store"].values
+    assert store["audit_retention"] == "90d"
+    assert store["grants"]["read:audit"] == ["ann", "otto"]  # admin:* reads everything
+    assert store["grants"]["admin:*"] == ["otto"]

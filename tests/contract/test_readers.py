@@ -133,7 +133,7 @@ READERS: dict[str, str] = {
     "runtime.bus.stream_prefix": "host/bus_link.py",  # subjects and JetStream names (BusLayout)
     "runtime.store.url": "host/engine.py",
     "runtime.store.grants": "host/callers.py",  # admin:*, read:tasks, read:traces on the API
-    "runtime.store.audit_retention": "host/engine.py",  # runtime.audit.retention: pruning
+    "runtime.store.audit_retention": "host/retention.py",  # runtime.audit.retention: pruning
     "runtime.store.task_retention": "host/retention.py",  # runtime.tasks.retention
 }
 

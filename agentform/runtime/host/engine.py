@@ -30,12 +30,10 @@ import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from agentform.contract import Address, AgentValue, ContractError, received
-from agentform.durations import parse_duration
 from agentform.runtime import bus
 from agentform.runtime.a2a import A2AHost
 from agentform.runtime.audit import AuditEvent
@@ -73,7 +71,6 @@ from agentform.runtime.store.ratelimits import Limiter
 __all__ = ["Engine", "EngineError", "EngineFiles", "resolve_store_url"]
 
 log = logging.getLogger("agentform.engine")
-PRUNE_EVERY_S = 3600.0  # how often the audit log's retention is applied
 
 
 class Engine:
@@ -105,7 +102,6 @@ class Engine:
         self.audit_log: AuditLog | None = None  # the hash-chained audit log, there too
         self.bus_users: BusUsers | None = None  # the embedded bus's users (bus_link)
         self.limiter: Limiter | None = None  # rate limits, counted in the runtime store
-        self._pruned_at = 0.0  # when the audit log was last pruned (monotonic)
         self._agents: dict[str, tuple[Mapping[str, Any], AgentValue]] = {}  # typed, by values
 
     # -- life cycle -------------------------------------------------------------------------
@@ -439,7 +435,7 @@ class Engine:
             await group.reconcile()
         await health.expire_children(self)
         await approvals.expire(self)
-        await self._prune_audit()
+        await retention.prune_audit(self)
         await retention.prune_tasks(self)
         await self.memories.sweep_if_due()
         await self.memories.backfill()
@@ -454,21 +450,6 @@ class Engine:
             await asyncio.to_thread(audit_log.append, [event])
         except StoreError as exc:
             log.error("could not audit %s by %s: %s", event.kind, event.actor, exc)
-
-    async def _prune_audit(self) -> None:
-        """Once an hour, delete the audit records older than ``runtime.audit.retention``
-        (a checkpoint keeps the chain verifiable)."""
-        retention = (self.resources.get("runtime.store") or {}).get("audit_retention")
-        if not retention or self.audit_log is None:
-            return
-        if self._pruned_at and time.monotonic() - self._pruned_at < PRUNE_EVERY_S:
-            return
-        self._pruned_at = time.monotonic()
-        cutoff = datetime.now(UTC) - parse_duration(str(retention))
-        audit_log = self.audit_log
-        gone = await asyncio.to_thread(audit_log.prune, cutoff.isoformat(timespec="microseconds"))
-        if gone:
-            self.note(f"audit: {gone} record(s) older than {retention} pruned (a checkpoint kept)")
 
     def note(self, text: str) -> None:
         log.warning(text)

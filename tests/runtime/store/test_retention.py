@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from agentform.runtime.host.retention import prune_tasks
+from agentform.runtime.audit import AuditEvent
+from agentform.runtime.host.retention import prune_audit, prune_tasks
 from agentform.runtime.store import NewStep, RuntimeStore, TaskStatus
 from agentform.runtime.store.approvals import ApprovalBook
 from agentform.runtime.store.audit import AuditLog
@@ -139,3 +140,37 @@ def test_a_screened_input_is_kept_with_its_hits_audited(store: RuntimeStore, url
         ("task.submitted", "t2", "unknown"),
         ("filter.hit", "t2", "agent:a"),
     ]
+
+
+class AuditedEngine:
+    """The parts of the engine the audit log's retention pass reads."""
+
+    def __init__(self, log: AuditLog, values: dict[str, Any], notes: list[str]) -> None:
+        self.resources = {"runtime.store": values}
+        self.audit_log = log
+        self.note = notes.append
+
+
+def test_the_engine_prunes_the_audit_log_to_its_retention_once_an_hour(url: str) -> None:
+    """runtime.audit.retention, resolved onto the store's value: records older than it go,
+    a checkpoint keeps the rest verifiable, and the pass runs at most once an hour."""
+    log = AuditLog(url)
+    try:
+        log.append(
+            [AuditEvent("token.created", "operator", data={"subject": f"s{n}"}) for n in range(3)]
+        )
+        time.sleep(0.01)
+        notes: list[str] = []
+        engine: Any = AuditedEngine(log, {"audit_retention": "1ms"}, notes)
+        assert asyncio.run(prune_audit(engine, now=1000.0)) == 3
+        assert [r.kind for r in log.list()] == ["audit.pruned"]
+        assert log.verify()[1] is None and len(notes) == 1
+        log.append([AuditEvent("token.revoked", "operator", data={"subject": "s0"})])
+        time.sleep(0.01)
+        assert asyncio.run(prune_audit(engine, now=1600.0)) == 0  # within the hour
+        assert asyncio.run(prune_audit(engine, now=4601.0)) >= 1
+        assert log.verify()[1] is None
+        kept: Any = AuditedEngine(log, {}, notes)
+        assert asyncio.run(prune_audit(kept, now=9000.0)) == 0  # no retention: kept
+    finally:
+        log.close()
