@@ -142,7 +142,7 @@ def test_a_blocked_call_is_not_made_and_the_model_hears_why(store: RuntimeStore)
 
 def test_a_blocked_call_stays_refused_after_a_crash(store: RuntimeStore) -> None:
     class Crash(BaseException):
-        pass
+        """The worker dying mid-call: not an Exception, so nothing in the loop catches it."""
 
     def dies(arguments: Any) -> str:
         raise Crash
