@@ -388,11 +388,40 @@ class AgentLimits(Frozen):
 
 
 class CircuitBreaker(Frozen):
+    """What stops a runaway agent: the same call over and over, a loop of calls, two agents
+    handing a task back and forth, or a burst of calls. A trip takes ``on_trip``'s action."""
+
     max_identical_calls: PositiveInt = Field(
-        3, description="Trip after this many identical tool calls in one task."
+        3,
+        description="Trip on the call after this many identical tool calls (same tool, same"
+        " arguments) in one task.",
     )
-    max_calls_per_minute: PositiveInt | None = None
-    cooldown: Duration | None = None
+    max_repeated_sequence: PositiveInt = Field(
+        3,
+        description="Trip when the same sequence of two or more tool calls recurs this many"
+        " times in a row in one task (a loop the identical-call count misses).",
+    )
+    max_ping_pong: PositiveInt = Field(
+        2,
+        description="Trip a delegation when the task's chain has already gone back and forth"
+        " between the same two agents this many times.",
+    )
+    max_calls_per_minute: PositiveInt | None = Field(
+        None,
+        description="Tool calls (delegations included) the agent may make in a minute, counted"
+        " across every replica; the next one trips and opens the breaker for cooldown.",
+    )
+    cooldown: Duration | None = Field(
+        None,
+        description="How long a breaker opened by max_calls_per_minute stays open (every tool"
+        " call of the agent trips meanwhile) before it closes again. Default: 1m.",
+    )
+    on_trip: Literal["fail", "ask_human", "fallback_model"] = Field(
+        "fail",
+        description="What a trip does: fail the task with the reason; ask a human (an approval"
+        " request the agent's operators decide; approved, the call is made); or refuse the call"
+        " and go on with the next model of the agent's model's fallback chain.",
+    )
 
 
 class Skill(Frozen):
@@ -482,6 +511,11 @@ class Schedule(Frozen):
     timezone: str = "UTC"
     input: str = ""
     enabled: bool = True
+    catch_up: Literal["none", "one", "all"] = Field(
+        "one",
+        description="Fires missed while no engine ran (or the schedule was paused): none are"
+        " made up, one is, or all of them are.",
+    )
 
 
 # -- what the runtime receives: the spec's shape, plus what planning resolved or fingerprinted --
