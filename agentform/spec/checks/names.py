@@ -7,9 +7,9 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from agentform.addresses import KIND_OF_SECTION
+from agentform.cron import check_cron
 from agentform.names import NAME_PATTERN, did_you_mean, is_valid_name
 from agentform.spec.checks import CheckContext
-from agentform.spec.cron import check_cron
 from agentform.spec.models import McpServer
 from agentform.spec.templates import template_problem
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from agentform.spec.cron import CronError, check_cron, to_apscheduler
+from agentform.cron import CronError, check_cron, to_apscheduler
 
 
 @pytest.mark.parametrize(

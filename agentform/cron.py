@@ -4,7 +4,9 @@ In crontab, and so in every team's head, day-of-week 0 and 7 are Sunday and 1 is
 APScheduler 3 counts 0 as Monday. Taking a numeric day straight to APScheduler would run the
 weekly report on the wrong day, so the day-of-week field is expanded here with crontab's meaning
 into explicit names (``1-5`` → ``mon,tue,wed,thu,fri``) before APScheduler sees it. Names
-(``MON-FRI``) mean the same in both. Used by the spec checks and, later, by the scheduler.
+(``MON-FRI``) mean the same in both. Used by the spec checks (validate) and, through
+:mod:`agentform.triggers`, by plan and the engine's scheduler: outside ``spec`` because the
+runtime may not import planning.
 """
 
 from __future__ import annotations
