@@ -53,3 +53,21 @@ def test_pre_commit_hooks_name_real_commands() -> None:
         program, *args = shlex.split(hook["entry"])
         assert program == "agentform"
         assert args[0] in cli.commands
+
+
+@pytest.mark.parametrize("hook", ["agentform-validate", "agentform-fmt"])
+def test_pre_commit_hooks_pass_beside_a_pre_commit_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hook: str
+) -> None:
+    # pre-commit runs a hook in the repository root, where its own .pre-commit-config.yaml is:
+    # a hidden file beside the spec is not a spec file (it failed every commit with AF101)
+    shutil.copytree(ROOT / "examples" / "support-desk", tmp_path, dirs_exist_ok=True)
+    config = tmp_path / ".pre-commit-config.yaml"
+    config.write_text(yaml.safe_dump({"repos": [{"repo": "local", "hooks": []}]}))
+    before = config.read_text()
+    monkeypatch.chdir(tmp_path)
+    hooks = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
+    _, *args = shlex.split(hooks[hook]["entry"])
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert config.read_text() == before  # fmt leaves other tools' files alone

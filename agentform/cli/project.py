@@ -70,7 +70,10 @@ class NamedProject:
 
 def _has_spec_files(directory: Path) -> bool:
     try:
-        return any(p.suffix in _SPEC_SUFFIXES and p.is_file() for p in directory.iterdir())
+        return any(
+            p.suffix in _SPEC_SUFFIXES and not p.name.startswith(".") and p.is_file()
+            for p in directory.iterdir()
+        )
     except OSError:
         return False
 

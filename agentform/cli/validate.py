@@ -82,8 +82,8 @@ def command(
     allowed: frozenset[str],
     output: str | None,
 ) -> None:
-    """Check the spec at PATH (a file, or a directory of *.yaml; default: the project found from
-    the current directory, or named with the global -C).
+    """Check the spec at PATH (a file, or a directory of *.yaml, hidden files left out;
+    default: the project found from the current directory, or named with the global -C).
 
     Without --env, the base spec and every declared environment are checked. Every problem
     is reported in one run, with its file:line:column, a stable code and a hint.

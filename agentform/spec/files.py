@@ -300,13 +300,22 @@ def inside(path: FsPath, root: FsPath) -> bool:
 
 
 def _spec_files(directory: FsPath) -> list[FsPath]:
-    return sorted(p for p in directory.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
+    # hidden files are other tools' settings (.pre-commit-config.yaml, .gitlab-ci.yml), not spec
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.suffix in SPEC_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )
 
 
 def read_spec(
     path: str | os.PathLike[str], *, meanwhile: Callable[[], object] | None = None
 ) -> RawSpec:
     """Read a spec file, or every ``*.yaml``/``*.yml`` file of a directory, with its includes.
+
+    A directory's hidden files (``.pre-commit-config.yaml``) are not spec files and are not read,
+    neither in ``path`` nor in a directory an ``include:`` names; a hidden file named outright
+    (as ``path`` or in ``include:``) is.
 
     ``meanwhile``, if given, is called once: while other processes parse the parts of a large
     file (:mod:`agentform.spec.split`), or else after reading. A command passes the work it

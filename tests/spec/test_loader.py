@@ -42,6 +42,29 @@ def test_directory_of_files_merges_named_sections(write_spec: WriteSpec, tmp_pat
     assert result.files == sorted(result.files)
 
 
+HIDDEN = {
+    # other tools' settings beside the spec: none of them is a spec file
+    ".pre-commit-config.yaml": "repos: [{repo: local, hooks: []}]\n",
+    ".gitlab-ci.yml": "stages: [test]\n",
+    "agents__.draft.yaml": "agents: {draft: {model: nope}}\n",
+}
+
+
+def test_hidden_files_beside_the_spec_are_not_read(write_spec: WriteSpec, tmp_path: Path) -> None:
+    helper = {"agents__helper.yaml": "agents: {helper: {model: fast}}\n"}
+    write_spec(BASE_SPEC + "include: [agents]\n", **HIDDEN, **helper)
+    result = load_spec(tmp_path, environ={})
+    assert codes(result, errors_only=True) == [], result.diagnostics
+    assert result.files == ["agentform.yaml", "agents/helper.yaml"]
+    assert result.spec is not None and set(result.spec.agents) == {"triage", "helper"}
+
+
+def test_a_hidden_file_named_outright_is_read(write_spec: WriteSpec, tmp_path: Path) -> None:
+    write_spec(**HIDDEN)
+    result = load_spec(tmp_path / ".pre-commit-config.yaml", environ={})
+    assert "AF101" in codes(result)  # 'repos' is no spec section: it was read as one
+
+
 def test_includes_with_globs_and_locations(write_spec: WriteSpec) -> None:
     main = BASE_SPEC + "include: [agents/*.yaml]\n"
     path = write_spec(main, **{"agents__b.yaml": "agents:\n  b: {model: fsat}\n"})
