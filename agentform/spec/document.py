@@ -153,8 +153,23 @@ class _Builder:
         result: dict[str, Any] = {}
         keys = self.smap.keys
         merged: list[tuple[MappingNode, Path]] = []
+        merge_key: Node | None = None
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:
+                if merge_key is not None:
+                    # PyYAML would merge both; YAML allows one key per mapping, and which of two
+                    # merged mappings wins is nothing a reader should have to work out
+                    prev = self.loc(merge_key)
+                    self.error(
+                        "AF002",
+                        "duplicate key '<<': a mapping may have one merge key",
+                        key_node,
+                        hint=f"'<<' is already used at line {prev.line}; merge several mappings "
+                        "with one key: '<<: [*first, *second]' (the first wins where they differ)",
+                        related=(prev,),
+                    )
+                    continue
+                merge_key = key_node
                 merged.extend(self.merge_sources(value_node))
                 continue
             if not isinstance(key_node, ScalarNode):
