@@ -159,14 +159,14 @@ class _Builder:
                 if merge_key is not None:
                     # PyYAML would merge both; YAML allows one key per mapping, and which of two
                     # merged mappings wins is nothing a reader should have to work out
-                    prev = self.loc(merge_key)
+                    first = self.loc(merge_key)
                     self.error(
                         "AF002",
                         "duplicate key '<<': a mapping may have one merge key",
                         key_node,
-                        hint=f"'<<' is already used at line {prev.line}; merge several mappings "
+                        hint=f"'<<' is already used at line {first.line}; merge several mappings "
                         "with one key: '<<: [*first, *second]' (the first wins where they differ)",
-                        related=(prev,),
+                        related=(first,),
                     )
                     continue
                 merge_key = key_node
