@@ -4,7 +4,8 @@ In crontab, and so in every team's head, day-of-week 0 and 7 are Sunday and 1 is
 APScheduler 3 counts 0 as Monday. Taking a numeric day straight to APScheduler would run the
 weekly report on the wrong day, so the day-of-week field is expanded here with crontab's meaning
 into explicit names (``1-5`` → ``mon,tue,wed,thu,fri``) before APScheduler sees it. Names
-(``MON-FRI``) mean the same in both. Used by the spec checks (validate) and, through
+(``MON-FRI``) mean the same in both. :func:`next_fire` tells validate whether a cron fires at
+all. Used by the spec checks (validate) and, through
 :mod:`agentform.triggers`, by plan and the engine's scheduler: outside ``spec`` because the
 runtime may not import planning.
 """
@@ -12,8 +13,13 @@ runtime may not import planning.
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 
-__all__ = ["CronError", "check_cron", "to_apscheduler"]
+__all__ = ["HORIZON_YEARS", "CronError", "check_cron", "next_fire", "to_apscheduler"]
+
+# how far validate looks for a cron's next fire (:func:`next_fire`): February 29 comes within
+# 8 years (2100 is no leap year), so 10 years find every date a calendar has
+HORIZON_YEARS = 10
 
 _DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 _ALIASES = {
@@ -92,3 +98,20 @@ def check_cron(expression: str, timezone: str) -> str | None:
     except Exception as exc:  # apscheduler raises ValueError, zoneinfo its own errors
         return str(exc) or type(exc).__name__
     return None
+
+
+def next_fire(expression: str, timezone: str, after: datetime) -> datetime | None:
+    """When a valid expression fires next after ``after`` (timezone-aware), looking at most
+    :data:`HORIZON_YEARS` ahead; ``None`` when it does not fire in that time: a date no year
+    has (``0 0 30 2 *``), or a day of month and a day of week that do not meet for a decade
+    (APScheduler requires both to match, where crontab fires when either does). Validate
+    warns about those (AF221)."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    trigger = CronTrigger.from_crontab(to_apscheduler(expression), timezone=timezone)
+    fire: datetime | None = trigger.get_next_fire_time(None, after)
+    try:
+        horizon = after.replace(year=after.year + HORIZON_YEARS)
+    except ValueError:  # after is February 29
+        horizon = after.replace(year=after.year + HORIZON_YEARS, day=28)
+    return fire if fire is not None and fire <= horizon else None

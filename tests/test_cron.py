@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from agentform.cron import CronError, check_cron, to_apscheduler
+from agentform.cron import CronError, check_cron, next_fire, to_apscheduler
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,20 @@ def test_invalid_fields_and_timezones() -> None:
     assert check_cron("61 9 * * *", "UTC") is not None
     assert check_cron("0 9 * * MON", "Mars/Olympus") is not None
     assert check_cron("0 9 * * MON", "Europe/Berlin") is None
+
+
+@pytest.mark.parametrize(
+    ("expression", "after", "fire"),
+    [
+        ("0 0 30 2 *", datetime(2026, 12, 6, tzinfo=UTC), None),
+        ("0 0 29 2 *", datetime(2097, 3, 1, tzinfo=UTC), datetime(2104, 2, 29, tzinfo=UTC)),
+        ("0 0 29 2 *", datetime(2028, 2, 29, 1, tzinfo=UTC), datetime(2032, 2, 29, tzinfo=UTC)),
+        # both day fields must match in APScheduler: the 1st on a Monday, not within a year
+        ("0 9 1 * MON", datetime(2026, 12, 6, tzinfo=UTC), datetime(2027, 2, 1, 9, tzinfo=UTC)),
+    ],
+    ids=["february-30", "no-leap-day-in-2100", "from-a-leap-day", "first-and-monday"],
+)
+def test_next_fire_looks_ten_years_ahead(
+    expression: str, after: datetime, fire: datetime | None
+) -> None:
+    assert next_fire(expression, "UTC", after) == fire

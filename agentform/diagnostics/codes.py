@@ -73,6 +73,7 @@ _TABLE = [
         "A content filter detects nothing, or a pattern of it is not a valid RE2 expression or"
         " matches the empty string.",
     ),
+    ("AF221", "cron-never-fires", "A schedule's cron expression matches no time in ten years."),
 ]
 
 CODES: dict[str, Code] = {row[0]: Code(*row) for row in _TABLE}

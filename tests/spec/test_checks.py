@@ -375,3 +375,36 @@ def test_an_approver_role_without_approve_is_warned(write_spec: WriteSpec) -> No
             " cannot decide the calls it holds",
         )
     ]
+
+
+@pytest.mark.parametrize(
+    ("cron", "timezone", "fires"),
+    [
+        ("0 0 30 2 *", "UTC", False),  # February 30
+        ("0 0 31 4 *", "Europe/Berlin", False),  # April has 30 days
+        ("0 9 30 2 MON", "UTC", False),  # both fields must match: still February 30
+        ("0 0 29 2 *", "UTC", True),  # the next leap year
+        ("0 9 13 * FRI", "UTC", True),  # a Friday the 13th comes every year or so
+        ("0 9 * * MON", "Pacific/Auckland", True),
+    ],
+    ids=["feb-30", "apr-31", "feb-30-monday", "feb-29", "friday-13th", "weekly"],
+)
+def test_a_cron_that_never_fires_is_warned_at_the_cron(
+    write_spec: WriteSpec, cron: str, timezone: str, fires: bool
+) -> None:
+    schedule = f'schedules:\n  yearly: {{agent: triage, timezone: {timezone}, cron: "{cron}"}}\n'
+    result = load_spec(write_spec(BASE_SPEC + schedule), environ={})
+    found = [d for d in result.diagnostics if d.code == "AF221"]
+    assert result.ok
+    if fires:
+        assert found == []
+        return
+    [warning] = found
+    assert warning.severity.value == "warning" and warning.address == "schedule.yearly"
+    assert warning.summary == (
+        f"schedule 'yearly' never fires: no time in the next 10 years matches cron '{cron}'"
+    )
+    assert warning.location is not None
+    line = (BASE_SPEC + schedule).splitlines()[warning.location.line - 1]
+    assert line[warning.location.column - 1 :].startswith(f'"{cron}"')  # at the cron itself
+    assert warning.hint is not None and "February 30" in warning.hint

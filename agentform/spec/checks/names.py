@@ -1,13 +1,15 @@
 """Checks on one object at a time: valid names, runtime URLs, MCP endpoints, A2A agents, model
-settings, cron expressions and prompt templates (AF202, AF207, AF209, AF210, AF211, AF213,
-AF014)."""
+settings, cron expressions (and crons that never fire) and prompt templates (AF202, AF207,
+AF209, AF210, AF211, AF213, AF221, AF014)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
 
 from agentform.addresses import KIND_OF_SECTION
-from agentform.cron import check_cron
+from agentform.cron import HORIZON_YEARS, check_cron, next_fire
 from agentform.names import NAME_PATTERN, did_you_mean, is_valid_name
 from agentform.spec.checks import CheckContext
 from agentform.spec.models import McpServer
@@ -219,6 +221,21 @@ def check_schedules(ctx: CheckContext) -> None:
                 (*path, "timezone"),
                 hint="use an IANA name such as UTC or Europe/Berlin",
             )
+        elif schedule.cron is not None and not check_cron(schedule.cron, "UTC"):
+            _never_fires(ctx, name, schedule.cron, schedule.timezone)
+
+
+def _never_fires(ctx: CheckContext, name: str, cron: str, timezone: str) -> None:
+    if next_fire(cron, timezone, datetime.now(ZoneInfo(timezone))) is None:
+        ctx.warning(
+            "AF221",
+            f"schedule {name!r} never fires: no time in the next {HORIZON_YEARS} years matches "
+            f"cron {cron!r}",
+            ("schedules", name, "cron"),
+            hint="the day of month and the month must name a real date (not February 30 or"
+            " April 31), and a day of month and a day of week given together must both match"
+            " ('0 9 1 * MON' is a 1st of the month that is a Monday)",
+        )
 
 
 def check_templates(ctx: CheckContext) -> None:
