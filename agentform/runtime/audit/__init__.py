@@ -52,6 +52,7 @@ KINDS = {
     "tool.call": "a tool call was made (tool, argument digest, the policy decision)",
     "tool.result": "a tool call's outcome (error or not)",
     "approval.requested": "a call was held for a human's approval",
+    "breaker.tripped": "an agent's circuit breaker tripped on a call (which breaker, why, action)",
     "approval.decided": "a held call, unknown outcome or question was decided (by whom, why)",
     "approval.expired": "nobody decided a held call before its approval_timeout",
     "outcome.unknown": "an unsafe call's outcome was left unknown by a crash",
@@ -264,6 +265,16 @@ def _events_of_step(task: str, kind: str, data: Mapping[str, Any], actor: str) -
             "key": data.get("key"),
         }
         return [AuditEvent("outcome.unknown", actor, None, task, fields)]
+    if kind == "trip":
+        fields = {
+            "function": data.get("name"),
+            "breaker": data.get("breaker"),
+            "action": data.get("action"),
+            "reason": str(data.get("reason") or "")[:500],
+        }
+        if data.get("approval"):
+            fields["approval"] = data.get("approval")
+        return [AuditEvent("breaker.tripped", actor, None, task, fields)]
     if kind == "question":
         return [AuditEvent("question.asked", actor, None, task, {"approval": data.get("approval")})]
     # a task's end is not audited: its record says how it ended, and the audit log keeps what

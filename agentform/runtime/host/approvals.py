@@ -44,9 +44,10 @@ async def decide(
     result the model gets)."""
     approvals = book(engine)
     found = await asyncio.to_thread(approvals.get, id)
-    if decision == "happened" and found is not None and found.kind == "policy":
+    if decision == "happened" and found is not None and found.kind in ("policy", "breaker"):
+        held = "a policy" if found.kind == "policy" else "a tripped circuit breaker"
         raise EngineError(
-            f"approval request {id} holds a call for a policy: approve or deny it"
+            f"approval request {id} holds a call for {held}: approve or deny it"
             " ('happened' answers an unknown outcome)",
             400,
         )

@@ -20,7 +20,7 @@ from typing import Any
 
 from agentform.runtime.policy.decision import PolicyDecisionPoint, args_digest
 from agentform.runtime.store import TaskRecord
-from agentform.runtime.store.approvals import Approval, ApprovalBook, Kind
+from agentform.runtime.store.approvals import Approval, ApprovalBook, Kind, request_id
 
 __all__ = ["AwaitingApproval", "Holds", "waited"]
 
@@ -156,6 +156,34 @@ class Holds:
             return f"(no answer: {who} declined to answer{': ' + found.note if found.note else ''})"
         raise AwaitingApproval(found.id)
 
+    async def trip(
+        self,
+        task: TaskRecord,
+        call_id: str,
+        function: str,
+        arguments: Mapping[str, Any],
+        reason: str,
+        record: Record,
+    ) -> str | None:
+        """Whether a human lets the agent go on after its circuit breaker tripped on this call
+        (``on_trip: ask_human``): None when approved (the call is made), the reason the task
+        fails when denied or expired; :class:`AwaitingApproval` until someone decides. Filed
+        once per call (a replay finds it), recorded with the ``trip`` step."""
+        found, filed = await self._ask(
+            task, call_id, "breaker", function, function, arguments, reason
+        )
+        if filed:
+            await record({"approval": found.id})
+        if found.status != "pending":
+            self._note(task.id, found)
+        if found.status == "approved":
+            return None
+        if found.status in ("denied", "expired"):
+            who = found.decided_by or "nobody"
+            why = f": {found.note}" if found.note else ""
+            return f"{reason}; {who} did not let the agent go on{why}"
+        raise AwaitingApproval(found.id)
+
     async def _ask(
         self,
         task: TaskRecord,
@@ -168,7 +196,7 @@ class Holds:
     ) -> tuple[Approval, bool]:
         """The request of ``kind`` for this call (no policy, no deadline), and whether it was
         filed just now (a replay finds the one filed before)."""
-        found = await asyncio.to_thread(self.book.get, f"{task.id}/{call_id}#{kind}")
+        found = await asyncio.to_thread(self.book.get, request_id(task.id, call_id, kind))
         if found is not None:
             return found, False
         filed = await asyncio.to_thread(

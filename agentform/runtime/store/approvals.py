@@ -29,15 +29,23 @@ from sqlalchemy.exc import IntegrityError
 from agentform.runtime.store.records import StoreError
 from agentform.runtime.store.tables import SideTable, utc
 
-__all__ = ["Approval", "ApprovalBook", "Decided", "Kind", "approvals_table"]
+__all__ = ["Approval", "ApprovalBook", "Decided", "Kind", "approvals_table", "request_id"]
 
 Status = Literal["pending", "approved", "denied", "expired", "happened"]
 # approved and denied answer both kinds of request (for an unknown outcome: retry, fail);
 # happened only an unknown outcome (its note is the result the model gets)
 Decided = Literal["approved", "denied", "happened"]
-Kind = Literal["policy", "outcome", "question"]
+Kind = Literal["policy", "outcome", "question", "breaker"]
 OUTCOME = "#outcome"  # the id suffix of a request about an unknown outcome
 QUESTION = "#question"  # the id suffix of a model's question to whoever sent the task
+TRIP = "#trip"  # the id suffix of a tripped circuit breaker asking whether the agent may go on
+_SUFFIX = {"policy": "", "outcome": OUTCOME, "question": QUESTION, "breaker": TRIP}
+
+
+def request_id(task_id: str, call_id: str, kind: Kind = "policy") -> str:
+    """The id of the request of ``kind`` about one call of a task (one per call and kind)."""
+    return f"{task_id}/{call_id}" + _SUFFIX[kind]
+
 
 metadata = MetaData()
 approvals_table = Table(
@@ -89,9 +97,13 @@ class Approval:
     def kind(self) -> Kind:
         """``policy``: a call a require_approval policy held; ``outcome``: an unsafe call
         whose outcome a crash left unknown (``on_unknown_outcome: ask_human``); ``question``:
-        the model asked whoever sent the task (``ask_user``), the answer is the note."""
+        the model asked whoever sent the task (``ask_user``), the answer is the note;
+        ``breaker``: a circuit breaker tripped, approved the call is made, denied the task
+        fails."""
         if self.id.endswith(OUTCOME):
             return "outcome"
+        if self.id.endswith(TRIP):
+            return "breaker"
         return "question" if self.id.endswith(QUESTION) else "policy"
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,7 +148,7 @@ class ApprovalBook(SideTable):
         kind: Kind = "policy",
     ) -> Approval:
         """The approval request of this call, made now or found from an earlier attempt."""
-        id = f"{task_id}/{call_id}" + {"policy": "", "outcome": OUTCOME, "question": QUESTION}[kind]
+        id = request_id(task_id, call_id, kind)
         now = datetime.now(UTC)
         row = {
             "id": id,

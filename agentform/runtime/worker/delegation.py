@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_MAX_DEPTH",
     "Delegates",
     "Submit",
+    "chain_of",
     "child_id",
     "depth_of",
     "is_ancestor",
@@ -90,6 +91,19 @@ async def depth_of(store: RuntimeStore, task: TaskRecord, limit: int = 64) -> in
             break
         depth, parent = depth + 1, found.parent_id
     return depth
+
+
+async def chain_of(store: RuntimeStore, task: TaskRecord, limit: int = 64) -> list[str]:
+    """The agents of ``task``'s delegation chain, the one someone sent first and ``task``'s
+    own agent last (what a circuit breaker's ``max_ping_pong`` looks at)."""
+    chain, parent = [task.agent], task.parent_id
+    while parent is not None and len(chain) <= limit:
+        found = await store.run(store.get_task, parent)
+        if found is None:
+            break
+        chain.append(found.agent)
+        parent = found.parent_id
+    return chain[::-1]
 
 
 async def is_ancestor(store: RuntimeStore, candidate: str, parent: str | None) -> bool:

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from agentform.runtime.conversation import Message, ModelResponse, ToolCall, ToolSpec
 from agentform.runtime.memory import TaskMemory
+from agentform.runtime.policy.breaker import Breaker
 from agentform.runtime.policy.decision import PolicyDecisionPoint, target_of
 from agentform.runtime.policy.filters import ContentFilters, Place
 from agentform.runtime.policy.holding import AwaitingApproval, Holds
@@ -42,7 +43,13 @@ from agentform.runtime.store import (
     TaskStatus,
 )
 from agentform.runtime.tools import ToolboxLike
-from agentform.runtime.worker.delegation import Delegates, child_id, depth_of, result_of
+from agentform.runtime.worker.delegation import (
+    Delegates,
+    chain_of,
+    child_id,
+    depth_of,
+    result_of,
+)
 from agentform.runtime.worker.outcome import Notify, Outcome, Suspended, TaskCanceled
 from agentform.runtime.worker.progress import (
     Limits,
@@ -96,8 +103,14 @@ class AgentLoop:
         ask_user: bool = False,
         sensitive: Sensitive | None = None,
         filters: ContentFilters | None = None,
+        breaker: Breaker | None = None,
+        fallback: ChatModelLike | None = None,
     ) -> None:
         self.store = store
+        # the agent's circuit breaker, and the model a trip moves a task on to (on_trip:
+        # fallback_model): the first of its model's fallbacks
+        self.breaker = breaker
+        self.fallback = fallback
         # the agent's content filters: its input, its answer, tool arguments and results
         self.filters = filters or ContentFilters()
         # the instructions keep ${var.NAME}: the model gets the value, the records never do
@@ -312,7 +325,10 @@ class AgentLoop:
                 tools = self.tools.specs() + self.delegates.specs()
                 if self.ask_user:
                     tools.append(ASK_USER)
-                return await self.model.complete(self.sensitive.messages(progress.messages), tools)
+                model = self.model
+                if progress.on_fallback and self.fallback is not None:
+                    model = self.fallback  # a circuit breaker tripped: on to the fallback
+                return await model.complete(self.sensitive.messages(progress.messages), tools)
         except TimeoutError as exc:
             raise TaskFailed(f"wall-time limit of {self.limits.timeout:g}s reached") from exc
         except ModelError as exc:
@@ -339,6 +355,10 @@ class AgentLoop:
             recorded = progress.called.get(call.id)
             message = str(call.arguments.get("message") or "").strip()
             if recorded is None:
+                tripped = await self._breaker(task, progress, call, delegation=True)
+                if tripped is not None:  # refused; the task goes on with the fallback model
+                    await self._tool_result(task, progress, call, tripped, True, 0.0)
+                    continue
                 held = call.id in progress.held
                 if not held:
                     check_limits(progress, self.limits, next_kind="tool")
@@ -505,6 +525,10 @@ class AgentLoop:
                 " the task again."
             )
         if recorded is None:
+            tripped = await self._breaker(task, progress, call)
+            if tripped is not None:  # refused; the task goes on with the fallback model
+                await self._tool_result(task, progress, call, tripped, True, 0.0)
+                return
             held = call.id in progress.held
             if not held:
                 check_limits(progress, self.limits, next_kind="tool")
@@ -585,6 +609,64 @@ class AgentLoop:
             progress.waited += self.holds.take_wait(task.id)
             return decision, refusal
         return decision, None
+
+    async def _breaker(
+        self, task: TaskRecord, progress: Progress, call: ToolCall, *, delegation: bool = False
+    ) -> str | None:
+        """The circuit breaker's say on ``call`` before it is made: None, go on; or the refusal
+        the model gets when a trip moved the task on to the fallback model. A trip that fails
+        the task raises :class:`TaskFailed` (its ``trip`` step written with the end); one that
+        asks a human raises :class:`AwaitingApproval` until someone decides. A trip is decided
+        once per call: a replay reads the recorded ``trip`` step."""
+        if not self.breaker:
+            return None
+        data = progress.tripped.get(call.id)
+        if data is None:
+            trip = None
+            if delegation:
+                trip = self.breaker.on_delegation(await chain_of(self.store, task), call.name)
+            index = next((i for i, c in enumerate(progress.calls) if c.id == call.id), None)
+            if trip is None and index is not None:
+                trip = self.breaker.on_call(progress.calls, index)
+            if trip is None and call.id not in progress.held:
+                trip = await self.breaker.on_rate()
+            if trip is None:
+                return None
+            data = trip.record(call.id, call.name)
+            action = trip.action
+            if action == "fallback_model" and self.fallback is None:
+                action = data["action"] = "fail"
+                data["reason"] = f"{trip.reason} (the agent's model has no fallback to go on with)"
+            if action == "ask_human" and self.holds is None:
+                action = data["action"] = "fail"
+            if action == "fail":  # written with the task's end
+                progress.unwritten.append(NewStep(progress.seq, "trip", data))
+                progress.seq += 1
+                raise TaskFailed(str(data["reason"]))
+            if action == "fallback_model":
+                await self._record(task.id, progress.seq, "trip", data, progress)
+                progress.tripped[call.id] = data
+                progress.on_fallback = True
+                progress.seq += 1
+        if data["action"] == "fallback_model":
+            return f"{data['reason']}; the call was not made, and a fallback model takes over"
+        assert self.holds is not None
+        asked = data
+
+        async def record(extra: dict[str, Any]) -> None:
+            step = {**asked, **extra}
+            await self._record(task.id, progress.seq, "trip", step, progress)
+            progress.tripped[call.id] = step
+            progress.seq += 1
+
+        refusal = await self.holds.trip(
+            task, call.id, call.name, self.sensitive.mask(call.arguments), str(data["reason"]),
+            record,
+        )  # fmt: skip
+        progress.waited += self.holds.take_wait(task.id)
+        if refusal is not None:
+            raise TaskFailed(refusal)
+        return None
 
     def _remaining(self, progress: Progress) -> float | None:
         if self.limits.timeout is None:

@@ -30,11 +30,13 @@ from typing import Any
 from agentform.runtime.bus import BusMessage, Connection, TaskMessage, connect
 from agentform.runtime.memory.agent import open_agent_memory
 from agentform.runtime.memory.tools import CombinedTools
+from agentform.runtime.policy.breaker import Breaker
 from agentform.runtime.policy.decision import PolicyDecisionPoint
 from agentform.runtime.policy.filters import ContentFilters, MissingFilter
 from agentform.runtime.policy.holding import Holds
 from agentform.runtime.store import RuntimeStore, StepRecord, StoreError, TaskRecord, TaskStatus
 from agentform.runtime.store.approvals import ApprovalBook
+from agentform.runtime.store.breakers import BreakerBook
 from agentform.runtime.store.ratelimits import Limiter, RateStoreDown
 from agentform.runtime.store.tokens import TokenError, TokenStore
 from agentform.runtime.tools.agent_toolbox import open_toolbox, with_locks
@@ -87,14 +89,21 @@ class Worker:
         watchdog = asyncio.create_task(self._watch_parent())
         store = self.store = RuntimeStore(config.store_url)
         agent = config.values
-        if any(
+        breaker = agent.circuit_breaker
+        if (breaker is not None and breaker.max_calls_per_minute is not None) or any(
             m.limits.requests_per_minute or m.limits.tokens_per_minute
             for m in config.models.values()
-        ):  # a model's limits are counted with every replica's, in the runtime store
+        ):  # a model's limits and the breaker's call rate are counted with every replica's
             self.limiter = Limiter(config.store_url)
         model = build_model(
             agent.model, config.models, base_dir=base_dir, secret=_secret, limiter=self.limiter
         )
+        fallback = None  # what a tripped breaker moves a task on to (on_trip: fallback_model)
+        fallbacks = config.models[agent.model].fallback if agent.model in config.models else []
+        if breaker is not None and breaker.on_trip == "fallback_model" and fallbacks:
+            fallback = build_model(
+                fallbacks[0], config.models, base_dir=base_dir, secret=_secret, limiter=self.limiter
+            )
         sensitive = Sensitive.of(agent, config.tools, os.environ)
         toolbox = open_toolbox(
             sensitive.tools(config.tools), base_dir=base_dir, secret=_secret, log=log
@@ -134,6 +143,15 @@ class Worker:
                 ask_user=agent.ask_user,
                 sensitive=sensitive,
                 filters=ContentFilters.of(agent.filters, config.filters),
+                breaker=Breaker(
+                    config.agent,
+                    breaker,
+                    limiter=self.limiter,
+                    book=BreakerBook(config.store_url)
+                    if breaker is not None and breaker.max_calls_per_minute is not None
+                    else None,
+                ),
+                fallback=fallback,
             )
             js = self.nc.jetstream()
             sub = await js.pull_subscribe_bind(

@@ -68,6 +68,12 @@ class Progress:
     called: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # call id -> tool_call
     held: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # call id -> approval step
     blocked: dict[str, str] = field(default_factory=dict)  # call id -> a content filter's refusal
+    # every call the model asked for, in order (what circuit breakers look at), and the calls a
+    # breaker tripped on (call id -> the trip step); on_fallback: a trip moved the task on to
+    # the model's fallback
+    calls: list[ToolCall] = field(default_factory=list)
+    tripped: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    on_fallback: bool = False
     final: str | None = None
     failed: str | None = None
     # steps taken but not written yet: written with the next step that must be recorded before
@@ -115,6 +121,7 @@ def account(progress: Progress, response: ModelResponse) -> None:
     progress.cost_usd += response.cost_usd
     progress.messages.append(response.message)
     progress.pending = list(response.tool_calls)
+    progress.calls.extend(response.tool_calls)
 
 
 def apply_step(progress: Progress, step: StepRecord) -> None:
@@ -136,6 +143,10 @@ def apply_step(progress: Progress, step: StepRecord) -> None:
         progress.tool_calls += 1
     elif step.kind == "approval":
         progress.held[str(data["id"])] = data
+    elif step.kind == "trip":
+        progress.tripped[str(data["id"])] = data
+        if data.get("action") == "fallback_model":
+            progress.on_fallback = True
     elif step.kind == "tool_result":
         call_id = str(data["id"])
         progress.messages.append(
