@@ -16,13 +16,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from agentform.addresses import Address
 from agentform.change import Action, Change, Values
+from agentform.contract import KINDS
 from agentform.contract.sensitive import FIELD as SENSITIVE
 from agentform.provider import ObservedResource, ResourceValue
 from agentform.risks import Risk, create_risks, update_risks
 from agentform.state.snapshot import RecordedResource
 
-__all__ = ["Drift", "desired_change", "drift", "held_data", "removed_change"]
+__all__ = ["Drift", "desired_change", "drift", "held_data", "own_values", "removed_change"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +53,8 @@ def desired_change(
     orphan = seen.get(address) if rec is None else None
     if orphan is not None:
         # made by an apply that was interrupted before it recorded it: adopt, never duplicate
-        found = _compare(
-            address, orphan.values, orphan.values, value.values, orphan.id, replace, forced=forced
-        )
+        own = own_values(address, orphan.values)
+        found = _compare(address, own, own, value.values, orphan.id, replace, forced=forced)
         return dataclasses.replace(
             found,
             action=Action.UPDATE if found.action is Action.NOOP else found.action,
@@ -89,6 +90,18 @@ def removed_change(
         if data is not None:
             before["data"] = data  # what the delete would lose, for apply's refusal to say
     return Change(address, Action.DELETE, before, None, reasons=(reason,), risks=risks, id=rec.id)
+
+
+def own_values(address: str, observed: Values) -> dict[str, Any]:
+    """The resource's own values among what a provider observed: the fields the contract
+    declares for its kind, without what the provider reports about it (an agent's ``status``,
+    a memory store's ``data``). What ``import`` records, and what an adopted orphan is compared
+    by: a report recorded as a value would be an update in every later plan. A kind the
+    contract does not know keeps everything."""
+    kind = KINDS.get(address) or KINDS.get(Address.kind_of(address))
+    if kind is None:
+        return dict(observed)
+    return {k: v for k, v in observed.items() if k in kind.model_fields}
 
 
 def held_data(data: object) -> str | None:

@@ -30,6 +30,7 @@ from typing import Protocol
 from agentform.addresses import Address
 from agentform.apply import ApplyError, ApplyEvent, ApplyResult, apply_plan
 from agentform.diagnostics import Diagnostic
+from agentform.diff import own_values
 from agentform.plan import Plan, PlanError, make_plan, observe
 from agentform.planfile import PlanFileError, loads
 from agentform.provider import (
@@ -318,7 +319,8 @@ def import_resource(prepared: Prepared, address: str, object_id: str) -> Recorde
         name=name,
         provider=prepared.spec.target.provider,
         id=observed.id,
-        values=dict(observed.values),
+        # the values it has, not what the provider reports about it (an agent's status)
+        values=own_values(address, observed.values),
     )
     try:
         store = prepared.open_store()

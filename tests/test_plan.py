@@ -384,6 +384,19 @@ def test_an_unrecorded_object_at_a_desired_address_is_adopted() -> None:
     assert change.reasons[0].startswith("exists but is not in state")
 
 
+def test_an_adopted_agent_is_compared_by_its_values_not_its_status() -> None:
+    from agentform.plan import Action, make_plan
+    from agentform.provider import ObservedResource, ResourceValue
+
+    values = {"model": "m", "replicas": 1}
+    desired = {"agent.a": ResourceValue.of("agent.a", values)}
+    orphan = ObservedResource("agent.a", "a-1", {**values, "status": {"running": 1}})
+    (change,) = make_plan(desired, None, {"agent.a": orphan}, project="p", environment="e").changes
+    assert change.action is Action.UPDATE  # recording it is the update
+    assert change.changed == ()
+    assert change.reasons == ("exists but is not in state (an interrupted apply?): adopting it",)
+
+
 @pytest.mark.parametrize(
     ("data", "expected"),
     [

@@ -111,6 +111,22 @@ def test_import_records_an_existing_object_once(
         import_resource(prepared, "agent.greeter", made.id)
 
 
+def test_an_imported_agent_records_its_values_not_its_status(
+    hello: Path, provider: FakeProvider, store: FakeStateStore
+) -> None:
+    prepared = prepare(hello, provider, store, refresh=False, need_provider=True)
+    wanted = next(c.after for c in prepared.plan.changes if c.address == "agent.greeter")
+    assert wanted is not None
+    # a provider reports how a running agent is doing beside its values
+    running = {**wanted, "status": {"running": 1, "workers": [{"pid": 7}]}}
+    made = provider.create(ResourceValue.of("agent.greeter", running))
+    recorded = import_resource(prepared, "agent.greeter", made.id)
+    assert recorded.values == wanted
+    plan = prepare(hello, provider, store).plan
+    greeter = next(c for c in plan.changes if c.address == "agent.greeter")
+    assert greeter.action is Action.NOOP, greeter.reasons
+
+
 def test_rollback_plans_a_return_to_an_earlier_serial(
     hello: Path, provider: FakeProvider, store: FakeStateStore
 ) -> None:

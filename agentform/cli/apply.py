@@ -232,7 +232,8 @@ def import_command(
 ) -> None:
     """Adopt the existing object ID as ADDRESS (which the spec must declare).
 
-    The object is recorded as it is; the next plan shows what differs from the spec.
+    The object's values are recorded as the provider reads them (not what it reports about
+    the object, such as an agent's status); the next plan shows what differs from the spec.
     """
     from agentform.workflow import WorkflowError, import_resource
 

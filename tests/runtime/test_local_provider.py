@@ -93,3 +93,17 @@ def test_plan_without_an_engine_does_not_start_one(tmp_path: Path) -> None:
         assert "agent.helper" in done.stdout
         assert not processes_of(tmp_path)
         assert not (project.client.dir / "engine.json").exists()
+
+
+def test_an_imported_agent_plans_no_changes(applied: Project) -> None:
+    # what the engine reports about a running agent (its workers' status) is no value of it:
+    # recorded by import, it came back in the next plan as an update of 'status'
+    done = applied.cli("state", "rm", "agent.helper")
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = applied.cli("import", "agent.helper", "agent.helper")
+    assert done.returncode == 0, done.stdout + done.stderr
+    state = applied.cli("state", "show", "agent.helper")
+    assert state.returncode == 0 and "status" not in state.stdout, state.stdout
+    plan = applied.cli("plan", "--detailed-exitcode")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "No changes" in plan.stdout
