@@ -2,7 +2,9 @@
 
 ``engine --dir DIR --project NAME --base-dir PATH`` runs the local engine in the foreground (the
 local provider starts it detached); ``worker --config FILE --id ID`` runs one worker (the engine
-starts these). argparse, not click: the runtime does not depend on the CLI's libraries.
+starts these when it does not fork them); ``forks --dir DIR`` runs the engine's fork server
+(:mod:`agentform.runtime.host.forks`, which the engine starts). argparse, not click: the
+runtime does not depend on the CLI's libraries.
 
 The engine runs under :data:`agentform.private.UMASK`: what it, SQLite and nats-server create
 under ``.agentform/`` is its owner's alone, and a tree an older version left readable is
@@ -24,8 +26,6 @@ from pathlib import Path
 
 from agentform import private
 
-USER_UMASK = "AGENTFORM_USER_UMASK"  # the umask the engine was started with, for its workers
-
 
 def _engine(args: argparse.Namespace) -> int:
     import uvicorn
@@ -33,6 +33,8 @@ def _engine(args: argparse.Namespace) -> int:
     from agentform.runtime.host import logfiles
     from agentform.runtime.host.control import build_app
     from agentform.runtime.host.engine import Engine, EngineError
+    from agentform.runtime.host.forks import forks_of
+    from agentform.runtime.worker.process import USER_UMASK
 
     os.environ[USER_UMASK] = oct(os.umask(private.UMASK))
     workdir = private.directory(Path(args.dir).resolve())
@@ -72,6 +74,7 @@ def _engine(args: argparse.Namespace) -> int:
         )
         await engine.stopping.wait()
         await engine.shutdown()
+        await forks_of(engine, workdir).close()  # after the workers it forked are stopped
         server.should_exit = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(api, 5)
@@ -85,9 +88,13 @@ def _engine(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from agentform.runtime.worker.process import run_worker
 
-    with contextlib.suppress(KeyError, ValueError):
-        os.umask(int(os.environ[USER_UMASK], 8))
     return run_worker(Path(args.config), args.id)
+
+
+def _forks(args: argparse.Namespace) -> int:
+    from agentform.runtime.host.forks import serve
+
+    return serve()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--config", required=True)
     worker.add_argument("--id", required=True)
     worker.set_defaults(run=_worker)
+    forks = commands.add_parser("forks", help="run an engine's fork server (the engine starts it)")
+    forks.add_argument("--dir", required=True, help="the engine's directory, for 'ps' to show")
+    forks.set_defaults(run=_forks)
     args = parser.parse_args(argv)
     result: int = args.run(args)
     return result

@@ -1,11 +1,13 @@
 """The engine's health checks: heartbeats, hung and stalled workers, dead letters, lost children.
 
 Owns what the local engine (:mod:`agentform.runtime.host.engine`) watches besides the resources it
-was given: workers that stopped heartbeating or stopped making progress on a task (reported, then
-killed and restarted), a worker's death (the task messages it held are handed back with a NAK at
-once), tasks that used up their deliveries (a dead-letter record; their parent is woken), and
-delegated tasks past their timeout (failed; their parent is woken). Functions of the engine,
-called from its supervision pass and its NATS subscriptions.
+was given: workers' heartbeats (read once a second, and pushed to a rollout the moment they are
+written: :func:`watch_heartbeats`; a worker counts as ready once it beats ``ready``, a worker still
+opening its tool servers beats ``starting``), workers that stopped heartbeating or stopped making
+progress on a task (reported, then killed and restarted), a worker's death (the task messages it
+held are handed back with a NAK at once), tasks that used up their deliveries (a dead-letter record;
+their parent is woken), and delegated tasks past their timeout (failed; their parent is woken).
+Functions of the engine, called from its supervision pass and its NATS subscriptions.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from agentform.contract import AgentValue
 from agentform.runtime import bus
 from agentform.runtime.bus import TaskMessage
+from agentform.runtime.host.supervisor import AgentGroup
 from agentform.runtime.host.view import EngineView
 from agentform.runtime.store import TaskStatus
 from agentform.runtime.worker.delegation import DEFAULT_CHILD_TIMEOUT, resume_parent
@@ -32,6 +35,7 @@ __all__ = [
     "expire_children",
     "on_max_deliveries",
     "stall_limit",
+    "watch_heartbeats",
     "worker_exited",
 ]
 
@@ -120,13 +124,46 @@ async def check_heartbeats(engine: EngineView) -> None:
                 if any(r.worker_id == worker_id and r.alive for r in group.members):
                     group.kill(worker_id, f"has not heartbeaten for {now - float(beat['at']):.0f}s")
                 continue
-            group.mark_ready(worker_id)
+            _heard(group, worker_id, beat)
             stall = stall_limit(group.config.values)
             for task_id, progress in dict(beat.get("tasks") or {}).items():
                 if now - float(progress) > stall:
                     group.kill(worker_id, f"made no progress on task {task_id} for {stall:.0f}s")
         except Exception as exc:
             log.warning("unreadable heartbeat %s: %r", key, exc)
+
+
+def _heard(group: AgentGroup, worker_id: str, beat: Mapping[str, Any]) -> None:
+    """A fresh heartbeat of ``worker_id``: alive, and ready unless it says it is starting."""
+    group.heard(worker_id)
+    if beat.get("state", "ready") == "ready":  # workers before states beat only when ready
+        group.mark_ready(worker_id)
+
+
+async def watch_heartbeats(engine: EngineView, agent: str) -> Callable[[], Awaitable[None]] | None:
+    """Apply ``agent``'s heartbeats the moment its workers write them (a rollout waits on
+    :attr:`AgentGroup.changed` instead of polling); returns the function that stops watching,
+    or None when the bus cannot be watched now (then the once-a-second reading serves)."""
+    if engine.nc is None or not engine.nc.is_connected:
+        return None
+    # a key/value put is a message on $KV.<bucket>.<key>; the key is <agent>.<worker>
+    subject = f"$KV.{engine.layout.health}.{agent}.*"
+
+    async def beat(msg: Any) -> None:
+        group = engine.groups.get(agent)
+        if group is None or not msg.data:  # a deleted key carries no value
+            return
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            values = json.loads(msg.data)
+            if time.time() - float(values["at"]) <= STALE_HEARTBEAT:
+                _heard(group, msg.subject.rsplit(".", 1)[1], values)
+
+    try:
+        sub = await engine.nc.subscribe(subject, cb=beat)
+    except Exception as exc:
+        log.debug("cannot watch the heartbeats of %s: %r", agent, exc)
+        return None
+    return sub.unsubscribe
 
 
 async def worker_exited(engine: EngineView, agent: str, worker_id: str) -> None:

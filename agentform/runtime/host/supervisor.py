@@ -6,7 +6,9 @@ reported as crash-looping after :data:`CRASH_LOOP_AFTER` quick exits in a row; r
 (new workers for a new configuration start, and the old ones are stopped only once the new ones
 heartbeat); and killing workers the health check finds hung. Called by
 :mod:`agentform.runtime.host.engine`; the workers' own behaviour lives in
-:mod:`agentform.runtime.worker.process`.
+:mod:`agentform.runtime.worker.process`. A worker is forked by the engine's fork server
+(:mod:`agentform.runtime.host.forks`, the runtime's modules already imported) when there is one,
+and started as a new interpreter otherwise; both are waited for, signalled and killed alike.
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentform.runtime.host.forks import ForkedProcess, ForkError, Forks
 from agentform.runtime.worker.config import WorkerConfig
 
-__all__ = ["AgentGroup", "Replica"]
+__all__ = ["AgentGroup", "Replica", "WorkerProcess"]
+
+WorkerProcess = asyncio.subprocess.Process | ForkedProcess
 
 log = logging.getLogger("agentform.engine")
 CRASH_LOOP_AFTER = 5  # quick exits in a row before an agent is reported crash-looping
@@ -43,13 +48,15 @@ class Replica:
     slot: int
     config_hash: str
     worker_id: str = ""
-    process: asyncio.subprocess.Process | None = None
+    process: WorkerProcess | None = None
     started_at: float = 0.0
+    ready_after: float | None = None  # seconds from its start to its first ready heartbeat
     restarts: int = 0
     quick_exits: int = 0
     last_exit: int | None = None
     next_start: float = 0.0
-    ready: bool = False  # heartbeat seen for this process
+    ready: bool = False  # a "ready" heartbeat seen for this process
+    heard_at: float = 0.0  # when its last heartbeat (of any state) was seen
     retired: bool = False
 
     @property
@@ -63,6 +70,8 @@ class Replica:
             "pid": self.process.pid if self.process else None,
             "alive": self.alive,
             "ready": self.ready,
+            "ready_after": self.ready_after,
+            "forked": isinstance(self.process, ForkedProcess),
             "restarts": self.restarts,
             "last_exit": self.last_exit,
             "crash_looping": self.quick_exits >= CRASH_LOOP_AFTER,
@@ -86,6 +95,10 @@ class AgentGroup:
     on_exit: Callable[[str, str], Awaitable[None]] | None = None
     # the engine's supervision pass and an apply waiting for a rollout both reconcile
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # the engine's fork server (None: every worker is a new interpreter)
+    forks: Forks | None = None
+    # set whenever a worker of the group becomes ready or ends: a rollout waits on it
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
     _watchers: set[asyncio.Task[None]] = field(default_factory=set)
     stopped: bool = False
 
@@ -160,39 +173,61 @@ class AgentGroup:
             tmp.replace(path)
         self.log_path().parent.mkdir(parents=True, exist_ok=True)
         replica.worker_id = f"{self.agent}-{replica.slot}-{uuid.uuid4().hex[:6]}"
-        with self.log_path().open("ab") as out:
-            replica.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "agentform.runtime",
-                "worker",
-                "--config",
-                str(path),
-                "--id",
-                replica.worker_id,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=out,
-                stderr=out,
-                cwd=self.config.base_dir,
-                env={
-                    **os.environ,
-                    **self.secret_env,
-                    "PYTHONUNBUFFERED": "1",
-                    "AGENTFORM_ENGINE_PID": str(os.getpid()),
-                },
-            )
+        env = {
+            **os.environ,
+            **self.secret_env,
+            "PYTHONUNBUFFERED": "1",
+            "AGENTFORM_ENGINE_PID": str(os.getpid()),
+        }
+        replica.ready, replica.ready_after, replica.heard_at = False, None, 0.0
         replica.started_at = time.monotonic()
+        replica.process = await self._fork(path, replica.worker_id, env)
+        if replica.process is None:
+            with self.log_path().open("ab") as out:
+                replica.process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "agentform.runtime",
+                    "worker",
+                    "--config",
+                    str(path),
+                    "--id",
+                    replica.worker_id,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=out,
+                    cwd=self.config.base_dir,
+                    env=env,
+                )
         watcher = asyncio.create_task(self._watch(replica.worker_id, replica.process))
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
         log.info(
-            "agent %s: started worker %s (pid %d)",
+            "agent %s: started worker %s (pid %d%s)",
             self.agent,
             replica.worker_id,
             replica.process.pid,
+            ", forked" if isinstance(replica.process, ForkedProcess) else "",
         )
 
-    async def _watch(self, worker_id: str, process: asyncio.subprocess.Process) -> None:
+    async def _fork(self, path: Path, worker_id: str, env: dict[str, str]) -> ForkedProcess | None:
+        """The worker forked by the fork server, or None: start it as a new process."""
+        server = await self.forks.server() if self.forks is not None else None
+        if server is None:
+            return None
+        try:
+            return await server.spawn(
+                config=path,
+                worker=worker_id,
+                cwd=self.config.base_dir,
+                env=env,
+                log_path=self.log_path(),
+            )
+        except ForkError as exc:
+            self.note(f"could not fork worker {worker_id} ({exc}); starting it as a new process")
+            return None
+
+    async def _watch(self, worker_id: str, process: WorkerProcess) -> None:
         """React to an exit at once, not at the next pass: its tasks are waiting."""
         await process.wait()
         if self.on_exit is not None:
@@ -201,6 +236,7 @@ class AgentGroup:
             except Exception:
                 log.exception("handing back the tasks of worker %s failed", worker_id)
         await self.reconcile()
+        self.changed.set()  # after the pass: a rollout sees the exit counted
 
     async def _stop(self, replica: Replica) -> None:
         process = replica.process
@@ -234,9 +270,18 @@ class AgentGroup:
         await asyncio.gather(*(self._stop(r) for r in self.members))
         self.members = []
 
+    def heard(self, worker_id: str) -> None:
+        """A heartbeat of ``worker_id`` arrived: it is alive, even while still starting."""
+        for replica in self.members:
+            if replica.worker_id == worker_id and replica.alive:
+                replica.heard_at = time.monotonic()
+
     def mark_ready(self, worker_id: str) -> None:
         for replica in self.members:
             if replica.worker_id == worker_id and replica.alive:
+                if not replica.ready:
+                    replica.ready_after = round(time.monotonic() - replica.started_at, 4)
+                    self.changed.set()
                 replica.ready = True
                 replica.quick_exits = (
                     0 if time.monotonic() - replica.started_at > QUICK_EXIT else replica.quick_exits

@@ -144,26 +144,34 @@ class Toolbox:
         await self.aclose()
 
     async def start(self) -> None:
-        """Connect every server and learn its tools; raise :class:`ToolStartError` on the first
-        server that cannot start (the others are stopped again)."""
+        """Connect every server and learn its tools, all at once (each server is a process of
+        its own: a worker with three waited for three interpreter starts in a row); raise
+        :class:`ToolStartError` for the first server, in declared order, that cannot start (the
+        others are stopped again)."""
         try:
-            listings: dict[str, list[types.Tool]] = {}
-            for name, values in self._values.items():
-                if values.a2a is not None:
-                    listings[name] = [await self._open_agent(name, values, values.a2a)]
-                    continue
-                if values.mcp is None:
-                    raise ToolStartError(f"tool {name!r} has neither mcp nor a2a; set one")
-                params = ServerParams.of(
-                    name, values.mcp, base_dir=self._base_dir, secret=self._secret
-                )
-                server = self._servers[name] = _Server(name, values, params)
-                server.connection = Connection(params, self._log)
-                listings[name] = self._exposed(server, await server.connection.open())
+            names = list(self._values)
+            opened = await asyncio.gather(
+                *(self._open(name, self._values[name]) for name in names), return_exceptions=True
+            )
+            for result in opened:
+                if isinstance(result, BaseException):
+                    raise result
+            found = [cast(list[types.Tool], tools) for tools in opened]
+            listings = dict(zip(names, found, strict=True))
             self._routes = self._route(listings)
         except BaseException:
             await self.aclose()
             raise
+
+    async def _open(self, name: str, values: ToolValue) -> list[types.Tool]:
+        if values.a2a is not None:
+            return [await self._open_agent(name, values, values.a2a)]
+        if values.mcp is None:
+            raise ToolStartError(f"tool {name!r} has neither mcp nor a2a; set one")
+        params = ServerParams.of(name, values.mcp, base_dir=self._base_dir, secret=self._secret)
+        server = self._servers[name] = _Server(name, values, params)
+        server.connection = Connection(params, self._log)
+        return self._exposed(server, await server.connection.open())
 
     async def _open_agent(self, name: str, values: ToolValue, a2a: A2aAgent) -> types.Tool:
         """Resolve an a2a tool's card; the one tool the model sees for it, named after it."""

@@ -43,7 +43,7 @@ DEFAULT_CONCURRENCY = 64
 
 class WorkerConfig(BaseModel):
     """Everything a worker needs, written by the engine as JSON and read back typed: the agent,
-    the models (all of them: fallbacks), its tools and memory stores are the contract's values
+    its model and that model's fallback chain, its tools and memory stores are the contract's values
     (:mod:`agentform.contract`), so the worker reads attributes, never dict keys."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
@@ -98,10 +98,11 @@ def agent_configs(
     layout: BusLayout,
 ) -> dict[str, tuple[WorkerConfig, int]]:
     """Every registered agent's worker configuration and replica count, from the registered
-    resources: the agent, the models (all of them: fallbacks), its tools, its memory stores, the
-    content filters it lists, its delegates (declared ones, registered yet or not: apply creates
-    agents in any order). The configuration's hash covers all of it, so a change to any rolls the
-    agent's workers."""
+    resources: the agent, its model with that model's fallbacks, its tools, its memory stores, the
+    content filters it lists, its delegates' descriptions (declared ones, registered yet or not:
+    apply creates agents in any order). Only what its workers use: the configuration's hash
+    covers all of it and nothing else, so a change to any rolls the agent's workers, and a change
+    to another agent (a delegate's instructions, model or tools) does not."""
     models = {n: _typed(ModelValue, f"model.{n}", v) for n, v in _named(resources, "model").items()}
     tools = {n: _typed(ToolValue, f"tool.{n}", v) for n, v in _named(resources, "tool").items()}
     memories = {
@@ -121,10 +122,12 @@ def agent_configs(
         stores = {m: memories[m] for m in agent.memory if m in memories}
         governing = {p: policies[p] for p in agent.policies if p in policies}
         screening = {f: filters[f] for f in agent.filters if f in filters}
+        chain = {m: models[m] for m in _model_chain(agent.model, models)}
+        # of a delegate, only what the model is offered: its description
         delegates = {d: agents[d].description if d in agents else "" for d in agent.delegates}
         body = {
             "agent": raw_agents[name],
-            "models": {n: v.model_dump(mode="json") for n, v in models.items()},
+            "models": {n: v.model_dump(mode="json") for n, v in chain.items()},
             "tools": {n: v.model_dump(mode="json") for n, v in mine.items()},
             "bus": bus_url,
             "store": store_url,
@@ -143,7 +146,7 @@ def agent_configs(
             layout=layout,
             store_url=store_url,
             values=agent,
-            models=models,
+            models=chain,
             tools=mine,
             memory=stores,
             policies=governing,
@@ -154,6 +157,20 @@ def agent_configs(
         )
         out[name] = (config, agent.replicas)
     return out
+
+
+def _model_chain(name: str, models: Mapping[str, ModelValue]) -> list[str]:
+    """``name`` and the models it falls back to, transitively, each once (the ones registered:
+    a missing one is the worker's error to report, as it was before)."""
+    chain: list[str] = []
+    pending = [name]
+    while pending:
+        current = pending.pop()
+        if current in chain or current not in models:
+            continue
+        chain.append(current)
+        pending.extend(reversed(models[current].fallback))
+    return chain
 
 
 def _typed(kind: type[T], address: str, values: Mapping[str, Any]) -> T:

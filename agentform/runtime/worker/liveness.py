@@ -42,6 +42,7 @@ class Liveness:
         self._held: dict[int, tuple[BusMessage, float]] = {}  # messages worked on, since when
         self._kv: Any = None
         self._last_beat = 0.0
+        self.state = "starting"  # then "ready": taking tasks (the engine counts it running)
         self._background: set[asyncio.Task[None]] = set()
 
     def took(self, task_id: str, msg: BusMessage) -> None:
@@ -87,6 +88,11 @@ class Liveness:
             await self.beat()
             await asyncio.sleep(HEARTBEAT_EVERY)
 
+    async def ready(self) -> None:
+        """The worker takes tasks now: say so in a heartbeat at once."""
+        self.state = "ready"
+        await self.beat()
+
     async def beat(self) -> None:
         """One heartbeat: who we are, what we hold and how to hand it back."""
         assert self.nc is not None
@@ -95,6 +101,7 @@ class Liveness:
             "worker": self.id,
             "pid": os.getpid(),
             "config_hash": self.config.config_hash,
+            "state": self.state,
             "at": time.time(),
             "tasks": dict(self.inflight),
             "acks": dict(self.acks),

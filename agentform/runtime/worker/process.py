@@ -52,9 +52,10 @@ from agentform.runtime.worker.liveness import Liveness
 from agentform.runtime.worker.loop import AgentLoop, Limits
 from agentform.runtime.worker.sensitive import MissingValue, Sensitive
 
-__all__ = ["WorkerConfig", "run_worker"]
+__all__ = ["USER_UMASK", "WorkerConfig", "run_worker"]
 
 log = logging.getLogger("agentform.worker")
+USER_UMASK = "AGENTFORM_USER_UMASK"  # the umask the engine was started with, for its workers
 
 
 def _secret(name: str) -> str | None:
@@ -115,6 +116,9 @@ class Worker:
             config.bus_url, name=self.id, user=self.bus_user, password=self.bus_password
         )
         try:
+            # heartbeats from here on say "starting": a rollout waits for a worker that starts
+            # its tool servers slowly, and gives up on one that stopped showing life
+            beat = asyncio.create_task(self.live.heartbeat(self.stopping))
             await toolbox.start()
             tools = with_locks(toolbox, config.tools, self.nc.jetstream(), config.layout.leases)
             if memory is not None:
@@ -157,7 +161,7 @@ class Worker:
             sub = await js.pull_subscribe_bind(
                 durable=self.layout.consumer(config.agent), stream=self.layout.stream
             )
-            beat = asyncio.create_task(self.live.heartbeat(self.stopping))
+            await self.live.ready()  # at once: a rollout waits for this beat
             keep_alive = asyncio.create_task(self.live.keep_alive())
             log.info(
                 "worker %s of agent %s ready (config %s)",
@@ -490,7 +494,10 @@ def _step_event(step: StepRecord) -> dict[str, Any]:
 
 
 def run_worker(config_path: Path, worker_id: str) -> int:
-    """Entry point of ``python -m agentform.runtime worker``."""
+    """Entry point of ``python -m agentform.runtime worker`` and of a worker forked by the
+    engine's fork server (:mod:`agentform.runtime.host.forks`)."""
+    with contextlib.suppress(KeyError, ValueError):
+        os.umask(int(os.environ[USER_UMASK], 8))
     logging.basicConfig(
         level=os.environ.get("AGENTFORM_LOG_LEVEL", "INFO"),
         format=f"%(asctime)s %(levelname)s {worker_id} %(message)s",
