@@ -23,6 +23,7 @@ from agentform.cli import (
     plan,
     project,
     runtime,
+    schedules,
     schema,
     state,
     tasks,
@@ -82,6 +83,7 @@ cli.add_command(runtime.logs_command)
 cli.add_command(runtime.engine_group)
 cli.add_command(tokens.tokens_group)
 cli.add_command(memory.memory_group)
+cli.add_command(schedules.schedules_group)
 
 
 def main() -> None:

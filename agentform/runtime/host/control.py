@@ -32,6 +32,8 @@ Owns the routes the local provider and the CLI use (the client side is
 ``POST   /v1/shutdown``                    stop the workers, the bus and the engine
 ``GET    /v1/memory[/{store}]``            what the memory stores hold (:mod:`.memory_routes`)
 ``GET    /v1/audit[/verify|/export]``      the audit log (:mod:`.audit_routes`)
+``GET    /v1/schedules``                   the schedules (:mod:`.schedule_routes`)
+``POST   /v1/schedules/{name}/...``        ``run`` (fire now), ``pause``, ``resume`` one
 =========================================  ===================================================
 
 Errors are JSON ``{"error": sentence}`` with a meaningful status; a query parameter a route does
@@ -64,6 +66,7 @@ from agentform.runtime.host.follow import follow
 from agentform.runtime.host.memory_routes import memory_routes
 from agentform.runtime.host.query import Query
 from agentform.runtime.host.records import step_json, task_json
+from agentform.runtime.host.schedule_routes import schedule_routes
 from agentform.runtime.refusals import RefusalLog
 from agentform.runtime.store import TaskRecord, TaskStatus
 from agentform.runtime.store.approvals import Decided, Status
@@ -401,6 +404,7 @@ def build_app(engine: Engine) -> Starlette:
         Route("/v1/shutdown", guarded(shutdown), methods=["POST"]),
         *memory_routes(engine, guarded),
         *audit_routes(engine, guarded),
+        *schedule_routes(engine, guarded),
     ]
     return Starlette(routes=routes, middleware=[Middleware(RefusalLog, "control API")])
 

@@ -14,7 +14,9 @@ absent, or by ``agentform engine start``. It owns, for one project directory and
   :mod:`agentform.runtime.host.rollout`) and their health: a worker
   that stops heartbeating or stops making progress on its task is reported, then killed and
   restarted; tasks that exhaust their deliveries get a dead-letter record;
-* the control API (:mod:`agentform.runtime.host.control`) on 127.0.0.1, guarded by a token file.
+* the control API (:mod:`agentform.runtime.host.control`) on 127.0.0.1, guarded by a token file;
+* the schedules (:mod:`agentform.runtime.scheduler`): fired by the engine holding the scheduler
+  lease, through :meth:`Engine.fire_schedule`.
 
 Only one engine runs per directory: an exclusive ``flock`` on ``engine.lock`` says so.
 """
@@ -33,7 +35,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from agentform.contract import Address, AgentValue, ContractError, received
+from agentform.contract import Address, AgentValue, ContractError, ScheduleValue, received
 from agentform.runtime import bus
 from agentform.runtime.a2a import A2AHost
 from agentform.runtime.audit import AuditEvent
@@ -59,6 +61,7 @@ from agentform.runtime.host.files import (
     write_atomic,
 )
 from agentform.runtime.host.supervisor import AgentGroup
+from agentform.runtime.scheduler import Schedules
 from agentform.runtime.store import RuntimeStore, StoreError, TaskRecord
 from agentform.runtime.store.approvals import Approval, ApprovalBook, Decided
 from agentform.runtime.store.audit import AuditLog
@@ -103,6 +106,9 @@ class Engine:
         self.bus_users: BusUsers | None = None  # the embedded bus's users (bus_link)
         self.limiter: Limiter | None = None  # rate limits, counted in the runtime store
         self._agents: dict[str, tuple[Mapping[str, Any], AgentValue]] = {}  # typed, by values
+        self.schedules = Schedules(
+            project, link=lambda: (self.nc, self.layout), submit=self.fire_schedule
+        )
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -154,6 +160,7 @@ class Engine:
 
     async def shutdown(self) -> None:
         self.closing = True  # no supervision pass may restart what is being stopped
+        await self.schedules.stop()  # the lease handed back: a standby takes over at once
         await asyncio.gather(*(g.stop_all() for g in self.groups.values()))
         self.groups.clear()
         await self.a2a.stop()
@@ -181,7 +188,7 @@ class Engine:
         try:
             parsed = Address.parse(address)
             # the process boundary: what planning sent must be the contract's value of its kind
-            received(address, values)
+            value = received(address, values)
         except (ValueError, ContractError) as exc:
             raise EngineError(str(exc), 400) from None
         kind, name = parsed.kind, parsed.name
@@ -210,6 +217,8 @@ class Engine:
                 bus_link.sync_users(self)
             if kind == "agent":
                 await bus.ensure_agent(self.nc.jetstream(), self.layout, name)  # type: ignore[union-attr]
+            if isinstance(value, ScheduleValue):
+                await self.schedules.put(name, value)
             before = {name: g.config.config_hash for name, g in self.groups.items()}
             rollout.reconfigure(self)
             changed = [n for n, g in self.groups.items() if before.get(n) != g.config.config_hash]
@@ -240,6 +249,8 @@ class Engine:
                 except MemoryStoreError as exc:
                     raise EngineError(f"{address}: {exc}", 503) from None
             del self.resources[address]
+            if kind == "schedule":
+                await self.schedules.delete(name)
             if kind == "agent":
                 bus_link.sync_users(self)
             if kind == "agent" and name in self.groups:
@@ -324,6 +335,7 @@ class Engine:
             if part is not None:
                 part.close()
         self.store, self.approvals, self.audit_log, self.limiter = None, None, None, None
+        self.schedules.close()
         if memories:
             self.memories.close()
 
@@ -342,6 +354,7 @@ class Engine:
         self.approvals = await asyncio.to_thread(ApprovalBook, url)
         self.audit_log = await asyncio.to_thread(AuditLog, url)
         self.limiter = await asyncio.to_thread(Limiter, url)
+        await self.schedules.attach(url)
         try:
             await self.memories.moved(url)
         except MemoryStoreError as exc:
@@ -404,6 +417,14 @@ class Engine:
                 503,
             ) from exc
         return task
+
+    async def fire_schedule(self, name: str, agent: str, text: str) -> str:
+        """Submit a schedule's task as any other (its agent's rate limit, content filters, the
+        audit record) with caller ``schedule:NAME``; returns the task's id."""
+        caller = f"schedule:{name}"
+        await admission.admit(self, agent, caller, channel="schedule")
+        task = await self.submit(agent, text, caller=caller, channel="schedule")
+        return task.id
 
     # -- health -----------------------------------------------------------------------------
 
