@@ -145,6 +145,9 @@ def status_command(spec: str, env: str | None, as_json: bool) -> None:
         click.echo(f"{agent['agent']:<24} {ready:>7} {agent['restarts']:>8}  {health}")
         if agent.get("a2a"):
             click.echo(f"    a2a {agent['a2a']}")
+        if agent.get("breaker"):  # every tool call of the agent trips until it closes
+            opened = agent["breaker"]
+            click.echo(f"    circuit breaker OPEN until {opened['until']}: {opened['reason']}")
         for event in agent["events"][-3:]:
             click.echo(f"    {event}")
     for event in status.get("events", [])[-5:]:

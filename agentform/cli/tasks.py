@@ -100,6 +100,14 @@ def describe_step(step: dict[str, Any]) -> str:
             " interrupted by a crash; waiting for a human:"
             f" 'agentform approvals resolve {data.get('approval')} happened|retry|fail'"
         )
+    if kind == "trip":
+        then = {
+            "fail": "the task fails",
+            "fallback_model": "the call is refused and the model's fallback takes over",
+            "ask_human": f"waiting for a human: 'agentform approvals approve|deny"
+            f" {data.get('approval', 'ID')}'",
+        }.get(str(data.get("action")), str(data.get("action")))
+        return f"[{seq}] breaker tripped on {data.get('name')}: {data.get('reason')}; {then}"
     if kind == "tool_result":
         mark = "error" if data.get("is_error") else "result"
         timing = f"{float(step.get('latency_ms') or 0):.1f} ms"

@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
-    "CIRCUIT_BREAKER",
     "DOCKER_CONFIG",
     "KUBERNETES_CONFIG",
     "SCHEDULES",
@@ -54,13 +53,6 @@ STEP_RUNAWAY = "step 4: runaway control and schedules"
 STEP_DOCKER = "step 6: docker provider"
 STEP_KUBERNETES = "step 7: kubernetes provider"
 
-CIRCUIT_BREAKER = Unenforced(
-    "agents.*.circuit_breaker",
-    "circuit breakers are not enforced at run time by this version: identical tool calls, "
-    "max_calls_per_minute and cooldown do not stop an agent yet; the agent's limits "
-    "(max_steps, max_tool_calls, max_tokens, max_cost_usd, timeout) do",
-    STEP_RUNAWAY,
-)
 SCHEDULES = Unenforced(
     "schedules.*",
     "schedules are not run by this version: no task is sent on a cron or interval yet; "
@@ -84,7 +76,6 @@ KUBERNETES_CONFIG = Unenforced(
 )
 
 UNENFORCED: tuple[Unenforced, ...] = (
-    CIRCUIT_BREAKER,
     SCHEDULES,
     DOCKER_CONFIG,
     KUBERNETES_CONFIG,

@@ -402,9 +402,10 @@ class CircuitBreaker(Frozen):
         " times in a row in one task (a loop the identical-call count misses).",
     )
     max_ping_pong: PositiveInt = Field(
-        2,
-        description="Trip a delegation when the task's chain has already gone back and forth"
-        " between the same two agents this many times.",
+        1,
+        description="Trip a delegation that hands the task back to the agent that delegated to"
+        " this one when it makes the chain go back and forth between the two this many times"
+        " (default 1: the first hand back).",
     )
     max_calls_per_minute: PositiveInt | None = Field(
         None,

@@ -74,6 +74,16 @@ _TABLE = [
         " matches the empty string.",
     ),
     ("AF221", "cron-never-fires", "A schedule's cron expression matches no time in ten years."),
+    (
+        "AF230",
+        "no-fallback-to-trip-to",
+        "A circuit breaker trips to the model's fallback, and the model has none.",
+    ),
+    (
+        "AF231",
+        "short-cooldown",
+        "A circuit breaker's cooldown is shorter than the minute its call rate is counted over.",
+    ),
 ]
 
 CODES: dict[str, Code] = {row[0]: Code(*row) for row in _TABLE}

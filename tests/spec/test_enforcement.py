@@ -58,15 +58,6 @@ def _role(permission: str, mark: str) -> str:
 
 USED = [
     (
-        "circuit-breaker",
-        HEAD.replace(
-            "  billing: {model: fast, tools: [refunds]}\n",
-            "  billing:\n    model: fast\n    tools: [refunds]\n"
-            "    circuit_breaker:  # AF219 CIRCUIT_BREAKER\n      max_identical_calls: 2\n",
-        )
-        + ROLES,
-    ),
-    (
         "schedule",
         HEAD + ROLES + "schedules:\n  daily:  # AF219 SCHEDULES\n"
         '    agent: triage\n    cron: "0 9 * * MON"\n',
@@ -126,6 +117,16 @@ NOT_USED = [
     ),
     ("default-stream-prefix", HEAD + "runtime: {bus: {stream_prefix: agentform}}\n" + ROLES),
     ("local-target", HEAD + "target: {provider: local}\n" + ROLES),
+    # enforced by the workers (agentform.runtime.policy.breaker)
+    (
+        "circuit-breaker",
+        HEAD.replace(
+            "  billing: {model: fast, tools: [refunds]}\n",
+            "  billing:\n    model: fast\n    tools: [refunds]\n"
+            "    circuit_breaker: {max_identical_calls: 2, max_calls_per_minute: 30}\n",
+        )
+        + ROLES,
+    ),
     (
         "disabled-schedule",
         HEAD + ROLES + "schedules:\n  daily: {agent: triage, interval: 1h, enabled: false}\n",
@@ -220,13 +221,15 @@ def _validate(*args: str) -> tuple[int, str]:
     [((), 0), (("--strict",), 1), (("--strict", "--allow", "AF219"), 0)],
     ids=["plain", "strict", "strict-allow"],
 )
-def test_support_desk_warns_that_its_approve_permissions_are_not_enforced(
+def test_support_desk_warns_only_of_its_placeholder_targets(
     args: tuple[str, ...], exit_code: int
 ) -> None:
     code, out = _validate(*args)
     assert code == exit_code, out
-    # every policy and every access permission is enforced; circuit breakers are not yet
-    assert f"warning[AF219]: {unenforced.CIRCUIT_BREAKER.message}" in out
+    # every policy, access permission and circuit breaker of it is enforced: what is left is
+    # the staging and prod environments' docker and kubernetes targets
+    warned = [line for line in out.splitlines() if line.startswith("warning[AF219]")]
+    assert warned and all("provider is a placeholder" in line for line in warned), warned
     assert "read:" not in out
     assert "policies.yaml:8:" not in out  # refund-approval: held for agentform approvals
     # refund-ceiling (a deny with when) and triage-never-refunds are enforced by the workers
@@ -242,8 +245,9 @@ def test_allow_accepts_only_its_code(write_spec: WriteSpec) -> None:
         models:
           fast: {provider: scripted, script: scripts/rules.yaml}
         agents:
-          triage: {model: fast, circuit_breaker: {max_identical_calls: 2}}
+          triage: {model: fast}
           lonely: {model: fast}
+        target: {provider: docker}
         access:
           roles:
             users: ["invoke:triage"]
@@ -283,20 +287,33 @@ def test_every_entry_is_in_the_docs_table() -> None:
         assert row.startswith(f"| `{entry.field}` |") and row.endswith(f"| {entry.step} |"), row
 
 
-def test_many_uses_of_one_setting_are_counted_after_the_first_few(write_spec: WriteSpec) -> None:
-    """25 circuit breakers: the first SHOWN_PER_SETTING located one by one, then one warning
-    at the next use that counts the rest; other settings keep their own warnings."""
-    agents = "".join(
-        f"  a{i}: {{model: fast, circuit_breaker: {{max_identical_calls: 2}}}}\n" for i in range(25)
+def test_many_uses_of_one_setting_are_counted_after_the_first_few(
+    write_spec: WriteSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """25 uses of one setting: the first SHOWN_PER_SETTING located one by one, then one
+    warning at the next use that counts the rest; other settings keep their own warnings.
+    (No setting left unenforced can be used 25 times in one spec: the uses are made up, at
+    25 agents' keys, while the target's warning is real.)"""
+    from agentform.spec.checks import enforcement
+
+    agents = "".join(f"  a{i}: {{model: fast}}\n" for i in range(25))
+    text = HEAD + agents + APPROVAL + ROLES + "target: {provider: docker}\n"
+    real = enforcement.uses
+    made_up = Unenforced(
+        "agents.*.made_up", "made-up settings are not read by this version", "step 9: never"
     )
-    text = HEAD + agents + SCHEDULE + APPROVAL + ROLES
+
+    def uses(spec: object) -> list[enforcement.Use]:
+        return [*real(spec), *((made_up, ("agents", f"a{i}"), True) for i in range(25))]  # type: ignore[arg-type]
+
+    monkeypatch.setattr(enforcement, "uses", uses)
     result = load_spec(write_spec(text), environ={}, providers=PROVIDERS)
     found = [d for d in result.diagnostics if d.code == CODE]
-    breakers = [d for d in found if "circuit" in d.summary]
-    assert len(breakers) == SHOWN_PER_SETTING + 1
+    counted = [d for d in found if "made-up" in d.summary]
+    assert len(counted) == SHOWN_PER_SETTING + 1
     lines = text.splitlines()
-    shown = [d.location.line for d in breakers if d.location]
+    shown = [d.location.line for d in counted if d.location]
     assert [lines[n - 1].split(":")[0].strip() for n in shown] == [f"a{i}" for i in range(11)]
-    assert breakers[-1].summary.startswith("15 more uses of agents.*.circuit_breaker from here on")
-    assert [d for d in found if "schedules" in d.summary]  # its own warning
+    assert counted[-1].summary.startswith("15 more uses of agents.*.made_up from here on")
+    assert [d for d in found if "docker" in d.summary]  # its own warning
     assert all(d.severity is Severity.WARNING for d in found)

@@ -65,6 +65,7 @@ from agentform.runtime.scheduler import Schedules
 from agentform.runtime.store import RuntimeStore, StoreError, TaskRecord
 from agentform.runtime.store.approvals import Approval, ApprovalBook, Decided
 from agentform.runtime.store.audit import AuditLog
+from agentform.runtime.store.breakers import BreakerBook
 from agentform.runtime.store.ids import new_id
 from agentform.runtime.store.memory.embeddings import EmbeddingsUnavailable
 from agentform.runtime.store.memory.service import MemoryStoreError
@@ -103,6 +104,7 @@ class Engine:
         self.children_checked = 0.0
         self.approvals: ApprovalBook | None = None  # held calls, in the runtime store
         self.audit_log: AuditLog | None = None  # the hash-chained audit log, there too
+        self.breakers: BreakerBook | None = None  # agents' open circuit breakers, there too
         self.bus_users: BusUsers | None = None  # the embedded bus's users (bus_link)
         self.limiter: Limiter | None = None  # rate limits, counted in the runtime store
         self._agents: dict[str, tuple[Mapping[str, Any], AgentValue]] = {}  # typed, by values
@@ -331,11 +333,12 @@ class Engine:
     def _close_store(self, *, memories: bool = True) -> None:
         """Close the runtime store and the tables beside it (approvals, audit log, rate-limit
         counters) and, with ``memories``, the memory stores."""
-        for part in (self.store, self.approvals, self.audit_log, self.limiter):
+        for part in (self.store, self.approvals, self.audit_log, self.limiter, self.breakers):
             if part is not None:
                 part.close()
         self.store, self.approvals, self.audit_log, self.limiter = None, None, None, None
         self.schedules.close()
+        self.breakers = None
         if memories:
             self.memories.close()
 
@@ -355,6 +358,7 @@ class Engine:
         self.audit_log = await asyncio.to_thread(AuditLog, url)
         self.limiter = await asyncio.to_thread(Limiter, url)
         await self.schedules.attach(url)
+        self.breakers = await asyncio.to_thread(BreakerBook, url)
         try:
             await self.memories.moved(url)
         except MemoryStoreError as exc:

@@ -15,6 +15,7 @@ from typing import Any
 
 from agentform.addresses import Address
 from agentform.runtime.host.view import EngineView
+from agentform.runtime.store import StoreError
 
 __all__ = ["observe", "status"]
 
@@ -44,6 +45,13 @@ def observe(engine: EngineView, address: str) -> dict[str, Any] | None:
 
 
 def status(engine: EngineView) -> dict[str, Any]:
+    opened: dict[str, tuple[Any, str]] = {}
+    if engine.breakers is not None:
+        try:
+            opened = engine.breakers.all_open()
+        except StoreError as exc:  # the status still reports the rest
+            engine.note(f"open circuit breakers cannot be read: {exc}")
+    breakers = {a: {"until": t.isoformat(), "reason": why} for a, (t, why) in opened.items()}
     return {
         "pid": os.getpid(),
         "project": engine.project,
@@ -56,7 +64,10 @@ def status(engine: EngineView) -> dict[str, Any]:
             "connected": bool(engine.nc and engine.nc.is_connected),
         },
         "store": engine.store_url,
-        "agents": [{**g.status(), "a2a": engine.a2a.urls.get(n)} for n, g in engine.groups.items()],
+        "agents": [
+            {**g.status(), "a2a": engine.a2a.urls.get(n), "breaker": breakers.get(n)}
+            for n, g in engine.groups.items()
+        ],
         "tasks": engine.store.counts() if engine.store is not None else {},
         "events": list(engine.notes[-10:]),
     }

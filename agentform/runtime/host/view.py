@@ -22,6 +22,7 @@ from agentform.runtime.host.supervisor import AgentGroup
 from agentform.runtime.store import RuntimeStore
 from agentform.runtime.store.approvals import ApprovalBook
 from agentform.runtime.store.audit import AuditLog
+from agentform.runtime.store.breakers import BreakerBook
 from agentform.runtime.store.memory.stores import MemoryStores
 from agentform.runtime.store.ratelimits import Limiter
 
@@ -54,6 +55,7 @@ class EngineView(Protocol):
     audit_log: AuditLog | None
     bus_users: BusUsers | None  # the embedded server's users (None: an outside NATS)
     limiter: Limiter | None  # rate-limit counters in the runtime store
+    breakers: BreakerBook | None  # agents' open circuit breakers, in the runtime store
 
     async def audit(self, event: AuditEvent) -> None:
         """Append a record to the audit log (logged, never raised, when it cannot)."""

@@ -7,8 +7,10 @@ An agent's ``circuit_breaker`` (:class:`~agentform.contract.values.CircuitBreake
 * ``repeated_sequence``: a sequence of two or more different calls that already ran
   ``max_repeated_sequence`` times in a row starting over again (a loop the identical count
   misses: search, fetch, search, fetch ...);
-* ``ping_pong``: a delegation that would hand the task back again between two agents whose
-  chain already went back and forth ``max_ping_pong`` times (a bounded delegation cycle);
+* ``ping_pong``: a delegation that would hand the task back to the agent that delegated to
+  this one, making the chain go back and forth ``max_ping_pong`` times (a bounded delegation
+  cycle; within one conversation, the runtime's deadlock avoidance would refuse the child
+  anyway, the breaker stops it first, with its reason and its ``on_trip`` action);
 * ``calls_per_minute``: more than ``max_calls_per_minute`` tool calls of the agent in a minute,
   counted across every replica in the runtime store; this trip also **opens** the breaker for
   ``cooldown`` (default one minute), during which every call of the agent trips (``open``).
@@ -139,13 +141,13 @@ class Breaker:
         if self.config is None:
             return None
         limit = self.config.max_ping_pong
-        went = alternations(chain)
-        if len(chain) >= 2 and target == chain[-2] and went >= limit:
-            path = " -> ".join([*chain[-(2 * limit + 1) :], target])
+        went = alternations([*chain, target])
+        if went >= limit:
+            path = " -> ".join([*chain[-2 * went :], target])
             return self._trip(
                 "ping_pong",
-                f"the task already went back and forth between {target} and {chain[-1]}"
-                f" {went} times ({path}; max_ping_pong {limit})",
+                f"handing the task back to {target} would make it go back and forth between"
+                f" {target} and {chain[-1]} {went} time(s) ({path}; max_ping_pong {limit})",
             )
         return None
 

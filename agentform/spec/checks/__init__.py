@@ -87,6 +87,7 @@ def _all_checks() -> list[Check]:
         memory,
         names,
         references,
+        runaway,
     )
 
     return [
@@ -96,6 +97,7 @@ def _all_checks() -> list[Check]:
         *governance.CHECKS,
         *memory.CHECKS,
         *filters.CHECKS,
+        *runaway.CHECKS,
         *enforcement.CHECKS,
     ]
 

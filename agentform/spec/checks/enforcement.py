@@ -11,7 +11,6 @@ compile: it runs on every validate of specs with 10,000 agents.
 from __future__ import annotations
 
 from agentform.contract.unenforced import (
-    CIRCUIT_BREAKER,
     DOCKER_CONFIG,
     KUBERNETES_CONFIG,
     SCHEDULES,
@@ -41,9 +40,6 @@ def uses(spec: Spec) -> list[Use]:
             found.append((stub, ("target", "config"), True))
         else:
             found.append((stub, ("target", "provider"), False))
-    for name, agent in spec.agents.items():
-        if agent.circuit_breaker is not None:
-            found.append((CIRCUIT_BREAKER, ("agents", name, "circuit_breaker"), True))
     for name, schedule in spec.schedules.items():
         if schedule.enabled:
             found.append((SCHEDULES, ("schedules", name), True))

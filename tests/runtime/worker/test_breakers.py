@@ -93,12 +93,15 @@ def test_alternations_count_back_and_forth(chain: list[str], went: int) -> None:
     assert alternations(chain) == went
 
 
-def test_ping_pong_trips_past_its_limit() -> None:
-    breaker = Breaker("a", CircuitBreaker(max_ping_pong=2))
-    assert breaker.on_delegation(["a", "b", "a", "b"], "a") is None  # a b a b a: twice
-    assert breaker.on_delegation(["a", "b", "a", "b", "a"], "b") is not None  # a third time
-    assert breaker.on_delegation(["a", "b", "a", "b", "a"], "c") is None  # elsewhere
-    assert Breaker("a", None).on_delegation(["a", "b", "a", "b", "a"], "b") is None
+def test_ping_pong_trips_at_its_limit() -> None:
+    once = Breaker("b", CircuitBreaker())  # max_ping_pong 1: the first hand back trips
+    assert once.on_delegation(["a"], "b") is None
+    assert once.on_delegation(["a", "b"], "a") is not None  # a b a
+    assert once.on_delegation(["a", "b"], "c") is None  # elsewhere
+    twice = Breaker("a", CircuitBreaker(max_ping_pong=2))
+    assert twice.on_delegation(["a", "b", "a"], "b") is None  # a b a b: once
+    assert twice.on_delegation(["a", "b", "a", "b"], "a") is not None  # a b a b a: twice
+    assert Breaker("a", None).on_delegation(["a", "b", "a", "b"], "a") is None
 
 
 # -- the loop -------------------------------------------------------------------------------
@@ -277,10 +280,10 @@ def test_the_call_rate_is_shared_and_opens_the_breaker(runtime_url: str, tmp_pat
 
 
 def test_ping_pong_between_two_agents_is_stopped(store: RuntimeStore) -> None:
-    """a -> b -> a -> b -> a already (twice back and forth): a's next delegation to b trips,
-    and no child is made."""
+    """a -> b -> a -> b already: b's delegation back to a would be the second time back and
+    forth, which trips; no child is made."""
     parent = None
-    for n, agent in enumerate(["a", "b", "a", "b", "a"]):
+    for n, agent in enumerate(["a", "b", "a", "b"]):
         store.create_task(id=f"p{n}", agent=agent, input="over to you", parent_id=parent)
         parent = f"p{n}"
     submitted: list[str] = []
@@ -289,20 +292,20 @@ def test_ping_pong_between_two_agents_is_stopped(store: RuntimeStore) -> None:
         submitted.append(child)
 
     model = FakeModel(
-        [ModelResponse(tool_calls=(ToolCall("d1", "b", {"message": "over to you"}),))]
+        [ModelResponse(tool_calls=(ToolCall("d1", "a", {"message": "over to you"}),))]
     )
-    breaker = Breaker("a", CircuitBreaker(max_ping_pong=2))
+    breaker = Breaker("b", CircuitBreaker(max_ping_pong=2))
     outcome = run(
         store,
         model,
         FakeToolbox({}),
         breaker,
-        task_id="p4",
-        delegates=Delegates(agents={"b": "the other one"}, max_depth=20, submit=submit),  # type: ignore[arg-type]
+        task_id="p3",
+        delegates=Delegates(agents={"a": "the other one"}, max_depth=20, submit=submit),  # type: ignore[arg-type]
     )
-    assert not outcome.completed and "back and forth between b and a 2 times" in outcome.text
+    assert not outcome.completed and "back and forth between a and b 2 time(s)" in outcome.text
     assert submitted == []
-    assert [s.kind for s in store.steps("p4")][-2:] == ["trip", "error"]
+    assert [s.kind for s in store.steps("p3")][-2:] == ["trip", "error"]
 
 
 def test_a_trip_is_audited(tmp_path: Path) -> None:
