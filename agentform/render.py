@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from agentform.contract.sensitive import FIELD as SENSITIVE
 from agentform.plan import Action, Change, Plan
+from agentform.triggers import upcoming
 
 __all__ = ["render_plan", "summary"]
 
@@ -108,8 +110,9 @@ def summary(plan: Plan) -> str:
     )
 
 
-def render_plan(plan: Plan, *, color: bool = False) -> str:
-    """The whole plan: drift first, then each change with its reasons, fields and risks."""
+def render_plan(plan: Plan, *, color: bool = False, now: datetime | None = None) -> str:
+    """The whole plan: drift first, then each change with its reasons, fields and risks. With
+    ``now``, a schedule created or changed shows its next fire times after it."""
 
     def paint(code: str, text: str) -> str:
         return f"{code}{text}{_RESET}" if color and code else text
@@ -128,6 +131,9 @@ def render_plan(plan: Plan, *, color: bool = False) -> str:
         lines.append(f"{symbol} {change.address}  ({_WHAT[change.action]})")
         if change.reasons:
             lines.append(f"    # {'; '.join(change.reasons)}")
+        if now is not None and change.kind == "schedule" and change.after is not None:
+            fires = upcoming(change.after, now)
+            lines.extend([f"    # {fires}"] if fires else [])
         lines.extend(f"    {field}" for field in _fields(change))
         for risk in change.risks:
             lines.append("  " + paint(_RISK[risk.level], f"! {risk.level}: {risk.message}"))

@@ -18,8 +18,10 @@ rendering (:mod:`agentform.render`) and the engine's scheduler
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
@@ -29,7 +31,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from agentform.contract.values import Schedule
 from agentform.cron import to_apscheduler
 
-__all__ = ["ON_TIME", "Misfires", "OnceADay", "fire_times", "misfires", "trigger"]
+__all__ = ["ON_TIME", "Misfires", "OnceADay", "fire_times", "misfires", "trigger", "upcoming"]
 
 # a fire later than this is a missed one: the engine's loop may be that late on a loaded machine
 ON_TIME = 1
@@ -111,3 +113,21 @@ def fire_times(schedule: Schedule, now: datetime, count: int = 3) -> list[dateti
         out.append(found)
         previous, moment = found, found.astimezone(UTC) + timedelta(microseconds=1)
     return out
+
+
+def upcoming(values: Mapping[str, Any], now: datetime, count: int = 3) -> str | None:
+    """What plan says of a schedule it creates or changes (its values as planning sent them):
+    its next fire times, or why there are none; None for values that are not a schedule."""
+    try:
+        schedule = Schedule.model_validate(
+            {k: v for k, v in values.items() if k in Schedule.model_fields}
+        )
+        times = fire_times(schedule, now, count)
+    except ValueError:
+        return None
+    if not schedule.enabled:
+        return "disabled (enabled: false): fires nothing"
+    if not times:
+        return "never fires: no date matches its cron expression"
+    shown = ", ".join(t.strftime("%Y-%m-%d %H:%M:%S %Z") for t in times)
+    return f"next fires: {shown}"

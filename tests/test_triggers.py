@@ -97,3 +97,46 @@ def test_catch_up_is_apschedulers_misfire_options(
 ) -> None:
     found = misfires(catch_up)
     assert (found.coalesce, found.grace) == (coalesce, grace)
+
+
+def test_plan_shows_the_next_fires_of_a_schedule_it_creates_or_changes() -> None:
+    from agentform.plan import Action, Change, Plan
+    from agentform.render import render_plan
+
+    weekly = {"agent": "triage", "cron": "0 9 * * MON", "timezone": BERLIN, "secrets": {}}
+    plan = Plan(
+        project="desk",
+        environment="default",
+        lineage=None,
+        serial=0,
+        changes=(
+            Change("schedule.weekly", Action.CREATE, None, weekly, reasons=("not in state",)),
+            Change(
+                "schedule.off",
+                Action.UPDATE,
+                {"agent": "triage", "interval": "1h"},
+                {"agent": "triage", "interval": "1h", "enabled": False},
+                changed=("enabled",),
+            ),
+            Change(
+                "schedule.never",
+                Action.CREATE,
+                None,
+                {"agent": "triage", "cron": "0 0 30 2 *"},
+            ),
+            Change("schedule.gone", Action.DELETE, {"agent": "triage", "interval": "1h"}, None),
+        ),
+    )
+    now = datetime(2026, 3, 25, 12, tzinfo=UTC)  # a Wednesday; clocks go forward on Sunday
+    shown = render_plan(plan, now=now)
+    assert (
+        "+ schedule.weekly  (create)\n    # not in state\n    # next fires: 2026-03-30 09:00:00"
+        " CEST, 2026-04-06 09:00:00 CEST, 2026-04-13 09:00:00 CEST\n"
+    ) in shown
+    assert (
+        "~ schedule.off  (update in place)\n    # disabled (enabled: false): fires nothing\n"
+        in (shown)
+    )
+    assert "+ schedule.never  (create)\n    # never fires: no date matches" in shown
+    assert "- schedule.gone  (destroy)\n\n" in shown
+    assert "next fires" not in render_plan(plan)  # without the time, nothing to compute from

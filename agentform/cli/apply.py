@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -178,7 +179,9 @@ def apply_command(
             plan = load_saved_plan(prepared, plan_file)
         except WorkflowError as exc:
             fail_workflow(exc)
-    click.echo(render_plan(plan, color=use_color()), nl=False, color=use_color())
+    click.echo(
+        render_plan(plan, color=use_color(), now=datetime.now(UTC)), nl=False, color=use_color()
+    )
     if not plan.has_changes:
         return
     if plan_file is None:
@@ -209,7 +212,11 @@ def destroy_command(
     prepared = prepare(
         path, env, variables, state_url, refresh=True, destroy=True, need_provider=True
     )
-    click.echo(render_plan(prepared.plan, color=use_color()), nl=False, color=use_color())
+    click.echo(
+        render_plan(prepared.plan, color=use_color(), now=datetime.now(UTC)),
+        nl=False,
+        color=use_color(),
+    )
     if not prepared.plan.has_changes:
         return
     _confirm(auto_approve, "Destroy all of these?")
@@ -284,7 +291,9 @@ def rollback_command(
     except WorkflowError as exc:
         fail_workflow(exc)
     click.echo(f"Rollback to state serial {serial}:\n")
-    click.echo(render_plan(plan, color=use_color()), nl=False, color=use_color())
+    click.echo(
+        render_plan(plan, color=use_color(), now=datetime.now(UTC)), nl=False, color=use_color()
+    )
     if not plan.has_changes:
         return
     _confirm(auto_approve, f"Return to state serial {serial}?")

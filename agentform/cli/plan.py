@@ -11,6 +11,7 @@ saves it for ``apply FILE``, ``--detailed-exitcode`` makes CI able to tell "chan
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -133,7 +134,9 @@ def plan_command(
     if as_json:
         click.echo(dumps(plan), nl=False)
     else:
-        click.echo(render_plan(plan, color=use_color()), nl=False, color=use_color())
+        click.echo(
+            render_plan(plan, color=use_color(), now=datetime.now(UTC)), nl=False, color=use_color()
+        )
         if out:
             click.echo(f'\nSaved the plan to {out}: apply it with "agentform apply {out}".')
     if detailed_exitcode and plan.has_changes:
@@ -158,4 +161,6 @@ def show_command(plan_file: str, as_json: bool) -> None:
         click.echo(dumps(plan), nl=False)
         return
     click.echo(f"Plan for {plan.project} ({plan.environment}), made against {where}.\n")
-    click.echo(render_plan(plan, color=use_color()), nl=False, color=use_color())
+    click.echo(
+        render_plan(plan, color=use_color(), now=datetime.now(UTC)), nl=False, color=use_color()
+    )
