@@ -71,8 +71,8 @@ def reconfigure(engine: EngineView) -> None:
             layout=engine.layout,
         )
     launcher = forks.forks_of(engine, engine.files.dir)
-    if configs:  # agents will run: have the fork server import the worker meanwhile
-        launcher.prestart()
+    # from the first resource on: the fork server imports the worker while apply goes on
+    launcher.prestart()
     agents = {Address.name_of(a) for a in engine.resources if a.startswith("agent.")}
     for name in list(engine.groups):
         if name not in agents:
