@@ -89,6 +89,9 @@ def desired_resources(spec: Spec) -> dict[str, ResourceValue]:
                 values[address][key] = holders
         # resolved here, like policies; written only when it denies, so specs that never say
         # default_effect keep the values (and plans) they had
+        budgets = spec.limits.model_dump(mode="json", exclude_defaults=True)
+        if budgets:  # the project's limits: written only when declared (plans stay as they were)
+            values[address]["budgets"] = spec.limits.model_dump(mode="json")
         effect = spec.agents[name].default_effect or spec.default_effect
         if effect == "deny":
             values[address]["default_effect"] = "deny"

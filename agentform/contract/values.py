@@ -24,6 +24,7 @@ __all__ = [
     "Agent",
     "AgentLimits",
     "AgentValue",
+    "Budget",
     "Bus",
     "BusValue",
     "CircuitBreaker",
@@ -44,6 +45,7 @@ __all__ = [
     "PolicyValue",
     "PositiveInt",
     "Pricing",
+    "ProjectLimits",
     "Received",
     "RedactPattern",
     "Schedule",
@@ -387,6 +389,47 @@ class AgentLimits(Frozen):
     )
 
 
+class Budget(Frozen):
+    """What tasks may spend together in one window of ``limits.window``: model steps, tool
+    calls (delegations included), tokens and cost (from the models' pricing)."""
+
+    max_steps: PositiveInt | None = None
+    max_tool_calls: PositiveInt | None = None
+    max_tokens: PositiveInt | None = None
+    max_cost_usd: float | None = Field(None, gt=0)
+
+
+class ProjectLimits(Frozen):
+    """``limits`` at the top of the spec: budgets across tasks, counted across every engine and
+    replica in the runtime store, and ceilings on every task of every agent."""
+
+    window: Duration = Field(
+        "1d",
+        validate_default=True,
+        description="The budgets' window: what was spent counts until the window that began"
+        " with its first use ends (default 1d).",
+    )
+    project: Budget | None = Field(
+        None, description="What every task of the project together may spend in a window."
+    )
+    per_caller: Budget | None = Field(
+        None,
+        description="What the tasks of one caller (a token's subject, the operator, a"
+        " schedule) may spend in a window; delegated tasks count for the caller of the task"
+        " that started the chain.",
+    )
+    timeout: Duration | None = Field(
+        None,
+        description="Wall time of any task, for every agent (an agent's own limits.timeout,"
+        " if shorter, wins).",
+    )
+    max_depth: PositiveInt | None = Field(
+        None,
+        description="Delegation depth below any task, for every agent (an agent's own"
+        " limits.max_depth, if smaller, wins).",
+    )
+
+
 class CircuitBreaker(Frozen):
     """What stops a runaway agent: the same call over and over, a loop of calls, two agents
     handing a task back and forth, or a burst of calls. A trip takes ``on_trip``'s action."""
@@ -598,3 +641,6 @@ class AgentValue(Agent, Received):
     sensitive: Fingerprints = Field(default_factory=dict, exclude_if=_none)
     cancelers: list[str] = Field(default_factory=list, exclude_if=_none)
     readers: list[str] = Field(default_factory=list, exclude_if=_none)
+    # the project's top-level limits, resolved onto every agent by planning: its workers
+    # enforce the budgets and ceilings, the engine refuses tasks once a budget is spent
+    budgets: ProjectLimits | None = Field(None, exclude_if=_absent)

@@ -23,6 +23,7 @@ from agentform.contract.values import (
     Agent,
     AgentLimits,
     Audit,
+    Budget,
     Bus,
     CircuitBreaker,
     Filter,
@@ -36,6 +37,7 @@ from agentform.contract.values import (
     Name,
     Policy,
     Pricing,
+    ProjectLimits,
     RedactPattern,
     Schedule,
     SessionContext,
@@ -52,6 +54,7 @@ __all__ = [
     "Agent",
     "AgentLimits",
     "Audit",
+    "Budget",
     "Bus",
     "CircuitBreaker",
     "EnvironmentOverlay",
@@ -65,6 +68,7 @@ __all__ = [
     "ModelLimits",
     "Policy",
     "Pricing",
+    "ProjectLimits",
     "RedactPattern",
     "Runtime",
     "Schedule",
@@ -121,6 +125,7 @@ class EnvironmentOverlay(_Model):
     filters: dict[str, Any] | None = None
     access: dict[str, Any] | None = None
     schedules: dict[str, Any] | None = None
+    limits: dict[str, Any] | None = None
     default_effect: Literal["allow", "deny"] | None = None
 
 
@@ -153,6 +158,11 @@ class Spec(_Model):
     )
     access: Access = Field(default_factory=Access)
     schedules: dict[Name, Schedule] = Field(default_factory=dict)
+    limits: ProjectLimits = Field(
+        default_factory=ProjectLimits,
+        description="Budgets across tasks (the whole project, and per caller, per window) and"
+        " ceilings on every task; enforced across replicas.",
+    )
     environments: dict[Name, EnvironmentOverlay] = Field(
         default_factory=dict, description="Overlays merged over this spec by --env NAME."
     )

@@ -59,6 +59,22 @@ READERS: dict[str, str] = {
     "agent.circuit_breaker.max_calls_per_minute": "policy/breaker.py",
     "agent.circuit_breaker.cooldown": "policy/breaker.py",
     "agent.circuit_breaker.on_trip": "policy/breaker.py",  # and worker/process.py (fallback)
+    # the project's top-level limits, resolved onto every agent: budgets across tasks
+    # (policy/budgets.py, checked by the loop and by the engine's admission) and ceilings
+    "agent.budgets": "worker/process.py",
+    "agent.budgets.window": "policy/budgets.py",
+    "agent.budgets.project": "policy/budgets.py",
+    "agent.budgets.per_caller": "policy/budgets.py",
+    "agent.budgets.project.max_steps": "policy/budgets.py",
+    "agent.budgets.project.max_tool_calls": "policy/budgets.py",
+    "agent.budgets.project.max_tokens": "policy/budgets.py",
+    "agent.budgets.project.max_cost_usd": "policy/budgets.py",
+    "agent.budgets.per_caller.max_steps": "policy/budgets.py",
+    "agent.budgets.per_caller.max_tool_calls": "policy/budgets.py",
+    "agent.budgets.per_caller.max_tokens": "policy/budgets.py",
+    "agent.budgets.per_caller.max_cost_usd": "policy/budgets.py",
+    "agent.budgets.timeout": "worker/progress.py",
+    "agent.budgets.max_depth": "worker/process.py",
     "agent.rate_limit": "host/admission.py",  # and the worker, for tasks from the bus
     "agent.rate_limit.per_caller": "host/admission.py",
     "agent.rate_limit.total": "host/admission.py",  # the loop offers ASK_USER (worker/loop.py)

@@ -52,6 +52,7 @@ KINDS = {
     "tool.call": "a tool call was made (tool, argument digest, the policy decision)",
     "tool.result": "a tool call's outcome (error or not)",
     "approval.requested": "a call was held for a human's approval",
+    "budget.spent": "a task was refused: a budget of the project's limits is spent",
     "breaker.tripped": "an agent's circuit breaker tripped on a call (which breaker, why, action)",
     "approval.decided": "a held call, unknown outcome or question was decided (by whom, why)",
     "approval.expired": "nobody decided a held call before its approval_timeout",

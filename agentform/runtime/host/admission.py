@@ -12,17 +12,40 @@ from __future__ import annotations
 
 import asyncio
 
+from agentform.contract.values import ProjectLimits
 from agentform.runtime.audit import AuditEvent
 from agentform.runtime.errors import EngineError, RateLimited
 from agentform.runtime.host.view import EngineView
+from agentform.runtime.policy.budgets import Budgets, BudgetSpent
 from agentform.runtime.store.ratelimits import RateStoreDown
 
 __all__ = ["admit"]
 
 
+async def _afford(engine: EngineView, agent: str, caller: str, limits: ProjectLimits) -> None:
+    """Refuse a task (429 until the window resets, and an audit record) whose caller or project
+    has spent a budget; the workers check again before every step."""
+    budgets = Budgets(limits, engine.limiter)
+    if not budgets:
+        return
+    if engine.limiter is None:
+        raise EngineError("the runtime store is not set up; run 'agentform apply' first", 503)
+    try:
+        await budgets.check(caller)
+    except BudgetSpent as exc:
+        await engine.audit(
+            AuditEvent("budget.spent", caller, agent, data={"reason": str(exc)[:500]})
+        )
+        raise RateLimited(f"task refused: {exc}", exc.retry_after) from None
+
+
 async def admit(engine: EngineView, agent: str, caller: str, *, channel: str) -> None:
-    """Count one task of ``caller`` for ``agent`` against its rate limit, or refuse it."""
-    rate = (engine.resources.get(f"agent.{agent}") or {}).get("rate_limit") or {}
+    """Count one task of ``caller`` for ``agent`` against its rate limit, or refuse it; refuse
+    it too when a budget of the project's ``limits`` the caller draws on is spent."""
+    values = engine.resources.get(f"agent.{agent}") or {}
+    if values.get("budgets"):
+        await _afford(engine, agent, caller, ProjectLimits.model_validate(values["budgets"]))
+    rate = values.get("rate_limit") or {}
     checks = [
         (f"agent:{agent}:caller:{caller}", rate.get("per_caller"), "from one caller"),
         (f"agent:{agent}:total", rate.get("total"), "in total"),

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from agentform.runtime.conversation import Message, ModelResponse, ToolCall, ToolSpec
 from agentform.runtime.memory import TaskMemory
 from agentform.runtime.policy.breaker import Breaker
+from agentform.runtime.policy.budgets import Budgets, BudgetSpent, Usage
 from agentform.runtime.policy.decision import PolicyDecisionPoint, target_of
 from agentform.runtime.policy.filters import ContentFilters, Place
 from agentform.runtime.policy.holding import AwaitingApproval, Holds
@@ -105,12 +106,14 @@ class AgentLoop:
         filters: ContentFilters | None = None,
         breaker: Breaker | None = None,
         fallback: ChatModelLike | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         self.store = store
         # the agent's circuit breaker, and the model a trip moves a task on to (on_trip:
         # fallback_model): the first of its model's fallbacks
         self.breaker = breaker
         self.fallback = fallback
+        self.budgets = budgets  # the project's budgets across tasks (limits at the top)
         # the agent's content filters: its input, its answer, tool arguments and results
         self.filters = filters or ContentFilters()
         # the instructions keep ${var.NAME}: the model gets the value, the records never do
@@ -276,6 +279,7 @@ class AgentLoop:
                 await self._finish_calls(task, progress)
                 continue
             check_limits(progress, self.limits, next_kind="model")
+            await self._afford(task)
             response = await self._ask(progress)
             data: dict[str, Any] = {"response": response.to_dict()}
             refusal = None
@@ -297,6 +301,7 @@ class AgentLoop:
                 # the answer, the final step and the task's end: one transaction
                 progress.unwritten.append(answer)
                 account(progress, response)
+                await self._spend(task, response)
                 progress.seq += 1
                 if refusal is not None:  # recorded redacted, with the error: never returned
                     raise TaskFailed(refusal)
@@ -309,6 +314,7 @@ class AgentLoop:
                 latency_ms=answer.latency_ms,
             )  # fmt: skip
             account(progress, response)
+            await self._spend(task, response)
             progress.seq += 1
 
     async def _check_canceled(self, task_id: str) -> None:
@@ -362,6 +368,7 @@ class AgentLoop:
                 held = call.id in progress.held
                 if not held:
                     check_limits(progress, self.limits, next_kind="tool")
+                    await self._afford(task)
                 decision, refused = await self._gate(
                     task, progress, call, target_of("agent", call.name)
                 )
@@ -395,6 +402,7 @@ class AgentLoop:
                 await self._record(task.id, seq, "tool_call", data, progress)
                 progress.called[call.id] = data
                 progress.tool_calls += 1
+                await self._spend(task, None)
                 progress.seq += 1
                 if refusal is not None:
                     await self._tool_result(task, progress, call, refusal, True, 0.0)
@@ -532,6 +540,7 @@ class AgentLoop:
             held = call.id in progress.held
             if not held:
                 check_limits(progress, self.limits, next_kind="tool")
+                await self._afford(task)
             decision, refusal = await self._gate(task, progress, call, self._target(call))
             if held:  # checked once the time it waited for a human is known
                 check_limits(progress, self.limits, next_kind="tool")
@@ -550,6 +559,7 @@ class AgentLoop:
                 data["decision"] = decision  # recorded before the call is made
             await self._record(task.id, progress.seq, "tool_call", data, progress)
             progress.tool_calls += 1
+            await self._spend(task, None)
             progress.seq += 1
         else:
             key = str(recorded["idempotency_key"])
@@ -609,6 +619,28 @@ class AgentLoop:
             progress.waited += self.holds.take_wait(task.id)
             return decision, refusal
         return decision, None
+
+    async def _afford(self, task: TaskRecord) -> None:
+        """Fail the task when a budget of the project's ``limits`` its payer draws on is
+        spent (checked before each model step and tool call, across replicas)."""
+        if self.budgets:
+            try:
+                await self.budgets.check(await self.budgets.payer(self.store, task))
+            except BudgetSpent as exc:
+                raise TaskFailed(str(exc)) from None
+
+    async def _spend(self, task: TaskRecord, response: ModelResponse | None) -> None:
+        """Book a model step (``response``) or a tool call (None) against those budgets."""
+        if self.budgets:
+            usage = (
+                Usage(tool_calls=1)
+                if response is None
+                else Usage(1, 0, response.input_tokens + response.output_tokens, response.cost_usd)
+            )
+            try:
+                await self.budgets.book(await self.budgets.payer(self.store, task), usage)
+            except BudgetSpent as exc:
+                raise TaskFailed(str(exc)) from None
 
     async def _breaker(
         self, task: TaskRecord, progress: Progress, call: ToolCall, *, delegation: bool = False

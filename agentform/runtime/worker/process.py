@@ -31,6 +31,7 @@ from agentform.runtime.bus import BusMessage, Connection, TaskMessage, connect
 from agentform.runtime.memory.agent import open_agent_memory
 from agentform.runtime.memory.tools import CombinedTools
 from agentform.runtime.policy.breaker import Breaker
+from agentform.runtime.policy.budgets import Budgets
 from agentform.runtime.policy.decision import PolicyDecisionPoint
 from agentform.runtime.policy.filters import ContentFilters, MissingFilter
 from agentform.runtime.policy.holding import Holds
@@ -91,9 +92,14 @@ class Worker:
         store = self.store = RuntimeStore(config.store_url)
         agent = config.values
         breaker = agent.circuit_breaker
-        if (breaker is not None and breaker.max_calls_per_minute is not None) or any(
-            m.limits.requests_per_minute or m.limits.tokens_per_minute
-            for m in config.models.values()
+        budgets = Budgets(agent.budgets, None)
+        if (
+            (breaker is not None and breaker.max_calls_per_minute is not None)
+            or budgets
+            or any(
+                m.limits.requests_per_minute or m.limits.tokens_per_minute
+                for m in config.models.values()
+            )
         ):  # a model's limits and the breaker's call rate are counted with every replica's
             self.limiter = Limiter(config.store_url)
         model = build_model(
@@ -128,11 +134,14 @@ class Worker:
                 model=model,
                 tools=tools,
                 instructions=agent.instructions,
-                limits=Limits.of(agent.limits),
+                limits=Limits.of(agent.limits, agent.budgets),
                 notify=self._notify,
                 delegates=Delegates(
                     agents=dict(config.delegates),
-                    max_depth=agent.limits.max_depth or DEFAULT_MAX_DEPTH,
+                    max_depth=min(
+                        agent.limits.max_depth or DEFAULT_MAX_DEPTH,
+                        (agent.budgets and agent.budgets.max_depth) or DEFAULT_MAX_DEPTH,
+                    ),
                     submit=self._submit_child,
                 ),
                 memory=memory,
@@ -156,6 +165,7 @@ class Worker:
                     else None,
                 ),
                 fallback=fallback,
+                budgets=Budgets(agent.budgets, self.limiter) if budgets else None,
             )
             js = self.nc.jetstream()
             sub = await js.pull_subscribe_bind(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from agentform.contract.values import AgentLimits
+from agentform.contract.values import AgentLimits, ProjectLimits
 from agentform.runtime.conversation import Message, ModelResponse, ToolCall
 from agentform.runtime.policy.filters import blocked_calls
 from agentform.runtime.store import NewStep, StepRecord
@@ -36,14 +36,16 @@ class Limits:
     timeout: float | None = None  # seconds of wall time from the task's first start
 
     @classmethod
-    def of(cls, limits: AgentLimits) -> Limits:
-        """The budgets of an agent's declared ``limits`` (the contract's typed value)."""
+    def of(cls, limits: AgentLimits, project: ProjectLimits | None = None) -> Limits:
+        """The budgets of an agent's declared ``limits`` (the contract's typed value), under
+        the project's ceiling on every task's wall time (``limits.timeout`` at the top)."""
+        timeouts = [t.total_seconds() for t in (limits.timeout, project and project.timeout) if t]
         return cls(
             max_steps=limits.max_steps,
             max_tool_calls=limits.max_tool_calls,
             max_tokens=limits.max_tokens,
             max_cost_usd=limits.max_cost_usd,
-            timeout=limits.timeout.total_seconds() if limits.timeout else None,
+            timeout=min(timeouts) if timeouts else None,
         )
 
     @classmethod
