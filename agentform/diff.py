@@ -21,6 +21,8 @@ from agentform.change import Action, Change, Values
 from agentform.contract import KINDS
 from agentform.contract.sensitive import FIELD as SENSITIVE
 from agentform.provider import ObservedResource, ResourceValue
+from agentform.referenced_files import FIELD as FILES
+from agentform.referenced_files import LABELS
 from agentform.risks import Risk, create_risks, update_risks
 from agentform.state.snapshot import RecordedResource
 
@@ -163,7 +165,12 @@ def _compare(
     before = dict(live) if live is not None else dict(recorded)
     keys = sorted(set(recorded) | set(after))
     changed = tuple(k for k in keys if before.get(k) != after.get(k))
-    reasons = [_reason(k, before.get(k), after.get(k)) for k in changed]
+    reasons = [
+        _files_reason(address, before.get(k), after.get(k))
+        if k == FILES
+        else _reason(k, before.get(k), after.get(k))
+        for k in changed
+    ]
     if live is not None and any(live.get(k) != recorded.get(k) for k in changed):
         reasons.append("changed outside agentform")
     stuck = tuple(k for k in changed if k in replace_fields)
@@ -183,6 +190,21 @@ def _compare(
 
 def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else []
+
+
+def _files_reason(address: str, old: Any, new: Any) -> str:
+    """``script file scripts/m.yaml changed``: the files whose content differs, by path."""
+    label = LABELS.get(Address.kind_of(address), "file")
+    before = old if isinstance(old, dict) else {}
+    after = new if isinstance(new, dict) else {}
+    parts = [
+        f"{label} {path} {'is missing' if after[path] is None else 'changed'}"
+        for path in sorted(after)
+        if path in before and before[path] != after[path]
+    ]
+    parts += [f"{label} {path} is new" for path in sorted(after) if path not in before]
+    parts += [f"{label} {path} is no longer used" for path in sorted(before) if path not in after]
+    return "; ".join(parts) or f"{FILES} changed"
 
 
 def _reason(key: str, old: Any, new: Any) -> str:

@@ -8,11 +8,16 @@
         ~ tools: ["kb"] -> ["kb", "refunds"]
         ~ sensitive: pin (sensitive value changed)
       ! medium: agent.triage may now call tool refunds
+    ~ model.fast  (update in place)
+        # script file scripts/fast.yaml changed
+        ~ files: scripts/fast.yaml (content changed)
+      ! medium: the rules of model.fast changed: the agents using it will answer differently
 
     Plan: 1 to add, 1 to change, 0 to replace, 0 to destroy.
 
 A sensitive variable shows as its reference (``${var.pin}``) where it is used, and its
-fingerprints as the names whose value changed, never as digests. Pure: returns a string (ANSI
+fingerprints as the names whose value changed, never as digests; the files a model or tool points
+at show as their paths. Pure: returns a string (ANSI
 colours when asked) and never prints. Called by the CLI ``plan``
 and ``apply`` commands. The machine-readable form is :mod:`agentform.planfile`.
 """
@@ -26,6 +31,7 @@ from typing import Any
 
 from agentform.contract.sensitive import FIELD as SENSITIVE
 from agentform.plan import Action, Change, Plan
+from agentform.referenced_files import FIELD as FILES
 from agentform.triggers import upcoming
 
 __all__ = ["render_plan", "summary"]
@@ -68,6 +74,16 @@ def _sensitive(before: Any, after: Any) -> str:
     return ", ".join(parts)
 
 
+def _files(before: Any, after: Any) -> str:
+    """The paths of the files whose content differs, never the digests."""
+    old = before if isinstance(before, Mapping) else {}
+    new = after if isinstance(after, Mapping) else {}
+    parts = [f"{p} (content changed)" for p in sorted(new) if p in old and old[p] != new[p]]
+    parts += [f"+ {p}" for p in sorted(new) if p not in old]
+    parts += [f"- {p}" for p in sorted(old) if p not in new]
+    return ", ".join(parts)
+
+
 def _named(prints: Any) -> str:
     return ", ".join(f"{n} (sensitive value)" for n in sorted(prints))
 
@@ -77,7 +93,7 @@ def _fields(change: Change) -> list[str]:
     after: Mapping[str, Any] = change.after or {}
     if change.action is Action.CREATE:
         return [
-            f"+ {k}: {_named(v) if k == SENSITIVE else _show(v)}"
+            f"+ {k}: {_named(v) if k == SENSITIVE else ', '.join(v) if k == FILES else _show(v)}"
             for k, v in after.items()
             if v not in (None, "", [], {})
         ]
@@ -88,6 +104,8 @@ def _fields(change: Change) -> list[str]:
         mark = "  # forces replacement" if key in change.replace_fields else ""
         if key == SENSITIVE:
             out.append(f"~ {key}: {_sensitive(before.get(key), after.get(key))}{mark}")
+        elif key == FILES:
+            out.append(f"~ {key}: {_files(before.get(key), after.get(key))}{mark}")
         elif key not in before:
             out.append(f"+ {key}: {_show(after.get(key))}{mark}")
         elif key not in after:

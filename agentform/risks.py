@@ -3,9 +3,9 @@
 Owns :class:`Risk` (a level and a sentence) and the rules that flag them: an agent that may call
 a new tool or delegate along a new edge, edited instructions, a policy that widens (effect,
 condition removed, more agents or tools allowed), a memory store whose retention or ttl shrinks,
-a new allow policy. Deleting or replacing a memory store (data loss) is flagged by the planner.
-Pure; called by the diff of one address (:mod:`agentform.diff`, for
-:func:`agentform.plan.make_plan`).
+a new allow policy, an edited rule file of a model or server code of a tool. Deleting or
+replacing a memory store (data loss) is flagged by the planner. Pure; called by the diff of one
+address (:mod:`agentform.diff`, for :func:`agentform.plan.make_plan`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from agentform.addresses import Address
 from agentform.durations import parse_duration
+from agentform.referenced_files import FIELD as FILES
 
 __all__ = ["Risk", "create_risks", "update_risks"]
 
@@ -97,10 +98,31 @@ def _shorter(old: Any, new: Any) -> bool:
         return False
 
 
+def _file_risks(address: str, before: Values, after: Values) -> Iterable[Risk]:
+    old, new = before.get(FILES), after.get(FILES)
+    if not (isinstance(old, Mapping) and isinstance(new, Mapping)):
+        return  # files newly tracked (or no longer): the content did not change for that
+    edited = sorted(p for p in new if p in old and old[p] != new[p])
+    if not edited:
+        return
+    if Address.kind_of(address) == "model":
+        yield Risk(
+            "medium",
+            f"the rules of {address} changed: the agents using it will answer differently",
+        )
+    else:
+        yield Risk(
+            "medium",
+            f"the code of {address}'s server changed ({', '.join(edited)}): its results may change",
+        )
+
+
 _RISK_CHECKS: dict[str, Callable[[str, Values, Values], Iterable[Risk]]] = {
     "agent": _agent_risks,
     "policy": _policy_risks,
     "memory": _memory_risks,
+    "model": _file_risks,
+    "tool": _file_risks,
 }
 
 

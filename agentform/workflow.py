@@ -1,8 +1,8 @@
 """The plan/apply pipeline as a library: what ``agentform plan``, ``apply``, ``destroy``,
 ``import`` and ``rollback`` do between parsing their options and printing.
 
-This module owns :func:`prepare_plan` (spec → desired resources → secret and sensitive variable
-fingerprints → remote agent cards → recorded state → provider → observed → plan) and
+This module owns :func:`prepare_plan` (spec → desired resources → secret, sensitive variable
+and file fingerprints → remote agent cards → recorded state → provider → observed → plan) and
 :class:`Prepared`, what it returns; the steps that follow it: :func:`load_saved_plan`,
 :func:`carry_out` (apply a plan under the state lock), :func:`import_resource` and
 :func:`plan_rollback`; and :class:`WorkflowError`, the one error they raise for anything the
@@ -42,6 +42,8 @@ from agentform.provider import (
     ResourceValue,
     load_provider,
 )
+from agentform.referenced_files import changed_since as files_changed_since
+from agentform.referenced_files import with_file_fingerprints
 from agentform.remote_cards import CardError, with_cards
 from agentform.resources import desired_resources
 from agentform.secrets import with_fingerprints
@@ -164,6 +166,8 @@ def prepare_plan(
     desired = with_fingerprints(desired, environ, spec.project)
     # and so is a new value of a sensitive variable
     desired = with_sensitive_fingerprints(desired, result.sensitive, spec.project)
+    # and an edited file the spec points at (a scripted model's rules, an MCP server's code)
+    desired = with_file_fingerprints(desired, result.base_dir)
     # an outside agent (a2a tool) that changed its card is a change too; one that is gone an error
     try:
         desired = with_cards(desired, environ)
@@ -235,7 +239,8 @@ def _load_provider(
 
 def load_saved_plan(prepared: Prepared, plan_file: str | os.PathLike[str]) -> Plan:
     """The plan saved in ``plan_file`` (``agentform plan --out``), if it is for this spec's
-    project and environment, and its sensitive variables have the values it was made with."""
+    project and environment, its sensitive variables have the values it was made with, and the
+    files the spec points at the content it was made with."""
     try:
         plan = loads(Path(plan_file).read_text(encoding="utf-8"), source=str(plan_file))
     except PlanFileError as exc:
@@ -254,6 +259,12 @@ def load_saved_plan(prepared: Prepared, plan_file: str | os.PathLike[str]) -> Pl
             f"{'s' if many else ''} {', '.join(changed)}; pass the value{'s' if many else ''}"
             " the plan was made with (--var or AGENTFORM_VAR_NAME), or run 'agentform plan'"
             " again"
+        )
+    edited = files_changed_since((c.after for c in plan.changes), prepared.base_dir)
+    if edited:
+        raise WorkflowError(
+            f"{', '.join(edited)} changed since {plan_file} was made (the plan holds the"
+            " fingerprint of its content then); run 'agentform plan' again"
         )
     return plan
 

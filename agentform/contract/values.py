@@ -6,8 +6,9 @@ boundary: planning dumps a resource with ``model_dump(mode="json")`` into a
 :class:`~agentform.provider.ResourceValue`, and the runtime reads the same values back with the
 ``*Value`` classes below (:func:`agentform.contract.received`), which add what planning resolved
 for it (an agent's ``policies`` and ``invokers``) and the planning-only fingerprints (``secrets``,
-a tool's ``card``). So every default is written once, here, and a field the runtime reads is
-typed on both sides. Pure: imports pydantic and :mod:`agentform.durations` only.
+a tool's ``card``, the content of the ``files`` a model or tool points at). So every default is
+written once, here, and a field the runtime reads is typed on both sides. Pure: imports pydantic
+and :mod:`agentform.durations` only.
 """
 
 from __future__ import annotations
@@ -601,12 +602,19 @@ class StoreValue(Store, Received):
 class ModelValue(Model, Received):
     """A model as its agents' workers receive it (read by ``runtime.models.config``)."""
 
+    # planning-only: the content digest of its script (agentform.referenced_files), so an edited
+    # rule file is a change in the plan and, through the workers' config hash, rolls them
+    files: Fingerprints = Field(default_factory=dict, exclude_if=_none)
+
 
 class ToolValue(Tool, Received):
     card: dict[str, Any] | None = Field(None, exclude_if=_absent)
     # fingerprints of the sensitive variables its mcp env and headers, or its a2a headers,
     # reference: the worker resolves those names (agentform.contract.sensitive)
     sensitive: Fingerprints = Field(default_factory=dict, exclude_if=_none)
+    # planning-only: content digests of the server code its mcp command names, as a model's
+    # script (agentform.referenced_files)
+    files: Fingerprints = Field(default_factory=dict, exclude_if=_none)
 
 
 class MemoryValue(Memory, Received):

@@ -119,6 +119,39 @@ def test_saved_plan_is_applied_and_refused_once_stale(
     assert len(provider.objects) == 6
 
 
+def test_an_edited_file_the_spec_points_at_is_a_change(
+    write_spec: WriteSpec, tmp_path: Path, provider: FakeProvider
+) -> None:
+    # the rule file (scripts/rules.yaml) and the MCP server's code (kb.py): neither is a value
+    # of the spec, yet editing one changes what the agents do
+    write_spec(SPEC)
+    (tmp_path / "kb.py").write_text("# the kb server\n")
+    assert run("apply", "--auto-approve")[0] == 0
+    assert run("plan", "--detailed-exitcode")[0] == 0
+    (tmp_path / "scripts" / "rules.yaml").write_text("rules: [{reply: hello}]\n")
+    (tmp_path / "kb.py").write_text("# the kb server, faster\n")
+    code, out = run("plan", "--detailed-exitcode", "--out", "edited.json")
+    assert code == 2, out
+    assert "~ model.fast  (update in place)" in out
+    assert "# script file scripts/rules.yaml changed" in out
+    assert "~ files: scripts/rules.yaml (content changed)" in out
+    assert "! medium: the rules of model.fast changed" in out
+    assert "~ tool.kb  (update in place)" in out
+    assert "# server file kb.py changed" in out
+    assert "Plan: 0 to add, 2 to change, 0 to replace, 0 to destroy." in out
+    # a saved plan holds the content it was made with: an edit after it is refused
+    (tmp_path / "kb.py").write_text("# the kb server, edited again\n")
+    code, out = run("apply", "--plan", "edited.json")
+    assert code == 1
+    assert "kb.py changed since edited.json was made" in out
+    code, out = run("apply", "--auto-approve")
+    assert code == 0, out
+    assert "Apply complete: 0 created, 2 updated" in out
+    model = next(o for o in provider.objects.values() if o.address == "model.fast")
+    assert list(model.values["files"]) == ["scripts/rules.yaml"]
+    assert run("plan", "--detailed-exitcode")[0] == 0
+
+
 def test_a_failed_resource_skips_its_dependants_and_exits_one(
     write_spec: WriteSpec, tmp_path: Path, provider: FakeProvider
 ) -> None:

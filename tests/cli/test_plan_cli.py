@@ -16,6 +16,7 @@ from agentform.apply import apply_plan
 from agentform.cli import cli
 from agentform.plan import make_plan
 from agentform.provider import ENTRY_POINT_GROUP
+from agentform.referenced_files import with_file_fingerprints
 from agentform.resources import desired_resources
 from agentform.spec import load_spec
 from agentform.state import open_store
@@ -34,9 +35,9 @@ def apply_spec(base: Path, provider: FakeProvider) -> None:
     result = load_spec(base, environ={})
     assert result.spec is not None
     with open_store(None, "demo", "default", base) as store:
-        plan = make_plan(
-            desired_resources(result.spec), store.read(), project="demo", environment="default"
-        )
+        # as the plan pipeline makes them: with the fingerprints of the files the spec names
+        desired = with_file_fingerprints(desired_resources(result.spec), base)
+        plan = make_plan(desired, store.read(), project="demo", environment="default")
         assert apply_plan(plan, provider, store).ok
 
 

@@ -178,6 +178,10 @@ PLANNING_ONLY: dict[str, str] = {
     "runtime.bus.secrets": "secret fingerprints: plan-time change detection",
     "runtime.store.secrets": "secret fingerprints: plan-time change detection",
     "tool.card": "an outside agent's card digest: plan-time change detection",
+    # an edited rule file or server code is a change in the plan, and the workers' config hash
+    # (which covers their models' and tools' values) rolls them
+    "model.files": "content digests of the script: plan-time change detection",
+    "tool.files": "content digests of the MCP server's code: plan-time change detection",
 }
 
 
