@@ -193,6 +193,23 @@ class StoreBase:
                 if inline:  # the engine is shared (memory stores use it): put it back
                     _busy_timeout(conn, BUSY_TIMEOUT_S)
 
+    def _peek(self, sql: str, params: tuple[Any, ...]) -> list[Any] | None:
+        """The rows of one small read on SQLite's driver, on the connection the event loop
+        writes with, outside a transaction (WAL: a reader never waits for the writer); None
+        when that cannot be (not inline, no such connection yet, SQLite said busy): read in a
+        transaction then. A read transaction costs a pooled connection's checkout, two
+        settings and a ``BEGIN``, several times the read itself."""
+        held = self._held if inline_active() else None
+        if held is None or held.closed or held.invalidated:
+            return None
+        driver: Any = held.connection.driver_connection
+        if driver.in_transaction:
+            return None
+        try:
+            return list(driver.execute(sql, params).fetchall())
+        except sqlite3.OperationalError:
+            return None
+
     def _insert_new(self, table: Table, key: list[str]) -> Insert:
         # ON CONFLICT DO NOTHING: a concurrent or repeated insert is a no-op, not an error
         return self._insert(table).on_conflict_do_nothing(index_elements=key)

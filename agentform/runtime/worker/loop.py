@@ -182,10 +182,13 @@ class AgentLoop:
             text, last = await self._carry_on(task, progress)
             return Outcome(True, text, recorded=True, steps=tuple(last))
         except Suspended as waiting:
+            await self._flush(task.id, progress)
             return Outcome(False, str(waiting), waiting=tuple(waiting.children))
         except AwaitingApproval as held:
+            await self._flush(task.id, progress)
             return Outcome(False, str(held), approval=held.approval)
         except TaskCanceled:
+            await self._flush(task.id, progress)
             return Outcome(False, "the task was canceled", canceled=True)
         except (TaskFailed, PromptError) as exc:
             seq = progress.seq if progress is not None else 0
@@ -230,6 +233,16 @@ class AgentLoop:
         progress.unwritten.clear()
         await self._announce(recorded, written=True)
         return recorded[-1]
+
+    async def _flush(self, task_id: str, progress: Progress | None) -> None:
+        """Write the steps held back for the next write (a model's answer, a safe call's
+        result) now: something is about to act that is not a step, or the task stops here."""
+        if progress is not None and progress.unwritten:
+            recorded = await self.store.append_steps_batched(
+                task_id, self.sensitive.steps(progress.unwritten)
+            )
+            progress.unwritten.clear()
+            await self._announce(recorded, written=True)
 
     async def _announce(self, steps: list[StepRecord], *, written: bool = False) -> None:
         """Tell followers; the start step was announced when it was taken (``written``: these
@@ -308,18 +321,16 @@ class AgentLoop:
                 text = self.sensitive.mask(response.text)
                 final = NewStep(progress.seq, "final", {"text": text})
                 return text, await self._finish(task.id, final, progress, result=text)
-            await self._record(
-                task.id, answer.seq, answer.kind, answer.data, progress,
-                input_tokens=answer.input_tokens, output_tokens=answer.output_tokens,
-                latency_ms=answer.latency_ms,
-            )  # fmt: skip
+            # written with the first step taken on it (a call's, before the call is made), or
+            # before anything else acts (_flush): one transaction, not two
+            progress.unwritten.append(answer)
             account(progress, response)
             await self._spend(task, response)
             progress.seq += 1
 
     async def _check_canceled(self, task_id: str) -> None:
-        current = await self.store.run(self.store.get_task, task_id)
-        if current is not None and current.status is TaskStatus.CANCELED:
+        # the status alone: asked before every step, the whole task record cost more
+        if await self.store.run(self.store.status_of, task_id) is TaskStatus.CANCELED:
             raise TaskCanceled(task_id)
 
     async def _ask(self, progress: Progress) -> ModelResponse:
@@ -445,6 +456,7 @@ class AgentLoop:
             await self._record(task.id, progress.seq, "question", data, progress)
             progress.seq += 1
 
+        await self._flush(task.id, progress)  # the question is filed before its step
         answer = await self.holds.question(task, call.id, self.sensitive.mask(question), asked)
         progress.waited += self.holds.take_wait(task.id)
         await self._tool_result(task, progress, call, answer, False, 0.0, screen="tool_results")
@@ -460,9 +472,12 @@ class AgentLoop:
         decision: Mapping[str, Any] | None = None,
         *,
         screen: Place | None = None,
+        defer: bool = False,
     ) -> None:
         """Record what the model hears of ``call`` (``screen``: a result the content filters
-        see first; a refusal made here is not) and fold it into the progress."""
+        see first; a refusal made here is not) and fold it into the progress (``defer``: the
+        result of a call safe to repeat, written with the next step: a crash before then
+        makes the call again with the same idempotency key)."""
         filtered = None
         if screen is not None and self.filters.applies(screen):
             screened = self.filters.screen(screen, content)
@@ -481,9 +496,17 @@ class AgentLoop:
             data["decision"] = dict(decision)
         if filtered:
             data["filtered"] = filtered
-        step = await self._record(
-            task.id, progress.seq, "tool_result", data, progress, latency_ms=latency
-        )
+        if defer:
+            new = NewStep(progress.seq, "tool_result", data, latency_ms=latency)
+            (kept,) = self.sensitive.steps([new])
+            progress.unwritten.append(kept)
+            step = StepRecord(
+                task.id, kept.seq, kept.kind, dict(kept.data), 0, 0, latency, _utcnow()
+            )
+        else:
+            step = await self._record(
+                task.id, progress.seq, "tool_result", data, progress, latency_ms=latency
+            )
         apply_step(progress, step)
         progress.seq += 1
 
@@ -574,9 +597,13 @@ class AgentLoop:
         except TimeoutError as exc:
             raise TaskFailed(f"wall-time limit of {self.limits.timeout:g}s reached") from exc
         latency = (time.perf_counter() - started) * 1000
+        safe = self.tools.owner(call.name) is not None and (
+            self.tools.side_effects(call.name) != "unsafe"
+        )  # an unsafe call's result is written at once: a crash must not make it unknown
         await self._tool_result(
-            task, progress, call, result.content, result.is_error, latency, screen="tool_results"
-        )
+            task, progress, call, result.content, result.is_error, latency,
+            screen="tool_results", defer=safe,
+        )  # fmt: skip
 
     def _target(self, call: ToolCall) -> str | None:
         """What policies match for ``call``: its spec tool, or ``memory.STORE`` for a memory
@@ -607,6 +634,7 @@ class AgentLoop:
         if decision["effect"] == "deny":
             return decision, f"{decision['reason']}; the call was not made"
         if decision["effect"] == "require_approval" and self.holds:
+            await self._flush(task.id, progress)  # the request is filed before its step
 
             async def hold(data: dict[str, Any]) -> None:
                 await self._record(task.id, progress.seq, "approval", data, progress)
@@ -691,6 +719,7 @@ class AgentLoop:
             progress.tripped[call.id] = step
             progress.seq += 1
 
+        await self._flush(task.id, progress)  # the request is filed before its step
         refusal = await self.holds.trip(
             task, call.id, call.name, self.sensitive.mask(call.arguments), str(data["reason"]),
             record,

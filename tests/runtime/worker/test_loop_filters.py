@@ -151,6 +151,8 @@ def test_a_blocked_call_stays_refused_after_a_crash(store: RuntimeStore) -> None
     tools = FakeToolbox({"other": dies}, {"other": "none"})
     model = FakeModel([call("pay", card=CARD), answer("could not pay")])
     # the model step (with the refusal's hits) is written; the worker dies before the refusal
+    # (it goes with the refusal since the answer and its first step share a write: the crash
+    # below writes it first, as a hold or a stop does)
     loop = AgentLoop(
         store=store, model=model, tools=tools, instructions="x", limits=Limits(),
         filters=screening(pci=PCI),
@@ -160,6 +162,7 @@ def test_a_blocked_call_stays_refused_after_a_crash(store: RuntimeStore) -> None
     original = loop._tool_result
 
     async def crash(*args: Any, **kwargs: Any) -> None:
+        await loop._flush("t1", args[1])
         raise Crash
 
     loop._tool_result = crash  # type: ignore[method-assign]
