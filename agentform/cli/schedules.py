@@ -11,6 +11,7 @@ the lasting way. See ``docs/schedules.md``.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -18,6 +19,7 @@ import click
 
 from agentform.cli.console import fail
 from agentform.cli.runtime import call_engine, engine_client, project_options
+from agentform.durations import format_duration
 
 __all__ = ["schedules_group"]
 
@@ -54,11 +56,13 @@ def schedules_list(spec: str, env: str | None, as_json: bool) -> None:
 def _when(schedule: dict[str, Any]) -> str:
     if schedule.get("cron"):
         return f"cron {schedule['cron']} {schedule['timezone']}"
-    return f"every {schedule['interval']:g}s"
+    return f"every {format_duration(timedelta(seconds=schedule['interval']))}"
 
 
 def _time(value: str | None) -> str:
-    return value[:19].replace("T", " ") + " UTC" if value else "-"
+    if not value:
+        return "-"
+    return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _row(schedule: dict[str, Any]) -> tuple[str, ...]:

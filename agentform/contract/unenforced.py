@@ -15,8 +15,9 @@ traces, memory, audit) and ``admin:`` (on the agents' A2A servers and the engine
 for a subject's token), ``approve:`` permissions (a subject
 whose roles grant it may decide the calls that policy holds, with a message to the waiting task
 over A2A; the operator decides any with ``agentform approvals``), the agents' ``limits`` and
-``sensitive: true`` on variables (kept out of plans, state and records:
-:mod:`agentform.contract.sensitive`).
+``circuit_breaker``, ``schedules`` (fired by the engine that holds the scheduler lease,
+:mod:`agentform.runtime.scheduler`) and ``sensitive: true`` on variables (kept out of plans,
+state and records: :mod:`agentform.contract.sensitive`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from dataclasses import dataclass
 __all__ = [
     "DOCKER_CONFIG",
     "KUBERNETES_CONFIG",
-    "SCHEDULES",
     "UNENFORCED",
     "Unenforced",
 ]
@@ -53,13 +53,6 @@ STEP_RUNAWAY = "step 4: runaway control and schedules"
 STEP_DOCKER = "step 6: docker provider"
 STEP_KUBERNETES = "step 7: kubernetes provider"
 
-SCHEDULES = Unenforced(
-    "schedules.*",
-    "schedules are not run by this version: no task is sent on a cron or interval yet; "
-    "send the agent its task yourself (agentform send) until then",
-    STEP_RUNAWAY,
-    when="enabled (the default)",
-)
 DOCKER_CONFIG = Unenforced(
     "target.config",
     "the docker provider is a placeholder in this version: its target.config is not read, "
@@ -76,7 +69,6 @@ KUBERNETES_CONFIG = Unenforced(
 )
 
 UNENFORCED: tuple[Unenforced, ...] = (
-    SCHEDULES,
     DOCKER_CONFIG,
     KUBERNETES_CONFIG,
 )

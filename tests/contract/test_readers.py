@@ -159,6 +159,15 @@ READERS: dict[str, str] = {
     "runtime.store.grants": "host/callers.py",  # admin:*, read:tasks, read:traces on the API
     "runtime.store.audit_retention": "host/retention.py",  # runtime.audit.retention: pruning
     "runtime.store.task_retention": "host/retention.py",  # runtime.tasks.retention
+    # schedules: APScheduler's jobs (their triggers from agentform/triggers.py) fire them, the
+    # engine holding the scheduler lease submits their tasks
+    "schedule.agent": "scheduler/schedules.py",
+    "schedule.input": "scheduler/schedules.py",
+    "schedule.cron": "scheduler/jobs.py",
+    "schedule.interval": "scheduler/jobs.py",
+    "schedule.timezone": "scheduler/jobs.py",
+    "schedule.enabled": "scheduler/jobs.py",
+    "schedule.catch_up": "scheduler/jobs.py",
 }
 
 # field -> why no runtime code needs to read it
@@ -182,6 +191,7 @@ PLANNING_ONLY: dict[str, str] = {
     # (which covers their models' and tools' values) rolls them
     "model.files": "content digests of the script: plan-time change detection",
     "tool.files": "content digests of the MCP server's code: plan-time change detection",
+    "schedule.secrets": "secret fingerprints: plan-time change detection",
 }
 
 
@@ -253,13 +263,12 @@ def test_the_tables_name_only_contract_fields() -> None:
 
 
 def test_todays_unenforced_fields_are_listed() -> None:
-    """What milestone 2's later steps must empty: circuit breakers and schedules (target.config
-    is a spec section the runtime never receives; validate warns on it all the same)."""
+    """What milestone 2's later steps had to empty: circuit breakers and schedules are enforced
+    (target.config is a spec section the runtime never receives; validate warns on it all the
+    same)."""
     listed = sorted(f for f in contract_fields() if unenforced(f))
     assert not [f for f in listed if f.startswith("agent.circuit_breaker")]  # enforced
+    assert not [f for f in listed if f.startswith("schedule.")]  # fired by the engine
     assert "runtime.bus.stream_prefix" not in listed  # names every JetStream object now
     # every policy field is read now: nothing of policies is listed
     assert not [f for f in listed if f.startswith("policy.")]
-    assert {f for f in listed if f.startswith("schedule.")} == {
-        f for f in contract_fields() if f.startswith("schedule.") and f not in PLANNING_ONLY
-    }

@@ -58,11 +58,6 @@ def _role(permission: str, mark: str) -> str:
 
 USED = [
     (
-        "schedule",
-        HEAD + ROLES + "schedules:\n  daily:  # AF219 SCHEDULES\n"
-        '    agent: triage\n    cron: "0 9 * * MON"\n',
-    ),
-    (
         "docker-config",
         HEAD + "target:\n  provider: docker\n  config:  # AF219 DOCKER_CONFIG\n"
         "    host: unix:///var/run/docker.sock\n" + ROLES,
@@ -80,9 +75,8 @@ USED = [
         "environment-overlay",
         HEAD
         + ROLES
-        + "schedules:\n  daily:\n    agent: triage\n    interval: 1h\n    enabled: false\n"
-        + "environments:\n  prod:\n    schedules:\n      daily:  # AF219 SCHEDULES\n"
-        + "        enabled: true\n",
+        + "target: {provider: local}\n"
+        + "environments:\n  prod:\n    target:\n      provider: docker  # AF219 DOCKER_CONFIG\n",
     ),
 ]
 
@@ -126,6 +120,11 @@ NOT_USED = [
             "    circuit_breaker: {max_identical_calls: 2, max_calls_per_minute: 30}\n",
         )
         + ROLES,
+    ),
+    # fired by the engine that holds the scheduler lease (agentform.runtime.scheduler)
+    (
+        "schedule",
+        HEAD + ROLES + 'schedules:\n  daily:\n    agent: triage\n    cron: "0 9 * * MON"\n',
     ),
     (
         "disabled-schedule",
@@ -186,16 +185,13 @@ def test_entries_say_what_and_when(entry: Unenforced) -> None:
     assert re.fullmatch(r"step \d+: [a-z0-9 ]+", entry.step)
 
 
-SCHEDULE = "schedules:\n  nightly: {agent: triage, cron: '0 3 * * *'}\n"
-
-
 def test_hint_names_the_step_and_the_way_out(write_spec: WriteSpec) -> None:
-    text = HEAD + SCHEDULE + APPROVAL + ROLES
-    result = load_spec(write_spec(text), environ={})
+    text = HEAD + APPROVAL + ROLES + "target: {provider: docker}\n"
+    result = load_spec(write_spec(text), environ={}, providers=PROVIDERS)
     [warning] = result.diagnostics
-    assert warning.summary == unenforced.SCHEDULES.message
+    assert warning.summary == unenforced.DOCKER_CONFIG.message
     assert warning.hint == (
-        "to be enforced by milestone 2, step 4: runaway control and schedules; once you have"
+        "to be enforced by milestone 2, step 6: docker provider; once you have"
         " read this warning, validate --strict --allow AF219 accepts it"
     )
 

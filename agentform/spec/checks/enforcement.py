@@ -3,9 +3,9 @@
 The settings are listed once, in :data:`agentform.contract.unenforced.UNENFORCED`; this module
 knows where in the spec each one is used and reports the uses, located at their key or value,
 with the entry's message as the summary and the step that will enforce it as the hint: the first
-:data:`SHOWN_PER_SETTING` uses of a setting one by one, then one warning that counts the rest. A use
-that cannot mislead (a disabled schedule) is not reported. One pass over the spec, no patterns to
-compile: it runs on every validate of specs with 10,000 agents.
+:data:`SHOWN_PER_SETTING` uses of a setting one by one, then one warning that counts the rest. One
+pass over the spec, no patterns to compile: it runs on every validate of specs with 10,000
+agents.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 from agentform.contract.unenforced import (
     DOCKER_CONFIG,
     KUBERNETES_CONFIG,
-    SCHEDULES,
     Unenforced,
 )
 from agentform.spec.checks import CheckContext
@@ -40,9 +39,6 @@ def uses(spec: Spec) -> list[Use]:
             found.append((stub, ("target", "config"), True))
         else:
             found.append((stub, ("target", "provider"), False))
-    for name, schedule in spec.schedules.items():
-        if schedule.enabled:
-            found.append((SCHEDULES, ("schedules", name), True))
     return found
 
 
