@@ -125,7 +125,8 @@ def _common(func: Any) -> Any:
     "--plan",
     "plan_file",
     type=click.Path(exists=True, dir_okay=False),
-    help="Carry out a plan saved with 'agentform plan --out FILE'.",
+    help="Carry out a plan saved with 'agentform plan --out FILE' (refused once state, a"
+    " sensitive variable or a file the spec points at changed since).",
 )
 @click.option(
     "--target",

@@ -117,6 +117,10 @@ def plan_command(
     PATH is a spec file or directory; by default, the project found from the current directory
     (or named with the global -C).
 
+    The files the spec points at count as well: an edited rule file of a scripted model or
+    code of an MCP server named in a tool's command is an update of that model or tool, and
+    applying it restarts the workers that use it.
+
     Exit status: 0 success, 1 error (invalid spec, state or provider problem), and with
     --detailed-exitcode 2 when there are changes.
     """
