@@ -202,8 +202,10 @@ def _files_reason(address: str, old: Any, new: Any) -> str:
         for path in sorted(after)
         if path in before and before[path] != after[path]
     ]
-    parts += [f"{label} {path} is new" for path in sorted(after) if path not in before]
-    parts += [f"{label} {path} is no longer used" for path in sorted(before) if path not in after]
+    # a path newly tracked: the spec names another file, or state was written by a version that
+    # did not fingerprint files (the first plan after an upgrade)
+    parts += [f"{label} {path} tracked" for path in sorted(after) if path not in before]
+    parts += [f"{label} {path} no longer tracked" for path in sorted(before) if path not in after]
     return "; ".join(parts) or f"{FILES} changed"
 
 

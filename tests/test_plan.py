@@ -384,6 +384,35 @@ def test_an_unrecorded_object_at_a_desired_address_is_adopted() -> None:
     assert change.reasons[0].startswith("exists but is not in state")
 
 
+@pytest.mark.parametrize(
+    ("address", "before", "after", "reason"),
+    [
+        ("model.m", {"s.yaml": "sha256:1"}, {"s.yaml": "sha256:2"}, "script file s.yaml changed"),
+        ("model.m", {"s.yaml": "sha256:1"}, {"s.yaml": None}, "script file s.yaml is missing"),
+        ("tool.kb", {"kb.py": "sha256:1"}, {"kb.py": "sha256:2"}, "server file kb.py changed"),
+        ("tool.kb", None, {"kb.py": "sha256:1"}, "server file kb.py tracked"),
+        ("tool.kb", {"a.py": "sha256:1"}, {"b.py": "sha256:1"}, "server file b.py tracked;"
+         " server file a.py no longer tracked"),
+    ],
+    ids=["edited", "deleted", "server-edited", "upgrade", "another-file"],
+)  # fmt: skip
+def test_a_file_change_names_the_file(
+    address: str, before: dict[str, Any] | None, after: dict[str, Any], reason: str
+) -> None:
+    from agentform.plan import Action, make_plan
+    from agentform.provider import ResourceValue
+
+    values = {"side_effects": "none"}
+    old = {**values, **({"files": before} if before else {})}
+    plan = make_plan(
+        {address: ResourceValue.of(address, {**values, "files": after})},
+        state(**{address.replace(".", "__"): old}),
+    )
+    (change,) = plan.changes
+    assert change.action is Action.UPDATE
+    assert change.reasons == (reason,)
+
+
 def test_an_adopted_agent_is_compared_by_its_values_not_its_status() -> None:
     from agentform.plan import Action, make_plan
     from agentform.provider import ObservedResource, ResourceValue
