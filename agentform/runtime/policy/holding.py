@@ -55,6 +55,11 @@ class Holds:
         self.point = point
         self.waits: dict[str, float] = {}
 
+    async def waited_in(self, task_ids: list[str]) -> float:
+        """Seconds the requests of these tasks kept them waiting for humans, in all."""
+        found = await asyncio.to_thread(self.book.for_tasks, task_ids)
+        return sum(waited(approval) for approval in found)
+
     def take_wait(self, task_id: str) -> float:
         """The waiting time noted for ``task_id`` since the last call, and forget it."""
         return self.waits.pop(task_id, 0.0)

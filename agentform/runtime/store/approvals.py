@@ -190,6 +190,18 @@ class ApprovalBook(SideTable):
         with self._begin() as conn:
             return [_approval(row) for row in conn.execute(query)]
 
+    def for_tasks(self, task_ids: Sequence[str]) -> list[Approval]:
+        """Every request of these tasks (at most a few hundred ids: one query each 200)."""
+        found: list[Approval] = []
+        ids = list(task_ids)
+        for start in range(0, len(ids), 200):
+            query = select(approvals_table).where(
+                approvals_table.c.task_id.in_(ids[start : start + 200])
+            )
+            with self._begin() as conn:
+                found.extend(_approval(row) for row in conn.execute(query))
+        return found
+
     def decide(self, id: str, decision: Decided, *, by: str, note: str = "") -> Approval | None:
         """Approve or deny a pending request (None: it was not pending any more, or unknown)."""
         now = datetime.now(UTC)

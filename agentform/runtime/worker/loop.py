@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -437,6 +438,8 @@ class AgentLoop:
                 waiting.append(child)
                 continue
             content, is_error = result_of(found)
+            if self.holds is not None:  # what the child (and its own children) waited for humans
+                self._waited(progress, call.id, await self._human_wait(found))
             await self._tool_result(
                 task, progress, call, content, is_error, 0.0, screen="tool_results"
             )
@@ -458,8 +461,32 @@ class AgentLoop:
 
         await self._flush(task.id, progress)  # the question is filed before its step
         answer = await self.holds.question(task, call.id, self.sensitive.mask(question), asked)
-        progress.waited += self.holds.take_wait(task.id)
+        self._waited(progress, call.id, self.holds.take_wait(task.id))
         await self._tool_result(task, progress, call, answer, False, 0.0, screen="tool_results")
+
+    @staticmethod
+    def _waited(progress: Progress, call_id: str, seconds: float) -> None:
+        """``seconds`` the task waited for a human about ``call_id``: off its wall time now,
+        and recorded with the call's result (:meth:`_tool_result`) for replays."""
+        if seconds > 0:
+            progress.waited += seconds
+            progress.call_waits[call_id] = progress.call_waits.get(call_id, 0.0) + seconds
+
+    async def _human_wait(self, child: TaskRecord) -> float:
+        """Seconds ``child`` and the tasks it delegated to waited for humans (approvals,
+        answers, unknown outcomes): a parent's wall time does not count them either."""
+        assert self.holds is not None
+        tasks, frontier = [child.id], [child.id]
+        while frontier and len(tasks) < 256:
+            found: list[str] = []
+            for parent in frontier:
+                below = await self.store.run(
+                    functools.partial(self.store.list_tasks, parent_id=parent, limit=256)
+                )
+                found.extend(t.id for t in below)
+            tasks.extend(found)
+            frontier = found
+        return await self.holds.waited_in(tasks)
 
     async def _tool_result(
         self,
@@ -496,6 +523,11 @@ class AgentLoop:
             data["decision"] = dict(decision)
         if filtered:
             data["filtered"] = filtered
+        waited = progress.call_waits.pop(call.id, 0.0)
+        if waited:
+            # recorded, so a replay takes it off the wall time too; counted already
+            data["waited"] = round(waited, 3)
+            progress.waited -= round(waited, 3)  # apply_step below adds it back
         if defer:
             new = NewStep(progress.seq, "tool_result", data, latency_ms=latency)
             (kept,) = self.sensitive.steps([new])
@@ -535,7 +567,7 @@ class AgentLoop:
                 str(self.tools.owner(call.name)),
                 check,
             )
-            progress.waited += self.holds.take_wait(task.id)
+            self._waited(progress, call.id, self.holds.take_wait(task.id))
             if answer == "happened":  # the result the human found is the call's result
                 await self._tool_result(
                     task, progress, call, text, False, 0.0, screen="tool_results"
@@ -644,7 +676,7 @@ class AgentLoop:
             refusal = await self.holds.verdict(
                 task, call.id, call.name, self.sensitive.mask(call.arguments), decision, held, hold
             )
-            progress.waited += self.holds.take_wait(task.id)
+            self._waited(progress, call.id, self.holds.take_wait(task.id))
             return decision, refusal
         return decision, None
 
@@ -724,7 +756,7 @@ class AgentLoop:
             task, call.id, call.name, self.sensitive.mask(call.arguments), str(data["reason"]),
             record,
         )  # fmt: skip
-        progress.waited += self.holds.take_wait(task.id)
+        self._waited(progress, call.id, self.holds.take_wait(task.id))
         if refusal is not None:
             raise TaskFailed(refusal)
         return None

@@ -66,6 +66,8 @@ class Progress:
     cost_usd: float = 0.0
     started: float = 0.0  # epoch seconds of the first start
     waited: float = 0.0  # seconds it waited for humans (approvals, answers): not wall time
+    # call id -> seconds waited for humans about it not recorded yet (with its tool_result)
+    call_waits: dict[str, float] = field(default_factory=dict)
     pending: list[ToolCall] = field(default_factory=list)  # asked for, no result yet
     called: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # call id -> tool_call
     held: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # call id -> approval step
@@ -151,6 +153,7 @@ def apply_step(progress: Progress, step: StepRecord) -> None:
             progress.on_fallback = True
     elif step.kind == "tool_result":
         call_id = str(data["id"])
+        progress.waited += float(data.get("waited") or 0.0)
         progress.messages.append(
             Message(
                 "tool",
