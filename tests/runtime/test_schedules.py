@@ -1,6 +1,7 @@
 """Schedules on real engines: fires as tasks with caller ``schedule:NAME``, the CLI's list, run,
-pause and resume, a pause that outlives an engine restart, apply's enable/disable/remove, and a
-schedule removed with its agent in one apply.
+pause and resume (and who may), a pause that outlives an engine restart, a fire refused by its
+agent's rate limit, apply's enable/disable/remove, and a schedule removed with its agent in one
+apply.
 
 One engine with its embedded nats-server and SQLite store, driven through the real CLI
 (``agentform apply``, ``agentform schedules ...``). Two engines on one store and bus, and a
@@ -27,6 +28,8 @@ def spec(schedules: dict[str, Any], agents: tuple[str, ...] = ("clerk",)) -> dic
         "models": {"script": {"provider": "scripted", "script": "scripts/echo.yaml"}},
         "agents": {name: {"model": "script"} for name in agents},
         "schedules": schedules,
+        # vic may read the schedules (read:tasks), not fire or pause them (admin:*)
+        "access": {"roles": {"viewers": ["read:tasks"]}, "members": {"vic": ["viewers"]}},
     }
 
 
@@ -112,6 +115,41 @@ def test_a_pause_outlives_an_engine_restart(project: Project) -> None:
     assert len(fired(project, "tick")) == before
     assert project.cli("schedules", "resume", "tick").returncode == 0
     wait_for(lambda: len(fired(project, "tick")) > before, 30, "a fire after resume")
+
+
+def test_reading_needs_read_tasks_and_firing_or_pausing_needs_admin(project: Project) -> None:
+    done = project.cli("tokens", "create", "vic")
+    assert done.returncode == 0, done.stderr
+    token = done.stdout.strip()
+    listed = project.cli("--token", token, "schedules", "list")
+    assert listed.returncode == 0 and "tick" in listed.stdout, listed.stderr
+    for verb in ("run", "pause", "resume"):
+        refused = project.cli("--token", token, "schedules", verb, "tick")
+        assert refused.returncode == 1
+        assert "'vic' may not" in refused.stderr and "admin:*" in refused.stderr, refused.stderr
+    assert listed(project)["tick"]["paused"] is False  # nothing the refusals asked happened
+
+
+def test_a_fire_refused_by_the_agents_rate_limit_is_recorded_not_raised(
+    project: Project,
+) -> None:
+    rules = {"echo": [{"reply": "echo: {{ user }}"}]}
+    limited = spec({"tick": TICK, "burst": {"agent": "capped", "interval": "1s", "input": "b"}})
+    limited["agents"]["capped"] = {"model": "script", "rate_limit": {"per_caller": "2/minute"}}
+    project.write(limited, rules)
+    project.apply()
+
+    def refused() -> dict[str, Any] | None:
+        found = listed(project)["burst"]
+        return found if str(found["last_outcome"]).startswith("not submitted") else None
+
+    found = wait_for(refused, 60, "a fire of burst past its agent's rate limit")
+    assert "takes at most 2/minute from one caller" in found["last_outcome"]
+    assert len(fired(project, "burst")) == 2  # the schedule is its caller: two a minute
+    records = project.cli("audit", "list", "--kind", "rate.limited", "--json")
+    assert any(r["actor"] == "schedule:burst" for r in json.loads(records.stdout))
+    project.write(spec({"tick": TICK, "by-hand": BY_HAND}), rules)
+    project.apply()
 
 
 def test_unknown_schedule_is_a_one_line_error(project: Project) -> None:
