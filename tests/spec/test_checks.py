@@ -112,14 +112,10 @@ schedules:
   daily: {cron: "0 9 * * MON-FRI", agent: triage, timezone: Europe/Berlin}
 """
 
-# FULL uses three settings the runtime does not enforce yet, so besides its own row each case
-# draws these AF219 warnings (addresses, in location order); tests/spec/test_enforcement.py
-# covers AF219 itself
-NOT_ENFORCED = ["schedule.daily"]
-NOT_ENFORCED_BY_CASE = {
-    "unguarded-unsafe-tool": ["schedule.daily"],  # allow holds: every call passes
-    "conditional-deny-is-fine": NOT_ENFORCED,  # a deny with when is enforced: no AF219
-}
+# the AF219 warnings FULL draws besides each case's own row (addresses, in location order):
+# none since schedules run; tests/spec/test_enforcement.py covers AF219 itself
+NOT_ENFORCED: list[str] = []
+NOT_ENFORCED_BY_CASE: dict[str, list[str]] = {}
 
 GOVERNANCE = [
     ("valid", [], []),
