@@ -16,7 +16,6 @@ expire on its supervision pass, wake the task).
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, select, update
-from sqlalchemy.exc import IntegrityError
 
 from agentform.runtime.store.records import StoreError
 from agentform.runtime.store.tables import SideTable, utc
@@ -166,8 +164,17 @@ class ApprovalBook(SideTable):
             "created_at": now,
             "expires_at": now + timeout if timeout else None,
         }
-        with contextlib.suppress(IntegrityError), self._begin() as conn:
-            conn.execute(approvals_table.insert().values(**row))
+        try:
+            with self._begin() as conn:
+                conn.execute(approvals_table.insert().values(**row))
+        except StoreError:
+            # _begin turns the duplicate key of a request filed before (a worker killed
+            # between filing it and recording the hold replays) into a StoreError: that one
+            # is the request; any other failure is not
+            found = self.get(id)
+            if found is None:
+                raise
+            return found
         found = self.get(id)
         assert found is not None
         return found
