@@ -19,6 +19,10 @@ __all__ = ["ToolResultLike", "ToolboxLike"]
 
 
 class ToolResultLike(Protocol):
+    """A call's result. A result may also say ``unknown=True`` (an unsafe call that got no
+    answer: :class:`~agentform.runtime.tools.toolbox.ToolResult`); the loop reads it with
+    ``getattr``, the other toolboxes never have one."""
+
     @property
     def content(self) -> str: ...
 

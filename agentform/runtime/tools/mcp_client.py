@@ -271,6 +271,20 @@ class Connection:
                 raise ServerGoneError(str(_unwrap(error))) from error
             raise
 
+    async def ping(self, timeout: float) -> bool:
+        """Whether the server answers a request within ``timeout`` seconds (it is not stuck).
+        The request is a tool listing: MCP's ``ping`` is gone from protocol 2026-07-28."""
+        if self._client is None:
+            return False
+        try:
+            async with asyncio.timeout(timeout):
+                await self._client.list_tools()
+        except MCPError as error:
+            return error.code != types.CONNECTION_CLOSED  # an error answer is an answer
+        except Exception:
+            return False
+        return True
+
     async def close(self) -> None:
         """Stop the server process (stdio) or end the HTTP session; safe to call twice."""
         task, self._task, self._client = self._task, None, None

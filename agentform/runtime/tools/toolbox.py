@@ -45,15 +45,21 @@ __all__ = ["IDEMPOTENCY_META_KEY", "ToolResult", "ToolStartError", "Toolbox"]
 
 IDEMPOTENCY_META_KEY = "agentform/idempotency_key"
 DEFAULT_TIMEOUT = "60s"
+# after a call timed out: how long its server has to answer a ping before it counts as stuck
+# (a tool that blocks the server's event loop answers nothing more) and is restarted
+PING_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
 class ToolResult:
-    """What a tool call gave back, as the model will read it."""
+    """What a tool call gave back, as the model will read it. ``unknown``: an unsafe call
+    whose outcome nobody knows (it timed out, or its server exited while it ran): the agent
+    loop settles it as it settles a call a crash interrupted, never by making it again."""
 
     content: str
     is_error: bool
     tool: str
+    unknown: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,17 +264,19 @@ class Toolbox:
             return ToolResult(answer.text, answer.is_error, server.name)
         # RequestParamsMeta is an open TypedDict (extra_items=Any) that mypy cannot express yet
         meta = cast(types.RequestParamsMeta, {IDEMPOTENCY_META_KEY: idempotency_key})
+        generation = server.generation  # the connection this call goes out on
         try:
             return await self._attempt(server, route, arguments, meta)
         except ServerGoneError as gone:
             self._log.warning("tool %s: MCP server connection lost (%s)", server.name, gone)
-            restarted = await self._restart(server)
+            restarted = await self._restart(server, generation)
             if server.side_effects == "unsafe":
                 return ToolResult(
                     f"the tool server exited during {name}; the outcome is unknown (the tool "
                     "has side effects, so it was not retried: check before calling it again)",
                     True,
                     server.name,
+                    unknown=True,
                 )
             if restarted is not None:
                 return ToolResult(
@@ -276,10 +284,11 @@ class Toolbox:
                     True,
                     server.name,
                 )
+            generation = server.generation
             try:
                 return await self._attempt(server, route, arguments, meta)
             except ServerGoneError:
-                await self._restart(server)
+                await self._restart(server, generation)
                 return ToolResult(
                     f"the tool server exited twice during {name}; it was not retried again",
                     True,
@@ -294,7 +303,7 @@ class Toolbox:
         meta: types.RequestParamsMeta,
     ) -> ToolResult:
         """One call with the tool's timeout; raises only :class:`ServerGoneError`."""
-        connection = server.connection
+        connection, generation = server.connection, server.generation
         if connection is None:
             raise ServerGoneError(f"tool {server.name!r} is not running")
         try:
@@ -303,12 +312,24 @@ class Toolbox:
         except ServerGoneError:
             raise
         except TimeoutError:
-            return ToolResult(
+            text = (
                 f"{route.spec.name} timed out after {format_duration(server.timeout)}; it may "
-                "still have run",
-                True,
-                server.name,
+                "still have run"
             )
+            if not await connection.ping(PING_TIMEOUT_S):
+                self._log.warning(
+                    "tool %s: its MCP server answers no ping after %s timed out; restarting it",
+                    server.name,
+                    route.mcp_name,
+                )
+                failed = await self._restart(server, generation)
+                text += (
+                    f" (its server had stopped answering and could not be restarted: {failed})"
+                    if failed is not None
+                    else " (its server had stopped answering and was restarted)"
+                )
+            unsafe = server.side_effects == "unsafe"
+            return ToolResult(text, True, server.name, unknown=unsafe)
         except Exception as error:
             # a malformed answer or a protocol error is the model's problem to route around,
             # not a reason to crash the task
@@ -316,9 +337,10 @@ class Toolbox:
             return ToolResult(f"{route.spec.name} failed: {error}", True, server.name)
         return ToolResult(_text_of(result), bool(result.is_error), server.name)
 
-    async def _restart(self, server: _Server) -> str | None:
-        """Restart a crashed server once per crash; the error message if it would not start."""
-        generation = server.generation
+    async def _restart(self, server: _Server, generation: int) -> str | None:
+        """Restart a crashed or stuck server once per crash: unless another call restarted it
+        since ``generation`` (the connection the caller used); the error message if it would
+        not start."""
         async with server.lock:
             if server.generation != generation:
                 return None  # a concurrent call already restarted it

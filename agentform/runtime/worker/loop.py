@@ -629,6 +629,18 @@ class AgentLoop:
         except TimeoutError as exc:
             raise TaskFailed(f"wall-time limit of {self.limits.timeout:g}s reached") from exc
         latency = (time.perf_counter() - started) * 1000
+        if unsafe and recorded is None and getattr(result, "unknown", False):
+            # its server exited or stopped answering mid-call: the outcome is as unknown as
+            # after a crash, and is settled the same way, never by the model calling again
+            progress.called[call.id] = {"id": call.id, "name": call.name, "idempotency_key": key}
+            if self.holds is not None and self.tools.owner(call.name) in self.ask_on_unknown:
+                await self._call_tool(task, progress, call)  # a human says what happened
+                return
+            raise TaskFailed(
+                f"the unsafe tool call {call.name} (idempotency key {key}) got no answer"
+                f" ({result.content}); its outcome is unknown and it was not repeated. Check"
+                " the tool's side of things, then send the task again."
+            )
         safe = self.tools.owner(call.name) is not None and (
             self.tools.side_effects(call.name) != "unsafe"
         )  # an unsafe call's result is written at once: a crash must not make it unknown

@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,13 @@ async def slow(seconds: float) -> str:
     """Sleep, then answer."""
     await asyncio.sleep(seconds)
     return "done"
+
+
+@mcp.tool()
+async def hang(seconds: float = 3600.0) -> str:
+    """Block the server's event loop (a stuck server: it answers nothing, pings included)."""
+    time.sleep(seconds)
+    return "woke up"
 
 
 @mcp.tool()

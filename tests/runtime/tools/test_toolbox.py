@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from agentform.runtime.conversation import ToolSpec
+from agentform.runtime.tools import toolbox as toolbox_module
 from agentform.runtime.tools.toolbox import (
     IDEMPOTENCY_META_KEY,
     Toolbox,
@@ -189,17 +190,68 @@ def test_calls_and_errors_as_results(
 
 
 def test_timeout_is_an_error_result_and_the_server_stays_usable(tmp_path: Path) -> None:
-    async def body(box: Toolbox) -> tuple[ToolResult, ToolResult, float]:
+    async def body(box: Toolbox) -> tuple[ToolResult, ToolResult, float, list[int]]:
+        pids = [int((tmp_path / "toys.pid").read_text())]
         started = time.monotonic()
         slow = await call(box, "slow", seconds=10)
         elapsed = time.monotonic() - started
-        return slow, await call(box, "echo", text="still here"), elapsed
+        echo = await call(box, "echo", text="still here")
+        return slow, echo, elapsed, [*pids, int((tmp_path / "toys.pid").read_text())]
 
-    slow, echo, elapsed = run({"toys": toy(tmp_path, timeout="500ms")}, body)
-    assert slow.is_error
+    slow, echo, elapsed, pids = run({"toys": toy(tmp_path, timeout="500ms")}, body)
+    assert slow.is_error and not slow.unknown  # side_effects none: nothing to settle
     assert slow.content == "slow timed out after 500ms; it may still have run"
     assert elapsed < 5
     assert echo == ToolResult("toys:still here", False, "toys")
+    # the server answered the request that followed the timeout: a slow tool, not a stuck
+    # server, so it was not restarted
+    assert pids[0] == pids[1]
+
+
+@pytest.mark.parametrize("side_effects", ["none", "unsafe"])
+def test_a_stuck_server_is_restarted_after_a_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, side_effects: str
+) -> None:
+    monkeypatch.setattr(toolbox_module, "PING_TIMEOUT_S", 0.5)
+
+    async def body(box: Toolbox) -> tuple[int, ToolResult, int, ToolResult, float]:
+        stuck_pid = int((tmp_path / "toys.pid").read_text())
+        started = time.monotonic()
+        stuck = await call(box, "hang")  # blocks the server's event loop: no pong either
+        elapsed = time.monotonic() - started
+        new_pid = int((tmp_path / "toys.pid").read_text())
+        return stuck_pid, stuck, new_pid, await call(box, "echo", text="back"), elapsed
+
+    tools = {"toys": toy(tmp_path, timeout="500ms", side_effects=side_effects)}
+    stuck_pid, stuck, new_pid, echo, elapsed = run(tools, body)
+    assert stuck.is_error
+    assert stuck.content == (
+        "hang timed out after 500ms; it may still have run (its server had stopped answering"
+        " and was restarted)"
+    )
+    assert stuck.unknown is (side_effects == "unsafe")  # the loop settles it as after a crash
+    assert elapsed < 10  # the tool's timeout, the ping's, the restart
+    assert new_pid != stuck_pid and not alive(stuck_pid)
+    assert echo == ToolResult("toys:back", False, "toys")
+
+
+def test_concurrent_calls_share_one_session(tmp_path: Path) -> None:
+    """A worker's tasks call at once over the server's one session: one process, every answer
+    back to its caller, the calls in flight together (a slow one does not hold up the rest)."""
+
+    async def body(box: Toolbox) -> tuple[list[ToolResult], float]:
+        started = time.monotonic()
+        slow = asyncio.ensure_future(call(box, "slow", seconds=1.0))
+        answers = await asyncio.gather(*(call(box, "echo", text=str(i)) for i in range(200)))
+        fast = time.monotonic() - started
+        await slow
+        return answers, fast
+
+    answers, fast = run({"toys": toy(tmp_path)}, body)
+    assert [a.content for a in answers] == [f"toys:{i}" for i in range(200)]
+    assert fast < 1.0  # answered while the slow call was still in flight
+    server = int((tmp_path / "toys.pid").read_text())
+    assert not alive(server)  # one server, stopped with the toolbox
 
 
 def test_idempotency_key_reaches_the_server_in_meta(tmp_path: Path) -> None:
@@ -311,6 +363,7 @@ def test_restart_after_a_crash(
     )
     assert crashed.is_error is is_error
     assert content in crashed.content
+    assert crashed.unknown is (side_effects == "unsafe")
     assert second_pid != first_pid
     assert not alive(first_pid)
     assert not alive(second_pid)
