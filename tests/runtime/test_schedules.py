@@ -121,8 +121,8 @@ def test_reading_needs_read_tasks_and_firing_or_pausing_needs_admin(project: Pro
     done = project.cli("tokens", "create", "vic")
     assert done.returncode == 0, done.stderr
     token = done.stdout.strip()
-    listed = project.cli("--token", token, "schedules", "list")
-    assert listed.returncode == 0 and "tick" in listed.stdout, listed.stderr
+    shown = project.cli("--token", token, "schedules", "list")
+    assert shown.returncode == 0 and "tick" in shown.stdout, shown.stderr
     for verb in ("run", "pause", "resume"):
         refused = project.cli("--token", token, "schedules", verb, "tick")
         assert refused.returncode == 1

@@ -1,5 +1,6 @@
-"""Two engines on one runtime store and one NATS: exactly one fires the schedules, and when it is
-killed the other takes over within the scheduler lease.
+"""Two engines on one runtime store and one NATS: exactly one fires the schedules, a pause
+recorded through the standby stops the leader's fires, and when the leader is killed the other
+takes over within the scheduler lease.
 
 Two project directories with the same spec (so two engines, each with its own workers) point at
 one SQLite store and at a nats-server this test starts (``runtime.bus.url: nats://...``). The
@@ -82,6 +83,15 @@ def test_one_of_two_engines_fires_and_a_killed_leader_is_replaced_within_its_lea
         assert [log.count("this engine now runs the schedules") for log in logs].count(1) == 1
 
         leader, standby = (first, second) if _leads(first) else (second, first)
+        # a pause recorded through the standby is acted on by the leader within TTL/3
+        standby.client.request("POST", "/v1/schedules/tick/pause", body={})
+        time.sleep(TTL)
+        paused = len(_fires(first))
+        time.sleep(3)
+        assert len(_fires(first)) == paused
+        standby.client.request("POST", "/v1/schedules/tick/resume", body={})
+        wait_for(lambda: len(_fires(first)) > paused, 15, "fires after the standby resumed it")
+
         os.kill(leader.client.pid or 0, signal.SIGKILL)
         killed = time.monotonic()
         wait_for(lambda: _leads(standby), 20, "the standby to lead")
