@@ -14,12 +14,13 @@ What each permission opens on the control API (the routes check it, :mod:`.contr
 =======================  ======================================================================
 ``invoke:AGENT``         submit tasks to AGENT; read and cancel the tasks one sent oneself
 ``cancel:AGENT``         cancel any task of AGENT
-``read:tasks``           list and read every task (status, input, answer)
+``read:tasks``           list and read every task (status, input, answer); the schedules
 ``read:traces``          read every task's recorded steps (tool calls, arguments, results)
 ``read:memory``          read what the memory stores hold (``/v1/memory``)
 ``read:audit``           read, verify and export the audit log (``/v1/audit``)
 ``approve:POLICY``       list, show and decide the calls POLICY holds
-``admin:*``              everything the operator may: status, resources, tokens, logs, shutdown
+``admin:*``              everything the operator may: status, resources, tokens, logs, firing
+                         and pausing schedules, shutdown
 =======================  ======================================================================
 
 A refusal is a 403 that names the permission to grant. Functions of an :class:`~.view.EngineView`.
