@@ -74,7 +74,8 @@ class Jobs:
         self.scheduler.start(paused=True)
 
     def lead(self) -> None:
-        self.scheduler.resume()
+        if self.scheduler.state != STATE_RUNNING:
+            self.scheduler.resume()
 
     def follow(self) -> None:
         if self.scheduler.state == STATE_RUNNING:

@@ -90,7 +90,13 @@ class Schedules:
         self.jobs: Jobs | None = None
         holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.leader = Leader(
-            link, holder, on_lead=self._lead, on_follow=self._follow, on_tick=self._sync
+            # every pass of the leader syncs and (again) resumes: a first sync that failed must
+            # not leave the lease held by an engine whose scheduler stays paused
+            link,
+            holder,
+            on_lead=self._lead,
+            on_follow=self._follow,
+            on_tick=self._lead,
         )
         self._loop: asyncio.Task[None] | None = None
 
