@@ -53,6 +53,8 @@ def _engine(args: argparse.Namespace) -> int:
         except EngineError as exc:
             print(f"agentform engine: {exc}", file=sys.stderr)
             return 3
+        # the fork server imports the worker while the first apply is still on its way
+        forks_of(engine, workdir).prestart()
         config = uvicorn.Config(
             build_app(engine),
             host="127.0.0.1",

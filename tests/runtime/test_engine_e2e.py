@@ -157,7 +157,10 @@ def test_logs_show_the_worker(hello: Project) -> None:
 def test_destroy_leaves_no_process(hello: Project) -> None:
     running = processes_of(hello.dir)
     commands = " ".join(command for _, command in running)
-    assert "nats-server" in commands and " engine " in commands and " worker " in commands
+    assert "nats-server" in commands and " engine " in commands and " forks " in commands
+    # a forked worker runs the fork server's command line: found by its pid (it runs in the dir)
+    workers = set(hello.worker_pids("greeter").values())
+    assert workers and workers <= {pid for pid, _ in running}
 
     done = hello.destroy()
     assert done.returncode == 0, done.stderr
