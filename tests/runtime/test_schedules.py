@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from agentform.runtime.host.client import EngineRequestError
 from agentform.runtime.scheduler.leader import TTL_ENV
 from tests.runtime.project import Project, open_project, wait_for
 
@@ -150,6 +151,17 @@ def test_a_fire_refused_by_the_agents_rate_limit_is_recorded_not_raised(
     assert any(r["actor"] == "schedule:burst" for r in json.loads(records.stdout))
     project.write(spec({"tick": TICK, "by-hand": BY_HAND}), rules)
     project.apply()
+
+
+def test_a_schedule_sent_without_a_usable_trigger_is_refused_in_one_line(
+    project: Project,
+) -> None:
+    bad = {"agent": "clerk", "cron": "0 9 * * *", "timezone": "Mars/Olympus"}
+    with pytest.raises(EngineRequestError) as refused:
+        project.client.request("PUT", "/v1/resources/schedule.bad", body={"values": bad})
+    assert refused.value.status == 400
+    assert str(refused.value).startswith("schedule.bad has no usable trigger (")
+    assert "bad" not in listed(project)
 
 
 def test_unknown_schedule_is_a_one_line_error(project: Project) -> None:

@@ -213,14 +213,14 @@ class Engine:
                     raise EngineError(str(exc), 422) from None
                 except MemoryStoreError as exc:
                     raise EngineError(f"{address}: {exc}", 503) from None
+            elif isinstance(value, ScheduleValue):
+                await self.schedules.put(name, value)
             previous = self.resources.get(address)
             self.resources[address] = dict(values)
             if kind == "agent":  # its workers' bus user, before any of them connects
                 bus_link.sync_users(self)
             if kind == "agent":
                 await bus.ensure_agent(self.nc.jetstream(), self.layout, name)  # type: ignore[union-attr]
-            if isinstance(value, ScheduleValue):
-                await self.schedules.put(name, value)
             before = {name: g.config.config_hash for name, g in self.groups.items()}
             rollout.reconfigure(self)
             changed = [n for n, g in self.groups.items() if before.get(n) != g.config.config_hash]

@@ -35,6 +35,7 @@ from agentform.runtime.errors import EngineError
 from agentform.runtime.scheduler.jobs import Jobs
 from agentform.runtime.scheduler.leader import Leader
 from agentform.runtime.store.schedules import ScheduleBook, ScheduleState
+from agentform.triggers import trigger
 
 __all__ = ["Listed", "Schedules", "Submit"]
 
@@ -143,6 +144,14 @@ class Schedules:
     # -- resources --------------------------------------------------------------------------
 
     async def put(self, name: str, value: ScheduleValue) -> None:
+        try:  # validate checks these; a value sent to the control API by hand may not be
+            trigger(value)
+        except Exception as exc:  # ValueError from APScheduler, KeyError from zoneinfo
+            raise EngineError(
+                f"schedule.{name} has no usable trigger ({exc}); give it a valid cron"
+                " expression or interval and an IANA time zone",
+                400,
+            ) from None
         self.declared[name] = value
         if self.leader.leads():
             await self._sync()
