@@ -20,6 +20,14 @@ others (a task that ends lets the next message of its conversation start at once
 write for a task already in the segment starts a new segment, so one task's writes run in the
 order asked. A plain callable (any other write) is a segment of its own.
 
+Under load a batch lingers: when the batch before it held :data:`SIBLINGS` writes or more
+(many tasks are writing), it waits :data:`LINGER_S` for more to join before it begins (or until
+it holds :data:`MAX_BATCH`), as PostgreSQL's ``commit_delay`` does when ``commit_siblings``
+transactions are open. Tasks that wait on a tool call do not move in step: their results come
+back one at a time, each task writes on its own turn of the event loop, and without the linger
+their writes went in transactions of a few writes each. One task alone never waits (its batches
+hold one write).
+
 If the shared transaction fails (one write raised, the database refused), it rolled back, and
 every write of the batch runs again in a transaction of its own, in the same order: each caller
 gets exactly the result or error it would have had alone. Writes are the store's own
@@ -40,7 +48,17 @@ from sqlalchemy import Connection
 
 from agentform.runtime.store.inline import StoreBusy
 
-__all__ = ["CREATES", "MAX_BATCH", "STARTS", "STEPS", "Grouped", "WriteBatch", "run_writes"]
+__all__ = [
+    "CREATES",
+    "LINGER_S",
+    "MAX_BATCH",
+    "SIBLINGS",
+    "STARTS",
+    "STEPS",
+    "Grouped",
+    "WriteBatch",
+    "run_writes",
+]
 
 T = TypeVar("T")
 Op = Callable[[Connection], Any]
@@ -51,6 +69,9 @@ MAX_BATCH = 256  # writes per transaction: a longer one would hold SQLite's writ
 STEPS, CREATES, STARTS = 0, 1, 2
 BUSY_RETRY_S = 0.001  # how often a batch tries again while another process writes (SQLite)
 BUSY_WAIT_S = 1.0  # then it waits on a thread, with the database's full busy timeout
+# a batch after one of SIBLINGS writes or more waits LINGER_S for more before it begins
+SIBLINGS = 4
+LINGER_S = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +162,7 @@ class WriteBatch:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.transactions = 0  # committed shared transactions (for tests and benchmarks)
         self.busy = 0  # times a batch found the database locked and waited
+        self._last = 0  # the writes of the batch before: many means many tasks are writing
 
     async def write(self, op: Write) -> Any:
         """Run ``op`` (a :class:`Grouped` write, or ``op(conn)``) in a write transaction, shared
@@ -164,7 +186,10 @@ class WriteBatch:
 
     async def _drain(self) -> None:
         while self._pending:
+            if self._last >= SIBLINGS and len(self._pending) < MAX_BATCH:
+                await asyncio.sleep(LINGER_S)  # the other writing tasks' next writes join
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            self._last = len(batch)
             await self._flush(batch)
 
     async def _flush(self, batch: list[tuple[Write, asyncio.Future[Any]]]) -> None:

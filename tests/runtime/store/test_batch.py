@@ -195,3 +195,46 @@ def test_a_batch_waits_for_a_locked_database_without_holding_the_loop(tmp_path: 
         assert stall < 0.1  # the loop kept turning while the batch waited
         assert store._batch.busy > 0
         assert store._batch.transactions == 1  # the later writes joined the waiting batch
+
+
+def test_under_load_a_batch_lingers_for_the_next_writes(
+    store: RuntimeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a batch of SIBLINGS writes (many tasks writing), the next waits LINGER_S for
+    more: writes asked 50 ms apart share a transaction."""
+    monkeypatch.setattr(store_batch, "SIBLINGS", 4)
+    monkeypatch.setattr(store_batch, "LINGER_S", 0.5)
+    create = {"agent": "a", "input": "x"}
+
+    async def main() -> tuple[int, int]:
+        await asyncio.gather(
+            *(
+                store.start_turn_batched(f"t{i}", "w", create=create, recorded=False)
+                for i in range(4)
+            )
+        )
+        before = store._batch.transactions
+        first = asyncio.ensure_future(store.append_steps_batched("t0", [NewStep(0, "start", {})]))
+        await asyncio.sleep(0.05)
+        second = store.append_steps_batched("t1", [NewStep(0, "start", {})])
+        await asyncio.gather(first, second)
+        return before, store._batch.transactions
+
+    before, after = asyncio.run(main())
+    assert (before, after) == (1, 2)
+
+
+def test_one_writer_alone_never_lingers(
+    store: RuntimeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_batch, "LINGER_S", 5.0)
+    store.create_task(id="t1", agent="a", input="x")
+
+    async def main() -> float:
+        started = asyncio.get_running_loop().time()
+        for seq in range(5):  # a task's steps one after the other: batches of one
+            await store.append_steps_batched("t1", [NewStep(seq, "model", {})])
+        return asyncio.get_running_loop().time() - started
+
+    assert asyncio.run(main()) < 5.0
+    assert [s.seq for s in store.steps("t1")] == [0, 1, 2, 3, 4]
