@@ -233,6 +233,11 @@ def tasks_group() -> None:
 @project_options
 @click.option("--agent", metavar="NAME", help="Only this agent's tasks.")
 @click.option("--status", "status_filter", metavar="STATUS", help="Only tasks in this status.")
+@click.option(
+    "--caller",
+    metavar="SUBJECT",
+    help="Only tasks this caller sent: a token's subject, operator, schedule:NAME, agent:NAME.",
+)
 @click.option("--limit", default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def tasks_list(
@@ -240,12 +245,13 @@ def tasks_list(
     env: str | None,
     agent: str | None,
     status_filter: str | None,
+    caller: str | None,
     limit: int,
     as_json: bool,
 ) -> None:
     """The newest tasks first."""
     client = engine_client(spec, env)
-    params = {"agent": agent, "status": status_filter, "limit": limit}
+    params = {"agent": agent, "status": status_filter, "caller": caller, "limit": limit}
     tasks = call_engine(lambda: client.request("GET", "/v1/tasks", params=params))
     if as_json:
         click.echo(json.dumps(tasks, indent=2))

@@ -91,6 +91,9 @@ def test_run_fires_now_and_pause_and_resume_from_the_cli(project: Project) -> No
     task_id = done.stdout.strip().rsplit(" ", 1)[-1]
     task = project.wait_task(task_id)
     assert task["caller"] == "schedule:by-hand" and task["result"] == "echo: by hand"
+    by_caller = project.cli("tasks", "list", "--caller", "schedule:by-hand", "--json")
+    assert by_caller.returncode == 0, by_caller.stderr
+    assert [t["id"] for t in json.loads(by_caller.stdout)] == [task_id]
 
     assert project.cli("schedules", "pause", "tick").returncode == 0
     time.sleep(float(TTL))  # one in flight may still land
