@@ -265,6 +265,25 @@ def test_an_approval_given_while_the_worker_is_down_is_applied_when_it_is_back(
     assert _ledger(governed) == [*before, "big-3"]
 
 
+def test_an_approval_given_while_the_bus_is_down_still_wakes_its_task(governed: Project) -> None:
+    """Decided while the engine has no bus (its nats-server SIGKILLed, not yet back): the
+    engine cannot publish the wake-up, so its supervision pass publishes the task again once
+    the bus is back. Before, the task waited in input-required forever (the chaos suite lost
+    such tasks)."""
+    before = _ledger(governed)
+    task_id, request = _held(governed, "big-5")
+    os.kill(governed.nats_pid(), signal.SIGKILL)
+    wait_for(lambda: not governed.status()["bus"]["connected"], 10, "the engine to lose its bus")
+    decided = governed.client.request(
+        "POST", f"/v1/approvals/{request['id']}", body={"decision": "approve"}, timeout=60
+    )
+    assert decided["status"] == "approved", decided
+    assert not governed.status()["bus"]["connected"]  # decided before the bus came back
+    task = governed.wait_task(task_id, timeout=60)
+    assert task["status"] == "completed", task
+    assert _ledger(governed) == [*before, "big-5"]
+
+
 def _a2a(project: Project, subject: str, task_id: str, text: str) -> dict[str, Any]:
     """A message to the waiting task over A2A (raw JSON-RPC, as any outside client sends)."""
     token = project.cli("tokens", "create", subject).stdout.strip()

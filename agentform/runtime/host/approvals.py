@@ -6,8 +6,10 @@ A worker that holds a call files an approval request in the runtime store
 ``POST /v1/approvals/{id}``), or expires it once its ``approval_timeout`` passed (on every
 supervision pass), and then publishes the task again (:func:`~agentform.runtime.worker.
 delegation.resume_task`), so a worker picks it up where its records end and reads the
-decision. A decision is a compare-and-set on ``pending``: a second decision, or one after the
-timeout, changes nothing and says so. Functions of an :class:`~.view.EngineView`, like
+decision; a task still waiting on a request decided a while ago (the bus was down, or the
+engine died, when it was decided) is published again by the supervision pass. A decision is a
+compare-and-set on ``pending``: a second decision, or one after the timeout, changes nothing and
+says so. Functions of an :class:`~.view.EngineView`, like
 :mod:`.health`; called by :mod:`.engine` and :mod:`.control`.
 """
 
@@ -15,18 +17,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import weakref
+from datetime import UTC, datetime, timedelta
 
 from agentform.runtime.audit import AuditEvent
 from agentform.runtime.errors import EngineError
 from agentform.runtime.host.callers import Caller
 from agentform.runtime.host.view import EngineView
-from agentform.runtime.store import TERMINAL
+from agentform.runtime.store import TERMINAL, TaskStatus
 from agentform.runtime.store.approvals import Approval, ApprovalBook, Decided
 from agentform.runtime.worker.delegation import resume_task
 
-__all__ = ["answer", "book", "decide", "decide_for_task", "expire", "pending_for"]
+__all__ = [
+    "answer",
+    "book",
+    "decide",
+    "decide_for_task",
+    "expire",
+    "pending_for",
+    "wake_forgotten",
+]
 
 log = logging.getLogger("agentform.engine")
+FORGOTTEN_AFTER = 5.0  # seconds after a decision before its task counts as not woken
+_checked: weakref.WeakKeyDictionary[EngineView, float] = weakref.WeakKeyDictionary()
 
 
 def book(engine: EngineView) -> ApprovalBook:
@@ -128,9 +143,11 @@ async def answer(engine: EngineView, task_id: str, text: str, *, subject: Caller
 
 
 async def expire(engine: EngineView) -> list[Approval]:
-    """Expire the pending requests past their deadline and wake their tasks."""
+    """Expire the pending requests past their deadline and wake their tasks; then wake the
+    tasks a decision did not reach (:func:`wake_forgotten`). Every supervision pass."""
     if engine.approvals is None:
         return []
+    await wake_forgotten(engine)
     expired = await asyncio.to_thread(engine.approvals.expire_due)
     for approval in expired:
         engine.note(f"approval {approval.id} expired (approval_timeout); its call is refused")
@@ -150,12 +167,53 @@ async def expire(engine: EngineView) -> list[Approval]:
 async def _wake(engine: EngineView, approval: Approval) -> None:
     store = engine.store
     if store is None or engine.nc is None or not engine.nc.is_connected:
-        return  # nothing runs: the decision is read when the task is taken again
+        return  # no bus: wake_forgotten publishes the task once there is one again
     task = await store.run(store.get_task, approval.task_id)
     if task is None or task.status in TERMINAL:
         return
     because = f"approval-{approval.call_id}-{approval.status}"
     try:
         await resume_task(engine.nc.jetstream(), engine.layout, task, because)
-    except Exception as exc:  # the bus is down: the next pass finds the task still waiting
+    except Exception as exc:  # the bus is down: wake_forgotten finds the task still waiting
         log.warning("could not wake task %s after its approval: %s", task.id, exc)
+
+
+async def wake_forgotten(engine: EngineView) -> list[str]:
+    """Wake the tasks still waiting in input-required with no request pending and one decided
+    over :data:`FORGOTTEN_AFTER` ago: the wake-up of a decision made while the bus was down, or
+    by an engine killed right after deciding, never reached a worker, and nothing else would
+    publish the task again. The same message id as :func:`_wake`'s, so a wake-up that did
+    reach the stream is not stored twice. At most every FORGOTTEN_AFTER seconds; returns the
+    ids of the tasks woken."""
+    store, approvals = engine.store, engine.approvals
+    if store is None or approvals is None or engine.nc is None or not engine.nc.is_connected:
+        return []
+    now = time.monotonic()
+    if now - _checked.get(engine, 0.0) < FORGOTTEN_AFTER:
+        return []
+    _checked[engine] = now
+    waiting = await store.run(
+        lambda: store.list_tasks(status=TaskStatus.INPUT_REQUIRED, limit=1000)
+    )
+    if not waiting:
+        return []
+    requests = await asyncio.to_thread(approvals.for_tasks, [t.id for t in waiting])
+    before = datetime.now(UTC) - timedelta(seconds=FORGOTTEN_AFTER)
+    woken: list[str] = []
+    for task in waiting:
+        mine = [a for a in requests if a.task_id == task.id]
+        if not mine or any(a.status == "pending" for a in mine):
+            continue
+        latest = max(mine, key=lambda a: a.decided_at or a.created_at)
+        if latest.decided_at is None or latest.decided_at > before:
+            continue
+        because = f"approval-{latest.call_id}-{latest.status}"
+        try:
+            await resume_task(engine.nc.jetstream(), engine.layout, task, because)
+        except Exception as exc:  # the bus went down again: the next pass tries again
+            log.warning("could not wake task %s after its approval: %s", task.id, exc)
+            return woken
+        # most are wake-ups still queued for busy or restarting workers (the bus keeps one)
+        log.info("task %s waits on decided request %s: published again", task.id, latest.id)
+        woken.append(task.id)
+    return woken
