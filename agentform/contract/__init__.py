@@ -1,11 +1,12 @@
 """The contract across the process boundary: typed values the runtime receives from planning.
 
 Planning builds one frozen value per resource kind from the spec (:mod:`.values`, the same classes
-the spec is made of) and sends it as JSON; the runtime reads it back as the same typed object with
-:func:`received`, so no runtime module parses a resource by hand and every default is written
-once. :class:`~agentform.addresses.Address` names resources; :mod:`.unenforced` lists the declared
-settings the runtime does not act on yet (``agentform validate`` warns where a spec uses one).
-Nothing here imports the spec, the runtime or the CLI.
+the spec is made of, with what planning resolved: :mod:`.received`) and sends it as JSON; the
+runtime reads it back as the same typed object with :func:`received`, so no runtime module parses
+a resource by hand and every default is written once. :class:`~agentform.addresses.Address`
+names resources; :mod:`.unenforced` lists the declared settings the runtime does not act on yet
+(``agentform validate`` warns where a spec uses one). Nothing here imports the spec, the runtime
+or the CLI.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from agentform.addresses import Address
-from agentform.contract.values import (
+from agentform.contract.received import (
     AgentValue,
     BusValue,
     FilterValue,
-    Frozen,
     MemoryValue,
     ModelValue,
     PolicyValue,
@@ -28,6 +28,7 @@ from agentform.contract.values import (
     StoreValue,
     ToolValue,
 )
+from agentform.contract.values import Frozen
 
 __all__ = [
     "KINDS",

@@ -4,9 +4,9 @@ These classes are both the shape of a resource in the spec (:mod:`agentform.spec
 them, and ``schemas/agentform.schema.json`` is generated from them) and what crosses the process
 boundary: planning dumps a resource with ``model_dump(mode="json")`` into a
 :class:`~agentform.provider.ResourceValue`, and the runtime reads the same values back with the
-``*Value`` classes below (:func:`agentform.contract.received`), which add what planning resolved
-for it (an agent's ``policies`` and ``invokers``) and the planning-only fingerprints (``secrets``,
-a tool's ``card``, the content of the ``files`` a model or tool points at). So every default is
+``*Value`` classes of :mod:`agentform.contract.received`, which add what planning resolved for it
+(an agent's ``policies`` and ``invokers``) and the planning-only fingerprints (``secrets``, a
+tool's ``card``, the content of the ``files`` a model or tool points at). So every default is
 written once, here, and a field the runtime reads is typed on both sides. Pure: imports pydantic
 and :mod:`agentform.durations` only.
 """
@@ -24,40 +24,30 @@ __all__ = [
     "Access",
     "Agent",
     "AgentLimits",
-    "AgentValue",
     "Budget",
     "Bus",
-    "BusValue",
     "CircuitBreaker",
     "Filter",
     "FilterPattern",
-    "FilterValue",
     "Frozen",
     "McpServer",
     "Memory",
     "MemoryAccess",
     "MemoryLimits",
-    "MemoryValue",
     "Model",
     "ModelLimits",
-    "ModelValue",
     "Name",
     "Policy",
-    "PolicyValue",
     "PositiveInt",
     "Pricing",
     "ProjectLimits",
-    "Received",
     "RedactPattern",
     "Schedule",
-    "ScheduleValue",
     "SessionContext",
     "Skill",
     "Store",
-    "StoreValue",
     "Tasks",
     "Tool",
-    "ToolValue",
 ]
 
 Name = str  # validated by the checks (AF202) so every bad name is reported with its location
@@ -561,94 +551,3 @@ class Schedule(Frozen):
         description="Fires missed while no engine ran (or the schedule was paused): none are"
         " made up, one is, or all of them are.",
     )
-
-
-# -- what the runtime receives: the spec's shape, plus what planning resolved or fingerprinted --
-
-Fingerprints = dict[str, str | None]
-
-
-def _none(value: Any) -> bool:
-    return not value
-
-
-class Received(Frozen):
-    """What every received value adds: ``secrets``, the fingerprints of the secrets it
-    references (planning-only: a rotated secret is a change in the plan; the values themselves
-    reach the engine beside the resource, never in it)."""
-
-    secrets: Fingerprints = Field(default_factory=dict)
-
-
-class BusValue(Bus, Received):
-    """``runtime.bus`` as the engine receives it (read by ``runtime.host.bus_link``)."""
-
-
-class StoreValue(Store, Received):
-    """``runtime.store`` as the engine receives it (read by ``runtime.host.engine``).
-
-    ``grants`` are the project-wide permissions planning resolved from ``access``: for
-    ``admin:*``, ``read:tasks``, ``read:traces`` and ``read:memory``, the subjects whose roles
-    grant it (the engine's control API checks a subject's bearer token against them,
-    ``runtime.host.callers``). Written only when someone holds one."""
-
-    grants: dict[str, list[str]] = Field(default_factory=dict, exclude_if=_none)
-    # runtime.audit.retention, resolved here by planning: the engine prunes the audit log
-    audit_retention: Duration | None = Field(None, exclude_if=_absent)
-    # runtime.tasks.retention, resolved the same way: the engine deletes old task records
-    task_retention: Duration | None = Field(None, exclude_if=_absent)
-
-
-class ModelValue(Model, Received):
-    """A model as its agents' workers receive it (read by ``runtime.models.config``)."""
-
-    # planning-only: the content digest of its script (agentform.referenced_files), so an edited
-    # rule file is a change in the plan and, through the workers' config hash, rolls them
-    files: Fingerprints = Field(default_factory=dict, exclude_if=_none)
-
-
-class ToolValue(Tool, Received):
-    card: dict[str, Any] | None = Field(None, exclude_if=_absent)
-    # fingerprints of the sensitive variables its mcp env and headers, or its a2a headers,
-    # reference: the worker resolves those names (agentform.contract.sensitive)
-    sensitive: Fingerprints = Field(default_factory=dict, exclude_if=_none)
-    # planning-only: content digests of the server code its mcp command names, as a model's
-    # script (agentform.referenced_files)
-    files: Fingerprints = Field(default_factory=dict, exclude_if=_none)
-
-
-class MemoryValue(Memory, Received):
-    """A memory store as the engine and workers receive it (``runtime.store.memory.config``)."""
-
-
-class PolicyValue(Policy, Received):
-    """A policy as the runtime receives it: ``deciders`` are the subjects whose roles grant
-    ``approve`` on it (or ``admin``), resolved by planning, who may decide the calls it holds."""
-
-    deciders: list[str] = Field(default_factory=list, exclude_if=_none)
-
-
-class FilterValue(Filter, Received):
-    """A content filter as the engine and its agents' workers receive it
-    (``runtime.policy.filters``)."""
-
-
-class ScheduleValue(Schedule, Received):
-    """A schedule as the engine receives it; nothing fires it yet (AF219 says so)."""
-
-
-class AgentValue(Agent, Received):
-    """An agent as its workers receive it: ``policies`` are the names of the policies that
-    govern it and ``invokers`` the subjects allowed to send it tasks, both resolved by planning
-    so the runtime never matches permission globs itself."""
-
-    policies: list[Name] = Field(default_factory=list)
-    invokers: list[str] = Field(default_factory=list)
-    # fingerprints of the sensitive variables its instructions reference: the worker resolves
-    # those names for the model, and masks their values in what it records
-    sensitive: Fingerprints = Field(default_factory=dict, exclude_if=_none)
-    cancelers: list[str] = Field(default_factory=list, exclude_if=_none)
-    readers: list[str] = Field(default_factory=list, exclude_if=_none)
-    # the project's top-level limits, resolved onto every agent by planning: its workers
-    # enforce the budgets and ceilings, the engine refuses tasks once a budget is spent
-    budgets: ProjectLimits | None = Field(None, exclude_if=_absent)

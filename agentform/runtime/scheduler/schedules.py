@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from agentform.contract.values import ScheduleValue
+from agentform.contract.received import ScheduleValue
 from agentform.runtime import bus
 from agentform.runtime.bus import BusLayout
 from agentform.runtime.errors import EngineError
