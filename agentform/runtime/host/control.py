@@ -23,13 +23,10 @@ Owns the routes the local provider and the CLI use (the client side is
                                            (``{text}``; whoever sent the task, or an admin)
 ``GET    /v1/logs/{agent}``                the agent's log from byte ``offset`` (the next in
                                            ``x-offset``; across a rotation: :mod:`.logfiles`)
-``POST   /v1/tokens``                      a bearer token for A2A ``{subject}`` (shown once)
-``GET    /v1/tokens``                      the tokens: subject, hash prefix, created, revoked
-``DELETE /v1/tokens/{subject}``            revoke every token of a subject
-``GET    /v1/approvals``                   requests waiting for a human (``status``, ``agent``)
-``GET    /v1/approvals/{id}``              one request
-``POST   /v1/approvals/{id}``              decide it: ``{decision, reason?, result?}``
 ``POST   /v1/shutdown``                    stop the workers, the bus and the engine
+``POST   /v1/tokens``, ``GET``, ``DELETE``    subject tokens (:mod:`.approval_routes`)
+``GET    /v1/approvals[/{id}]``, ``POST``    requests waiting for a human, and deciding them
+                                           (:mod:`.approval_routes`)
 ``GET    /v1/memory[/{store}]``            what the memory stores hold (:mod:`.memory_routes`)
 ``GET    /v1/audit[/verify|/export]``      the audit log (:mod:`.audit_routes`)
 ``GET    /v1/schedules``                   the schedules (:mod:`.schedule_routes`)
@@ -37,7 +34,8 @@ Owns the routes the local provider and the CLI use (the client side is
 =========================================  ===================================================
 
 Errors are JSON ``{"error": sentence}`` with a meaningful status; a query parameter a route does
-not take, or one out of range, is a 400 naming it (:mod:`.query`). Each refused request is one
+not take, or one out of range, is a 400 naming it (:mod:`.query`), and so is a body that is not
+what the route takes (:mod:`.bodies`). Each refused request is one
 line in the engine's log (:class:`~agentform.runtime.refusals.RefusalLog`). Built with Starlette
 and served by uvicorn inside the engine's event loop.
 """
@@ -45,10 +43,8 @@ and served by uvicorn inside the engine's event loop.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
-from typing import Any, get_args
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -59,7 +55,9 @@ from starlette.routing import Route
 from agentform.runtime.audit import AuditEvent
 from agentform.runtime.errors import RateLimited
 from agentform.runtime.host import admission, approvals, logfiles
+from agentform.runtime.host.approval_routes import approval_routes, token_routes
 from agentform.runtime.host.audit_routes import audit_routes
+from agentform.runtime.host.bodies import MAX_BODY, BadRequest, json_body, opt_str
 from agentform.runtime.host.callers import Caller, identify
 from agentform.runtime.host.engine import Engine, EngineError
 from agentform.runtime.host.follow import follow
@@ -69,20 +67,13 @@ from agentform.runtime.host.records import step_json, task_json
 from agentform.runtime.host.schedule_routes import schedule_routes
 from agentform.runtime.refusals import RefusalLog
 from agentform.runtime.store import TaskRecord, TaskStatus
-from agentform.runtime.store.approvals import Decided, Status
-from agentform.runtime.store.tokens import TokenInfo, TokenStore
 
 __all__ = ["build_app", "step_json", "task_json"]
 
-MAX_BODY = 1_000_000
 MAX_TASKS = 1000  # tasks in one submit request
 MAX_LISTED = 1000  # tasks in one listing
 TASK_STATUSES = [s.value for s in TaskStatus]
 Handler = Callable[[Request, Caller], Awaitable[Response]]
-
-
-def _token_json(info: TokenInfo) -> dict[str, Any]:
-    return {**asdict(info), "created_at": info.created_at.isoformat()}
 
 
 def _error(message: str, status: int) -> JSONResponse:
@@ -117,8 +108,6 @@ def build_app(engine: Engine) -> Starlette:
                 if isinstance(exc, RateLimited):
                     response.headers["retry-after"] = str(max(1, round(exc.retry_after)))
                 return response
-            except _BadRequest as exc:
-                return _error(str(exc), 400)
 
         return wrapper
 
@@ -132,15 +121,15 @@ def build_app(engine: Engine) -> Starlette:
 
     async def put_resource(request: Request, caller: Caller) -> Response:
         caller.require_admin(engine, "change resources")
-        body = await _json(request)
+        body = await json_body(request)
         values = body.get("values")
         if not isinstance(values, dict):
-            raise _BadRequest('the body must be {"values": {...}}')
+            raise BadRequest('the body must be {"values": {...}}')
         secrets = body.get("secrets") or {}
         if not isinstance(secrets, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in secrets.items()
         ):
-            raise _BadRequest('"secrets" must map names to string values')
+            raise BadRequest('"secrets" must map names to string values')
         address = request.path_params["address"]
         observed = await engine.put(address, values, secrets=secrets)
         await engine.audit(
@@ -160,7 +149,7 @@ def build_app(engine: Engine) -> Starlette:
         return Response(status_code=204)
 
     async def submit(request: Request, caller: Caller) -> Response:
-        body = await _json(request)
+        body = await json_body(request)
         if "tasks" not in body:
             agent, text, options = _task_request(body, "the task", caller)
             caller.may_invoke(engine, agent)
@@ -172,11 +161,11 @@ def build_app(engine: Engine) -> Starlette:
         # trips; each is accepted or refused on its own
         items = body["tasks"]
         if not isinstance(items, list) or not 1 <= len(items) <= MAX_TASKS:
-            raise _BadRequest(f'"tasks" must be a list of 1 to {MAX_TASKS} tasks')
+            raise BadRequest(f'"tasks" must be a list of 1 to {MAX_TASKS} tasks')
         requests = []
         for index, item in enumerate(items):
             if not isinstance(item, dict):
-                raise _BadRequest(f"task {index} of the request must be an object")
+                raise BadRequest(f"task {index} of the request must be an object")
             requests.append(_task_request(item, f"task {index} of the request", caller))
         for agent in {agent for agent, _, _ in requests}:
             caller.may_invoke(engine, agent)
@@ -264,10 +253,10 @@ def build_app(engine: Engine) -> Starlette:
         return JSONResponse(task_json(await store.run(store.get_task, task_id)))
 
     async def reply(request: Request, caller: Caller) -> Response:
-        body = await _json(request)
+        body = await json_body(request)
         text = body.get("text")
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_BODY:
-            raise _BadRequest('a reply needs {"text": ANSWER}')
+            raise BadRequest('a reply needs {"text": ANSWER}')
         task = await _task(caller, request.path_params["id"])
         answered = await approvals.answer(engine, task.id, text, subject=caller)
         return JSONResponse(answered.to_dict())
@@ -306,90 +295,9 @@ def build_app(engine: Engine) -> Starlette:
             raise EngineError("no runtime store is set up; run 'agentform apply' first", 409)
         return engine.store
 
-    async def create_token(request: Request, caller: Caller) -> Response:
-        caller.require_admin(engine, "make tokens")
-        subject = _opt_str(await _json(request), "subject")
-        if subject is None:
-            raise _BadRequest('a token needs {"subject": NAME}')
-        token, info = await asyncio.to_thread(_tokens().create, subject)
-        await engine.audit(
-            AuditEvent("token.created", caller.subject, data={"subject": subject, "id": info.id})
-        )
-        return JSONResponse({**_token_json(info), "token": token}, status_code=201)
-
-    async def list_tokens(request: Request, caller: Caller) -> Response:
-        caller.require_admin(engine, "list tokens")
-        found = await asyncio.to_thread(_tokens().list)
-        return JSONResponse([_token_json(t) for t in found])
-
-    async def revoke_tokens(request: Request, caller: Caller) -> Response:
-        caller.require_admin(engine, "revoke tokens")
-        subject = request.path_params["subject"]
-        revoked = await asyncio.to_thread(_tokens().revoke, subject)
-        await engine.audit(
-            AuditEvent("token.revoked", caller.subject, data={"subject": subject, "count": revoked})
-        )
-        return JSONResponse({"subject": subject, "revoked": revoked})
-
-    async def list_approvals(request: Request, caller: Caller) -> Response:
-        query = Query(request.query_params, "status", "agent")
-        status, agent = query.choice("status", get_args(Status)), query.text("agent")
-        book = approvals.book(engine)
-        found = await asyncio.to_thread(lambda: book.list_requests(status=status, agent=agent))
-        # a subject sees the requests it may decide (approve: on a policy that held the call)
-        return JSONResponse([a.to_dict() for a in found if caller.may_decide(engine, a)])
-
-    async def _approval(caller: Caller, id: str) -> Any:
-        found = await asyncio.to_thread(approvals.book(engine).get, id)
-        if found is None or not caller.may_decide(engine, found):
-            raise EngineError(f"no approval request {id!r} that you may decide", 404)
-        return found
-
-    async def get_approval(request: Request, caller: Caller) -> Response:
-        found = await _approval(caller, request.path_params["id"])
-        return JSONResponse(found.to_dict())
-
-    async def decide_approval(request: Request, caller: Caller) -> Response:
-        found = await asyncio.to_thread(approvals.book(engine).get, request.path_params["id"])
-        if found is not None and not caller.may_decide(engine, found):
-            policies = ", ".join(f"approve:{p}" for p in found.policies)
-            raise EngineError(
-                f"{caller.subject!r} may not decide calls held by policy"
-                f" {', '.join(found.policies)}: give it a role with {policies} in the spec's"
-                " access and apply",
-                403,
-            )
-        body = await _json(request)
-        choice = body.get("decision")
-        decision = _DECISIONS.get(choice) if isinstance(choice, str) else None
-        if decision is None:
-            raise _BadRequest(
-                'a decision needs {"decision": "approve" | "deny", "reason": TEXT}; an unknown'
-                ' outcome takes "retry", "fail" or "happened" with "result": TEXT'
-            )
-        note = _opt_str(body, "reason") or ""
-        if decision == "happened":
-            result = body.get("result")
-            if not isinstance(result, str) or not result.strip() or len(result) > MAX_BODY:
-                raise _BadRequest('"happened" needs "result": the call\'s result, as text')
-            note = result
-        decided = await approvals.decide(
-            engine, request.path_params["id"], decision, by=caller.subject, note=note
-        )
-        return JSONResponse(decided.to_dict())
-
-    def _tokens() -> TokenStore:
-        if engine.a2a.tokens is None:
-            raise EngineError("no runtime store is set up; run 'agentform apply' first", 409)
-        return engine.a2a.tokens
-
     routes = [
-        Route("/v1/tokens", guarded(create_token), methods=["POST"]),
-        Route("/v1/tokens", guarded(list_tokens), methods=["GET"]),
-        Route("/v1/tokens/{subject}", guarded(revoke_tokens), methods=["DELETE"]),
-        Route("/v1/approvals", guarded(list_approvals)),
-        Route("/v1/approvals/{id:path}", guarded(get_approval), methods=["GET"]),
-        Route("/v1/approvals/{id:path}", guarded(decide_approval), methods=["POST"]),
+        *token_routes(engine, guarded),
+        *approval_routes(engine, guarded),
         Route("/v1/status", guarded(status)),
         Route("/v1/resources", guarded(resources)),
         Route("/v1/resources/{address}", guarded(put_resource), methods=["PUT"]),
@@ -407,15 +315,6 @@ def build_app(engine: Engine) -> Starlette:
         *schedule_routes(engine, guarded),
     ]
     return Starlette(routes=routes, middleware=[Middleware(RefusalLog, "control API")])
-
-
-_DECISIONS: dict[str, Decided] = {
-    "approve": "approved",
-    "deny": "denied",
-    "retry": "approved",
-    "fail": "denied",
-    "happened": "happened",
-}
 
 
 # what apply, destroy, rollback and import say of themselves with each resource change (the
@@ -437,49 +336,20 @@ def _run(request: Request, address: str) -> dict[str, Any]:
     return data
 
 
-class _BadRequest(Exception):
-    pass
-
-
-async def _json(request: Request) -> dict[str, Any]:
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        raise _BadRequest("send a JSON body with content-type application/json")
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise _BadRequest(f"the body is larger than {MAX_BODY:,} bytes")
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise _BadRequest(f"the body is not JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise _BadRequest("the body must be a JSON object")
-    return body
-
-
 def _task_request(
     body: dict[str, Any], what: str, caller: Caller
 ) -> tuple[str, str, dict[str, Any]]:
     """Agent, input and the other arguments of :meth:`Engine.submit`, checked."""
     agent, text = body.get("agent"), body.get("input")
     if not isinstance(agent, str) or not isinstance(text, str):
-        raise _BadRequest(f'{what} needs "agent" and "input" strings')
+        raise BadRequest(f'{what} needs "agent" and "input" strings')
     inputs = body.get("inputs") or {}
     if not isinstance(inputs, dict):
-        raise _BadRequest(f'{what}: "inputs" must be an object')
+        raise BadRequest(f'{what}: "inputs" must be an object')
     options = {
-        "task_id": _opt_str(body, "id", what),
-        "context_id": _opt_str(body, "context_id", what),
+        "task_id": opt_str(body, "id", what),
+        "context_id": opt_str(body, "context_id", what),
         "inputs": inputs,
         "caller": caller.subject,  # "operator" for the engine's own token
     }
     return agent, text, options
-
-
-def _opt_str(body: dict[str, Any], key: str, what: str | None = None) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value or len(value) > 200:
-        where = f"{what}: " if what else ""
-        raise _BadRequest(f"{where}{key!r} must be a non-empty string of at most 200 characters")
-    return value
