@@ -620,12 +620,11 @@ class AgentLoop:
             key = str(recorded["idempotency_key"])
         started = time.perf_counter()
         try:
-            result = await asyncio.wait_for(
-                self.tools.call(
+            # asyncio.timeout, not wait_for: no task of its own for every tool call
+            async with asyncio.timeout(self._remaining(progress)):
+                result = await self.tools.call(
                     call.name, self.sensitive.arguments(call.arguments), idempotency_key=key
-                ),
-                timeout=self._remaining(progress),
-            )
+                )
         except TimeoutError as exc:
             raise TaskFailed(f"wall-time limit of {self.limits.timeout:g}s reached") from exc
         latency = (time.perf_counter() - started) * 1000
