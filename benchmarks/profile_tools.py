@@ -10,10 +10,12 @@ What a worker does for a task whose model calls one MCP tool, without NATS: the 
 (``tests/runtime/mcp_servers/toys.py``, written with the ``mcp`` SDK) exposing ``echo``. Each task
 is recorded and started as a worker does (``start_turn_batched`` with ``create``), then run by the
 loop: ``plain``, its model answers at once; ``tooled``, its model calls ``echo`` once, then
-answers with the result. ``--lanes`` tasks run at once (``asyncio.gather``) over one toolbox:
+answers with the result; and ``mcp``, the toolbox's call alone (no task, no store, no
+loop: what the ``mcp`` SDK's client and the server cost, and how many calls a second they
+carry). ``--lanes`` tasks run at once (``asyncio.gather``) over one toolbox:
 one MCP session, the calls of the lanes in flight on it together, and one store whose group
-commit shares transactions between lanes, as in a worker. The two kinds alternate, round by
-round, after 200 tasks of each to warm up. Reported per task: this process's CPU time (the
+commit shares transactions between lanes, as in a worker. The three kinds alternate, round by
+round, after 200 of each to warm up. Reported per task: this process's CPU time (the
 worker's share; the model is a few lines of Python), the server's CPU time (read from
 ``/proc``: not agentform's), wall time, and the store's transactions and the steps announced
 (the events a worker publishes). Process CPU time is not disturbed by other work the way wall
@@ -93,6 +95,7 @@ class Bench:
 
     def __init__(self, store: RuntimeStore, toolbox: Toolbox) -> None:
         self.store = store
+        self.toolbox = toolbox
         self.announced = 0
         self.notices = 0
 
@@ -113,6 +116,11 @@ class Bench:
         }
 
     async def one(self, kind: str) -> None:
+        if kind == "mcp":
+            result = await self.toolbox.call("echo", {"text": "hi"}, idempotency_key="k")
+            if result.content != "toys:hi":
+                raise SystemExit(f"echo answered {result}")
+            return
         task_id = new_id()
         create = {
             "agent": "bench",
@@ -147,6 +155,7 @@ class Bench:
             "worker_cpu_us": cpu / tasks * 1e6,
             "server_cpu_us": (cpu_seconds(server) - server_cpu) / tasks * 1e6,
             "wall_us": wall / tasks * 1e6,
+            "per_s": tasks / wall,
             "transactions": (batch.transactions - before[0]) / tasks,
             "notices": (self.notices - before[1]) / tasks,
             "steps_announced": (self.announced - before[2]) / tasks,
@@ -174,7 +183,7 @@ async def measure(
             samples: dict[str, list[dict[str, float]]] = {}
             for _ in range(rounds):
                 for n in lanes:
-                    for kind in ("plain", "tooled"):
+                    for kind in ("plain", "tooled", "mcp"):
                         got = await bench.run(kind, tasks if n > 1 else tasks // 10, n)
                         samples.setdefault(f"{kind} x{n}", []).append(got)
             text = ""
@@ -217,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     for key, got in result.items():
         print(
             f"{key:<13} worker CPU {got['worker_cpu_us']:7.1f} us a task, server CPU"
-            f" {got['server_cpu_us']:6.1f}, wall {got['wall_us']:7.1f}; transactions"
+            f" {got['server_cpu_us']:6.1f}, wall {got['wall_us']:7.1f} ({got['per_s']:,.0f}/s);"
+            " transactions"
             f" {got['transactions']:.2f}, announcements {got['notices']:.2f}"
             f" ({got['steps_announced']:.2f} steps)"
         )
