@@ -2,7 +2,8 @@
 
 Usage: .venv/bin/python benchmarks/bench_runtime.py [--quick] [--json FILE] [--cli PATH]
        [--ids time|random] [--in-flight 256] [--replicas 1,4] [--tasks N]
-       [--only raw,latency,http,http-batch,bus,inbound,recovery]
+       [--only raw,latency,http,http-batch,bus,inbound,recovery,tools] [--rounds 5]
+       [--side-effects none|idempotent|unsafe]
 
 1. **raw JetStream** (the floor) with nats-py against an embedded ``nats-server`` in a temp dir:
    one file-backed work-queue stream and one durable pull consumer, like agentform's task bus
@@ -42,6 +43,17 @@ Usage: .venv/bin/python benchmarks/bench_runtime.py [--quick] [--json FILE] [--c
    step), and kill to the first heartbeat of the replacement worker (a subscription to the
    health bucket's ``$KV`` subject). Between kills the replacement is left to live more than
    10 s, so the supervisor's crash-loop backoff never kicks in.
+
+4. **one MCP tool call** (``--only tools``, not in the default set): a project of two agents, one
+   worker each, alike but for one tool call: ``bench`` answers at once, ``tooled``'s scripted model
+   calls the ``toys`` stdio server's ``echo`` (``tests/runtime/mcp_servers/toys.py``, the ``mcp``
+   SDK's server; ``--side-effects`` declared, default idempotent) and answers with its result.
+   After a warm-up, ``--rounds`` rounds, each agent in turn: N tasks (default 3,000) published on
+   the bus with ``--in-flight`` at once, then 200 one at a time; CPU a task per process (worker,
+   its MCP server, engine, nats-server). Reported: each agent's median tasks/s and p50/p99 at one
+   in flight, the median of the rounds' tasks/s ratios, and what the call adds per process; every
+   task's answer is checked in the store. Targets (issue 19): ratio >= 0.5, worker CPU added
+   < 0.5 ms, p50 < 4 ms.
 
 ``--only`` runs some parts (``raw`` is 1.; the others are 2.'s and ``recovery``), ``--replicas``
 the applies (default ``1,4``), ``--tasks`` a throughput run's tasks (default 6,000; ``--quick``
