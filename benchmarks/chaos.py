@@ -8,7 +8,7 @@ a ledger (``REFUNDS_LEDGER``, one JSON line each, outside the engine directory) 
 the customer names with its own idempotency key (``C-00042-refund-1``), 42.5 EUR for a double
 charge and 500 EUR for a broken robot, which the ``refund-approval`` policy holds for a support
 lead; triage's breaker allows a million tool calls a minute instead of 30 (it would fail most of
-the tasks, with its reason); triage and billing run 2 workers each. The tasks (``--seed`` draws
+the tasks, with its reason); triage and billing run 3 workers each. The tasks (``--seed`` draws
 them): half small refunds, a quarter large ones, a quarter questions the knowledge base answers,
 sent through the control API in batches of ``--rate`` a second, each with its own id (a batch
 the engine refused or could not take is sent again with the same ids: the store and the bus
@@ -16,15 +16,18 @@ take an id once).
 
 Faults, while the tasks run (the sending window is tasks / rate seconds, W):
 
-* a worker (any agent's, drawn by the seed) SIGKILLed every ``--kill-every`` seconds;
+* a worker SIGKILLed every ``--kill-every`` seconds, the one that has lived longest (the
+  engine takes a worker that exits within 10 s of its start for one crashing at start and
+  backs off, up to 30 s: random kills of 4 workers every 2 s kept slots down 25 s at a time);
 * the nats-server SIGKILLed once, at 0.3 W (the engine restarts it on the same port), and the
   refunds held then approved at once, while the engine has no bus;
 * the engine SIGKILLed once, at 0.7 W (its workers stop by themselves), and started again with
   ``agentform engine start`` (docs/runtime.md: it restores everything from resources.json);
-* every max(8 s, W/4), the held refunds approved by a support lead's token (``maria.schneider``)
-  while the workers are down: every live worker SIGKILLed right before each approval (the
-  engine starts them again within a second), the first approval with ``agentform --token LEAD
-  approvals approve``, the others through the control API route it calls.
+* every max(8 s, W/4) after the bus was killed, the held refunds approved by a support lead's
+  token (``maria.schneider``) while billing has no worker: billing's replicas set to 0 (a PUT
+  of its values, as apply does), every worker SIGKILLed, the approvals given (the first with
+  ``agentform --token LEAD approvals approve``, the others through the control API route it
+  calls), billing's replicas set back.
 
 The faults stop once the bus, the engine and one round of approvals were done and every task
 has ended or waits for a support lead (at the latest 4 W after the start); what still waits is
@@ -118,7 +121,7 @@ def loadavg() -> str:
 # -- the project ------------------------------------------------------------------------------
 
 
-def prepare(directory: Path, ledger: Path, replicas: int = 2) -> None:
+def prepare(directory: Path, ledger: Path, replicas: int = 3) -> None:
     """Copy support-desk into ``directory`` with the ledger, the chaos orders and scripts."""
     shutil.copytree(
         EXAMPLE, directory, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".agentform")
@@ -245,6 +248,16 @@ class Desk:
             time.sleep(0.2)
         raise RuntimeError(f"the workers were not all running within {timeout:g}s")
 
+    def resource(self, address: str) -> dict[str, Any]:
+        """The values the engine runs ``address`` with (its resources.json)."""
+        values: dict[str, Any] = json.loads((self.client.dir / "resources.json").read_text())[
+            address
+        ]
+        return values
+
+    def put_resource(self, address: str, values: dict[str, Any]) -> None:
+        self.client.request("PUT", f"/v1/resources/{address}", body={"values": values}, timeout=300)
+
     def pending(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = self.lead.request(
             "GET", "/v1/approvals", params={"status": "pending"}, timeout=30
@@ -336,10 +349,10 @@ class Plan:
 class Faults(threading.Thread):
     """Runs a :class:`Plan` against a :class:`Desk` until ``stop`` is set."""
 
-    def __init__(self, desk: Desk, plan: Plan, log: Log, seed: int) -> None:
+    def __init__(self, desk: Desk, plan: Plan, log: Log) -> None:
         super().__init__(name="faults", daemon=True)
         self.desk, self.plan, self.log = desk, plan, log
-        self.rng = random.Random(seed + 1)
+        self.seen: dict[int, float] = {}  # worker pid -> when first seen (monotonic)
         self.stop = threading.Event()
         self.engine_down = threading.Event()  # the submitter waits while it is set
         self.errors: list[str] = []
@@ -354,7 +367,8 @@ class Faults(threading.Thread):
 
     def _run(self) -> None:
         plan, began = self.plan, time.monotonic()
-        next_kill, next_approvals = plan.kill_every, plan.approvals_every
+        # the first round after the bus was killed: refunds held until then are approved there
+        next_kill, next_approvals = plan.kill_every, plan.nats_at + plan.approvals_every
         while not self.stop.is_set():
             now = time.monotonic() - began
             if not self.nats_done and now >= plan.nats_at:
@@ -379,12 +393,20 @@ class Faults(threading.Thread):
         return {}
 
     def kill_a_worker(self) -> None:
+        """SIGKILL the worker that has lived longest (first seen longest ago)."""
         workers = self._workers()
+        now = time.monotonic()
+        for pid in workers.values():
+            self.seen.setdefault(pid, now)
         if not workers:
             return
-        worker = self.rng.choice(sorted(workers))
+        worker = min(sorted(workers), key=lambda w: self.seen[workers[w]])
+        lived = now - self.seen[workers[worker]]
         if _kill(workers[worker]):
-            self.log.note(f"SIGKILL worker {worker} (pid {workers[worker]})", "worker_kills")
+            self.log.note(
+                f"SIGKILL worker {worker} (pid {workers[worker]}, seen {lived:.1f}s ago)",
+                "worker_kills",
+            )
 
     def kill_nats(self) -> None:
         pid = int(self.desk.info()["nats_pid"])
@@ -440,22 +462,39 @@ class Faults(threading.Thread):
         return len(workers)
 
     def approve_while_down(self) -> None:
-        """Every held refund approved by the support lead, each right after every worker was
-        killed (again: the engine starts them within a second), the first with the CLI."""
+        """Every held refund approved by the support lead while billing has no worker:
+        billing's replicas set to 0 (a PUT of its values, as apply does) so that the engine
+        does not start them again, every worker SIGKILLed, the approvals given (the first
+        with the CLI), then billing's replicas back (the PUT returns once they are ready)."""
         pending = self._held()
         if not pending:
             return
-        deadline = time.monotonic() + 15
-        while not self._workers() and time.monotonic() < deadline:
-            time.sleep(0.2)  # so that there are workers to kill
-        kills = approved = 0
-        for i, request in enumerate(pending):
-            kills += self._kill_all()
-            if self.desk.approve(request["id"], with_cli=(i == 0)):
-                approved += 1
+        # after an engine restart: once it has started every worker again (a PUT before it
+        # restored its agents would be undone by the restore)
+        with contextlib.suppress(RuntimeError):
+            self.desk.wait_workers(timeout=30)
+        values = self.desk.resource("agent.billing")
+        self.desk.put_resource("agent.billing", {**values, "replicas": 0})
+        try:
+            kills = self._kill_all()  # billing's retiring workers too: none drains its tasks
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                billing = [p for w, p in self._workers().items() if w.startswith("billing-")]
+                if not billing:
+                    break
+                kills += sum(_kill(pid) for pid in billing)
+                time.sleep(0.2)
+            approved = sum(
+                self.desk.approve(request["id"], with_cli=(i == 0))
+                for i, request in enumerate(pending)
+            )
+            billing = [w for w in self._workers() if w.startswith("billing-")]
+        finally:
+            self.desk.put_resource("agent.billing", values)
         self.log.note(
-            f"approved {approved} of {len(pending)} held refunds, every worker SIGKILLed before"
-            f" each ({kills} kills)",
+            f"billing stopped, {kills} workers SIGKILLed; approved {approved} of"
+            f" {len(pending)} held refunds with {len(billing)} billing workers running;"
+            " billing started again",
             "approved_while_down",
             approved,
         )
@@ -734,7 +773,7 @@ def run(options: Options, directory: Path) -> dict[str, Any]:
         applied = time.monotonic() - began
         plan = plan_for(options)
         log = Log()
-        faults = Faults(desk, plan, log, options.seed)
+        faults = Faults(desk, plan, log)
         faults.start()
         accepted: set[str] = set()
         batch = max(1, int(options.rate))

@@ -2,12 +2,13 @@
 
 ``benchmarks/chaos.py`` run small (60 tasks sent over 10 s, a quarter of them refunds held for a
 support lead): a copy of ``examples/support-desk`` applied offline, a worker SIGKILLed every 2 s,
-the nats-server killed once, the engine SIGKILLed once and started again with ``agentform engine
-start``, and held refunds approved by a support lead's token right after every worker was
-killed. Every accepted task must end, none with more than one answer, every failure with a
-reason, no refund paid twice (the refunds server's ledger), no answer saying a refund was issued
-that was not paid, nothing left waiting for approval; and the faults must all have happened.
-The 1,000-task run and its figures are in benchmarks/README.md.
+the nats-server killed once (refunds held then approved while the engine has no bus), the
+engine SIGKILLed once and started again with ``agentform engine start``, and held refunds
+approved by a support lead's token while billing has no worker. Every accepted task must end,
+none with more than one answer, every failure with a reason, no refund paid twice (the refunds
+server's ledger), no answer saying a refund was issued that was not paid, nothing left waiting
+for approval; and the faults must all have happened. The 1,000-task run and its figures are in
+benchmarks/README.md.
 """
 
 from __future__ import annotations
