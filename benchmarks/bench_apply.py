@@ -15,7 +15,9 @@ is ``python -m agentform.runtime worker``, as before). In each round and mode, i
   ready); the figure is the new worker's ``ready_after`` in ``agentform status`` (its spawn to
   its first ready heartbeat, measured by the engine) and the PUT's wall time. For ``triage``
   (one MCP tool server: the example's ``kb``, whose own interpreter start is most of it) and for
-  ``plain``, an agent without tools added for the measurement (the runtime's own cost).
+  ``plain``, an agent without tools added for the measurement (the runtime's own cost);
+* **apply research-crew**: ``agentform apply --auto-approve`` of ``examples/research-crew`` (five
+  agents, each with its MCP tool servers), until every agent has a ready worker.
 
     .venv/bin/python benchmarks/bench_apply.py [--rounds 3] [--n 10] [--json FILE]
 """
@@ -38,6 +40,7 @@ from agentform.runtime.host.client import EngineClient, engine_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "support-desk"
+CREW = ROOT / "examples" / "research-crew"
 CLI = Path(sys.executable).parent / "agentform"
 MODES = ("exec", "fork")
 INPUTS = {"customer": {"name": "Ada", "id": "C-7", "plan": "pro"}}
@@ -112,22 +115,36 @@ def _roll(client: EngineClient, workdir: Path, agent: str, n: int) -> tuple[list
     return ready, puts
 
 
+def _copy(example: Path, tmp: str) -> tuple[Path, EngineClient]:
+    directory = Path(tmp) / example.name
+    shutil.copytree(example, directory, ignore=shutil.ignore_patterns(".agentform"))
+    return directory, EngineClient(engine_dir(directory))
+
+
+def _destroy(directory: Path, client: EngineClient, env: dict[str, str]) -> None:
+    subprocess.run(
+        [str(CLI), "destroy", "--auto-approve", "--allow-data-loss"],
+        cwd=directory,
+        env=env,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    if client.running():
+        client.stop(timeout=30)
+
+
 def run(mode: str, n: int) -> dict[str, Any]:
     env = {**os.environ, "NO_COLOR": "1", "AGENTFORM_WORKER_START": mode}
+    result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix=f"bench-apply-{mode}-") as tmp:
-        directory = Path(tmp) / "support-desk"
-        shutil.copytree(EXAMPLE, directory, ignore=shutil.ignore_patterns(".agentform"))
-        client = EngineClient(engine_dir(directory))
+        directory, client = _copy(EXAMPLE, tmp)
         try:
             apply = _cli(directory, env, "apply", "--auto-approve")
             answer = _answer(client)
             client.request("PUT", "/v1/resources/agent.plain", body={"values": PLAIN})
             workdir = engine_dir(directory)
-            result: dict[str, Any] = {
-                "apply_s": apply,
-                "first_answer_s": answer,
-                "apply_to_answer_s": apply + answer,
-            }
+            result.update(apply_s=apply, first_answer_s=answer, apply_to_answer_s=apply + answer)
             for agent in ("plain", "triage"):
                 ready, puts = _roll(client, workdir, agent, n)
                 forked = {
@@ -139,18 +156,17 @@ def run(mode: str, n: int) -> dict[str, Any]:
                     raise RuntimeError(f"mode {mode}: workers forked {forked}")
                 result[f"{agent}_ready_s"] = ready
                 result[f"{agent}_rollout_s"] = puts
-            return result
         finally:
-            subprocess.run(
-                [str(CLI), "destroy", "--auto-approve", "--allow-data-loss"],
-                cwd=directory,
-                env=env,
-                capture_output=True,
-                timeout=300,
-                check=False,
-            )
-            if client.running():
-                client.stop(timeout=30)
+            _destroy(directory, client, env)
+        directory, client = _copy(CREW, tmp)
+        try:
+            result["crew_apply_s"] = _cli(directory, env, "apply", "--auto-approve")
+            agents = client.request("GET", "/v1/status")["agents"]
+            if len(agents) != 5 or any(a["running"] < 1 for a in agents):
+                raise RuntimeError(f"research-crew is not running after apply: {agents}")
+        finally:
+            _destroy(directory, client, env)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         ("apply support-desk", "apply_s"),
         ("first answer after apply", "first_answer_s"),
         ("apply to first answer", "apply_to_answer_s"),
+        ("apply research-crew (5 agents, every worker ready)", "crew_apply_s"),
     ]
     print(f"{'median, seconds':<52}{'exec':>9}{'fork':>9}")
     for label, key in rows:
