@@ -15,8 +15,12 @@ from typing import Any
 
 import pytest
 
+from agentform.contract import PolicyValue
 from agentform.runtime.conversation import ModelResponse, ToolCall
+from agentform.runtime.policy.decision import PolicyDecisionPoint
+from agentform.runtime.policy.holding import Holds
 from agentform.runtime.store import RuntimeStore, TaskStatus
+from agentform.runtime.store.approvals import ApprovalBook
 from agentform.runtime.worker.loop import AgentLoop, Limits
 from agentform.testing import FakeModel, FakeToolbox
 
@@ -34,8 +38,13 @@ def answer(text: str) -> ModelResponse:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[RuntimeStore]:
-    with RuntimeStore(f"sqlite:///{tmp_path / 'runtime.db'}") as opened:
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'runtime.db'}"
+
+
+@pytest.fixture
+def store(url: str) -> Iterator[RuntimeStore]:
+    with RuntimeStore(url) as opened:
         opened.create_task(id="t1", agent="a", input="go")
         yield opened
 
@@ -121,3 +130,30 @@ def test_a_cancel_keeps_the_steps_taken_before_it(store: RuntimeStore) -> None:
     assert outcome.canceled and len(model.seen) == 1
     # the result held back for the next write is written when the task stops
     assert kinds(store) == ["start", "model", "tool_call", "tool_result"]
+
+
+def test_the_answer_is_written_before_an_approval_request_is_filed(
+    store: RuntimeStore, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request filed for a call the records do not show could outlive a crash that makes
+    the model answer differently: what is held back is written before anything else acts."""
+    book = ApprovalBook(url)
+    seen: list[list[str]] = []
+    real = book.request
+
+    def request(**kwargs: Any) -> Any:
+        seen.append(kinds(store))
+        return real(**kwargs)
+
+    monkeypatch.setattr(book, "request", request)
+    point = PolicyDecisionPoint("a", {"held": PolicyValue(tools=["t"], effect="require_approval")})
+    loop = AgentLoop(
+        store=store, model=FakeModel([call("t")]), tools=FakeToolbox({"t": lambda a: "ok"}),
+        instructions="x", limits=Limits(), policy=point, holds=Holds(book, point),
+    )  # fmt: skip
+    task = store.start_attempt("t1", "w")
+    assert task is not None
+    outcome = asyncio.run(loop.run(task))
+    assert outcome.approval == "t1/call_0"
+    assert seen == [["start", "model"]]
+    assert kinds(store) == ["start", "model", "approval"]
