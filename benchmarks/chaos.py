@@ -19,8 +19,9 @@ Faults, while the tasks run (the sending window is tasks / rate seconds, W):
 * a worker SIGKILLed every ``--kill-every`` seconds, the one that has lived longest (the
   engine takes a worker that exits within 10 s of its start for one crashing at start and
   backs off, up to 30 s: random kills of 4 workers every 2 s kept slots down 25 s at a time);
-* the nats-server SIGKILLed once, at 0.3 W (the engine restarts it on the same port), and the
-  refunds held then approved at once, while the engine has no bus;
+* the nats-server SIGKILLed once, at 0.3 W (the engine restarts it on the same port within its
+  1 s pass, then reconnects), and the refunds held then approved at once: the first while the
+  engine has no bus;
 * the engine SIGKILLed once, at 0.7 W (its workers stop by themselves), and started again with
   ``agentform engine start`` (docs/runtime.md: it restores everything from resources.json);
 * every max(8 s, W/4) after the bus was killed, the held refunds approved by a support lead's
@@ -416,8 +417,8 @@ class Faults(threading.Thread):
         # decided while the bus is down: the engine cannot wake those tasks at once
         approved = sum(self.desk.approve(r["id"], with_cli=False) for r in pending)
         self.log.note(
-            f"approved {approved} of {len(pending)} held refunds while the bus was down",
-            "approved_while_bus_down",
+            f"approved {approved} of {len(pending)} held refunds from the moment the bus died",
+            "approved_after_bus_kill",
             approved,
         )
         deadline = time.monotonic() + 60
