@@ -51,7 +51,7 @@ READERS: dict[str, str] = {
     "agent.concurrent_messages": "worker/process.py",
     "agent.default_effect": "worker/process.py",
     "agent.ask_user": "worker/process.py",
-    # circuit breakers: decided by policy/breaker.py, acted on by the loop (worker/loop.py)
+    # circuit breakers: decided by policy/breaker.py, acted on by the loop (worker/guards.py)
     "agent.circuit_breaker": "worker/process.py",
     "agent.circuit_breaker.max_identical_calls": "policy/breaker.py",
     "agent.circuit_breaker.max_repeated_sequence": "policy/breaker.py",

@@ -9,9 +9,16 @@ idempotency key when the tool is safe to repeat, and fails the task when it is `
 are checked before every step. Called by the worker (:mod:`agentform.runtime.worker.process`) for
 each task it takes; knows nothing of NATS.
 
+:class:`AgentLoop` owns the loop itself: replay, asking the model, delegations. It is built on
+three parts, each a module: writing steps (:mod:`.recording`), the checks a call passes before
+it is made (:mod:`.guards`: circuit breaker, policies, budgets, wall time) and making calls
+(:mod:`.calls`).
+
 Step kinds recorded (``agentform_steps.kind``): ``start`` (rendered instructions, limits),
 ``model`` (the answer, tokens, latency), ``tool_call`` (name, arguments, idempotency key),
-``tool_result`` (content, is_error), ``final`` (the answer) and ``error`` (why it failed).
+``tool_result`` (content, is_error, the seconds it waited for humans), ``approval``,
+``question``, ``outcome_check`` and ``trip`` (a call held or asked about), ``final`` (the
+answer) and ``error`` (why it failed).
 The values of sensitive variables are masked in all of them, and in the answer
 (:mod:`agentform.runtime.worker.sensitive`). The agent's content filters
 (:mod:`agentform.runtime.policy.filters`) screen the input at the first start, a model's answer
@@ -23,18 +30,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import time
-from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from agentform.runtime.conversation import Message, ModelResponse, ToolCall, ToolSpec
 from agentform.runtime.memory import TaskMemory
 from agentform.runtime.policy.breaker import Breaker
-from agentform.runtime.policy.budgets import Budgets, BudgetSpent, Usage
+from agentform.runtime.policy.budgets import Budgets
 from agentform.runtime.policy.decision import PolicyDecisionPoint, target_of
-from agentform.runtime.policy.filters import ContentFilters, Place
+from agentform.runtime.policy.filters import ContentFilters
 from agentform.runtime.policy.holding import AwaitingApproval, Holds
 from agentform.runtime.store import (
     TERMINAL,
@@ -45,13 +50,14 @@ from agentform.runtime.store import (
     TaskStatus,
 )
 from agentform.runtime.tools import ToolboxLike
+from agentform.runtime.worker.calls import Calls
 from agentform.runtime.worker.delegation import (
     Delegates,
-    chain_of,
     child_id,
     depth_of,
     result_of,
 )
+from agentform.runtime.worker.guards import ChatModelLike
 from agentform.runtime.worker.outcome import Notify, Outcome, Suspended, TaskCanceled
 from agentform.runtime.worker.progress import (
     Limits,
@@ -79,13 +85,7 @@ ASK_USER = ToolSpec(
 )
 
 
-class ChatModelLike(Protocol):
-    async def complete(
-        self, messages: Sequence[Message], tools: Sequence[ToolSpec]
-    ) -> ModelResponse: ...
-
-
-class AgentLoop:
+class AgentLoop(Calls):
     """Runs tasks of one agent with one model and one toolbox."""
 
     def __init__(
@@ -198,60 +198,6 @@ class AgentLoop:
                 task.id, NewStep(seq, "error", {"reason": reason}), progress, error=reason
             )
             return Outcome(False, reason, recorded=True, steps=tuple(last))
-
-    async def _finish(
-        self,
-        task_id: str,
-        last: NewStep,
-        progress: Progress | None,
-        *,
-        result: str | None = None,
-        error: str | None = None,
-    ) -> list[StepRecord]:
-        """The steps not written yet, the last step and the task's end, in one transaction;
-        the steps to announce with the task's end."""
-        status = TaskStatus.FAILED if error is not None else TaskStatus.COMPLETED
-        steps = self.sensitive.steps([*(progress.unwritten if progress is not None else ()), last])
-        recorded, _ = await self.store.finish_with_steps_batched(
-            task_id, steps, status, result=result, error=error
-        )
-        if progress is not None:
-            progress.unwritten.clear()
-        return [step for step in recorded if step.kind != "start"]  # announced when taken
-
-    async def _record(
-        self,
-        task_id: str,
-        seq: int,
-        kind: str,
-        data: Mapping[str, Any],
-        progress: Progress,
-        **usage: Any,
-    ) -> StepRecord:
-        """Write the step (with any not written yet) before the caller acts on it."""
-        steps = self.sensitive.steps([*progress.unwritten, NewStep(seq, kind, data, **usage)])
-        recorded = await self.store.append_steps_batched(task_id, steps)
-        progress.unwritten.clear()
-        await self._announce(recorded, written=True)
-        return recorded[-1]
-
-    async def _flush(self, task_id: str, progress: Progress | None) -> None:
-        """Write the steps held back for the next write (a model's answer, a safe call's
-        result) now: something is about to act that is not a step, or the task stops here."""
-        if progress is not None and progress.unwritten:
-            recorded = await self.store.append_steps_batched(
-                task_id, self.sensitive.steps(progress.unwritten)
-            )
-            progress.unwritten.clear()
-            await self._announce(recorded, written=True)
-
-    async def _announce(self, steps: list[StepRecord], *, written: bool = False) -> None:
-        """Tell followers; the start step was announced when it was taken (``written``: these
-        steps were just written)."""
-        if self.notify is not None:
-            told = [step for step in steps if not (written and step.kind == "start")]
-            if told:
-                await self.notify(told)
 
     async def _replay(self, task: TaskRecord) -> Progress:
         # a first delivery has nothing recorded yet: steps are recorded only after start_attempt
@@ -445,337 +391,6 @@ class AgentLoop:
             )
         if waiting:
             raise Suspended(waiting)
-
-    async def _question(self, task: TaskRecord, progress: Progress, call: ToolCall) -> None:
-        """The model asks whoever sent the task: the task waits (input-required) until they
-        answer, and the answer is the call's result."""
-        question = str(call.arguments.get("question") or "").strip()
-        if not question or self.holds is None:
-            why = "ask_user needs a non-empty 'question'" if not question else "no one to ask"
-            await self._tool_result(task, progress, call, why, True, 0.0)
-            return
-
-        async def asked(data: dict[str, Any]) -> None:
-            await self._record(task.id, progress.seq, "question", data, progress)
-            progress.seq += 1
-
-        await self._flush(task.id, progress)  # the question is filed before its step
-        answer = await self.holds.question(task, call.id, self.sensitive.mask(question), asked)
-        self._waited(progress, call.id, self.holds.take_wait(task.id))
-        await self._tool_result(task, progress, call, answer, False, 0.0, screen="tool_results")
-
-    @staticmethod
-    def _waited(progress: Progress, call_id: str, seconds: float) -> None:
-        """``seconds`` the task waited for a human about ``call_id``: off its wall time now,
-        and recorded with the call's result (:meth:`_tool_result`) for replays."""
-        if seconds > 0:
-            progress.waited += seconds
-            progress.call_waits[call_id] = progress.call_waits.get(call_id, 0.0) + seconds
-
-    async def _human_wait(self, child: TaskRecord) -> float:
-        """Seconds ``child`` and the tasks it delegated to waited for humans (approvals,
-        answers, unknown outcomes): a parent's wall time does not count them either."""
-        assert self.holds is not None
-        tasks, frontier = [child.id], [child.id]
-        while frontier and len(tasks) < 256:
-            found: list[str] = []
-            for parent in frontier:
-                below = await self.store.run(
-                    functools.partial(self.store.list_tasks, parent_id=parent, limit=256)
-                )
-                found.extend(t.id for t in below)
-            tasks.extend(found)
-            frontier = found
-        return await self.holds.waited_in(tasks)
-
-    async def _tool_result(
-        self,
-        task: TaskRecord,
-        progress: Progress,
-        call: ToolCall,
-        content: str,
-        is_error: bool,
-        latency: float,
-        decision: Mapping[str, Any] | None = None,
-        *,
-        screen: Place | None = None,
-        defer: bool = False,
-    ) -> None:
-        """Record what the model hears of ``call`` (``screen``: a result the content filters
-        see first; a refusal made here is not) and fold it into the progress (``defer``: the
-        result of a call safe to repeat, written with the next step: a crash before then
-        makes the call again with the same idempotency key)."""
-        filtered = None
-        if screen is not None and self.filters.applies(screen):
-            screened = self.filters.screen(screen, content)
-            if screened.hits:
-                filtered = screened.record(call=call.id, function=call.name)
-                blocked = screened.blocked is not None
-                content = screened.refusal() if blocked else str(screened.value)
-                is_error = is_error or blocked
-        data: dict[str, Any] = {
-            "id": call.id,
-            "name": call.name,
-            "content": content,
-            "is_error": is_error,
-        }
-        if decision is not None:
-            data["decision"] = dict(decision)
-        if filtered:
-            data["filtered"] = filtered
-        waited = progress.call_waits.pop(call.id, 0.0)
-        if waited:
-            # recorded, so a replay takes it off the wall time too; counted already
-            data["waited"] = round(waited, 3)
-            progress.waited -= round(waited, 3)  # apply_step below adds it back
-        if defer:
-            new = NewStep(progress.seq, "tool_result", data, latency_ms=latency)
-            (kept,) = self.sensitive.steps([new])
-            progress.unwritten.append(kept)
-            step = StepRecord(
-                task.id, kept.seq, kept.kind, dict(kept.data), 0, 0, latency, _utcnow()
-            )
-        else:
-            step = await self._record(
-                task.id, progress.seq, "tool_result", data, progress, latency_ms=latency
-            )
-        apply_step(progress, step)
-        progress.seq += 1
-
-    async def _call_tool(self, task: TaskRecord, progress: Progress, call: ToolCall) -> None:
-        recorded = progress.called.get(call.id)
-        unsafe = self.tools.owner(call.name) is not None and (
-            self.tools.side_effects(call.name) == "unsafe"
-        )
-        if (
-            recorded is not None
-            and unsafe
-            and self.holds is not None
-            and (self.tools.owner(call.name) in self.ask_on_unknown)
-        ):
-
-            async def check(data: dict[str, Any]) -> None:
-                await self._record(task.id, progress.seq, "outcome_check", data, progress)
-                progress.seq += 1
-
-            answer, text = await self.holds.outcome(
-                task,
-                call.id,
-                call.name,
-                self.sensitive.mask(call.arguments),
-                str(recorded["idempotency_key"]),
-                str(self.tools.owner(call.name)),
-                check,
-            )
-            self._waited(progress, call.id, self.holds.take_wait(task.id))
-            if answer == "happened":  # the result the human found is the call's result
-                await self._tool_result(
-                    task, progress, call, text, False, 0.0, screen="tool_results"
-                )
-                return
-            if answer == "fail":
-                raise TaskFailed(
-                    f"the unsafe tool call {call.name} (idempotency key"
-                    f" {recorded['idempotency_key']}) had an unknown outcome after a crash;"
-                    f" {text}"
-                )
-            unsafe = False  # retry: made again below, with the same idempotency key
-        if recorded is not None and unsafe:
-            raise TaskFailed(
-                f"the unsafe tool call {call.name} (idempotency key"
-                f" {recorded['idempotency_key']}) was interrupted by a crash and its outcome"
-                " is unknown; it was not repeated. Check the tool's side of things, then send"
-                " the task again."
-            )
-        if recorded is None:
-            tripped = await self._breaker(task, progress, call)
-            if tripped is not None:  # refused; the task goes on with the fallback model
-                await self._tool_result(task, progress, call, tripped, True, 0.0)
-                return
-            held = call.id in progress.held
-            if not held:
-                check_limits(progress, self.limits, next_kind="tool")
-                await self._afford(task)
-            decision, refusal = await self._gate(task, progress, call, self._target(call))
-            if held:  # checked once the time it waited for a human is known
-                check_limits(progress, self.limits, next_kind="tool")
-            if refusal is not None:
-                # recorded with the refusal, before the model hears of it; nothing was sent
-                await self._tool_result(task, progress, call, refusal, True, 0.0, decision)
-                return
-            key = f"{task.id}/{progress.seq}/{call.id}"
-            data: dict[str, Any] = {
-                "id": call.id,
-                "name": call.name,
-                "arguments": dict(call.arguments),
-                "idempotency_key": key,
-            }
-            if decision is not None:
-                data["decision"] = decision  # recorded before the call is made
-            await self._record(task.id, progress.seq, "tool_call", data, progress)
-            progress.tool_calls += 1
-            await self._spend(task, None)
-            progress.seq += 1
-        else:
-            key = str(recorded["idempotency_key"])
-        started = time.perf_counter()
-        try:
-            # asyncio.timeout, not wait_for: no task of its own for every tool call
-            async with asyncio.timeout(self._remaining(progress)):
-                result = await self.tools.call(
-                    call.name, self.sensitive.arguments(call.arguments), idempotency_key=key
-                )
-        except TimeoutError as exc:
-            raise TaskFailed(f"wall-time limit of {self.limits.timeout:g}s reached") from exc
-        latency = (time.perf_counter() - started) * 1000
-        if unsafe and recorded is None and getattr(result, "unknown", False):
-            # its server exited or stopped answering mid-call: the outcome is as unknown as
-            # after a crash, and is settled the same way, never by the model calling again
-            progress.called[call.id] = {"id": call.id, "name": call.name, "idempotency_key": key}
-            if self.holds is not None and self.tools.owner(call.name) in self.ask_on_unknown:
-                await self._call_tool(task, progress, call)  # a human says what happened
-                return
-            raise TaskFailed(
-                f"the unsafe tool call {call.name} (idempotency key {key}) got no answer"
-                f" ({result.content}); its outcome is unknown and it was not repeated. Check"
-                " the tool's side of things, then send the task again."
-            )
-        safe = self.tools.owner(call.name) is not None and (
-            self.tools.side_effects(call.name) != "unsafe"
-        )  # an unsafe call's result is written at once: a crash must not make it unknown
-        await self._tool_result(
-            task, progress, call, result.content, result.is_error, latency,
-            screen="tool_results", defer=safe,
-        )  # fmt: skip
-
-    def _target(self, call: ToolCall) -> str | None:
-        """What policies match for ``call``: its spec tool, or ``memory.STORE`` for a memory
-        tool (the store the call names, when the tool serves several)."""
-        owner = self.tools.owner(call.name)
-        store = call.arguments.get("store")
-        if owner is not None and owner.startswith("memory.") and isinstance(store, str) and store:
-            return target_of("memory", store)
-        return owner
-
-    async def _gate(
-        self, task: TaskRecord, progress: Progress, call: ToolCall, target: str | None
-    ) -> tuple[dict[str, Any] | None, str | None]:
-        """The policies' decision on ``call`` to ``target`` (a spec tool, ``agent.NAME`` or
-        ``memory.STORE``; None: no policy governs the agent), and the refusal the model gets
-        when it may not be made: denied, or held and then denied or expired. A call held for
-        approval raises :class:`AwaitingApproval` until someone decides; a held call keeps the
-        decision that held it."""
-        held = progress.held.get(call.id)
-        if held is not None:
-            decision: dict[str, Any] | None = dict(held["decision"])
-        elif not self.policy or target is None:
-            decision = None
-        else:
-            decision = self.policy.on_call(target, call.name, call.arguments, task)
-        if decision is None:
-            return None, None
-        if decision["effect"] == "deny":
-            return decision, f"{decision['reason']}; the call was not made"
-        if decision["effect"] == "require_approval" and self.holds:
-            await self._flush(task.id, progress)  # the request is filed before its step
-
-            async def hold(data: dict[str, Any]) -> None:
-                await self._record(task.id, progress.seq, "approval", data, progress)
-                progress.held[call.id] = data
-                progress.seq += 1
-
-            refusal = await self.holds.verdict(
-                task, call.id, call.name, self.sensitive.mask(call.arguments), decision, held, hold
-            )
-            self._waited(progress, call.id, self.holds.take_wait(task.id))
-            return decision, refusal
-        return decision, None
-
-    async def _afford(self, task: TaskRecord) -> None:
-        """Fail the task when a budget of the project's ``limits`` its payer draws on is
-        spent (checked before each model step and tool call, across replicas)."""
-        if self.budgets:
-            try:
-                await self.budgets.check(await self.budgets.payer(self.store, task))
-            except BudgetSpent as exc:
-                raise TaskFailed(str(exc)) from None
-
-    async def _spend(self, task: TaskRecord, response: ModelResponse | None) -> None:
-        """Book a model step (``response``) or a tool call (None) against those budgets."""
-        if self.budgets:
-            usage = (
-                Usage(tool_calls=1)
-                if response is None
-                else Usage(1, 0, response.input_tokens + response.output_tokens, response.cost_usd)
-            )
-            try:
-                await self.budgets.book(await self.budgets.payer(self.store, task), usage)
-            except BudgetSpent as exc:
-                raise TaskFailed(str(exc)) from None
-
-    async def _breaker(
-        self, task: TaskRecord, progress: Progress, call: ToolCall, *, delegation: bool = False
-    ) -> str | None:
-        """The circuit breaker's say on ``call`` before it is made: None, go on; or the refusal
-        the model gets when a trip moved the task on to the fallback model. A trip that fails
-        the task raises :class:`TaskFailed` (its ``trip`` step written with the end); one that
-        asks a human raises :class:`AwaitingApproval` until someone decides. A trip is decided
-        once per call: a replay reads the recorded ``trip`` step."""
-        if not self.breaker:
-            return None
-        data = progress.tripped.get(call.id)
-        if data is None:
-            trip = None
-            if delegation:
-                trip = self.breaker.on_delegation(await chain_of(self.store, task), call.name)
-            index = next((i for i, c in enumerate(progress.calls) if c.id == call.id), None)
-            if trip is None and index is not None:
-                trip = self.breaker.on_call(progress.calls, index)
-            if trip is None and call.id not in progress.held:
-                trip = await self.breaker.on_rate()
-            if trip is None:
-                return None
-            data = trip.record(call.id, call.name)
-            action = trip.action
-            if action == "fallback_model" and self.fallback is None:
-                action = data["action"] = "fail"
-                data["reason"] = f"{trip.reason} (the agent's model has no fallback to go on with)"
-            if action == "ask_human" and self.holds is None:
-                action = data["action"] = "fail"
-            if action == "fail":  # written with the task's end
-                progress.unwritten.append(NewStep(progress.seq, "trip", data))
-                progress.seq += 1
-                raise TaskFailed(str(data["reason"]))
-            if action == "fallback_model":
-                await self._record(task.id, progress.seq, "trip", data, progress)
-                progress.tripped[call.id] = data
-                progress.on_fallback = True
-                progress.seq += 1
-        if data["action"] == "fallback_model":
-            return f"{data['reason']}; the call was not made, and a fallback model takes over"
-        assert self.holds is not None
-        asked = data
-
-        async def record(extra: dict[str, Any]) -> None:
-            step = {**asked, **extra}
-            await self._record(task.id, progress.seq, "trip", step, progress)
-            progress.tripped[call.id] = step
-            progress.seq += 1
-
-        await self._flush(task.id, progress)  # the request is filed before its step
-        refusal = await self.holds.trip(
-            task, call.id, call.name, self.sensitive.mask(call.arguments), str(data["reason"]),
-            record,
-        )  # fmt: skip
-        self._waited(progress, call.id, self.holds.take_wait(task.id))
-        if refusal is not None:
-            raise TaskFailed(refusal)
-        return None
-
-    def _remaining(self, progress: Progress) -> float | None:
-        if self.limits.timeout is None:
-            return None
-        return max(0.001, progress.started + progress.waited + self.limits.timeout - time.time())
 
 
 def _utcnow() -> datetime:
