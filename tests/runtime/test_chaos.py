@@ -28,8 +28,9 @@ def test_nothing_is_lost_or_paid_twice_when_workers_bus_and_engine_are_killed(
     assert figures["completed"] + figures["failed_with_reason"] == 60
     assert figures["duplicated_answers"] == 0 and figures["duplicated_refunds"] == 0
     faults = figures["faults"]
-    assert faults["nats_kills"] == 1 and faults["engine_kills"] == 1, faults
-    assert faults["worker_kills"] >= 3 and faults["approved_while_down"] >= 1, faults
+    assert faults.get("nats_kills") == 1 and faults.get("engine_kills") == 1, faults
+    assert faults.get("worker_kills", 0) >= 3, faults
+    assert faults.get("approved_while_down", 0) >= 1, faults
     # the held refunds were paid once approved: 500 each, one ledger line per order
     assert figures["refunds_paid_large"] >= 1 and figures["refunds_paid_small"] >= 1
     assert processes_of(tmp_path) == []
