@@ -23,6 +23,17 @@ from nats.errors import Error as NatsError
 
 from tests.runtime.project import Project, open_project, wait_for
 
+# nats-py leaves a refused connection's socket and transport to the garbage collector (a
+# ResourceWarning in __del__): collected after every test of this module, under this filter, so
+# none is left for the end of the session, where pytest raises what is left
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+@pytest.fixture(autouse=True)
+def _collect_leaked_sockets() -> Iterator[None]:
+    yield
+    gc.collect()
+
 
 @pytest.fixture(scope="module")
 def guarded_bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
@@ -71,8 +82,6 @@ def test_files_with_passwords_are_the_owners_alone(guarded_bus: Project) -> None
             assert secret.encode() not in path.read_bytes(), path
 
 
-# nats-py leaves the refused connection's socket to the garbage collector (a ResourceWarning)
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("credentials", [{}, {"user": "engine", "password": "wrong"}])
 def test_a_connection_without_valid_credentials_is_refused(
     guarded_bus: Project, credentials: dict[str, str]

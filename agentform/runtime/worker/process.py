@@ -23,7 +23,6 @@ import logging
 import os
 import signal
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +37,7 @@ from agentform.runtime.policy.holding import Holds
 from agentform.runtime.store import RuntimeStore, StepRecord, StoreError, TaskRecord, TaskStatus
 from agentform.runtime.store.approvals import ApprovalBook
 from agentform.runtime.store.breakers import BreakerBook
-from agentform.runtime.store.ratelimits import Limiter, RateStoreDown
-from agentform.runtime.store.tokens import TokenError, TokenStore
+from agentform.runtime.store.ratelimits import Limiter
 from agentform.runtime.tools.agent_toolbox import open_toolbox, with_locks
 from agentform.runtime.worker.config import WorkerConfig
 from agentform.runtime.worker.delegation import (
@@ -49,6 +47,7 @@ from agentform.runtime.worker.delegation import (
     resume_parent,
     submit_child,
 )
+from agentform.runtime.worker.inbound import Inbound
 from agentform.runtime.worker.liveness import Liveness
 from agentform.runtime.worker.loop import AgentLoop, Limits
 from agentform.runtime.worker.sensitive import MissingValue, Sensitive
@@ -80,8 +79,8 @@ class Worker:
         # environment at once, so no tool server this worker starts ever inherits it
         self.bus_user = os.environ.pop("AGENTFORM_BUS_USER", None)
         self.bus_password = os.environ.pop("AGENTFORM_BUS_PASSWORD", None)
-        self.tokens: TokenStore | None = None  # opened for the first inbound task
-        self.limiter: Limiter | None = None  # the agent's rate limit, for inbound tasks
+        self.inbound = Inbound(config)  # tasks programs publish on the bus: who, and how often
+        self.limiter: Limiter | None = None  # models' limits, the breaker's call rate, budgets
 
     async def run(self) -> None:
         from agentform.runtime.models import build_model
@@ -213,8 +212,7 @@ class Worker:
                 # joins, so every stop took drain's 30 s timeout; close() flushes pending acks
                 await self.nc.close()
             approvals.close()
-            if self.tokens is not None:
-                self.tokens.close()
+            self.inbound.close()
             if self.limiter is not None:
                 self.limiter.close()
             store.close()
@@ -228,7 +226,7 @@ class Worker:
             return
         if self.layout.is_inbound(msg.subject):
             # a program published it: who asked comes from its token, never from the message
-            admitted = await self._admit(message, store)
+            admitted = await self.inbound.admit(message, store)
             if admitted is None:
                 await msg.ack()
                 return
@@ -317,74 +315,6 @@ class Worker:
         await self._announce(task.id, final)
         await self._wake_parent(task)
         await msg.ack()
-
-    async def _admit(self, message: TaskMessage, store: RuntimeStore) -> TaskMessage | None:
-        """An inbound task with a live token whose subject may invoke this agent, as a task
-        of that subject; anything else is recorded ``rejected`` with the reason (None)."""
-        subject = None
-        if message.token:
-            if self.tokens is None:
-                self.tokens = await asyncio.to_thread(TokenStore, self.config.store_url)
-            try:
-                subject = await asyncio.to_thread(self.tokens.authenticate, message.token)
-            except TokenError as exc:
-                log.error("checking an inbound task's token failed: %s", exc)
-        agent = self.config.agent
-        if subject is not None and subject in self.config.values.invokers:
-            why = await self._rate(subject)
-            if why is None:
-                return replace(message, caller=subject, recorded=False, token=None)
-        elif subject is None:
-            why = (
-                "refused: a task published on the bus needs a live bearer token ('agentform"
-                " tokens create SUBJECT') in its 'token' field"
-            )
-        else:
-            why = (
-                f"refused: {subject!r} may not send tasks to {agent!r}; give it a role with"
-                f" invoke:{agent} in the spec's access"
-            )
-        log.warning("inbound task %s refused: %s", message.id, why)
-
-        def reject() -> None:
-            store.create_task(
-                id=message.id,
-                agent=agent,
-                input=message.input,
-                context_id=message.context_id,
-                caller=subject,
-                channel="bus",
-            )
-            store.finish_task(message.id, TaskStatus.REJECTED, error=why)
-
-        with contextlib.suppress(StoreError):
-            await store.run(reject)
-        return None
-
-    async def _rate(self, subject: str) -> str | None:
-        """None when the agent's rate limit admits one more task of ``subject`` (counted in the
-        runtime store with the engine's own counts), else why not."""
-        rate = self.config.values.rate_limit
-        if rate is None:
-            return None
-        if self.limiter is None:
-            self.limiter = await asyncio.to_thread(Limiter, self.config.store_url)
-        agent = self.config.agent
-        for key, limit, what in (
-            (f"agent:{agent}:caller:{subject}", rate.per_caller, "from one caller"),
-            (f"agent:{agent}:total", rate.total, "in total"),
-        ):
-            if not limit:
-                continue
-            try:
-                wait = await asyncio.to_thread(self.limiter.hit, key, limit)
-            except RateStoreDown as exc:
-                return f"refused: {exc}, so the rate limit cannot be checked"
-            if wait is not None:
-                return (
-                    f"refused: agent {agent} takes at most {limit} {what}; try again in {wait:.0f}s"
-                )
-        return None
 
     async def _take_turn(
         self, msg: BusMessage, message: TaskMessage, store: RuntimeStore, blocker: TaskRecord | None
@@ -522,7 +452,6 @@ def run_worker(config_path: Path, worker_id: str) -> int:
         await worker.run()
 
     from agentform.runtime.models import ModelError
-    from agentform.runtime.store import StoreError
     from agentform.runtime.tools.toolbox import ToolStartError
 
     try:
