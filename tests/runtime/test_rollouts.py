@@ -110,6 +110,25 @@ def test_a_killed_forked_worker_is_restarted_and_answers(team: Project) -> None:
     assert task["result"] == "helped with after the kill", task
 
 
+def test_a_killed_fork_server_is_replaced_and_its_workers_come_back(team: Project) -> None:
+    before = team.worker_pids("helper") | team.worker_pids("lead")
+    [server] = {_ppid(pid) for pid in before.values()}
+    os.kill(server, signal.SIGKILL)
+    # its workers see their parent go and stop, as when the engine dies; the engine forks
+    # their replacements from a new fork server
+
+    def back() -> set[int] | None:
+        now = team.worker_pids("helper") | team.worker_pids("lead")
+        ready = all(team.agent_status(a)["running"] == 1 for a in ("lead", "helper"))
+        fresh = len(now) == 2 and now.keys().isdisjoint(before)
+        return {_ppid(pid) for pid in now.values()} if ready and fresh else None
+
+    [replacement] = wait_for(back, 60, "both agents' workers forked again")
+    assert replacement != server and "agentform.runtime forks" in _cmdline(replacement)
+    task = team.wait_task(team.submit("lead", "the new server")["id"], timeout=60)
+    assert task["result"] == "lead says: helped with the new server", task
+
+
 @pytest.mark.parametrize(
     ("instructions", "timeout"),
     [("Help, briefly.", "60s"), ("Help, briefly.", "50s")],
