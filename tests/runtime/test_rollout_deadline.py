@@ -128,3 +128,35 @@ def test_the_timeout_comes_from_the_engine_s_environment(
 ) -> None:
     monkeypatch.setenv("AGENTFORM_READY_TIMEOUT", value)
     assert rollout.ready_timeout() == seconds
+
+
+class _Ended:
+    """A worker process that has exited."""
+
+    pid = 0
+    returncode = -9
+
+
+@pytest.mark.parametrize(
+    ("ready", "lived", "quick_exits", "delay"),
+    [
+        (False, 1.0, 1, 0.2),  # never ready: crashed at start, backed off
+        (False, 1.0, 3, 0.8),  # again: the back-off grows
+        (True, 1.0, 0, 0.2),  # ready, then killed: restarted at once (a short pause)
+        (True, 60.0, 0, 0.0),  # ran a while: replaced in this same pass
+    ],
+    ids=["crash-at-start", "crash-again", "killed-after-ready", "ran-a-while"],
+)
+def test_a_worker_killed_after_it_was_ready_is_not_backed_off(
+    tmp_path: Path, ready: bool, lived: float, quick_exits: int, delay: float
+) -> None:
+    _, group = _engine(tmp_path)
+    replica = Replica(0, group.config.config_hash, worker_id="w", ready=ready)
+    replica.quick_exits = quick_exits - 1 if not ready else 4  # earlier crashes at start
+    replica.process = _Ended()  # type: ignore[assignment]
+    now = 1000.0
+    replica.started_at = now - lived
+    group._exited(replica, now)
+    assert replica.quick_exits == quick_exits
+    assert replica.next_start - now == pytest.approx(delay)
+    assert replica.restarts == 1 and replica.last_exit == -9

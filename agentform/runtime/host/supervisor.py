@@ -35,7 +35,7 @@ WorkerProcess = asyncio.subprocess.Process | ForkedProcess
 
 log = logging.getLogger("agentform.engine")
 CRASH_LOOP_AFTER = 5  # quick exits in a row before an agent is reported crash-looping
-QUICK_EXIT = 10.0  # seconds: a worker that lived less than this "crashed at start"
+QUICK_EXIT = 10.0  # seconds: a worker that lived less than this, never ready, "crashed at start"
 BACKOFF_FIRST = 0.2
 BACKOFF_MAX = 30.0
 STOP_GRACE = 10.0
@@ -148,16 +148,23 @@ class AgentGroup:
         assert replica.process is not None
         code = replica.process.returncode
         replica.process = None
-        replica.ready = False
+        was_ready, replica.ready = replica.ready, False
         if replica.retired:
             return
         lived = now - replica.started_at
         replica.last_exit = code
         replica.restarts += 1
-        replica.quick_exits = replica.quick_exits + 1 if lived < QUICK_EXIT else 0
+        # crashed at start: it never said it was ready. One that came up and was then killed (a
+        # node's OOM killer, an operator, the chaos suite) or died on a task started fine: it
+        # is replaced at once, not backed off as if its configuration were broken
+        started = was_ready or lived >= QUICK_EXIT
+        replica.quick_exits = 0 if started else replica.quick_exits + 1
         delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, replica.quick_exits - 1))
-        # a worker that ran for a while is replaced in this same pass: its task is waiting
-        replica.next_start = now + (delay if replica.quick_exits else 0.0)
+        if started and lived < QUICK_EXIT:
+            delay = BACKOFF_FIRST  # a short pause, not a tight loop, if it dies again at once
+        elif started:
+            delay = 0.0  # a worker that ran for a while is replaced in this same pass
+        replica.next_start = now + delay
         state = " (crash-looping)" if replica.quick_exits >= CRASH_LOOP_AFTER else ""
         self.note(
             f"worker {replica.worker_id} exited with code {code} after {lived:.1f}s;"
