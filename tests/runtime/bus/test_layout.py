@@ -5,21 +5,8 @@ prefix, so each deployment's tasks stay its own. On a real nats-server."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-
-import pytest
 
 from agentform.runtime.bus import BusLayout, TaskMessage, connect, ensure_agent, ensure_stream
-from agentform.runtime.bus.server import NatsServer
-
-
-@pytest.fixture(scope="module")
-def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = NatsServer(tmp_path_factory.mktemp("nats"))
-    try:
-        yield server.start()
-    finally:
-        server.stop()
 
 
 def test_the_default_prefix_keeps_the_names_deployments_already_have() -> None:

@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from agentform.runtime.bus import connect
 from agentform.runtime.bus.leases import LeaseBusy, LeaseLost, Leases
-from agentform.runtime.bus.server import NatsServer
-
-
-@pytest.fixture(scope="module")
-def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = NatsServer(tmp_path_factory.mktemp("nats"))
-    try:
-        yield server.start()
-    finally:
-        server.stop()
 
 
 def run(nats_url: str, body: Callable[[Leases], Awaitable[Any]]) -> Any:

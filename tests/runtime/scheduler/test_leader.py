@@ -6,26 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from agentform.runtime import bus
 from agentform.runtime.bus import BusLayout
 from agentform.runtime.bus.leases import Leases
-from agentform.runtime.bus.server import NatsServer
 from agentform.runtime.scheduler.leader import LEASE, Leader
 
 TTL = 0.9
-
-
-@pytest.fixture(scope="module")
-def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = NatsServer(tmp_path_factory.mktemp("nats"))
-    try:
-        yield server.start()
-    finally:
-        server.stop()
 
 
 class Seen:
