@@ -148,6 +148,11 @@ def status_command(spec: str, env: str | None, as_json: bool) -> None:
         if agent.get("breaker"):  # every tool call of the agent trips until it closes
             opened = agent["breaker"]
             click.echo(f"    circuit breaker OPEN until {opened['until']}: {opened['reason']}")
+        if agent.get("trips_last_hour"):
+            click.echo(
+                f"    circuit breaker tripped {agent['trips_last_hour']} time(s) in the last hour"
+                " ('agentform audit list --kind breaker')"
+            )
         for event in agent["events"][-3:]:
             click.echo(f"    {event}")
     for event in status.get("events", [])[-5:]:

@@ -130,6 +130,12 @@ def test_a_loop_of_identical_unsafe_calls_stops_at_the_limit(looping: Project) -
     [record] = _audit(looping, task["id"])
     assert record["kind"] == "breaker.tripped"
     assert looping.cli("audit", "verify").returncode == 0
+    # status counts the agent's trips of the last hour
+    assert looping.agent_status("looper")["trips_last_hour"] >= 1
+    assert looping.agent_status("switcher")["trips_last_hour"] == 0  # its test comes later
+    status = looping.cli("status")
+    assert status.returncode == 0, status.stderr
+    assert "circuit breaker tripped" in status.stdout, status.stdout
 
 
 def test_on_trip_ask_human_waits_for_an_approval(looping: Project) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from agentform.addresses import Address
@@ -52,6 +53,13 @@ def status(engine: EngineView) -> dict[str, Any]:
         except StoreError as exc:  # the status still reports the rest
             engine.note(f"open circuit breakers cannot be read: {exc}")
     breakers = {a: {"until": t.isoformat(), "reason": why} for a, (t, why) in opened.items()}
+    trips: dict[str, int] = {}
+    if engine.audit_log is not None:  # the breakers' trips of the last hour, by agent
+        since = datetime.fromtimestamp(time.time() - 3600, UTC).isoformat(timespec="microseconds")
+        try:
+            trips = engine.audit_log.counts_by_actor("breaker.tripped", since)
+        except StoreError as exc:
+            engine.note(f"circuit breaker trips cannot be read: {exc}")
     return {
         "pid": os.getpid(),
         "project": engine.project,
@@ -65,7 +73,12 @@ def status(engine: EngineView) -> dict[str, Any]:
         },
         "store": engine.store_url,
         "agents": [
-            {**g.status(), "a2a": engine.a2a.urls.get(n), "breaker": breakers.get(n)}
+            {
+                **g.status(),
+                "a2a": engine.a2a.urls.get(n),
+                "breaker": breakers.get(n),
+                "trips_last_hour": trips.get(f"agent:{n}", 0),
+            }
             for n, g in engine.groups.items()
         ],
         "tasks": engine.store.counts() if engine.store is not None else {},

@@ -156,6 +156,13 @@ class AuditLog(SideTable):
         with self._begin() as conn:
             return [_chained(row) for row in conn.execute(query)]
 
+    def counts_by_actor(self, kind: str, since: str) -> dict[str, int]:
+        """How many records of ``kind`` each actor has since ``since`` (ISO 8601)."""
+        c = audit_table.c
+        query = select(c.actor, func.count()).where(c.kind == kind, c.at >= since).group_by(c.actor)
+        with self._begin() as conn:
+            return {str(actor): int(n) for actor, n in conn.execute(query)}
+
     def count(self) -> int:
         with self._begin() as conn:
             return int(conn.execute(select(func.count()).select_from(audit_table)).scalar_one())
