@@ -353,7 +353,7 @@ def serve(preload: tuple[str, ...] = PRELOAD) -> int:
             if key.fd == wake_read:
                 with contextlib.suppress(BlockingIOError):
                     while os.read(wake_read, 512):
-                        pass
+                        continue  # drain the wake-up pipe: one wake-up for any number
                 continue
             data = os.read(0, 1 << 16)
             if not data:

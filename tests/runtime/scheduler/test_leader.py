@@ -20,6 +20,7 @@ class Seen:
 
     def __init__(self) -> None:
         self.events: list[str] = []
+        self.ticks = 0
 
     async def lead(self) -> None:
         self.events.append("lead")
@@ -28,7 +29,7 @@ class Seen:
         self.events.append("follow")
 
     async def tick(self) -> None:
-        pass
+        self.ticks += 1
 
 
 def _leader(nc: bus.Connection, layout: BusLayout, holder: str, seen: Seen) -> Leader:
@@ -47,7 +48,7 @@ def test_one_leads_and_a_standby_takes_over_when_the_leader_dies_or_hands_back(
 ) -> None:
     layout = BusLayout(project=f"p{time.monotonic_ns()}")
 
-    async def main() -> tuple[list[bool], float, list[str], list[str], bool]:
+    async def main() -> tuple[list[bool], list[int], float, list[str], list[str], bool]:
         nc = await bus.connect(nats_url, name="leader-test", reconnect=False)
         try:
             await nc.jetstream().create_key_value(bucket=layout.leases, history=1)
@@ -56,6 +57,7 @@ def test_one_leads_and_a_standby_takes_over_when_the_leader_dies_or_hands_back(
             loops = [asyncio.create_task(leader.run()) for leader in leaders]
             await asyncio.sleep(TTL * 2)
             leading = [leader.leads() for leader in leaders]
+            ticks = [s.ticks for s in seen]  # only the leader's passes do the leader's work
             # the leader dies: its loop stops, the lease is not renewed and runs out
             first = leading.index(True)
             loops[first].cancel()
@@ -74,12 +76,14 @@ def test_one_leads_and_a_standby_takes_over_when_the_leader_dies_or_hands_back(
                 await asyncio.sleep(0.05)
             for loop in loops:
                 loop.cancel()
-            return leading, took, seen[second].events, seen[third].events, leaders[third].leads()
+            return (leading, ticks, took, seen[second].events, seen[third].events,
+                    leaders[third].leads())  # fmt: skip
         finally:
             await nc.close()
 
-    leading, took, second_events, third_events, third_leads = asyncio.run(main())
+    leading, ticks, took, second_events, third_events, third_leads = asyncio.run(main())
     assert leading.count(True) == 1
+    assert [t > 0 for t in ticks] == leading, ticks
     assert took <= TTL + TTL / 3 + 0.5, took  # expiry plus one standby pass
     assert second_events == ["lead", "follow"]
     assert third_events == ["lead"] and third_leads
