@@ -40,7 +40,7 @@ READERS: dict[str, str] = {
     "agent.limits.max_tokens": "worker/progress.py",
     "agent.limits.max_cost_usd": "worker/progress.py",
     "agent.limits.timeout": "worker/progress.py",
-    "agent.limits.max_depth": "worker/process.py",
+    "agent.limits.max_depth": "worker/delegation.py",
     "agent.limits.max_concurrent_tasks": "worker/config.py",
     "agent.skills": "a2a/card.py",
     "agent.skills.id": "a2a/card.py",
@@ -74,7 +74,7 @@ READERS: dict[str, str] = {
     "agent.budgets.per_caller.max_tokens": "policy/budgets.py",
     "agent.budgets.per_caller.max_cost_usd": "policy/budgets.py",
     "agent.budgets.timeout": "worker/progress.py",
-    "agent.budgets.max_depth": "worker/process.py",
+    "agent.budgets.max_depth": "worker/delegation.py",
     "agent.rate_limit": "host/admission.py",  # and the worker, for tasks from the bus
     "agent.rate_limit.per_caller": "host/admission.py",
     "agent.rate_limit.total": "host/admission.py",  # the loop offers ASK_USER (worker/loop.py)

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentform.contract.values import AgentLimits, ProjectLimits
 from agentform.runtime.bus import BusLayout, JetStream, TaskMessage, publish_task
 from agentform.runtime.conversation import ToolSpec
 from agentform.runtime.store import TERMINAL, RuntimeStore, TaskRecord, TaskStatus
@@ -32,6 +33,7 @@ __all__ = [
     "Submit",
     "chain_of",
     "child_id",
+    "depth_limit",
     "depth_of",
     "is_ancestor",
     "result_of",
@@ -80,6 +82,14 @@ class Delegates:
 def child_id(parent: str, seq: int) -> str:
     """The child created by the parent's step ``seq``: the same on every replay."""
     return f"{parent}.{seq}"
+
+
+def depth_limit(limits: AgentLimits, project: ProjectLimits | None = None) -> int:
+    """How deep below a task of this agent delegations may go: its own ``limits.max_depth``,
+    under the project's ``limits.max_depth`` ceiling (either absent: DEFAULT_MAX_DEPTH)."""
+    own = limits.max_depth or DEFAULT_MAX_DEPTH
+    ceiling = (project.max_depth if project is not None else None) or DEFAULT_MAX_DEPTH
+    return min(own, ceiling)
 
 
 async def depth_of(store: RuntimeStore, task: TaskRecord, limit: int = 64) -> int:

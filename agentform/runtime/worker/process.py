@@ -41,8 +41,8 @@ from agentform.runtime.store.ratelimits import Limiter
 from agentform.runtime.tools.agent_toolbox import open_toolbox, with_locks
 from agentform.runtime.worker.config import WorkerConfig
 from agentform.runtime.worker.delegation import (
-    DEFAULT_MAX_DEPTH,
     Delegates,
+    depth_limit,
     is_ancestor,
     resume_parent,
     submit_child,
@@ -137,10 +137,7 @@ class Worker:
                 notify=self._notify,
                 delegates=Delegates(
                     agents=dict(config.delegates),
-                    max_depth=min(
-                        agent.limits.max_depth or DEFAULT_MAX_DEPTH,
-                        (agent.budgets and agent.budgets.max_depth) or DEFAULT_MAX_DEPTH,
-                    ),
+                    max_depth=depth_limit(agent.limits, agent.budgets),
                     submit=self._submit_child,
                 ),
                 memory=memory,

@@ -141,3 +141,18 @@ def test_the_project_timeout_is_a_ceiling_on_every_agent() -> None:
     assert Limits.of(AgentLimits.model_validate({"timeout": "10s"}), project).timeout == 10
     assert Limits.of(AgentLimits(), project).timeout == 30
     assert Limits.of(AgentLimits(), None).timeout is None
+
+
+@pytest.mark.parametrize(
+    ("own", "project", "limit"),
+    [(None, None, 5), (3, None, 3), (None, 2, 2), (4, 2, 2), (1, 4, 1)],
+    ids=["defaults", "own", "project", "project-tighter", "own-tighter"],
+)
+def test_the_project_max_depth_is_a_ceiling_on_every_agent(
+    own: int | None, project: int | None, limit: int
+) -> None:
+    from agentform.contract.values import AgentLimits
+    from agentform.runtime.worker.delegation import depth_limit
+
+    ceiling = ProjectLimits(max_depth=project) if project else None
+    assert depth_limit(AgentLimits(max_depth=own), ceiling) == limit
