@@ -187,17 +187,21 @@ def filter_events(
     ]
 
 
-def events_of_step(task: str, kind: str, data: Mapping[str, Any], actor: str) -> list[AuditEvent]:
-    """The audit records a newly recorded step implies (none for model answers and starts),
-    after the content filter hits recorded with it (``filter.hit``)."""
-    found = _events_of_step(task, kind, data, actor)
+def events_of_step(
+    task: str, kind: str, data: Mapping[str, Any], actor: str, agent: str | None = None
+) -> list[AuditEvent]:
+    """The audit records a newly recorded step of ``agent``'s implies (none for model answers
+    and starts), after the content filter hits recorded with it (``filter.hit``)."""
+    found = _events_of_step(task, kind, data, actor, agent)
     filtered = data.get("filtered")
     if filtered:
-        return [*filter_events(task, filtered, actor), *found]
+        return [*filter_events(task, filtered, actor, agent), *found]
     return found
 
 
-def _events_of_step(task: str, kind: str, data: Mapping[str, Any], actor: str) -> list[AuditEvent]:
+def _events_of_step(
+    task: str, kind: str, data: Mapping[str, Any], actor: str, agent: str | None
+) -> list[AuditEvent]:
     if kind == "tool_call":
         decision = data.get("decision") or {}
         fields = {
@@ -213,8 +217,8 @@ def _events_of_step(task: str, kind: str, data: Mapping[str, Any], actor: str) -
             }
         if data.get("delegate"):
             fields["child"] = data.get("child")
-            return [AuditEvent("task.delegated", actor, None, task, fields)]
-        return [AuditEvent("tool.call", actor, None, task, fields)]
+            return [AuditEvent("task.delegated", actor, agent, task, fields)]
+        return [AuditEvent("tool.call", actor, agent, task, fields)]
     if kind == "tool_result":
         decision = data.get("decision") or {}
         if decision.get("effect") == "deny" or (decision and data.get("is_error")):
@@ -222,7 +226,7 @@ def _events_of_step(task: str, kind: str, data: Mapping[str, Any], actor: str) -
                 AuditEvent(
                     "policy.denied",
                     actor,
-                    None,
+                    agent,
                     task,
                     {
                         "function": data.get("name"),
@@ -237,7 +241,7 @@ def _events_of_step(task: str, kind: str, data: Mapping[str, Any], actor: str) -
             AuditEvent(
                 "tool.result",
                 actor,
-                None,
+                agent,
                 task,
                 {"function": data.get("name"), "is_error": bool(data.get("is_error"))},
             )
@@ -248,7 +252,7 @@ def _events_of_step(task: str, kind: str, data: Mapping[str, Any], actor: str) -
             AuditEvent(
                 "approval.requested",
                 actor,
-                None,
+                agent,
                 task,
                 {
                     "approval": data.get("approval"),
@@ -265,7 +269,7 @@ def _events_of_step(task: str, kind: str, data: Mapping[str, Any], actor: str) -
             "function": data.get("name"),
             "key": data.get("key"),
         }
-        return [AuditEvent("outcome.unknown", actor, None, task, fields)]
+        return [AuditEvent("outcome.unknown", actor, agent, task, fields)]
     if kind == "trip":
         fields = {
             "function": data.get("name"),
@@ -275,9 +279,11 @@ def _events_of_step(task: str, kind: str, data: Mapping[str, Any], actor: str) -
         }
         if data.get("approval"):
             fields["approval"] = data.get("approval")
-        return [AuditEvent("breaker.tripped", actor, None, task, fields)]
+        return [AuditEvent("breaker.tripped", actor, agent, task, fields)]
     if kind == "question":
-        return [AuditEvent("question.asked", actor, None, task, {"approval": data.get("approval")})]
+        return [
+            AuditEvent("question.asked", actor, agent, task, {"approval": data.get("approval")})
+        ]
     # a task's end is not audited: its record says how it ended, and the audit log keeps what
     # was decided and done (an append in every task's last transaction cost a fifth of the
     # throughput over the bus: benchmarks/README.md)

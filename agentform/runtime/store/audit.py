@@ -35,6 +35,7 @@ from agentform.runtime.audit import (
 from agentform.runtime.audit import (
     verify as verify_chain,
 )
+from agentform.runtime.store import cursor
 from agentform.runtime.store.records import StoreError
 from agentform.runtime.store.tables import SideTable, audit_table, metadata
 from agentform.runtime.store.tables import audit_head_table as head_table
@@ -48,30 +49,31 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-# the append's statements, written once and run on the driver's cursor (built anew as Core
-# statements they were most of an append's cost, and appends run in every step transaction)
+# the append's statements, written once for each parameter mark and run on the driver's cursor
+# (:mod:`.cursor`): built anew as Core statements they were most of an append's cost, and
+# appends run in every step transaction that makes a tool call
 _COLUMNS = "seq, at, kind, actor, agent, task, data, prev, hash"
+_SQL = {
+    mark: (
+        "SELECT seq, hash FROM agentform_audit_head WHERE id = 1",
+        f"INSERT INTO agentform_audit_head (id, seq, hash) VALUES (1, {mark}, {mark})",
+        f"INSERT INTO agentform_audit ({_COLUMNS}) VALUES ({', '.join([mark] * 9)})",
+        f"UPDATE agentform_audit_head SET seq = {mark}, hash = {mark} WHERE id = 1",
+    )
+    for mark in ("?", "%s")
+}
 
 
-def _marks(conn: Connection, count: int) -> str:
-    mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    return ", ".join([mark] * count)
-
-
-def _head(conn: Connection) -> tuple[int, str]:
+def _head(conn: Connection, sql: tuple[str, ...]) -> tuple[int, str]:
     """The last ``seq`` and hash, the head row locked until the commit (made at the first
     append: two first appends race on its primary key, and the loser's transaction retries)."""
     lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
-    row = conn.exec_driver_sql(
-        f"SELECT seq, hash FROM agentform_audit_head WHERE id = 1{lock}"
-    ).first()
-    if row is None:
-        conn.exec_driver_sql(
-            f"INSERT INTO agentform_audit_head (id, seq, hash) VALUES ({_marks(conn, 3)})",
-            (1, 0, GENESIS),
-        )
+    found = cursor.rows(conn, sql[0] + lock, ())
+    if not found:
+        cursor.rows(conn, sql[1], (0, GENESIS))
         return 0, GENESIS
-    return int(row[0]), str(row[1])
+    seq, digest = found[0]
+    return int(seq), str(digest)
 
 
 def append(
@@ -80,7 +82,8 @@ def append(
     """Append ``events`` in order within ``conn``'s transaction; the records as stored."""
     if not events:
         return []
-    seq, prev = _head(conn)
+    sql = _SQL[cursor.mark(conn)]
+    seq, prev = _head(conn, sql)
     when = at or _now()
     rows: list[Chained] = []
     for event in events:
@@ -93,15 +96,13 @@ def append(
             Chained(seq, when, event.kind, event.actor, event.agent, event.task, data, prev, digest)
         )
         prev = digest
-    conn.exec_driver_sql(
-        f"INSERT INTO agentform_audit ({_COLUMNS}) VALUES ({_marks(conn, 9)})",
+    cursor.rows(
+        conn,
+        sql[2],
         [(r.seq, r.at, r.kind, r.actor, r.agent, r.task, r.data, r.prev, r.hash) for r in rows],
+        many=True,
     )
-    conn.exec_driver_sql(
-        f"UPDATE agentform_audit_head SET seq = {_marks(conn, 1)}, hash = {_marks(conn, 1)}"
-        f" WHERE id = 1",
-        (seq, prev),
-    )
+    cursor.rows(conn, sql[3], (seq, prev))
     return rows
 
 

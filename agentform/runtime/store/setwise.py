@@ -6,7 +6,7 @@ in one transaction (:mod:`.batch`), so each statement here serves many tasks: on
 ``INSERT`` for all their steps, one ``UPDATE ... WHERE id IN (...)`` starting all of them.
 
 They are written as driver SQL, run on the driver's cursor inside the store's SQLAlchemy
-transaction (:func:`_rows`), rather than as SQLAlchemy expressions: on SQLite, SQLAlchemy's
+transaction (:func:`.cursor.rows`), rather than as SQLAlchemy expressions: on SQLite, SQLAlchemy's
 compilation, parameter and row processing cost three times what the database does
 (``benchmarks/README.md``: 257 against 87 µs of CPU per task, 16 tasks a transaction), and even
 ``exec_driver_sql``'s result objects cost a tenth of the store's time per task. The SQL is plain
@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
 
+from agentform.runtime.store import cursor
 from agentform.runtime.store.ids import new_id
 from agentform.runtime.store.records import (
     TERMINAL_VALUES,
@@ -131,7 +131,9 @@ class TaskSQL:
             f" WHERE id IN ({{ids}}) AND status NOT IN ({ended}) RETURNING {self._columns}"
         )
         self._tasks = f"SELECT {self._columns} FROM {tasks} WHERE id IN ({{ids}})"
-        self._found = f"SELECT id, status FROM {tasks} WHERE id IN ({{ids}}){self.dialect.lock}"
+        self._found = (
+            f"SELECT id, status, agent FROM {tasks} WHERE id IN ({{ids}}){self.dialect.lock}"
+        )
         self._add_tokens = (
             f"UPDATE {tasks} SET input_tokens = input_tokens + {m},"
             f" output_tokens = output_tokens + {m}, updated_at = {m} WHERE id = {m}"
@@ -201,7 +203,7 @@ class TaskSQL:
         ids = [id for id, _ in starts]
         blockers = {
             id: blocker
-            for id, blocker in _rows(conn, self._in(self._blockers, ids), tuple(ids))
+            for id, blocker in cursor.rows(conn, self._in(self._blockers, ids), tuple(ids))
             if blocker is not None
         }
         go: dict[str, list[str]] = {}
@@ -211,7 +213,7 @@ class TaskSQL:
         started: dict[str, TaskRecord] = {}
         for worker, mine in go.items():
             params = (worker, self.dialect.time(at), *mine)
-            for row in _rows(conn, self._in(self._start, mine), params):
+            for row in cursor.rows(conn, self._in(self._start, mine), params):
                 task = self._task_from_row(row)
                 started[task.id] = task
         waited = self._read_tasks(conn, sorted(set(blockers.values()))) if blockers else {}
@@ -233,7 +235,7 @@ class TaskSQL:
         return {id for (id,) in self._insert(conn, self._insert_task, self._task_row, params)}
 
     def _read_tasks(self, conn: Connection, ids: list[str]) -> dict[str, TaskRecord]:
-        rows = _rows(conn, self._in(self._tasks, ids), tuple(ids))
+        rows = cursor.rows(conn, self._in(self._tasks, ids), tuple(ids))
         return {task.id: task for task in map(self._task_from_row, rows)}
 
     def _task_from_row(self, row: Sequence[Any]) -> TaskRecord:
@@ -247,14 +249,20 @@ class TaskSQL:
 
     # steps
 
-    def record_steps(self, conn: Connection, writes: list[StepsWrite], now: datetime) -> list[Any]:
+    def record_steps(
+        self, conn: Connection, writes: list[StepsWrite], now: datetime
+    ) -> tuple[list[Any], dict[str, str]]:
         """Record the steps of every write (one task each, distinct) in one INSERT, add the
         tokens of those that were new to their tasks, and end the tasks of the writes that say
         so. Each result is what the write alone gives: its steps (one already recorded with the
         same kind comes back as it was), and for a write that ends its task also whether the
-        task's status changed (it had not ended)."""
+        task's status changed (it had not ended). Also returns the agent of each task written
+        (read with the tasks' rows, locked: who the steps' audit records are by)."""
         ids = [write.task_id for write in writes]
-        found: dict[str, str] = dict(_rows(conn, self._in(self._found, ids), tuple(ids)))
+        found: dict[str, str] = {}
+        agents: dict[str, str] = {}
+        for id, status, agent in cursor.rows(conn, self._in(self._found, ids), tuple(ids)):
+            found[id], agents[id] = status, agent
         at = self.dialect.time(now)
         rows: list[tuple[Any, ...]] = []
         for write in writes:
@@ -268,20 +276,19 @@ class TaskSQL:
         results: list[Any] = []
         tokens: list[tuple[Any, ...]] = []
         ends: list[tuple[Any, ...]] = []
-        index = 0
         for write in writes:
             recorded: list[StepRecord] = []
             tokens_in = tokens_out = added = 0
             for step in write.steps:
-                row = rows[index]
-                index += 1
                 key = (write.task_id, step.seq)
                 if key not in new:  # recorded before, or a seq given twice: a re-record
                     recorded.append(self._recorded_step(conn, write.task_id, step))
                     continue
                 new.discard(key)
+                # the data as given (a copy), not read back from its JSON: it was just written
+                # from it, and parsing it again cost more than writing it
                 recorded.append(
-                    StepRecord(write.task_id, step.seq, step.kind, loads(row[3], "a step"),
+                    StepRecord(write.task_id, step.seq, step.kind, dict(step.data),
                                int(step.input_tokens), int(step.output_tokens),
                                float(step.latency_ms), now)
                 )  # fmt: skip
@@ -306,14 +313,14 @@ class TaskSQL:
                 tokens.append((tokens_in, tokens_out, at, write.task_id))
             results.append(recorded if write.end is None else (recorded, ends_now))
         if tokens:
-            _rows(conn, self._add_tokens, tokens, many=True)
+            cursor.rows(conn, self._add_tokens, tokens, many=True)
         if ends:
-            _rows(conn, self._finish, ends, many=True)
-        return results
+            cursor.rows(conn, self._finish, ends, many=True)
+        return results, agents
 
     def _recorded_step(self, conn: Connection, task_id: str, step: NewStep) -> StepRecord:
         """The step already recorded at ``step.seq``, which must be of the same kind."""
-        (row,) = _rows(conn, self._step, (task_id, step.seq))
+        (row,) = cursor.rows(conn, self._step, (task_id, step.seq))
         kind = row[2]
         if kind != step.kind:
             raise StoreError(
@@ -347,34 +354,8 @@ class TaskSQL:
             chunk = params[start : start + ROWS_PER_INSERT]
             flat = tuple(value for values in chunk for value in values)
             statement = sql.replace("{rows}", ", ".join([row] * len(chunk)))
-            out.extend(_rows(conn, statement, flat))
+            out.extend(cursor.rows(conn, statement, flat))
         return out
-
-
-def _rows(conn: Connection, sql: str, params: Any, *, many: bool = False) -> list[tuple[Any, ...]]:
-    """Run ``sql`` on the driver's cursor, in ``conn``'s transaction: the rows it returns.
-
-    SQLAlchemy's own ``exec_driver_sql`` builds a result object for every statement, which
-    cost more than SQLite's work for a batch's statement. Errors are SQLAlchemy's as usual
-    (the store tells a busy or unreachable database by them), and a connection the database
-    dropped is invalidated, so the pool does not hand it out again."""
-    cursor = conn.connection.cursor()
-    try:
-        if many:
-            cursor.executemany(sql, params)
-        else:
-            cursor.execute(sql, params)
-        return list(cursor.fetchall()) if cursor.description else []
-    except conn.dialect.loaded_dbapi.Error as exc:
-        dropped = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
-        if dropped:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(
-            sql, params, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect,
-            connection_invalidated=dropped,
-        ) from exc  # fmt: skip
-    finally:
-        cursor.close()
 
 
 def new_task(

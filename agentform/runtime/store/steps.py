@@ -11,13 +11,12 @@ as recorded (a replay); a different kind at a recorded ``seq`` is a :class:`Stor
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, select
 
-from agentform.runtime.audit import events_of_step
+from agentform.runtime.audit import AuditEvent, events_of_step
 from agentform.runtime.store.audit import append as append_audit
 from agentform.runtime.store.batch import STEPS, Grouped
 from agentform.runtime.store.records import (
@@ -28,7 +27,7 @@ from agentform.runtime.store.records import (
     step_from_row,
 )
 from agentform.runtime.store.setwise import StepsWrite
-from agentform.runtime.store.tables import steps_table, tasks_table
+from agentform.runtime.store.tables import steps_table
 from agentform.runtime.store.transactions import StoreBase
 
 __all__ = ["StepStore", "StepsWrite", "utc_now"]
@@ -101,31 +100,22 @@ class StepStore(StoreBase):
 
     def _record_steps(self, conn: Connection, writes: list[StepsWrite]) -> list[Any]:
         now = utc_now()
-        results = self._sql.record_steps(conn, writes, now)
+        results, agents = self._sql.record_steps(conn, writes, now)
         # the audit records the new steps imply, in this transaction: a step and its record
         # exist together; a replayed step (recorded before) comes back with its own time
-        found: list[tuple[str, StepRecord]] = []
+        events: list[AuditEvent] = []
         for write, result in zip(writes, results, strict=True):
             recorded = result if write.end is None else result[0]
-            found.extend((write.task_id, step) for step in recorded if step.created_at == now)
-        implied = [(task, events_of_step(task, step.kind, step.data, "")) for task, step in found]
-        implied = [(task, events) for task, events in implied if events]
-        if implied:  # most steps imply none (a model's answer, a start): no lookup, no append
-            agents = dict(
-                conn.execute(
-                    select(tasks_table.c.id, tasks_table.c.agent).where(
-                        tasks_table.c.id.in_({task for task, _ in implied})
+            agent = agents.get(write.task_id)
+            for step in recorded:
+                if step.created_at is now:  # not one recorded before
+                    events.extend(
+                        events_of_step(
+                            write.task_id, step.kind, step.data, f"agent:{agent or '?'}", agent
+                        )
                     )
-                ).all()
-            )
-            append_audit(
-                conn,
-                [
-                    replace(event, actor=f"agent:{agents.get(task, '?')}", agent=agents.get(task))
-                    for task, events in implied
-                    for event in events
-                ],
-            )
+        if events:  # most steps imply none (a model's answer, a start): no append
+            append_audit(conn, events)
         return results
 
     def steps(self, task_id: str, *, after: int = -1) -> list[StepRecord]:
