@@ -3,8 +3,11 @@
 This module owns the ``mcp`` SDK client for the runtime. :class:`ServerParams` turns a spec tool's
 plain ``mcp`` values into something runnable (paths resolved against the spec directory, ``python``
 replaced by agentform's own interpreter, ``${secret.NAME}`` references resolved);
-:class:`Connection` runs the SDK ``Client`` over stdio or streamable HTTP. Its only caller is
-:mod:`agentform.runtime.tools.toolbox`, which decides what a failure means for the model.
+:class:`Connection` runs the SDK ``Client`` over stdio or streamable HTTP; over stdio the
+server's process and pipes are a :class:`~agentform.runtime.tools.call_lane.StdioLane`, whose tool
+calls go past the SDK session's per-request machinery (the SDK speaks the rest of the
+protocol). Its only caller is :mod:`agentform.runtime.tools.toolbox`, which decides what a
+failure means for the model.
 
 A connection's SDK context is entered and exited by one dedicated task: anyio cancel scopes must
 be left by the task that entered them, and the worker may start, call and close the toolbox from
@@ -30,12 +33,12 @@ import anyio
 import httpx2
 import mcp_types as types
 from mcp import Client
-from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from agentform.contract.values import McpServer
 from agentform.runtime.errors import PermanentError, TemporaryError
+from agentform.runtime.tools.call_lane import LaneClosedError, StdioLane
 
 __all__ = ["Connection", "ServerGoneError", "ServerParams", "ToolStartError", "resolve_secrets"]
 
@@ -173,6 +176,7 @@ class Connection:
         self.params = params
         self._log = log
         self._client: Client | None = None
+        self._lane: StdioLane | None = None  # stdio: tool calls past the SDK session
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stderr: _StderrPump | None = None
@@ -209,6 +213,7 @@ class Connection:
     async def _own(self, ready: asyncio.Future[Client]) -> None:
         try:
             async with contextlib.AsyncExitStack() as stack:
+                lane: StdioLane | None = None
                 if self.params.url:
                     http = await stack.enter_async_context(
                         httpx2.AsyncClient(
@@ -219,12 +224,16 @@ class Connection:
                     transport = streamable_http_client(self.params.url, http_client=http)
                 else:
                     assert self._stderr is not None
-                    program, *args = self.params.command
-                    server = StdioServerParameters(
-                        command=program, args=args, env=dict(self.params.env), cwd=self.params.cwd
+                    lane = StdioLane(
+                        self.params.command,
+                        env=self.params.env,
+                        cwd=self.params.cwd,
+                        errlog=self._stderr.writer,
                     )
-                    transport = stdio_client(server, errlog=self._stderr.writer)
+                    transport = lane.transport()
                 client = await stack.enter_async_context(Client(transport))
+                if lane is not None and lane.bind(client.session):
+                    self._lane = lane
                 ready.set_result(client)
                 await self._stop.wait()
         except BaseException as error:
@@ -258,12 +267,23 @@ class Connection:
             return message + "\ncheck that the server is up and the url is right, then retry"
         return message + "\nfix the tool's mcp settings in the spec; retrying alone will not help"
 
+    @property
+    def lane_calls(self) -> bool:
+        """Whether tool calls go on the stdio lane, past the SDK session (see ``call_lane``)."""
+        return self._lane is not None
+
     async def call(
         self, name: str, arguments: Mapping[str, Any], meta: types.RequestParamsMeta
     ) -> types.CallToolResult:
         """Call one tool; raise :class:`ServerGoneError` when the server or connection is gone."""
         if self._client is None:
             raise ServerGoneError(f"tool {self.params.tool!r} is not connected")
+        lane = self._lane
+        if lane is not None:
+            try:
+                return await lane.call(name, arguments, meta)
+            except LaneClosedError as error:
+                raise ServerGoneError(str(error)) from error
         try:
             return await self._client.call_tool(name, dict(arguments), meta=meta)
         except BaseException as error:
@@ -287,7 +307,7 @@ class Connection:
 
     async def close(self) -> None:
         """Stop the server process (stdio) or end the HTTP session; safe to call twice."""
-        task, self._task, self._client = self._task, None, None
+        task, self._task, self._client, self._lane = self._task, None, None, None
         self._stop.set()
         if task is not None:
             try:

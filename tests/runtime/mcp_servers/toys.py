@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -72,6 +73,30 @@ def crash(once_file: str = "") -> str:
     if once_file:
         Path(once_file).write_text("crashed", encoding="utf-8")
     os._exit(3)
+
+
+@mcp.tool()
+async def mark_after(seconds: float, path: str) -> str:
+    """Sleep, then write ``path``: a call cancelled in time leaves no file."""
+    await asyncio.sleep(seconds)
+    Path(path).write_text("ran", encoding="utf-8")
+    return "marked"
+
+
+@mcp.tool()
+def junk(line: str = "this is not JSON") -> str:
+    """Write a line that is not a JSON-RPC message to stdout (a server that prints by mistake)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+    return "wrote junk"
+
+
+@mcp.tool()
+def spawn(pid_file: str) -> str:
+    """Start a long ``sleep`` child (in the server's process group) and write its pid."""
+    child = subprocess.Popen(["sleep", "300"])
+    Path(pid_file).write_text(str(child.pid), encoding="utf-8")
+    return "spawned"
 
 
 @mcp.tool()
