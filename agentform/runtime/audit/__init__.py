@@ -70,9 +70,13 @@ KINDS = {
 }
 
 
+# built once: json.dumps builds an encoder per call when given options
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def canonical(data: Mapping[str, Any]) -> str:
     """``data`` as the JSON text that is stored and hashed (sorted keys, no spaces)."""
-    return json.dumps(dict(data), sort_keys=True, separators=(",", ":"), default=str)
+    return _CANONICAL.encode(dict(data))
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,9 +92,13 @@ DEFAULT_DENIED = Decision(
 )
 
 
+# built once: json.dumps builds an encoder per call when given options
+_CANONICAL = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"))
+
+
 def args_digest(arguments: Mapping[str, Any]) -> str:
     """A short fingerprint of a call's arguments (recorded with its decision, not the values)."""
-    canonical = json.dumps(arguments, sort_keys=True, default=str, separators=(",", ":"))
+    canonical = _CANONICAL.encode(arguments)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

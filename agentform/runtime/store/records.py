@@ -117,10 +117,14 @@ class Turn:
     blocker: TaskRecord | None = None
 
 
+# ASCII escapes keep any string (lone surrogates, NUL) storable in any text column; one encoder
+# for every column written (json.dumps builds one per call when given options)
+_ENCODER = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+
+
 def dumps(value: dict[str, Any], what: str) -> str:
     try:
-        # ASCII escapes keep any string (lone surrogates, NUL) storable in any text column
-        return json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+        return _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise StoreError(
             f"{what} cannot be stored as JSON ({exc}); pass plain JSON values"
