@@ -3,7 +3,7 @@
 Usage: .venv/bin/python benchmarks/bench_runtime.py [--quick] [--json FILE] [--cli PATH]
        [--ids time|random] [--in-flight 256] [--replicas 1,4] [--tasks N]
        [--only raw,latency,http,http-batch,bus,inbound,recovery,tools] [--rounds 5]
-       [--side-effects none|idempotent|unsafe]
+       [--side-effects none|idempotent|unsafe] [--server-stdio sdk|loop]
 
 1. **raw JetStream** (the floor) with nats-py against an embedded ``nats-server`` in a temp dir:
    one file-backed work-queue stream and one durable pull consumer, like agentform's task bus
@@ -48,7 +48,9 @@ Usage: .venv/bin/python benchmarks/bench_runtime.py [--quick] [--json FILE] [--c
    worker each, alike but for one tool call: ``bench`` answers at once, ``tooled``'s scripted model
    calls the ``toys`` stdio server's ``echo`` (``tests/runtime/mcp_servers/toys.py``, the ``mcp``
    SDK's server; ``--side-effects`` declared, default idempotent) and answers with its result.
-   After a warm-up, ``--rounds`` rounds, each agent in turn: N tasks (default 3,000) published on
+   ``--server-stdio`` picks the server's stdio transport: the SDK's own (``sdk``, threads) or
+   :mod:`agentform.mcp_stdio` (``loop``, the event loop); the server is the same. After a
+   warm-up, ``--rounds`` rounds, each agent in turn: N tasks (default 3,000) published on
    the bus with ``--in-flight`` at once, then 200 one at a time; CPU a task per process (worker,
    its MCP server, engine, nats-server). Reported: each agent's median tasks/s and p50/p99 at one
    in flight, the median of the rounds' tasks/s ratios, and what the call adds per process; every
@@ -817,6 +819,7 @@ tools:
   toys:
     mcp:
       command: [{python}, {server}]
+      env: {{TOYS_STDIO: {stdio}}}
     side_effects: {side_effects}
     expose: [echo]
 
@@ -864,6 +867,7 @@ class ToolProject(Project):
     calls the ``toys`` server's ``echo`` (stdio, the ``mcp`` SDK) and answers with its result."""
 
     side_effects = "idempotent"
+    server_stdio = "sdk"  # the toys server on the SDK's stdio transport, or agentform.mcp_stdio
 
     def write(self, replicas: int) -> None:
         (self.root / "scripts").mkdir(parents=True, exist_ok=True)
@@ -877,6 +881,7 @@ class ToolProject(Project):
             python=json.dumps(sys.executable),
             server=json.dumps(str(self.root / "server.py")),
             side_effects=self.side_effects,
+            stdio=self.server_stdio,
         )
         (self.root / "agentform.yaml").write_text(text)
 
@@ -1208,6 +1213,13 @@ def main(argv: list[str] | None = None) -> int:
         help="tools: the MCP tool's declared side effects (default idempotent)",
     )
     parser.add_argument(
+        "--server-stdio",
+        choices=["sdk", "loop"],
+        default="sdk",
+        help="tools: the toys server's stdio transport: the SDK's (threads, default) or "
+        "agentform.mcp_stdio's (the event loop); the same SDK server either way",
+    )
+    parser.add_argument(
         "--replicas",
         default="1,4",
         metavar="N,N",
@@ -1261,10 +1273,12 @@ def main(argv: list[str] | None = None) -> int:
     if "tools" in only and status == 0:
         say(f"one MCP tool call ({args.side_effects}) against none, interleaved rounds ...")
         ToolProject.side_effects = args.side_effects
+        ToolProject.server_stdio = args.server_stdio
         rounds = 2 if args.quick and args.rounds == 5 else args.rounds
         try:
             res["tools"] = asyncio.run(tool_runs(args.cli, args.quick, args.tasks, rounds))
             res["tools"]["side_effects"] = args.side_effects
+            res["tools"]["server_stdio"] = args.server_stdio
         except RuntimeMisbehaved as exc:
             say(f"the runtime misbehaved: {exc}")
             status = 2

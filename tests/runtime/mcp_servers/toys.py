@@ -4,7 +4,8 @@ behaviour.
 Run over stdio (``python toys.py``) or streamable HTTP (``python toys.py --http PORT``).
 Environment: ``TOYS_PID_FILE`` (the server writes its pid there at start, so tests can check it
 is gone after ``aclose``), ``TOYS_COUNTER_FILE`` (``counter`` appends a line there),
-``TOYS_SECRET`` (returned by ``secret``), ``TOYS_NAME`` (the server's name, to tell two apart).
+``TOYS_SECRET`` (returned by ``secret``), ``TOYS_NAME`` (the server's name, to tell two apart),
+``TOYS_STDIO`` (``loop``: served by :mod:`agentform.mcp_stdio` instead of the SDK's transport).
 """
 
 from __future__ import annotations
@@ -120,5 +121,9 @@ if __name__ == "__main__":
     print("toys server starting", file=sys.stderr)
     if len(sys.argv) == 3 and sys.argv[1] == "--http":
         mcp.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    elif os.environ.get("TOYS_STDIO") == "loop":
+        from agentform.mcp_stdio import run
+
+        run(mcp)
     else:
         mcp.run()
