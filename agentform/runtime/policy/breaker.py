@@ -26,6 +26,7 @@ model's fallback).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,8 +35,8 @@ from typing import Any, Literal
 from agentform.contract.values import CircuitBreaker
 from agentform.runtime.conversation import ToolCall
 from agentform.runtime.policy.decision import args_digest
-from agentform.runtime.store.breakers import BreakerBook
-from agentform.runtime.store.ratelimits import Limiter, RateStoreDown
+from agentform.runtime.store import RuntimeStore, StoreError
+from agentform.runtime.store.breakers import BreakerBook, call_rate
 
 __all__ = ["Breaker", "Trip", "alternations"]
 
@@ -85,12 +86,14 @@ class Breaker:
         agent: str,
         config: CircuitBreaker | None,
         *,
-        limiter: Limiter | None = None,
+        store: RuntimeStore | None = None,
         book: BreakerBook | None = None,
     ) -> None:
         self.agent = agent
         self.config = config
-        self.limiter = limiter  # counts max_calls_per_minute across replicas
+        # counts max_calls_per_minute across replicas (with the rate-limit counters, in a write
+        # shared with the other tasks' writes), and reads the book there
+        self.store = store
         self.book = book  # where an open breaker is kept, for every replica and the engine
 
     def __bool__(self) -> bool:
@@ -155,33 +158,34 @@ class Breaker:
         """Whether the agent's breaker is open, or this call is one too many this minute (which
         opens it for ``cooldown``); counted across every replica. Counters that cannot be used
         trip it too: a runaway is not let through because the database is down."""
-        if self.config is None or self.config.max_calls_per_minute is None:
+        if self.config is None or self.config.max_calls_per_minute is None or self.store is None:
             return None
-        limit = self.config.max_calls_per_minute
+        limit, book = self.config.max_calls_per_minute, self.book
+        # read and counted in one write, with the other tasks' writes of this moment: a
+        # transaction and two thread hops of their own cost more than the tool call
+        rate = functools.partial(call_rate, agent=self.agent, per_minute=limit, book=bool(book))
         try:
-            if self.book is not None:
-                found = await asyncio.to_thread(self.book.open_until, self.agent)
-                if found is not None:
-                    until, why = found
-                    return self._trip(
-                        "open",
-                        f"agent {self.agent}'s breaker is open until {until:%H:%M:%S} UTC"
-                        f" ({why}); calls resume after the cooldown",
-                    )
-            if self.limiter is None:
-                return None
-            wait = await asyncio.to_thread(
-                self.limiter.hit, f"breaker:{self.agent}", f"{limit}/minute"
+            found, wait = await self.store.write(rate)
+        except StoreError as exc:
+            return self._trip(
+                "calls_per_minute",
+                f"the rate-limit counters cannot be used: {exc}, so the call rate cannot be"
+                " checked",
             )
-        except RateStoreDown as exc:
-            return self._trip("calls_per_minute", f"{exc}, so the call rate cannot be checked")
+        if found is not None:
+            until, why = found
+            return self._trip(
+                "open",
+                f"agent {self.agent}'s breaker is open until {until:%H:%M:%S} UTC"
+                f" ({why}); calls resume after the cooldown",
+            )
         if wait is None:
             return None
         cooldown = self.config.cooldown or DEFAULT_COOLDOWN
         why = f"more than {limit} tool calls in a minute (max_calls_per_minute {limit})"
-        if self.book is not None:
+        if book is not None:
             until = datetime.now(UTC) + cooldown
-            await asyncio.to_thread(self.book.open, self.agent, until, why)
+            await asyncio.to_thread(book.open, self.agent, until, why)
         return self._trip(
             "calls_per_minute",
             f"{why}; the breaker is open for {cooldown.total_seconds():g}s (cooldown)",

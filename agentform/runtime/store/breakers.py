@@ -12,12 +12,25 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    select,
+    update,
+)
 
+from agentform.runtime.store import cursor
+from agentform.runtime.store.ratelimits import hit_in
 from agentform.runtime.store.records import StoreError
 from agentform.runtime.store.tables import SideTable, utc
 
-__all__ = ["BreakerBook", "breakers_table"]
+__all__ = ["BreakerBook", "breakers_table", "call_rate", "open_in"]
 
 metadata = MetaData()
 breakers_table = Table(
@@ -28,6 +41,36 @@ breakers_table = Table(
     Column("until", DateTime(timezone=True), nullable=False),
     Column("reason", Text, nullable=False),
 )
+
+
+_OPEN = f"SELECT until, reason FROM {breakers_table.name} WHERE agent = "  # + the mark
+
+
+def open_in(
+    conn: Connection, agent: str, now: datetime | None = None
+) -> tuple[datetime, str] | None:
+    """:meth:`BreakerBook.open_until` in ``conn``'s transaction (the worker asks before every
+    tool call, in a write shared with other tasks': driver SQL, :mod:`.cursor`)."""
+    found = cursor.rows(conn, _OPEN + cursor.mark(conn), (agent,))
+    if not found:
+        return None
+    until, reason = found[0]
+    # SQLite keeps SQLAlchemy's text (the UTC time's fields); PostgreSQL an aware time
+    until = datetime.fromisoformat(until) if isinstance(until, str) else until
+    until = utc(until)
+    return (until, str(reason)) if until > (now or datetime.now(UTC)) else None
+
+
+def call_rate(
+    conn: Connection, *, agent: str, per_minute: int, book: bool
+) -> tuple[tuple[datetime, str] | None, float | None]:
+    """One tool call of ``agent`` against its breaker, in ``conn``'s transaction: the open
+    breaker that refuses it (``book``: when one can be open), else the seconds to wait when it
+    is one call too many this minute (None: it fits; counted with the rate-limit counters)."""
+    found = open_in(conn, agent) if book else None
+    if found is not None:
+        return found, None
+    return None, hit_in(conn, f"breaker:{agent}", f"{per_minute}/minute")
 
 
 class BreakerBook(SideTable):
@@ -55,16 +98,8 @@ class BreakerBook(SideTable):
 
     def open_until(self, agent: str, now: datetime | None = None) -> tuple[datetime, str] | None:
         """Until when ``agent``'s breaker is open, and why; None when it is closed."""
-        now = now or datetime.now(UTC)
-        table = breakers_table.c
         with self._begin() as conn:
-            row = conn.execute(
-                select(table.until, table.reason).where(table.agent == agent)
-            ).first()
-        if row is None:
-            return None
-        until = utc(row.until)
-        return (until, str(row.reason)) if until > now else None
+            return open_in(conn, agent, now)
 
     def all_open(self, now: datetime | None = None) -> dict[str, tuple[datetime, str]]:
         """Every open breaker: agent -> (until, why)."""

@@ -3,15 +3,17 @@ them: a storage backend for the ``limits`` library, and the checks built on it.
 
 :class:`SQLStorage` implements ``limits.storage.Storage`` (fixed windows: ``incr``, ``get``,
 ``get_expiry``) on the ``agentform_rate`` table: one row per window key with its count and when
-it expires, incremented in one write transaction (``SELECT ... FOR UPDATE`` on PostgreSQL;
-SQLite's writers take turns), so two replicas never both take the last slot. :class:`Limiter`
-is what callers use: ``hit(key, "10/minute")`` consumes one and returns None, or the seconds to
-wait (``Retry-After``) when the limit is reached. When the storage cannot be used it raises
-:class:`RateStoreDown`: callers refuse the request (fail closed) and say so.
+it expires, incremented by one statement (:func:`count_hit`: an upsert, which locks the row on
+PostgreSQL; SQLite's writers take turns), so two replicas never both take the last slot.
+:class:`Limiter` is what callers use: ``hit(key, "10/minute")`` consumes one and returns None, or
+the seconds to wait (``Retry-After``) when the limit is reached. When the storage cannot be used
+it raises :class:`RateStoreDown`: callers refuse the request (fail closed) and say so.
+:func:`hit_in` is the same hit inside a caller's transaction: the circuit breaker counts a tool
+call in a write shared with the other tasks' writes, not in a transaction of its own on a thread.
 
 Used by the engine (per agent and per caller, at submission: the control API and the A2A
-servers), the worker (tasks published on the bus) and the models (requests per minute per model,
-across replicas).
+servers), the worker (tasks published on the bus, the breaker's call rate) and the models
+(requests per minute per model, across replicas).
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from typing import Any
 from limits import RateLimitItem, parse
 from limits.storage import Storage
 from limits.strategies import FixedWindowRateLimiter
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import Connection, select
+from sqlalchemy.exc import SQLAlchemyError
 
+from agentform.runtime.store import cursor
 from agentform.runtime.store.records import StoreError
 from agentform.runtime.store.tables import SideTable, metadata, rate_table
 
-__all__ = ["Limiter", "RateStoreDown", "SQLStorage"]
+__all__ = ["Limiter", "RateStoreDown", "SQLStorage", "count_hit", "hit_in"]
 
 
 class RateStoreDown(Exception):
@@ -57,36 +60,8 @@ class SQLStorage(Storage):
         return engine.begin()
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        now = time.time()
-        for _ in range(3):  # two first hits of a key race on its primary key: once more
-            try:
-                with self._begin() as conn:
-                    query = select(rate_table.c.count, rate_table.c.expires_at).where(
-                        rate_table.c.key == key
-                    )
-                    if conn.dialect.name == "postgresql":
-                        query = query.with_for_update()
-                    row = conn.execute(query).first()
-                    if row is None:
-                        conn.execute(
-                            insert(rate_table).values(
-                                key=key, count=amount, expires_at=now + expiry
-                            )
-                        )
-                        return amount
-                    if row.expires_at <= now:  # a new window
-                        count, expires = amount, now + expiry
-                    else:
-                        count, expires = int(row.count) + amount, float(row.expires_at)
-                    conn.execute(
-                        update(rate_table)
-                        .where(rate_table.c.key == key)
-                        .values(count=count, expires_at=expires)
-                    )
-                    return count
-            except IntegrityError:
-                continue
-        raise StoreError(f"could not count a hit of {key!r}")
+        with self._begin() as conn:
+            return count_hit(conn, key, amount, expiry, time.time())[0]
 
     def _row(self, key: str) -> Any:
         with self._begin() as conn:
@@ -119,6 +94,42 @@ class SQLStorage(Storage):
 
     def close(self) -> None:
         self._table.close()
+
+
+# a fixed window's hit in one statement (an upsert: two first hits of a key cannot both insert,
+# and a row's lock orders hits on PostgreSQL), run on the driver's cursor (:mod:`.cursor`); a
+# window that has expired starts again with this hit
+_COUNT = (
+    f'INSERT INTO {rate_table.name} ("key", count, expires_at) VALUES ({{m}}, {{m}}, {{m}})'
+    ' ON CONFLICT ("key") DO UPDATE SET'
+    f" count = CASE WHEN {rate_table.name}.expires_at <= {{m}} THEN excluded.count"
+    f" ELSE {rate_table.name}.count + excluded.count END,"
+    f" expires_at = CASE WHEN {rate_table.name}.expires_at <= {{m}} THEN excluded.expires_at"
+    f" ELSE {rate_table.name}.expires_at END"
+    " RETURNING count, expires_at"
+)
+_COUNT_SQL = {m: _COUNT.replace("{m}", m) for m in ("?", "%s")}
+_items: dict[str, RateLimitItem] = {}
+
+
+def count_hit(conn: Connection, key: str, cost: int, expiry: int, now: float) -> tuple[int, float]:
+    """Add ``cost`` to the counter ``key`` in ``conn``'s transaction (a window of ``expiry``
+    seconds from its first hit): the count in the window and when the window ends."""
+    ((count, expires),) = cursor.rows(
+        conn, _COUNT_SQL[cursor.mark(conn)], (key, cost, now + expiry, now, now)
+    )
+    return int(count), float(expires)
+
+
+def hit_in(conn: Connection, key: str, limit: str, cost: int = 1) -> float | None:
+    """:meth:`Limiter.hit` in ``conn``'s transaction (a caller's write, shared with others:
+    :meth:`~agentform.runtime.store.RuntimeStore.write`), on the same counters."""
+    item = _items.get(limit)
+    if item is None:
+        item = _items[limit] = parse(limit)
+    now = time.time()
+    count, expires = count_hit(conn, item.key_for(key), cost, item.get_expiry(), now)
+    return None if count <= item.amount else max(1.0, expires - now)
 
 
 class Limiter:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection
@@ -352,7 +353,7 @@ class TaskSQL:
         out: list[tuple[Any, ...]] = []
         for start in range(0, len(params), ROWS_PER_INSERT):
             chunk = params[start : start + ROWS_PER_INSERT]
-            flat = tuple(value for values in chunk for value in values)
+            flat = tuple(chain.from_iterable(chunk))
             statement = sql.replace("{rows}", ", ".join([row] * len(chunk)))
             out.extend(cursor.rows(conn, statement, flat))
         return out

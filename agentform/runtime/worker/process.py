@@ -80,7 +80,7 @@ class Worker:
         self.bus_user = os.environ.pop("AGENTFORM_BUS_USER", None)
         self.bus_password = os.environ.pop("AGENTFORM_BUS_PASSWORD", None)
         self.inbound = Inbound(config)  # tasks programs publish on the bus: who, and how often
-        self.limiter: Limiter | None = None  # models' limits, the breaker's call rate, budgets
+        self.limiter: Limiter | None = None  # models' limits, budgets
 
     async def run(self) -> None:
         from agentform.runtime.models import build_model
@@ -92,14 +92,10 @@ class Worker:
         agent = config.values
         breaker = agent.circuit_breaker
         budgets = Budgets(agent.budgets, None)
-        if (
-            (breaker is not None and breaker.max_calls_per_minute is not None)
-            or budgets
-            or any(
-                m.limits.requests_per_minute or m.limits.tokens_per_minute
-                for m in config.models.values()
-            )
-        ):  # a model's limits and the breaker's call rate are counted with every replica's
+        if budgets or any(
+            m.limits.requests_per_minute or m.limits.tokens_per_minute
+            for m in config.models.values()
+        ):  # a model's limits and the budgets are counted with every replica's
             self.limiter = Limiter(config.store_url)
         model = build_model(
             agent.model, config.models, base_dir=base_dir, secret=_secret, limiter=self.limiter
@@ -155,7 +151,7 @@ class Worker:
                 breaker=Breaker(
                     config.agent,
                     breaker,
-                    limiter=self.limiter,
+                    store=store,
                     book=BreakerBook(config.store_url)
                     if breaker is not None and breaker.max_calls_per_minute is not None
                     else None,

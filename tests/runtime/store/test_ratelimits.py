@@ -106,3 +106,31 @@ def test_a_models_token_budget_is_booked_after_the_answer(runtime_url: str) -> N
 
     asyncio.run(main())
     assert len(waits) == 1
+
+
+def test_a_hit_inside_a_stores_write_counts_with_the_limiters(runtime_url: str) -> None:
+    """hit_in (the breaker's call rate, in a write shared with other tasks') and Limiter.hit
+    count on the same counters: 3 a minute in all, whichever way they come; a window that
+    has ended starts again with the hit that finds it ended."""
+    from agentform.runtime.store import RuntimeStore
+    from agentform.runtime.store.ratelimits import count_hit, hit_in
+
+    limiter = Limiter(runtime_url)
+    with RuntimeStore(runtime_url) as store:
+
+        async def main() -> list[float | None]:
+            return [await store.write(lambda c: hit_in(c, "k", "3/minute")) for _ in range(2)]
+
+        assert asyncio.run(main()) == [None, None]
+        assert limiter.hit("k", "3/minute") is None
+        wait = asyncio.run(store.write(lambda c: hit_in(c, "k", "3/minute")))
+        assert wait is not None and 1.0 <= wait <= 60.0
+        assert limiter.hit("k", "3/minute") is not None  # the fourth and fifth: refused
+
+        async def window(cost: int, now: float) -> tuple[int, float]:
+            return await store.write(lambda c: count_hit(c, "w", cost, 10, now))
+
+        assert asyncio.run(window(2, 1000.0)) == (2, 1010.0)
+        assert asyncio.run(window(3, 1009.0)) == (5, 1010.0)  # the same window
+        assert asyncio.run(window(1, 1010.0)) == (1, 1020.0)  # ended: a new one
+    limiter.close()

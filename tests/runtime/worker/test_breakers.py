@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 
 from agentform.contract.values import CircuitBreaker
 from agentform.runtime.conversation import ModelResponse, ToolCall
@@ -27,7 +28,6 @@ from agentform.runtime.policy.holding import Holds
 from agentform.runtime.store import RuntimeStore, TaskStatus
 from agentform.runtime.store.approvals import ApprovalBook
 from agentform.runtime.store.breakers import BreakerBook
-from agentform.runtime.store.ratelimits import Limiter
 from agentform.runtime.worker.delegation import Delegates
 from agentform.runtime.worker.loop import AgentLoop, Limits
 from agentform.testing import FakeModel, FakeToolbox
@@ -246,7 +246,7 @@ def test_the_call_rate_is_shared_and_opens_the_breaker(runtime_url: str, tmp_pat
             store.create_task(id=f"t{n}", agent="a", input="go")
         outcomes = []
         for n in range(2):
-            limiter, book = Limiter(runtime_url), BreakerBook(runtime_url)
+            book = BreakerBook(runtime_url)
             books.append(book)
             tools = FakeToolbox({"lookup": lambda a: made.append("x") or "ok"})
             model = FakeModel(
@@ -258,7 +258,7 @@ def test_the_call_rate_is_shared_and_opens_the_breaker(runtime_url: str, tmp_pat
                     answer("done"),
                 ]
             )
-            breaker = Breaker("a", config, limiter=limiter, book=book)
+            breaker = Breaker("a", config, store=store, book=book)
             outcomes.append(run(store, model, tools, breaker, task_id=f"t{n}"))
         assert outcomes[0].completed
         assert not outcomes[1].completed and "max_calls_per_minute 3" in outcomes[1].text
@@ -268,7 +268,7 @@ def test_the_call_rate_is_shared_and_opens_the_breaker(runtime_url: str, tmp_pat
         # meanwhile every call of the agent trips ("open"), on any replica
         store.create_task(id="t2", agent="a", input="go")
         model = FakeModel([ModelResponse(tool_calls=(ToolCall("c9", "lookup", {"i": 9}),))])
-        breaker = Breaker("a", config, limiter=Limiter(runtime_url), book=books[1])
+        breaker = Breaker("a", config, store=store, book=books[1])
         blocked = run(store, model, FakeToolbox({"lookup": lambda a: "ok"}), breaker, task_id="t2")
         assert not blocked.completed and "breaker is open until" in blocked.text
         deadline = time.monotonic() + 10
@@ -277,6 +277,28 @@ def test_the_call_rate_is_shared_and_opens_the_breaker(runtime_url: str, tmp_pat
         assert books[0].open_until("a") is None  # the cooldown passed: closed again
         for book in books:
             book.close()
+
+
+def test_unusable_call_rate_counters_trip_rather_than_admit(runtime_url: str) -> None:
+    """The call rate is counted in the store's write; when that fails (the counters' table is
+    gone), the call trips with the reason instead of being let through, and is not made."""
+    config = CircuitBreaker(max_calls_per_minute=100)
+    made: list[str] = []
+    with RuntimeStore(runtime_url) as store:
+        store.create_task(id="t0", agent="a", input="go")
+        book = BreakerBook(runtime_url)
+        engine = sqlalchemy.create_engine(runtime_url)
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text("DROP TABLE agentform_rate"))
+        engine.dispose()
+        model = FakeModel([ModelResponse(tool_calls=(ToolCall("c0", "lookup", {}),))])
+        tools = FakeToolbox({"lookup": lambda a: made.append("x") or "ok"})
+        outcome = run(
+            store, model, tools, Breaker("a", config, store=store, book=book), task_id="t0"
+        )
+        book.close()
+    assert not outcome.completed and made == []
+    assert "so the call rate cannot be checked" in outcome.text
 
 
 def test_ping_pong_between_two_agents_is_stopped(store: RuntimeStore) -> None:
