@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -163,6 +164,11 @@ class Worker:
             sub = await js.pull_subscribe_bind(
                 durable=self.layout.consumer(config.agent), stream=self.layout.stream
             )
+            # what the worker made to start (modules, its config, the tools' schemas) lives as
+            # long as it does: moved out of the collector's generations, a collection scans only
+            # what tasks made (profile_tools' tasks at 256 in flight: 147 to 98 us of CPU a
+            # task without a tool call, 272 to 215 with one)
+            gc.freeze()
             await self.live.ready()  # at once: a rollout waits for this beat
             keep_alive = asyncio.create_task(self.live.keep_alive())
             log.info(
