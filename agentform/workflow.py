@@ -138,6 +138,7 @@ def prepare_plan(
     refresh_only: bool = False,
     destroy: bool = False,
     need_provider: bool = False,
+    warm_up: bool = False,
     environ: Mapping[str, str] | None = None,
     provider: Provider | None = None,
     open_state: StateOpener = open_store,
@@ -146,7 +147,9 @@ def prepare_plan(
     ``refresh``), and make the plan; raise :class:`WorkflowError` saying what is wrong.
 
     ``destroy`` plans the deletion of everything recorded; ``need_provider`` loads the provider
-    even without refresh (apply, import). ``provider``, when given, is used instead of the spec's
+    even without refresh (apply, import); ``warm_up`` tells it (``warm_up()``, optional in the
+    protocol) that the plan will be carried out, so it may get ready while planning (the local
+    provider starts its engine). ``provider``, when given, is used instead of the spec's
     target provider whenever one is used. ``environ`` (default ``os.environ``) supplies
     ``${env.X}``, ``${secret.X}`` and the secrets whose fingerprints are compared; ``open_state``
     opens the state store (default: :func:`agentform.state.open_store` at ``state_url``).
@@ -184,6 +187,10 @@ def prepare_plan(
         provider = _load_provider(
             spec, environment, result.base_dir, need_provider, result.sensitive
         )
+    if warm_up and provider is not None and desired:
+        start = getattr(provider, "warm_up", None)
+        if callable(start):  # optional in the protocol: get ready while we plan
+            start()
     observed: dict[str, ObservedResource | None] | None = None
     if refresh and provider is not None:
         try:

@@ -173,6 +173,8 @@ def apply_command(
         targets=targets,
         replace=replace,
         need_provider=True,
+        # nobody is asked: the plan will be carried out, the provider may get ready meanwhile
+        warm_up=auto_approve and plan_file is None,
     )
     plan = prepared.plan
     if plan_file is not None:

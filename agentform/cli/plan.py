@@ -38,6 +38,7 @@ def prepare(
     refresh_only: bool = False,
     destroy: bool = False,
     need_provider: bool = False,
+    warm_up: bool = False,
 ) -> Prepared:
     """:func:`agentform.workflow.prepare_plan` with a command's options; or stop with a message
     (exit 1) saying what is wrong."""
@@ -48,7 +49,7 @@ def prepare(
         return prepare_plan(
             path, env=env, variables=values, state_url=state_url, refresh=refresh,
             targets=targets, replace=replace, refresh_only=refresh_only, destroy=destroy,
-            need_provider=need_provider,
+            need_provider=need_provider, warm_up=warm_up,
         )  # fmt: skip
     except WorkflowError as exc:
         fail_workflow(exc)

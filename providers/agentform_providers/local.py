@@ -61,12 +61,35 @@ class LocalProvider:
         self.base_dir = Path(self.context.base_dir).resolve()
         self.client = EngineClient(engine_dir(self.base_dir, self.context.environment))
         self._starting = threading.Lock()
+        self._warming = False  # warm_up started the engine: it runs nothing of ours yet
+        self._up = False  # an engine answered this run: changes go straight to it
         self._run: dict[str, str] = {}  # who runs what: sent with each change, for the audit
 
     def begin_run(self, run: Mapping[str, str]) -> None:
         """What the coming changes are part of (operation, serial, user, commit): the engine
         records it with each change in its audit log."""
         self._run = {f"x-agentform-{key}": str(value)[:200] for key, value in run.items()}
+        self._warming = False  # from here on, read what the engine says it runs
+
+    def warm_up(self) -> None:
+        """An apply that will carry out its plan is about to make it: if no engine runs, start
+        one now, beside the planning (its start, about a second, is most of a first apply's
+        wait). Until the changes begin, the provider reads it as running nothing, as it read
+        the stopped engine; the first change waits for the start to finish."""
+        if self.client.running():
+            return
+        self._warming = True
+        self._starting.acquire()  # released when the start is over: put() waits for it
+
+        def start() -> None:
+            try:
+                self.client.start(project=self._project(), base_dir=self.base_dir)
+            except (EngineUnavailable, EngineRequestError, OSError):
+                pass  # the first change starts it again and says why it would not start
+            finally:
+                self._starting.release()
+
+        threading.Thread(target=start, name="agentform-engine-start", daemon=True).start()
 
     def _project(self) -> str:
         return runtime_project(self.context.project, self.context.environment)
@@ -81,7 +104,7 @@ class LocalProvider:
             raise PermanentProviderError(f"{what}: {exc}") from exc
 
     def _observed(self) -> dict[str, Any]:
-        if not self.client.running():
+        if self._warming or not self.client.running():
             return {}
         found = self._call("reading what runs", lambda: self.client.request("GET", "/v1/resources"))
         return found if isinstance(found, dict) else {}
@@ -112,18 +135,31 @@ class LocalProvider:
                 secrets[sensitive.env_name(name)] = given[name]
 
         def put() -> Any:
-            with self._starting:  # apply creates in parallel: start one engine, not ten
-                self.client.start(project=self._project(), base_dir=self.base_dir)
-            return self.client.request(
-                "PUT",
-                f"/v1/resources/{desired.address}",
-                body={"values": dict(desired.values), "secrets": secrets},
-                timeout=120,
-                headers=self._run,
-            )
+            self._ensure_engine()
+            try:
+                return self.client.request(
+                    "PUT",
+                    f"/v1/resources/{desired.address}",
+                    body={"values": dict(desired.values), "secrets": secrets},
+                    timeout=120,
+                    headers=self._run,
+                )
+            except EngineUnavailable:
+                self._up = False  # it stopped: the retry starts it again
+                raise
 
         values = self._call(f"deploying {desired.address}", put)
         return ObservedResource(desired.address, desired.address, dict(values or desired.values))
+
+    def _ensure_engine(self) -> None:
+        """Start the engine unless one answered this run already (asking it costs a status
+        request, and under the lock it made the changes of a parallel apply wait in line)."""
+        if self._up:
+            return
+        with self._starting:  # apply creates in parallel: start one engine, not ten
+            if not self._up:
+                self.client.start(project=self._project(), base_dir=self.base_dir)
+                self._up = True
 
     def create(self, desired: ResourceValue) -> ObservedResource:
         return self._put(desired)
@@ -144,6 +180,8 @@ class LocalProvider:
         # the last resource: the engine stops its workers and NATS and exits; destroy is done
         # when nothing is left running, not a moment before
         last = pid is not None and self.client.pid is None
+        if last:
+            self._up = False
         if last and pid is not None and not self.client.wait_gone(pid, timeout=60):
             raise TemporaryProviderError(
                 f"the engine (pid {pid}) is still stopping; run destroy again", delay=2.0

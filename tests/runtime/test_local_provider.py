@@ -7,6 +7,9 @@ must never start an engine.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from agentform_providers.local import LocalProvider
 
 from agentform.provider import ObservedResource, Provider, ProviderContext, ResourceValue
 from agentform.testing import run_conformance
-from tests.runtime.project import Project, open_project, processes_of, wait_for
+from tests.runtime.project import AGENTFORM, Project, open_project, processes_of, wait_for
 
 MODEL = {"provider": "scripted", "script": "scripts/m.yaml"}
 SPEC = {
@@ -93,6 +96,44 @@ def test_plan_without_an_engine_does_not_start_one(tmp_path: Path) -> None:
         assert "agent.helper" in done.stdout
         assert not processes_of(tmp_path)
         assert not (project.client.dir / "engine.json").exists()
+
+
+def test_apply_that_asks_first_starts_no_engine_when_the_answer_is_no(tmp_path: Path) -> None:
+    """Only an apply that will carry out its plan (``--auto-approve``) starts the engine while
+    it plans; one that asks and is told no leaves nothing running."""
+    with open_project(tmp_path) as project:
+        project.write(SPEC, SCRIPTS)
+        done = subprocess.run(
+            [AGENTFORM, "apply"],
+            cwd=tmp_path,
+            input="no\n",
+            capture_output=True,
+            text=True,
+            timeout=90,
+            env={**os.environ, "NO_COLOR": "1"},
+            check=False,
+        )
+        assert done.returncode != 0 and "agent.helper" in done.stdout, done.stdout + done.stderr
+        time.sleep(1.0)  # an engine started in the background would be up by now
+        assert not processes_of(tmp_path)
+
+
+def test_warm_up_starts_one_engine_that_reads_empty_until_the_changes_begin(
+    tmp_path: Path,
+) -> None:
+    with open_project(tmp_path) as project:
+        project.write(SPEC, SCRIPTS)
+        provider = LocalProvider(context=ProviderContext("rt", "default", str(tmp_path)))
+        provider.warm_up()
+        assert provider.list("model") == []  # while it starts: no error, nothing of ours runs
+        provider.begin_run({"operation": "apply"})
+        made = provider.create(ResourceValue.of("model.m", MODEL))  # waits for the start
+        assert made.values["provider"] == "scripted"
+        assert [o.address for o in provider.list("model")] == ["model.m"]
+        engines = [cmd for _, cmd in processes_of(tmp_path) if "runtime engine" in cmd]
+        assert len(engines) == 1, engines
+        provider.delete(made)
+        wait_for(lambda: not processes_of(tmp_path), 15, "the engine to stop by itself")
 
 
 def test_an_imported_agent_plans_no_changes(applied: Project) -> None:
