@@ -9,7 +9,9 @@ and replica shares one count. Dollars are counted in millionths.
 
 :class:`Budgets` is used by the agent loop (:mod:`agentform.runtime.worker.loop`): before each
 model step and tool call it checks that no budget of the task's payer is spent (the task fails
-with the reason when one is), and after each step it books what the step used. A delegated
+with the reason when one is), and after each step it books what the step used; in a worker
+both are writes shared with its other tasks' writes (``store``: the runtime store's group
+commit), elsewhere transactions of their own on a thread (``limiter``). A delegated
 task is paid for by the caller of the task that started its chain (:meth:`Budgets.payer`). The
 engine checks the same budgets before it accepts a task (:mod:`agentform.runtime.host.admission`).
 Counters that cannot be used refuse: a budget is never waved through because the store is down.
@@ -18,13 +20,14 @@ Counters that cannot be used refuse: a budget is never waved through because the
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from agentform.contract.values import Budget, ProjectLimits
 from agentform.durations import format_duration
-from agentform.runtime.store import RuntimeStore, TaskRecord
-from agentform.runtime.store.ratelimits import Limiter, RateStoreDown
+from agentform.runtime.store import RuntimeStore, StoreError, TaskRecord
+from agentform.runtime.store.ratelimits import Limiter, RateStoreDown, first_exhausted, hit_all
 
 __all__ = ["BudgetSpent", "Budgets", "Usage"]
 
@@ -80,9 +83,18 @@ class _Counter:
 class Budgets:
     """The project's and each caller's budgets (``limits`` None or without budgets: none)."""
 
-    def __init__(self, limits: ProjectLimits | None, limiter: Limiter | None) -> None:
+    def __init__(
+        self,
+        limits: ProjectLimits | None,
+        limiter: Limiter | None,
+        *,
+        store: RuntimeStore | None = None,
+    ) -> None:
         self.limits = limits
         self.limiter = limiter
+        # a worker's: checked and booked in writes shared with its other tasks' writes (group
+        # commit), not in transactions of their own on threads (they cost more than the step)
+        self.store = store
         self._payers: dict[str, str] = {}
         seconds = int(limits.window.total_seconds()) if limits is not None else 86400
         self._window = max(1, seconds)
@@ -142,10 +154,23 @@ class Budgets:
 
     async def check(self, payer: str) -> None:
         """Raise :class:`BudgetSpent` when a budget ``payer`` draws on is spent."""
-        if not self or self.limiter is None:
+        if not self:
+            return
+        counters = list(self._counters(payer))
+        if self.store is not None:
+            limits = [(counter.key, counter.limit) for counter in counters]
+            try:
+                first = await self.store.write(functools.partial(first_exhausted, limits=limits))
+            except StoreError as exc:
+                why = f"the rate-limit counters cannot be used: {exc}"
+                raise BudgetSpent(f"{why}, so the budgets cannot be checked", 30.0) from None
+            if first is not None:
+                index, wait = first
+                raise BudgetSpent(counters[index].spent(self._window_text(), wait), wait)
+            return
+        if self.limiter is None:
             return
         limiter = self.limiter
-        counters = list(self._counters(payer))
 
         def first_spent() -> tuple[_Counter, float] | None:
             for counter in counters:
@@ -165,7 +190,7 @@ class Budgets:
     async def book(self, payer: str, usage: Usage) -> None:
         """Count what a step spent against every budget ``payer`` draws on (past a budget too:
         the next check refuses)."""
-        if not self or self.limiter is None:
+        if not self or (self.limiter is None and self.store is None):
             return
         spent = {
             "steps": usage.steps,
@@ -177,7 +202,17 @@ class Budgets:
         hits = [hit for hit in hits if hit[2]]
         if not hits:
             return
+        if self.store is not None:
+            try:
+                await self.store.write(functools.partial(hit_all, hits=hits))
+            except StoreError as exc:  # the next check refuses with the same reason
+                why = f"the rate-limit counters cannot be used: {exc}"
+                raise BudgetSpent(
+                    f"{why}, so what the task spent cannot be counted", 30.0
+                ) from None
+            return
         limiter = self.limiter
+        assert limiter is not None
 
         def book_all() -> None:
             for key, limit, amount in hits:

@@ -8,8 +8,10 @@ PostgreSQL; SQLite's writers take turns), so two replicas never both take the la
 :class:`Limiter` is what callers use: ``hit(key, "10/minute")`` consumes one and returns None, or
 the seconds to wait (``Retry-After``) when the limit is reached. When the storage cannot be used
 it raises :class:`RateStoreDown`: callers refuse the request (fail closed) and say so.
-:func:`hit_in` is the same hit inside a caller's transaction: the circuit breaker counts a tool
-call in a write shared with the other tasks' writes, not in a transaction of its own on a thread.
+:func:`hit_in` is the same hit inside a caller's transaction (:func:`hit_all` several,
+:func:`first_exhausted` the check for room): the circuit breaker and the budgets count a worker's
+steps and calls in a write shared with the other tasks' writes, not in transactions of their own
+on a thread.
 
 Used by the engine (per agent and per caller, at submission: the control API and the A2A
 servers), the worker (tasks published on the bus, the breaker's call rate) and the models
@@ -19,6 +21,7 @@ servers), the worker (tasks published on the bus, the breaker's call rate) and t
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from limits import RateLimitItem, parse
@@ -31,7 +34,15 @@ from agentform.runtime.store import cursor
 from agentform.runtime.store.records import StoreError
 from agentform.runtime.store.tables import SideTable, metadata, rate_table
 
-__all__ = ["Limiter", "RateStoreDown", "SQLStorage", "count_hit", "hit_in"]
+__all__ = [
+    "Limiter",
+    "RateStoreDown",
+    "SQLStorage",
+    "count_hit",
+    "first_exhausted",
+    "hit_all",
+    "hit_in",
+]
 
 
 class RateStoreDown(Exception):
@@ -124,12 +135,44 @@ def count_hit(conn: Connection, key: str, cost: int, expiry: int, now: float) ->
 def hit_in(conn: Connection, key: str, limit: str, cost: int = 1) -> float | None:
     """:meth:`Limiter.hit` in ``conn``'s transaction (a caller's write, shared with others:
     :meth:`~agentform.runtime.store.RuntimeStore.write`), on the same counters."""
-    item = _items.get(limit)
-    if item is None:
-        item = _items[limit] = parse(limit)
+    item = _item(limit)
     now = time.time()
     count, expires = count_hit(conn, item.key_for(key), cost, item.get_expiry(), now)
     return None if count <= item.amount else max(1.0, expires - now)
+
+
+_READ = {
+    m: f'SELECT count, expires_at FROM {rate_table.name} WHERE "key" = {m}' for m in ("?", "%s")
+}
+
+
+def _item(limit: str) -> RateLimitItem:
+    item = _items.get(limit)
+    if item is None:
+        item = _items[limit] = parse(limit)
+    return item
+
+
+def first_exhausted(
+    conn: Connection, limits: Sequence[tuple[str, str]]
+) -> tuple[int, float] | None:
+    """The first of ``limits`` (key, limit) with no room left, read in ``conn``'s transaction
+    (:meth:`Limiter.exhausted` of each, on the same counters, one statement each): its index
+    and the seconds until its window resets; None when every one has room."""
+    sql, now = _READ[cursor.mark(conn)], time.time()
+    for index, (key, limit) in enumerate(limits):
+        item = _item(limit)
+        found = cursor.rows(conn, sql, (item.key_for(key),))
+        if found and float(found[0][1]) > now and int(found[0][0]) >= item.amount:
+            return index, max(0.05, float(found[0][1]) - now)
+    return None
+
+
+def hit_all(conn: Connection, hits: Sequence[tuple[str, str, int]]) -> None:
+    """Consume ``cost`` of each (key, limit, cost) in ``conn``'s transaction, past its limit
+    too (:meth:`Limiter.hit` of each)."""
+    for key, limit, cost in hits:
+        hit_in(conn, key, limit, cost)
 
 
 class Limiter:

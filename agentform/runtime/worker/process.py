@@ -158,7 +158,7 @@ class Worker:
                     else None,
                 ),
                 fallback=fallback,
-                budgets=Budgets(agent.budgets, self.limiter) if budgets else None,
+                budgets=Budgets(agent.budgets, self.limiter, store=store) if budgets else None,
             )
             js = self.nc.jetstream()
             sub = await js.pull_subscribe_bind(

@@ -31,48 +31,66 @@ def lookup(n: int) -> ModelResponse:
     return ModelResponse(tool_calls=(ToolCall(f"c{n}", "lookup", {"n": n}),), input_tokens=1)
 
 
+@pytest.fixture(params=["store", "limiter"])
+def counted(request: pytest.FixtureRequest) -> str:
+    """How the budgets are counted: in the store's shared writes (a worker), or by a limiter
+    on a thread (the engine)."""
+    return str(request.param)
+
+
+def budgets_of(limits: ProjectLimits, url: str, store: RuntimeStore, counted: str) -> Budgets:
+    if counted == "store":
+        return Budgets(limits, None, store=store)
+    return Budgets(limits, Limiter(url))
+
+
 def run(store: RuntimeStore, url: str, limits: ProjectLimits, task_id: str, model: FakeModel,
-        tools: FakeToolbox | None = None) -> Any:  # fmt: skip
+        tools: FakeToolbox | None = None, counted: str = "limiter") -> Any:  # fmt: skip
     loop = AgentLoop(
         store=store,
         model=model,
         tools=tools or FakeToolbox({"lookup": lambda a: "found"}),
         instructions="Answer.",
         limits=Limits(),
-        budgets=Budgets(limits, Limiter(url)),
+        budgets=budgets_of(limits, url, store, counted),
     )
     task = store.start_attempt(task_id, "worker-1") or store.get_task(task_id)
     assert task is not None
     return asyncio.run(loop.run(task))
 
 
-def test_a_callers_cost_budget_stops_their_next_task_only(runtime_url: str) -> None:
+def test_a_callers_cost_budget_stops_their_next_task_only(runtime_url: str, counted: str) -> None:
     limits = ProjectLimits.model_validate({"per_caller": {"max_cost_usd": 0.05}})
     with RuntimeStore(runtime_url) as store:
         for n, caller in enumerate(["tina", "tina", "lee"]):
             store.create_task(id=f"t{n}", agent="a", input="hi", caller=caller)
-        first = run(store, runtime_url, limits, "t0", FakeModel([priced("one", 0.06)]))
+        first = run(store, runtime_url, limits, "t0", FakeModel([priced("one", 0.06)]), None,
+                    counted)  # fmt: skip
         assert first.completed  # spent past the budget by its last step: it is booked
-        second = run(store, runtime_url, limits, "t1", FakeModel([priced("two", 0.01)]))
+        second = run(store, runtime_url, limits, "t1", FakeModel([priced("two", 0.01)]), None,
+                     counted)  # fmt: skip
         assert not second.completed
         assert "caller tina's budget of $0.05 per 1d is spent" in second.text
         assert "limits.per_caller.max_cost_usd" in second.text
-        third = run(store, runtime_url, limits, "t2", FakeModel([priced("three", 0.01)]))
+        third = run(store, runtime_url, limits, "t2", FakeModel([priced("three", 0.01)]), None,
+                    counted)  # fmt: skip
         assert third.completed  # another caller
 
 
-def test_the_project_budget_stops_everyone_and_counts_tool_calls(runtime_url: str) -> None:
+def test_the_project_budget_stops_everyone_and_counts_tool_calls(
+    runtime_url: str, counted: str
+) -> None:
     limits = ProjectLimits.model_validate({"project": {"max_tool_calls": 3}})
     made: list[int] = []
     tools = FakeToolbox({"lookup": lambda a: made.append(1) or "found"})
     with RuntimeStore(runtime_url) as store:
         store.create_task(id="t0", agent="a", input="hi", caller="tina")
         store.create_task(id="t1", agent="a", input="hi", caller="lee")
-        first = run(store, runtime_url, limits, "t0",
-                    FakeModel([lookup(0), lookup(1), priced("done", 0)]), tools)  # fmt: skip
+        model = FakeModel([lookup(0), lookup(1), priced("done", 0)])
+        first = run(store, runtime_url, limits, "t0", model, tools, counted)
         assert first.completed
-        second = run(store, runtime_url, limits, "t1",
-                     FakeModel([lookup(2), lookup(3), priced("done", 0)]), tools)  # fmt: skip
+        model = FakeModel([lookup(2), lookup(3), priced("done", 0)])
+        second = run(store, runtime_url, limits, "t1", model, tools, counted)
         assert not second.completed
         assert "the project's budget of 3 tool calls per 1d is spent" in second.text
         assert len(made) == 3  # the fourth call was never made
@@ -92,9 +110,11 @@ def test_a_delegated_task_is_paid_for_by_the_chains_first_caller(runtime_url: st
 
 
 def test_two_replicas_share_the_counts(runtime_url: str) -> None:
-    """Two Budgets on one database (two workers): what one books, the other sees."""
+    """Two Budgets on one database (two workers, or a worker and the engine): what one
+    books, the other sees, whichever way each counts."""
     limits = ProjectLimits.model_validate({"per_caller": {"max_tokens": 1000}, "window": "1h"})
-    one, two = Budgets(limits, Limiter(runtime_url)), Budgets(limits, Limiter(runtime_url))
+    store = RuntimeStore(runtime_url)
+    one, two = Budgets(limits, None, store=store), Budgets(limits, Limiter(runtime_url))
     asyncio.run(one.book("tina", Usage(tokens=600)))
     asyncio.run(two.check("tina"))  # 600 of 1000: room left
     asyncio.run(two.book("tina", Usage(tokens=600)))
@@ -103,11 +123,15 @@ def test_two_replicas_share_the_counts(runtime_url: str) -> None:
     assert "caller tina's budget of 1000 tokens per 1h is spent" in str(spent.value)
     assert 0 < spent.value.retry_after <= 3600
     asyncio.run(one.check("lee"))  # someone else
+    with pytest.raises(BudgetSpent):
+        asyncio.run(two.check("tina"))
+    store.close()
 
 
-def test_the_window_resets_the_budget(runtime_url: str) -> None:
+def test_the_window_resets_the_budget(runtime_url: str, counted: str) -> None:
     limits = ProjectLimits(window=timedelta(seconds=1), project={"max_steps": 1})  # type: ignore[arg-type]
-    budgets = Budgets(limits, Limiter(runtime_url))
+    store = RuntimeStore(runtime_url)
+    budgets = budgets_of(limits, runtime_url, store, counted)
     asyncio.run(budgets.book("x", Usage(steps=1)))
     with pytest.raises(BudgetSpent):
         asyncio.run(budgets.check("x"))
@@ -115,6 +139,7 @@ def test_the_window_resets_the_budget(runtime_url: str) -> None:
 
     time.sleep(1.2)
     asyncio.run(budgets.check("x"))
+    store.close()
 
 
 def test_counters_that_cannot_be_used_refuse(tmp_path: Any) -> None:
@@ -124,6 +149,26 @@ def test_counters_that_cannot_be_used_refuse(tmp_path: Any) -> None:
     with pytest.raises(BudgetSpent) as refused:
         asyncio.run(budgets.check("x"))
     assert "cannot be checked" in str(refused.value)
+
+
+def test_counters_that_cannot_be_used_in_the_store_refuse(runtime_url: str) -> None:
+    """A worker's budgets, counted in the store's writes: the counters' table gone, the check
+    and the booking refuse with the reason (the task fails), never let the step through."""
+    import sqlalchemy
+
+    limits = ProjectLimits.model_validate({"project": {"max_steps": 9}})
+    with RuntimeStore(runtime_url) as store:
+        engine = sqlalchemy.create_engine(runtime_url)
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text("DROP TABLE agentform_rate"))
+        engine.dispose()
+        budgets = Budgets(limits, None, store=store)
+        with pytest.raises(BudgetSpent) as refused:
+            asyncio.run(budgets.check("x"))
+        assert "so the budgets cannot be checked" in str(refused.value)
+        with pytest.raises(BudgetSpent) as unbooked:
+            asyncio.run(budgets.book("x", Usage(steps=1)))
+        assert "cannot be counted" in str(unbooked.value)
 
 
 def test_no_budget_declared_checks_nothing() -> None:
