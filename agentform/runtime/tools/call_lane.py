@@ -124,6 +124,7 @@ class StdioLane:
         self._out: list[bytes] = []
         self._ids = itertools.count(1)
         self._stamp: _Stamp | None = None
+        self._stamped_meta: dict[str, Any] | None = None  # what every stamp adds, when constant
         self._closed = False
         self._background: set[asyncio.Task[None]] = set()
 
@@ -164,12 +165,34 @@ class StdioLane:
 
     def bind(self, session: ClientSession) -> bool:
         """Stamp the lane's requests as ``session`` stamps its own, once it has negotiated;
-        ``False`` if this SDK's session has no stamp to borrow (calls then go through it)."""
+        ``False`` if this SDK's session has no stamp to borrow (calls then go through it).
+
+        Over stdio a stamp adds the same ``_meta`` to every request of a session (the
+        negotiated protocol version, the client's name and capabilities; the rest is HTTP
+        headers, which a pipe has none of): when two trial stamps of different calls add the
+        same, that ``_meta`` is kept and merged into each call, else every call is stamped."""
         stamp = getattr(session, "_stamp", None)
         if not callable(stamp):
             return False
         self._stamp = stamp
+        trials = [self._trial(stamp, name) for name in ("a", "b")]
+        self._stamped_meta = trials[0] if trials[0] is not None and trials[0] == trials[1] else None
         return True
+
+    @staticmethod
+    def _trial(stamp: _Stamp, name: str) -> dict[str, Any] | None:
+        """What ``stamp`` adds to a call of tool ``name``, if it adds only ``_meta``."""
+        params: dict[str, Any] = {"name": name, "arguments": {"x": name}, "_meta": {}}
+        request: dict[str, Any] = {"method": "tools/call", "params": params}
+        stamp(request, {})
+        untouched = {"name": name, "arguments": {"x": name}}
+        if (
+            set(request) != {"method", "params"}
+            or {k: v for k, v in params.items() if k != "_meta"} != untouched
+        ):
+            return None
+        meta = params.get("_meta")
+        return dict(meta) if isinstance(meta, dict) else None
 
     async def call(
         self, name: str, arguments: Mapping[str, Any], meta: Mapping[str, Any]
@@ -179,11 +202,15 @@ class StdioLane:
         if self._stamp is None or self._closed:
             raise LaneClosedError("the connection to the tool server is closed")
         request_id = f"{_ID_PREFIX}{next(self._ids)}"
-        request: dict[str, Any] = {
-            "method": "tools/call",
-            "params": {"name": name, "arguments": dict(arguments), "_meta": dict(meta)},
+        stamped = self._stamped_meta
+        params = {
+            "name": name,
+            "arguments": dict(arguments),
+            "_meta": {**meta, **stamped} if stamped is not None else dict(meta),
         }
-        self._stamp(request, {})
+        request: dict[str, Any] = {"method": "tools/call", "params": params}
+        if stamped is None:
+            self._stamp(request, {})
         request["jsonrpc"] = "2.0"
         request["id"] = request_id
         answer: _Answer = asyncio.get_running_loop().create_future()

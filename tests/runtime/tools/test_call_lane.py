@@ -8,6 +8,7 @@ The lane owns the server's pipes: its calls' answers are picked out by id, every
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import time
@@ -59,6 +60,8 @@ def test_many_calls_in_flight_get_their_own_answers_while_the_session_lists(
                 assert connection._client is not None
                 return len((await connection._client.list_tools()).tools)
 
+            # with this SDK, the stamp of a stdio session is learnt once, not run per call
+            assert connection._lane is not None and connection._lane._stamped_meta is not None
             calls = [connection.call("echo", {"text": f"n{i}"}, meta()) for i in range(300)]
             *results, listed = await asyncio.gather(*calls, listing())
             texts = [r.content[0].text for r in results]  # type: ignore[union-attr]
@@ -162,3 +165,27 @@ def test_without_a_stamp_to_borrow_the_calls_go_through_the_sdk(
             await connection.close()
 
     assert asyncio.run(main()) == (False, "toys:sdk")
+
+
+@pytest.mark.parametrize("constant_stamp", [True, False])
+def test_calls_carry_what_the_session_stamps_and_the_callers_meta(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, constant_stamp: bool
+) -> None:
+    """The server sees the negotiated protocol's ``_meta`` on a lane call, whether the lane
+    merges the stamp it learnt once or stamps every call."""
+    if not constant_stamp:
+        monkeypatch.setattr(call_lane.StdioLane, "_trial", staticmethod(lambda stamp, name: None))
+
+    async def main() -> dict[str, Any]:
+        connection = Connection(params(tmp_path), LOG)
+        await connection.open()
+        try:
+            result = await connection.call("meta", {}, meta())
+            return json.loads(result.content[0].text)["meta"]  # type: ignore[union-attr,no-any-return]
+        finally:
+            await connection.close()
+
+    seen = asyncio.run(main())
+    assert seen["agentform/idempotency_key"] == "k"
+    assert seen["io.modelcontextprotocol/protocolVersion"]
+    assert seen["io.modelcontextprotocol/clientInfo"]["name"]
