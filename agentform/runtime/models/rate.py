@@ -103,9 +103,9 @@ class SharedRateLimit:
             try:
                 wait = None
                 if self.tokens is not None:
-                    wait = await asyncio.to_thread(self.limiter.exhausted, tokens_key, self.tokens)
+                    wait = await self.limiter.exhausted_soon(tokens_key, self.tokens)
                 if wait is None and self.requests is not None:
-                    wait = await asyncio.to_thread(self.limiter.hit, requests_key, self.requests)
+                    wait = await self.limiter.hit_soon(requests_key, self.requests)
             except RateStoreDown:
                 wait = 1.0
             if wait is None:
@@ -113,15 +113,15 @@ class SharedRateLimit:
             await self._sleep(wait)
 
     def record(self, tokens: int) -> None:
-        """Book ``tokens`` used by an answer (on a thread: the caller does not wait)."""
+        """Book ``tokens`` used by an answer (the caller does not wait)."""
         if self.tokens is None or tokens <= 0:
             return
         limit = self.tokens
 
-        def book() -> None:
+        async def book() -> None:
             with contextlib.suppress(RateStoreDown):
-                self.limiter.hit(self._keys[1], limit, cost=tokens)
+                await self.limiter.hit_soon(self._keys[1], limit, cost=tokens)
 
-        future = asyncio.get_running_loop().run_in_executor(None, book)
+        future = asyncio.ensure_future(book())
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)

@@ -20,9 +20,11 @@ servers), the worker (tasks published on the bus, the breaker's call rate) and t
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from limits import RateLimitItem, parse
 from limits.storage import Storage
@@ -33,6 +35,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from agentform.runtime.store import cursor
 from agentform.runtime.store.records import StoreError
 from agentform.runtime.store.tables import SideTable, metadata, rate_table
+
+if TYPE_CHECKING:
+    from agentform.runtime.store.transactions import StoreBase
 
 __all__ = [
     "Limiter",
@@ -176,9 +181,14 @@ def hit_all(conn: Connection, hits: Sequence[tuple[str, str, int]]) -> None:
 
 
 class Limiter:
-    """Fixed-window limits on :class:`SQLStorage`; items parsed once (``10/minute``)."""
+    """Fixed-window limits on :class:`SQLStorage`; items parsed once (``10/minute``).
 
-    def __init__(self, url: str) -> None:
+    From asyncio, :meth:`hit_soon` and :meth:`exhausted_soon` count in a write shared with the
+    other writes of ``store`` (a worker's runtime store: its group commit) when there is one,
+    else on a thread."""
+
+    def __init__(self, url: str, *, store: StoreBase | None = None) -> None:
+        self.store = store
         self.storage = SQLStorage(url)
         self._strategy = FixedWindowRateLimiter(self.storage)
         self._items: dict[str, RateLimitItem] = {}
@@ -211,6 +221,29 @@ class Limiter:
         except (SQLAlchemyError, StoreError) as exc:
             raise RateStoreDown(f"the rate-limit counters cannot be used: {exc}") from None
         return None if stats.remaining > 0 else max(0.05, stats.reset_time - time.time())
+
+    async def hit_soon(self, key: str, limit: str, cost: int = 1) -> float | None:
+        """:meth:`hit`, from asyncio."""
+        if self.store is None:
+            return await asyncio.to_thread(self.hit, key, limit, cost)
+        try:
+            return await self.store.write(
+                functools.partial(hit_in, key=key, limit=limit, cost=cost)
+            )
+        except StoreError as exc:
+            raise RateStoreDown(f"the rate-limit counters cannot be used: {exc}") from None
+
+    async def exhausted_soon(self, key: str, limit: str) -> float | None:
+        """:meth:`exhausted`, from asyncio."""
+        if self.store is None:
+            return await asyncio.to_thread(self.exhausted, key, limit)
+        try:
+            first = await self.store.write(
+                functools.partial(first_exhausted, limits=[(key, limit)])
+            )
+        except StoreError as exc:
+            raise RateStoreDown(f"the rate-limit counters cannot be used: {exc}") from None
+        return None if first is None else first[1]
 
     def close(self) -> None:
         self.storage.close()

@@ -97,7 +97,8 @@ class Worker:
             m.limits.requests_per_minute or m.limits.tokens_per_minute
             for m in config.models.values()
         ):  # a model's limits and the budgets are counted with every replica's
-            self.limiter = Limiter(config.store_url)
+            # counted in writes shared with the store's other writes, not on threads
+            self.limiter = Limiter(config.store_url, store=store)
         model = build_model(
             agent.model, config.models, base_dir=base_dir, secret=_secret, limiter=self.limiter
         )

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from agentform.runtime.models.rate import SharedRateLimit
+from agentform.runtime.store import RuntimeStore
 from agentform.runtime.store.ratelimits import Limiter, RateStoreDown
 
 
@@ -52,7 +54,8 @@ def test_concurrent_hits_never_overshoot(runtime_url: str) -> None:
 
 
 def test_unusable_counters_refuse_rather_than_admit(runtime_url: str) -> None:
-    limiter = Limiter(runtime_url)
+    store = RuntimeStore(runtime_url)
+    limiter, shared = Limiter(runtime_url), Limiter(runtime_url, store=store)
     limiter.hit("k", "3/minute")
     engine = create_engine(runtime_url)  # the storage goes away under it
     with engine.begin() as conn:
@@ -60,10 +63,32 @@ def test_unusable_counters_refuse_rather_than_admit(runtime_url: str) -> None:
     engine.dispose()
     with pytest.raises(RateStoreDown):
         limiter.hit("k", "3/minute")
+    with pytest.raises(RateStoreDown):  # a worker's, in its store's writes
+        asyncio.run(shared.hit_soon("k", "3/minute"))
+    with pytest.raises(RateStoreDown):
+        asyncio.run(shared.exhausted_soon("k", "3/minute"))
     limiter.close()
+    shared.close()
+    store.close()
 
 
-def test_a_models_budget_is_shared_by_its_replicas(runtime_url: str) -> None:
+@pytest.fixture(params=["store", "thread"])
+def limiters(request: pytest.FixtureRequest, runtime_url: str) -> Iterator[Callable[[], Limiter]]:
+    """Limiters as a worker has them (counting in its store's shared writes) or on threads."""
+    stores: list[RuntimeStore] = []
+
+    def make() -> Limiter:
+        if request.param == "thread":
+            return Limiter(runtime_url)
+        stores.append(RuntimeStore(runtime_url))
+        return Limiter(runtime_url, store=stores[-1])
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+def test_a_models_budget_is_shared_by_its_replicas(limiters: Callable[[], Limiter]) -> None:
     """Two workers of one model (two SharedRateLimits on their own limiters): 2 requests a
     minute in all, so the third call waits, whichever replica makes it."""
     waits: list[float] = []
@@ -73,8 +98,8 @@ def test_a_models_budget_is_shared_by_its_replicas(runtime_url: str) -> None:
         raise asyncio.CancelledError  # stop at the first wait: it is the proof
 
     async def main() -> None:
-        a = SharedRateLimit(Limiter(runtime_url), "gpt", 2, None, sleep=no_sleep)
-        b = SharedRateLimit(Limiter(runtime_url), "gpt", 2, None, sleep=no_sleep)
+        a = SharedRateLimit(limiters(), "gpt", 2, None, sleep=no_sleep)
+        b = SharedRateLimit(limiters(), "gpt", 2, None, sleep=no_sleep)
         await a.acquire()
         await b.acquire()
         with pytest.raises(asyncio.CancelledError):
@@ -86,7 +111,9 @@ def test_a_models_budget_is_shared_by_its_replicas(runtime_url: str) -> None:
     assert len(waits) == 1 and 1.0 <= waits[0] <= 60.0
 
 
-def test_a_models_token_budget_is_booked_after_the_answer(runtime_url: str) -> None:
+def test_a_models_token_budget_is_booked_after_the_answer(
+    limiters: Callable[[], Limiter],
+) -> None:
     waits: list[float] = []
 
     async def no_sleep(seconds: float) -> None:
@@ -94,8 +121,8 @@ def test_a_models_token_budget_is_booked_after_the_answer(runtime_url: str) -> N
         raise asyncio.CancelledError
 
     async def main() -> None:
-        a = SharedRateLimit(Limiter(runtime_url), "gpt", None, 1000, sleep=no_sleep)
-        b = SharedRateLimit(Limiter(runtime_url), "gpt", None, 1000, sleep=no_sleep)
+        a = SharedRateLimit(limiters(), "gpt", None, 1000, sleep=no_sleep)
+        b = SharedRateLimit(limiters(), "gpt", None, 1000, sleep=no_sleep)
         await a.acquire()
         a.record(1200)  # one answer used more than the minute's budget
         await asyncio.sleep(0.5)  # booked on a thread
@@ -112,7 +139,6 @@ def test_a_hit_inside_a_stores_write_counts_with_the_limiters(runtime_url: str) 
     """hit_in (the breaker's call rate, in a write shared with other tasks') and Limiter.hit
     count on the same counters: 3 a minute in all, whichever way they come; a window that
     has ended starts again with the hit that finds it ended."""
-    from agentform.runtime.store import RuntimeStore
     from agentform.runtime.store.ratelimits import count_hit, hit_in
 
     limiter = Limiter(runtime_url)
