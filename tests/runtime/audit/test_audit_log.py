@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from agentform.runtime.audit import GENESIS, AuditEvent, events_of_step, record_hash, verify
-from agentform.runtime.store import RuntimeStore
+from agentform.runtime.store import RuntimeStore, TaskStatus
 from agentform.runtime.store.audit import AuditLog
 
 
@@ -164,3 +164,67 @@ def test_events_of_steps() -> None:
     )  # fmt: skip
     assert [(e.kind, e.data["child"]) for e in delegated] == [("task.delegated", "t.3")]
     assert verify([]) == (0, None)
+
+
+@pytest.mark.parametrize("failing", [False, True], ids=["together", "one-write-fails"])
+def test_steps_written_together_are_audited_as_one_chain(runtime_url: str, failing: bool) -> None:
+    """Twenty tasks of three agents record a tool call at the same moment: the worker's group
+    commit writes them in one transaction, each audited by its own agent, in one chain that
+    verifies. A write that fails (its task does not exist) rolls the shared transaction back;
+    every other write is then made alone, with its record, and the failed one leaves none."""
+    import asyncio
+
+    from agentform.runtime.store import NewStep, StoreError
+
+    def call(n: int) -> dict[str, object]:
+        return {"id": f"c{n}", "name": "lookup", "arguments": {"n": n}, "idempotency_key": f"k{n}"}
+
+    with RuntimeStore(runtime_url) as store:
+        for n in range(20):
+            store.create_task(id=f"t{n}", agent=f"a{n % 3}", input="hi", caller="tina")
+        before = store._batch.transactions
+
+        async def main() -> list[object]:
+            writes = [
+                store.append_steps_batched(
+                    f"t{n}",
+                    [NewStep(0, "model", {"response": {}}), NewStep(1, "tool_call", call(n))],
+                )
+                for n in range(20)
+            ]
+            if failing:
+                writes.insert(
+                    7, store.append_steps_batched("nobody", [NewStep(0, "tool_call", call(99))])
+                )
+            finish = [
+                store.finish_with_steps_batched(
+                    f"t{n}",
+                    [
+                        NewStep(
+                            2,
+                            "tool_result",
+                            {"id": f"c{n}", "name": "lookup", "content": "x", "is_error": False},
+                        )
+                    ],
+                    TaskStatus.COMPLETED,
+                    result="x",
+                )
+                for n in range(20)
+            ]
+            written = await asyncio.gather(*writes, return_exceptions=True)
+            return [*written, *await asyncio.gather(*finish)]
+
+        results = asyncio.run(main())
+        if failing:
+            assert isinstance(results[7], StoreError) and "no task nobody" in str(results[7])
+        else:
+            assert store._batch.transactions - before == 2  # the calls, then the results
+        log = AuditLog(runtime_url)
+        records = [r for r in log.export() if r.kind in ("tool.call", "tool.result")]
+        assert sorted((r.task, r.kind, r.actor, r.agent) for r in records) == sorted(
+            (f"t{n}", kind, f"agent:a{n % 3}", f"a{n % 3}")
+            for n in range(20)
+            for kind in ("tool.call", "tool.result")
+        )
+        assert log.verify() == (20 + 40, None)  # the tasks' submissions, calls and results
+        log.close()
