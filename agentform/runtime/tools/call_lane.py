@@ -126,7 +126,6 @@ class StdioLane:
         self._stamp: _Stamp | None = None
         self._stamped_meta: dict[str, Any] | None = None  # what every stamp adds, when constant
         self._closed = False
-        self._background: set[asyncio.Task[None]] = set()
 
     @contextlib.asynccontextmanager
     async def transport(self) -> AsyncIterator[TransportStreams]:
