@@ -413,7 +413,7 @@ class Worker:
             return
         with contextlib.suppress(Exception):
             await self.nc.publish(
-                self.layout.events_subject(task_id), json.dumps(event, default=str).encode()
+                self.layout.events_subject(task_id), _EVENTS.encode(event).encode()
             )
 
     async def _watch_parent(self) -> None:
@@ -427,6 +427,11 @@ class Worker:
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+# what followers hear, in JSON: one encoder for every event (json.dumps with an option builds
+# one per call, and a task with a tool call is announced three times)
+_EVENTS = json.JSONEncoder(default=str)
 
 
 def _step_event(step: StepRecord) -> dict[str, Any]:
