@@ -50,7 +50,14 @@ def run(server: MCPServer | Server[Any]) -> None:
 
 async def serve(server: MCPServer | Server[Any]) -> None:
     """The coroutine :func:`run` runs, for a program that has its own event loop (asyncio)."""
-    lowlevel: Server[Any] = server._lowlevel_server if isinstance(server, MCPServer) else server
+    lowlevel: object = server
+    if isinstance(server, MCPServer):
+        lowlevel = getattr(server, "_lowlevel_server", None)
+    if not isinstance(lowlevel, Server):
+        raise TypeError(
+            "agentform.mcp_stdio cannot reach this MCPServer's low-level server (a newer mcp "
+            "SDK?); serve it with its own run() instead"
+        )
     wire_in, wire_out = _claim_the_wire()
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=_LINE_LIMIT)

@@ -103,3 +103,14 @@ def test_the_server_ends_when_its_stdin_closes(tmp_path: Path, stdio: str) -> No
     pid, took = asyncio.run(main())
     assert not alive(pid)
     assert took < 1.9  # exited on its own: no SIGTERM after the 2 s grace
+
+
+def test_a_server_it_cannot_serve_is_refused_with_what_to_do() -> None:
+    from mcp.server.mcpserver import MCPServer
+
+    from agentform.mcp_stdio import serve
+
+    server = MCPServer("odd")
+    server._lowlevel_server = None  # type: ignore[assignment]  # as a changed SDK might have it
+    with pytest.raises(TypeError, match="serve it with its own run"):
+        asyncio.run(serve(server))
