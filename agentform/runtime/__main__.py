@@ -26,16 +26,12 @@ from pathlib import Path
 
 from agentform import private
 
+# the umask the engine was started with, for its workers' tools (the worker reads it back:
+# agentform.runtime.worker.process.USER_UMASK, a test keeps the two the same)
+USER_UMASK = "AGENTFORM_USER_UMASK"
+
 
 def _engine(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from agentform.runtime.host import logfiles
-    from agentform.runtime.host.control import build_app
-    from agentform.runtime.host.engine import Engine, EngineError
-    from agentform.runtime.host.forks import forks_of
-    from agentform.runtime.worker.process import USER_UMASK
-
     os.environ[USER_UMASK] = oct(os.umask(private.UMASK))
     workdir = private.directory(Path(args.dir).resolve())
     # the whole .agentform/ (state, runtime store, other environments' engines), or just the
@@ -45,16 +41,29 @@ def _engine(args: argparse.Namespace) -> int:
         level=os.environ.get("AGENTFORM_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s engine %(message)s",
     )
-    engine = Engine(workdir, project=args.project, base_dir=Path(args.base_dir))
 
     async def main() -> int:
+        from agentform.runtime.host.forks import Forks, forks_of  # the standard library only
+
+        # the fork server first: it imports the worker's modules while this process imports
+        # the engine's (side by side on two cores), and is ready before the first agent is
+        forks = Forks(workdir)
+        await forks.launch()
+
+        import uvicorn
+
+        from agentform.runtime.host import logfiles
+        from agentform.runtime.host.control import build_app
+        from agentform.runtime.host.engine import Engine, EngineError
+
+        engine = Engine(workdir, project=args.project, base_dir=Path(args.base_dir))
+        forks_of(engine, workdir, adopt=forks)
         try:
             await engine.start(args.port)
         except EngineError as exc:
             print(f"agentform engine: {exc}", file=sys.stderr)
+            await forks.close()
             return 3
-        # the fork server imports the worker while the first apply is still on its way
-        forks_of(engine, workdir).prestart()
         config = uvicorn.Config(
             build_app(engine),
             host="127.0.0.1",

@@ -79,3 +79,35 @@ def test_the_fork_server_stops_when_its_engine_goes(tmp_path: Path) -> None:
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not pid_alive(pid)
+
+
+def test_a_launched_fork_server_imports_while_its_caller_goes_on(tmp_path: Path) -> None:
+    """``Forks.launch`` returns as soon as the process runs (the engine then imports its own
+    modules); the first ``server()`` waits for it to be ready and gets that one, not another."""
+
+    async def main() -> tuple[bool, int, bool]:
+        launcher = forks.Forks(tmp_path)
+        await launcher.launch()
+        assert launcher._prestart is not None
+        importing = not launcher._prestart.done()  # it has not waited for the imports
+        time.sleep(0.3)  # the caller's own imports: the loop is blocked, the server is not
+        server = await launcher.server()
+        assert server is not None and server.alive
+        assert await launcher.server() is server
+        pid = server._process.pid
+        await launcher.close()
+        return importing, pid, server.alive
+
+    importing, pid, still_alive = asyncio.run(main())
+    assert importing and not still_alive
+    deadline = time.monotonic() + 5
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(pid)
+
+
+def test_the_engine_and_its_workers_name_the_same_umask_variable() -> None:
+    from agentform.runtime import __main__ as entry
+    from agentform.runtime.worker import process
+
+    assert entry.USER_UMASK == process.USER_UMASK

@@ -161,6 +161,23 @@ class ForkServer:
     @classmethod
     async def start(cls, workdir: Path) -> ForkServer:
         """Start the fork server and wait until it has imported the worker's modules."""
+        server = await cls.launch(workdir)
+        await server.until_ready()
+        return server
+
+    async def until_ready(self) -> None:
+        """Wait until the launched server has imported the worker's modules; if it does not
+        within :data:`READY_TIMEOUT`, close it and raise :class:`ForkError`."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self._ready), READY_TIMEOUT)
+        except (TimeoutError, ForkError) as exc:
+            await self.close()
+            raise ForkError(f"the fork server did not start: {exc or 'timed out'}") from None
+        log.info("fork server up (pid %d)", self._process.pid)
+
+    @classmethod
+    async def launch(cls, workdir: Path) -> ForkServer:
+        """Start the fork server process; it imports while the caller goes on."""
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -172,14 +189,7 @@ class ForkServer:
             stdout=asyncio.subprocess.PIPE,
             stderr=None,  # its own complaints go to the engine's log
         )
-        server = cls(process)
-        try:
-            await asyncio.wait_for(asyncio.shield(server._ready), READY_TIMEOUT)
-        except (TimeoutError, ForkError) as exc:
-            await server.close()
-            raise ForkError(f"the fork server did not start: {exc or 'timed out'}") from None
-        log.info("fork server up (pid %d)", process.pid)
-        return server
+        return cls(process)
 
     async def spawn(
         self, *, config: Path, worker: str, cwd: str, env: Mapping[str, str], log_path: Path
@@ -272,8 +282,9 @@ class ForkServer:
 
 
 class Forks:
-    """One engine's fork server: started on first use (or ahead, :meth:`prestart`), started
-    again after it died, and None (exec the worker) while it cannot start or forking is off."""
+    """One engine's fork server: started on first use (or ahead: :meth:`launch`,
+    :meth:`prestart`), started again after it died, and None (exec the worker) while it cannot
+    start or forking is off."""
 
     RETRY = 30.0  # seconds before a fork server that failed to start is tried again
 
@@ -289,9 +300,37 @@ class Forks:
         if enabled() and self._prestart is None and self._server is None:
             self._prestart = asyncio.get_running_loop().create_task(self.server())
 
+    async def launch(self) -> None:
+        """Start the fork server's process now, and return: it imports the worker's modules
+        while the caller goes on (the engine, importing its own: on two cores, side by side);
+        the first worker waits for it to be ready."""
+        if not enabled() or self._prestart is not None or self._server is not None:
+            return
+        try:
+            server = await ForkServer.launch(self.workdir)
+        except OSError as exc:
+            log.warning("the fork server did not start: %s; it is tried again later", exc)
+            return
+
+        async def ready() -> ForkServer | None:
+            try:
+                await server.until_ready()
+            except ForkError as exc:
+                log.warning("%s; workers start as new processes for %.0fs", exc, self.RETRY)
+                self._retry_at = time.monotonic() + self.RETRY
+                return None
+            self._server = server
+            return server
+
+        self._prestart = asyncio.get_running_loop().create_task(ready())
+
     async def server(self) -> ForkServer | None:
         if not enabled():
             return None
+        early = self._prestart
+        if early is not None and early is not asyncio.current_task() and not early.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(early)  # launched or prestarted: let it finish
         self._lock = self._lock or asyncio.Lock()
         async with self._lock:
             if self._server is not None and self._server.alive:
@@ -317,11 +356,12 @@ class Forks:
 _forks: weakref.WeakKeyDictionary[object, Forks] = weakref.WeakKeyDictionary()
 
 
-def forks_of(engine: object, workdir: Path) -> Forks:
-    """The fork server of ``engine`` (one per engine: its workers' parent)."""
+def forks_of(engine: object, workdir: Path, *, adopt: Forks | None = None) -> Forks:
+    """The fork server of ``engine`` (one per engine: its workers' parent); ``adopt`` makes
+    one launched before the engine existed its own."""
     found = _forks.get(engine)
     if found is None:
-        found = _forks[engine] = Forks(workdir)
+        found = _forks[engine] = adopt or Forks(workdir)
     return found
 
 
