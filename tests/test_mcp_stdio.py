@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from agentform.runtime.tools.toolbox import Toolbox
+from tests.runtime.project import pid_alive as alive
 
 TOYS = Path(__file__).resolve().parent / "runtime" / "mcp_servers" / "toys.py"
 
@@ -28,15 +28,6 @@ def toys(tmp_path: Path, stdio: str = "loop") -> dict[str, Any]:
             "timeout": "5s",
         }
     }
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split()[2] == "Z")
 
 
 def test_tools_list_and_answer_many_calls_at_once(tmp_path: Path) -> None:

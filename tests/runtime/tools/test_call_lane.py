@@ -20,6 +20,7 @@ import pytest
 from agentform.runtime.tools import call_lane
 from agentform.runtime.tools.mcp_client import Connection, ServerGoneError, ServerParams
 from agentform.runtime.tools.toolbox import Toolbox
+from tests.runtime.project import pid_alive as alive
 
 HERE = Path(__file__).resolve().parents[1]
 TOYS = HERE / "mcp_servers" / "toys.py"
@@ -33,15 +34,6 @@ def params(tmp_path: Path, **env: str) -> ServerParams:
         env={"TOYS_PID_FILE": str(tmp_path / "toys.pid"), **env},
         cwd=tmp_path,
     )
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split()[2] == "Z")
 
 
 def meta() -> Any:

@@ -29,6 +29,7 @@ from agentform.runtime.tools.toolbox import (
     ToolResult,
     ToolStartError,
 )
+from tests.runtime.project import pid_alive as alive
 
 HERE = Path(__file__).resolve().parents[1]  # tests/runtime: the servers and node_modules
 TOYS = "mcp_servers/toys.py"
@@ -80,16 +81,6 @@ def run(
 
 async def call(box: Toolbox, name: str, key: str = "k1", **arguments: Any) -> ToolResult:
     return await box.call(name, arguments, idempotency_key=key)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead for our purposes, but only its parent could reap it
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split()[2] == "Z")
 
 
 def counted(tmp_path: Path, name: str = "toys") -> int:
