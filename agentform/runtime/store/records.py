@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -93,6 +93,9 @@ class StepRecord:
     output_tokens: int
     latency_ms: float
     created_at: datetime
+    # ``data`` as the JSON text the store holds, when the step was just written or read from
+    # it (None: not known): announcing a step need not encode it again
+    data_json: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,4 +191,5 @@ def step_from_row(row: Row[Any]) -> StepRecord:
         output_tokens=int(m["output_tokens"]),
         latency_ms=float(m["latency_ms"]),
         created_at=utc(m["created_at"]),
+        data_json=m["data"],
     )

@@ -277,10 +277,13 @@ class TaskSQL:
         results: list[Any] = []
         tokens: list[tuple[Any, ...]] = []
         ends: list[tuple[Any, ...]] = []
+        index = 0
         for write in writes:
             recorded: list[StepRecord] = []
             tokens_in = tokens_out = added = 0
             for step in write.steps:
+                text = rows[index][3]
+                index += 1
                 key = (write.task_id, step.seq)
                 if key not in new:  # recorded before, or a seq given twice: a re-record
                     recorded.append(self._recorded_step(conn, write.task_id, step))
@@ -291,7 +294,7 @@ class TaskSQL:
                 recorded.append(
                     StepRecord(write.task_id, step.seq, step.kind, dict(step.data),
                                int(step.input_tokens), int(step.output_tokens),
-                               float(step.latency_ms), now)
+                               float(step.latency_ms), now, text)
                 )  # fmt: skip
                 tokens_in += step.input_tokens
                 tokens_out += step.output_tokens
@@ -337,6 +340,7 @@ class TaskSQL:
             output_tokens=int(row[5]),
             latency_ms=float(row[6]),
             created_at=self.dialect.read_time(row[7]),
+            data_json=row[3],
         )
 
     # plumbing

@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -309,10 +309,9 @@ class Worker:
                     error=None if outcome.completed else outcome.text,
                 )
             )
-        final: dict[str, Any] = {"kind": "status", "status": str(status), "text": outcome.text}
-        if outcome.steps:  # the steps written with the end: one event for both
-            final["steps"] = [_step_event(step) for step in outcome.steps]
-        await self._announce(task.id, final)
+        final = {"kind": "status", "status": str(status), "text": outcome.text}
+        # the steps written with the end: one event for both
+        await self._announce(task.id, final, outcome.steps)
         await self._wake_parent(task)
         await msg.ack()
 
@@ -406,15 +405,15 @@ class Worker:
     async def _notify(self, steps: list[StepRecord]) -> None:
         task_id = steps[0].task_id
         self.live.progressed(task_id)
-        await self._announce(task_id, {"kind": "steps", "steps": [_step_event(s) for s in steps]})
+        await self._announce(task_id, {"kind": "steps"}, steps)
 
-    async def _announce(self, task_id: str, event: Mapping[str, Any]) -> None:
+    async def _announce(
+        self, task_id: str, event: Mapping[str, Any], steps: Sequence[StepRecord] = ()
+    ) -> None:
         if self.nc is None or not self.nc.is_connected:
             return
         with contextlib.suppress(Exception):
-            await self.nc.publish(
-                self.layout.events_subject(task_id), _EVENTS.encode(event).encode()
-            )
+            await self.nc.publish(self.layout.events_subject(task_id), event_json(event, steps))
 
     async def _watch_parent(self) -> None:
         """Exit when the engine is gone: an unsupervised worker must not linger."""
@@ -434,8 +433,19 @@ class Worker:
 _EVENTS = json.JSONEncoder(default=str)
 
 
-def _step_event(step: StepRecord) -> dict[str, Any]:
-    return {"seq": step.seq, "step": step.kind, "data": step.data}
+def event_json(event: Mapping[str, Any], steps: Sequence[StepRecord] = ()) -> bytes:
+    """``event`` as followers read it, with ``steps`` (``{"seq", "step", "data"}`` each) when
+    there are any: a step's data as the store wrote it when the step has that text (encoding
+    it again cost as much as writing it)."""
+    text = _EVENTS.encode(event)
+    if not steps:
+        return text.encode()
+    listed = ",".join(
+        f'{{"seq":{step.seq},"step":{_EVENTS.encode(step.kind)},'
+        f'"data":{step.data_json or _EVENTS.encode(step.data)}}}'
+        for step in steps
+    )
+    return f'{text[:-1]}{"," if event else ""}"steps":[{listed}]}}'.encode()
 
 
 def run_worker(config_path: Path, worker_id: str) -> int:
