@@ -103,7 +103,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _forks(args: argparse.Namespace) -> int:
-    from agentform.runtime.host.forks import serve
+    from agentform.runtime.host.fork_server import serve
 
     return serve()
 
