@@ -38,7 +38,7 @@ from agentform.runtime.policy.decision import args_digest
 from agentform.runtime.store import RuntimeStore, StoreError
 from agentform.runtime.store.breakers import BreakerBook, call_rate
 
-__all__ = ["Breaker", "Trip", "alternations"]
+__all__ = ["Breaker", "Trip", "alternations", "marks_of"]
 
 Kind = Literal["identical_calls", "repeated_sequence", "ping_pong", "calls_per_minute", "open"]
 DEFAULT_COOLDOWN = timedelta(minutes=1)
@@ -78,6 +78,11 @@ def alternations(chain: Sequence[str]) -> int:
     return (run - 1) // 2
 
 
+def marks_of(calls: Sequence[ToolCall]) -> list[tuple[str, str]]:
+    """What the breaker compares calls by: each one's function and argument digest."""
+    return [(call.name, args_digest(call.arguments)) for call in calls]
+
+
 class Breaker:
     """One agent's circuit breaker (``config`` None: none declared, nothing ever trips)."""
 
@@ -108,12 +113,19 @@ class Breaker:
         return Trip(kind, f"circuit breaker tripped ({kind.replace('_', ' ')}): {reason}",
                     self.config.on_trip)  # fmt: skip
 
-    def on_call(self, calls: Sequence[ToolCall], index: int) -> Trip | None:
-        """The trip ``calls[index]`` causes given the calls before it in its task, if any."""
+    def on_call(
+        self,
+        calls: Sequence[ToolCall],
+        index: int,
+        marks: Sequence[tuple[str, str]] | None = None,
+    ) -> Trip | None:
+        """The trip ``calls[index]`` causes given the calls before it in its task, if any
+        (``marks``: each call's function and argument digest, :func:`marks_of`, when the caller
+        keeps them: a task's calls are not digested again at each of its calls)."""
         if self.config is None:
             return None
         call = calls[index]
-        marks = [(c.name, args_digest(c.arguments)) for c in calls[: index + 1]]
+        marks = list(marks[: index + 1]) if marks is not None else marks_of(calls[: index + 1])
         mark = marks.pop()
         # a loop is named as one when it is one, before its calls count as identical
         runs = self.config.max_repeated_sequence

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from agentform.runtime.conversation import Message, ModelResponse, ToolCall, ToolSpec
-from agentform.runtime.policy.breaker import Breaker
+from agentform.runtime.policy.breaker import Breaker, marks_of
 from agentform.runtime.policy.budgets import Budgets, BudgetSpent, Usage
 from agentform.runtime.policy.decision import PolicyDecisionPoint
 from agentform.runtime.policy.holding import Holds
@@ -144,7 +144,9 @@ class Guards(Recording):
                 trip = self.breaker.on_delegation(await chain_of(self.store, task), call.name)
             index = next((i for i, c in enumerate(progress.calls) if c.id == call.id), None)
             if trip is None and index is not None:
-                trip = self.breaker.on_call(progress.calls, index)
+                # each call digested once a task, not again at every later call
+                progress.marks.extend(marks_of(progress.calls[len(progress.marks) :]))
+                trip = self.breaker.on_call(progress.calls, index, progress.marks)
             if trip is None and call.id not in progress.held:
                 trip = await self.breaker.on_rate()
             if trip is None:

@@ -76,6 +76,7 @@ class Progress:
     # breaker tripped on (call id -> the trip step); on_fallback: a trip moved the task on to
     # the model's fallback
     calls: list[ToolCall] = field(default_factory=list)
+    marks: list[tuple[str, str]] = field(default_factory=list)  # of calls, as a breaker digests
     tripped: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     on_fallback: bool = False
     final: str | None = None

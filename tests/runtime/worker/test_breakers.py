@@ -22,7 +22,7 @@ import sqlalchemy
 
 from agentform.contract.values import CircuitBreaker
 from agentform.runtime.conversation import ModelResponse, ToolCall
-from agentform.runtime.policy.breaker import Breaker, alternations
+from agentform.runtime.policy.breaker import Breaker, alternations, marks_of
 from agentform.runtime.policy.decision import PolicyDecisionPoint
 from agentform.runtime.policy.holding import Holds
 from agentform.runtime.store import RuntimeStore, TaskStatus
@@ -74,6 +74,9 @@ def test_which_calls_trip(history: list[str], identical: int, tripped: str | Non
     assert (found.breaker if found else None) == tripped
     if found is not None:
         assert found.action == "fail" and "circuit breaker tripped" in found.reason
+    # the marks a task keeps (one more than the call checked: a later call of its answer)
+    kept = marks_of([*made, ToolCall("later", "z", {})])
+    assert breaker.on_call(made, len(made) - 1, kept) == found
 
 
 @pytest.mark.parametrize(
