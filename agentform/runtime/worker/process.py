@@ -57,6 +57,9 @@ __all__ = ["USER_UMASK", "WorkerConfig", "run_worker"]
 
 log = logging.getLogger("agentform.worker")
 USER_UMASK = "AGENTFORM_USER_UMASK"  # the umask the engine was started with, for its workers
+# a worker with fewer than an eighth of its slots free waits this long for more before it pulls
+# tasks: at full load, one pull a completion cost a bus round trip a task (issue 19)
+REFILL_LINGER_S = 0.005
 
 
 def _secret(name: str) -> str | None:
@@ -179,11 +182,17 @@ class Worker:
                 config.config_hash[:12],
             )
             running: set[asyncio.Task[None]] = set()
+            refill = max(1, config.concurrency // 8)
             while not self.stopping.is_set():
                 free = config.concurrency - (len(running) - self.waiting)
                 if free <= 0:
                     await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     continue
+                if free < refill and running:
+                    # nearly full: let a few more slots free up, so one pull (a round trip to
+                    # the bus) takes several tasks, not one a completion; a few ms at most
+                    await asyncio.wait(running, timeout=REFILL_LINGER_S)
+                    free = config.concurrency - (len(running) - self.waiting)
                 try:
                     msgs = await sub.fetch(free, timeout=0.5)
                 except TimeoutError:  # nothing to fetch: the bus's own timeout or asyncio's
