@@ -16,6 +16,7 @@ Errors: an engine that does not answer, or a bus or store that is unavailable, i
 from __future__ import annotations
 
 import builtins
+import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -43,6 +44,8 @@ from agentform.runtime.host.client import (
 from agentform.secrets import FIELD, values_of
 
 __all__ = ["LocalProvider"]
+
+log = logging.getLogger("agentform.provider.local")
 
 T = TypeVar("T")
 
@@ -84,8 +87,9 @@ class LocalProvider:
         def start() -> None:
             try:
                 self.client.start(project=self._project(), base_dir=self.base_dir)
-            except (EngineUnavailable, EngineRequestError, OSError):
-                pass  # the first change starts it again and says why it would not start
+            except (EngineUnavailable, EngineRequestError, OSError) as exc:
+                # not an error yet: the first change starts it again and says why it would not
+                log.info("the engine did not start while planning (%s); retried later", exc)
             finally:
                 self._starting.release()
 
