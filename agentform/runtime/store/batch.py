@@ -21,12 +21,15 @@ write for a task already in the segment starts a new segment, so one task's writ
 order asked. A plain callable (any other write) is a segment of its own.
 
 Under load a batch lingers: when the batch before it held :data:`SIBLINGS` writes or more
-(many tasks are writing), it waits :data:`LINGER_S` for more to join before it begins (or until
-it holds :data:`MAX_BATCH`), as PostgreSQL's ``commit_delay`` does when ``commit_siblings``
-transactions are open. Tasks that wait on a tool call do not move in step: their results come
-back one at a time, each task writes on its own turn of the event loop, and without the linger
-their writes went in transactions of a few writes each. One task alone never waits (its batches
-hold one write).
+(many tasks are writing), it lets the event loop run a few turns (:data:`LINGER_TURNS`) before
+it begins, and again as long as each round brings more writes, up to :data:`LINGER_S` or until
+it holds :data:`MAX_BATCH`, in the spirit of PostgreSQL's ``commit_delay`` when
+``commit_siblings`` transactions are open. Tasks that wait on a tool call do not move in step:
+their results come back a few at a time, and each task writes on its own turn of the loop. The
+linger is never an idle wait: it used to sleep LINGER_S, which saved transactions when answers
+trickled in but held every task's write 2 ms while the worker had nothing else to do, and cost
+a worker with 64 tasks at once 28 % of its tasks a second (``benchmarks/README.md``). One task
+alone never waits (its batches hold one write).
 
 If the shared transaction fails (one write raised, the database refused), it rolled back, and
 every write of the batch runs again in a transaction of its own, in the same order: each caller
@@ -51,6 +54,7 @@ from agentform.runtime.store.inline import StoreBusy
 __all__ = [
     "CREATES",
     "LINGER_S",
+    "LINGER_TURNS",
     "MAX_BATCH",
     "SIBLINGS",
     "STARTS",
@@ -69,8 +73,11 @@ MAX_BATCH = 256  # writes per transaction: a longer one would hold SQLite's writ
 STEPS, CREATES, STARTS = 0, 1, 2
 BUSY_RETRY_S = 0.001  # how often a batch tries again while another process writes (SQLite)
 BUSY_WAIT_S = 1.0  # then it waits on a thread, with the database's full busy timeout
-# a batch after one of SIBLINGS writes or more waits LINGER_S for more before it begins
+# a batch after one of SIBLINGS writes or more lingers while more writes join, LINGER_TURNS
+# turns of the event loop at a time (what became ready in one turn runs in the next), and no
+# longer than LINGER_S
 SIBLINGS = 4
+LINGER_TURNS = 2
 LINGER_S = 0.002
 
 
@@ -187,10 +194,23 @@ class WriteBatch:
     async def _drain(self) -> None:
         while self._pending:
             if self._last >= SIBLINGS and len(self._pending) < MAX_BATCH:
-                await asyncio.sleep(LINGER_S)  # the other writing tasks' next writes join
+                await self._linger()
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             self._last = len(batch)
             await self._flush(batch)
+
+    async def _linger(self) -> None:
+        """Wait while other tasks' writes keep joining the batch: a few turns of the event loop
+        at a time, until a round brings no new write, the batch is full, or LINGER_S passed.
+        Never an idle wait: a worker whose tasks wait on something else begins at once."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LINGER_S
+        while len(self._pending) < MAX_BATCH and loop.time() < deadline:
+            before = len(self._pending)
+            for _ in range(LINGER_TURNS):
+                await asyncio.sleep(0)
+            if len(self._pending) == before:
+                return
 
     async def _flush(self, batch: list[tuple[Write, asyncio.Future[Any]]]) -> None:
         try:

@@ -197,31 +197,104 @@ def test_a_batch_waits_for_a_locked_database_without_holding_the_loop(tmp_path: 
         assert store._batch.transactions == 1  # the later writes joined the waiting batch
 
 
-def test_under_load_a_batch_lingers_for_the_next_writes(
+async def _siblings(store: RuntimeStore, n: int) -> None:
+    """Tasks t0 .. t{n-1} started in one batch of ``n`` writes: the next batch lingers."""
+    create = {"agent": "a", "input": "x"}
+    await asyncio.gather(
+        *(store.start_turn_batched(f"t{i}", "w", create=create, recorded=False) for i in range(n))
+    )
+
+
+def test_under_load_a_batch_lingers_while_writes_keep_joining(
     store: RuntimeStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """After a batch of SIBLINGS writes (many tasks writing), the next waits LINGER_S for
-    more: writes asked 50 ms apart share a transaction."""
+    """After a batch of SIBLINGS writes (many tasks writing), the next waits while more writes
+    join turn after turn of the event loop, as tool answers bring tasks back a few at a time:
+    writes asked one turn apart share a transaction."""
     monkeypatch.setattr(store_batch, "SIBLINGS", 4)
-    monkeypatch.setattr(store_batch, "LINGER_S", 0.5)
-    create = {"agent": "a", "input": "x"}
+    monkeypatch.setattr(store_batch, "LINGER_S", 5.0)
 
-    async def main() -> tuple[int, int]:
-        await asyncio.gather(
-            *(
-                store.start_turn_batched(f"t{i}", "w", create=create, recorded=False)
-                for i in range(4)
-            )
-        )
+    async def main() -> tuple[int, int, float]:
+        await _siblings(store, 6)
         before = store._batch.transactions
+        started = asyncio.get_running_loop().time()
+        writes = []
+        for i in range(6):
+            step = [NewStep(0, "start", {})]
+            writes.append(asyncio.ensure_future(store.append_steps_batched(f"t{i}", step)))
+            await asyncio.sleep(0)  # the next task comes back a turn later
+        await asyncio.gather(*writes)
+        return before, store._batch.transactions, asyncio.get_running_loop().time() - started
+
+    before, after, took = asyncio.run(main())
+    assert (before, after) == (1, 2)
+    assert took < 2.0  # it began once no more came, not after LINGER_S
+
+
+def test_a_lingering_batch_never_waits_idle(
+    store: RuntimeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a round of the event loop brings no new write, the batch begins at once: a write
+    asked 50 ms later goes in a transaction of its own, and the first did not wait LINGER_S.
+    (Sleeping LINGER_S held every write of a worker whose tasks had nothing else to do.)"""
+    monkeypatch.setattr(store_batch, "SIBLINGS", 4)
+    monkeypatch.setattr(store_batch, "LINGER_S", 5.0)
+
+    async def main() -> tuple[int, int, float]:
+        await _siblings(store, 4)
+        before = store._batch.transactions
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         first = asyncio.ensure_future(store.append_steps_batched("t0", [NewStep(0, "start", {})]))
         await asyncio.sleep(0.05)
         second = store.append_steps_batched("t1", [NewStep(0, "start", {})])
-        await asyncio.gather(first, second)
-        return before, store._batch.transactions
+        await first
+        took = loop.time() - started
+        await second
+        return before, store._batch.transactions, took
 
-    before, after = asyncio.run(main())
-    assert (before, after) == (1, 2)
+    before, after, took = asyncio.run(main())
+    assert (before, after) == (1, 3)
+    assert took < 2.0
+
+
+def test_a_lingering_batch_begins_after_linger_s_however_many_keep_coming(
+    store: RuntimeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes joining on every turn do not hold a batch back for longer than LINGER_S."""
+    monkeypatch.setattr(store_batch, "SIBLINGS", 4)
+    monkeypatch.setattr(store_batch, "LINGER_S", 0.05)
+
+    async def main() -> tuple[float, int]:
+        await _siblings(store, 4)
+        loop = asyncio.get_running_loop()
+        stop = loop.time() + 1.5
+        seqs = [0, 0, 0, 0]
+        writes: list[asyncio.Future[Any]] = []
+        done_at: list[float] = []
+
+        def ask(i: int) -> None:
+            seqs[i] += 1
+            writes.append(
+                asyncio.ensure_future(
+                    store.append_steps_batched(f"t{i}", [NewStep(seqs[i], "model", {})])
+                )
+            )
+
+        ask(0)
+        writes[0].add_done_callback(lambda _: done_at.append(loop.time()))
+        started = loop.time()
+        n = 0
+        while loop.time() < stop:
+            n += 1
+            ask(n % 4)
+            await asyncio.sleep(0)
+        await asyncio.gather(*writes)
+        return done_at[0] - started, store._batch.transactions
+
+    took, transactions = asyncio.run(main())
+    assert took < 1.0  # committed while writes were still coming
+    assert transactions > 2
 
 
 def test_one_writer_alone_never_lingers(
