@@ -11,7 +11,8 @@ coming back is given up after ``max_deliver`` attempts with a dead-letter record
 
 Also heartbeats into the JetStream KV bucket (what it runs, when it last made progress) so the
 engine can tell a live worker from a hung one (:mod:`agentform.runtime.worker.liveness`), and
-exits when its engine is gone.
+exits when its engine is gone. What it publishes (events, woken parents, delegated children)
+is :mod:`.telling`'s; a task waiting for its conversation's turn is :mod:`.turns`'s.
 """
 
 from __future__ import annotations
@@ -19,13 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import os
 import signal
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from agentform.runtime.bus import BusMessage, Connection, TaskMessage, connect
 from agentform.runtime.memory.agent import open_agent_memory
@@ -35,23 +33,18 @@ from agentform.runtime.policy.budgets import Budgets
 from agentform.runtime.policy.decision import PolicyDecisionPoint
 from agentform.runtime.policy.filters import ContentFilters, MissingFilter
 from agentform.runtime.policy.holding import Holds
-from agentform.runtime.store import RuntimeStore, StepRecord, StoreError, TaskRecord, TaskStatus
+from agentform.runtime.store import RuntimeStore, StoreError, TaskStatus
 from agentform.runtime.store.approvals import ApprovalBook
 from agentform.runtime.store.breakers import BreakerBook
 from agentform.runtime.store.ratelimits import Limiter
 from agentform.runtime.tools.agent_toolbox import open_toolbox, with_locks
 from agentform.runtime.worker.config import WorkerConfig
-from agentform.runtime.worker.delegation import (
-    Delegates,
-    depth_limit,
-    is_ancestor,
-    resume_parent,
-    submit_child,
-)
+from agentform.runtime.worker.delegation import Delegates, depth_limit
 from agentform.runtime.worker.inbound import Inbound
 from agentform.runtime.worker.liveness import Liveness
 from agentform.runtime.worker.loop import AgentLoop, Limits
 from agentform.runtime.worker.sensitive import MissingValue, Sensitive
+from agentform.runtime.worker.turns import Turns
 
 __all__ = ["USER_UMASK", "WorkerConfig", "run_worker"]
 
@@ -66,7 +59,9 @@ def _secret(name: str) -> str | None:
     return os.environ.get(name)
 
 
-class Worker:
+class Worker(Turns):
+    """One replica of one agent: pulls its tasks and runs them until told to stop."""
+
     def __init__(self, config: WorkerConfig, worker_id: str) -> None:
         self.config = config
         self.id = worker_id
@@ -324,106 +319,6 @@ class Worker:
         await self._wake_parent(task)
         await msg.ack()
 
-    async def _take_turn(
-        self, msg: BusMessage, message: TaskMessage, store: RuntimeStore, blocker: TaskRecord | None
-    ) -> bool:
-        """Wait until every earlier message of this conversation is handled (True), or end the
-        task instead (False): when this agent rejects busy conversations, or when the task it
-        would wait for (``blocker``, the first found) is its own ancestor, a wait that could
-        never end."""
-        mode = self.config.values.concurrent_messages
-        self.waiting += 1  # a queued message does not take a slot from the ones it waits for
-        self.live.hold(msg)
-        try:
-            while blocker is not None:
-                reason = None
-                blocker_is_ancestor = await is_ancestor(store, blocker.id, message.parent_id)
-                if blocker_is_ancestor:
-                    reason = (
-                        f"deadlock avoided: this task would wait for task {blocker.id} of its own"
-                        f" conversation, which is its ancestor and waits for it (a delegation"
-                        f" cycle through {self.config.agent!r}); it fails instead of hanging"
-                    )
-                elif mode == "reject":
-                    reason = (
-                        f"rejected: conversation {message.context_id} is busy with task"
-                        f" {blocker.id}; send again when it has answered"
-                    )
-                if reason is not None:
-                    status = TaskStatus.FAILED if blocker_is_ancestor else TaskStatus.REJECTED
-                    await self._refuse(msg, message, store, reason, status)
-                    return False
-                if self.stopping.is_set():
-                    return False  # not acked: redelivered to the next worker
-                await asyncio.sleep(0.1)
-                blocker = await store.run(store.blocking_task, message.id)
-            return True
-        finally:
-            self.live.release(msg)
-            self.waiting -= 1
-
-    async def _refuse(
-        self,
-        msg: BusMessage,
-        message: TaskMessage,
-        store: RuntimeStore,
-        reason: str,
-        status: TaskStatus,
-    ) -> None:
-        changed = await store.run(lambda: store.finish_task(message.id, status, error=reason))
-        if changed:
-            log.warning("task %s: %s", message.id, reason)
-            event = {"kind": "status", "status": str(status), "error": reason}
-            await self._announce(message.id, event)
-            ended = await store.run(store.get_task, message.id)
-            if ended is not None:
-                await self._wake_parent(ended)
-        await msg.ack()
-
-    async def _submit_child(
-        self,
-        child: str,
-        agent: str,
-        message: str,
-        context_id: str,
-        parent: str,
-        inputs: Mapping[str, Any],
-    ) -> None:
-        assert self.nc is not None and self.store is not None
-        await submit_child(
-            self.nc.jetstream(),
-            self.layout,
-            self.store,
-            child,
-            agent,
-            message,
-            context_id,
-            parent,
-            inputs,
-            caller=f"agent:{self.config.agent}",
-        )
-
-    async def _wake_parent(self, task: TaskRecord) -> None:
-        if task.parent_id is None or self.nc is None or self.store is None:
-            return
-        try:
-            await resume_parent(self.nc.jetstream(), self.layout, self.store, task)
-        except Exception as exc:  # the engine's sweep wakes it later
-            log.warning("could not wake %s, the parent of %s: %s", task.parent_id, task.id, exc)
-
-    async def _notify(self, steps: list[StepRecord]) -> None:
-        task_id = steps[0].task_id
-        self.live.progressed(task_id)
-        await self._announce(task_id, {"kind": "steps"}, steps)
-
-    async def _announce(
-        self, task_id: str, event: Mapping[str, Any], steps: Sequence[StepRecord] = ()
-    ) -> None:
-        if self.nc is None or not self.nc.is_connected:
-            return
-        with contextlib.suppress(Exception):
-            await self.nc.publish(self.layout.events_subject(task_id), event_json(event, steps))
-
     async def _watch_parent(self) -> None:
         """Exit when the engine is gone: an unsupervised worker must not linger."""
         while os.getppid() == self.parent:
@@ -435,26 +330,6 @@ class Worker:
 
     def stop(self) -> None:
         self.stopping.set()
-
-
-# what followers hear, in JSON: one encoder for every event (json.dumps with an option builds
-# one per call, and a task with a tool call is announced three times)
-_EVENTS = json.JSONEncoder(default=str)
-
-
-def event_json(event: Mapping[str, Any], steps: Sequence[StepRecord] = ()) -> bytes:
-    """``event`` as followers read it, with ``steps`` (``{"seq", "step", "data"}`` each) when
-    there are any: a step's data as the store wrote it when the step has that text (encoding
-    it again cost as much as writing it)."""
-    text = _EVENTS.encode(event)
-    if not steps:
-        return text.encode()
-    listed = ",".join(
-        f'{{"seq":{step.seq},"step":{_EVENTS.encode(step.kind)},'
-        f'"data":{step.data_json or _EVENTS.encode(step.data)}}}'
-        for step in steps
-    )
-    return f'{text[:-1]}{"," if event else ""}"steps":[{listed}]}}'.encode()
 
 
 def run_worker(config_path: Path, worker_id: str) -> int:

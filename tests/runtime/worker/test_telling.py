@@ -1,4 +1,4 @@
-"""What a worker announces to followers (:func:`agentform.runtime.worker.process.event_json`):
+"""What a worker announces to followers (:func:`agentform.runtime.worker.telling.event_json`):
 the same JSON whether a step carries the text the store wrote or only its data."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from agentform.runtime.store import NewStep, RuntimeStore, StepRecord
-from agentform.runtime.worker.process import event_json
+from agentform.runtime.worker.telling import event_json
 
 AT = datetime(2026, 12, 6, tzinfo=UTC)
 
