@@ -70,6 +70,7 @@ from agentform.runtime.store.ids import new_id
 from agentform.runtime.store.memory.embeddings import EmbeddingsUnavailable
 from agentform.runtime.store.memory.service import MemoryStoreError
 from agentform.runtime.store.memory.stores import MemoryStores
+from agentform.runtime.store.owner import WrongProject, claim_store
 from agentform.runtime.store.ratelimits import Limiter
 
 __all__ = ["Engine", "EngineError", "EngineFiles", "resolve_store_url"]
@@ -352,6 +353,11 @@ class Engine:
             store = await asyncio.to_thread(RuntimeStore, url)
         except Exception as exc:
             raise EngineError(f"the runtime store is not usable: {exc}", 503) from exc
+        try:  # one project a runtime store, claimed before anything is written there
+            await asyncio.to_thread(claim_store, url, self.project, str(self.base_dir))
+        except StoreError as exc:
+            store.close()
+            raise EngineError(str(exc), 409 if isinstance(exc, WrongProject) else 503) from None
         self._close_store(memories=False)  # the memory stores move below instead
         self.store, self.store_url = store, url
         self.approvals = await asyncio.to_thread(ApprovalBook, url)

@@ -269,10 +269,20 @@ class SideTable:
         self._failure, self._what = failure, what
         try:
             self._engine: Engine | None = acquire(url)
-            with self._engine.begin() as conn:
-                metadata.create_all(conn)
         except (ValueError, SQLAlchemyError) as exc:
             raise failure(f"cannot open the {what}: {exc}") from None
+        for attempt in (1, 2):
+            try:
+                with self._engine.begin() as conn:
+                    metadata.create_all(conn)
+                break
+            except SQLAlchemyError as exc:
+                # PostgreSQL: another process created the table at the same moment (its type
+                # name's unique index says so); the second look finds it
+                if attempt == 2:
+                    release(self._engine)
+                    self._engine = None
+                    raise failure(f"cannot open the {what}: {exc}") from None
 
     @contextlib.contextmanager
     def _begin(self) -> Iterator[Connection]:
