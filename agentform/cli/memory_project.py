@@ -125,7 +125,7 @@ def open_memory(
         )
     from agentform.cli.options import var_values
     from agentform.database import DatabaseError
-    from agentform.runtime.host.engine import resolve_store_url
+    from agentform.runtime.host.files import resolve_store_url, store_url_for
     from agentform.runtime.store.memory.config import StoreConfig
     from agentform.runtime.store.memory.service import Memory, MemoryStoreError
     from agentform.spec import load_spec
@@ -138,7 +138,10 @@ def open_memory(
     loaded = result.spec
     values = {name: store.model_dump(mode="json") for name, store in loaded.memory.items()}
     configs = {name: StoreConfig.of(name, store) for name, store in loaded.memory.items()}
-    url = resolve_store_url(store_url or loaded.runtime.store.url, Path(result.base_dir))
+    url = resolve_store_url(
+        store_url or store_url_for(loaded.runtime.store.url, env or "default"),
+        Path(result.base_dir),
+    )
     for name in stores:
         check_store(configs, name)
     check_scope(scope)

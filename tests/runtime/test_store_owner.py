@@ -4,6 +4,7 @@ PostgreSQL; end to end through the CLI on SQLite)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -12,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from agentform.runtime.host.client import EngineClient, engine_dir
+from agentform.runtime.host.files import EngineFiles, store_url_for
 from agentform.runtime.store.owner import StoreOwner, WrongProject, claim_store
 from tests.runtime.project import open_project
 
@@ -93,3 +96,43 @@ def test_apply_of_another_project_on_the_same_store_is_refused(tmp_path: Path) -
             ).fetchone()
             owner = conn.execute("SELECT project FROM agentform_runtime_owner").fetchall()
         assert jobs == ["nightly"] and ticks == (0,) and owner == [("a",)]
+
+
+def test_each_environment_has_its_own_default_store(tmp_path: Path) -> None:
+    """The default store is the environment's own file: the default environment's runtime.db
+    and prod's runtime-prod.db, so the two engines (projects x and x-prod to the runtime) never
+    meet in one database; a store the spec names is used as named."""
+    assert store_url_for(None, "default") == "sqlite:///.agentform/runtime.db"
+    assert store_url_for("sqlite:///.agentform/runtime.db", "prod") == (
+        "sqlite:///.agentform/runtime-prod.db"
+    )
+    named = "postgresql+psycopg://db/x"
+    assert store_url_for(named, "prod") == named
+    assert EngineFiles(tmp_path / ".agentform" / "engine").environment == "default"
+    assert EngineFiles(tmp_path / ".agentform" / "engine-prod").environment == "prod"
+    with open_project(tmp_path / "x") as project:
+        spec = {
+            "project": "x",
+            "models": {"script": {"provider": "scripted", "script": "scripts/echo.yaml"}},
+            "agents": {"clerk": {"model": "script"}},
+            "environments": {"prod": {}},
+        }
+        project.write(spec, {"echo": [{"reply": "x: {{ user }}"}]})
+        project.apply()
+        prod = EngineClient(engine_dir(project.dir, "prod"))
+        try:
+            done = project.cli("apply", "--auto-approve", "--env", "prod")
+            assert done.returncode == 0, done.stdout + done.stderr
+            stores = {
+                "default": project.engine_info()["store_url"],
+                "prod": json.loads((prod.dir / "engine.json").read_text())["store_url"],
+            }
+            assert stores == {
+                "default": f"sqlite:///{project.dir / '.agentform' / 'runtime.db'}",
+                "prod": f"sqlite:///{project.dir / '.agentform' / 'runtime-prod.db'}",
+            }
+            task = project.submit("clerk", "hi")
+            assert project.wait_task(task["id"])["result"] == "x: hi"
+        finally:
+            project.cli("destroy", "--auto-approve", "--allow-data-loss", "--env", "prod")
+            prod.stop()

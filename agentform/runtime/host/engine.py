@@ -58,6 +58,7 @@ from agentform.runtime.host.files import (
     EngineFiles,
     ordered,
     resolve_store_url,
+    store_url_for,
     write_atomic,
 )
 from agentform.runtime.host.supervisor import AgentGroup
@@ -345,7 +346,7 @@ class Engine:
 
     async def _set_store(self, values: Mapping[str, Any]) -> None:
         url = resolve_store_url(
-            str(values.get("url") or "sqlite:///.agentform/runtime.db"), self.base_dir
+            store_url_for(values.get("url"), self.files.environment), self.base_dir
         )
         if url == self.store_url and self.store is not None:
             return

@@ -23,6 +23,7 @@ __all__ = [
     "EngineFiles",
     "ordered",
     "resolve_store_url",
+    "store_url_for",
     "tail",
     "write_atomic",
 ]
@@ -40,6 +41,12 @@ class EngineFiles:
         self.logs = self.dir / "logs"  # AGENT.log: the agent's workers (supervisor)
         self.resources = self.dir / "resources.json"
         self.nats = self.dir / "nats"
+
+    @property
+    def environment(self) -> str:
+        """The environment this engine runs (its directory says: ``engine-<env>``)."""
+        name = self.dir.name
+        return name.removeprefix("engine-") if name.startswith("engine-") else "default"
 
 
 def write_atomic(path: Path, text: str, mode: int = private.FILE_MODE) -> None:
@@ -63,6 +70,21 @@ def tail(path: Path, lines: int) -> str:
 def ordered(saved: Mapping[str, Any]) -> list[str]:
     rank = {"runtime": 0, "model": 1, "tool": 1, "memory": 1, "policy": 1, "filter": 1, "agent": 2}
     return sorted(saved, key=lambda a: (rank.get(Address.kind_of(a), 3), a))
+
+
+DEFAULT_STORE_URL = "sqlite:///.agentform/runtime.db"  # the spec's default (contract values)
+
+
+def store_url_for(url: str | None, environment: str) -> str:
+    """The runtime store of ``environment`` when the spec says ``url``: the default store is
+    each environment's own file (``.agentform/runtime-<env>.db`` beside the default
+    environment's ``runtime.db``), as each has its own engine, bus and schedules; a store the
+    spec names is used as named."""
+    if url and url != DEFAULT_STORE_URL:
+        return url
+    if environment in ("", "default"):
+        return DEFAULT_STORE_URL
+    return f"sqlite:///.agentform/runtime-{environment}.db"
 
 
 def resolve_store_url(url: str, base_dir: Path) -> str:

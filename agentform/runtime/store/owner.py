@@ -89,8 +89,9 @@ class StoreOwner(SideTable):
                 f"the runtime store {shown} belongs to project {found.project!r} (first used"
                 f" from {found.claimed_from} on {found.claimed_at:%Y-%m-%d %H:%M} UTC), not to"
                 f" {project!r}: the tasks, schedules, approvals and circuit breakers of two"
-                " projects would mix there. Give this project a database of its own in"
-                " runtime.store.url (another SQLite file, or another PostgreSQL database); if"
+                " projects would mix there. Give this project (or this environment) a database"
+                " of its own in runtime.store.url (another SQLite file, or another PostgreSQL"
+                " database); if"
                 f" {found.project!r} was this project's name before, name it so again"
             )
         return found
