@@ -3,7 +3,7 @@
 Usage: .venv/bin/python benchmarks/bench_runtime.py [--quick] [--json FILE] [--cli PATH]
        [--ids time|random] [--in-flight 256] [--replicas 1,4] [--tasks N]
        [--only raw,latency,http,http-batch,bus,inbound,recovery,tools] [--rounds 5]
-       [--side-effects none|idempotent|unsafe] [--server-stdio sdk|loop]
+       [--side-effects none|idempotent|unsafe] [--server-stdio sdk|loop] [--concurrency N]
 
 1. **raw JetStream** (the floor) with nats-py against an embedded ``nats-server`` in a temp dir:
    one file-backed work-queue stream and one durable pull consumer, like agentform's task bus
@@ -49,13 +49,15 @@ Usage: .venv/bin/python benchmarks/bench_runtime.py [--quick] [--json FILE] [--c
    calls the ``toys`` stdio server's ``echo`` (``tests/runtime/mcp_servers/toys.py``, the ``mcp``
    SDK's server; ``--side-effects`` declared, default idempotent) and answers with its result.
    ``--server-stdio`` picks the server's stdio transport: the SDK's own (``sdk``, threads) or
-   :mod:`agentform.mcp_stdio` (``loop``, the event loop); the server is the same. After a
+   :mod:`agentform.mcp_stdio` (``loop``, the event loop); the server is the same.
+   ``--concurrency`` sets both agents' ``limits.max_concurrent_tasks`` (default: the agents'
+   default, 64). After a
    warm-up, ``--rounds`` rounds, each agent in turn: N tasks (default 3,000) published on
    the bus with ``--in-flight`` at once, then 200 one at a time; CPU a task per process (worker,
-   its MCP server, engine, nats-server). Reported: each agent's median tasks/s and p50/p99 at one
-   in flight, the median of the rounds' tasks/s ratios, and what the call adds per process; every
-   task's answer is checked in the store. Targets (issue 19): ratio >= 0.5, worker CPU added
-   < 0.5 ms, p50 < 4 ms.
+   its MCP server, engine, nats-server, this client). Reported: each agent's median tasks/s and
+   p50/p99 at one in flight, the median of the rounds' tasks/s ratios, and what the call adds
+   per process; every task's answer is checked in the store. Targets (issue 19): ratio >= 0.5,
+   worker CPU added < 0.5 ms, p50 < 4 ms.
 
 ``--only`` runs some parts (``raw`` is 1.; the others are 2.'s and ``recovery``), ``--replicas``
 the applies (default ``1,4``), ``--tasks`` a throughput run's tasks (default 6,000; ``--quick``
@@ -868,6 +870,7 @@ class ToolProject(Project):
 
     side_effects = "idempotent"
     server_stdio = "sdk"  # the toys server on the SDK's stdio transport, or agentform.mcp_stdio
+    concurrency: int | None = None  # the agents' max_concurrent_tasks (None: their default)
 
     def write(self, replicas: int) -> None:
         (self.root / "scripts").mkdir(parents=True, exist_ok=True)
@@ -883,6 +886,9 @@ class ToolProject(Project):
             side_effects=self.side_effects,
             stdio=self.server_stdio,
         )
+        if self.concurrency is not None:
+            limit = f"      max_concurrent_tasks: {self.concurrency}\n"
+            text = text.replace("      timeout: 30s\n", "      timeout: 30s\n" + limit)
         (self.root / "agentform.yaml").write_text(text)
 
     async def wait_ready(self, replicas: int, timeout: float = 60.0) -> None:
@@ -1223,6 +1229,13 @@ def main(argv: list[str] | None = None) -> int:
         "agentform.mcp_stdio's (the event loop); the same SDK server either way",
     )
     parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="tools: both agents' limits.max_concurrent_tasks (default: the agents' default, 64)",
+    )
+    parser.add_argument(
         "--replicas",
         default="1,4",
         metavar="N,N",
@@ -1277,11 +1290,13 @@ def main(argv: list[str] | None = None) -> int:
         say(f"one MCP tool call ({args.side_effects}) against none, interleaved rounds ...")
         ToolProject.side_effects = args.side_effects
         ToolProject.server_stdio = args.server_stdio
+        ToolProject.concurrency = args.concurrency
         rounds = 2 if args.quick and args.rounds == 5 else args.rounds
         try:
             res["tools"] = asyncio.run(tool_runs(args.cli, args.quick, args.tasks, rounds))
             res["tools"]["side_effects"] = args.side_effects
             res["tools"]["server_stdio"] = args.server_stdio
+            res["tools"]["concurrency"] = args.concurrency
         except RuntimeMisbehaved as exc:
             say(f"the runtime misbehaved: {exc}")
             status = 2
