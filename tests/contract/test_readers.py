@@ -48,7 +48,7 @@ READERS: dict[str, str] = {
     "agent.skills.description": "a2a/card.py",
     "agent.skills.tags": "a2a/card.py",
     "agent.skills.examples": "a2a/card.py",
-    "agent.concurrent_messages": "worker/process.py",
+    "agent.concurrent_messages": "worker/turns.py",
     "agent.default_effect": "worker/process.py",
     "agent.ask_user": "worker/process.py",
     # circuit breakers: decided by policy/breaker.py, acted on by the loop (worker/guards.py)
