@@ -7,16 +7,27 @@ boundary: planning dumps a resource with ``model_dump(mode="json")`` into a
 ``*Value`` classes of :mod:`agentform.contract.received`, which add what planning resolved for it
 (an agent's ``policies`` and ``invokers``) and the planning-only fingerprints (``secrets``, a
 tool's ``card``, the content of the ``files`` a model or tool points at). So every default is
-written once, here, and a field the runtime reads is typed on both sides. Pure: imports pydantic
-and :mod:`agentform.durations` only.
+written once, here, and a field the runtime reads is typed on both sides. The limits an agent and
+the project declare live in :mod:`.limits`, content filters in :mod:`.filters`, the shared base in
+:mod:`.base`; all are re-exported here. Pure: imports pydantic and :mod:`agentform.durations` only.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from agentform.contract.base import Frozen, Name, PositiveInt
+from agentform.contract.filters import Detector, Filter, FilterPattern, FilterPlace, RedactPattern
+from agentform.contract.limits import (
+    AgentLimits,
+    Budget,
+    CircuitBreaker,
+    ProjectLimits,
+    Rate,
+    RateLimit,
+)
 from agentform.durations import Duration
 
 __all__ = [
@@ -27,8 +38,10 @@ __all__ = [
     "Budget",
     "Bus",
     "CircuitBreaker",
+    "Detector",
     "Filter",
     "FilterPattern",
+    "FilterPlace",
     "Frozen",
     "McpServer",
     "Memory",
@@ -41,6 +54,8 @@ __all__ = [
     "PositiveInt",
     "Pricing",
     "ProjectLimits",
+    "Rate",
+    "RateLimit",
     "RedactPattern",
     "Schedule",
     "SessionContext",
@@ -49,15 +64,6 @@ __all__ = [
     "Tasks",
     "Tool",
 ]
-
-Name = str  # validated by the checks (AF202) so every bad name is reported with its location
-PositiveInt = Annotated[int, Field(ge=1)]
-
-
-class Frozen(BaseModel):
-    """Every spec object and contract value: unknown keys refused, immutable once built."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Bus(Frozen):
@@ -211,62 +217,6 @@ class Tool(Frozen):
     )
 
 
-class RedactPattern(Frozen):
-    """A custom redaction: text matching ``pattern`` is replaced before it is written."""
-
-    name: Name = Field(description="Label, used in the default replacement [REDACTED:name].")
-    pattern: str = Field(description="Python regular expression.", max_length=500)
-    replacement: str | None = None
-
-
-Detector = Literal["email", "phone", "credit_card", "iban", "ip_address", "secret"]
-FilterPlace = Literal["input", "answer", "tool_args", "tool_results"]
-
-
-def _everywhere() -> list[FilterPlace]:
-    return ["input", "answer", "tool_args", "tool_results"]
-
-
-class FilterPattern(Frozen):
-    """A custom detector of a content filter: text matching ``pattern`` is a hit."""
-
-    name: Name = Field(
-        description="Label: hits are counted and audited under it, and the default replacement"
-        " is [REDACTED:name]."
-    )
-    pattern: str = Field(
-        description="RE2 regular expression: linear time, no look-around or back-references.",
-        max_length=500,
-    )
-    replacement: str | None = Field(None, description="What a redacted match becomes.")
-
-
-class Filter(Frozen):
-    """A content filter: what to look for in an agent's text, where, and what a hit does."""
-
-    description: str = ""
-    detect: list[Detector] = Field(
-        default_factory=list,
-        description="Built-in detectors: email, phone, credit_card (Luhn-checked), iban"
-        " (checksum-checked), ip_address, secret (API keys, tokens, JWTs, private keys,"
-        " password=...).",
-    )
-    patterns: list[FilterPattern] = Field(
-        default_factory=list, description="Custom detectors, {name, pattern, replacement?}."
-    )
-    action: Literal["block", "redact", "flag"] = Field(
-        description="block: refuse the text (a blocked input or answer fails the task, a blocked"
-        " tool call is not made, a blocked result is not shown to the model); redact: replace"
-        " each hit; flag: let it pass. Every hit is audited (filter.hit), never the text."
-    )
-    apply_to: list[FilterPlace] = Field(
-        default_factory=_everywhere,
-        min_length=1,
-        description="Where: the task's input, its final answer, tool call arguments, tool"
-        " results. Default: all four.",
-    )
-
-
 class MemoryLimits(Frozen):
     """Size caps; a write that would exceed them is refused (or evicts the oldest entries)."""
 
@@ -334,129 +284,6 @@ class Memory(Frozen):
         " 'embeddings' extra).",
     )
     description: str = ""
-
-
-def _rate(text: str | None) -> str | None:
-    """A rate such as ``10/minute`` or ``600 per hour`` (the ``limits`` notation)."""
-    if text is None:
-        return None
-    from limits import parse
-
-    try:
-        parse(text)
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is not a rate: write COUNT/PERIOD such as 10/minute, 600/hour or 5/second"
-        ) from None
-    return text
-
-
-Rate = Annotated[str, AfterValidator(_rate)]
-
-
-class RateLimit(Frozen):
-    """How often an agent may be sent tasks, counted across every engine and replica."""
-
-    per_caller: Rate | None = Field(
-        None, description="Tasks one caller (token subject, operator) may send, e.g. 10/minute."
-    )
-    total: Rate | None = Field(None, description="Tasks every caller together may send.")
-
-
-class AgentLimits(Frozen):
-    max_steps: PositiveInt | None = None
-    max_tool_calls: PositiveInt | None = None
-    max_tokens: PositiveInt | None = None
-    max_cost_usd: float | None = Field(None, gt=0)
-    timeout: Duration | None = None
-    max_depth: PositiveInt | None = Field(
-        None, description="Maximum delegation depth below this agent."
-    )
-    max_concurrent_tasks: PositiveInt | None = Field(
-        None,
-        le=1000,
-        description="Tasks one replica works on at the same time (default 64); more wait in "
-        "the agent's queue for a free slot.",
-    )
-
-
-class Budget(Frozen):
-    """What tasks may spend together in one window of ``limits.window``: model steps, tool
-    calls (delegations included), tokens and cost (from the models' pricing)."""
-
-    max_steps: PositiveInt | None = None
-    max_tool_calls: PositiveInt | None = None
-    max_tokens: PositiveInt | None = None
-    max_cost_usd: float | None = Field(None, gt=0)
-
-
-class ProjectLimits(Frozen):
-    """``limits`` at the top of the spec: budgets across tasks, counted across every engine and
-    replica in the runtime store, and ceilings on every task of every agent."""
-
-    window: Duration = Field(
-        "1d",
-        validate_default=True,
-        description="The budgets' window: what was spent counts until the window that began"
-        " with its first use ends (default 1d).",
-    )
-    project: Budget | None = Field(
-        None, description="What every task of the project together may spend in a window."
-    )
-    per_caller: Budget | None = Field(
-        None,
-        description="What the tasks of one caller (a token's subject, the operator, a"
-        " schedule) may spend in a window; delegated tasks count for the caller of the task"
-        " that started the chain.",
-    )
-    timeout: Duration | None = Field(
-        None,
-        description="Wall time of any task, for every agent (an agent's own limits.timeout,"
-        " if shorter, wins).",
-    )
-    max_depth: PositiveInt | None = Field(
-        None,
-        description="Delegation depth below any task, for every agent (an agent's own"
-        " limits.max_depth, if smaller, wins).",
-    )
-
-
-class CircuitBreaker(Frozen):
-    """What stops a runaway agent: the same call over and over, a loop of calls, two agents
-    handing a task back and forth, or a burst of calls. A trip takes ``on_trip``'s action."""
-
-    max_identical_calls: PositiveInt = Field(
-        3,
-        description="Trip on the call after this many identical tool calls (same tool, same"
-        " arguments) in one task.",
-    )
-    max_repeated_sequence: PositiveInt = Field(
-        3,
-        description="Trip when the same sequence of two or more tool calls recurs this many"
-        " times in a row in one task (a loop the identical-call count misses).",
-    )
-    max_ping_pong: PositiveInt = Field(
-        1,
-        description="Trip a delegation that hands the task back to the agent that delegated to"
-        " this one when it makes the chain go back and forth between the two this many times"
-        " (default 1: the first hand back).",
-    )
-    max_calls_per_minute: PositiveInt | None = Field(
-        None,
-        description="Tool calls (delegations included) the agent may make in a minute, counted"
-        " across every replica; the next one trips and opens the breaker for cooldown.",
-    )
-    cooldown: Duration | None = Field(
-        None,
-        description="How long a breaker opened by max_calls_per_minute stays open (every tool"
-        " call of the agent trips meanwhile) before it closes again. Default: 1m.",
-    )
-    on_trip: Literal["fail", "ask_human", "fallback_model"] = Field(
-        "fail",
-        description="What a trip does: fail the task with the reason; ask a human (an approval"
-        " request the agent's operators decide; approved, the call is made); or refuse the call"
-        " and go on with the next model of the agent's model's fallback chain.",
-    )
 
 
 class Skill(Frozen):
