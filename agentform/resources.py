@@ -82,6 +82,13 @@ def desired_resources(spec: Spec) -> dict[str, ResourceValue]:
             Address.name_of(d) for d in graph.depends[address] if d.startswith("policy.")
         )
         values[address]["invokers"] = invokers(spec, name)
+        # what its model is offered of each delegate, resolved here: its workers start with it
+        # whatever order apply registers the agents in (and are not rolled once more when a
+        # delegate arrives), and a plan shows a delegate's new description on it too. Always
+        # written, empty too: a provider that merges values would keep a key left out
+        values[address]["delegate_descriptions"] = {
+            d: spec.agents[d].description for d in spec.agents[name].delegates if d in spec.agents
+        }
         # written only when someone holds them, so specs without such roles keep their values
         for key, verb, target in (("cancelers", "cancel", name), ("readers", "read", "tasks")):
             holders = subjects_with(spec, verb, target)

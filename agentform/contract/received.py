@@ -118,7 +118,8 @@ class FilterValue(Filter, Received):
 
 
 class ScheduleValue(Schedule, Received):
-    """A schedule as the engine receives it; nothing fires it yet (AF219 says so)."""
+    """A schedule as the engine receives it: the engine holding the scheduler lease fires it
+    (:mod:`agentform.runtime.scheduler`)."""
 
 
 class AgentValue(Agent, Received):
@@ -128,6 +129,8 @@ class AgentValue(Agent, Received):
 
     policies: list[Name] = Field(default_factory=list)
     invokers: list[str] = Field(default_factory=list)
+    # each delegate's description, what the agent's model is offered (resolved by planning)
+    delegate_descriptions: dict[Name, str] = Field(default_factory=dict)
     # fingerprints of the sensitive variables its instructions reference: the worker resolves
     # those names for the model, and masks their values in what it records
     sensitive: Fingerprints = Field(default_factory=dict, exclude_if=_none)

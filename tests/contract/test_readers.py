@@ -33,6 +33,7 @@ READERS: dict[str, str] = {
     "agent.tools": "worker/config.py",
     "agent.memory": "worker/config.py",
     "agent.delegates": "worker/config.py",
+    "agent.delegate_descriptions": "worker/config.py",
     "agent.replicas": "worker/config.py",
     "agent.limits": "worker/process.py",
     "agent.limits.max_steps": "worker/progress.py",
@@ -155,7 +156,7 @@ READERS: dict[str, str] = {
     "agent.filters": "worker/process.py",  # and the engine, on input (host/screening.py)
     "runtime.bus.url": "host/bus_link.py",
     "runtime.bus.stream_prefix": "host/bus_link.py",  # subjects and JetStream names (BusLayout)
-    "runtime.store.url": "host/engine.py",
+    "runtime.store.url": "host/engine_store.py",
     "runtime.store.grants": "host/callers.py",  # admin:*, read:tasks, read:traces on the API
     "runtime.store.audit_retention": "host/retention.py",  # runtime.audit.retention: pruning
     "runtime.store.task_retention": "host/retention.py",  # runtime.tasks.retention

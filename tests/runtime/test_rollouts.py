@@ -5,6 +5,7 @@ whose own configuration changed, and a slow start waited for while the worker sh
 from __future__ import annotations
 
 import functools
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -23,7 +24,11 @@ runpy.run_path("server.py", run_name="__main__")
 """
 
 
-def _spec(helper_instructions: str = "Help.", helper_timeout: str = "60s") -> dict[str, Any]:
+def _spec(
+    helper_instructions: str = "Help.",
+    helper_timeout: str = "60s",
+    helper_description: str = "Helps with anything.",
+) -> dict[str, Any]:
     return {
         "models": {
             "lead-model": {"provider": "scripted", "script": "scripts/lead.yaml"},
@@ -37,7 +42,7 @@ def _spec(helper_instructions: str = "Help.", helper_timeout: str = "60s") -> di
             "lead": {"model": "lead-model", "instructions": "Delegate.", "delegates": ["helper"]},
             "helper": {
                 "model": "helper-model",
-                "description": "Helps with anything.",
+                "description": helper_description,
                 "instructions": helper_instructions,
             },
         },
@@ -73,13 +78,16 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
         project.write(_spec(), SCRIPTS)
         project.apply()
         for agent in ("lead", "helper"):
-            # one worker each (the lead may have rolled once: apply registers it and its
-            # delegate at the same time, and its configuration carries the delegate's
-            # description only once the delegate is registered)
             alone = functools.partial(lambda a: len(project.worker_pids(a)) == 1, agent)
             wait_for(alone, 60, f"one worker of {agent}")
             project.wait_ready(agent)
         yield project
+
+
+def test_a_first_apply_starts_each_agent_once(team: Project) -> None:
+    """The lead's configuration carries its delegate's description from planning, so it is
+    not rolled once more when apply registers the delegate after it."""
+    assert (_starts(team, "lead"), _starts(team, "helper")) == (1, 1)
 
 
 def test_workers_are_forked_by_the_engine_s_fork_server(team: Project) -> None:
@@ -155,6 +163,33 @@ def test_a_delegate_change_rolls_the_delegate_only(
     assert _starts(team, "lead") == lead_starts
     task = team.wait_task(team.submit("lead", "the rollout")["id"], timeout=60)
     assert task["result"] == "lead says: helped with the rollout", task
+
+
+def test_a_delegate_s_new_description_is_planned_on_the_lead_and_rolls_both(team: Project) -> None:
+    """What the lead's model is offered changes: plan says so on the lead too, apply rolls it."""
+    lead_starts, helper_starts = _starts(team, "lead"), _starts(team, "helper")
+    team.write(_spec("Help, briefly.", "50s", "Helps with moves."), SCRIPTS)
+    planned = team.cli("plan", "--json")
+    assert planned.returncode in (0, 2), planned.stderr
+    changes = {
+        c["address"]: c["action"]
+        for c in json.loads(planned.stdout)["changes"]
+        if c["action"] != "no-op"
+    }
+    assert changes == {"agent.lead": "update", "agent.helper": "update"}, changes
+    team.apply()
+
+    def rolled() -> bool:
+        return all(
+            _starts(team, a) == n + 1
+            and len(team.worker_pids(a)) == 1
+            and team.agent_status(a)["running"] == 1
+            for a, n in (("lead", lead_starts), ("helper", helper_starts))
+        )
+
+    wait_for(rolled, 60, "both agents rolled once")
+    task = team.wait_task(team.submit("lead", "the new words")["id"], timeout=60)
+    assert task["result"] == "lead says: helped with the new words", task
 
 
 @pytest.fixture

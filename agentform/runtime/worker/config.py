@@ -99,10 +99,11 @@ def agent_configs(
 ) -> dict[str, tuple[WorkerConfig, int]]:
     """Every registered agent's worker configuration and replica count, from the registered
     resources: the agent, its model with that model's fallbacks, its tools, its memory stores, the
-    content filters it lists, its delegates' descriptions (declared ones, registered yet or not:
-    apply creates agents in any order). Only what its workers use: the configuration's hash
-    covers all of it and nothing else, so a change to any rolls the agent's workers, and a change
-    to another agent (a delegate's instructions, model or tools) does not."""
+    content filters it lists, its delegates' descriptions (as planning resolved them onto the
+    agent, so the order apply registers agents in does not matter). Only what its workers use:
+    the configuration's hash covers all of it and nothing else, so a change to any rolls the
+    agent's workers, and a change to another agent (a delegate's instructions, model or tools)
+    does not."""
     models = {n: _typed(ModelValue, f"model.{n}", v) for n, v in _named(resources, "model").items()}
     tools = {n: _typed(ToolValue, f"tool.{n}", v) for n, v in _named(resources, "tool").items()}
     memories = {
@@ -123,8 +124,13 @@ def agent_configs(
         governing = {p: policies[p] for p in agent.policies if p in policies}
         screening = {f: filters[f] for f in agent.filters if f in filters}
         chain = {m: models[m] for m in _model_chain(agent.model, models)}
-        # of a delegate, only what the model is offered: its description
-        delegates = {d: agents[d].description if d in agents else "" for d in agent.delegates}
+        # of a delegate, only what the model is offered: its description, as planning resolved
+        # it (values applied before planning did: as the delegate registered says)
+        described = agent.delegate_descriptions
+        delegates = {
+            d: described[d] if d in described else agents[d].description if d in agents else ""
+            for d in agent.delegates
+        }
         body = {
             "agent": raw_agents[name],
             "models": {n: v.model_dump(mode="json") for n, v in chain.items()},
