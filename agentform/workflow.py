@@ -21,7 +21,6 @@ Called by :mod:`agentform.cli.plan`, :mod:`agentform.cli.apply`, tests and the d
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from agentform.diagnostics import Diagnostic
 from agentform.diff import own_values
 from agentform.plan import Plan, PlanError, make_plan, observe
 from agentform.planfile import PlanFileError, loads
+from agentform.provenance import apply_user, git_commit
 from agentform.provider import (
     ObservedResource,
     Provider,
@@ -295,14 +295,14 @@ def carry_out(
     """
     provider = _provider(prepared)
     chosen = prepared.plan if plan is None else plan
-    commit = _git_commit(prepared.base_dir)
+    commit = git_commit(prepared.base_dir)
     begin = getattr(provider, "begin_run", None)
     if callable(begin):  # who runs what, for the runtime's audit log (optional in the protocol)
         begin(
             {
                 "operation": operation,
                 "serial": str(chosen.serial + 1),
-                "user": _user(prepared.environ),
+                "user": apply_user(prepared.environ),
                 **({"commit": commit} if commit else {}),
             }
         )
@@ -380,42 +380,6 @@ def _provider(prepared: Prepared) -> Provider:
     if prepared.provider is None:
         raise ValueError("this step needs a provider: call prepare_plan with need_provider=True")
     return prepared.provider
-
-
-def _git_commit(directory: str | os.PathLike[str]) -> str | None:
-    """The commit the spec's directory is checked out at (``+dirty`` with local changes)."""
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(
-                ["git", "-C", str(directory), *args],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    if not commit:
-        return None
-    dirty = git("status", "--porcelain", "--", ".", ":!.agentform")
-    return f"{commit}+dirty" if dirty else commit
-
-
-def _user(environ: Mapping[str, str]) -> str:
-    """Who runs this apply: the OS user (``AGENTFORM_USER`` names someone else, e.g. in CI)."""
-    import getpass
-
-    named = environ.get("AGENTFORM_USER")
-    if named:
-        return named
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "unknown"
 
 
 def _provider_timeout(environ: Mapping[str, str]) -> float:

@@ -11,7 +11,6 @@ an adversarial file can cause (alias bombs, absurd nesting). Mapping keys are ke
 from __future__ import annotations
 
 import io
-import re
 from typing import Any
 
 import yaml
@@ -19,6 +18,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from agentform.diagnostics import Diagnostic, Location, Severity
 from agentform.spec.sourcemap import Path, SourceMap
+from agentform.spec.yaml_errors import LINE_BREAK, syntax_diagnostic
 
 __all__ = ["MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_NODES", "build_document", "parse_document"]
 
@@ -68,7 +68,6 @@ _PLAIN_TAGS = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _TRUE = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"}
-_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what YAML counts as a new line
 
 
 class _Abort(Exception):
@@ -292,10 +291,10 @@ def _build(text: str, file: str, smap: SourceMap) -> tuple[Any, list[Diagnostic]
         stream.name = file  # the parser's marks then name the file
         root = yaml.compose(stream, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        diagnostics.append(_syntax_diagnostic(exc, file, text))
+        diagnostics.append(syntax_diagnostic(exc, file, text))
         return None, diagnostics, None
     except yaml.reader.ReaderError as exc:  # a character YAML refuses: no mark, a position
-        before = _LINE_BREAK.split(text[: exc.position])
+        before = LINE_BREAK.split(text[: exc.position])
         found = chr(exc.character) if isinstance(exc.character, int) else exc.character
         diagnostics.append(
             Diagnostic(
@@ -368,39 +367,3 @@ def _expanded_size(
     stack.discard(key)
     memo[key] = total
     return total
-
-
-def _tab_at(text: str, line: int) -> bool:
-    lines = text.split("\n", line + 1)
-    if line >= len(lines):
-        return False
-    row = lines[line]
-    return "\t" in row[: len(row) - len(row.lstrip())]
-
-
-def _syntax_diagnostic(exc: yaml.MarkedYAMLError, file: str, text: str) -> Diagnostic:
-    mark = exc.problem_mark or exc.context_mark
-    location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
-    lines = _LINE_BREAK.split(text)
-    if location.line > len(lines):  # libyaml puts "end of file" on the line after a last line
-        location = Location(file, len(lines), len(lines[-1]) + 1)  # that has no line break
-    problem = exc.problem or "invalid YAML"
-    summary = f"invalid YAML: {problem}"
-    if exc.context:
-        summary += f" ({exc.context}"
-        if exc.context_mark and exc.problem_mark and exc.context_mark.line != exc.problem_mark.line:
-            summary += f" at line {exc.context_mark.line + 1}"
-        summary += ")"
-    hint = None
-    code = "AF001"
-    if mark is not None and _tab_at(text, mark.line):
-        code = "AF003"
-        summary = "tab character in indentation"
-        hint = "YAML indentation must use spaces; replace the tab with spaces"
-    elif "expected a single document" in (exc.context or "") or "single document" in problem:
-        hint = "a spec file holds one YAML document; split the '---' documents into files"
-    elif "mapping values are not allowed" in problem:
-        hint = "check the indentation of this line and quote values that contain ': '"
-    elif "found undefined alias" in (exc.context or "") + problem:
-        hint = "define the anchor (&name) before using the alias (*name)"
-    return Diagnostic(Severity.ERROR, code, summary, location=location, hint=hint)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from a2a.server.context import ServerCallContext
@@ -65,12 +65,11 @@ from a2a.utils.task import (
 )
 
 from agentform.runtime.a2a import mapping
+from agentform.runtime.a2a.following import Following, subject_of
 from agentform.runtime.a2a.gateway import EngineGateway
 from agentform.runtime.errors import EngineError
 from agentform.runtime.store import (
     TERMINAL,
-    RuntimeStore,
-    StepRecord,
     StoreError,
     TaskRecord,
     TaskStatus,
@@ -82,10 +81,9 @@ __all__ = ["EngineRequestHandler"]
 log = logging.getLogger("agentform.a2a")
 MAX_WAIT = 600.0  # a blocking send answers with the task as it is after this many seconds
 MAX_ID = 200  # ids and contexts as long as the control API accepts
-ENDS = TERMINAL | {TaskStatus.INPUT_REQUIRED}  # a stream ends here: the client acts next
 
 
-class EngineRequestHandler(RequestHandler):
+class EngineRequestHandler(Following, RequestHandler):
     """A2A operations on agent ``agent``'s tasks, for the subject the request authenticated as."""
 
     def __init__(self, engine: EngineGateway, agent: str) -> None:
@@ -190,7 +188,7 @@ class EngineRequestHandler(RequestHandler):
         self, params: CancelTaskRequest, context: ServerCallContext
     ) -> Task | None:
         task = await self._task(params.id)
-        subject = _subject(context)
+        subject = subject_of(context)
         agent = self.engine.agent(self.agent)
         if task.caller != subject and (agent is None or subject not in agent.cancelers):
             if not self._sees(task, context):  # neither its own nor readable: not there
@@ -238,11 +236,6 @@ class EngineRequestHandler(RequestHandler):
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _store(self) -> RuntimeStore:
-        if self.engine.store is None:
-            raise InternalError(message="the runtime store is not set up; run 'agentform apply'")
-        return self.engine.store
-
     async def _task(self, task_id: str, context: ServerCallContext | None = None) -> TaskRecord:
         """The agent's task ``task_id``, as the caller may see it: a subject without read:tasks
         sees only the tasks it sent (others are not found, as if they did not exist)."""
@@ -255,13 +248,13 @@ class EngineRequestHandler(RequestHandler):
     def _sees(self, task: TaskRecord, context: ServerCallContext | None) -> bool:
         if context is None:
             return True
-        subject = _subject(context)
+        subject = subject_of(context)
         agent = self.engine.agent(self.agent)
         return task.caller == subject or (agent is not None and subject in agent.readers)
 
     def _readers_only(self, context: ServerCallContext) -> str | None:
         """The caller a listing is kept to: None for a subject with read:tasks."""
-        subject = _subject(context)
+        subject = subject_of(context)
         agent = self.engine.agent(self.agent)
         return None if agent is not None and subject in agent.readers else subject
 
@@ -290,7 +283,7 @@ class EngineRequestHandler(RequestHandler):
             if not hasattr(raw, "items"):
                 raise InvalidParamsError(message='metadata "inputs" must be an object')
             inputs = {str(k): _plain(v) for k, v in raw.items()}
-        subject = _subject(context)
+        subject = subject_of(context)
         agent = self.engine.agent(self.agent)
         if agent is None or subject not in agent.invokers:
             raise InvalidParamsError(
@@ -322,7 +315,7 @@ class EngineRequestHandler(RequestHandler):
         text is the answer; only whoever sent the task (or an admin) may."""
         text = "\n".join(p.text for p in params.message.parts if p.WhichOneof("content") == "text")
         try:
-            await self.engine.answer_question(task.id, text, subject=_subject(context))
+            await self.engine.answer_question(task.id, text, subject=subject_of(context))
         except EngineError as exc:
             if exc.status in (400, 403, 404, 409):
                 raise InvalidParamsError(message=str(exc)) from None
@@ -357,67 +350,6 @@ class EngineRequestHandler(RequestHandler):
                 raise InvalidParamsError(message=str(exc)) from None
             raise InternalError(message=str(exc)) from None
         return await self._task(task.id)
-
-    def _traces(self, task: TaskRecord, context: ServerCallContext) -> bool:
-        """Whether the caller may see ``task``'s steps (its trace: tool calls, arguments,
-        results): it sent the task, or holds ``read:traces`` (resolved onto runtime.store)."""
-        subject = _subject(context)
-        grants = (self.engine.resources.get("runtime.store") or {}).get("grants") or {}
-        return task.caller == subject or subject in (grants.get("read:traces") or ())
-
-    async def _events(self, task: TaskRecord, traces: bool) -> AsyncIterator[Event]:
-        """The task first, then its steps (if ``traces``) and status changes as A2A events,
-        until it ends."""
-        yield mapping.to_task(task)
-        last = task.status
-        async for event in self._follow(task.id):
-            if isinstance(event, StepRecord):
-                if traces:
-                    yield mapping.step_event(task, event)
-                continue
-            task = event
-            if task.status == last:
-                continue
-            last = task.status
-            if task.status == TaskStatus.COMPLETED and task.result is not None:
-                yield mapping.answer_event(task)
-            yield mapping.status_event(task)
-
-    async def _follow(self, task_id: str) -> AsyncGenerator[StepRecord | TaskRecord]:
-        """Recorded steps and the task whenever it changed, until it ends or needs input."""
-        wake = asyncio.Event()
-
-        async def on_event() -> None:
-            wake.set()
-
-        unwatch = await self.engine.watch(task_id, on_event)
-        store = self._store()
-        seen = -1
-        try:
-            while True:
-                # the status first: a task seen ended has all its steps written (see the
-                # control API's follow), so none of its last steps is skipped
-                task = await asyncio.to_thread(store.get_task, task_id)
-                for step in await asyncio.to_thread(store.steps, task_id, after=seen):
-                    seen = step.seq
-                    yield step
-                if task is None:
-                    return
-                yield task
-                if task.status in ENDS:
-                    return
-                # woken by a worker's announcement; polled anyway in case one was missed
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), 0.5)
-                wake.clear()
-        finally:
-            if unwatch is not None:
-                with contextlib.suppress(Exception):
-                    await unwatch()
-
-
-def _subject(context: ServerCallContext) -> str:
-    return context.user.user_name if context.user.is_authenticated else ""
 
 
 def _plain(value: Any) -> Any:

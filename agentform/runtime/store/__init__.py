@@ -37,10 +37,11 @@ from agentform.runtime.store.records import (
     TaskRecord,
     TaskStatus,
     Turn,
+    new_task,
     task_from_row,
 )
 from agentform.runtime.store.retention import Retention
-from agentform.runtime.store.setwise import Start, new_task
+from agentform.runtime.store.setwise import Start
 from agentform.runtime.store.statements import (
     BLOCKING,
     FINISH,

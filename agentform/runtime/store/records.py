@@ -2,7 +2,8 @@
 
 This module owns what a stored task and step look like once read (:class:`TaskRecord`,
 :class:`StepRecord`, :class:`TaskStatus`), the error every store operation raises
-(:class:`StoreError`), and the conversions between rows and records. Split from
+(:class:`StoreError`), the conversions between rows and records, and the row of a task just
+submitted (:func:`new_task`, :func:`new_task_row`). Split from
 :mod:`agentform.runtime.store` (which does the reading and writing) and re-exported by it.
 """
 
@@ -11,12 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Row
 
+from agentform.runtime.store.ids import new_id
 from agentform.runtime.store.tables import utc
 
 __all__ = [
@@ -30,6 +32,8 @@ __all__ = [
     "Turn",
     "dumps",
     "loads",
+    "new_task",
+    "new_task_row",
     "step_from_row",
     "task_from_mapping",
     "task_from_row",
@@ -192,4 +196,45 @@ def step_from_row(row: Row[Any]) -> StepRecord:
         latency_ms=float(m["latency_ms"]),
         created_at=utc(m["created_at"]),
         data_json=m["data"],
+    )
+
+
+def new_task(
+    id: str,
+    agent: str,
+    input: str,
+    context_id: str | None,
+    inputs: Mapping[str, Any] | None,
+    parent_id: str | None,
+    caller: str | None = None,
+) -> dict[str, Any]:
+    """The row of a task just submitted (``caller``: who asked for it)."""
+    now = datetime.now(UTC)
+    return {
+        "id": id,
+        "agent": agent,
+        "context_id": context_id or new_id(),
+        "input": input,
+        "inputs": dumps(dict(inputs or {}), f"the inputs of task {id}"),
+        "status": TaskStatus.SUBMITTED.value,
+        "attempts": 0,
+        "parent_id": parent_id,
+        "created_at": now,
+        "updated_at": now,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "caller": caller,
+    }
+
+
+def new_task_row(id: str, create: Mapping[str, Any]) -> dict[str, Any]:
+    """The row of a task published straight to the bus, from its message's values."""
+    return new_task(
+        id,
+        str(create["agent"]),
+        str(create["input"]),
+        create.get("context_id"),
+        create.get("inputs"),
+        create.get("parent_id"),
+        create.get("caller"),
     )

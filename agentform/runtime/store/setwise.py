@@ -30,7 +30,6 @@ from typing import Any
 from sqlalchemy import Connection
 
 from agentform.runtime.store import cursor
-from agentform.runtime.store.ids import new_id
 from agentform.runtime.store.records import (
     TERMINAL_VALUES,
     NewStep,
@@ -41,11 +40,12 @@ from agentform.runtime.store.records import (
     Turn,
     dumps,
     loads,
+    new_task_row,
     task_from_mapping,
 )
 from agentform.runtime.store.tables import steps_table, tasks_table, utc
 
-__all__ = ["Start", "StepsWrite", "TaskSQL", "new_task", "new_task_row"]
+__all__ = ["Start", "StepsWrite", "TaskSQL"]
 
 TASK_COLUMNS = [column.name for column in tasks_table.columns]
 NEW_TASK_COLUMNS = [
@@ -361,44 +361,3 @@ class TaskSQL:
             statement = sql.replace("{rows}", ", ".join([row] * len(chunk)))
             out.extend(cursor.rows(conn, statement, flat))
         return out
-
-
-def new_task(
-    id: str,
-    agent: str,
-    input: str,
-    context_id: str | None,
-    inputs: Mapping[str, Any] | None,
-    parent_id: str | None,
-    caller: str | None = None,
-) -> dict[str, Any]:
-    """The row of a task just submitted (``caller``: who asked for it)."""
-    now = datetime.now(UTC)
-    return {
-        "id": id,
-        "agent": agent,
-        "context_id": context_id or new_id(),
-        "input": input,
-        "inputs": dumps(dict(inputs or {}), f"the inputs of task {id}"),
-        "status": TaskStatus.SUBMITTED.value,
-        "attempts": 0,
-        "parent_id": parent_id,
-        "created_at": now,
-        "updated_at": now,
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "caller": caller,
-    }
-
-
-def new_task_row(id: str, create: Mapping[str, Any]) -> dict[str, Any]:
-    """The row of a task published straight to the bus, from its message's values."""
-    return new_task(
-        id,
-        str(create["agent"]),
-        str(create["input"]),
-        create.get("context_id"),
-        create.get("inputs"),
-        create.get("parent_id"),
-        create.get("caller"),
-    )

@@ -18,8 +18,15 @@ from sqlalchemy import Connection, create_engine, text
 
 from agentform.runtime.store import RuntimeStore, StoreError
 from agentform.runtime.store.batch import Grouped, run_writes
-from agentform.runtime.store.records import NewStep, StepRecord, TaskRecord, TaskStatus, Turn
-from agentform.runtime.store.setwise import Start, StepsWrite, new_task
+from agentform.runtime.store.records import (
+    NewStep,
+    StepRecord,
+    TaskRecord,
+    TaskStatus,
+    Turn,
+    new_task,
+)
+from agentform.runtime.store.setwise import Start, StepsWrite
 
 IDS = ["t0", "t1", "t2", "t3"]
 KINDS = ["start", "model", "final"]
