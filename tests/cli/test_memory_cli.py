@@ -359,3 +359,22 @@ def test_spec_variables_are_set_as_for_apply(project: Path) -> None:
     assert without.exit_code == 1 and "store_file" in without.output
     listed = data(project, "list", "--var", "store_file=.agentform/runtime.db")
     assert {s["name"]: s["entries"] for s in listed}["customer-facts"] == 8
+
+
+def test_env_reads_that_environment_s_own_default_store(tmp_path: Path) -> None:
+    """`--env prod` reads `.agentform/runtime-prod.db`, the store prod's engine uses, not the
+    default environment's `runtime.db`."""
+    root = write_project(tmp_path / "envs")
+    spec = yaml.safe_load((root / "agentform.yaml").read_text(encoding="utf-8"))
+    spec["environments"] = {"prod": {}}
+    (root / "agentform.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    for file, text in (("runtime.db", "default's fact"), ("runtime-prod.db", "prod's fact")):
+        memory = Memory(f"sqlite:///{root}/.agentform/{file}", configs(), migrate=True)
+        try:
+            memory.add("customer-facts", "customer:acme", text)
+        finally:
+            memory.close()
+    default = data(root, "list", "customer-facts")
+    prod = data(root, "list", "customer-facts", "--env", "prod")
+    assert [e["text"] for e in default] == ["default's fact"]
+    assert [e["text"] for e in prod] == ["prod's fact"]
