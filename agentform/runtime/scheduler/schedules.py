@@ -23,6 +23,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,14 +33,17 @@ from agentform.contract.received import ScheduleValue
 from agentform.runtime import bus
 from agentform.runtime.bus import BusLayout
 from agentform.runtime.errors import EngineError
-from agentform.runtime.scheduler.jobs import Jobs
+from agentform.runtime.scheduler.jobs import Jobs, definition
 from agentform.runtime.scheduler.leader import Leader
 from agentform.runtime.store.schedules import ScheduleBook, ScheduleState
 from agentform.triggers import trigger
 
-__all__ = ["Listed", "Schedules", "Submit"]
+__all__ = ["FULL_SYNC_S", "Listed", "Schedules", "Submit"]
 
 log = logging.getLogger("agentform.engine")
+# a leader makes the jobs what is declared and paused again at least this often, changed or not
+# (a job store changed behind its back heals)
+FULL_SYNC_S = 60.0
 
 # (schedule, agent, input) -> the id of the task it submitted; raises EngineError when refused
 Submit = Callable[[str, str, str], Awaitable[str]]
@@ -89,6 +93,10 @@ class Schedules:
         self.submit = submit
         self.book: ScheduleBook | None = None
         self.jobs: Jobs | None = None
+        # what the jobs were last made from while this engine has led since: a pass that finds
+        # the same leaves the job store alone
+        self._synced: tuple[Any, ...] | None = None
+        self._synced_at = 0.0  # and when (monotonic): FULL_SYNC_S after, it syncs all the same
         holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.leader = Leader(
             # every pass of the leader syncs and (again) resumes: a first sync that failed must
@@ -126,7 +134,7 @@ class Schedules:
             self.jobs.close()
         if self.book is not None:
             self.book.close()
-        self.jobs, self.book = None, None
+        self.jobs, self.book, self._synced = None, None, None
 
     async def stop(self) -> None:
         """Stop leading and hand the lease back (engine shutdown, last schedule deleted)."""
@@ -160,7 +168,8 @@ class Schedules:
     async def delete(self, name: str) -> None:
         self.declared.pop(name, None)
         if self.leader.leads() and self.jobs is not None:
-            self.jobs.remove(name)
+            await asyncio.to_thread(self.jobs.remove, name)
+            self._synced = None
         if self.book is not None:
             await asyncio.to_thread(self.book.forget, name)
         if not self.declared:
@@ -174,17 +183,30 @@ class Schedules:
             self.jobs.lead()
 
     async def _follow(self) -> None:
+        self._synced = None  # another engine may change the jobs while this one follows
         if self.jobs is not None:
             self.jobs.follow()
 
     async def _sync(self) -> None:
-        """The jobs made what is declared and paused now (the leader, every pass)."""
+        """The jobs made what is declared and paused now (the leader, every pass). The job
+        store is read and written on a thread, and only when what is declared or paused changed
+        since this engine's last sync as leader: a pass reads a job per schedule, and on a
+        remote PostgreSQL each read held the engine's event loop for a round trip."""
         if self.jobs is None or self.book is None:
             return
-        book = self.book
+        book, jobs = self.book, self.jobs
         states = await asyncio.to_thread(book.states)
-        resumed = self.jobs.sync(self.declared, states, datetime.now(UTC))
+        declared = dict(self.declared)
+        seen = (
+            tuple(sorted((n, definition(v), v.enabled) for n, v in declared.items())),
+            tuple(sorted((n, s.paused, s.paused_at) for n, s in states.items())),
+        )
+        now = time.monotonic()
+        if seen == self._synced and now - self._synced_at < FULL_SYNC_S:
+            return
+        resumed = await asyncio.to_thread(jobs.sync, declared, states, datetime.now(UTC))
         await asyncio.to_thread(book.caught_up, resumed)
+        self._synced, self._synced_at = (seen if self.jobs is jobs else None), now
 
     # -- firing -----------------------------------------------------------------------------
 
