@@ -31,6 +31,7 @@ from agentform.contract.limits import (
 from agentform.durations import Duration
 
 __all__ = [
+    "DEFAULT_STORE_URL",
     "A2aAgent",
     "Access",
     "Agent",
@@ -74,9 +75,14 @@ class Bus(Frozen):
     stream_prefix: str = "agentform"
 
 
+DEFAULT_STORE_URL = (
+    "sqlite:///.agentform/runtime.db"  # the default environment's; others: runtime-ENV.db
+)
+
+
 class Store(Frozen):
     url: str = Field(
-        "sqlite:///.agentform/runtime.db",
+        DEFAULT_STORE_URL,
         description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://...",
     )
 

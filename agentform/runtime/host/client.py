@@ -24,6 +24,7 @@ import httpx2
 
 from agentform import private
 from agentform.runtime.errors import EngineError, TemporaryError
+from agentform.runtime.host.files import env_suffix
 
 __all__ = [
     "EngineClient",
@@ -50,12 +51,11 @@ class EngineRequestError(EngineError):
 
 def runtime_project(project: str, environment: str = "default") -> str:
     """The name the runtime knows a project by: environments other than default are apart."""
-    return project if environment in ("", "default") else f"{project}-{environment}"
+    return f"{project}{env_suffix(environment)}"
 
 
 def engine_dir(base_dir: Path, environment: str = "default") -> Path:
-    suffix = "" if environment in ("", "default") else f"-{environment}"
-    return Path(base_dir).resolve() / ".agentform" / f"engine{suffix}"
+    return Path(base_dir).resolve() / ".agentform" / f"engine{env_suffix(environment)}"
 
 
 def _alive(pid: int) -> bool:

@@ -18,9 +18,11 @@ from typing import Any
 
 from agentform import private
 from agentform.addresses import Address
+from agentform.contract.values import DEFAULT_STORE_URL
 
 __all__ = [
     "EngineFiles",
+    "env_suffix",
     "ordered",
     "resolve_store_url",
     "store_url_for",
@@ -44,9 +46,15 @@ class EngineFiles:
 
     @property
     def environment(self) -> str:
-        """The environment this engine runs (its directory says: ``engine-<env>``)."""
+        """The environment this engine runs (its directory says, :func:`env_suffix`)."""
         name = self.dir.name
         return name.removeprefix("engine-") if name.startswith("engine-") else "default"
+
+
+def env_suffix(environment: str) -> str:
+    """What names an environment's own engine directory, runtime project and default store:
+    nothing for the default environment, ``-ENV`` for the others."""
+    return "" if environment in ("", "default") else f"-{environment}"
 
 
 def write_atomic(path: Path, text: str, mode: int = private.FILE_MODE) -> None:
@@ -72,9 +80,6 @@ def ordered(saved: Mapping[str, Any]) -> list[str]:
     return sorted(saved, key=lambda a: (rank.get(Address.kind_of(a), 3), a))
 
 
-DEFAULT_STORE_URL = "sqlite:///.agentform/runtime.db"  # the spec's default (contract values)
-
-
 def store_url_for(url: str | None, environment: str) -> str:
     """The runtime store of ``environment`` when the spec says ``url``: the default store is
     each environment's own file (``.agentform/runtime-<env>.db`` beside the default
@@ -82,9 +87,7 @@ def store_url_for(url: str | None, environment: str) -> str:
     spec names is used as named."""
     if url and url != DEFAULT_STORE_URL:
         return url
-    if environment in ("", "default"):
-        return DEFAULT_STORE_URL
-    return f"sqlite:///.agentform/runtime-{environment}.db"
+    return DEFAULT_STORE_URL.replace("runtime.db", f"runtime{env_suffix(environment)}.db")
 
 
 def resolve_store_url(url: str, base_dir: Path) -> str:
